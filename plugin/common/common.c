@@ -1,0 +1,210 @@
+/*
+ * common.c: the shared utilities declared in asd_common.h.
+ *
+ * The random source deserves a word.  Retry and polling jitter is drawn on
+ * every request by many threads at once, so a single locked generator would
+ * be a point of contention, and rand() is neither thread-safe nor good.  Each
+ * thread therefore owns a xoshiro256** state, seeded once from getrandom();
+ * the same algorithm serves asd_rng, whose explicit seed makes fault
+ * injection reproducible.
+ */
+#include "asyncdetect/asd_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#define ASD_VERSION_STRING "0.1.0"
+
+const char *asd_version(void) { return ASD_VERSION_STRING; }
+
+double asd_time_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double asd_time_wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void asd_sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  /* Restart after signals so the caller gets the full delay it asked for. */
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ------------------------------------------------------------------ buffer */
+
+void asd_buf_init(asd_buf *b) {
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+int asd_buf_reserve(asd_buf *b, size_t extra) {
+  if (extra > SIZE_MAX - b->len - 1) return -1;
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  unsigned char *p = realloc(b->data, cap);
+  if (!p) return -1;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+int asd_buf_append(asd_buf *b, const void *bytes, size_t n) {
+  if (asd_buf_reserve(b, n) != 0) return -1;
+  if (n) memcpy(b->data + b->len, bytes, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+int asd_buf_append_str(asd_buf *b, const char *s) { return asd_buf_append(b, s, strlen(s)); }
+
+int asd_buf_appendf(asd_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || asd_buf_reserve(b, (size_t)n) != 0) return -1;
+  va_start(ap, fmt);
+  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+void asd_buf_reset(asd_buf *b) {
+  b->len = 0;
+  if (b->data) b->data[0] = '\0';
+}
+
+unsigned char *asd_buf_take(asd_buf *b, size_t *len) {
+  unsigned char *p = b->data;
+  if (len) *len = b->len;
+  if (!p) {
+    /* An empty buffer still hands over a valid, NUL-terminated block. */
+    p = calloc(1, 1);
+  }
+  asd_buf_init(b);
+  return p;
+}
+
+void asd_buf_free(asd_buf *b) {
+  free(b->data);
+  asd_buf_init(b);
+}
+
+/* ------------------------------------------------------------------ random */
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void asd_rng_seed(asd_rng *rng, uint64_t seed) {
+  for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&seed);
+}
+
+uint64_t asd_rng_next(asd_rng *rng) {
+  uint64_t *s = rng->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+double asd_rng_uniform(asd_rng *rng) { return (double)(asd_rng_next(rng) >> 11) * 0x1.0p-53; }
+
+static _Thread_local asd_rng tls_rng;
+static _Thread_local int tls_rng_ready;
+
+static asd_rng *thread_rng(void) {
+  if (!tls_rng_ready) {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+      /* getrandom cannot fail on Linux >= 3.17 for 8 bytes; still, never
+       * leave the generator unseeded. */
+      seed = (uint64_t)(asd_time_wall() * 1e9) ^ (uint64_t)(uintptr_t)&seed;
+    }
+    asd_rng_seed(&tls_rng, seed);
+    tls_rng_ready = 1;
+  }
+  return &tls_rng;
+}
+
+uint64_t asd_random_u64(void) { return asd_rng_next(thread_rng()); }
+double asd_random_uniform(void) { return asd_rng_uniform(thread_rng()); }
+
+void asd_uuid4(char out[37]) {
+  unsigned char b[16];
+  uint64_t a = asd_random_u64(), c = asd_random_u64();
+  memcpy(b, &a, 8);
+  memcpy(b + 8, &c, 8);
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+}
+
+/* ----------------------------------------------------------------- digests */
+
+void asd_hex_encode(const unsigned char *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+void asd_sha256(const void *data, size_t len, unsigned char out[32]) {
+  SHA256(data ? data : (const void *)"", len, out);
+}
+
+void asd_sha256_hex(const void *data, size_t len, char out[65]) {
+  unsigned char d[32];
+  asd_sha256(data, len, d);
+  asd_hex_encode(d, 32, out);
+}
+
+void asd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                     unsigned char out[32]) {
+  unsigned int out_len = 32;
+  HMAC(EVP_sha256(), key, (int)key_len, data ? data : (const void *)"", len, out, &out_len);
+}
+
+void asd_md5_base64(const void *data, size_t len, char out[25]) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  EVP_Digest(data ? data : (const void *)"", len, d, &dlen, EVP_md5(), NULL);
+  EVP_EncodeBlock((unsigned char *)out, d, (int)dlen);
+}
