@@ -37,6 +37,10 @@
 
 #ifdef ASD_HAVE_SIGV4
 #include "asyncdetect/asd_sigv4.h"
+/* The verifier's header can land before its implementation; weak references
+ * keep the server linkable meanwhile (requests then get NotImplemented). */
+#pragma weak asd_sigv4_verify
+#pragma weak asd_sigv4_status_code
 #endif
 
 struct asd_ep_auth {
@@ -101,6 +105,11 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_
        "This build has no SigV4 verifier (asd_sigv4.h); start the endpoint with -no-auth.");
   return -1;
 #else
+  if (!asd_sigv4_verify || !asd_sigv4_status_code) {
+    fail(res, 501, "NotImplemented",
+         "This build has no SigV4 verifier (plugin/aws/sigv4.c); start the endpoint with -no-auth.");
+    return -1;
+  }
   const char *authz = NULL, *sha_hdr = NULL;
   for (int i = 0; i < n_headers; i++) {
     if (strcasecmp(headers[i].name, "Authorization") == 0) authz = headers[i].value;

@@ -38,15 +38,6 @@
 #include "server.h"
 #include "stats.h"
 
-/* See server.c: the runtime may be missing from a given tree. */
-#pragma weak asd_endpoint_spec_parse
-#pragma weak asd_fault_spec_init
-#pragma weak asd_fault_spec_parse
-#pragma weak asd_faults_new
-#pragma weak asd_faults_free
-#pragma weak asd_runtime_new
-#pragma weak asd_runtime_stop
-#pragma weak asd_runtime_free
 
 #define DEFAULT_ACCESS_KEY "ASDLOCALACCESSKEY"
 #define DEFAULT_SECRET_KEY "asdlocal-secret-not-for-aws"
@@ -98,31 +89,6 @@ static void usage(FILE *f) {
           "\n"
           "GET /_asd/stats returns a JSON document of request counts, bytes, queue depth,\n"
           "invocations and latency percentiles (no signature needed).\n");
-}
-
-/* ------------------------------------------------- the runtime's store view */
-
-static int rt_get(void *ctx, const char *bucket, const char *key, unsigned char **data, size_t *len) {
-  asd_store_status st = asd_store_get(ctx, bucket, key, 0, data, len, NULL);
-  if (st == ASD_STORE_OK) return 0;
-  if (st == ASD_STORE_NO_BUCKET || st == ASD_STORE_NO_KEY || st == ASD_STORE_BAD_BUCKET ||
-      st == ASD_STORE_BAD_KEY)
-    return 1;
-  return -1;
-}
-
-static int rt_exists(void *ctx, const char *bucket, const char *key) {
-  return asd_store_head(ctx, bucket, key, NULL) == ASD_STORE_OK;
-}
-
-static int rt_put(void *ctx, const char *bucket, const char *key, const void *data, size_t len,
-                  const char *content_type) {
-  asd_store_status st = asd_store_put(ctx, bucket, key, data, len, content_type, NULL);
-  if (st == ASD_STORE_NO_BUCKET) {
-    asd_store_create_bucket(ctx, bucket);
-    st = asd_store_put(ctx, bucket, key, data, len, content_type, NULL);
-  }
-  return st == ASD_STORE_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -246,10 +212,6 @@ int main(int argc, char **argv) {
   asd_endpoint_spec *specs = NULL;
   asd_fault_spec fspec;
   memset(&fspec, 0, sizeof fspec);
-  if ((n_specs > 0 || faults_spec) && (!asd_endpoint_spec_parse || !asd_runtime_new || !asd_faults_new)) {
-    fprintf(stderr, "asyncdetect_endpoint: this build has no SageMaker runtime; -endpoint and -faults are unavailable\n");
-    goto out;
-  }
   if (n_specs > 0) {
     specs = calloc((size_t)n_specs, sizeof *specs);
     if (!specs) goto out;
@@ -323,7 +285,8 @@ int main(int argc, char **argv) {
     if (!faults) goto cleanup;
   }
   if (n_specs > 0) {
-    asd_rt_store rs = {store, rt_get, rt_exists, rt_put};
+    asd_rt_store rs;
+    asd_rt_store_from_store(store, &rs);
     char err[256] = "";
     runtime = asd_runtime_new(specs, n_specs, &rs, faults, err, sizeof err);
     if (!runtime) {

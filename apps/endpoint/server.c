@@ -58,17 +58,6 @@
 #include "s3_store.h"
 #include "stats.h"
 
-/* The runtime (runtime.c, faults.c) is built by another part of the team and
- * may be absent from a given tree; weak references let the server build and
- * serve S3 without it (invocations then answer ValidationError). */
-#pragma weak asd_runtime_invoke_async
-#pragma weak asd_runtime_invoke_sync
-#pragma weak asd_runtime_stats_json
-#pragma weak asd_rt_response_init
-#pragma weak asd_rt_response_clear
-#pragma weak asd_faults_s3
-#pragma weak asd_faults_slow_consumer_ms
-#pragma weak asd_faults_stats_json
 
 struct asd_server {
   asd_server_config cfg;
@@ -553,7 +542,7 @@ static void stats_page(asd_server *srv, asd_http_response *resp) {
   json_object_object_add(st, "bytes", json_object_new_int64((int64_t)bytes));
   json_object_object_add(root, "store", st);
   json_object_object_add(root, "in_flight_http", json_object_new_int(atomic_load(&srv->in_flight) - 1));
-  if (srv->cfg.runtime && asd_runtime_stats_json) {
+  if (srv->cfg.runtime) {
     json_object *rt = asd_runtime_stats_json(srv->cfg.runtime);
     json_object *tot = NULL;
     /* The invocation totals are repeated at the top level for quick reading. */
@@ -570,7 +559,7 @@ static void stats_page(asd_server *srv, asd_http_response *resp) {
     }
     if (rt) json_object_object_add(root, "runtime", rt);
   }
-  if (srv->cfg.faults && asd_faults_stats_json) {
+  if (srv->cfg.faults) {
     json_object *f = asd_faults_stats_json(srv->cfg.faults);
     if (f) json_object_object_add(root, "faults", f);
   }
@@ -713,7 +702,7 @@ static enum MHD_Result on_complete(conn_req *r) {
         asd_http_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
         break;
       }
-      if (!srv->cfg.runtime || !asd_runtime_invoke_async || !asd_runtime_invoke_sync) {
+      if (!srv->cfg.runtime) {
         asd_http_json_error(&resp, &r->req, 400, "ValidationError",
                             CPLSPrintf("Endpoint %s not found (no endpoints are configured).", r->endpoint));
         break;
@@ -731,7 +720,7 @@ static enum MHD_Result on_complete(conn_req *r) {
     }
     case ROUTE_S3: {
       /* Faults apply to S3 requests only; the runtime applies its own. */
-      if (srv->cfg.faults && asd_faults_s3) {
+      if (srv->cfg.faults) {
         int ms = asd_faults_slow_consumer_ms(srv->cfg.faults);
         if (ms > 0) asd_sleep(ms / 1000.0);
         asd_s3_fault f = asd_faults_s3(srv->cfg.faults);
