@@ -10,7 +10,8 @@
  *
  * Built-in models, one file each in models/:
  *   centerpoint  one box at the tile centre (+/-10% of the size), score 1.0
- *   flood        N random boxes (custom attribute flood_volume=N, default 10)
+ *   flood        N random boxes, +/-10% of the size, random scores (custom
+ *                attribute flood_volume=N, default 500 as OSML's FLOOD_VOLUME)
  *   failure      always fails
  *   blobs        decodes the tile with GDAL, thresholds max(R,G,B), labels
  *                8-connected components and reports one feature per object

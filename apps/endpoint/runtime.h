@@ -89,6 +89,14 @@ typedef struct asd_rt_store {
              const char *content_type);
 } asd_rt_store;
 
+struct asd_store;
+/*
+ * Fills *out with functions over the server's store (s3_store.h): get reads
+ * at most 1 GB (SageMaker's async payload limit), put creates a missing
+ * bucket and retries once.  The store must outlive the runtime.
+ */
+void asd_rt_store_from_store(struct asd_store *store, asd_rt_store *out);
+
 /* ---------------------------------------------------------------- requests */
 
 /* Case-insensitive lookup of a request header; NULL when absent. */
