@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "asd_test_paths.h"
 #include "asyncdetect/asd_georef.h"
 
@@ -42,7 +44,10 @@ std::vector<Pt> sample_points(int w, int h) {
 
 // Runs the real gdaltransform on the points; args go before the dataset.
 std::vector<Pt> gdaltransform(const std::string &args, const std::string &ds, const std::vector<Pt> &pts) {
-  std::string in = testing::TempDir() + "/asd_georef_in.txt";
+  // Tests run as parallel processes: the input file name must be unique.
+  static int serial = 0;
+  std::string in = testing::TempDir() + "/asd_georef_in_" + std::to_string(getpid()) + "_" +
+                   std::to_string(serial++) + ".txt";
   {
     std::ofstream f(in);
     f.precision(17);
@@ -58,6 +63,7 @@ std::vector<Pt> gdaltransform(const std::string &args, const std::string &ds, co
     if (sscanf(line, "%lf %lf", &q.x, &q.y) == 2) out.push_back(q);
   }
   pclose(p);
+  std::remove(in.c_str());
   return out;
 }
 
@@ -79,7 +85,10 @@ void expect_same_as_gdaltransform(asd_georef *g, const std::string &args, const 
   std::printf("worst |ours - gdaltransform| = %.3g\n", worst);
 }
 
-std::string tmp_path(const std::string &name) { return testing::TempDir() + "/" + name; }
+// Other builds of the suite may run at the same time: names carry the pid.
+std::string tmp_path(const std::string &name) {
+  return testing::TempDir() + "/" + std::to_string(getpid()) + "_" + name;
+}
 
 // A 600 x 400 Byte GeoTIFF with the given geotransform and EPSG code.
 std::string make_gt_raster(const std::string &name, const double gt[6], int epsg) {
