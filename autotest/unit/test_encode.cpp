@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "asyncdetect/asd_encode.h"
 #include "asyncdetect/asd_plan.h"
 
@@ -298,7 +300,9 @@ TEST(Encode, RangeAdjustmentModes) {
 
 TEST(Encode, StatisticsFromOverview) {
   GDALAllRegister();
-  const char *name = "/tmp/asd_encode_ovr_test.tif";
+  // A real file (overviews), unique per process: other builds may run too.
+  const std::string path = testing::TempDir() + "/asd_encode_ovr_" + std::to_string(getpid()) + ".tif";
+  const char *name = path.c_str();
   const int N = 2048;
   GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), name, N, N, 1, GDT_Int16, nullptr);
   std::vector<int16_t> v((size_t)N * N);
