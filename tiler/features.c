@@ -193,6 +193,24 @@ const char *asd_reject_reason_name(asd_reject_reason r) {
   return "unknown";
 }
 
+const char *asd_parse_report_format(const asd_parse_report *r, char *buf, size_t len) {
+  if (!buf || !len) return buf;
+  size_t n = (size_t)snprintf(buf, len, "%zu features: %zu accepted", r->features, r->accepted);
+  if (r->clipped && n < len) n += (size_t)snprintf(buf + n, len - n, " (%zu clipped)", r->clipped);
+  if (r->rejected && n < len) {
+    n += (size_t)snprintf(buf + n, len - n, ", %zu skipped (", r->rejected);
+    const char *sep = "";
+    for (int i = 0; i < ASD_REJECT_REASON_COUNT && n < len; i++) {
+      if (!r->by_reason[i]) continue;
+      n += (size_t)snprintf(buf + n, len - n, "%s%s %zu", sep, asd_reject_reason_name((asd_reject_reason)i),
+                            r->by_reason[i]);
+      sep = ", ";
+    }
+    if (n < len) snprintf(buf + n, len - n, ")");
+  }
+  return buf;
+}
+
 const char *asd_parse_status_name(asd_parse_status s) {
   switch (s) {
   case ASD_PARSE_OK: return "ok";

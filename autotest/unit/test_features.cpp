@@ -265,6 +265,13 @@ TEST(Features, MalformedFeaturesAreCountedNotFatal) {
   EXPECT_EQ(6u, p.rep.by_reason[ASD_REJECT_BAD_SCORE]);
   EXPECT_EQ(2u, p.rep.by_reason[ASD_REJECT_OUT_OF_TILE]);
   EXPECT_STREQ("feature 1 skipped: not_a_feature", p.rep.message);
+  char line[300];
+  EXPECT_STREQ("21 features: 2 accepted, 19 skipped (not_a_feature 1, no_geometry 2, bad_geometry 5, "
+               "bad_number 3, bad_score 6, out_of_tile 2)",
+               asd_parse_report_format(&p.rep, line, sizeof(line)));
+  char tiny[8];
+  asd_parse_report_format(&p.rep, tiny, sizeof(tiny));  // truncates, never overflows
+  EXPECT_EQ(7u, std::strlen(tiny));
   // The good ones keep their place in the document (the merge tie-breaker).
   EXPECT_EQ(0u, p.v.items[0].seq);
   EXPECT_EQ(sizeof(bad) / sizeof(bad[0]) + 1, p.v.items[1].seq);
