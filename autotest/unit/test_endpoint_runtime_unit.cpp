@@ -627,9 +627,9 @@ TEST_F(RuntimeTest, AsyncRoundTripWritesOutputWhereHeadersSay) {
   ASSERT_EQ(1u, feats.size());
   EXPECT_EQ("building", feats[0].iri);
   EXPECT_FALSE(store.has(s3_to_bk(fail)));
-  EXPECT_EQ(1, stat("ep", "completed"));
+  EXPECT_TRUE(wait_for([&] { return stat("ep", "completed") == 1; }));
   EXPECT_EQ(0, stat("ep", "queue_depth"));
-  EXPECT_EQ(1, stat("ep", "latency_ms", "count"));
+  EXPECT_TRUE(wait_for([&] { return stat("ep", "latency_ms", "count") == 1; }));
   asd_rt_response_clear(&r);
 }
 
@@ -641,7 +641,7 @@ TEST_F(RuntimeTest, FailureModelWritesFailureObject) {
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("always fails"));
   EXPECT_FALSE(store.has(s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation"))));
-  EXPECT_EQ(1, stat("ep", "failed_by_reason", "model_error"));
+  EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "model_error") == 1; }));
   asd_rt_response_clear(&r);
 }
 
@@ -722,7 +722,7 @@ TEST_F(RuntimeTest, TtlExpiryWhileQueuedIsWrittenAsFailure) {
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("expired"));
   EXPECT_EQ(0, stat("ep", "queue_depth"));
-  EXPECT_EQ(1, stat("ep", "failed_by_reason", "ttl_expired"));
+  EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "ttl_expired") == 1; }));
   asd_rt_response_clear(&r);
 }
 
@@ -735,7 +735,7 @@ TEST_F(RuntimeTest, InvocationTimeoutWhileRunningIsWrittenAsFailure) {
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("timed out"));
   EXPECT_FALSE(store.has(s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation"))));
-  EXPECT_EQ(1, stat("ep", "failed_by_reason", "invocation_timeout"));
+  EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "invocation_timeout") == 1; }));
   asd_rt_response_clear(&r);
 }
 
