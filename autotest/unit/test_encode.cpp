@@ -431,3 +431,28 @@ TEST(Encode, FormatAndModeNames) {
   EXPECT_EQ(ASD_SCALE_MINMAX, asd_scale_mode_from_name("minmax"));
   EXPECT_EQ(-1, asd_scale_mode_from_name("gamma"));
 }
+
+TEST_F(EncodeTest, VrtSourceEncodesTheSamePixels) {
+  // A VRT over the GeoTIFF: the encoder opens it by name like any raster.
+  std::string vrt = "/vsimem/encode_src.vrt";
+  GDALDatasetH src = GDALOpen(path_.c_str(), GA_ReadOnly);
+  GDALDatasetH v = GDALCreateCopy(GDALGetDriverByName("VRT"), vrt.c_str(), src, FALSE, nullptr, nullptr, nullptr);
+  ASSERT_NE(nullptr, v);
+  GDALClose(v);
+  GDALClose(src);
+  asd_encoder *a = asd_encoder_new(path_.c_str(), nullptr);
+  asd_encoder *b = asd_encoder_new(vrt.c_str(), nullptr);
+  ASSERT_NE(nullptr, a);
+  ASSERT_NE(nullptr, b);
+  asd_tile t = tile(100, 50, 128, 128);
+  asd_payload pa, pb;
+  ASSERT_EQ(ASD_ENCODE_OK, asd_encoder_encode(a, &t, &pa));
+  ASSERT_EQ(ASD_ENCODE_OK, asd_encoder_encode(b, &t, &pb));
+  int w, h, nb;
+  EXPECT_EQ(decode(pa, &w, &h, &nb), decode(pb, &w, &h, &nb));
+  asd_payload_free(&pa);
+  asd_payload_free(&pb);
+  asd_encoder_free(a);
+  asd_encoder_free(b);
+  VSIUnlink(vrt.c_str());
+}
