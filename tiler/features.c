@@ -385,7 +385,7 @@ static int get_geojson_geometry(json_object *g, const asd_parse_options *opt, as
 
 /*
  * Legacy geom_imcoords: a ring [[x,y],...], tolerated also as polygon
- * coordinates [[[x,y],...]] or as a single position [x,y].
+ * coordinates [[[x,y],...]], and as a point: [x,y] or [[x,y]].
  */
 static int get_legacy_geometry(json_object *g, const asd_parse_options *opt, asd_geom_kind *kind,
                                asd_point **ring, size_t *len) {
@@ -405,6 +405,18 @@ static int get_legacy_geometry(json_object *g, const asd_parse_options *opt, asd
   }
   json_object *inner = json_object_array_get_idx(first, 0);
   if (json_object_is_type(inner, json_type_array)) g = first;
+  if (json_object_array_length(g) == 1) {
+    /* [[x, y]]: a point written as a one-point ring. */
+    asd_point p;
+    int rc = get_position(json_object_array_get_idx(g, 0), &p);
+    if (rc != FEAT_OK) return rc;
+    *ring = malloc(sizeof(asd_point));
+    if (!*ring) return FEAT_NOMEM;
+    (*ring)[0] = p;
+    *len = 1;
+    *kind = ASD_GEOM_POINT;
+    return FEAT_OK;
+  }
   *kind = ASD_GEOM_POLYGON;
   return get_ring(g, opt, ring, len);
 }

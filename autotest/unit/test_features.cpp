@@ -159,6 +159,26 @@ TEST(Features, LegacyBoxOnlyAndDetectionScoreOnly) {
   EXPECT_STREQ("[]", p.v.items[0].classes_json);
 }
 
+TEST(Features, LegacyPointsAndPolygonCoordinates) {
+  asd_tile_ref t = Tile(0, 0);
+  const char *docs[] = {R"({"geom_imcoords":[5,6],"detection_score":0.5})",
+                        R"({"geom_imcoords":[[5,6]],"detection_score":0.5})"};
+  for (const char *props : docs) {
+    Parsed p;
+    Parse(p, Wrap(props), &t);
+    ASSERT_EQ(1u, p.v.count) << props;
+    EXPECT_EQ(ASD_GEOM_POINT, p.v.items[0].kind);
+    EXPECT_DOUBLE_EQ(5, p.v.items[0].ring[0].x);
+    EXPECT_DOUBLE_EQ(6, p.v.items[0].maxy);
+  }
+  Parsed p;
+  Parse(p, Wrap(R"({"geom_imcoords":[[[1,1],[9,1],[9,9],[1,9]]],"detection_score":0.5})"), &t);
+  ASSERT_EQ(1u, p.v.count);
+  EXPECT_EQ(ASD_GEOM_POLYGON, p.v.items[0].kind);
+  EXPECT_EQ(5u, p.v.items[0].ring_len);
+  EXPECT_DOUBLE_EQ(9, p.v.items[0].maxx);
+}
+
 TEST(Features, BareArrayAndSingleFeatureAndEmptyCollection) {
   asd_tile_ref t = Tile(0, 0);
   {
