@@ -934,3 +934,23 @@ TEST_F(AwsHttp, CredentialProcess) {
   EXPECT_EQ(ASD_AWS_ERR_CONFIG, err.kind);
   EXPECT_NE(nullptr, strstr(err.message, "exit status 3")) << err.message;
 }
+
+TEST_F(AwsHttp, UnsignedPayloadWhenConfigured) {
+  asd_aws_config c = base_config();
+  c.payload_signing = 0;
+  make(c);
+  asd_aws_error err;
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(1u, reqs.size());
+  EXPECT_EQ("UNSIGNED-PAYLOAD", reqs[0].header("x-amz-content-sha256"));
+  EXPECT_EQ("hello", fake.objects["bkt/k"]);
+  // Default over plain http: the body hash is signed.
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+  make_default();
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  char h[65];
+  asd_sha256_hex("hello", 5, h);
+  EXPECT_EQ(h, server.requests().back().header("x-amz-content-sha256"));
+}

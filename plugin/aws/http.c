@@ -474,7 +474,11 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
   snprintf(host, sizeof(host), "%s%s", req->host_prefix ? req->host_prefix : "", ep->host);
 
   char payload_hash[80];
-  if (req->payload_hash)
+  int unsigned_payload = req->service == ASD_AWS_S3 && req->body_len > 0 && !req->payload_hash &&
+                         (ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ep->https));
+  if (unsigned_payload)
+    snprintf(payload_hash, sizeof(payload_hash), "%s", ASD_SIGV4_UNSIGNED_PAYLOAD);
+  else if (req->payload_hash)
     snprintf(payload_hash, sizeof(payload_hash), "%s", req->payload_hash);
   else if (req->body && req->body_len)
     asd_sha256_hex(req->body, req->body_len, payload_hash);
