@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <cpl_conv.h>
+
 #include "asd_aws_env.h"
 #include "asd_mini_http.h"
 #include "asyncdetect/asd_aws.h"
@@ -933,4 +935,62 @@ TEST_F(AwsHttp, CredentialProcess) {
   EXPECT_EQ(-1, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err));
   EXPECT_EQ(ASD_AWS_ERR_CONFIG, err.kind);
   EXPECT_NE(nullptr, strstr(err.message, "exit status 3")) << err.message;
+}
+
+TEST_F(AwsHttp, UnsignedPayloadWhenConfigured) {
+  asd_aws_config c = base_config();
+  c.payload_signing = 0;
+  make(c);
+  asd_aws_error err;
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(1u, reqs.size());
+  EXPECT_EQ("UNSIGNED-PAYLOAD", reqs[0].header("x-amz-content-sha256"));
+  EXPECT_EQ("hello", fake.objects["bkt/k"]);
+  // Default over plain http: the body hash is signed.
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+  make_default();
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  char h[65];
+  asd_sha256_hex("hello", 5, h);
+  EXPECT_EQ(h, server.requests().back().header("x-amz-content-sha256"));
+}
+
+TEST_F(AwsHttp, ProxySettingsAreHonoured) {
+  // The fake answers as a forward proxy would: the request line carries the
+  // absolute URL of the (unreachable) endpoint.
+  asd_aws_config c = base_config();
+  c.endpoint_url = "http://s3.unreachable.invalid:9";
+  c.max_attempts = 1;
+  c.connect_timeout = 2;
+  fake.fault = [&](const MiniRequest &, MiniResponse *r) {
+    r->status = 200;
+    return true;
+  };
+  CPLSetConfigOption("GDAL_HTTP_PROXY", server.url().c_str());
+  make(c);
+  CPLSetConfigOption("GDAL_HTTP_PROXY", nullptr);
+  asd_aws_error err;
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err)) << err.message;
+  ASSERT_EQ(1u, server.request_count());
+  EXPECT_NE(std::string::npos, server.requests()[0].path.find("s3.unreachable.invalid:9/bkt/k"))
+      << server.requests()[0].path;
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+
+  // The standard environment variables (libcurl reads them), and NO_PROXY.
+  setenv("http_proxy", server.url().c_str(), 1);
+  make(c);
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err)) << err.message;
+  EXPECT_EQ(2u, server.request_count());
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+  setenv("no_proxy", "unreachable.invalid", 1);
+  make(c);
+  EXPECT_EQ(-1, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err));
+  EXPECT_EQ(ASD_AWS_ERR_NETWORK, err.kind);
+  EXPECT_EQ(2u, server.request_count());
+  unsetenv("http_proxy");
+  unsetenv("no_proxy");
 }
