@@ -1,0 +1,108 @@
+/*
+ * faults.h: seeded fault injection for the local endpoint.
+ *
+ * A test or a benchmark asks the server to misbehave the way AWS sometimes
+ * does: S3 answering 503 SlowDown or 500 InternalError, InvokeEndpointAsync
+ * being throttled or failing with a 5xx, connections dropped without an
+ * answer, models that error out or never finish, and a slow consumer (every
+ * S3 request held for a while before it is served).
+ *
+ * Decisions are reproducible: each kind of decision has its own counter, and
+ * the n-th decision of a kind is a pure function of (seed, kind, n).  The
+ * same seed and the same sequence of requests per kind give the same faults,
+ * whatever the interleaving of server threads.
+ *
+ * The spec string is the value of the server's -faults option:
+ *   "s3_503=P,s3_500=P,invoke_throttle=P,invoke_5xx=P,drop=P,model_error=P,
+ *    hang=P,slow_consumer_ms=N,seed=N"
+ * P are probabilities in [0,1]; every key is optional (default 0; seed 1).
+ *
+ * Who applies what:
+ *   - the HTTP server calls asd_faults_s3() for every S3 request and
+ *     answers 503 SlowDown / 500 InternalError, or drops the connection, or
+ *     serves it normally, and sleeps asd_faults_slow_consumer_ms() first;
+ *   - the runtime (runtime.c) calls asd_faults_invoke() for every
+ *     async/sync invocation and asd_faults_job() for every job it runs.
+ */
+#ifndef ASD_ENDPOINT_FAULTS_H
+#define ASD_ENDPOINT_FAULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+
+typedef struct asd_fault_spec {
+  double s3_503;          /* probability of 503 SlowDown on an S3 request */
+  double s3_500;          /* probability of 500 InternalError on an S3 request */
+  double invoke_throttle; /* probability of 400 ThrottlingException on an invocation */
+  double invoke_5xx;      /* probability of 500 InternalFailure / 503 ServiceUnavailable */
+  double drop;            /* probability of a dropped connection (S3 or invocation) */
+  double model_error;     /* probability that a job fails with a model error */
+  double hang;            /* probability that a job never finishes (until its timeout) */
+  int slow_consumer_ms;   /* delay applied to every S3 request, 0 = none */
+  uint64_t seed;          /* default 1 */
+} asd_fault_spec;
+
+/* Sets every field to its default (no faults, seed 1). */
+void asd_fault_spec_init(asd_fault_spec *spec);
+
+/*
+ * Parses a -faults spec string into *spec (which is initialised first).
+ * Returns 0, or -1 with one line naming the bad key or value in err.
+ */
+int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size_t err_len);
+
+typedef enum asd_s3_fault {
+  ASD_S3_FAULT_NONE = 0,
+  ASD_S3_FAULT_503_SLOWDOWN, /* answer 503, code SlowDown */
+  ASD_S3_FAULT_500_INTERNAL, /* answer 500, code InternalError */
+  ASD_S3_FAULT_DROP          /* close the connection without an answer */
+} asd_s3_fault;
+
+typedef enum asd_invoke_fault {
+  ASD_INVOKE_FAULT_NONE = 0,
+  ASD_INVOKE_FAULT_THROTTLE,  /* 400 ThrottlingException */
+  ASD_INVOKE_FAULT_500,       /* 500 InternalFailure */
+  ASD_INVOKE_FAULT_503,       /* 503 ServiceUnavailable */
+  ASD_INVOKE_FAULT_DROP       /* close the connection without an answer */
+} asd_invoke_fault;
+
+typedef enum asd_job_fault {
+  ASD_JOB_FAULT_NONE = 0,
+  ASD_JOB_FAULT_MODEL_ERROR, /* the model fails: a failure object is written */
+  ASD_JOB_FAULT_HANG         /* the job never finishes until its invocation timeout */
+} asd_job_fault;
+
+typedef struct asd_faults asd_faults;
+
+/* Creates the injector; a NULL spec means no faults.  Thread-safe to use. */
+asd_faults *asd_faults_new(const asd_fault_spec *spec);
+void asd_faults_free(asd_faults *f);
+
+/* Decisions.  A NULL injector never injects anything. */
+asd_s3_fault asd_faults_s3(asd_faults *f);
+asd_invoke_fault asd_faults_invoke(asd_faults *f);
+asd_job_fault asd_faults_job(asd_faults *f);
+int asd_faults_slow_consumer_ms(const asd_faults *f);
+
+/* Whether any fault at all is configured (lets the server skip the calls). */
+int asd_faults_enabled(const asd_faults *f);
+
+/*
+ * Counts of injected faults as a new json-c object:
+ * {"s3_503":n,"s3_500":n,"s3_drop":n,"invoke_throttle":n,"invoke_500":n,
+ *  "invoke_503":n,"invoke_drop":n,"model_error":n,"hang":n,"seed":n}.
+ * The caller owns the returned object (json_object_put).
+ */
+struct json_object *asd_faults_stats_json(asd_faults *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_ENDPOINT_FAULTS_H */

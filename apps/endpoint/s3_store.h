@@ -1,0 +1,151 @@
+/*
+ * s3_store.h: the local endpoint's object store (buckets and objects on disk).
+ *
+ * The store is the only code that touches the data directory.  Every object is
+ * one file inside its bucket's folder, named by the SHA-256 of its key, so a
+ * key can never name a path outside the data directory whatever bytes it
+ * holds.  A file starts with a fixed-size metadata header (key, size, ETag,
+ * content type, modification time) followed by the object's bytes; objects
+ * are written to a temporary file in the same folder and renamed into place,
+ * so a reader sees either the old object or the new one, never a part.
+ * A restart on the same directory rebuilds the in-memory index from the
+ * headers, so objects survive restarts.
+ *
+ * All functions are thread-safe: the HTTP handlers (S3 API) and the
+ * SageMaker runtime's workers (results and failures) share one store.
+ */
+#ifndef ASD_EP_S3_STORE_H
+#define ASD_EP_S3_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct asd_store asd_store;
+typedef struct asd_store_writer asd_store_writer;
+
+typedef enum asd_store_status {
+  ASD_STORE_OK = 0,
+  ASD_STORE_NO_BUCKET,     /* NoSuchBucket */
+  ASD_STORE_NO_KEY,        /* NoSuchKey */
+  ASD_STORE_BAD_BUCKET,    /* InvalidBucketName */
+  ASD_STORE_BAD_KEY,       /* key empty, too long (> 1024 bytes) or with a ".." segment */
+  ASD_STORE_EXISTS,        /* bucket already exists (BucketAlreadyOwnedByYou) */
+  ASD_STORE_NOT_EMPTY,     /* BucketNotEmpty */
+  ASD_STORE_TOO_LARGE,     /* over the size cap given to asd_store_get */
+  ASD_STORE_IO             /* the file system failed; details went to CPLError */
+} asd_store_status;
+
+/* A short human readable text for a status ("no such bucket", ...). */
+const char *asd_store_status_text(asd_store_status st);
+
+/* Object metadata as S3 reports it. */
+typedef struct asd_store_meta {
+  uint64_t size;
+  char etag[36];          /* quoted hex MD5, e.g. "\"d41d8cd98f00b204e9800998ecf8427e\"" */
+  double mtime;           /* seconds since the epoch */
+  char content_type[256]; /* "" if none was given */
+} asd_store_meta;
+
+/*
+ * Opens (creating it if needed) a store rooted at dir.  Existing buckets and
+ * objects are indexed; leftover temporary files of an interrupted write are
+ * removed.  Returns NULL with a one-line reason in *err (free() it) on failure.
+ */
+asd_store *asd_store_open(const char *dir, char **err);
+void asd_store_close(asd_store *st);
+const char *asd_store_root(const asd_store *st);
+
+/* S3 bucket naming rules: 3-63 chars of [a-z0-9.-], starting and ending with a
+ * letter or digit, no "..", not an IPv4 address.  1 if valid. */
+int asd_store_bucket_name_valid(const char *name);
+/* 1 if the key is acceptable: 1-1024 bytes, no NUL, no "." or ".." segment. */
+int asd_store_key_valid(const char *key);
+
+asd_store_status asd_store_create_bucket(asd_store *st, const char *bucket);
+asd_store_status asd_store_head_bucket(asd_store *st, const char *bucket);
+/* Deletes an empty bucket. */
+asd_store_status asd_store_delete_bucket(asd_store *st, const char *bucket);
+/* Names of all buckets, sorted; a CSL string list (CSLDestroy it). */
+char **asd_store_list_buckets(asd_store *st);
+
+/* Writes a whole object atomically from memory (what the runtime uses for
+ * results and failures).  content_type may be NULL.  meta may be NULL. */
+asd_store_status asd_store_put(asd_store *st, const char *bucket, const char *key,
+                               const void *data, size_t len, const char *content_type,
+                               asd_store_meta *meta);
+
+/* Reads a whole object into memory (malloc'd, NUL-terminated beyond len).
+ * Objects larger than max_size give ASD_STORE_TOO_LARGE (0 = no cap). */
+asd_store_status asd_store_get(asd_store *st, const char *bucket, const char *key,
+                               size_t max_size, unsigned char **data, size_t *len,
+                               asd_store_meta *meta);
+
+asd_store_status asd_store_head(asd_store *st, const char *bucket, const char *key,
+                                asd_store_meta *meta);
+
+/* Opens an object for reading: *fd is positioned nowhere in particular; the
+ * object's bytes start at file offset *data_offset.  The caller closes *fd.
+ * A later PUT or DELETE of the key does not disturb an open descriptor. */
+asd_store_status asd_store_open_read(asd_store *st, const char *bucket, const char *key,
+                                     int *fd, uint64_t *data_offset, asd_store_meta *meta);
+
+/* Deletes an object; deleting a missing key is ASD_STORE_OK (as S3). */
+asd_store_status asd_store_delete(asd_store *st, const char *bucket, const char *key);
+
+/*
+ * Streaming writes: begin, write chunks, then commit (atomic rename into
+ * place) or abort (the temporary file is removed; nothing becomes visible).
+ * The writer computes the MD5 (ETag) and SHA-256 of what it was given.
+ */
+asd_store_status asd_store_writer_begin(asd_store *st, const char *bucket, const char *key,
+                                        asd_store_writer **out);
+int asd_store_writer_write(asd_store_writer *w, const void *data, size_t len); /* 0 or -1 */
+uint64_t asd_store_writer_size(const asd_store_writer *w);
+/* Digests of everything written so far (call before commit). */
+void asd_store_writer_md5(asd_store_writer *w, unsigned char out[16]);
+void asd_store_writer_sha256_hex(asd_store_writer *w, char out[65]);
+/* Commits and frees the writer. */
+asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *content_type,
+                                         asd_store_meta *meta);
+/* Aborts and frees the writer (NULL is fine). */
+void asd_store_writer_abort(asd_store_writer *w);
+
+/*
+ * Listing.  Keys of the bucket that start with prefix and sort strictly after
+ * `after` (NULL or "" = from the start), in byte order, at most max_keys
+ * entries (objects plus common prefixes when delimiter is set).
+ */
+typedef struct asd_store_entry {
+  char *key;           /* object key, or common prefix when is_prefix */
+  int is_prefix;
+  asd_store_meta meta; /* objects only */
+} asd_store_entry;
+
+typedef struct asd_store_listing {
+  asd_store_entry *entries;
+  size_t count;
+  int truncated;       /* more entries follow */
+  char *next_after;    /* the value to pass as `after` to continue (NULL if not truncated) */
+} asd_store_listing;
+
+asd_store_status asd_store_list(asd_store *st, const char *bucket, const char *prefix,
+                                const char *delimiter, const char *after, size_t max_keys,
+                                asd_store_listing *out);
+void asd_store_listing_free(asd_store_listing *l);
+
+/* Number of objects and total bytes (for stats). */
+void asd_store_totals(asd_store *st, uint64_t *objects, uint64_t *bytes);
+
+/* Parses "s3://bucket/key" into malloc'd bucket and key (key may be "" when
+ * allow_empty_key).  0 on success, -1 if not an s3:// URI. */
+int asd_store_parse_s3_uri(const char *uri, int allow_empty_key, char **bucket, char **key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_EP_S3_STORE_H */

@@ -1,0 +1,71 @@
+/*
+ * server.h: the local endpoint's HTTP layer, as seen by request handlers.
+ *
+ * server.c owns libmicrohttpd: it accepts connections, reads headers and
+ * bodies, verifies SigV4, applies the S3 faults and routes each request to a
+ * handler: the S3 API (s3_api.c), the SageMaker runtime (runtime.c) or the
+ * stats page.  Handlers never see libmicrohttpd: they get an asd_http_request
+ * (method, paths, query, headers, the whole body) and fill an
+ * asd_http_response (status, headers, body), which server.c sends.  That
+ * keeps every handler testable and the HTTP library replaceable.
+ */
+#ifndef ASD_EP_SERVER_H
+#define ASD_EP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asyncdetect/asd_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct asd_http_request {
+  const char *method;        /* "GET", "PUT", ... */
+  const char *raw_path;      /* as received, still percent-encoded, no query */
+  const char *path;          /* percent-decoded */
+  const char *raw_query;     /* as received after '?', "" if none */
+  const unsigned char *body; /* whole body (NULL when empty or streamed to the store) */
+  size_t body_len;
+  const char *request_id;    /* generated per request; echoed as x-amz-request-id / x-amzn-RequestId */
+  void *impl;                /* server.c's connection data */
+} asd_http_request;
+
+/* Request header by name, case-insensitive; NULL if absent. */
+const char *asd_http_request_header(const asd_http_request *req, const char *name);
+/* Decoded query parameter by name; NULL if absent ("" for "?name"). */
+const char *asd_http_request_query(const asd_http_request *req, const char *name);
+
+typedef struct asd_http_response {
+  int status;          /* HTTP status; 0 = not handled */
+  asd_buf body;        /* response body bytes */
+  char **headers;      /* CSL list of "Name: value" */
+  int fd;              /* >= 0: send fd bytes [fd_offset, fd_offset+fd_size) instead of body; server closes it */
+  uint64_t fd_offset;
+  uint64_t fd_size;
+  uint64_t head_size;  /* HEAD responses: Content-Length to announce without a body */
+  int drop_connection; /* fault injection: close the connection without answering */
+  const char *operation; /* static operation name for stats and the access log */
+} asd_http_response;
+
+void asd_http_response_init(asd_http_response *resp);
+void asd_http_response_clear(asd_http_response *resp);
+/* Adds a header (replaces an existing one of the same name). */
+void asd_http_response_set_header(asd_http_response *resp, const char *name, const char *value);
+
+/*
+ * Error bodies in the two AWS dialects.  S3: XML <Error><Code/><Message/>
+ * <Resource/><RequestId/></Error>.  SageMaker (rest-json): {"message": ...}
+ * with x-amzn-ErrorType: code.  Both set the status and clear any body.
+ */
+void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int status,
+                       const char *code, const char *message);
+void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, int status,
+                         const char *code, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_EP_SERVER_H */

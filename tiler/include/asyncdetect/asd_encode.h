@@ -1,0 +1,133 @@
+/*
+ * asd_encode.h: read a tile window and encode it as the payload a model gets.
+ *
+ * An encoder is made once per image and then used from any number of
+ * threads at the same time.  GDAL dataset handles are not thread-safe, so
+ * the encoder keeps a pool of handles opened by name (each thread borrows
+ * one for the duration of a read, a new one is opened when all are busy, at
+ * most max_handles, then callers wait).  This works for local files and for
+ * /vsis3/, /vsicurl/ and VRT sources alike.
+ *
+ * Pixels: the selected bands (default: the first three, or the only one) are
+ * read as one pixel-interleaved buffer, converted to Byte with the range
+ * adjustment chosen once per image at asd_encoder_new:
+ *   ASD_SCALE_NONE       values clamped to 0..255 (right for Byte images);
+ *   ASD_SCALE_MINMAX     per-band min/max of the approximate statistics;
+ *   ASD_SCALE_PERCENTILE per-band percentile clip (default 2 %..98 %);
+ *   ASD_SCALE_EXPLICIT   src_min/src_max given by the caller (like -scale).
+ * Approximate statistics come from an overview when one is small enough,
+ * otherwise from a sample of whole blocks spread over the image; nothing is
+ * written next to the source (no .aux.xml).
+ *
+ * Encoding goes through /vsimem/: the tile is a MEM dataset, CreateCopy
+ * writes the chosen format into a /vsimem/ file, and the encoder takes over
+ * that file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp
+ * files and no copy.  Memory in use is therefore the tiles in flight (one
+ * read buffer + one encoded payload each) plus GDAL's block cache, never
+ * the image size.
+ *
+ * Skipping: unless disabled, a tile whose pixels are all nodata or constant
+ * is not encoded; asd_encoder_encode returns ASD_ENCODE_SKIPPED and the
+ * reason (see asd_plan.h).
+ */
+#ifndef ASD_ENCODE_H
+#define ASD_ENCODE_H
+
+#include <stddef.h>
+
+#include <gdal.h>
+
+#include "asyncdetect/asd_plan.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum asd_encode_format {
+  ASD_FORMAT_PNG = 0,
+  ASD_FORMAT_JPEG = 1,
+  ASD_FORMAT_GTIFF = 2,
+  ASD_FORMAT_NITF = 3
+} asd_encode_format;
+
+/* Parses "PNG", "JPEG"/"JPG", "GTiff"/"GeoTIFF"/"TIFF", "NITF" (any case);
+ * -1 if unknown. */
+int asd_encode_format_from_name(const char *name);
+const char *asd_encode_format_name(asd_encode_format f);  /* GDAL driver name */
+const char *asd_encode_content_type(asd_encode_format f); /* e.g. "image/png" */
+
+typedef enum asd_scale_mode {
+  ASD_SCALE_NONE = 0,
+  ASD_SCALE_MINMAX = 1,
+  ASD_SCALE_PERCENTILE = 2,
+  ASD_SCALE_EXPLICIT = 3
+} asd_scale_mode;
+
+/* "none", "minmax", "percentile", "explicit" -> mode; -1 if unknown. */
+int asd_scale_mode_from_name(const char *name);
+
+#define ASD_ENCODE_MAX_BANDS 16
+
+typedef struct asd_encode_options {
+  asd_encode_format format; /* default PNG */
+  int jpeg_quality;         /* 1..100, default 90 (JPEG, and NITF with C3) */
+  const char *compress;     /* GTiff COMPRESS= (default DEFLATE); NITF IC= (default NC) */
+  char **creation_options;  /* extra creation options (CSL), may be NULL */
+  int bands[ASD_ENCODE_MAX_BANDS]; /* 1-based; band_count 0 = default selection */
+  int band_count;
+  asd_scale_mode scale;     /* default NONE */
+  double percentile_low;    /* default 2.0 */
+  double percentile_high;   /* default 98.0 */
+  /* ASD_SCALE_EXPLICIT: one pair for all bands (scale_count 1) or one per band. */
+  double src_min[ASD_ENCODE_MAX_BANDS];
+  double src_max[ASD_ENCODE_MAX_BANDS];
+  int scale_count;
+  int skip_nodata;          /* default 1 */
+  int skip_constant;        /* default 1 */
+  int pad_to_width;         /* pad clipped tiles to this size (0 = no padding) */
+  int pad_to_height;
+  int georeference_payload; /* GTiff/NITF: write the tile's geotransform + SRS (default 1) */
+  int max_handles;          /* dataset handles in the pool (default 8) */
+  char **open_options;      /* GDALOpenEx open options for the pool's handles */
+} asd_encode_options;
+
+void asd_encode_options_init(asd_encode_options *o);
+
+typedef struct asd_encoder asd_encoder;
+
+/* Opens the image by name (GDALOpenEx, read-only, shared=no), checks the
+ * bands, and computes the range adjustment.  NULL after CPLError on error. */
+asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o);
+void asd_encoder_free(asd_encoder *e);
+
+/* The per-band linear adjustment in use: byte = (v - offset[b]) * scale[b]
+ * clamped to 0..255.  Returns the band count. */
+int asd_encoder_scaling(const asd_encoder *e, double *offset, double *scale);
+int asd_encoder_band_count(const asd_encoder *e);
+
+typedef enum asd_encode_status {
+  ASD_ENCODE_ERROR = -1,
+  ASD_ENCODE_OK = 0,
+  ASD_ENCODE_SKIPPED = 1
+} asd_encode_status;
+
+/* An encoded tile.  data is owned by the payload (free with
+ * asd_payload_free, which calls VSIFree). */
+typedef struct asd_payload {
+  unsigned char *data;
+  size_t len;
+  const char *content_type; /* static string */
+  asd_skip_reason skip;     /* why it was skipped (ASD_ENCODE_SKIPPED) */
+} asd_payload;
+
+/* Reads and encodes the window (x, y, w, h) of the tile.  Thread-safe.
+ * On ASD_ENCODE_OK out->data holds the bytes; on SKIPPED out->skip says
+ * why and out->data is NULL; on ERROR a CPLError was emitted. */
+asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out);
+void asd_payload_free(asd_payload *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_ENCODE_H */
