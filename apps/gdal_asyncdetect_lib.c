@@ -1344,7 +1344,8 @@ static int gpkg_prepare(const char *path, int drop_journal, const char *layer, c
     CPLFree(esc);
     CPLFree(lesc);
   }
-  return GDALClose(ds) == CE_None ? 0 : -1;
+  GDALClose(ds);
+  return 0;
 }
 
 static void tiles_layer_name(const asd_detect_options *o, char *out, size_t n) {
