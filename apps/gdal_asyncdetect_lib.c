@@ -712,6 +712,9 @@ typedef struct event {
   char *inference_id, *input_location, *output_location, *failure_location;
 } event;
 
+/* The reason of a tile that could not be read or encoded starts so. */
+#define ENCODE_FAILURE "cannot read or encode the tile"
+
 /* A payload made by an encoder thread, waiting for a submission worker. */
 typedef struct ready {
   int tile;
@@ -860,7 +863,7 @@ static void *encoder_main(void *arg) {
       }
     } else {
       item.failed = 1;
-      snprintf(item.reason, sizeof item.reason, "cannot read or encode the tile: %s",
+      snprintf(item.reason, sizeof item.reason, ENCODE_FAILURE ": %s",
                *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
     }
     asd_payload_free(&p);
@@ -973,6 +976,13 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
+static void set_stop_now(run *r) {
+  pthread_mutex_lock(&r->mu);
+  r->stop_now = 1;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
 static void set_text(char **dst, const char *v) {
   CPLFree(*dst);
   *dst = v && *v ? CPLStrdup(v) : NULL;
@@ -1045,6 +1055,7 @@ static void merge_tile(run *r, int tile, asd_detections *dets) {
  */
 static int is_fatal_failure(run *r, const event *e) {
   if (r->any_success || e->ok) return 0;
+  if (e->text && strstr(e->text, ENCODE_FAILURE)) return 1; /* unreadable input */
   if (e->code != ASD_ERR_ENDPOINT && e->code != ASD_ERR_S3) return 0;
   static const char *const markers[] = {"ValidationError", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                                         "AccessDenied", "NoSuchBucket", "UnrecognizedClientException",
@@ -1086,9 +1097,17 @@ static void handle_event(run *r, event *e) {
         break;
       }
       if (!e->ok && is_fatal_failure(r, e)) {
-        if (!r->fatal) r->fatal = CPLStrdup(e->text);
+        if (!r->fatal) {
+          if (strstr(e->text, ENCODE_FAILURE))
+            r->fatal = CPLStrdup(CPLSPrintf("cannot read input '%s': %s", GDALGetDescription(r->src),
+                                            e->text + strlen(ENCODE_FAILURE ": ")));
+          else if (e->code == ASD_ERR_ENDPOINT)
+            r->fatal = CPLStrdup(CPLSPrintf("endpoint '%s': %s", r->o->endpoint, e->text));
+          else
+            r->fatal = CPLStrdup(e->text);
+        }
         ti->state = T_NOT_RUN;
-        r->stop_now = 1;
+        set_stop_now(r);
         asd_pool_cancel(r->pool, ASD_POOL_STOP_NOW);
         break;
       }
@@ -1856,11 +1875,14 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
     }
     if (o->progress && r->ntiles &&
         !o->progress((double)r->tiles_done / r->ntiles, "", o->progress_data) && !r->stop_submitting) {
+      pthread_mutex_lock(&r->mu);
       r->stop_submitting = 1;
+      pthread_cond_broadcast(&r->cv);
+      pthread_mutex_unlock(&r->mu);
       asd_pool_cancel(r->pool, ASD_POOL_DRAIN);
     }
     if (r->fatal && !r->stop_now) {
-      r->stop_now = 1;
+      set_stop_now(r);
       asd_pool_cancel(r->pool, ASD_POOL_STOP_NOW);
     }
     int level = stop_level(r);
