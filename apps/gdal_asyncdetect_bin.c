@@ -103,7 +103,9 @@ int main(int argc, char **argv) {
   GDALDatasetH src = GDALOpenEx(bin->source, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
   CPLPopErrorHandler();
   if (!src) {
-    const char *why = CPLGetLastErrorMsg();
+    /* Copy: CPLError reuses the buffer CPLGetLastErrorMsg points into. */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
     CPLError(CE_Failure, CPLE_OpenFailed, "cannot open input raster '%s'%s%s", bin->source, *why ? ": " : "",
              why);
     asd_detect_options_free(opts);
