@@ -62,7 +62,7 @@ const char *asd_store_root(const asd_store *st);
 /* S3 bucket naming rules: 3-63 chars of [a-z0-9.-], starting and ending with a
  * letter or digit, no "..", not an IPv4 address.  1 if valid. */
 int asd_store_bucket_name_valid(const char *name);
-/* 1 if the key is acceptable: 1-1024 bytes, no NUL, no "." or ".." segment. */
+/* 1 if the key is acceptable: 1-1024 bytes, no ".." path segment. */
 int asd_store_key_valid(const char *key);
 
 asd_store_status asd_store_create_bucket(asd_store *st, const char *bucket);

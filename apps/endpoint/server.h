@@ -64,6 +64,41 @@ void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int
 void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, int status,
                          const char *code, const char *message);
 
+/* ------------------------------------------------------------ the server */
+
+struct asd_store;
+struct asd_s3_api;
+struct asd_runtime;
+struct asd_faults;
+struct asd_ep_stats;
+struct asd_ep_auth;
+
+typedef struct asd_server_config {
+  const char *bind;      /* listen address, default "127.0.0.1" */
+  int port;              /* 0 = any free port */
+  int threads;           /* libmicrohttpd thread pool size */
+  uint64_t max_body;     /* request body cap in bytes (0 = none) */
+  const char *access_log; /* file to append one line per request to, or NULL */
+  struct asd_store *store;
+  struct asd_s3_api *s3;
+  struct asd_runtime *runtime; /* may be NULL: invocations answer 400 ValidationError */
+  struct asd_faults *faults;   /* may be NULL */
+  struct asd_ep_stats *stats;
+  struct asd_ep_auth *auth;    /* NULL = -no-auth */
+} asd_server_config;
+
+typedef struct asd_server asd_server;
+
+/* Starts listening and serving.  NULL with a one-line reason in err on failure. */
+asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err_len);
+int asd_server_port(const asd_server *srv);
+/* Stops accepting new connections; requests in progress go on. */
+void asd_server_quiesce(asd_server *srv);
+/* Requests received but not yet answered and completed. */
+int asd_server_in_flight(const asd_server *srv);
+/* Closes every connection (after their handlers returned) and frees. */
+void asd_server_stop(asd_server *srv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -178,6 +179,67 @@ int http_get(const std::string &url, std::string *body, double timeout_s) {
   curl_easy_cleanup(c);
   if (body) *body = out;
   return static_cast<int>(status);
+}
+
+namespace {
+size_t collect_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  auto *res = static_cast<HttpResult *>(userdata);
+  std::string line(ptr, size * nmemb);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    for (auto &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    res->headers.emplace_back(name, value);
+  } else if (line.rfind("HTTP/", 0) == 0) {
+    res->headers.clear();  // a new response (after 100 Continue)
+  }
+  return size * nmemb;
+}
+}  // namespace
+
+std::string HttpResult::header(const std::string &lower_name) const {
+  for (const auto &h : headers)
+    if (h.first == lower_name) return h.second;
+  return "";
+}
+
+HttpResult http_request(const std::string &method, const std::string &url, const std::string &body,
+                        const std::vector<std::string> &headers, double timeout_s) {
+  HttpResult res;
+  CURL *c = curl_easy_init();
+  if (!c) return res;
+  struct curl_slist *hl = nullptr;
+  for (const auto &h : headers) hl = curl_slist_append(hl, h.c_str());
+  hl = curl_slist_append(hl, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &res);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (!body.empty() || method == "PUT" || method == "POST") {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    }
+  }
+  long status = -1;
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  res.status = static_cast<int>(status);
+  curl_slist_free_all(hl);
+  curl_easy_cleanup(c);
+  return res;
 }
 
 std::string LocalEndpoint::stats_json() {

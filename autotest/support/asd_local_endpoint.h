@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace asd_test {
@@ -61,6 +62,19 @@ void set_local_aws_env(const LocalEndpoint &ep);
 // A minimal HTTP GET on loopback (no signing).  Returns the status (or -1) and
 // fills body.  Bounded by timeout_s.
 int http_get(const std::string &url, std::string *body, double timeout_s = 10.0);
+
+// One unsigned HTTP request (for servers started with -no-auth, or to check
+// that unsigned requests are refused).  The URL path is sent as given (no
+// "../" normalisation).  status is -1 when no answer came (connection
+// dropped, timeout).  Header names in `headers` of the result are lower case.
+struct HttpResult {
+  int status = -1;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string header(const std::string &lower_name) const;  // "" if absent
+};
+HttpResult http_request(const std::string &method, const std::string &url, const std::string &body = "",
+                        const std::vector<std::string> &headers = {}, double timeout_s = 20.0);
 
 }  // namespace asd_test
 

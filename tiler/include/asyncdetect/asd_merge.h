@@ -134,7 +134,7 @@ void asd_merger_get_stats(asd_merger *m, asd_merge_stats *s);
 /*
  * Batch helper: merges dets (detections of all tiles, each with tile_index
  * set) in place with the given tiles, as a streaming merger fed every tile
- * would.  0, or -1 with err.
+ * would.  0, or -1 with err (dets is then emptied).
  */
 int asd_merge_batch(const asd_merge_options *opt, const asd_merge_tile *tiles, size_t ntiles,
                     asd_detections *dets, char *err, size_t errlen);

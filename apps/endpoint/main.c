@@ -1,0 +1,368 @@
+/*
+ * main.c: asyncdetect_endpoint, the local S3 + SageMaker-async server.
+ *
+ * This is the wiring: parse the command line, open the store, create the
+ * buckets asked for (and those the endpoints write to), start the runtime
+ * (queues, instances, models) and the HTTP server, print the base URL as the
+ * first line on stdout (tests and scripts wait for it), then sleep in
+ * sigwait() until SIGINT or SIGTERM.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread
+ * starts and is inherited), so the only place a termination signal is seen is
+ * that sigwait(): no handler runs in the middle of a write, and shutdown is
+ * ordinary code.  Shutdown stops accepting connections, gives requests in
+ * progress a bounded time to finish, stops the runtime (which completes the
+ * result objects it is writing), closes the server and, when the data
+ * directory was a temporary one, removes it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpl_conv.h"
+#include "cpl_error.h"
+#include "cpl_string.h"
+#include "cpl_vsi.h"
+#include "gdal.h"
+
+#include "asyncdetect/asd_common.h"
+#include "auth.h"
+#include "faults.h"
+#include "runtime.h"
+#include "s3_api.h"
+#include "s3_store.h"
+#include "server.h"
+#include "stats.h"
+
+
+#define DEFAULT_ACCESS_KEY "ASDLOCALACCESSKEY"
+#define DEFAULT_SECRET_KEY "asdlocal-secret-not-for-aws"
+#define DEFAULT_REGION "us-east-1"
+#define DEFAULT_MAX_BODY (5ULL * 1024 * 1024 * 1024) /* S3's single-PUT limit */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-data-dir DIR] [-bucket NAME]...\n"
+          "           [-access-key KEY -secret-key SECRET] [-session-token TOKEN] [-no-auth]\n"
+          "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
+          "           [-access-log FILE] [-threads N] [--help] [--version]\n"
+          "\n"
+          "A local server speaking the S3 (path-style) and SageMaker Runtime protocols,\n"
+          "with built-in models, for demos, tests, benchmarks and offline development.\n"
+          "When ready it prints its base URL (http://127.0.0.1:PORT) as the first line\n"
+          "on stdout.  SIGINT or SIGTERM stop it cleanly.\n"
+          "\n"
+          "Options:\n"
+          "  -port N            TCP port; 0 (the default) picks a free port.\n"
+          "  -bind ADDR         listen address (default 127.0.0.1, loopback only).\n"
+          "  -data-dir DIR      where buckets and objects are stored; kept across restarts.\n"
+          "                     Default: a fresh temporary directory removed at exit.\n"
+          "  -bucket NAME       create this bucket at startup (repeatable).\n"
+          "  -access-key KEY    access key id clients must sign with.\n"
+          "  -secret-key SECRET its secret.\n"
+          "  -session-token T   require this x-amz-security-token on every request.\n"
+          "  -no-auth           accept unsigned requests (signatures are not checked).\n"
+          "  -region REGION     region reported by the server (default us-east-1); clients\n"
+          "                     may sign for any region.\n"
+          "  -max-body BYTES    largest request body accepted (default 5 GiB for PutObject;\n"
+          "                     other requests are held in memory and capped at 64 MiB).\n"
+          "  -endpoint SPEC     declare a SageMaker endpoint (repeatable):\n"
+          "                     \"NAME,model=blobs,output=s3://bucket/prefix,failure=s3://bucket/prefix,\n"
+          "                      instances=1,concurrency=4,latency_ms=0,spread_ms=0\"\n"
+          "                     models: centerpoint, flood, failure, blobs, http://HOST:PORT.\n"
+          "  -faults SPEC       fault injection: \"s3_503=P,s3_500=P,invoke_throttle=P,invoke_5xx=P,\n"
+          "                      drop=P,model_error=P,hang=P,slow_consumer_ms=N,seed=N\"\n"
+          "  -access-log FILE   append one line per request to FILE.\n"
+          "  -threads N         HTTP worker threads (default 4).\n"
+          "\n"
+          "Local default credentials (never valid on AWS):\n"
+          "  access key  " DEFAULT_ACCESS_KEY "\n"
+          "  secret key  " DEFAULT_SECRET_KEY "\n"
+          "  region      " DEFAULT_REGION "\n"
+          "For example:\n"
+          "  export AWS_ENDPOINT_URL=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=" DEFAULT_ACCESS_KEY "\n"
+          "  export AWS_SECRET_ACCESS_KEY=" DEFAULT_SECRET_KEY " AWS_REGION=" DEFAULT_REGION "\n"
+          "\n"
+          "GET /_asd/stats returns a JSON document of request counts, bytes, queue depth,\n"
+          "invocations and latency percentiles (no signature needed).\n");
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int parse_u64(const char *s, unsigned long long *out) {
+  if (!s || !*s) return -1;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  /* Termination signals are only ever seen by sigwait() below. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  GDALAllRegister();
+  argc = GDALGeneralCmdLineProcessor(argc, &argv, 0);
+  if (argc < 1) return 0; /* --version, --help-general, ... were handled */
+
+  int port = 0, threads = 4, no_auth = 0;
+  const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
+  const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
+  unsigned long long max_body = DEFAULT_MAX_BODY;
+  char **buckets = NULL, **endpoints = NULL;
+  int rc = 1;
+
+#define NEED_ARG()                                                         \
+  do {                                                                     \
+    if (i + 1 >= argc) {                                                   \
+      fprintf(stderr, "asyncdetect_endpoint: %s needs a value\n", argv[i]); \
+      goto out;                                                            \
+    }                                                                      \
+  } while (0)
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (EQUAL(a, "--help") || EQUAL(a, "-help") || EQUAL(a, "-h")) {
+      usage(stdout);
+      rc = 0;
+      goto out;
+    } else if (EQUAL(a, "-port")) {
+      NEED_ARG();
+      unsigned long long v;
+      if (parse_u64(argv[++i], &v) != 0 || v > 65535) {
+        fprintf(stderr, "asyncdetect_endpoint: -port must be 0..65535, got '%s'\n", argv[i]);
+        goto out;
+      }
+      port = (int)v;
+    } else if (EQUAL(a, "-bind")) {
+      NEED_ARG();
+      bind_addr = argv[++i];
+    } else if (EQUAL(a, "-data-dir")) {
+      NEED_ARG();
+      data_dir = argv[++i];
+    } else if (EQUAL(a, "-bucket")) {
+      NEED_ARG();
+      buckets = CSLAddString(buckets, argv[++i]);
+    } else if (EQUAL(a, "-access-key")) {
+      NEED_ARG();
+      access_key = argv[++i];
+    } else if (EQUAL(a, "-secret-key")) {
+      NEED_ARG();
+      secret_key = argv[++i];
+    } else if (EQUAL(a, "-session-token")) {
+      NEED_ARG();
+      session_token = argv[++i];
+    } else if (EQUAL(a, "-no-auth")) {
+      no_auth = 1;
+    } else if (EQUAL(a, "-region")) {
+      NEED_ARG();
+      region = argv[++i];
+    } else if (EQUAL(a, "-max-body")) {
+      NEED_ARG();
+      if (parse_u64(argv[++i], &max_body) != 0 || max_body == 0) {
+        fprintf(stderr, "asyncdetect_endpoint: -max-body must be a positive number of bytes, got '%s'\n", argv[i]);
+        goto out;
+      }
+    } else if (EQUAL(a, "-endpoint")) {
+      NEED_ARG();
+      endpoints = CSLAddString(endpoints, argv[++i]);
+    } else if (EQUAL(a, "-faults")) {
+      NEED_ARG();
+      faults_spec = argv[++i];
+    } else if (EQUAL(a, "-access-log")) {
+      NEED_ARG();
+      access_log = argv[++i];
+    } else if (EQUAL(a, "-threads")) {
+      NEED_ARG();
+      unsigned long long v;
+      if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 256) {
+        fprintf(stderr, "asyncdetect_endpoint: -threads must be 1..256, got '%s'\n", argv[i]);
+        goto out;
+      }
+      threads = (int)v;
+    } else {
+      fprintf(stderr, "asyncdetect_endpoint: unknown option '%s' (see --help)\n", a);
+      goto out;
+    }
+  }
+  if ((access_key == NULL) != (secret_key == NULL)) {
+    fprintf(stderr, "asyncdetect_endpoint: -access-key and -secret-key go together\n");
+    goto out;
+  }
+  for (int i = 0; buckets && buckets[i]; i++) {
+    if (!asd_store_bucket_name_valid(buckets[i])) {
+      fprintf(stderr, "asyncdetect_endpoint: -bucket '%s' is not a valid S3 bucket name\n", buckets[i]);
+      goto out;
+    }
+  }
+
+  /* Endpoints and faults: parsed by the runtime's own parsers. */
+  int n_specs = CSLCount(endpoints);
+  asd_endpoint_spec *specs = NULL;
+  asd_fault_spec fspec;
+  memset(&fspec, 0, sizeof fspec);
+  if (n_specs > 0) {
+    specs = calloc((size_t)n_specs, sizeof *specs);
+    if (!specs) goto out;
+    for (int i = 0; i < n_specs; i++) {
+      char err[256] = "";
+      if (asd_endpoint_spec_parse(endpoints[i], &specs[i], err, sizeof err) != 0) {
+        fprintf(stderr, "asyncdetect_endpoint: -endpoint '%s': %s\n", endpoints[i], err);
+        free(specs);
+        goto out;
+      }
+    }
+  }
+  if (faults_spec) {
+    char err[256] = "";
+    if (asd_fault_spec_parse(faults_spec, &fspec, err, sizeof err) != 0) {
+      fprintf(stderr, "asyncdetect_endpoint: -faults '%s': %s\n", faults_spec, err);
+      free(specs);
+      goto out;
+    }
+  }
+
+  /* The data directory: given, or a fresh temporary one removed at exit. */
+  char *tmp_dir = NULL;
+  if (!data_dir) {
+    const char *t = getenv("TMPDIR");
+    char *templ = CPLStrdup(CPLSPrintf("%s/asd-endpoint-XXXXXX", t && *t ? t : "/tmp"));
+    if (!mkdtemp(templ)) {
+      fprintf(stderr, "asyncdetect_endpoint: cannot create a temporary data directory: %s\n", strerror(errno));
+      CPLFree(templ);
+      free(specs);
+      goto out;
+    }
+    tmp_dir = templ;
+    data_dir = tmp_dir;
+  }
+
+  asd_store *store = NULL;
+  asd_faults *faults = NULL;
+  asd_runtime *runtime = NULL;
+  asd_ep_auth *auth = NULL;
+  asd_ep_stats *stats = NULL;
+  asd_s3_api *s3 = NULL;
+  asd_server *srv = NULL;
+  char *serr = NULL;
+  store = asd_store_open(data_dir, &serr);
+  if (!store) {
+    fprintf(stderr, "asyncdetect_endpoint: %s\n", serr ? serr : "cannot open the data directory");
+    free(serr);
+    goto cleanup;
+  }
+  for (int i = 0; buckets && buckets[i]; i++) {
+    asd_store_status st = asd_store_create_bucket(store, buckets[i]);
+    if (st != ASD_STORE_OK && st != ASD_STORE_EXISTS) {
+      fprintf(stderr, "asyncdetect_endpoint: cannot create bucket %s: %s\n", buckets[i], asd_store_status_text(st));
+      goto cleanup;
+    }
+  }
+  for (int i = 0; i < n_specs; i++) {
+    const char *bs[2] = {specs[i].output_bucket, specs[i].failure_bucket};
+    for (int k = 0; k < 2; k++) {
+      asd_store_status st = asd_store_create_bucket(store, bs[k]);
+      if (st != ASD_STORE_OK && st != ASD_STORE_EXISTS) {
+        fprintf(stderr, "asyncdetect_endpoint: -endpoint %s: cannot create bucket '%s': %s\n", specs[i].name, bs[k],
+                asd_store_status_text(st));
+        goto cleanup;
+      }
+    }
+  }
+  if (faults_spec) {
+    faults = asd_faults_new(&fspec);
+    if (!faults) goto cleanup;
+  }
+  if (n_specs > 0) {
+    asd_rt_store rs;
+    asd_rt_store_from_store(store, &rs);
+    char err[256] = "";
+    runtime = asd_runtime_new(specs, n_specs, &rs, faults, err, sizeof err);
+    if (!runtime) {
+      fprintf(stderr, "asyncdetect_endpoint: %s\n", err[0] ? err : "cannot start the runtime");
+      goto cleanup;
+    }
+  }
+  if (!no_auth) {
+    auth = asd_ep_auth_new(access_key ? access_key : DEFAULT_ACCESS_KEY, secret_key ? secret_key : DEFAULT_SECRET_KEY,
+                           session_token, 900);
+    if (!auth) goto cleanup;
+  }
+  stats = asd_ep_stats_new();
+  s3 = asd_s3_api_new(store, max_body, region);
+  if (!stats || !s3) goto cleanup;
+
+  asd_server_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.bind = bind_addr;
+  cfg.port = port;
+  cfg.threads = threads;
+  cfg.max_body = max_body;
+  cfg.access_log = access_log;
+  cfg.store = store;
+  cfg.s3 = s3;
+  cfg.runtime = runtime;
+  cfg.faults = faults;
+  cfg.stats = stats;
+  cfg.auth = auth;
+  char err[256] = "";
+  srv = asd_server_start(&cfg, err, sizeof err);
+  if (!srv) {
+    fprintf(stderr, "asyncdetect_endpoint: %s\n", err);
+    goto cleanup;
+  }
+  {
+    const char *host = bind_addr;
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    if (strchr(host, ':'))
+      printf("http://[%s]:%d\n", strcmp(host, "::") == 0 ? "::1" : host, asd_server_port(srv));
+    else
+      printf("http://%s:%d\n", host, asd_server_port(srv));
+    fflush(stdout);
+  }
+  fprintf(stderr, "asyncdetect_endpoint: serving %s on port %d (data in %s, %s, %d endpoint(s))\n", bind_addr,
+          asd_server_port(srv), asd_store_root(store), auth ? "SigV4 required" : "no auth", n_specs);
+
+  int sig = 0;
+  while (sigwait(&sigs, &sig) != 0) {
+  }
+  fprintf(stderr, "asyncdetect_endpoint: signal %d, shutting down\n", sig);
+  rc = 0;
+
+  /* Stop accepting, let requests in progress finish (bounded), then stop. */
+  asd_server_quiesce(srv);
+  double deadline = asd_time_monotonic() + 10.0;
+  while (asd_server_in_flight(srv) > 0 && asd_time_monotonic() < deadline) asd_sleep(0.01);
+  if (runtime) asd_runtime_stop(runtime);
+
+cleanup:
+  asd_server_stop(srv);
+  if (runtime) asd_runtime_free(runtime);
+  if (faults) asd_faults_free(faults);
+  asd_s3_api_free(s3);
+  asd_ep_stats_free(stats);
+  asd_ep_auth_free(auth);
+  asd_store_close(store);
+  if (tmp_dir) {
+    CPLUnlinkTree(tmp_dir);
+    CPLFree(tmp_dir);
+  }
+  free(specs);
+out:
+  CSLDestroy(buckets);
+  CSLDestroy(endpoints);
+  CSLDestroy(argv);
+  GDALDestroyDriverManager();
+  return rc;
+}

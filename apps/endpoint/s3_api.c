@@ -1,0 +1,795 @@
+/*
+ * s3_api.c: S3 operations (path-style) of the local endpoint.
+ *
+ * This file translates between the S3 REST dialect and the store: it picks
+ * the operation from the method, the path and the query (a subresource like
+ * ?delete or ?list-type=2 changes the operation, as on S3), validates names,
+ * and writes the responses S3 clients expect: ETag and Last-Modified on
+ * objects, 206 + Content-Range for ranges, 204 for deletes (also of missing
+ * keys), XML listings (V1 for GDAL's /vsis3/, V2 for the SDKs, with
+ * encoding-type=url which botocore always asks for) and XML error bodies.
+ *
+ * HEAD responses never carry a body, even for errors (server.c relies on
+ * libmicrohttpd dropping bodies of HEAD responses).
+ *
+ * What is deliberately not here: multipart uploads, copies, versioning,
+ * ACLs and the other subresources answer 501 NotImplemented, so a client
+ * that needs them fails loudly instead of silently misbehaving.
+ */
+#include "s3_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpl_error.h"
+#include "cpl_minixml.h"
+#include "cpl_string.h"
+
+#include <openssl/evp.h>
+
+#include "asyncdetect/asd_common.h"
+
+#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+struct asd_s3_api {
+  asd_store *store;
+  uint64_t max_body;
+  char region[64];
+};
+
+asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region) {
+  asd_s3_api *api = calloc(1, sizeof *api);
+  if (!api) return NULL;
+  api->store = store;
+  api->max_body = max_body;
+  snprintf(api->region, sizeof api->region, "%s", region ? region : "us-east-1");
+  return api;
+}
+
+void asd_s3_api_free(asd_s3_api *api) { free(api); }
+
+void asd_s3_target_clear(asd_s3_target *t) {
+  if (!t) return;
+  free(t->bucket);
+  free(t->key);
+  memset(t, 0, sizeof *t);
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static void xml_escape(asd_buf *b, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+    switch (*p) {
+      case '&': asd_buf_append_str(b, "&amp;"); break;
+      case '<': asd_buf_append_str(b, "&lt;"); break;
+      case '>': asd_buf_append_str(b, "&gt;"); break;
+      case '"': asd_buf_append_str(b, "&quot;"); break;
+      case '\'': asd_buf_append_str(b, "&apos;"); break;
+      default:
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+          asd_buf_appendf(b, "&#x%X;", *p);
+        else
+          asd_buf_append(b, p, 1);
+    }
+  }
+}
+
+/* URL encoding for encoding-type=url: everything but unreserved and '/'.
+ * botocore decodes with unquote_plus, so '+' must be encoded. */
+static void url_encode(asd_buf *b, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+    unsigned char c = *p;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~' || c == '/')
+      asd_buf_append(b, p, 1);
+    else
+      asd_buf_appendf(b, "%%%02X", c);
+  }
+}
+
+static void xml_elem(asd_buf *b, const char *name, const char *value, int url) {
+  asd_buf_appendf(b, "<%s>", name);
+  if (url) {
+    asd_buf tmp;
+    asd_buf_init(&tmp);
+    url_encode(&tmp, value);
+    xml_escape(b, tmp.data ? (const char *)tmp.data : "");
+    asd_buf_free(&tmp);
+  } else {
+    xml_escape(b, value);
+  }
+  asd_buf_appendf(b, "</%s>", name);
+}
+
+static void http_date(double t, char *out, size_t n) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon],
+           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static void iso_date(double t, char *out, size_t n) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  int ms = (int)((t - (double)tt) * 1000.0);
+  if (ms < 0) ms = 0;
+  if (ms > 999) ms = 999;
+  snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+static void set_xml_body(asd_http_response *resp, int status, asd_buf *xml) {
+  resp->status = status;
+  asd_buf_reset(&resp->body);
+  asd_buf_append(&resp->body, xml->data, xml->len);
+  asd_http_response_set_header(resp, "Content-Type", "application/xml");
+}
+
+static void store_error(asd_http_response *resp, const asd_http_request *req, asd_store_status st,
+                        const char *bucket) {
+  switch (st) {
+    case ASD_STORE_NO_BUCKET:
+      asd_http_s3_error(resp, req, 404, "NoSuchBucket", "The specified bucket does not exist");
+      break;
+    case ASD_STORE_NO_KEY:
+      asd_http_s3_error(resp, req, 404, "NoSuchKey", "The specified key does not exist.");
+      break;
+    case ASD_STORE_BAD_BUCKET:
+      asd_http_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+      break;
+    case ASD_STORE_BAD_KEY:
+      asd_http_s3_error(resp, req, 400, "InvalidArgument",
+                        "The object key is not valid: empty, longer than 1024 bytes, or with a '..' segment.");
+      break;
+    case ASD_STORE_EXISTS:
+      asd_http_s3_error(resp, req, 409, "BucketAlreadyOwnedByYou",
+                        "Your previous request to create the named bucket succeeded and you already own it.");
+      break;
+    case ASD_STORE_NOT_EMPTY:
+      asd_http_s3_error(resp, req, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+      break;
+    case ASD_STORE_TOO_LARGE:
+      asd_http_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      break;
+    default:
+      asd_http_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+      break;
+  }
+  (void)bucket;
+}
+
+/* Parses a non-negative decimal integer; -1 if not one. */
+static long long parse_count(const char *s) {
+  if (!s || !*s) return -1;
+  long long v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    v = v * 10 + (*p - '0');
+    if (v > 1000000000LL) return 1000000000LL;
+  }
+  return v;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t, asd_http_response *resp) {
+  (void)api;
+  memset(t, 0, sizeof *t);
+  t->op = ASD_S3_UNSUPPORTED;
+  t->operation = "S3Unsupported";
+  const char *path = req->path;
+  const char *m = req->method;
+  while (*path == '/') path++;
+  if (!*path) {
+    if (strcmp(m, "GET") == 0) {
+      t->op = ASD_S3_LIST_BUCKETS;
+      t->operation = "ListBuckets";
+      return 0;
+    }
+    asd_http_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    return -1;
+  }
+  const char *slash = strchr(path, '/');
+  t->bucket = slash ? strndup(path, (size_t)(slash - path)) : strdup(path);
+  if (slash && slash[1]) t->key = strdup(slash + 1);
+  if (!t->bucket || (slash && slash[1] && !t->key)) {
+    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    return -1;
+  }
+  int head = strcmp(m, "HEAD") == 0;
+  if (!t->key) {
+    if (strcmp(m, "PUT") == 0) {
+      t->op = ASD_S3_CREATE_BUCKET, t->operation = "CreateBucket";
+    } else if (head) {
+      t->op = ASD_S3_HEAD_BUCKET, t->operation = "HeadBucket";
+    } else if (strcmp(m, "DELETE") == 0) {
+      t->op = ASD_S3_DELETE_BUCKET, t->operation = "DeleteBucket";
+    } else if (strcmp(m, "POST") == 0 && asd_http_request_query(req, "delete")) {
+      t->op = ASD_S3_DELETE_OBJECTS, t->operation = "DeleteObjects";
+    } else if (strcmp(m, "GET") == 0) {
+      const char *lt = asd_http_request_query(req, "list-type");
+      if (asd_http_request_query(req, "location")) {
+        t->op = ASD_S3_GET_BUCKET_LOCATION, t->operation = "GetBucketLocation";
+      } else if (lt && strcmp(lt, "2") == 0) {
+        t->op = ASD_S3_LIST_OBJECTS_V2, t->operation = "ListObjectsV2";
+      } else {
+        static const char *unsupported[] = {"acl", "versioning", "uploads", "policy", "cors", "lifecycle",
+                                            "tagging", "versions", "website", "logging", "encryption", NULL};
+        for (int i = 0; unsupported[i]; i++)
+          if (asd_http_request_query(req, unsupported[i])) {
+            asd_http_s3_error(resp, req, 501, "NotImplemented",
+                              "This bucket subresource is not implemented by the local endpoint.");
+            return -1;
+          }
+        t->op = ASD_S3_LIST_OBJECTS, t->operation = "ListObjects";
+      }
+    }
+  } else {
+    if (asd_http_request_query(req, "uploads") || asd_http_request_query(req, "uploadId") ||
+        asd_http_request_query(req, "acl") || asd_http_request_query(req, "tagging") ||
+        asd_http_request_header(req, "x-amz-copy-source")) {
+      asd_http_s3_error(resp, req, 501, "NotImplemented",
+                        "Multipart uploads, copies, ACLs and tagging are not implemented by the local endpoint.");
+      return -1;
+    }
+    if (strcmp(m, "PUT") == 0) {
+      t->op = ASD_S3_PUT_OBJECT, t->operation = "PutObject";
+    } else if (strcmp(m, "GET") == 0) {
+      t->op = ASD_S3_GET_OBJECT, t->operation = "GetObject";
+    } else if (head) {
+      t->op = ASD_S3_HEAD_OBJECT, t->operation = "HeadObject";
+    } else if (strcmp(m, "DELETE") == 0) {
+      t->op = ASD_S3_DELETE_OBJECT, t->operation = "DeleteObject";
+    }
+  }
+  if (t->op == ASD_S3_UNSUPPORTED) {
+    asd_http_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    return -1;
+  }
+  if (!asd_store_bucket_name_valid(t->bucket)) {
+    asd_http_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+    return -1;
+  }
+  if (t->key && !asd_store_key_valid(t->key)) {
+    if (strlen(t->key) > 1024)
+      asd_http_s3_error(resp, req, 400, "KeyTooLongError", "Your key is too long");
+    else
+      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Object keys with a '..' path segment are refused.");
+    return -1;
+  }
+  return 0;
+}
+
+/* --------------------------------------------------------- payload checks */
+
+int asd_s3_check_payload_hash(const asd_http_request *req, const char *sha256_hex, asd_http_response *resp) {
+  const char *h = asd_http_request_header(req, "x-amz-content-sha256");
+  if (!h || strlen(h) != 64) return 0; /* absent, UNSIGNED-PAYLOAD, STREAMING-... */
+  if (strcasecmp(h, sha256_hex) == 0) return 0;
+  asd_http_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.");
+  return -1;
+}
+
+/* Compares a base64 Content-MD5 header to a digest.  0 match, 1 mismatch,
+ * -1 when the header is not the base64 of 16 bytes. */
+static int check_content_md5(const char *header, const unsigned char md5[16]) {
+  unsigned char dec[64];
+  size_t hl = strlen(header);
+  if (hl == 0 || hl > 40) return -1;
+  int n = EVP_DecodeBlock(dec, (const unsigned char *)header, (int)hl);
+  /* EVP_DecodeBlock counts padding bytes as data. */
+  if (hl >= 1 && header[hl - 1] == '=') n--;
+  if (hl >= 2 && header[hl - 2] == '=') n--;
+  if (n != 16) return -1;
+  return memcmp(dec, md5, 16) == 0 ? 0 : 1;
+}
+
+/* CRC-32 (IEEE, reflected 0xEDB88320) and CRC-32C (Castagnoli, 0x82F63B78),
+ * bitwise: only DeleteObjects bodies (a few KiB) are checked this way. */
+static uint32_t crc32_generic(const unsigned char *p, size_t n, uint32_t poly) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (poly & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+static void b64(const unsigned char *in, int n, char *out) { EVP_EncodeBlock((unsigned char *)out, in, n); }
+
+/*
+ * S3 requires an integrity header on DeleteObjects: Content-MD5, or (since
+ * the SDKs moved to flexible checksums) one of x-amz-checksum-crc32, -crc32c,
+ * -sha1, -sha256.  Returns 0 when one is present and matches.
+ */
+static int check_body_integrity(const asd_http_request *req, asd_http_response *resp) {
+  const unsigned char *body = req->body ? req->body : (const unsigned char *)"";
+  size_t n = req->body_len;
+  const char *md5h = asd_http_request_header(req, "Content-MD5");
+  int checked = 0;
+  if (md5h) {
+    unsigned char md5[16];
+    unsigned int ml = 0;
+    EVP_Digest(body, n, md5, &ml, EVP_md5(), NULL);
+    int rc = check_content_md5(md5h, md5);
+    if (rc < 0) {
+      asd_http_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+      return -1;
+    }
+    if (rc > 0) {
+      asd_http_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      return -1;
+    }
+    checked = 1;
+  }
+  struct {
+    const char *header;
+    int kind;
+  } sums[] = {{"x-amz-checksum-crc32", 0}, {"x-amz-checksum-crc32c", 1}, {"x-amz-checksum-sha1", 2},
+              {"x-amz-checksum-sha256", 3}};
+  for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++) {
+    const char *h = asd_http_request_header(req, sums[i].header);
+    if (!h) continue;
+    unsigned char d[32];
+    int dl;
+    if (sums[i].kind <= 1) {
+      uint32_t c = crc32_generic(body, n, sums[i].kind == 0 ? 0xEDB88320u : 0x82F63B78u);
+      d[0] = (unsigned char)(c >> 24), d[1] = (unsigned char)(c >> 16), d[2] = (unsigned char)(c >> 8),
+      d[3] = (unsigned char)c;
+      dl = 4;
+    } else {
+      unsigned int l = 0;
+      EVP_Digest(body, n, d, &l, sums[i].kind == 2 ? EVP_sha1() : EVP_sha256(), NULL);
+      dl = (int)l;
+    }
+    char expect[64];
+    b64(d, dl, expect);
+    if (strcmp(expect, h) != 0) {
+      asd_http_s3_error(resp, req, 400, "BadDigest",
+                        CPLSPrintf("The %s you specified did not match the calculated checksum.", sums[i].header));
+      return -1;
+    }
+    checked = 1;
+  }
+  if (!checked) {
+    asd_http_s3_error(resp, req, 400, "InvalidRequest",
+                      "Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- objects */
+
+static void object_headers(asd_http_response *resp, const asd_store_meta *m) {
+  char date[64];
+  http_date(m->mtime, date, sizeof date);
+  asd_http_response_set_header(resp, "ETag", m->etag);
+  asd_http_response_set_header(resp, "Last-Modified", date);
+  asd_http_response_set_header(resp, "Accept-Ranges", "bytes");
+  asd_http_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
+}
+
+int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                     asd_store_writer **w, asd_http_response *resp) {
+  *w = NULL;
+  const char *sha = asd_http_request_header(req, "x-amz-content-sha256");
+  if (sha && strncmp(sha, "STREAMING-", 10) == 0) {
+    asd_http_s3_error(resp, req, 501, "NotImplemented",
+                      "aws-chunked (streaming) uploads are not implemented by the local endpoint; send a plain body.");
+    return -1;
+  }
+  const char *cl = asd_http_request_header(req, "Content-Length");
+  if (cl) {
+    long long n = parse_count(cl);
+    if (n < 0) {
+      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
+      return -1;
+    }
+    if (api->max_body && (uint64_t)n > api->max_body) {
+      asd_http_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      return -1;
+    }
+  }
+  asd_store_status st = asd_store_writer_begin(api->store, t->bucket, t->key, w);
+  if (st != ASD_STORE_OK) {
+    store_error(resp, req, st, t->bucket);
+    return -1;
+  }
+  return 0;
+}
+
+void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                       asd_store_writer *w, asd_http_response *resp) {
+  (void)api;
+  char sha[65];
+  unsigned char md5[16];
+  asd_store_writer_sha256_hex(w, sha);
+  asd_store_writer_md5(w, md5);
+  if (asd_s3_check_payload_hash(req, sha, resp) != 0) {
+    asd_store_writer_abort(w);
+    return;
+  }
+  const char *md5h = asd_http_request_header(req, "Content-MD5");
+  if (md5h) {
+    int rc = check_content_md5(md5h, md5);
+    if (rc != 0) {
+      asd_store_writer_abort(w);
+      if (rc < 0)
+        asd_http_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+      else
+        asd_http_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      return;
+    }
+  }
+  asd_store_meta m;
+  asd_store_status st = asd_store_writer_commit(w, asd_http_request_header(req, "Content-Type"), &m);
+  if (st != ASD_STORE_OK) {
+    store_error(resp, req, st, t->bucket);
+    return;
+  }
+  resp->status = 200;
+  asd_http_response_set_header(resp, "ETag", m.etag);
+}
+
+/* Parses a single "bytes=a-b" range against size.  0: no usable range (serve
+ * all), 1: range in start..end (inclusive), -1: unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end) {
+  if (!h || strncmp(h, "bytes=", 6) != 0) return 0;
+  const char *p = h + 6;
+  if (strchr(p, ',')) return 0; /* multiple ranges: S3 serves the whole object */
+  const char *dash = strchr(p, '-');
+  if (!dash) return 0;
+  char a[32] = "", b[32] = "";
+  size_t la = (size_t)(dash - p), lb = strlen(dash + 1);
+  if (la >= sizeof a || lb >= sizeof b) return 0;
+  memcpy(a, p, la);
+  memcpy(b, dash + 1, lb);
+  long long va = la ? parse_count(a) : -2, vb = lb ? parse_count(b) : -2;
+  if (va == -1 || vb == -1 || (va == -2 && vb == -2)) return 0;
+  if (va == -2) { /* suffix: last vb bytes */
+    if (vb == 0 || size == 0) return -1;
+    *start = (uint64_t)vb >= size ? 0 : size - (uint64_t)vb;
+    *end = size - 1;
+    return 1;
+  }
+  if ((uint64_t)va >= size) return -1;
+  if (vb != -2 && vb < va) return 0;
+  *start = (uint64_t)va;
+  *end = (vb == -2 || (uint64_t)vb >= size) ? size - 1 : (uint64_t)vb;
+  return 1;
+}
+
+static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                       asd_http_response *resp, int head) {
+  asd_store_meta m;
+  if (head) {
+    asd_store_status st = asd_store_head(api->store, t->bucket, t->key, &m);
+    if (st != ASD_STORE_OK) {
+      store_error(resp, req, st, t->bucket);
+      return;
+    }
+    resp->status = 200;
+    resp->head_size = m.size;
+    object_headers(resp, &m);
+    return;
+  }
+  int fd = -1;
+  uint64_t off = 0;
+  asd_store_status st = asd_store_open_read(api->store, t->bucket, t->key, &fd, &off, &m);
+  if (st != ASD_STORE_OK) {
+    store_error(resp, req, st, t->bucket);
+    return;
+  }
+  uint64_t a = 0, b = 0;
+  int r = parse_range(asd_http_request_header(req, "Range"), m.size, &a, &b);
+  if (r < 0) {
+    close(fd);
+    asd_http_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
+    asd_http_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
+    return;
+  }
+  object_headers(resp, &m);
+  resp->fd = fd;
+  if (r == 1) {
+    resp->status = 206;
+    resp->fd_offset = off + a;
+    resp->fd_size = b - a + 1;
+    asd_http_response_set_header(resp, "Content-Range",
+                                 CPLSPrintf("bytes %llu-%llu/%llu", (unsigned long long)a, (unsigned long long)b,
+                                            (unsigned long long)m.size));
+  } else {
+    resp->status = 200;
+    resp->fd_offset = off;
+    resp->fd_size = m.size;
+  }
+}
+
+/* ---------------------------------------------------------------- buckets */
+
+static void list_buckets(asd_s3_api *api, const asd_http_request *req, asd_http_response *resp) {
+  (void)req;
+  char **names = asd_store_list_buckets(api->store);
+  asd_buf x;
+  asd_buf_init(&x);
+  asd_buf_appendf(&x, XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>asdlocal</ID>"
+                       "<DisplayName>asdlocal</DisplayName></Owner><Buckets>", S3_XMLNS);
+  char date[80];
+  iso_date(asd_time_wall(), date, sizeof date);
+  for (int i = 0; names && names[i]; i++) {
+    asd_buf_append_str(&x, "<Bucket>");
+    xml_elem(&x, "Name", names[i], 0);
+    xml_elem(&x, "CreationDate", date, 0);
+    asd_buf_append_str(&x, "</Bucket>");
+  }
+  asd_buf_append_str(&x, "</Buckets></ListAllMyBucketsResult>");
+  CSLDestroy(names);
+  set_xml_body(resp, 200, &x);
+  asd_buf_free(&x);
+}
+
+static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                         asd_http_response *resp, int v2) {
+  const char *prefix = asd_http_request_query(req, "prefix");
+  const char *delim = asd_http_request_query(req, "delimiter");
+  const char *enc = asd_http_request_query(req, "encoding-type");
+  const char *mk = asd_http_request_query(req, "max-keys");
+  int url = 0;
+  if (enc) {
+    if (strcmp(enc, "url") != 0) {
+      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+      return;
+    }
+    url = 1;
+  }
+  long long max_keys = 1000;
+  if (mk) {
+    max_keys = parse_count(mk);
+    if (max_keys < 0) {
+      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+      return;
+    }
+    if (max_keys > 1000) max_keys = 1000;
+  }
+  char *after = NULL;
+  const char *token = NULL, *start_after = NULL, *marker = NULL;
+  if (v2) {
+    token = asd_http_request_query(req, "continuation-token");
+    start_after = asd_http_request_query(req, "start-after");
+    if (token) {
+      size_t tl = strlen(token);
+      int ok = tl % 2 == 0;
+      after = malloc(tl / 2 + 1);
+      for (size_t i = 0; ok && after && i < tl; i += 2) {
+        int hi = token[i], lo = token[i + 1];
+        hi = hi >= '0' && hi <= '9' ? hi - '0' : hi >= 'a' && hi <= 'f' ? hi - 'a' + 10 : -1;
+        lo = lo >= '0' && lo <= '9' ? lo - '0' : lo >= 'a' && lo <= 'f' ? lo - 'a' + 10 : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+          ok = 0;
+        else
+          after[i / 2] = (char)(hi * 16 + lo);
+      }
+      if (!ok || !after) {
+        free(after);
+        asd_http_s3_error(resp, req, 400, "InvalidArgument", "The continuation token provided is incorrect");
+        return;
+      }
+      after[tl / 2] = '\0';
+    } else if (start_after) {
+      after = strdup(start_after);
+    }
+  } else {
+    marker = asd_http_request_query(req, "marker");
+    if (marker) after = strdup(marker);
+  }
+  asd_store_listing l;
+  asd_store_status st = asd_store_list(api->store, t->bucket, prefix, delim, after, (size_t)max_keys, &l);
+  free(after);
+  if (st != ASD_STORE_OK) {
+    store_error(resp, req, st, t->bucket);
+    return;
+  }
+  asd_buf x;
+  asd_buf_init(&x);
+  asd_buf_appendf(&x, XML_DECL "<ListBucketResult xmlns=\"%s\">", S3_XMLNS);
+  xml_elem(&x, "Name", t->bucket, 0);
+  xml_elem(&x, "Prefix", prefix ? prefix : "", url);
+  if (v2) {
+    if (token) xml_elem(&x, "ContinuationToken", token, 0);
+    if (start_after) xml_elem(&x, "StartAfter", start_after, url);
+    asd_buf_appendf(&x, "<KeyCount>%zu</KeyCount>", l.count);
+  } else {
+    xml_elem(&x, "Marker", marker ? marker : "", url);
+  }
+  asd_buf_appendf(&x, "<MaxKeys>%lld</MaxKeys>", max_keys);
+  if (delim && *delim) xml_elem(&x, "Delimiter", delim, url);
+  if (url) xml_elem(&x, "EncodingType", "url", 0);
+  asd_buf_appendf(&x, "<IsTruncated>%s</IsTruncated>", l.truncated ? "true" : "false");
+  if (l.truncated && l.next_after) {
+    if (v2) {
+      char *hex = malloc(strlen(l.next_after) * 2 + 1);
+      if (hex) {
+        asd_hex_encode((const unsigned char *)l.next_after, strlen(l.next_after), hex);
+        xml_elem(&x, "NextContinuationToken", hex, 0);
+        free(hex);
+      }
+    } else {
+      xml_elem(&x, "NextMarker", l.next_after, url);
+    }
+  }
+  for (size_t i = 0; i < l.count; i++) {
+    if (l.entries[i].is_prefix) continue;
+    char date[80];
+    iso_date(l.entries[i].meta.mtime, date, sizeof date);
+    asd_buf_append_str(&x, "<Contents>");
+    xml_elem(&x, "Key", l.entries[i].key, url);
+    xml_elem(&x, "LastModified", date, 0);
+    xml_elem(&x, "ETag", l.entries[i].meta.etag, 0);
+    asd_buf_appendf(&x, "<Size>%llu</Size><StorageClass>STANDARD</StorageClass>",
+                    (unsigned long long)l.entries[i].meta.size);
+    if (!v2) asd_buf_append_str(&x, "<Owner><ID>asdlocal</ID><DisplayName>asdlocal</DisplayName></Owner>");
+    asd_buf_append_str(&x, "</Contents>");
+  }
+  for (size_t i = 0; i < l.count; i++) {
+    if (!l.entries[i].is_prefix) continue;
+    asd_buf_append_str(&x, "<CommonPrefixes>");
+    xml_elem(&x, "Prefix", l.entries[i].key, url);
+    asd_buf_append_str(&x, "</CommonPrefixes>");
+  }
+  asd_buf_append_str(&x, "</ListBucketResult>");
+  asd_store_listing_free(&l);
+  set_xml_body(resp, 200, &x);
+  asd_buf_free(&x);
+}
+
+static void delete_objects(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                           asd_http_response *resp) {
+  if (check_body_integrity(req, resp) != 0) return;
+  if (asd_store_head_bucket(api->store, t->bucket) != ASD_STORE_OK) {
+    store_error(resp, req, ASD_STORE_NO_BUCKET, t->bucket);
+    return;
+  }
+  char *text = malloc(req->body_len + 1);
+  if (!text) {
+    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    return;
+  }
+  if (req->body_len) memcpy(text, req->body, req->body_len);
+  text[req->body_len] = '\0';
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  CPLXMLNode *root = req->body_len && strlen(text) == req->body_len ? CPLParseXMLString(text) : NULL;
+  CPLPopErrorHandler();
+  CPLErrorReset();
+  free(text);
+  CPLXMLNode *del = NULL;
+  for (CPLXMLNode *n = root; n; n = n->psNext)
+    if (n->eType == CXT_Element && strcmp(n->pszValue, "Delete") == 0) del = n;
+  int count = 0, quiet = 0, bad = del == NULL;
+  for (CPLXMLNode *c = del ? del->psChild : NULL; c; c = c->psNext) {
+    if (c->eType != CXT_Element) continue;
+    if (strcmp(c->pszValue, "Object") == 0) {
+      if (!CPLGetXMLValue(c, "Key", NULL)) bad = 1;
+      count++;
+    } else if (strcmp(c->pszValue, "Quiet") == 0) {
+      quiet = EQUAL(CPLGetXMLValue(c, NULL, "false"), "true");
+    }
+  }
+  if (bad || count == 0 || count > 1000) {
+    CPLDestroyXMLNode(root);
+    asd_http_s3_error(resp, req, 400, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema");
+    return;
+  }
+  asd_buf x;
+  asd_buf_init(&x);
+  asd_buf_appendf(&x, XML_DECL "<DeleteResult xmlns=\"%s\">", S3_XMLNS);
+  for (CPLXMLNode *c = del->psChild; c; c = c->psNext) {
+    if (c->eType != CXT_Element || strcmp(c->pszValue, "Object") != 0) continue;
+    const char *key = CPLGetXMLValue(c, "Key", "");
+    asd_store_status st = asd_store_delete(api->store, t->bucket, key);
+    if (st == ASD_STORE_OK) {
+      if (!quiet) {
+        asd_buf_append_str(&x, "<Deleted>");
+        xml_elem(&x, "Key", key, 0);
+        asd_buf_append_str(&x, "</Deleted>");
+      }
+    } else {
+      asd_buf_append_str(&x, "<Error>");
+      xml_elem(&x, "Key", key, 0);
+      xml_elem(&x, "Code", st == ASD_STORE_BAD_KEY ? "InvalidArgument" : "InternalError", 0);
+      xml_elem(&x, "Message", asd_store_status_text(st), 0);
+      asd_buf_append_str(&x, "</Error>");
+    }
+  }
+  asd_buf_append_str(&x, "</DeleteResult>");
+  CPLDestroyXMLNode(root);
+  set_xml_body(resp, 200, &x);
+  asd_buf_free(&x);
+}
+
+void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                   asd_http_response *resp) {
+  asd_store_status st;
+  switch (t->op) {
+    case ASD_S3_LIST_BUCKETS: list_buckets(api, req, resp); return;
+    case ASD_S3_CREATE_BUCKET:
+      st = asd_store_create_bucket(api->store, t->bucket);
+      if (st != ASD_STORE_OK) {
+        store_error(resp, req, st, t->bucket);
+        return;
+      }
+      resp->status = 200;
+      asd_http_response_set_header(resp, "Location", CPLSPrintf("/%s", t->bucket));
+      return;
+    case ASD_S3_HEAD_BUCKET:
+      st = asd_store_head_bucket(api->store, t->bucket);
+      if (st != ASD_STORE_OK) {
+        store_error(resp, req, st, t->bucket);
+        return;
+      }
+      resp->status = 200;
+      asd_http_response_set_header(resp, "x-amz-bucket-region", api->region);
+      return;
+    case ASD_S3_DELETE_BUCKET:
+      st = asd_store_delete_bucket(api->store, t->bucket);
+      if (st != ASD_STORE_OK) {
+        store_error(resp, req, st, t->bucket);
+        return;
+      }
+      resp->status = 204;
+      return;
+    case ASD_S3_GET_BUCKET_LOCATION: {
+      st = asd_store_head_bucket(api->store, t->bucket);
+      if (st != ASD_STORE_OK) {
+        store_error(resp, req, st, t->bucket);
+        return;
+      }
+      asd_buf x;
+      asd_buf_init(&x);
+      /* us-east-1 is reported as an empty LocationConstraint, as on S3. */
+      asd_buf_appendf(&x, XML_DECL "<LocationConstraint xmlns=\"%s\">%s</LocationConstraint>", S3_XMLNS,
+                      strcmp(api->region, "us-east-1") == 0 ? "" : api->region);
+      set_xml_body(resp, 200, &x);
+      asd_buf_free(&x);
+      return;
+    }
+    case ASD_S3_LIST_OBJECTS: list_objects(api, req, t, resp, 0); return;
+    case ASD_S3_LIST_OBJECTS_V2: list_objects(api, req, t, resp, 1); return;
+    case ASD_S3_DELETE_OBJECTS: delete_objects(api, req, t, resp); return;
+    case ASD_S3_GET_OBJECT: get_object(api, req, t, resp, 0); return;
+    case ASD_S3_HEAD_OBJECT: get_object(api, req, t, resp, 1); return;
+    case ASD_S3_DELETE_OBJECT:
+      st = asd_store_delete(api->store, t->bucket, t->key);
+      if (st != ASD_STORE_OK) {
+        store_error(resp, req, st, t->bucket);
+        return;
+      }
+      resp->status = 204;
+      return;
+    case ASD_S3_PUT_OBJECT: {
+      /* Only reached when the body was buffered (server.c normally streams). */
+      asd_store_writer *w = NULL;
+      if (asd_s3_put_begin(api, req, t, &w, resp) != 0) return;
+      if (req->body_len && asd_store_writer_write(w, req->body, req->body_len) != 0) {
+        asd_store_writer_abort(w);
+        asd_http_s3_error(resp, req, 500, "InternalError", "Write failed");
+        return;
+      }
+      asd_s3_put_finish(api, req, t, w, resp);
+      return;
+    }
+    case ASD_S3_UNSUPPORTED: break;
+  }
+  asd_http_s3_error(resp, req, 501, "NotImplemented", "Not implemented by the local endpoint.");
+}

@@ -1,0 +1,77 @@
+/*
+ * s3_api.h: the S3 operations of the local endpoint, over the store.
+ *
+ * server.c decides that a request belongs to S3 (anything that is not
+ * /endpoints/... or /_asd/...), asks asd_s3_route() which operation it is,
+ * and then either streams a PutObject body into a store writer
+ * (asd_s3_put_begin / asd_s3_put_finish) or hands the complete request to
+ * asd_s3_handle().  Responses follow PROTOCOL.md: status codes, ETag,
+ * Last-Modified, Content-Range, and XML error bodies.
+ */
+#ifndef ASD_EP_S3_API_H
+#define ASD_EP_S3_API_H
+
+#include <stdint.h>
+
+#include "s3_store.h"
+#include "server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum asd_s3_op {
+  ASD_S3_LIST_BUCKETS,
+  ASD_S3_CREATE_BUCKET,
+  ASD_S3_HEAD_BUCKET,
+  ASD_S3_DELETE_BUCKET,
+  ASD_S3_LIST_OBJECTS,
+  ASD_S3_LIST_OBJECTS_V2,
+  ASD_S3_GET_BUCKET_LOCATION,
+  ASD_S3_DELETE_OBJECTS,
+  ASD_S3_PUT_OBJECT,
+  ASD_S3_GET_OBJECT,
+  ASD_S3_HEAD_OBJECT,
+  ASD_S3_DELETE_OBJECT,
+  ASD_S3_UNSUPPORTED
+} asd_s3_op;
+
+typedef struct asd_s3_target {
+  asd_s3_op op;
+  const char *operation; /* static name: "PutObject", ... */
+  char *bucket;          /* decoded; NULL for ListBuckets */
+  char *key;             /* decoded; NULL for bucket operations */
+} asd_s3_target;
+
+typedef struct asd_s3_api asd_s3_api;
+
+asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region);
+void asd_s3_api_free(asd_s3_api *api);
+
+/* Classifies the request.  Returns 0, or -1 with an error response filled
+ * (invalid bucket name, bad key, unsupported subresource...). */
+int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t, asd_http_response *resp);
+void asd_s3_target_clear(asd_s3_target *t);
+
+/* PutObject, streamed: begin checks the bucket, key and declared length and
+ * opens a writer; finish checks Content-MD5 and x-amz-content-sha256, then
+ * commits (or aborts) the writer and fills the response.  0 / -1 (resp filled). */
+int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                     asd_store_writer **w, asd_http_response *resp);
+void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                       asd_store_writer *w, asd_http_response *resp);
+
+/* Every other operation, with the whole body in req. */
+void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
+                   asd_http_response *resp);
+
+/* Checks x-amz-content-sha256 against a body's hex SHA-256.  Returns 0 when
+ * it matches or is not a literal hash (UNSIGNED-PAYLOAD...), -1 with a 400
+ * XAmzContentSHA256Mismatch filled otherwise. */
+int asd_s3_check_payload_hash(const asd_http_request *req, const char *sha256_hex, asd_http_response *resp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_EP_S3_API_H */

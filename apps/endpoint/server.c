@@ -1,0 +1,859 @@
+/*
+ * server.c: the HTTP layer of the local endpoint, on libmicrohttpd.
+ *
+ * Threading.  libmicrohttpd runs a pool of threads, each with its own epoll
+ * loop, sharing the listening socket; every connection lives on one thread
+ * and handlers run on it.  Keep-alive connections cost nothing while idle, so
+ * hundreds of SDK clients with connection pools can stay connected at once.
+ *
+ * Raw request line.  SigV4 signs the path and query exactly as the client
+ * encoded them, so the server must not let libmicrohttpd decode them first:
+ * the URI log callback captures the raw request target (path + query) and
+ * allocates the per-request state, and the unescape callback is the
+ * identity.  This file then splits and decodes the path and query itself.
+ *
+ * Request life.  The access handler is called once with the headers, then
+ * with each chunk of the body, then once more with no data:
+ *   1. headers: route (S3, /endpoints/..., /_asd/...), SigV4 check when the
+ *      signed payload hash is known from x-amz-content-sha256, size cap,
+ *      and for PutObject a store writer so the body streams to a temporary
+ *      file instead of memory;
+ *   2. body chunks: into the writer or a memory buffer, with the cap
+ *      enforced on bodies of unknown length too;
+ *   3. end: deferred SigV4 check (requests signed over the body hash),
+ *      fault injection, the handler, the response.
+ * Errors found at step 1 are answered at once (the body is never read).
+ *
+ * Shutdown.  main() quiesces the daemon (no new connections), waits a
+ * bounded time for requests in progress, then stops it: libmicrohttpd joins
+ * its threads after their handlers return, so a PUT whose body arrived is
+ * committed, and an upload cut short aborts its writer, which deletes the
+ * temporary file: no partial object ever becomes visible.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "cpl_string.h"
+
+#include "asyncdetect/asd_common.h"
+#include "auth.h"
+#include "faults.h"
+#include "runtime.h"
+#include "s3_api.h"
+#include "s3_store.h"
+#include "stats.h"
+
+
+struct asd_server {
+  asd_server_config cfg;
+  struct MHD_Daemon *d;
+  int port;
+  FILE *log;
+  pthread_mutex_t log_mu;
+  atomic_int in_flight;
+};
+
+typedef enum route_kind { ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND } route_kind;
+
+typedef struct conn_req {
+  asd_server *srv;
+  struct MHD_Connection *conn;
+  char *raw_uri;
+  char *raw_path, *path, *raw_query;
+  char **qnames, **qvalues;
+  int nq;
+  char request_id[24];
+  char host_id[40];
+  double t0;
+  int started, queued;
+  int auth_pending;   /* SigV4 check deferred until the body hash is known */
+  int too_large;      /* body went over the cap: answer EntityTooLarge at the end */
+  int bad_path;       /* path did not decode (NUL byte) */
+  route_kind route;
+  char *endpoint;
+  asd_s3_target target;
+  int have_target;
+  asd_store_writer *writer;
+  asd_buf body;
+  uint64_t bytes_in;
+  asd_http_request req;
+  /* for stats and the access log */
+  int status;
+  uint64_t bytes_out;
+  const char *operation;
+  int dropped;
+} conn_req;
+
+/* ------------------------------------------------------------ utilities */
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes n bytes; returns NULL when the result would hold a NUL. */
+static char *pct_decode(const char *s, size_t n) {
+  char *out = malloc(n + 1);
+  if (!out) return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      out[o++] = s[i];
+    }
+    if (o && out[o - 1] == '\0') {
+      free(out);
+      return NULL;
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+const char *asd_http_request_header(const asd_http_request *req, const char *name) {
+  const conn_req *r = req ? req->impl : NULL;
+  if (!r || !r->conn) return NULL;
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *asd_http_request_query(const asd_http_request *req, const char *name) {
+  const conn_req *r = req ? req->impl : NULL;
+  if (!r) return NULL;
+  for (int i = 0; i < r->nq; i++)
+    if (r->qnames[i] && strcmp(r->qnames[i], name) == 0) return r->qvalues[i];
+  return NULL;
+}
+
+void asd_http_response_init(asd_http_response *resp) {
+  memset(resp, 0, sizeof *resp);
+  asd_buf_init(&resp->body);
+  resp->fd = -1;
+}
+
+void asd_http_response_clear(asd_http_response *resp) {
+  asd_buf_free(&resp->body);
+  CSLDestroy(resp->headers);
+  resp->headers = NULL;
+  if (resp->fd >= 0) close(resp->fd);
+  resp->fd = -1;
+}
+
+void asd_http_response_set_header(asd_http_response *resp, const char *name, const char *value) {
+  size_t nl = strlen(name);
+  for (int i = 0; resp->headers && resp->headers[i]; i++) {
+    if (strncasecmp(resp->headers[i], name, nl) == 0 && resp->headers[i][nl] == ':') {
+      CPLFree(resp->headers[i]);
+      resp->headers[i] = CPLStrdup(CPLSPrintf("%s: %s", name, value));
+      return;
+    }
+  }
+  resp->headers = CSLAddString(resp->headers, CPLSPrintf("%s: %s", name, value));
+}
+
+static void reset_for_error(asd_http_response *resp) {
+  asd_buf_reset(&resp->body);
+  if (resp->fd >= 0) close(resp->fd);
+  resp->fd = -1;
+  resp->head_size = 0;
+  /* Error responses keep only the headers that make sense on errors. */
+  char **kept = NULL;
+  for (int i = 0; resp->headers && resp->headers[i]; i++)
+    if (strncasecmp(resp->headers[i], "Content-Range:", 14) == 0) kept = CSLAddString(kept, resp->headers[i]);
+  CSLDestroy(resp->headers);
+  resp->headers = kept;
+}
+
+static void xml_escape_into(asd_buf *b, const char *s) {
+  for (const char *p = s; p && *p; p++) {
+    switch (*p) {
+      case '&': asd_buf_append_str(b, "&amp;"); break;
+      case '<': asd_buf_append_str(b, "&lt;"); break;
+      case '>': asd_buf_append_str(b, "&gt;"); break;
+      case '"': asd_buf_append_str(b, "&quot;"); break;
+      default: asd_buf_append(b, p, 1);
+    }
+  }
+}
+
+void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+                       const char *message) {
+  reset_for_error(resp);
+  resp->status = status;
+  asd_buf *b = &resp->body;
+  asd_buf_append_str(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+  xml_escape_into(b, code);
+  asd_buf_append_str(b, "</Code><Message>");
+  xml_escape_into(b, message);
+  asd_buf_append_str(b, "</Message><Resource>");
+  xml_escape_into(b, req && req->path ? req->path : "/");
+  asd_buf_append_str(b, "</Resource><RequestId>");
+  xml_escape_into(b, req && req->request_id ? req->request_id : "");
+  asd_buf_append_str(b, "</RequestId></Error>");
+  asd_http_response_set_header(resp, "Content-Type", "application/xml");
+}
+
+void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+                         const char *message) {
+  (void)req;
+  reset_for_error(resp);
+  resp->status = status;
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "__type", json_object_new_string(code));
+  json_object_object_add(o, "message", json_object_new_string(message));
+  asd_buf_append_str(&resp->body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+  json_object_put(o);
+  asd_http_response_set_header(resp, "Content-Type", "application/json");
+  asd_http_response_set_header(resp, "x-amzn-ErrorType", code);
+}
+
+/* -------------------------------------------------- libmicrohttpd hooks */
+
+static size_t unescape_identity(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls;
+  (void)c;
+  return strlen(s);
+}
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
+  asd_server *srv = cls;
+  conn_req *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->srv = srv;
+  r->conn = con;
+  r->raw_uri = strdup(uri ? uri : "/");
+  r->t0 = asd_time_monotonic();
+  asd_buf_init(&r->body);
+  atomic_fetch_add(&srv->in_flight, 1);
+  return r;
+}
+
+static void free_req(conn_req *r) {
+  if (!r) return;
+  asd_store_writer_abort(r->writer);
+  asd_s3_target_clear(&r->target);
+  for (int i = 0; i < r->nq; i++) {
+    free(r->qnames[i]);
+    free(r->qvalues[i]);
+  }
+  free(r->qnames);
+  free(r->qvalues);
+  free(r->raw_uri);
+  free(r->raw_path);
+  free(r->path);
+  free(r->raw_query);
+  free(r->endpoint);
+  asd_buf_free(&r->body);
+  free(r);
+}
+
+static void access_log_line(asd_server *srv, conn_req *r, int completed_ok) {
+  if (!srv->log) return;
+  char ts[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const char *addr = "-";
+  char abuf[64] = "-";
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr) {
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+      inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, abuf, sizeof abuf);
+    else if (sa->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, abuf, sizeof abuf);
+    addr = abuf;
+  }
+  /* The query is left out on purpose: presigned URLs carry credentials in it. */
+  pthread_mutex_lock(&srv->log_mu);
+  fprintf(srv->log, "%s %s \"%s %s\" %d %llu %llu %.3f %s %s%s\n", ts, addr, r->req.method ? r->req.method : "-",
+          r->raw_path ? r->raw_path : "-", r->status, (unsigned long long)r->bytes_in,
+          (unsigned long long)r->bytes_out, (asd_time_monotonic() - r->t0) * 1000.0,
+          r->operation ? r->operation : "-", r->request_id, r->dropped ? " dropped" : completed_ok ? "" : " aborted");
+  fflush(srv->log);
+  pthread_mutex_unlock(&srv->log_mu);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *con, void **req_cls,
+                              enum MHD_RequestTerminationCode toe) {
+  asd_server *srv = cls;
+  (void)con;
+  conn_req *r = *req_cls;
+  if (!r) return;
+  if (r->started) access_log_line(srv, r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  free_req(r);
+  *req_cls = NULL;
+  atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)cls;
+  (void)pos;
+  (void)buf;
+  (void)max;
+  return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Sends resp (or drops the connection).  Consumes the response's resources. */
+static enum MHD_Result send_response(conn_req *r, asd_http_response *resp) {
+  asd_server *srv = r->srv;
+  r->queued = 1;
+  r->operation = resp->operation ? resp->operation : r->operation;
+  if (resp->drop_connection) {
+    r->dropped = 1;
+    r->status = 0;
+    asd_ep_stats_dropped(srv->cfg.stats, r->operation);
+    asd_http_response_clear(resp);
+    return MHD_NO;
+  }
+  if (resp->status <= 0) resp->status = 500;
+  int head = r->req.method && strcmp(r->req.method, "HEAD") == 0;
+  struct MHD_Response *mr = NULL;
+  uint64_t out = 0;
+  if (resp->fd >= 0 && resp->fd_size > 0 && !head) {
+    mr = MHD_create_response_from_fd_at_offset64(resp->fd_size, resp->fd, resp->fd_offset);
+    if (mr) resp->fd = -1; /* libmicrohttpd closes it */
+    out = resp->fd_size;
+  } else if (head && resp->head_size > 0) {
+    mr = MHD_create_response_from_callback(resp->head_size, 4096, never_read, NULL, NULL);
+  } else {
+    size_t len = 0;
+    void *data = asd_buf_take(&resp->body, &len);
+    if (data && len) {
+      mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+      if (!mr) free(data);
+      out = head ? 0 : len;
+    } else {
+      free(data);
+      mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+  }
+  if (!mr) {
+    asd_http_response_clear(resp);
+    return MHD_NO;
+  }
+  int has_rid = 0;
+  for (int i = 0; resp->headers && resp->headers[i]; i++) {
+    const char *h = resp->headers[i];
+    const char *colon = strchr(h, ':');
+    if (!colon) continue;
+    char *name = strndup(h, (size_t)(colon - h));
+    const char *val = colon + 1;
+    while (*val == ' ') val++;
+    if (name) {
+      if (strcasecmp(name, "x-amzn-RequestId") == 0 || strcasecmp(name, "x-amz-request-id") == 0) has_rid = 1;
+      MHD_add_response_header(mr, name, val);
+    }
+    free(name);
+  }
+  if (!has_rid) {
+    if (r->route == ROUTE_ASYNC || r->route == ROUTE_SYNC) {
+      MHD_add_response_header(mr, "x-amzn-RequestId", r->request_id);
+    } else {
+      MHD_add_response_header(mr, "x-amz-request-id", r->request_id);
+      MHD_add_response_header(mr, "x-amz-id-2", r->host_id);
+    }
+  }
+  MHD_add_response_header(mr, "Server", "AsyncDetectLocal");
+  enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned int)resp->status, mr);
+  MHD_destroy_response(mr);
+  r->status = resp->status;
+  r->bytes_out = out;
+  asd_ep_stats_record(srv->cfg.stats, r->operation, resp->status, r->bytes_in, out,
+                      asd_time_monotonic() - r->t0);
+  asd_http_response_clear(resp);
+  return rc;
+}
+
+/* Answers an error in the dialect of the route (XML for S3, JSON otherwise). */
+static enum MHD_Result send_error(conn_req *r, int status, const char *code, const char *message) {
+  asd_http_response resp;
+  asd_http_response_init(&resp);
+  if (r->route == ROUTE_S3)
+    asd_http_s3_error(&resp, &r->req, status, code, message);
+  else
+    asd_http_json_error(&resp, &r->req, status, code, message);
+  return send_response(r, &resp);
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static int parse_target(conn_req *r) {
+  const char *u = r->raw_uri;
+  /* An absolute-form target (http://host/path) is reduced to its path. */
+  if (strncasecmp(u, "http://", 7) == 0) {
+    const char *p = strchr(u + 7, '/');
+    u = p ? p : "/";
+  }
+  const char *q = strchr(u, '?');
+  size_t plen = q ? (size_t)(q - u) : strlen(u);
+  r->raw_path = strndup(u, plen);
+  r->raw_query = strdup(q ? q + 1 : "");
+  if (!r->raw_path || !r->raw_query) return -1;
+  r->path = pct_decode(r->raw_path, plen);
+  if (!r->path) {
+    r->bad_path = 1;
+    r->path = strdup("/");
+    if (!r->path) return -1;
+  }
+  /* Query: name[=value] pairs separated by '&', decoded. */
+  const char *s = r->raw_query;
+  while (*s) {
+    const char *amp = strchr(s, '&');
+    size_t len = amp ? (size_t)(amp - s) : strlen(s);
+    if (len > 0) {
+      const char *eq = memchr(s, '=', len);
+      size_t nlen = eq ? (size_t)(eq - s) : len;
+      char **nn = realloc(r->qnames, sizeof(char *) * (size_t)(r->nq + 1));
+      if (nn) r->qnames = nn;
+      char **nv = realloc(r->qvalues, sizeof(char *) * (size_t)(r->nq + 1));
+      if (nv) r->qvalues = nv;
+      if (!nn || !nv) return -1;
+      r->qnames[r->nq] = pct_decode(s, nlen);
+      r->qvalues[r->nq] = eq ? pct_decode(eq + 1, len - nlen - 1) : strdup("");
+      if (!r->qnames[r->nq] || !r->qvalues[r->nq]) {
+        free(r->qnames[r->nq]);
+        free(r->qvalues[r->nq]);
+        r->bad_path = 1;
+      } else {
+        r->nq++;
+      }
+    }
+    if (!amp) break;
+    s = amp + 1;
+  }
+  return 0;
+}
+
+static void classify(conn_req *r) {
+  const char *p = r->path;
+  if (strcmp(p, "/_asd/stats") == 0) {
+    r->route = ROUTE_STATS;
+    r->operation = "Stats";
+    return;
+  }
+  if (strcmp(p, "/_asd/health") == 0 || strcmp(p, "/ping") == 0) {
+    r->route = ROUTE_HEALTH;
+    r->operation = "Health";
+    return;
+  }
+  if (strncmp(p, "/_asd/", 6) == 0) {
+    r->route = ROUTE_NOT_FOUND;
+    r->operation = "NotFound";
+    return;
+  }
+  if (strncmp(p, "/endpoints/", 11) == 0) {
+    const char *name = p + 11;
+    const char *slash = strchr(name, '/');
+    r->route = ROUTE_NOT_FOUND;
+    r->operation = "NotFound";
+    if (!slash) return;
+    r->endpoint = strndup(name, (size_t)(slash - name));
+    if (strcmp(slash, "/async-invocations") == 0) {
+      r->route = ROUTE_ASYNC;
+      r->operation = "InvokeEndpointAsync";
+    } else if (strcmp(slash, "/invocations") == 0) {
+      r->route = ROUTE_SYNC;
+      r->operation = "InvokeEndpoint";
+    }
+    return;
+  }
+  r->route = ROUTE_S3;
+  r->operation = "S3";
+}
+
+typedef struct hdr_vec {
+  asd_ep_header *h;
+  int n, cap;
+} hdr_vec;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  hdr_vec *v = cls;
+  if (v->n == v->cap) {
+    int nc = v->cap ? v->cap * 2 : 32;
+    asd_ep_header *nh = realloc(v->h, sizeof *nh * (size_t)nc);
+    if (!nh) return MHD_NO;
+    v->h = nh;
+    v->cap = nc;
+  }
+  v->h[v->n].name = key;
+  v->h[v->n].value = value ? value : "";
+  v->n++;
+  return MHD_YES;
+}
+
+/* SigV4 check.  0 = authorised (or auth off); -1 = response already queued. */
+static int check_auth(conn_req *r, const char *payload_hash, enum MHD_Result *rc) {
+  asd_server *srv = r->srv;
+  if (!srv->cfg.auth) return 0;
+  hdr_vec v = {0};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &v);
+  asd_ep_auth_result res;
+  memset(&res, 0, sizeof res);
+  int ok = asd_ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
+  free(v.h);
+  if (ok == 0) return 0;
+  *rc = send_error(r, res.status ? res.status : 403, res.code ? res.code : "AccessDenied",
+                   res.message[0] ? res.message : "Access Denied");
+  return -1;
+}
+
+static const char *rt_header(void *ctx, const char *name) {
+  conn_req *r = ctx;
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Converts the runtime's response into ours. */
+static void from_rt_response(asd_rt_response *rr, asd_http_response *resp) {
+  resp->status = rr->status;
+  resp->drop_connection = rr->drop_connection;
+  if (rr->body && rr->body_len) asd_buf_append(&resp->body, rr->body, rr->body_len);
+  for (int i = 0; i < rr->n_headers; i++)
+    if (rr->header_names[i] && rr->header_values[i])
+      asd_http_response_set_header(resp, rr->header_names[i], rr->header_values[i]);
+}
+
+static void stats_page(asd_server *srv, asd_http_response *resp) {
+  json_object *root = asd_ep_stats_json(srv->cfg.stats);
+  uint64_t objs = 0, bytes = 0;
+  if (srv->cfg.store) asd_store_totals(srv->cfg.store, &objs, &bytes);
+  json_object *st = json_object_new_object();
+  json_object_object_add(st, "objects", json_object_new_int64((int64_t)objs));
+  json_object_object_add(st, "bytes", json_object_new_int64((int64_t)bytes));
+  json_object_object_add(root, "store", st);
+  json_object_object_add(root, "in_flight_http", json_object_new_int(atomic_load(&srv->in_flight) - 1));
+  if (srv->cfg.runtime) {
+    json_object *rt = asd_runtime_stats_json(srv->cfg.runtime);
+    json_object *tot = NULL;
+    /* The invocation totals are repeated at the top level for quick reading. */
+    if (rt && json_object_object_get_ex(rt, "totals", &tot)) {
+      static const char *keys[][2] = {{"queue_depth", "queue_depth"},
+                                      {"in_flight", "in_flight_invocations"},
+                                      {"completed", "completed_invocations"},
+                                      {"failed", "failed_invocations"}};
+      for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_object *v = NULL;
+        if (json_object_object_get_ex(tot, keys[i][0], &v))
+          json_object_object_add(root, keys[i][1], json_object_get(v));
+      }
+    }
+    if (rt) json_object_object_add(root, "runtime", rt);
+  }
+  if (srv->cfg.faults) {
+    json_object *f = asd_faults_stats_json(srv->cfg.faults);
+    if (f) json_object_object_add(root, "faults", f);
+  }
+  asd_buf_append_str(&resp->body, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+  json_object_put(root);
+  resp->status = 200;
+  asd_http_response_set_header(resp, "Content-Type", "application/json");
+}
+
+/* PutObject bodies stream to disk and may be as large as -max-body; other
+ * bodies are held in memory, so they get a lower cap as well. */
+#define MEMORY_BODY_CAP ((uint64_t)64 * 1024 * 1024)
+
+static uint64_t body_cap(const conn_req *r) {
+  uint64_t cap = r->srv->cfg.max_body ? r->srv->cfg.max_body : UINT64_MAX;
+  int streamed = r->route == ROUTE_S3 && r->target.op == ASD_S3_PUT_OBJECT;
+  if (!streamed && cap > MEMORY_BODY_CAP) cap = MEMORY_BODY_CAP;
+  return cap;
+}
+
+/* --------------------------------------------------------- access handler */
+
+static enum MHD_Result on_headers(conn_req *r, const char *method) {
+  asd_server *srv = r->srv;
+  enum MHD_Result rc = MHD_YES;
+  r->started = 1;
+  snprintf(r->request_id, sizeof r->request_id, "%016llX", (unsigned long long)asd_random_u64());
+  snprintf(r->host_id, sizeof r->host_id, "%016llx%016llx", (unsigned long long)asd_random_u64(),
+           (unsigned long long)asd_random_u64());
+  if (parse_target(r) != 0) return MHD_NO;
+  r->req.method = method;
+  r->req.raw_path = r->raw_path;
+  r->req.path = r->path;
+  r->req.raw_query = r->raw_query;
+  r->req.request_id = r->request_id;
+  r->req.impl = r;
+  classify(r);
+  if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
+
+  if (r->route == ROUTE_S3) {
+    asd_http_response resp;
+    asd_http_response_init(&resp);
+    if (asd_s3_route(srv->cfg.s3, &r->req, &r->target, &resp) != 0) {
+      r->operation = r->target.operation;
+      asd_s3_target_clear(&r->target);
+      return send_response(r, &resp);
+    }
+    asd_http_response_clear(&resp);
+    r->have_target = 1;
+    r->operation = r->target.operation;
+  }
+  if (r->route == ROUTE_STATS || r->route == ROUTE_HEALTH || r->route == ROUTE_NOT_FOUND) return MHD_YES;
+
+  /* Signed payload hash known from the header: verify now, before reading
+   * a body we may not want.  Otherwise (SageMaker, or S3 clients that sign
+   * the body without the header) verify at the end. */
+  const char *sha = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-amz-content-sha256");
+  if (sha && r->route == ROUTE_S3) {
+    if (check_auth(r, NULL, &rc) != 0) return rc;
+  } else {
+    r->auth_pending = 1;
+  }
+
+  const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+  if (cl) {
+    unsigned long long n = strtoull(cl, NULL, 10);
+    if (n > body_cap(r)) {
+      if (r->route == ROUTE_S3)
+        return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
+    }
+  }
+  if (r->route == ROUTE_S3 && r->target.op == ASD_S3_PUT_OBJECT) {
+    asd_http_response resp;
+    asd_http_response_init(&resp);
+    if (asd_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)
+      return send_response(r, &resp);
+    asd_http_response_clear(&resp);
+  }
+  return MHD_YES;
+}
+
+static void on_body(conn_req *r, const char *data, size_t n) {
+  r->bytes_in += n;
+  if (r->too_large) return;
+  uint64_t cap = body_cap(r);
+  if (r->bytes_in > cap) {
+    r->too_large = 1;
+    asd_store_writer_abort(r->writer);
+    r->writer = NULL;
+    asd_buf_free(&r->body);
+    return;
+  }
+  if (r->writer) {
+    if (asd_store_writer_write(r->writer, data, n) != 0) {
+      /* The commit reports the failure. */
+    }
+  } else if (asd_buf_append(&r->body, data, n) != 0) {
+    r->too_large = 1;
+  }
+}
+
+static enum MHD_Result on_complete(conn_req *r) {
+  asd_server *srv = r->srv;
+  enum MHD_Result rc = MHD_YES;
+  if (r->too_large) {
+    if (r->route == ROUTE_S3)
+      return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+    return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
+  }
+  r->req.body = r->body.len ? r->body.data : NULL;
+  r->req.body_len = r->body.len;
+
+  if (r->auth_pending) {
+    char hash[65];
+    if (r->writer)
+      asd_store_writer_sha256_hex(r->writer, hash);
+    else
+      asd_sha256_hex(r->body.data ? (const void *)r->body.data : "", r->body.len, hash);
+    if (check_auth(r, hash, &rc) != 0) return rc;
+  }
+
+  asd_http_response resp;
+  asd_http_response_init(&resp);
+  switch (r->route) {
+    case ROUTE_STATS:
+      stats_page(srv, &resp);
+      break;
+    case ROUTE_HEALTH:
+      resp.status = 200;
+      asd_buf_append_str(&resp.body, "{\"status\":\"ok\"}");
+      asd_http_response_set_header(&resp, "Content-Type", "application/json");
+      break;
+    case ROUTE_NOT_FOUND:
+      asd_http_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
+      break;
+    case ROUTE_ASYNC:
+    case ROUTE_SYNC: {
+      if (strcmp(r->req.method, "POST") != 0) {
+        asd_http_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
+        break;
+      }
+      if (!srv->cfg.runtime) {
+        asd_http_json_error(&resp, &r->req, 400, "ValidationError",
+                            CPLSPrintf("Endpoint %s not found (no endpoints are configured).", r->endpoint));
+        break;
+      }
+      asd_rt_response rr;
+      asd_rt_response_init(&rr);
+      if (r->route == ROUTE_ASYNC)
+        asd_runtime_invoke_async(srv->cfg.runtime, r->endpoint, rt_header, r, &rr);
+      else
+        asd_runtime_invoke_sync(srv->cfg.runtime, r->endpoint, rt_header, r, r->req.body, r->req.body_len, &rr);
+      from_rt_response(&rr, &resp);
+      if (rr.status >= 400 && rr.error_code) r->operation = r->route == ROUTE_ASYNC ? "InvokeEndpointAsync" : "InvokeEndpoint";
+      asd_rt_response_clear(&rr);
+      break;
+    }
+    case ROUTE_S3: {
+      /* Faults apply to S3 requests only; the runtime applies its own. */
+      if (srv->cfg.faults) {
+        int ms = asd_faults_slow_consumer_ms(srv->cfg.faults);
+        if (ms > 0) asd_sleep(ms / 1000.0);
+        asd_s3_fault f = asd_faults_s3(srv->cfg.faults);
+        if (f != ASD_S3_FAULT_NONE) {
+          asd_store_writer_abort(r->writer);
+          r->writer = NULL;
+          if (f == ASD_S3_FAULT_DROP) {
+            resp.drop_connection = 1;
+          } else if (f == ASD_S3_FAULT_503_SLOWDOWN) {
+            asd_http_s3_error(&resp, &r->req, 503, "SlowDown", "Please reduce your request rate.");
+          } else {
+            asd_http_s3_error(&resp, &r->req, 500, "InternalError", "We encountered an internal error. Please try again.");
+          }
+          break;
+        }
+      }
+      if (r->writer) {
+        asd_store_writer *w = r->writer;
+        r->writer = NULL;
+        asd_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, &resp);
+      } else {
+        char hash[65];
+        if (r->body.len) {
+          asd_sha256_hex(r->body.data, r->body.len, hash);
+          if (asd_s3_check_payload_hash(&r->req, hash, &resp) != 0) break;
+        }
+        asd_s3_handle(srv->cfg.s3, &r->req, &r->target, &resp);
+      }
+      break;
+    }
+  }
+  return send_response(r, &resp);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls) {
+  (void)cls;
+  (void)url;
+  (void)version;
+  conn_req *r = *req_cls;
+  if (!r) return MHD_NO; /* out of memory in uri_log */
+  r->conn = con;
+  if (!r->started) return on_headers(r, method);
+  if (*upload_data_size > 0) {
+    if (!r->queued) on_body(r, upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (r->queued) return MHD_YES;
+  return on_complete(r);
+}
+
+/* --------------------------------------------------------------- daemon */
+
+asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err_len) {
+  asd_server *srv = calloc(1, sizeof *srv);
+  if (!srv) {
+    snprintf(err, err_len, "out of memory");
+    return NULL;
+  }
+  srv->cfg = *cfg;
+  pthread_mutex_init(&srv->log_mu, NULL);
+  atomic_init(&srv->in_flight, 0);
+  if (cfg->access_log) {
+    srv->log = fopen(cfg->access_log, "a");
+    if (!srv->log) {
+      snprintf(err, err_len, "cannot open access log %s: %s", cfg->access_log, strerror(errno));
+      pthread_mutex_destroy(&srv->log_mu);
+      free(srv);
+      return NULL;
+    }
+  }
+  const char *bind_addr = cfg->bind && *cfg->bind ? cfg->bind : "127.0.0.1";
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)cfg->port);
+  } else if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)cfg->port);
+    flags |= MHD_USE_IPv6;
+  } else {
+    snprintf(err, err_len, "-bind %s is not an IPv4 or IPv6 address", bind_addr);
+    if (srv->log) fclose(srv->log);
+    pthread_mutex_destroy(&srv->log_mu);
+    free(srv);
+    return NULL;
+  }
+  unsigned int threads = cfg->threads > 0 ? (unsigned int)cfg->threads : 4;
+  srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_URI_LOG_CALLBACK, uri_log, srv,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_identity, srv,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+                            MHD_OPTION_END);
+  if (!srv->d) {
+    snprintf(err, err_len, "cannot listen on %s port %d (in use or not permitted)", bind_addr, cfg->port);
+    if (srv->log) fclose(srv->log);
+    pthread_mutex_destroy(&srv->log_mu);
+    free(srv);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+  srv->port = di ? di->port : cfg->port;
+  return srv;
+}
+
+int asd_server_port(const asd_server *srv) { return srv ? srv->port : 0; }
+
+void asd_server_quiesce(asd_server *srv) {
+  if (!srv || !srv->d) return;
+  MHD_socket s = MHD_quiesce_daemon(srv->d);
+  if (s != MHD_INVALID_SOCKET) close(s);
+}
+
+int asd_server_in_flight(const asd_server *srv) {
+  return srv ? atomic_load(&((asd_server *)srv)->in_flight) : 0;
+}
+
+void asd_server_stop(asd_server *srv) {
+  if (!srv) return;
+  if (srv->d) MHD_stop_daemon(srv->d);
+  if (srv->log) fclose(srv->log);
+  pthread_mutex_destroy(&srv->log_mu);
+  free(srv);
+}

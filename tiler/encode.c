@@ -1,0 +1,689 @@
+/*
+ * encode.c: reading a tile window and encoding it as a model payload.
+ *
+ * The encoder turns a tile window into the bytes the model receives.  It is
+ * built for throughput on images far larger than memory:
+ *
+ * Threads.  A GDALDatasetH must not be used by two threads at once.  Rather
+ * than one global lock (which would serialise every read) or one handle per
+ * caller-managed thread (which would leak the threading model into the API),
+ * the encoder keeps a small pool of handles, each opened by name.  A call
+ * borrows a handle only while it reads the pixels, then gives it back;
+ * classification, conversion and compression run without any lock.  Opening
+ * by name works the same for local files, /vsis3/, /vsicurl/ and VRTs.
+ *
+ * Reads.  The window is read in one GDALDatasetRasterIO over all selected
+ * bands, straight at full resolution, so GDAL fetches each source block
+ * once into its block cache; neighbouring tiles that share blocks (the
+ * overlap) find them there.  Byte images with no range adjustment are read
+ * as Byte (no conversion at all); other types are read as Float64, which
+ * holds every GDAL type exactly, then scaled.
+ *
+ * Range adjustment.  Models expect 8-bit pixels.  The linear map
+ * byte = (v - offset) * scale, clamped to 0..255, is fixed once per image in
+ * asd_encoder_new, so every tile of an image gets the same map (a per-tile
+ * stretch would make the same object look different in two tiles).  For
+ * min/max and percentile modes the statistics are approximate: from the
+ * smallest overview with at least half a million pixels if there is one,
+ * else from a grid of up to 16 x 16 whole blocks spread over the image.  Nothing
+ * is written next to the source (GDAL's own statistics would be saved to a
+ * .aux.xml file).
+ *
+ * Encoding.  The Byte pixels are wrapped, without a copy, in a MEM dataset
+ * (DATAPOINTER bands), CreateCopy'd by the target driver into a /vsimem/
+ * file with a unique name, and the encoder takes that file's buffer over
+ * with VSIGetMemFileBuffer(..., bUnlinkAndSeize=TRUE): the payload is the
+ * driver's own output buffer, never copied and never on disk.  PAM is
+ * disabled for the thread during the copy so no .aux.xml appears in
+ * /vsimem/.  GeoTIFF and NITF payloads carry the tile's own georeferencing
+ * (the geotransform shifted to the tile, or the RPCs with their offsets
+ * shifted) so that a model that wants it can use it.
+ *
+ * Memory.  Per call: the window's pixels (w*h*bands values), the Byte
+ * image, and the encoded payload; all freed when the call returns (the
+ * payload when the caller frees it).  The total is the tiles in flight plus
+ * GDAL's block cache (GDAL_CACHEMAX), independent of the image size.
+ */
+#include "asyncdetect/asd_encode.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <ogr_srs_api.h>
+
+#include "tiler_gdal_internal.h"
+
+struct asd_encoder {
+  char *name;
+  asd_encode_options opt; /* copy; CSL members are owned copies */
+  char *compress;
+  int bands[ASD_ENCODE_MAX_BANDS];
+  int nbands;
+  GDALDataType read_dt;    /* GDT_Byte for the no-conversion fast path, else GDT_Float64 */
+  double offset[ASD_ENCODE_MAX_BANDS];
+  double scale[ASD_ENCODE_MAX_BANDS];
+  GDALDriverH driver;
+  char **copts;            /* creation options for the driver */
+  /* Georeferencing copied into GTiff / NITF payloads. */
+  int has_gt;
+  double gt[6];
+  char *srs_wkt;
+  char **rpc;              /* RPC metadata domain, or NULL */
+  /* Handle pool. */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  GDALDatasetH *idle;
+  int nidle;
+  int nopen;
+  unsigned long long serial;
+};
+
+/* ------------------------------------------------------------------------
+ * Names.
+ * ---------------------------------------------------------------------- */
+
+int asd_encode_format_from_name(const char *name) {
+  if (!name) return -1;
+  if (EQUAL(name, "PNG")) return ASD_FORMAT_PNG;
+  if (EQUAL(name, "JPEG") || EQUAL(name, "JPG")) return ASD_FORMAT_JPEG;
+  if (EQUAL(name, "GTiff") || EQUAL(name, "GeoTIFF") || EQUAL(name, "TIFF") || EQUAL(name, "TIF"))
+    return ASD_FORMAT_GTIFF;
+  if (EQUAL(name, "NITF") || EQUAL(name, "NTF")) return ASD_FORMAT_NITF;
+  return -1;
+}
+
+const char *asd_encode_format_name(asd_encode_format f) {
+  switch (f) {
+    case ASD_FORMAT_PNG: return "PNG";
+    case ASD_FORMAT_JPEG: return "JPEG";
+    case ASD_FORMAT_GTIFF: return "GTiff";
+    case ASD_FORMAT_NITF: return "NITF";
+  }
+  return "PNG";
+}
+
+static const char *format_ext(asd_encode_format f) {
+  switch (f) {
+    case ASD_FORMAT_PNG: return "png";
+    case ASD_FORMAT_JPEG: return "jpg";
+    case ASD_FORMAT_GTIFF: return "tif";
+    case ASD_FORMAT_NITF: return "ntf";
+  }
+  return "bin";
+}
+
+const char *asd_encode_content_type(asd_encode_format f) {
+  switch (f) {
+    case ASD_FORMAT_PNG: return "image/png";
+    case ASD_FORMAT_JPEG: return "image/jpeg";
+    case ASD_FORMAT_GTIFF: return "image/tiff";
+    case ASD_FORMAT_NITF: return "application/octet-stream";
+  }
+  return "application/octet-stream";
+}
+
+int asd_scale_mode_from_name(const char *name) {
+  if (!name) return -1;
+  if (EQUAL(name, "none")) return ASD_SCALE_NONE;
+  if (EQUAL(name, "minmax") || EQUAL(name, "min-max") || EQUAL(name, "min_max")) return ASD_SCALE_MINMAX;
+  if (EQUAL(name, "percentile") || EQUAL(name, "percent") || EQUAL(name, "clip")) return ASD_SCALE_PERCENTILE;
+  if (EQUAL(name, "explicit") || EQUAL(name, "scale")) return ASD_SCALE_EXPLICIT;
+  return -1;
+}
+
+void asd_encode_options_init(asd_encode_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->format = ASD_FORMAT_PNG;
+  o->jpeg_quality = 90;
+  o->scale = ASD_SCALE_NONE;
+  o->percentile_low = 2.0;
+  o->percentile_high = 98.0;
+  o->skip_nodata = 1;
+  o->skip_constant = 1;
+  o->georeference_payload = 1;
+  o->max_handles = 8;
+}
+
+/* ------------------------------------------------------------------------
+ * Approximate statistics for the range adjustment.
+ * ---------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Appends the valid values of a band-sequential window to per-band sample
+ * arrays. */
+typedef struct samples {
+  double *v[ASD_ENCODE_MAX_BANDS];
+  size_t n[ASD_ENCODE_MAX_BANDS];
+  size_t cap[ASD_ENCODE_MAX_BANDS];
+} samples;
+
+static int samples_add(samples *s, const asd_window_pixels *px) {
+  for (int b = 0; b < px->nbands; b++) {
+    if (s->n[b] + px->npix > s->cap[b]) {
+      size_t cap = s->cap[b] ? s->cap[b] : 65536;
+      while (cap < s->n[b] + px->npix) cap *= 2;
+      double *nv = VSI_REALLOC_VERBOSE(s->v[b], cap * sizeof(double));
+      if (!nv) return -1;
+      s->v[b] = nv;
+      s->cap[b] = cap;
+    }
+    const double *src = (const double *)px->values + (size_t)b * px->npix;
+    const unsigned char *valid = px->valid ? px->valid + (size_t)b * px->npix : NULL;
+    for (size_t i = 0; i < px->npix; i++)
+      if ((!valid || valid[i]) && !isnan(src[i])) s->v[b][s->n[b]++] = src[i];
+  }
+  return 0;
+}
+
+static void samples_free(samples *s) {
+  for (int b = 0; b < ASD_ENCODE_MAX_BANDS; b++) VSIFree(s->v[b]);
+}
+
+/* Collects samples of every selected band: a whole overview when one is
+ * suitable, else whole blocks spread over the image. */
+static int collect_samples(GDALDatasetH ds, const int *bands, int nbands, samples *s) {
+  GDALRasterBandH b1 = GDALGetRasterBand(ds, bands[0]);
+  GDALRasterBandH ov = GDALGetRasterSampleOverviewEx(b1, (GUIntBig)512 * 1024);
+  if (ov && ov != b1) {
+    /* Find the overview level of band 1 and use the same level for every
+     * band (per-band overviews have the same levels). */
+    int level = -1;
+    for (int i = 0; i < GDALGetOverviewCount(b1); i++)
+      if (GDALGetOverview(b1, i) == ov) level = i;
+    int ow = GDALGetRasterBandXSize(ov), oh = GDALGetRasterBandYSize(ov);
+    if (level >= 0 && (size_t)ow * (size_t)oh <= (size_t)8 * 1024 * 1024) {
+      /* A MEM-free path: read each band's overview into a window buffer. */
+      asd_window_pixels px;
+      memset(&px, 0, sizeof(px));
+      px.dt = GDT_Float64;
+      px.nbands = nbands;
+      px.npix = (size_t)ow * (size_t)oh;
+      px.values = VSI_MALLOC3_VERBOSE(px.npix, (size_t)nbands, sizeof(double));
+      px.valid = VSI_MALLOC2_VERBOSE(px.npix, (size_t)nbands);
+      if (!px.values || !px.valid) {
+        asd_window_pixels_free(&px);
+        return -1;
+      }
+      int ok = 1;
+      for (int b = 0; b < nbands && ok; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(ds, bands[b]);
+        GDALRasterBandH o = level < GDALGetOverviewCount(band) ? GDALGetOverview(band, level) : NULL;
+        if (!o || GDALGetRasterBandXSize(o) != ow || GDALGetRasterBandYSize(o) != oh) {
+          ok = 0;
+          break;
+        }
+        double *dst = (double *)px.values + (size_t)b * px.npix;
+        unsigned char *vd = px.valid + (size_t)b * px.npix;
+        if (GDALRasterIO(o, GF_Read, 0, 0, ow, oh, dst, ow, oh, GDT_Float64, 0, 0) != CE_None ||
+            GDALRasterIO(GDALGetMaskBand(o), GF_Read, 0, 0, ow, oh, vd, ow, oh, GDT_Byte, 0, 0) != CE_None)
+          ok = 0;
+      }
+      if (ok) {
+        int rc = samples_add(s, &px);
+        asd_window_pixels_free(&px);
+        return rc;
+      }
+      asd_window_pixels_free(&px);
+      CPLErrorReset();
+    }
+  }
+  /* No usable overview: sample whole blocks on a regular grid (reading
+   * whole blocks costs the same as reading any part of them). */
+  int bx = 0, by = 0;
+  GDALGetBlockSize(b1, &bx, &by);
+  const int iw = GDALGetRasterXSize(ds), ih = GDALGetRasterYSize(ds);
+  if (bx <= 0 || by <= 0) bx = iw, by = 1;
+  /* Very wide strips or huge blocks: read a piece of at most 1024 x 1024. */
+  if (bx > 1024) bx = 1024;
+  if (by > 1024) by = 1024;
+  const int nbx = (iw + bx - 1) / bx, nby = (ih + by - 1) / by;
+  /* A grid of up to 16 x 16 blocks spread evenly over both axes, so that
+   * every part of the image is represented whatever the block shape. */
+  const int sx = nbx < 16 ? nbx : 16, sy = nby < 16 ? nby : 16;
+  for (int j = 0; j < sy; j++) {
+    for (int i = 0; i < sx; i++) {
+      int cx = (int)(((long long)i * nbx + nbx / 2) / sx), cy = (int)(((long long)j * nby + nby / 2) / sy);
+      if (cx >= nbx) cx = nbx - 1;
+      if (cy >= nby) cy = nby - 1;
+      int x = cx * bx, y = cy * by;
+      int w = x + bx > iw ? iw - x : bx, h = y + by > ih ? ih - y : by;
+      asd_window_pixels px;
+      if (asd_read_window(ds, bands, nbands, x, y, w, h, GDT_Float64, &px) != 0) return -1;
+      int rc = samples_add(s, &px);
+      asd_window_pixels_free(&px);
+      if (rc != 0) return -1;
+    }
+  }
+  return 0;
+}
+
+static int compute_scaling(asd_encoder *e, GDALDatasetH ds) {
+  const asd_encode_options *o = &e->opt;
+  for (int b = 0; b < e->nbands; b++) {
+    e->offset[b] = 0;
+    e->scale[b] = 1;
+  }
+  if (o->scale == ASD_SCALE_NONE) return 0;
+  if (o->scale == ASD_SCALE_EXPLICIT) {
+    if (o->scale_count != 1 && o->scale_count != e->nbands) {
+      CPLError(CE_Failure, CPLE_IllegalArg,
+               "asd_encoder: -scale needs one src_min/src_max pair or one per band (%d bands, %d pairs)",
+               e->nbands, o->scale_count);
+      return -1;
+    }
+    for (int b = 0; b < e->nbands; b++) {
+      int k = o->scale_count == 1 ? 0 : b;
+      double lo = o->src_min[k], hi = o->src_max[k];
+      if (!(hi > lo) || !isfinite(lo) || !isfinite(hi)) {
+        CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: -scale range %g..%g is empty", lo, hi);
+        return -1;
+      }
+      e->offset[b] = lo;
+      e->scale[b] = 255.0 / (hi - lo);
+    }
+    return 0;
+  }
+  if (o->scale == ASD_SCALE_PERCENTILE &&
+      !(o->percentile_low >= 0 && o->percentile_low < o->percentile_high && o->percentile_high <= 100)) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: percentiles %g..%g must satisfy 0 <= low < high <= 100",
+             o->percentile_low, o->percentile_high);
+    return -1;
+  }
+  samples s;
+  memset(&s, 0, sizeof(s));
+  if (collect_samples(ds, e->bands, e->nbands, &s) != 0) {
+    samples_free(&s);
+    return -1;
+  }
+  for (int b = 0; b < e->nbands; b++) {
+    double lo = 0, hi = 255;
+    if (s.n[b] > 0) {
+      if (o->scale == ASD_SCALE_MINMAX) {
+        lo = hi = s.v[b][0];
+        for (size_t i = 1; i < s.n[b]; i++) {
+          if (s.v[b][i] < lo) lo = s.v[b][i];
+          if (s.v[b][i] > hi) hi = s.v[b][i];
+        }
+      } else {
+        qsort(s.v[b], s.n[b], sizeof(double), cmp_double);
+        lo = s.v[b][(size_t)floor(o->percentile_low / 100.0 * (double)(s.n[b] - 1))];
+        hi = s.v[b][(size_t)ceil(o->percentile_high / 100.0 * (double)(s.n[b] - 1))];
+      }
+    }
+    e->offset[b] = lo;
+    e->scale[b] = hi > lo ? 255.0 / (hi - lo) : 1.0;
+    CPLDebug("ASD", "encoder: band %d range %.10g..%.10g (%lu samples)", e->bands[b], lo, hi,
+             (unsigned long)s.n[b]);
+  }
+  samples_free(&s);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The encoder.
+ * ---------------------------------------------------------------------- */
+
+static GDALDatasetH open_handle(asd_encoder *e) {
+  return GDALOpenEx(e->name, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
+                    (const char *const *)e->opt.open_options, NULL);
+}
+
+/* Whether a NITF payload can carry the SRS (the NITF driver writes only
+ * WGS 84 geographic and UTM). */
+static int nitf_can_georef(const char *wkt) {
+  if (!wkt || !wkt[0]) return 0;
+  OGRSpatialReferenceH srs = OSRNewSpatialReference(wkt);
+  int ok = 0;
+  if (srs) {
+    int north = 0;
+    const char *datum = OSRGetAttrValue(srs, "DATUM", 0);
+    int wgs84 = datum && (EQUAL(datum, "WGS_1984") || EQUAL(datum, "World Geodetic System 1984"));
+    ok = wgs84 && (OSRIsGeographic(srs) || OSRGetUTMZone(srs, &north) != 0);
+    OSRDestroySpatialReference(srs);
+  }
+  return ok;
+}
+
+asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o) {
+  asd_encode_options def;
+  if (!o) {
+    asd_encode_options_init(&def);
+    o = &def;
+  }
+  if (!dataset_name) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: no dataset name");
+    return NULL;
+  }
+  if ((int)o->format < ASD_FORMAT_PNG || (int)o->format > ASD_FORMAT_NITF) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: unknown payload format %d", (int)o->format);
+    return NULL;
+  }
+  if (o->band_count < 0 || o->band_count > ASD_ENCODE_MAX_BANDS) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: band count %d out of range 0..%d", o->band_count,
+             ASD_ENCODE_MAX_BANDS);
+    return NULL;
+  }
+  if (o->jpeg_quality < 1 || o->jpeg_quality > 100) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: JPEG quality %d out of range 1..100", o->jpeg_quality);
+    return NULL;
+  }
+  GDALAllRegister();
+  asd_encoder *e = CPLCalloc(1, sizeof(*e));
+  e->name = CPLStrdup(dataset_name);
+  e->opt = *o;
+  e->opt.open_options = CSLDuplicate(o->open_options);
+  e->opt.creation_options = NULL;
+  e->opt.compress = NULL;
+  if (e->opt.max_handles <= 0) e->opt.max_handles = 8;
+  pthread_mutex_init(&e->lock, NULL);
+  pthread_cond_init(&e->cond, NULL);
+  e->idle = CPLCalloc((size_t)e->opt.max_handles, sizeof(GDALDatasetH));
+
+  GDALDatasetH ds = open_handle(e);
+  if (!ds) {
+    CPLError(CE_Failure, CPLE_OpenFailed, "asd_encoder: cannot open raster '%s'", dataset_name);
+    asd_encoder_free(e);
+    return NULL;
+  }
+  e->nopen = 1;
+  e->idle[e->nidle++] = ds;
+
+  const int nb = GDALGetRasterCount(ds);
+  if (nb <= 0) {
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_encoder: '%s' has no raster band", dataset_name);
+    asd_encoder_free(e);
+    return NULL;
+  }
+  if (o->band_count > 0) {
+    for (int i = 0; i < o->band_count; i++) {
+      if (o->bands[i] < 1 || o->bands[i] > nb) {
+        CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: band %d does not exist in '%s' (it has %d)",
+                 o->bands[i], dataset_name, nb);
+        asd_encoder_free(e);
+        return NULL;
+      }
+      e->bands[i] = o->bands[i];
+    }
+    e->nbands = o->band_count;
+  } else {
+    e->nbands = nb >= 3 ? 3 : 1;
+    for (int i = 0; i < e->nbands; i++) e->bands[i] = i + 1;
+  }
+  if ((o->format == ASD_FORMAT_JPEG && e->nbands != 1 && e->nbands != 3 && e->nbands != 4) ||
+      (o->format == ASD_FORMAT_PNG && e->nbands > 4)) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: %s payloads cannot hold %d bands; select 1 or 3 with -b",
+             asd_encode_format_name(o->format), e->nbands);
+    asd_encoder_free(e);
+    return NULL;
+  }
+  int all_byte = 1;
+  for (int i = 0; i < e->nbands; i++)
+    if (GDALGetRasterDataType(GDALGetRasterBand(ds, e->bands[i])) != GDT_Byte) all_byte = 0;
+  e->read_dt = (all_byte && o->scale == ASD_SCALE_NONE) ? GDT_Byte : GDT_Float64;
+  if (compute_scaling(e, ds) != 0) {
+    asd_encoder_free(e);
+    return NULL;
+  }
+
+  e->driver = GDALGetDriverByName(asd_encode_format_name(o->format));
+  if (!e->driver) {
+    CPLError(CE_Failure, CPLE_NotSupported, "asd_encoder: GDAL driver %s is not available",
+             asd_encode_format_name(o->format));
+    asd_encoder_free(e);
+    return NULL;
+  }
+  e->compress = o->compress ? CPLStrdup(o->compress) : NULL;
+  switch (o->format) {
+    case ASD_FORMAT_PNG: break;
+    case ASD_FORMAT_JPEG: e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality)); break;
+    case ASD_FORMAT_GTIFF:
+      e->copts = CSLSetNameValue(e->copts, "COMPRESS", e->compress ? e->compress : "DEFLATE");
+      if (e->compress && EQUAL(e->compress, "JPEG"))
+        e->copts = CSLSetNameValue(e->copts, "JPEG_QUALITY", CPLSPrintf("%d", o->jpeg_quality));
+      break;
+    case ASD_FORMAT_NITF:
+      e->copts = CSLSetNameValue(e->copts, "IC", e->compress ? e->compress : "NC");
+      if (e->compress && (EQUAL(e->compress, "C3") || EQUAL(e->compress, "M3")))
+        e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality));
+      break;
+  }
+  for (char **c = o->creation_options; c && *c; c++) e->copts = CSLAddString(e->copts, *c);
+
+  if (o->georeference_payload && (o->format == ASD_FORMAT_GTIFF || o->format == ASD_FORMAT_NITF)) {
+    e->has_gt = GDALGetGeoTransform(ds, e->gt) == CE_None;
+    const char *wkt = GDALGetProjectionRef(ds);
+    if (wkt && wkt[0]) e->srs_wkt = CPLStrdup(wkt);
+    char **rpc = GDALGetMetadata(ds, "RPC");
+    if (rpc && rpc[0]) e->rpc = CSLDuplicate(rpc);
+    if (o->format == ASD_FORMAT_NITF && e->has_gt && !nitf_can_georef(e->srs_wkt)) {
+      CPLDebug("ASD", "encoder: NITF payloads cannot carry this SRS; tiles are sent without a geotransform");
+      e->has_gt = 0;
+    }
+  }
+  return e;
+}
+
+void asd_encoder_free(asd_encoder *e) {
+  if (!e) return;
+  for (int i = 0; i < e->nidle; i++) GDALClose(e->idle[i]);
+  CPLFree(e->idle);
+  pthread_mutex_destroy(&e->lock);
+  pthread_cond_destroy(&e->cond);
+  CSLDestroy(e->opt.open_options);
+  CSLDestroy(e->copts);
+  CSLDestroy(e->rpc);
+  CPLFree(e->srs_wkt);
+  CPLFree(e->compress);
+  CPLFree(e->name);
+  CPLFree(e);
+}
+
+int asd_encoder_scaling(const asd_encoder *e, double *offset, double *scale) {
+  for (int b = 0; b < e->nbands; b++) {
+    if (offset) offset[b] = e->offset[b];
+    if (scale) scale[b] = e->scale[b];
+  }
+  return e->nbands;
+}
+
+int asd_encoder_band_count(const asd_encoder *e) { return e ? e->nbands : 0; }
+
+/* Borrows a handle: an idle one, a new one while fewer than max_handles
+ * are open, or waits for one to come back. */
+static GDALDatasetH borrow(asd_encoder *e) {
+  GDALDatasetH h = NULL;
+  pthread_mutex_lock(&e->lock);
+  for (;;) {
+    if (e->nidle > 0) {
+      h = e->idle[--e->nidle];
+      break;
+    }
+    if (e->nopen < e->opt.max_handles) {
+      e->nopen++;
+      pthread_mutex_unlock(&e->lock);
+      h = open_handle(e);
+      if (!h) {
+        pthread_mutex_lock(&e->lock);
+        e->nopen--;
+        pthread_cond_signal(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+        CPLError(CE_Failure, CPLE_OpenFailed, "asd_encoder: cannot reopen raster '%s'", e->name);
+      }
+      return h;
+    }
+    pthread_cond_wait(&e->cond, &e->lock);
+  }
+  pthread_mutex_unlock(&e->lock);
+  return h;
+}
+
+static void give_back(asd_encoder *e, GDALDatasetH h) {
+  pthread_mutex_lock(&e->lock);
+  e->idle[e->nidle++] = h;
+  pthread_cond_signal(&e->cond);
+  pthread_mutex_unlock(&e->lock);
+}
+
+static unsigned char to_byte(double v, double off, double sc) {
+  if (isnan(v)) return 0;
+  double r = (v - off) * sc;
+  if (r <= 0) return 0;
+  if (r >= 255) return 255;
+  return (unsigned char)(r + 0.5);
+}
+
+/* Shifts the RPC offsets by the tile origin so the RPCs describe the tile. */
+static char **shifted_rpc(char **rpc, int x, int y) {
+  char **out = CSLDuplicate(rpc);
+  const char *lo = CSLFetchNameValue(rpc, "LINE_OFF"), *so = CSLFetchNameValue(rpc, "SAMP_OFF");
+  if (lo) out = CSLSetNameValue(out, "LINE_OFF", CPLSPrintf("%.17g", CPLAtof(lo) - y));
+  if (so) out = CSLSetNameValue(out, "SAMP_OFF", CPLSPrintf("%.17g", CPLAtof(so) - x));
+  return out;
+}
+
+asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out) {
+  memset(out, 0, sizeof(*out));
+  if (!e || !t || t->w <= 0 || t->h <= 0) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: invalid tile");
+    return ASD_ENCODE_ERROR;
+  }
+  GDALDatasetH h = borrow(e);
+  if (!h) return ASD_ENCODE_ERROR;
+  asd_window_pixels px;
+  int rc = asd_read_window(h, e->bands, e->nbands, t->x, t->y, t->w, t->h, e->read_dt, &px);
+  give_back(e, h);
+  if (rc != 0) {
+    CPLError(CE_Failure, CPLE_FileIO, "asd_encoder: tile %d (row %d col %d) could not be read", t->index, t->row,
+             t->col);
+    return ASD_ENCODE_ERROR;
+  }
+  if (e->opt.skip_nodata || e->opt.skip_constant) {
+    int r = asd_classify_pixels(&px, e->opt.skip_nodata, e->opt.skip_constant);
+    if (r != ASD_SKIP_NONE) {
+      asd_window_pixels_free(&px);
+      out->skip = (asd_skip_reason)r;
+      return ASD_ENCODE_SKIPPED;
+    }
+  }
+
+  /* The Byte image, padded to the requested size. */
+  const int W = e->opt.pad_to_width > t->w ? e->opt.pad_to_width : t->w;
+  const int H = e->opt.pad_to_height > t->h ? e->opt.pad_to_height : t->h;
+  const size_t plane = (size_t)W * (size_t)H;
+  unsigned char *img;
+  int img_is_px = 0;
+  if (px.dt == GDT_Byte && W == t->w && H == t->h && !px.valid) {
+    img = px.values; /* fast path: already what the driver needs */
+    img_is_px = 1;
+  } else {
+    img = VSI_CALLOC_VERBOSE(plane, (size_t)e->nbands);
+    if (!img) {
+      asd_window_pixels_free(&px);
+      return ASD_ENCODE_ERROR;
+    }
+    for (int b = 0; b < e->nbands; b++) {
+      for (int y = 0; y < t->h; y++) {
+        unsigned char *dst = img + (size_t)b * plane + (size_t)y * W;
+        const size_t src_off = (size_t)b * px.npix + (size_t)y * t->w;
+        const unsigned char *valid = px.valid ? px.valid + src_off : NULL;
+        if (px.dt == GDT_Byte) {
+          memcpy(dst, (const unsigned char *)px.values + src_off, (size_t)t->w);
+          if (valid)
+            for (int x = 0; x < t->w; x++)
+              if (!valid[x]) dst[x] = 0;
+        } else {
+          const double *src = (const double *)px.values + src_off;
+          for (int x = 0; x < t->w; x++)
+            dst[x] = (valid && !valid[x]) ? 0 : to_byte(src[x], e->offset[b], e->scale[b]);
+        }
+      }
+    }
+  }
+
+  /* Wrap the pixels in a MEM dataset without copying them. */
+  asd_encode_status status = ASD_ENCODE_ERROR;
+  GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", W, H, 0, GDT_Byte, NULL);
+  if (mem) {
+    int ok = 1;
+    for (int b = 0; b < e->nbands && ok; b++) {
+      char ptr[64];
+      char *opts[2] = {ptr, NULL};
+      snprintf(ptr, sizeof(ptr), "DATAPOINTER=%p", (void *)(img + (size_t)b * plane));
+      ok = GDALAddBand(mem, GDT_Byte, opts) == CE_None;
+    }
+    if (ok && e->nbands >= 3) {
+      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 1), GCI_RedBand);
+      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 2), GCI_GreenBand);
+      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 3), GCI_BlueBand);
+    }
+    if (ok && e->has_gt) {
+      double gt[6];
+      memcpy(gt, e->gt, sizeof(gt));
+      gt[0] = e->gt[0] + t->x * e->gt[1] + t->y * e->gt[2];
+      gt[3] = e->gt[3] + t->x * e->gt[4] + t->y * e->gt[5];
+      GDALSetGeoTransform(mem, gt);
+      if (e->srs_wkt) GDALSetProjection(mem, e->srs_wkt);
+    }
+    if (ok && e->rpc) {
+      char **rpc = shifted_rpc(e->rpc, t->x, t->y);
+      GDALSetMetadata(mem, rpc, "RPC");
+      CSLDestroy(rpc);
+    }
+    if (ok) {
+      char name[128];
+      pthread_mutex_lock(&e->lock);
+      unsigned long long serial = ++e->serial;
+      pthread_mutex_unlock(&e->lock);
+      snprintf(name, sizeof(name), "/vsimem/asd_encode_%p_%llu.%s", (void *)e, serial, format_ext(e->opt.format));
+      /* PAM would add a .aux.xml sidecar for metadata the format lacks. */
+      const char *pam = CPLGetThreadLocalConfigOption("GDAL_PAM_ENABLED", NULL);
+      char *pam_saved = pam ? CPLStrdup(pam) : NULL;
+      CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
+      CPLErrorReset();
+      GDALDatasetH outds = GDALCreateCopy(e->driver, name, mem, FALSE, e->copts, NULL, NULL);
+      int close_ok = 1;
+      if (outds) {
+        GDALClose(outds);
+        close_ok = CPLGetLastErrorType() != CE_Failure;
+      }
+      CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", pam_saved);
+      CPLFree(pam_saved);
+      vsi_l_offset len = 0;
+      GByte *buf = outds ? VSIGetMemFileBuffer(name, &len, TRUE) : NULL;
+      if (buf && close_ok && len > 0) {
+        out->data = buf;
+        out->len = (size_t)len;
+        out->content_type = asd_encode_content_type(e->opt.format);
+        status = ASD_ENCODE_OK;
+      } else {
+        VSIFree(buf);
+        CPLError(CE_Failure, CPLE_AppDefined, "asd_encoder: %s encoding of tile %d failed",
+                 asd_encode_format_name(e->opt.format), t->index);
+      }
+      VSIUnlink(name); /* in case the driver failed half-way */
+      VSIUnlink(CPLSPrintf("%s.aux.xml", name));
+    }
+    GDALClose(mem);
+  }
+  if (!img_is_px) VSIFree(img);
+  asd_window_pixels_free(&px);
+  return status;
+}
+
+void asd_payload_free(asd_payload *p) {
+  if (!p) return;
+  VSIFree(p->data);
+  p->data = NULL;
+  p->len = 0;
+}
