@@ -98,6 +98,7 @@ void asd_merge_options_init(asd_merge_options *o) {
   o->ios_threshold = 0.5;
   o->sigma = 0.5;
   o->score_threshold = 0.25;
+  o->soft_min_iou = 0.1;
   o->min_score = 0.0;
   o->class_agnostic = 0;
   o->seam_aware = 1;
@@ -111,6 +112,7 @@ int asd_merge_options_validate(const asd_merge_options *o, char *err, size_t err
   else if (!(o->ios_threshold >= 0 && o->ios_threshold <= 1)) bad = "ios_threshold must be in [0,1]";
   else if (!(o->sigma > 0 && isfinite(o->sigma))) bad = "soft-nms sigma must be > 0";
   else if (!(o->score_threshold >= 0 && isfinite(o->score_threshold))) bad = "soft-nms score_threshold must be >= 0";
+  else if (!(o->soft_min_iou >= 0 && o->soft_min_iou < 1)) bad = "soft_min_iou must be in [0,1)";
   else if (!isfinite(o->min_score)) bad = "min_score must be a finite number";
   else if (!(o->point_radius > 0 && isfinite(o->point_radius))) bad = "point_radius must be > 0";
   if (bad) {
@@ -141,6 +143,8 @@ typedef struct mnode {
   int pending;           /* tiles not done overlapping this node when it arrived, minus those done since */
   long sum;              /* roots: sum of pending over the group */
   uint64_t stamp;
+  uint64_t gid;          /* the group being finalised, while it is */
+  int gpos;              /* rank within that group */
   int in_use;
 } mnode;
 
@@ -160,6 +164,7 @@ struct asd_merger {
   int nodes_cap;
   int free_node;
   uint64_t stamp;
+  uint64_t gid;
   ivec found;  /* query results */
   ivec roots;  /* groups to finalise */
   asd_detections ready;
@@ -363,7 +368,8 @@ static int linked(const asd_merger *m, const mnode *a, const mnode *b) {
   if (!same_class(m, a, b)) return 0;
   switch (m->opt.mode) {
   case ASD_MERGE_NMS: return iou(a, b) > m->opt.iou_threshold;
-  case ASD_MERGE_SOFT_NMS: return inter_area(a, b) > 0;
+  case ASD_MERGE_SOFT_NMS:
+    return m->opt.soft_min_iou > 0 ? iou(a, b) > m->opt.soft_min_iou : inter_area(a, b) > 0;
   case ASD_MERGE_NMM: return ios(m, a, b) > m->opt.ios_threshold;
   case ASD_MERGE_NONE: break;
   }
@@ -559,14 +565,90 @@ static void absorb(asd_merger *m, mnode **members, size_t k) {
   lead->d.minx = x0; lead->d.miny = y0; lead->d.maxx = x1; lead->d.maxy = y1;
 }
 
+/*
+ * Groups up to this size run the modes with plain double loops; larger ones
+ * (crowds, or soft-NMS chains) find each member's neighbours through the
+ * grid and pick soft-NMS maxima from a heap, so a group of k members costs
+ * O(k log k) instead of O(k^2).  Both paths give identical results.
+ */
+#define SMALL_GROUP 24
+
+/* Fills m->found with the positions (in the group being finalised) of the members overlapping g[i]. */
+static int group_neighbours(asd_merger *m, mnode *n) {
+  if (query(m, 0, n->x0, n->y0, n->x1, n->y1)) return -1;
+  size_t w = 0;
+  for (size_t i = 0; i < m->found.n; i++) {
+    mnode *o = &m->nodes[m->found.v[i]];
+    if (o->gid == m->gid) m->found.v[w++] = o->gpos;
+  }
+  m->found.n = w;
+  return 0;
+}
+
+/* Soft-NMS heap entry: the best (highest score, then lowest rank) on top. */
+typedef struct hent {
+  double s;
+  int pos;
+} hent;
+
+static int hent_better(hent a, hent b) { return a.s > b.s || (a.s == b.s && a.pos < b.pos); }
+
+static void heap_push(hent *h, size_t *n, hent e) {
+  size_t i = (*n)++;
+  while (i > 0 && hent_better(e, h[(i - 1) / 2])) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  h[i] = e;
+}
+
+static hent heap_pop(hent *h, size_t *n) {
+  hent top = h[0], last = h[--(*n)];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && hent_better(h[c + 1], h[c])) c++;
+    if (!hent_better(h[c], last)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n) h[i] = last;
+  return top;
+}
+
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+/* Soft-NMS decay of g[j] by the selected g[best]; 1 when it was dropped. */
+static int soft_decay(asd_merger *m, mnode **g, double *s, unsigned char *state, size_t best,
+                      size_t j) {
+  if (state[j] || !same_class(m, g[best], g[j])) return 0;
+  double v = iou(g[best], g[j]);
+  if (v <= m->opt.soft_min_iou || v <= 0) return 0;
+  s[j] *= exp(-(v * v) / m->opt.sigma);
+  if (s[j] < m->opt.score_threshold) {
+    state[j] = 2;
+    m->st.suppressed++;
+    return 1;
+  }
+  return 0;
+}
+
 static int finalize_group(asd_merger *m, int root) {
   size_t k = (size_t)m->nodes[root].size;
   mnode **g = malloc(k * sizeof(mnode *));
   unsigned char *state = calloc(k, 1); /* 0 open, 1 kept, 2 gone */
   double *s = malloc(k * sizeof(double));
   int *ids = malloc(k * sizeof(int));
+  int *mem = malloc(k * sizeof(int));
+  mnode **members = malloc(k * sizeof(mnode *));
+  hent *heap = NULL;
+  size_t gathered = 0;
   int rc = 0;
-  if (!g || !state || !s || !ids) {
+  if (!g || !state || !s || !ids || !mem || !members) {
     rc = -1;
     goto out;
   }
@@ -578,79 +660,116 @@ static int finalize_group(asd_merger *m, int root) {
       g[i++] = &m->nodes[x];
       x = m->nodes[x].next;
     } while (x != root && i < k);
-    k = i;
+    k = gathered = i;
   }
   qsort(g, k, sizeof(mnode *), cmp_rank);
+  m->gid++;
+  for (size_t i = 0; i < k; i++) {
+    g[i]->gid = m->gid;
+    g[i]->gpos = (int)i;
+  }
   m->st.groups++;
   if (k > m->st.largest_group) m->st.largest_group = k;
+  int small = k <= SMALL_GROUP;
 
   switch (m->opt.mode) {
   case ASD_MERGE_NONE:
     for (size_t i = 0; i < k; i++) state[i] = 1;
     break;
   case ASD_MERGE_NMS:
-    for (size_t i = 0; i < k; i++) {
-      if (state[i]) continue;
-      state[i] = 1;
-      for (size_t j = i + 1; j < k; j++)
-        if (!state[j] && linked(m, g[i], g[j])) {
-          state[j] = 2;
-          m->st.suppressed++;
-        }
-    }
-    break;
-  case ASD_MERGE_SOFT_NMS:
-    for (size_t i = 0; i < k; i++) s[i] = g[i]->d.score;
-    for (;;) {
-      /* The best open detection under the decayed scores; ties keep rank order. */
-      size_t best = k;
-      for (size_t i = 0; i < k; i++)
-        if (!state[i] && (best == k || s[i] > s[best])) best = i;
-      if (best == k) break;
-      state[best] = 1;
-      g[best]->d.score = s[best];
-      for (size_t j = 0; j < k; j++) {
-        if (state[j] || !same_class(m, g[best], g[j])) continue;
-        double v = iou(g[best], g[j]);
-        if (v <= 0) continue;
-        s[j] *= exp(-(v * v) / m->opt.sigma);
-        if (s[j] < m->opt.score_threshold) {
-          state[j] = 2;
-          m->st.suppressed++;
-        }
-      }
-    }
-    break;
-  case ASD_MERGE_NMM: {
-    mnode **members = malloc(k * sizeof(mnode *));
-    if (!members) {
-      rc = -1;
-      goto out;
-    }
+  case ASD_MERGE_NMM:
     for (size_t i = 0; i < k; i++) {
       if (state[i]) continue;
       state[i] = 1;
       size_t nm = 0;
-      members[nm++] = g[i];
-      for (size_t j = i + 1; j < k; j++)
-        if (!state[j] && linked(m, g[i], g[j])) {
-          state[j] = 2;
-          members[nm++] = g[j];
+      if (small) {
+        for (size_t j = i + 1; j < k; j++)
+          if (!state[j] && linked(m, g[i], g[j])) mem[nm++] = (int)j;
+      } else {
+        if (group_neighbours(m, g[i])) {
+          rc = -1;
+          goto out;
         }
-      absorb(m, members, nm);
+        for (size_t f = 0; f < m->found.n; f++) {
+          size_t j = (size_t)m->found.v[f];
+          if (j > i && !state[j] && linked(m, g[i], g[j])) mem[nm++] = (int)j;
+        }
+        qsort(mem, nm, sizeof(int), cmp_int); /* the same order as the double loop */
+      }
+      for (size_t q = 0; q < nm; q++) state[mem[q]] = 2;
+      if (m->opt.mode == ASD_MERGE_NMS) {
+        m->st.suppressed += nm;
+      } else {
+        members[0] = g[i];
+        for (size_t q = 0; q < nm; q++) members[q + 1] = g[mem[q]];
+        absorb(m, members, nm + 1);
+      }
     }
-    free(members);
     break;
-  }
+  case ASD_MERGE_SOFT_NMS:
+    for (size_t i = 0; i < k; i++) s[i] = g[i]->d.score;
+    if (small) {
+      for (;;) {
+        /* The best open detection under the decayed scores; ties keep rank order. */
+        size_t best = k;
+        for (size_t i = 0; i < k; i++)
+          if (!state[i] && (best == k || s[i] > s[best])) best = i;
+        if (best == k) break;
+        state[best] = 1;
+        g[best]->d.score = s[best];
+        for (size_t j = 0; j < k; j++) soft_decay(m, g, s, state, best, j);
+      }
+    } else {
+      /* Scores only decrease, so stale heap entries are recognised and skipped. */
+      size_t hn = 0, hcap = 2 * k + 16;
+      heap = malloc(hcap * sizeof(hent));
+      if (!heap) {
+        rc = -1;
+        goto out;
+      }
+      for (size_t i = 0; i < k; i++) heap_push(heap, &hn, (hent){s[i], (int)i});
+      while (hn) {
+        hent e = heap_pop(heap, &hn);
+        size_t best = (size_t)e.pos;
+        if (state[best] || e.s != s[best]) continue;
+        state[best] = 1;
+        g[best]->d.score = s[best];
+        if (group_neighbours(m, g[best])) {
+          rc = -1;
+          goto out;
+        }
+        for (size_t f = 0; f < m->found.n; f++) {
+          size_t j = (size_t)m->found.v[f];
+          double before = s[j];
+          if (soft_decay(m, g, s, state, best, j) == 0 && !state[j] && s[j] != before) {
+            if (hn == hcap) {
+              hent *nh = realloc(heap, 2 * hcap * sizeof(hent));
+              if (!nh) {
+                rc = -1;
+                goto out;
+              }
+              heap = nh;
+              hcap *= 2;
+            }
+            heap_push(heap, &hn, (hent){s[j], (int)j});
+          }
+        }
+      }
+    }
+    break;
   }
   for (size_t i = 0; i < k; i++)
     if (state[i] == 1 && emit(m, g[i])) rc = -1;
-  for (size_t i = 0; i < k; i++) release_node(m, ids[i]);
 out:
+  /* Whatever happened, the group is released: a failure loses it rather than leaking it. */
+  for (size_t i = 0; i < gathered; i++) release_node(m, ids[i]);
   free(g);
   free(state);
   free(s);
   free(ids);
+  free(mem);
+  free(members);
+  free(heap);
   return rc;
 }
 

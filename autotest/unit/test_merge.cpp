@@ -593,7 +593,7 @@ std::vector<Key> Naive(std::vector<Ref> v, const asd_merge_options &o, const std
       for (size_t j = 0; j < n; j++) {
         if (st[j] || !same(best, j)) continue;
         double u = RefIou(v[best], v[j]);
-        if (u <= 0) continue;
+        if (u <= 0 || u <= o.soft_min_iou) continue;
         s[j] *= std::exp(-(u * u) / o.sigma);
         if (s[j] < o.score_threshold) st[j] = 2;
       }
@@ -637,6 +637,13 @@ TEST(Merge, StreamingEqualsNaiveGlobalMergeInAnyOrder) {
     double x = U(rng) * (W - w), y = U(rng) * (H - h);
     objs.push_back({{x, y, x + w, y + h}, (int)(U(rng) * 2)});
   }
+  // Crowds: clusters of heavily overlapping boxes, some on seams, make groups
+  // large enough for the grid/heap path of the group algorithms.
+  for (double cx : {100.0, 215.0, 700.0, 1010.0})
+    for (int i = 0; i < 60; i++) {
+      double x = cx + U(rng) * 60, y = cx * 0.7 + U(rng) * 60, w = 10 + U(rng) * 30, h = 10 + U(rng) * 30;
+      objs.push_back({{x, y, x + w, y + h}, (int)(U(rng) * 2)});
+    }
   const char *names[] = {"building", "vehicle"};
   std::vector<asd_detections> store(tiles.size());
   std::vector<asd_detections *> per;
@@ -667,6 +674,7 @@ TEST(Merge, StreamingEqualsNaiveGlobalMergeInAnyOrder) {
       opt.mode = mode;
       opt.class_agnostic = agnostic;
       opt.iou_threshold = 0.3;
+      if (agnostic) opt.soft_min_iou = 0;  // the textbook soft-NMS too
       std::vector<Key> expect = Naive(refs, opt, tiles);
       for (unsigned seed : {0u, 7u, 8u}) {
         StreamResult r;
@@ -676,6 +684,9 @@ TEST(Merge, StreamingEqualsNaiveGlobalMergeInAnyOrder) {
         EXPECT_EQ(expect.size(), r.dets.size()) << what;
         EXPECT_TRUE(expect == Keys(r.dets)) << what;
         EXPECT_GT(r.stats.groups, 0u);
+        if (mode != ASD_MERGE_NMS || agnostic) {
+          EXPECT_GT(r.stats.largest_group, 24u) << what;
+        }
       }
     }
   }

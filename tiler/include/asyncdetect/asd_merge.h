@@ -9,10 +9,14 @@
  *   none      every detection passes (only the minimum score applies);
  *   nms       greedy non-maximum suppression: a detection whose IoU with a
  *             kept, better one exceeds iou_threshold is dropped;
- *   soft-nms  gaussian soft-NMS: instead of dropping, each overlapping
- *             detection's score is multiplied by exp(-IoU^2 / sigma); those
- *             that fall below score_threshold are dropped.  raw_score keeps
- *             the model's score;
+ *   soft-nms  gaussian soft-NMS: instead of dropping, each detection
+ *             overlapping a better one (IoU > soft_min_iou) has its score
+ *             multiplied by exp(-IoU^2 / sigma); a detection whose decayed
+ *             score falls below score_threshold is dropped (one that nothing
+ *             decayed keeps its score, however low: min_score is for those).
+ *             An exact duplicate is decayed to 0.135 x its score (sigma 0.5),
+ *             so with the default threshold it goes.  raw_score keeps the
+ *             model's score;
  *   nmm       greedy non-maximum *merging* (as SAHI): the best detection
  *             absorbs every other whose IoS (intersection over the smaller
  *             box) exceeds ios_threshold, and becomes the union of their
@@ -69,7 +73,10 @@ typedef struct asd_merge_options {
   double iou_threshold;   /* nms: suppress when IoU > this (default 0.5) */
   double ios_threshold;   /* nmm: merge when IoS > this (default 0.5) */
   double sigma;           /* soft-nms gaussian sigma (default 0.5) */
-  double score_threshold; /* soft-nms: drop below this decayed score (default 0.001) */
+  double score_threshold; /* soft-nms: drop when the decayed score falls below this (default 0.25) */
+  double soft_min_iou;    /* soft-nms: overlaps with IoU <= this do not decay (default 0.1;
+                             0 = the textbook algorithm, where any overlap decays, which
+                             links crowded scenes into huge groups that stream poorly) */
   double min_score;       /* drop detections scoring below this on arrival (default 0) */
   int class_agnostic;     /* 0: only same-class detections interact (default) */
   int seam_aware;         /* nmm: measure IoS inside the shared tile area (default 1) */

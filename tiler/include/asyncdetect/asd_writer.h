@@ -10,8 +10,11 @@
  * Two layers:
  *
  * 1. Detections (layer name -nln, default "detections"), geometry in the
- *    georeferencer's output SRS (EPSG:4326 lon/lat by default; no SRS in
- *    pixel space), polygon (or point for point detections).  Flat fields:
+ *    georeferencer's output SRS (EPSG:4326 lon/lat by default; in pixel
+ *    space a local SRS "image pixels (x right, y down)", none for GeoJSON),
+ *    polygon (or point for point detections; a Shapefile layer holds
+ *    polygons only, so a point becomes its box there), field merged_count
+ *    (raw detections merged into this one) as well.  Flat fields:
  *
  *    | field            | type     | meaning                                              |
  *    |------------------|----------|------------------------------------------------------|

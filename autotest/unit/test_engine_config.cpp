@@ -1,0 +1,276 @@
+// Unit tests for plugin/engine/config.c and errors.c: seed defaults,
+// ASYNC_SM_* variables, setting by name, validation messages, the backoff
+// schedule, and the single retry decision.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "asyncdetect/asd_config.h"
+#include "asyncdetect/asd_errors.h"
+
+namespace {
+
+const char *kVars[] = {"ASYNC_SM_INPUT_BUCKET",          "ASYNC_SM_OUTPUT_BUCKET",
+                       "ASYNC_SM_INPUT_PREFIX",          "ASYNC_SM_OUTPUT_PREFIX",
+                       "ASYNC_SM_MAX_WAIT_TIME",         "ASYNC_SM_POLLING_INTERVAL",
+                       "ASYNC_SM_MAX_POLLING_INTERVAL",  "ASYNC_SM_BACKOFF_MULTIPLIER",
+                       "ASYNC_SM_MAX_RETRIES",           "ASYNC_SM_CLEANUP_ENABLED",
+                       "ASYNC_SM_CLEANUP_POLICY",        "ASYNC_SM_CLEANUP_DELAY_SECONDS",
+                       "ASYNC_SM_WORKER_OPTIMIZATION",   "ASYNC_SM_SUBMISSION_WORKERS",
+                       "ASYNC_SM_POLLING_WORKERS",       "ASYNC_SM_MAX_CONCURRENT_JOBS",
+                       "ASYNC_SM_JOB_QUEUE_TIMEOUT"};
+
+class EnvGuard {
+ public:
+  EnvGuard() {
+    for (const char *v : kVars) unsetenv(v);
+  }
+  ~EnvGuard() {
+    for (const char *v : kVars) unsetenv(v);
+  }
+};
+
+asd_async_config valid_config() {
+  asd_async_config c;
+  asd_config_init(&c);
+  snprintf(c.input_bucket, sizeof c.input_bucket, "%s", "my-bucket");
+  return c;
+}
+
+std::string validate(const asd_async_config &c) {
+  char err[256] = "";
+  int rc = asd_config_validate(&c, err, sizeof err);
+  return rc == 0 ? "" : std::string(err);
+}
+
+}  // namespace
+
+TEST(EngineConfig, SeedDefaults) {
+  asd_async_config c;
+  asd_config_init(&c);
+  EXPECT_STREQ("", c.input_bucket);
+  EXPECT_STREQ("", c.output_bucket);
+  EXPECT_STREQ("async-inference/input/", c.input_prefix);
+  EXPECT_STREQ("async-inference/output/", c.output_prefix);
+  EXPECT_EQ(3600, c.max_wait_time);
+  EXPECT_EQ(30, c.polling_interval);
+  EXPECT_EQ(300, c.max_polling_interval);
+  EXPECT_DOUBLE_EQ(1.5, c.exponential_backoff_multiplier);
+  EXPECT_EQ(3, c.max_retries);
+  EXPECT_EQ(1, c.cleanup_enabled);
+  EXPECT_EQ(ASD_CLEANUP_IMMEDIATE, c.cleanup_policy);
+  EXPECT_EQ(300, c.cleanup_delay_seconds);
+  EXPECT_EQ(1, c.enable_worker_optimization);
+  EXPECT_EQ(4, c.submission_workers);
+  EXPECT_EQ(2, c.polling_workers);
+  EXPECT_EQ(100, c.max_concurrent_jobs);
+  EXPECT_EQ(300, c.job_queue_timeout);
+}
+
+TEST(EngineConfig, EveryEnvironmentVariable) {
+  EnvGuard g;
+  setenv("ASYNC_SM_INPUT_BUCKET", "in-bucket", 1);
+  setenv("ASYNC_SM_OUTPUT_BUCKET", "out-bucket", 1);
+  setenv("ASYNC_SM_INPUT_PREFIX", "in/", 1);
+  setenv("ASYNC_SM_OUTPUT_PREFIX", "out/", 1);
+  setenv("ASYNC_SM_MAX_WAIT_TIME", "120.5", 1);
+  setenv("ASYNC_SM_POLLING_INTERVAL", "0.05", 1);
+  setenv("ASYNC_SM_MAX_POLLING_INTERVAL", "2", 1);
+  setenv("ASYNC_SM_BACKOFF_MULTIPLIER", "2.0", 1);
+  setenv("ASYNC_SM_MAX_RETRIES", "7", 1);
+  setenv("ASYNC_SM_CLEANUP_ENABLED", "false", 1);
+  setenv("ASYNC_SM_CLEANUP_POLICY", "Delayed", 1);
+  setenv("ASYNC_SM_CLEANUP_DELAY_SECONDS", "60", 1);
+  setenv("ASYNC_SM_WORKER_OPTIMIZATION", "no", 1);
+  setenv("ASYNC_SM_SUBMISSION_WORKERS", "8", 1);
+  setenv("ASYNC_SM_POLLING_WORKERS", "3", 1);
+  setenv("ASYNC_SM_MAX_CONCURRENT_JOBS", "250", 1);
+  setenv("ASYNC_SM_JOB_QUEUE_TIMEOUT", "12", 1);
+  asd_async_config c;
+  asd_config_init(&c);
+  char err[256] = "";
+  ASSERT_EQ(0, asd_config_load_env(&c, err, sizeof err)) << err;
+  EXPECT_STREQ("in-bucket", c.input_bucket);
+  EXPECT_STREQ("out-bucket", c.output_bucket);
+  EXPECT_STREQ("in/", c.input_prefix);
+  EXPECT_STREQ("out/", c.output_prefix);
+  EXPECT_DOUBLE_EQ(120.5, c.max_wait_time);
+  EXPECT_DOUBLE_EQ(0.05, c.polling_interval);
+  EXPECT_DOUBLE_EQ(2, c.max_polling_interval);
+  EXPECT_DOUBLE_EQ(2.0, c.exponential_backoff_multiplier);
+  EXPECT_EQ(7, c.max_retries);
+  EXPECT_EQ(0, c.cleanup_enabled);
+  EXPECT_EQ(ASD_CLEANUP_DELAYED, c.cleanup_policy);
+  EXPECT_EQ(ASD_CLEANUP_DISABLED, asd_config_effective_policy(&c));
+  EXPECT_DOUBLE_EQ(60, c.cleanup_delay_seconds);
+  EXPECT_EQ(0, c.enable_worker_optimization);
+  EXPECT_EQ(8, c.submission_workers);
+  EXPECT_EQ(3, c.polling_workers);
+  EXPECT_EQ(250, c.max_concurrent_jobs);
+  EXPECT_DOUBLE_EQ(12, c.job_queue_timeout);
+  EXPECT_EQ("", validate(c));
+}
+
+TEST(EngineConfig, BadEnvironmentValueNamesTheVariable) {
+  EnvGuard g;
+  setenv("ASYNC_SM_POLLING_INTERVAL", "30s", 1);
+  asd_async_config c;
+  asd_config_init(&c);
+  char err[256] = "";
+  EXPECT_EQ(-1, asd_config_load_env(&c, err, sizeof err));
+  EXPECT_NE(std::string::npos, std::string(err).find("ASYNC_SM_POLLING_INTERVAL")) << err;
+  setenv("ASYNC_SM_POLLING_INTERVAL", "1", 1);
+  setenv("ASYNC_SM_CLEANUP_POLICY", "sometimes", 1);
+  EXPECT_EQ(-1, asd_config_load_env(&c, err, sizeof err));
+  EXPECT_NE(std::string::npos, std::string(err).find("immediate, delayed, disabled")) << err;
+  setenv("ASYNC_SM_CLEANUP_POLICY", "disabled", 1);
+  setenv("ASYNC_SM_WORKER_OPTIMIZATION", "maybe", 1);
+  EXPECT_EQ(-1, asd_config_load_env(&c, err, sizeof err));
+  EXPECT_NE(std::string::npos, std::string(err).find("ASYNC_SM_WORKER_OPTIMIZATION")) << err;
+}
+
+TEST(EngineConfig, SetByNameFromCode) {
+  asd_async_config c = valid_config();
+  char err[256] = "";
+  ASSERT_EQ(0, asd_config_set(&c, "polling_interval", "0.25", err, sizeof err)) << err;
+  ASSERT_EQ(0, asd_config_set(&c, "ASYNC_SM_MAX_CONCURRENT_JOBS", "12", err, sizeof err)) << err;
+  ASSERT_EQ(0, asd_config_set(&c, "cleanup_policy", "disabled", err, sizeof err)) << err;
+  ASSERT_EQ(0, asd_config_set(&c, "custom_attributes", "model_selection=blobs", err, sizeof err));
+  EXPECT_DOUBLE_EQ(0.25, c.polling_interval);
+  EXPECT_EQ(12, c.max_concurrent_jobs);
+  EXPECT_EQ(ASD_CLEANUP_DISABLED, c.cleanup_policy);
+  EXPECT_STREQ("model_selection=blobs", c.custom_attributes);
+  EXPECT_EQ(-1, asd_config_set(&c, "polling_intervall", "1", err, sizeof err));
+  EXPECT_NE(std::string::npos, std::string(err).find("polling_intervall"));
+  EXPECT_EQ(-1, asd_config_set(&c, "max_retries", "three", err, sizeof err));
+  EXPECT_NE(std::string::npos, std::string(err).find("max_retries"));
+  // The JSON export names every field.
+  char *json = asd_config_to_json(&c);
+  ASSERT_NE(nullptr, json);
+  std::string j(json);
+  free(json);
+  EXPECT_NE(std::string::npos, j.find("\"cleanup_policy\":\"disabled\""));
+  EXPECT_NE(std::string::npos, j.find("\"max_concurrent_jobs\":12"));
+}
+
+TEST(EngineConfig, ValidationNamesFieldAndRange) {
+  struct Case {
+    void (*mutate)(asd_async_config *);
+    const char *expect;
+  } cases[] = {
+      {[](asd_async_config *c) { c->input_bucket[0] = 0; }, "input_bucket is required"},
+      {[](asd_async_config *c) { snprintf(c->input_bucket, 64, "Bad_Bucket"); }, "input_bucket"},
+      {[](asd_async_config *c) { snprintf(c->output_bucket, 64, "x"); }, "output_bucket"},
+      {[](asd_async_config *c) { c->exponential_backoff_multiplier = 0.5; },
+       "exponential_backoff_multiplier must be > 1"},
+      {[](asd_async_config *c) { c->exponential_backoff_multiplier = 1.0; },
+       "exponential_backoff_multiplier must be > 1"},
+      {[](asd_async_config *c) { c->max_polling_interval = 10; }, "max_polling_interval must be >="},
+      {[](asd_async_config *c) { c->polling_interval = 0; }, "polling_interval must be in"},
+      {[](asd_async_config *c) { c->max_wait_time = -1; }, "max_wait_time"},
+      {[](asd_async_config *c) { c->submission_workers = 0; }, "submission_workers must be in [1"},
+      {[](asd_async_config *c) { c->polling_workers = 0; }, "polling_workers must be in [1"},
+      {[](asd_async_config *c) { c->max_concurrent_jobs = 0; }, "max_concurrent_jobs"},
+      {[](asd_async_config *c) { c->max_retries = -1; }, "max_retries"},
+      {[](asd_async_config *c) { c->cleanup_policy = (asd_cleanup_policy)7; }, "cleanup_policy"},
+      {[](asd_async_config *c) { c->cleanup_delay_seconds = -3; }, "cleanup_delay_seconds"},
+      {[](asd_async_config *c) { c->job_queue_timeout = 0; }, "job_queue_timeout"},
+      {[](asd_async_config *c) { c->request_ttl_seconds = 10; }, "request_ttl_seconds"},
+  };
+  EXPECT_EQ("", validate(valid_config()));
+  for (const Case &k : cases) {
+    asd_async_config c = valid_config();
+    k.mutate(&c);
+    std::string e = validate(c);
+    EXPECT_NE(std::string::npos, e.find(k.expect)) << "got: " << e << " expected: " << k.expect;
+    EXPECT_EQ(std::string::npos, e.find('\n'));
+  }
+  // The output bucket is optional.
+  asd_async_config c = valid_config();
+  c.output_bucket[0] = 0;
+  EXPECT_EQ("", validate(c));
+}
+
+TEST(EngineConfig, BackoffSchedule) {
+  asd_async_config c = valid_config();
+  c.polling_interval = 1;
+  c.exponential_backoff_multiplier = 2;
+  c.max_polling_interval = 10;
+  c.polling_jitter = 0.1;
+  EXPECT_DOUBLE_EQ(1, asd_config_poll_interval(&c, 0));
+  EXPECT_DOUBLE_EQ(2, asd_config_poll_interval(&c, 1));
+  EXPECT_DOUBLE_EQ(4, asd_config_poll_interval(&c, 2));
+  EXPECT_DOUBLE_EQ(8, asd_config_poll_interval(&c, 3));
+  EXPECT_DOUBLE_EQ(10, asd_config_poll_interval(&c, 4));
+  EXPECT_DOUBLE_EQ(10, asd_config_poll_interval(&c, 1000));
+  // Jitter spreads +-10% and never exceeds the maximum.
+  EXPECT_DOUBLE_EQ(0.9, asd_config_poll_delay(&c, 0, 0.0));
+  EXPECT_NEAR(1.1, asd_config_poll_delay(&c, 0, 0.999999), 1e-5);
+  EXPECT_DOUBLE_EQ(1.0, asd_config_poll_delay(&c, 0, 0.5));
+  EXPECT_DOUBLE_EQ(10, asd_config_poll_delay(&c, 50, 0.99));
+  EXPECT_DOUBLE_EQ(9, asd_config_poll_delay(&c, 50, 0.0));
+  // Minimum polls: cumulative 1, 3, 7, 15, 25 ...
+  EXPECT_EQ(1, asd_config_min_polls(&c, 0));
+  EXPECT_EQ(1, asd_config_min_polls(&c, 1));
+  EXPECT_EQ(2, asd_config_min_polls(&c, 1.5));
+  EXPECT_EQ(3, asd_config_min_polls(&c, 7));
+  EXPECT_EQ(5, asd_config_min_polls(&c, 20));
+  // The seed's defaults: 30, 45, 67.5 ... capped at 300.
+  asd_async_config d = valid_config();
+  EXPECT_DOUBLE_EQ(45, asd_config_poll_interval(&d, 1));
+  EXPECT_DOUBLE_EQ(300, asd_config_poll_interval(&d, 20));
+}
+
+TEST(EngineErrors, RetryDecisionInOnePlace) {
+  asd_error e;
+  asd_error_clear(&e);
+  asd_error_set(&e, ASD_ERR_S3, "PUT failed");
+  e.http_status = 503;
+  EXPECT_TRUE(asd_error_is_retryable(&e));
+  e.http_status = 0;
+  EXPECT_TRUE(asd_error_is_retryable(&e));
+  e.http_status = 403;
+  snprintf(e.aws_code, sizeof e.aws_code, "AccessDenied");
+  EXPECT_FALSE(asd_error_is_retryable(&e));
+  e.http_status = 400;
+  snprintf(e.aws_code, sizeof e.aws_code, "ThrottlingException");
+  e.code = ASD_ERR_ENDPOINT;
+  EXPECT_TRUE(asd_error_is_retryable(&e));
+  snprintf(e.aws_code, sizeof e.aws_code, "ValidationError");
+  EXPECT_FALSE(asd_error_is_retryable(&e));
+  e.http_status = 429;
+  e.aws_code[0] = 0;
+  EXPECT_TRUE(asd_error_is_retryable(&e));
+  for (asd_errcode c : {ASD_ERR_INFERENCE, ASD_ERR_TIMEOUT, ASD_ERR_QUEUE_TIMEOUT, ASD_ERR_CONFIG,
+                        ASD_ERR_CANCELLED, ASD_ERR_BAD_RESULT}) {
+    asd_error x;
+    asd_error_clear(&x);
+    asd_error_set(&x, c, "x");
+    EXPECT_FALSE(asd_error_is_retryable(&x)) << asd_errcode_name(c);
+  }
+  asd_error r;
+  asd_error_clear(&r);
+  asd_error_set(&r, ASD_ERR_RUNTIME, "unexpected");
+  EXPECT_TRUE(asd_error_is_retryable(&r));
+}
+
+TEST(EngineErrors, TextsAndOneLineMessages) {
+  for (int c = 0; c < ASD_ERR__COUNT; c++) {
+    EXPECT_NE(nullptr, asd_strerror(static_cast<asd_errcode>(c)));
+    EXPECT_NE(std::string("unknown error"), asd_strerror(static_cast<asd_errcode>(c)));
+  }
+  EXPECT_STREQ("unknown error", asd_strerror(static_cast<asd_errcode>(99)));
+  asd_error e;
+  asd_error_clear(&e);
+  asd_error_set(&e, ASD_ERR_INFERENCE, "model said:\n{\"error\": \"boom\"}\n");
+  EXPECT_EQ(std::string::npos, std::string(e.message).find('\n'));
+  e.http_status = 500;
+  snprintf(e.request_id, sizeof e.request_id, "req-1");
+  char buf[512];
+  std::string s = asd_error_format(&e, buf, sizeof buf);
+  EXPECT_NE(std::string::npos, s.find("inference failed: model said:"));
+  EXPECT_NE(std::string::npos, s.find("HTTP 500"));
+  EXPECT_NE(std::string::npos, s.find("request id req-1"));
+}

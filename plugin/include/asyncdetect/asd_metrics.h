@@ -1,0 +1,70 @@
+/*
+ * asd_metrics.h: AsyncMetricsTracker, the engine's counters and timings.
+ *
+ * Every metric is a named series of samples summarised as count, sum, min,
+ * max, mean, p50 and p95.  A counter is a metric whose samples are
+ * increments (sum = total); a timing is a metric whose samples are durations
+ * in seconds.  The tracker is thread-safe and its memory does not grow with
+ * the number of samples: percentiles come from a bounded uniform reservoir
+ * (exact up to ASD_METRICS_RESERVOIR samples per metric, sampled beyond).
+ *
+ * Names recorded by the engine (the seed's names first):
+ *   S3UploadDuration, S3DownloadDuration      seconds per PUT / per result GET
+ *   QueueTime           seconds a tile waited for a free job slot
+ *   TotalAsyncDuration  seconds from upload start to result (per job)
+ *   PollingAttempts     polls per finished job (sum = total polls)
+ *   TileSubmissions     1 per successful InvokeEndpointAsync
+ *   JobCompletions      1 per job ended with a result
+ *   JobFailures         1 per job ended failed
+ *   AsyncInferenceTimeouts  1 per job that exceeded max_wait_time
+ *   Retries             1 per job-level retry (re-upload / re-invoke)
+ *   InvokeDuration      seconds per InvokeEndpointAsync call
+ *   PollDuration        seconds per poll (both locations)
+ *   InferenceDuration   seconds from invocation to the poll that saw the result
+ *   CleanupDeleted / CleanupFailures  objects deleted / deletions that failed
+ */
+#ifndef ASD_METRICS_H
+#define ASD_METRICS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ASD_METRICS_RESERVOIR 8192
+
+typedef struct asd_metrics asd_metrics;
+
+typedef struct asd_metric_summary {
+  long long count;
+  double sum, min, max, mean, p50, p95;
+} asd_metric_summary;
+
+asd_metrics *asd_metrics_new(void);
+void asd_metrics_free(asd_metrics *m);
+
+/* Adds one sample (a duration in seconds, or any value).  NULL m: no-op. */
+void asd_metrics_record(asd_metrics *m, const char *name, double value);
+/* Adds an increment to a counter (a sample of value n).  NULL m: no-op. */
+void asd_metrics_incr(asd_metrics *m, const char *name, double n);
+
+/* Fills *out for a metric.  Returns 0, or -1 when nothing was recorded under name. */
+int asd_metrics_get(asd_metrics *m, const char *name, asd_metric_summary *out);
+/* Sum of a metric, 0 when never recorded (handy for counters). */
+double asd_metrics_sum(asd_metrics *m, const char *name);
+
+/* Forgets every sample. */
+void asd_metrics_reset(asd_metrics *m);
+
+/*
+ * {"NAME":{"count":n,"sum":x,"min":x,"max":x,"mean":x,"p50":x,"p95":x},...}
+ * sorted by name; malloc'd text (free()), NULL on OOM.
+ */
+char *asd_metrics_to_json(asd_metrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_METRICS_H */

@@ -1,0 +1,665 @@
+/*
+ * writer.c: detections and tile footprints into an OGR datasource.
+ *
+ * The writer is the last stage of a tile's life: detections arrive in image
+ * pixels (already merged), are converted by the georeferencer, and become
+ * features of an OGR layer.  The schema is documented in asd_writer.h.
+ *
+ * Two audiences shape it.  GeoPackage users (QGIS, ogr2ogr, SQL) want flat,
+ * typed columns they can filter and style on: class, score, bbox numbers.
+ * Users of the OSML tool chain want the GeoJSON properties OSML's model
+ * runner writes (imageGeometry, imageBBox, featureClasses, ...), nested.
+ * OGR can carry both: nested values are String fields with the JSON
+ * subtype, which the GeoJSON driver writes as JSON objects and arrays (and
+ * other drivers keep as JSON text).  So every driver gets the flat fields,
+ * and GeoJSON (or nested_properties=1) also gets the OSML ones.
+ *
+ * The tile layer exists so that a partial run is visible: a failed tile is a
+ * hole in the detections that looks exactly like "nothing there" unless its
+ * footprint is drawn, labelled failed with its reason.
+ *
+ * Transactions.  Writing row by row into SQLite-based formats is slow and
+ * leaves half-written state on a crash; features are therefore grouped in
+ * transactions of batch_size features (when the driver supports them),
+ * committed when a batch fills and at close.
+ *
+ * Existing outputs.  As with ogr2ogr, an existing datasource is never
+ * silently replaced: without -overwrite or -append it is an error.
+ * -overwrite deletes and recreates the layers in a multi-layer datasource
+ * (other layers in a GeoPackage survive), or the whole file for single-layer
+ * formats; -append adds to existing layers, creating missing fields.
+ */
+#include "asyncdetect/asd_writer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <json-c/json.h>
+#include <ogr_api.h>
+
+#include "asyncdetect/asd_common.h"
+#include "asyncdetect/asd_features.h"
+
+/* Field indexes of the detections layer. */
+enum {
+  F_CLASS, F_SCORE, F_RAW_SCORE, F_CLASSES, F_IMINX, F_IMINY, F_IMAXX, F_IMAXY, F_IGEOM, F_CLON, F_CLAT,
+  F_TROW, F_TCOL, F_INFID, F_SRC, F_MODEL, F_MERGED,
+  /* nested (GeoJSON) */
+  N_IMAGE_GEOMETRY, N_IMAGE_BBOX, N_FEATURE_CLASSES, N_MODEL_METADATA, N_CENTER_LON, N_CENTER_LAT,
+  N_INFERENCE_METADATA, N_SOURCE_METADATA,
+  F_COUNT
+};
+
+typedef struct field_def {
+  const char *name;
+  OGRFieldType type;
+  OGRFieldSubType subtype;
+} field_def;
+
+static const field_def DETECTION_FIELDS[F_COUNT] = {
+    {"class", OFTString, OFSTNone},
+    {"score", OFTReal, OFSTNone},
+    {"raw_score", OFTReal, OFSTNone},
+    {"classes", OFTString, OFSTJSON},
+    {"image_minx", OFTReal, OFSTNone},
+    {"image_miny", OFTReal, OFSTNone},
+    {"image_maxx", OFTReal, OFSTNone},
+    {"image_maxy", OFTReal, OFSTNone},
+    {"image_geometry", OFTString, OFSTNone},
+    {"center_lon", OFTReal, OFSTNone},
+    {"center_lat", OFTReal, OFSTNone},
+    {"tile_row", OFTInteger, OFSTNone},
+    {"tile_col", OFTInteger, OFSTNone},
+    {"inference_id", OFTString, OFSTNone},
+    {"source_image", OFTString, OFSTNone},
+    {"model_metadata", OFTString, OFSTJSON},
+    {"merged_count", OFTInteger, OFSTNone},
+    {"imageGeometry", OFTString, OFSTJSON},
+    {"imageBBox", OFTString, OFSTJSON},
+    {"featureClasses", OFTString, OFSTJSON},
+    {"modelMetadata", OFTString, OFSTJSON},
+    {"center_longitude", OFTReal, OFSTNone},
+    {"center_latitude", OFTReal, OFSTNone},
+    {"inferenceMetadata", OFTString, OFSTJSON},
+    {"sourceMetadata", OFTString, OFSTJSON},
+};
+
+enum { T_INDEX, T_ROW, T_COL, T_X, T_Y, T_W, T_H, T_STATUS, T_REASON, T_INFID, T_FCOUNT, T_COUNT };
+
+static const field_def TILE_FIELDS[T_COUNT] = {
+    {"tile_index", OFTInteger, OFSTNone}, {"tile_row", OFTInteger, OFSTNone}, {"tile_col", OFTInteger, OFSTNone},
+    {"x", OFTInteger, OFSTNone},          {"y", OFTInteger, OFSTNone},        {"width", OFTInteger, OFSTNone},
+    {"height", OFTInteger, OFSTNone},     {"status", OFTString, OFSTNone},    {"reason", OFTString, OFSTNone},
+    {"inference_id", OFTString, OFSTNone}, {"feature_count", OFTInteger64, OFSTNone},
+};
+
+typedef struct out_ds {
+  GDALDatasetH ds;
+  int in_tx;        /* a transaction is open */
+  int tx_supported; /* StartTransaction works on this datasource */
+  int pending;      /* features written in the open transaction */
+} out_ds;
+
+struct asd_writer {
+  asd_georef *georef;
+  out_ds main;
+  out_ds tiles_ds; /* used only when the tile layer is in a separate datasource */
+  OGRLayerH det;
+  OGRLayerH tiles;
+  out_ds *tiles_owner;
+  int det_idx[F_COUNT];
+  int tile_idx[T_COUNT];
+  int nested;
+  int batch;
+  long long written;
+  long long geometry_failures;
+  char *source_image;
+  char *source_metadata;
+  char inference_dt[32];
+  int failed; /* a write failed: close reports it */
+};
+
+void asd_writer_options_init(asd_writer_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->write_tiles = 1;
+  o->batch_size = 10000;
+  o->nested_properties = -1;
+}
+
+const char *asd_tile_state_name(asd_tile_state s) {
+  switch (s) {
+    case ASD_TILE_SUCCEEDED: return "succeeded";
+    case ASD_TILE_FAILED: return "failed";
+    case ASD_TILE_SKIPPED: return "skipped";
+  }
+  return "unknown";
+}
+
+/* The driver for a path: explicit, else from the extension, else GPKG. */
+static GDALDriverH pick_driver(const char *path, const char *format) {
+  if (format) {
+    GDALDriverH d = GDALGetDriverByName(format);
+    if (!d || !GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL)) {
+      CPLError(CE_Failure, CPLE_NotSupported, "asd_writer: '%s' is not an OGR vector driver", format);
+      return NULL;
+    }
+    return d;
+  }
+  static const struct {
+    const char *ext, *driver;
+  } map[] = {{"gpkg", "GPKG"},       {"geojson", "GeoJSON"}, {"json", "GeoJSON"},
+             {"geojsonl", "GeoJSONSeq"}, {"geojsons", "GeoJSONSeq"}, {"shp", "ESRI Shapefile"},
+             {"fgb", "FlatGeobuf"}, {"sqlite", "SQLite"},   {"csv", "CSV"},
+             {"kml", "KML"},        {"gml", "GML"},         {"parquet", "Parquet"}};
+  const char *ext = CPLGetExtension(path);
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if (EQUAL(ext, map[i].ext)) {
+      GDALDriverH d = GDALGetDriverByName(map[i].driver);
+      if (d) return d;
+    }
+  return GDALGetDriverByName("GPKG");
+}
+
+static int is_geojson(GDALDriverH d) {
+  const char *n = GDALGetDriverShortName(d);
+  return EQUAL(n, "GeoJSON") || EQUAL(n, "GeoJSONSeq");
+}
+
+/* Opens an existing datasource for update, or NULL (quietly). */
+static GDALDatasetH open_update(const char *path, GDALDriverH d) {
+  const char *drivers[2] = {GDALGetDriverShortName(d), NULL};
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, drivers, NULL, NULL);
+  CPLPopErrorHandler();
+  return ds;
+}
+
+static void tx_begin(out_ds *o) {
+  if (!o->tx_supported || o->in_tx) return;
+  if (GDALDatasetStartTransaction(o->ds, FALSE) == OGRERR_NONE) {
+    o->in_tx = 1;
+    o->pending = 0;
+  } else {
+    o->tx_supported = 0;
+    CPLErrorReset();
+  }
+}
+
+static int tx_commit(out_ds *o) {
+  if (!o->in_tx) return 0;
+  o->in_tx = 0;
+  o->pending = 0;
+  if (GDALDatasetCommitTransaction(o->ds) != OGRERR_NONE) {
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: committing a batch of features to '%s' failed",
+             GDALGetDescription(o->ds));
+    return -1;
+  }
+  return 0;
+}
+
+/* Makes sure every field exists (creating missing ones) and records the
+ * indexes.  Returns 0 or -1. */
+static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_nested, int nested, int *idx) {
+  OGRFeatureDefnH fd = OGR_L_GetLayerDefn(lyr);
+  for (int i = 0; i < n; i++) {
+    idx[i] = -1;
+    if (i >= first_nested && !nested) continue;
+    int k = OGR_FD_GetFieldIndex(fd, defs[i].name);
+    if (k < 0) {
+      OGRFieldDefnH f = OGR_Fld_Create(defs[i].name, defs[i].type);
+      if (defs[i].subtype != OFSTNone) OGR_Fld_SetSubType(f, defs[i].subtype);
+      OGRErr err = OGR_L_CreateField(lyr, f, TRUE);
+      OGR_Fld_Destroy(f);
+      if (err != OGRERR_NONE) {
+        CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create field '%s' in layer '%s'", defs[i].name,
+                 OGR_L_GetName(lyr));
+        return -1;
+      }
+      fd = OGR_L_GetLayerDefn(lyr);
+      /* Drivers may launder names (Shapefile truncates to 10 characters):
+       * the new field is the last one. */
+      k = OGR_FD_GetFieldIndex(fd, defs[i].name);
+      if (k < 0) k = OGR_FD_GetFieldCount(fd) - 1;
+    }
+    idx[i] = k;
+  }
+  return 0;
+}
+
+static int find_layer(GDALDatasetH ds, const char *name) {
+  for (int i = 0; i < GDALDatasetGetLayerCount(ds); i++)
+    if (EQUAL(OGR_L_GetName(GDALDatasetGetLayer(ds, i)), name)) return i;
+  return -1;
+}
+
+/* Gets or creates a layer under the -overwrite / -append rules. */
+static OGRLayerH get_layer(GDALDatasetH ds, const char *name, int overwrite, int append, OGRSpatialReferenceH srs,
+                           OGRwkbGeometryType gtype, char **lco) {
+  int i = find_layer(ds, name);
+  if (i >= 0) {
+    if (append) return GDALDatasetGetLayer(ds, i);
+    if (!overwrite) {
+      CPLError(CE_Failure, CPLE_AppDefined,
+               "asd_writer: layer '%s' already exists in '%s': use -overwrite or -append", name,
+               GDALGetDescription(ds));
+      return NULL;
+    }
+    if (GDALDatasetDeleteLayer(ds, i) != OGRERR_NONE) {
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot delete existing layer '%s' of '%s'", name,
+               GDALGetDescription(ds));
+      return NULL;
+    }
+  }
+  OGRLayerH l = GDALDatasetCreateLayer(ds, name, srs, gtype, lco);
+  if (!l)
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create layer '%s' in '%s'", name,
+             GDALGetDescription(ds));
+  return l;
+}
+
+/* Opens or creates the datasource at path under the -overwrite/-append rules. */
+static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_writer_options *o) {
+  VSIStatBufL st;
+  const int exists = VSIStatL(path, &st) == 0;
+  if (exists) {
+    if (!o->overwrite && !o->append) {
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: '%s' already exists: use -overwrite or -append", path);
+      return NULL;
+    }
+    GDALDatasetH ds = open_update(path, drv);
+    /* A datasource that holds one layer (GeoJSON...) cannot take a new
+     * layer once opened: -overwrite replaces it whole. */
+    if (ds && o->overwrite && !GDALDatasetTestCapability(ds, ODsCDeleteLayer)) {
+      GDALClose(ds);
+      ds = NULL;
+    }
+    if (ds) return ds;
+    if (o->append) {
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot open '%s' for update with the %s driver", path,
+               GDALGetDriverShortName(drv));
+      return NULL;
+    }
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErr err = GDALDeleteDataset(drv, path);
+    CPLPopErrorHandler();
+    if (err != CE_None && VSIUnlink(path) != 0) {
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot replace '%s'", path);
+      return NULL;
+    }
+  }
+  GDALDatasetH ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, o->dsco);
+  if (!ds)
+    CPLError(CE_Failure, CPLE_OpenFailed, "asd_writer: cannot create '%s' with the %s driver", path,
+             GDALGetDriverShortName(drv));
+  return ds;
+}
+
+static void init_out(out_ds *o, GDALDatasetH ds) {
+  memset(o, 0, sizeof(*o));
+  o->ds = ds;
+  o->tx_supported = GDALDatasetTestCapability(ds, ODsCTransactions) != 0;
+}
+
+asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_georef *georef) {
+  asd_writer_options def;
+  if (!o) {
+    asd_writer_options_init(&def);
+    o = &def;
+  }
+  if (!path || !path[0]) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_writer: no output path");
+    return NULL;
+  }
+  if (o->overwrite && o->append) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_writer: -overwrite and -append are mutually exclusive");
+    return NULL;
+  }
+  GDALAllRegister();
+  GDALDriverH drv = pick_driver(path, o->format);
+  if (!drv) return NULL;
+  if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
+    CPLError(CE_Failure, CPLE_NotSupported, "asd_writer: the %s driver cannot create datasources",
+             GDALGetDriverShortName(drv));
+    return NULL;
+  }
+  GDALDatasetH ds = open_output(path, drv, o);
+  if (!ds) return NULL;
+
+  asd_writer *w = CPLCalloc(1, sizeof(*w));
+  w->georef = georef;
+  init_out(&w->main, ds);
+  w->batch = o->batch_size > 0 ? o->batch_size : 10000;
+  w->nested = o->nested_properties < 0 ? is_geojson(drv) : o->nested_properties != 0;
+  w->source_image = CPLStrdup(o->source_image ? o->source_image : "");
+  w->source_metadata = o->source_metadata_json ? CPLStrdup(o->source_metadata_json) : NULL;
+  time_t now = time(NULL);
+  struct tm tmv;
+  gmtime_r(&now, &tmv);
+  strftime(w->inference_dt, sizeof(w->inference_dt), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+
+  OGRSpatialReferenceH srs = asd_georef_srs(georef);
+  /* Pixel space: a GeoPackage layer without an SRS is recorded as
+   * "undefined geographic", which GIS software would read as degrees.  A
+   * local (engineering) SRS says what the numbers are. */
+  OGRSpatialReferenceH local = NULL;
+  if (!srs && asd_georef_is_pixel_space(georef) && !is_geojson(drv)) {
+    local = OSRNewSpatialReference(NULL);
+    OSRSetLocalCS(local, "image pixels (x right, y down)");
+    srs = local;
+  }
+  /* Single-geometry-type formats get polygons; others any geometry, so a
+   * point detection stays a point. */
+  const int single_type = EQUAL(GDALGetDriverShortName(drv), "ESRI Shapefile");
+  const OGRwkbGeometryType gtype = single_type ? wkbPolygon : wkbUnknown;
+  const char *lname = o->layer_name ? o->layer_name : "detections";
+  w->det = get_layer(ds, lname, o->overwrite, o->append, srs, gtype, o->lco);
+  if (!w->det || ensure_fields(w->det, DETECTION_FIELDS, F_COUNT, N_IMAGE_GEOMETRY, w->nested, w->det_idx) != 0) {
+    if (local) OSRDestroySpatialReference(local);
+    asd_writer_close(w);
+    return NULL;
+  }
+
+  if (o->write_tiles) {
+    char *tname = o->tiles_layer_name ? CPLStrdup(o->tiles_layer_name)
+                  : o->layer_name   ? CPLStrdup(CPLSPrintf("%s_tiles", o->layer_name))
+                                    : CPLStrdup("tiles");
+    GDALDatasetH tds = NULL;
+    if (o->tiles_path) {
+      GDALDriverH tdrv = pick_driver(o->tiles_path, o->format ? o->format : NULL);
+      tds = tdrv ? open_output(o->tiles_path, tdrv, o) : NULL;
+      if (!tds) {
+        CPLFree(tname);
+        if (local) OSRDestroySpatialReference(local);
+        asd_writer_close(w);
+        return NULL;
+      }
+      init_out(&w->tiles_ds, tds);
+      w->tiles_owner = &w->tiles_ds;
+    } else if (find_layer(ds, tname) >= 0 || GDALDatasetTestCapability(ds, ODsCCreateLayer)) {
+      tds = ds;
+      w->tiles_owner = &w->main;
+    } else {
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "asd_writer: the %s driver holds one layer per file: the tile-status layer is not written "
+               "(give it a separate file)",
+               GDALGetDriverShortName(drv));
+    }
+    if (tds) {
+      w->tiles = get_layer(tds, tname, o->overwrite, o->append, srs, wkbPolygon, o->lco);
+      if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx) != 0) {
+        CPLFree(tname);
+        if (local) OSRDestroySpatialReference(local);
+        asd_writer_close(w);
+        return NULL;
+      }
+    }
+    CPLFree(tname);
+  }
+  if (local) OSRDestroySpatialReference(local);
+  return w;
+}
+
+/* ------------------------------------------------------------------------
+ * Features.
+ * ---------------------------------------------------------------------- */
+
+/* Appends a JSON number with full precision (integers stay integers). */
+static void json_num(asd_buf *b, double v) {
+  if (!isfinite(v)) {
+    asd_buf_append_str(b, "null");
+  } else if (v == floor(v) && fabs(v) < 1e15) {
+    asd_buf_appendf(b, "%.0f", v);
+  } else {
+    asd_buf_appendf(b, "%.17g", v);
+  }
+}
+
+/* The detection's outline in image pixels as a list of points (closed ring
+ * for boxes and polygons, one point for points). */
+static int pixel_shape(const asd_detection *d, double **xy_out) {
+  double *xy;
+  int n;
+  if (d->kind == ASD_GEOM_POLYGON && d->ring && d->ring_len >= 4) {
+    n = (int)d->ring_len;
+    xy = CPLMalloc(sizeof(double) * 2 * (size_t)n);
+    for (int i = 0; i < n; i++) xy[2 * i] = d->ring[i].x, xy[2 * i + 1] = d->ring[i].y;
+  } else if (d->kind == ASD_GEOM_POINT && d->ring && d->ring_len >= 1) {
+    n = 1;
+    xy = CPLMalloc(sizeof(double) * 2);
+    xy[0] = d->ring[0].x;
+    xy[1] = d->ring[0].y;
+  } else {
+    n = 5;
+    xy = CPLMalloc(sizeof(double) * 10);
+    const double c[10] = {d->minx, d->miny, d->minx, d->maxy, d->maxx, d->maxy, d->maxx, d->miny, d->minx, d->miny};
+    memcpy(xy, c, sizeof(c));
+  }
+  *xy_out = xy;
+  return n;
+}
+
+static char *shape_wkt(const double *xy, int n) {
+  asd_buf b;
+  asd_buf_init(&b);
+  if (n == 1) {
+    asd_buf_appendf(&b, "POINT (%.15g %.15g)", xy[0], xy[1]);
+  } else {
+    asd_buf_append_str(&b, "POLYGON ((");
+    for (int i = 0; i < n; i++) asd_buf_appendf(&b, "%s%.15g %.15g", i ? "," : "", xy[2 * i], xy[2 * i + 1]);
+    asd_buf_append_str(&b, "))");
+  }
+  return (char *)asd_buf_take(&b, NULL);
+}
+
+static char *shape_geojson(const double *xy, int n) {
+  asd_buf b;
+  asd_buf_init(&b);
+  if (n == 1) {
+    asd_buf_append_str(&b, "{\"type\":\"Point\",\"coordinates\":[");
+    json_num(&b, xy[0]);
+    asd_buf_append_str(&b, ",");
+    json_num(&b, xy[1]);
+    asd_buf_append_str(&b, "]}");
+  } else {
+    asd_buf_append_str(&b, "{\"type\":\"Polygon\",\"coordinates\":[[");
+    for (int i = 0; i < n; i++) {
+      asd_buf_append_str(&b, i ? ",[" : "[");
+      json_num(&b, xy[2 * i]);
+      asd_buf_append_str(&b, ",");
+      json_num(&b, xy[2 * i + 1]);
+      asd_buf_append_str(&b, "]");
+    }
+    asd_buf_append_str(&b, "]]}");
+  }
+  return (char *)asd_buf_take(&b, NULL);
+}
+
+/* A JSON string literal (escaped) through json-c. */
+static void json_str(asd_buf *b, const char *s) {
+  json_object *o = json_object_new_string(s ? s : "");
+  asd_buf_append_str(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(o);
+}
+
+/* Counts a write, committing when the batch is full. */
+static int after_write(asd_writer *w, out_ds *o) {
+  if (o->in_tx && ++o->pending >= w->batch) return tx_commit(o);
+  return 0;
+}
+
+int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
+  if (!w || !d || !w->det) return -1;
+  tx_begin(&w->main);
+  double *xy = NULL;
+  const int n = pixel_shape(d, &xy);
+  OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(w->det));
+
+  /* Geometry. */
+  OGRGeometryH g = asd_georef_ring(w->georef, xy, n);
+  if (g && OGR_L_GetGeomType(w->det) == wkbPolygon && wkbFlatten(OGR_G_GetGeometryType(g)) != wkbPolygon) {
+    /* A point in a polygon-only layer (Shapefile) becomes its box. */
+    OGR_G_DestroyGeometry(g);
+    g = asd_georef_box(w->georef, d->minx, d->miny, d->maxx, d->maxy);
+  }
+  if (g) {
+    OGR_F_SetGeometryDirectly(f, g);
+  } else {
+    w->geometry_failures++;
+    CPLDebug("ASD", "writer: detection at pixel box %g,%g,%g,%g could not be georeferenced", d->minx, d->miny,
+             d->maxx, d->maxy);
+  }
+
+  /* Centre of the box, converted. */
+  double cx = (d->minx + d->maxx) / 2, cy = (d->miny + d->maxy) / 2;
+  const int center_ok = asd_georef_transform(w->georef, 1, &cx, &cy) == 0;
+
+  const int *ix = w->det_idx;
+  OGR_F_SetFieldString(f, ix[F_CLASS], d->class_iri ? d->class_iri : "");
+  OGR_F_SetFieldDouble(f, ix[F_SCORE], d->score);
+  OGR_F_SetFieldDouble(f, ix[F_RAW_SCORE], d->raw_score);
+  OGR_F_SetFieldString(f, ix[F_CLASSES], d->classes_json ? d->classes_json : "[]");
+  OGR_F_SetFieldDouble(f, ix[F_IMINX], d->minx);
+  OGR_F_SetFieldDouble(f, ix[F_IMINY], d->miny);
+  OGR_F_SetFieldDouble(f, ix[F_IMAXX], d->maxx);
+  OGR_F_SetFieldDouble(f, ix[F_IMAXY], d->maxy);
+  char *wkt = shape_wkt(xy, n);
+  if (wkt) OGR_F_SetFieldString(f, ix[F_IGEOM], wkt);
+  free(wkt);
+  if (center_ok) {
+    OGR_F_SetFieldDouble(f, ix[F_CLON], cx);
+    OGR_F_SetFieldDouble(f, ix[F_CLAT], cy);
+  }
+  OGR_F_SetFieldInteger(f, ix[F_TROW], d->tile_row);
+  OGR_F_SetFieldInteger(f, ix[F_TCOL], d->tile_col);
+  if (d->inference_id) OGR_F_SetFieldString(f, ix[F_INFID], d->inference_id);
+  OGR_F_SetFieldString(f, ix[F_SRC], w->source_image);
+  if (d->model_metadata_json) OGR_F_SetFieldString(f, ix[F_MODEL], d->model_metadata_json);
+  OGR_F_SetFieldInteger(f, ix[F_MERGED], d->merged_count > 0 ? d->merged_count : 1);
+
+  if (w->nested) {
+    char *gj = shape_geojson(xy, n);
+    if (gj) OGR_F_SetFieldString(f, ix[N_IMAGE_GEOMETRY], gj);
+    free(gj);
+    asd_buf b;
+    asd_buf_init(&b);
+    asd_buf_append_str(&b, "[");
+    json_num(&b, d->minx);
+    asd_buf_append_str(&b, ",");
+    json_num(&b, d->miny);
+    asd_buf_append_str(&b, ",");
+    json_num(&b, d->maxx);
+    asd_buf_append_str(&b, ",");
+    json_num(&b, d->maxy);
+    asd_buf_append_str(&b, "]");
+    OGR_F_SetFieldString(f, ix[N_IMAGE_BBOX], (const char *)b.data);
+    OGR_F_SetFieldString(f, ix[N_FEATURE_CLASSES], d->classes_json ? d->classes_json : "[]");
+    OGR_F_SetFieldString(f, ix[N_MODEL_METADATA], d->model_metadata_json ? d->model_metadata_json : "{}");
+    if (center_ok) {
+      OGR_F_SetFieldDouble(f, ix[N_CENTER_LON], cx);
+      OGR_F_SetFieldDouble(f, ix[N_CENTER_LAT], cy);
+    }
+    asd_buf_reset(&b);
+    asd_buf_append_str(&b, "{\"jobId\":");
+    if (d->inference_id) json_str(&b, d->inference_id);
+    else asd_buf_append_str(&b, "null");
+    asd_buf_appendf(&b, ",\"inferenceDT\":\"%s\"}", w->inference_dt);
+    OGR_F_SetFieldString(f, ix[N_INFERENCE_METADATA], (const char *)b.data);
+    asd_buf_reset(&b);
+    if (w->source_metadata) {
+      asd_buf_append_str(&b, w->source_metadata);
+    } else {
+      asd_buf_append_str(&b, "[{\"location\":");
+      json_str(&b, w->source_image);
+      asd_buf_append_str(&b, "}]");
+    }
+    OGR_F_SetFieldString(f, ix[N_SOURCE_METADATA], (const char *)b.data);
+    asd_buf_free(&b);
+  }
+  CPLFree(xy);
+
+  int rc = 0;
+  if (OGR_L_CreateFeature(w->det, f) != OGRERR_NONE) {
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: writing a detection to layer '%s' failed",
+             OGR_L_GetName(w->det));
+    w->failed = 1;
+    rc = -1;
+  } else {
+    w->written++;
+  }
+  OGR_F_Destroy(f);
+  if (after_write(w, &w->main) != 0) {
+    w->failed = 1;
+    rc = -1;
+  }
+  return rc;
+}
+
+int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, const char *reason,
+                        const char *inference_id, long long feature_count) {
+  if (!w || !t) return -1;
+  if (!w->tiles) return 0; /* disabled (single-layer format) */
+  out_ds *o = w->tiles_owner;
+  tx_begin(o);
+  OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(w->tiles));
+  OGRGeometryH g = asd_georef_box(w->georef, t->x, t->y, (double)t->x + t->w, (double)t->y + t->h);
+  if (g) OGR_F_SetGeometryDirectly(f, g);
+  const int *ix = w->tile_idx;
+  OGR_F_SetFieldInteger(f, ix[T_INDEX], t->index);
+  OGR_F_SetFieldInteger(f, ix[T_ROW], t->row);
+  OGR_F_SetFieldInteger(f, ix[T_COL], t->col);
+  OGR_F_SetFieldInteger(f, ix[T_X], t->x);
+  OGR_F_SetFieldInteger(f, ix[T_Y], t->y);
+  OGR_F_SetFieldInteger(f, ix[T_W], t->w);
+  OGR_F_SetFieldInteger(f, ix[T_H], t->h);
+  OGR_F_SetFieldString(f, ix[T_STATUS], asd_tile_state_name(state));
+  if (reason) OGR_F_SetFieldString(f, ix[T_REASON], reason);
+  else if (state == ASD_TILE_SKIPPED && t->skip != ASD_SKIP_NONE)
+    OGR_F_SetFieldString(f, ix[T_REASON], asd_skip_reason_name(t->skip));
+  if (inference_id) OGR_F_SetFieldString(f, ix[T_INFID], inference_id);
+  if (feature_count >= 0) OGR_F_SetFieldInteger64(f, ix[T_FCOUNT], feature_count);
+  int rc = 0;
+  if (OGR_L_CreateFeature(w->tiles, f) != OGRERR_NONE) {
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: writing tile %d to layer '%s' failed", t->index,
+             OGR_L_GetName(w->tiles));
+    w->failed = 1;
+    rc = -1;
+  }
+  OGR_F_Destroy(f);
+  if (after_write(w, o) != 0) {
+    w->failed = 1;
+    rc = -1;
+  }
+  return rc;
+}
+
+long long asd_writer_feature_count(const asd_writer *w) { return w ? w->written : 0; }
+
+static int close_out(out_ds *o) {
+  if (!o->ds) return 0;
+  int rc = tx_commit(o);
+  CPLErrorReset();
+  GDALClose(o->ds);
+  if (CPLGetLastErrorType() == CE_Failure) rc = -1;
+  o->ds = NULL;
+  return rc;
+}
+
+int asd_writer_close(asd_writer *w) {
+  if (!w) return -1;
+  int rc = w->failed ? -1 : 0;
+  if (w->geometry_failures > 0)
+    CPLError(CE_Warning, CPLE_AppDefined, "asd_writer: %lld detection(s) could not be georeferenced and have no geometry",
+             w->geometry_failures);
+  if (close_out(&w->tiles_ds) != 0) rc = -1;
+  if (close_out(&w->main) != 0) rc = -1;
+  CPLFree(w->source_image);
+  CPLFree(w->source_metadata);
+  CPLFree(w);
+  return rc;
+}
