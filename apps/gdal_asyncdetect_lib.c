@@ -748,6 +748,7 @@ typedef struct run {
   int enc_running;
   ready *queue;
   int q_cap, q_head, q_len;
+  int q_reserved; /* slots promised to encoders at work */
 
   /* Events for the sink. */
   event *ev_head, *ev_tail;
@@ -826,12 +827,15 @@ static void *encoder_main(void *arg) {
   run *r = arg;
   for (;;) {
     pthread_mutex_lock(&r->mu);
-    while (r->q_len >= r->q_cap && stop_level(r) == 0) pthread_cond_wait(&r->cv, &r->mu);
+    /* A slot is reserved before encoding, so that encoders working at the
+       same time never put more payloads in the queue than it holds. */
+    while (r->q_len + r->q_reserved >= r->q_cap && stop_level(r) == 0) pthread_cond_wait(&r->cv, &r->mu);
     if (stop_level(r) > 0 || r->next_encode >= r->n_to_encode) {
       pthread_mutex_unlock(&r->mu);
       break;
     }
     int tile = r->to_encode[r->next_encode++];
+    r->q_reserved++;
     pthread_mutex_unlock(&r->mu);
 
     asd_payload p;
@@ -845,6 +849,10 @@ static void *encoder_main(void *arg) {
       e->kind = EV_SKIPPED;
       e->tile = tile;
       e->skip = p.skip;
+      pthread_mutex_lock(&r->mu);
+      r->q_reserved--;
+      pthread_cond_broadcast(&r->cv);
+      pthread_mutex_unlock(&r->mu);
       push_event(r, e);
       continue;
     }
@@ -870,6 +878,7 @@ static void *encoder_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     r->queue[(r->q_head + r->q_len) % r->q_cap] = item;
     r->q_len++;
+    r->q_reserved--;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
   }

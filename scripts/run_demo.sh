@@ -72,4 +72,4 @@ echo "== ogrinfo -so $OUT detections"
 ogrinfo -so "$OUT" detections | sed -n '/^Layer name/,/^Layer SRS/p'
 echo "== the first detections"
 ogrinfo -q "$OUT" -sql "SELECT class, ROUND(score, 3) AS score FROM detections LIMIT 5" | grep -E "class|score" | head -10
-echo "== done: open $OUT in QGIS (layers detections and tile_status)"
+echo "== done: open $OUT in QGIS (layers detections and tiles)"

@@ -85,8 +85,8 @@ long long endpoint_stat(asd_test::LocalEndpoint &ep, const char *field) {
   std::string js = ep.stats_json();
   json_object *root = json_tokener_parse(js.c_str());
   long long v = -1;
-  json_object *eps = nullptr, *e = nullptr, *f = nullptr;
-  if (root && json_object_object_get_ex(root, "endpoints", &eps) && json_object_object_get_ex(eps, kEndpoint, &e) &&
+  json_object *rt = nullptr, *eps = nullptr, *e = nullptr, *f = nullptr;
+  if (root && json_object_object_get_ex(root, "runtime", &rt) && json_object_object_get_ex(rt, "endpoints", &eps) && json_object_object_get_ex(eps, kEndpoint, &e) &&
       json_object_object_get_ex(e, field, &f))
     v = json_object_get_int64(f);
   json_object_put(root);
@@ -273,6 +273,39 @@ TEST_F(E2e, Kill9ThenResumeGivesTheCleanResult) {
   Accuracy ac = accuracy(clean);
   EXPECT_EQ(ac.score.detections, a.score.detections);
   EXPECT_EQ(ac.score.matched, a.score.matched);
+}
+
+// Ctrl-C once: no new tiles, the ones in flight finish, exit 3; twice: stop
+// at once.  Either way -resume then finishes the job.
+TEST_F(E2e, InterruptThenResume) {
+  TempDir dir;
+  asd_test::LocalEndpoint ep(endpoint_args(",latency_ms=300", ""));
+  asd_test::set_local_aws_env(ep);
+  std::vector<std::string> tiling = {"-tile-size", "384", "-overlap", "96", "-max-concurrent-jobs", "4"};
+  for (int presses : {1, 2}) {
+    std::string out = dir.path() + "/int" + std::to_string(presses) + ".gpkg";
+    long long before = endpoint_stat(ep, "completed");
+    AppProcess p(app_args(sample("scene_utm.tif"), out, tiling), dir.path());
+    auto t0 = std::chrono::steady_clock::now();
+    while (endpoint_stat(ep, "completed") < before + 6 &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < presses; i++) {
+      kill(p.pid(), SIGINT);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    RunResult r = p.wait(120);
+    ASSERT_EQ(3, r.status) << r.err;
+    auto st = tile_statuses(out);
+    EXPECT_GT(st["succeeded"], 0);
+    EXPECT_GT(st["failed"], 0) << "tiles not run are listed as such";
+    RunResult again = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, vector_concat(tiling, {"-resume"})),
+                                       dir.path());
+    ASSERT_EQ(0, again.status) << again.err;
+    Accuracy a = accuracy(out);
+    EXPECT_GE(a.score.recall(), 0.99) << a.score.describe();
+    EXPECT_GE(a.score.precision(), 0.99) << a.score.describe();
+  }
 }
 
 // ------------------------------------------------------------------ errors
