@@ -193,6 +193,24 @@ const char *asd_reject_reason_name(asd_reject_reason r) {
   return "unknown";
 }
 
+const char *asd_parse_report_format(const asd_parse_report *r, char *buf, size_t len) {
+  if (!buf || !len) return buf;
+  size_t n = (size_t)snprintf(buf, len, "%zu features: %zu accepted", r->features, r->accepted);
+  if (r->clipped && n < len) n += (size_t)snprintf(buf + n, len - n, " (%zu clipped)", r->clipped);
+  if (r->rejected && n < len) {
+    n += (size_t)snprintf(buf + n, len - n, ", %zu skipped (", r->rejected);
+    const char *sep = "";
+    for (int i = 0; i < ASD_REJECT_REASON_COUNT && n < len; i++) {
+      if (!r->by_reason[i]) continue;
+      n += (size_t)snprintf(buf + n, len - n, "%s%s %zu", sep, asd_reject_reason_name((asd_reject_reason)i),
+                            r->by_reason[i]);
+      sep = ", ";
+    }
+    if (n < len) snprintf(buf + n, len - n, ")");
+  }
+  return buf;
+}
+
 const char *asd_parse_status_name(asd_parse_status s) {
   switch (s) {
   case ASD_PARSE_OK: return "ok";
@@ -367,7 +385,7 @@ static int get_geojson_geometry(json_object *g, const asd_parse_options *opt, as
 
 /*
  * Legacy geom_imcoords: a ring [[x,y],...], tolerated also as polygon
- * coordinates [[[x,y],...]] or as a single position [x,y].
+ * coordinates [[[x,y],...]], and as a point: [x,y] or [[x,y]].
  */
 static int get_legacy_geometry(json_object *g, const asd_parse_options *opt, asd_geom_kind *kind,
                                asd_point **ring, size_t *len) {
@@ -387,6 +405,18 @@ static int get_legacy_geometry(json_object *g, const asd_parse_options *opt, asd
   }
   json_object *inner = json_object_array_get_idx(first, 0);
   if (json_object_is_type(inner, json_type_array)) g = first;
+  if (json_object_array_length(g) == 1) {
+    /* [[x, y]]: a point written as a one-point ring. */
+    asd_point p;
+    int rc = get_position(json_object_array_get_idx(g, 0), &p);
+    if (rc != FEAT_OK) return rc;
+    *ring = malloc(sizeof(asd_point));
+    if (!*ring) return FEAT_NOMEM;
+    (*ring)[0] = p;
+    *len = 1;
+    *kind = ASD_GEOM_POINT;
+    return FEAT_OK;
+  }
   *kind = ASD_GEOM_POLYGON;
   return get_ring(g, opt, ring, len);
 }

@@ -159,6 +159,26 @@ TEST(Features, LegacyBoxOnlyAndDetectionScoreOnly) {
   EXPECT_STREQ("[]", p.v.items[0].classes_json);
 }
 
+TEST(Features, LegacyPointsAndPolygonCoordinates) {
+  asd_tile_ref t = Tile(0, 0);
+  const char *docs[] = {R"({"geom_imcoords":[5,6],"detection_score":0.5})",
+                        R"({"geom_imcoords":[[5,6]],"detection_score":0.5})"};
+  for (const char *props : docs) {
+    Parsed p;
+    Parse(p, Wrap(props), &t);
+    ASSERT_EQ(1u, p.v.count) << props;
+    EXPECT_EQ(ASD_GEOM_POINT, p.v.items[0].kind);
+    EXPECT_DOUBLE_EQ(5, p.v.items[0].ring[0].x);
+    EXPECT_DOUBLE_EQ(6, p.v.items[0].maxy);
+  }
+  Parsed p;
+  Parse(p, Wrap(R"({"geom_imcoords":[[[1,1],[9,1],[9,9],[1,9]]],"detection_score":0.5})"), &t);
+  ASSERT_EQ(1u, p.v.count);
+  EXPECT_EQ(ASD_GEOM_POLYGON, p.v.items[0].kind);
+  EXPECT_EQ(5u, p.v.items[0].ring_len);
+  EXPECT_DOUBLE_EQ(9, p.v.items[0].maxx);
+}
+
 TEST(Features, BareArrayAndSingleFeatureAndEmptyCollection) {
   asd_tile_ref t = Tile(0, 0);
   {
@@ -265,6 +285,13 @@ TEST(Features, MalformedFeaturesAreCountedNotFatal) {
   EXPECT_EQ(6u, p.rep.by_reason[ASD_REJECT_BAD_SCORE]);
   EXPECT_EQ(2u, p.rep.by_reason[ASD_REJECT_OUT_OF_TILE]);
   EXPECT_STREQ("feature 1 skipped: not_a_feature", p.rep.message);
+  char line[300];
+  EXPECT_STREQ("21 features: 2 accepted, 19 skipped (not_a_feature 1, no_geometry 2, bad_geometry 5, "
+               "bad_number 3, bad_score 6, out_of_tile 2)",
+               asd_parse_report_format(&p.rep, line, sizeof(line)));
+  char tiny[8];
+  asd_parse_report_format(&p.rep, tiny, sizeof(tiny));  // truncates, never overflows
+  EXPECT_EQ(7u, std::strlen(tiny));
   // The good ones keep their place in the document (the merge tie-breaker).
   EXPECT_EQ(0u, p.v.items[0].seq);
   EXPECT_EQ(sizeof(bad) / sizeof(bad[0]) + 1, p.v.items[1].seq);

@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -735,4 +737,57 @@ TEST(Merge, StreamingBoundsPendingDetections) {
   EXPECT_EQ(0u, st.pending);
   asd_detections_free(&out);
   asd_merger_free(m);
+}
+
+// Pool callbacks hand tiles over from several threads at once: the merger
+// serialises them and the result is the single-threaded one.
+TEST(Merge, ConcurrentProducersGiveTheSameResult) {
+  std::vector<Obj> objs = LoadGroundTruth();
+  ASSERT_EQ(91u, objs.size());
+  Scene sc;
+  BuildTruthScene(sc, objs, 512, 64, Views::All);
+  asd_merge_options opt;
+  asd_merge_options_init(&opt);
+  StreamResult single;
+  Stream(opt, sc.tiles, sc.per_tile, Shuffled(sc.tiles.size(), 0), single);
+
+  char err[256];
+  asd_merger *m = asd_merger_new(&opt, sc.tiles.data(), sc.tiles.size(), err, sizeof(err));
+  ASSERT_NE(nullptr, m);
+  std::vector<asd_detection> got;
+  std::mutex got_lock;
+  auto worker = [&](size_t first) {
+    for (size_t k = first; k < sc.tiles.size(); k += 4) {
+      asd_detections copy;
+      asd_detections_init(&copy);
+      for (size_t i = 0; i < sc.per_tile[k]->count; i++) {
+        asd_detection d;
+        asd_detection_copy(&d, &sc.per_tile[k]->items[i]);
+        asd_detections_push(&copy, &d);
+      }
+      char e[256];
+      EXPECT_EQ(0, asd_merger_add_tile(m, sc.tiles[k].index, &copy, e, sizeof(e)));
+      asd_detections_free(&copy);
+      asd_detections out;
+      asd_detections_init(&out);
+      asd_merger_pop(m, &out);
+      std::lock_guard<std::mutex> g(got_lock);
+      for (size_t i = 0; i < out.count; i++) got.push_back(out.items[i]);
+      out.count = 0;
+      asd_detections_free(&out);
+    }
+  };
+  std::vector<std::thread> th;
+  for (size_t i = 0; i < 4; i++) th.emplace_back(worker, i);
+  for (auto &t : th) t.join();
+  asd_merger_finish(m);
+  asd_detections rest;
+  asd_detections_init(&rest);
+  asd_merger_pop(m, &rest);
+  for (size_t i = 0; i < rest.count; i++) got.push_back(rest.items[i]);
+  rest.count = 0;
+  asd_detections_free(&rest);
+  asd_merger_free(m);
+  EXPECT_EQ(Keys(single.dets), Keys(got));
+  for (auto &d : got) asd_detection_clear(&d);
 }

@@ -71,7 +71,9 @@ int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const 
                          asd_buf *out) {
   size_t npix = (size_t)width * (size_t)height;
   unsigned char *mask = malloc(npix ? npix : 1);
-  int *queue = malloc((npix ? npix : 1) * sizeof(int));
+  /* The queue only ever holds one component; it starts small and grows. */
+  size_t qcap = npix < 16384 ? (npix ? npix : 1) : 16384;
+  int *queue = malloc(qcap * sizeof(int));
   int *rowmin = malloc((size_t)(height > 0 ? height : 1) * sizeof(int));
   int *rowmax = malloc((size_t)(height > 0 ? height : 1) * sizeof(int));
   pt *pts = malloc((size_t)(height > 0 ? height : 1) * 4 * sizeof(pt));
@@ -121,6 +123,16 @@ int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const 
           if (nx < 0 || nx >= width) continue;
           size_t n = (size_t)ny * (size_t)width + (size_t)nx;
           if (mask[n] == 1) {
+            if (tail == qcap) {
+              size_t ncap = qcap * 2 < npix ? qcap * 2 : npix;
+              int *q = realloc(queue, ncap * sizeof(int));
+              if (!q) {
+                nfeat = -1;
+                goto done;
+              }
+              queue = q;
+              qcap = ncap;
+            }
             mask[n] = 2;
             queue[tail++] = (int)n;
           }

@@ -114,13 +114,13 @@ unsigned char *asd_decode_rgb(const unsigned char *data, size_t len, int *width,
     if (GDALGetRasterDataType(GDALGetRasterBand(ds, band_of[c])) != GDT_Byte) all_byte = 0;
   CPLErrorReset();
   if (all_byte) {
-    for (int c = 0; c < 3; c++) {
-      /* Pixel spacing 3 interleaves the bands straight into the RGB buffer. */
-      if (GDALRasterIO(GDALGetRasterBand(ds, band_of[c]), GF_Read, 0, 0, w, h, rgb + c, w, h,
-                       GDT_Byte, 3, (GSpacing)w * 3) != CE_None) {
-        snprintf(err, err_len, "cannot read the image pixels: %s", CPLGetLastErrorMsg());
-        goto fail;
-      }
+    /* One dataset-level read of all three bands, pixel-interleaved straight
+     * into the RGB buffer: drivers such as PNG decode the file once for it,
+     * where three band reads would decode it three times. */
+    if (GDALDatasetRasterIOEx(ds, GF_Read, 0, 0, w, h, rgb, w, h, GDT_Byte, 3, band_of, 3,
+                              (GSpacing)w * 3, 1, NULL) != CE_None) {
+      snprintf(err, err_len, "cannot read the image pixels: %s", CPLGetLastErrorMsg());
+      goto fail;
     }
   } else {
     tmp = malloc(npix * 3 * sizeof(float));

@@ -159,6 +159,12 @@ typedef struct asd_parse_report {
   char message[256]; /* fatal error, else a summary of the first rejection ("" if none) */
 } asd_parse_report;
 
+/*
+ * One line summarising a report for logs, e.g. "12 features: 9 accepted (1
+ * clipped), 3 skipped (out_of_tile 2, bad_score 1)".  Returns buf.
+ */
+const char *asd_parse_report_format(const asd_parse_report *r, char *buf, size_t len);
+
 typedef enum asd_parse_status {
   ASD_PARSE_OK = 0,
   ASD_PARSE_ERR_TOO_LARGE = 1, /* max_bytes or max_features exceeded */

@@ -1,0 +1,166 @@
+/*
+ * aws_internal.h: what the files of plugin/aws/ share and the public headers
+ * do not show: the context's layout, the HTTP transport, the INI parser of
+ * the shared config/credentials files and the credential sources.  Tests
+ * include it (the test support library has plugin/ on its include path) to
+ * reach pure logic directly.
+ */
+#ifndef ASD_AWS_INTERNAL_H
+#define ASD_AWS_INTERNAL_H
+
+#include <pthread.h>
+
+#include "asyncdetect/asd_aws.h"
+#include "asyncdetect/asd_http.h"
+#include "asyncdetect/asd_sigv4.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- INI files */
+
+/* One parsed file: a flat list of (section, key, value).  Config-file
+ * sections "[profile x]" are stored as "x"; "[default]" as "default";
+ * other typed sections ("[sso-session x]", "[services x]") keep their full
+ * name so they never collide with profiles. */
+typedef struct asd_ini_entry {
+  char *section;
+  char *key;   /* lower-cased */
+  char *value;
+} asd_ini_entry;
+
+typedef struct asd_ini {
+  asd_ini_entry *entries;
+  size_t n;
+  char *path;
+} asd_ini;
+
+/* Parses text.  is_config selects "[profile x]" handling.  Returns 0, or -1
+ * with err (CONFIG) naming file and line for a garbled file. */
+int asd_ini_parse(const char *text, const char *path, int is_config, asd_ini *out, asd_aws_error *err);
+/* Reads and parses a file; a missing file gives an empty ini and 0. */
+int asd_ini_load(const char *path, int is_config, asd_ini *out, asd_aws_error *err);
+void asd_ini_free(asd_ini *ini);
+const char *asd_ini_get(const asd_ini *ini, const char *section, const char *key);
+int asd_ini_has_section(const asd_ini *ini, const char *section);
+
+/* Paths of the shared files ($AWS_SHARED_CREDENTIALS_FILE / $AWS_CONFIG_FILE
+ * or ~/.aws/...); malloc'ed. */
+char *asd_aws_credentials_file_path(void);
+char *asd_aws_config_file_path(void);
+/* Profile name in effect (explicit, $AWS_PROFILE, $AWS_DEFAULT_PROFILE, "default"). */
+const char *asd_aws_profile_name(const char *explicit_profile);
+
+/* Looks a key up in a profile: credentials file first, then config file.
+ * Returns a malloc'ed value or NULL. */
+char *asd_aws_profile_value(const char *profile, const char *key);
+
+/* --------------------------------------------------------------- transport */
+
+typedef struct asd_http_transport asd_http_transport;
+
+typedef struct asd_http_attempt {
+  const char *method;
+  const char *url;
+  const char *const *headers; /* "Name: value", NULL-terminated */
+  const void *body;
+  size_t body_len;
+  size_t max_response_bytes;
+  double timeout;             /* 0 = transport default */
+  double connect_timeout;     /* 0 = transport default */
+} asd_http_attempt;
+
+/* Outcome of one attempt at the transport level. */
+typedef enum asd_http_outcome {
+  ASD_HTTP_DONE = 0,     /* got a complete response (any status) */
+  ASD_HTTP_CONNECT_FAILED,
+  ASD_HTTP_NETWORK,      /* reset, truncated, nothing received */
+  ASD_HTTP_TIMEOUT,
+  ASD_HTTP_TOO_LARGE,
+  ASD_HTTP_TLS,
+  ASD_HTTP_CANCELLED,
+  ASD_HTTP_BAD_URL,
+  ASD_HTTP_INTERNAL
+} asd_http_outcome;
+
+asd_http_transport *asd_http_transport_new(const asd_aws_config *cfg, const int *cancel_flag /* read with __atomic_load_n */);
+void asd_http_transport_free(asd_http_transport *t);
+/* One attempt; fills resp (status, body, headers).  detail receives curl's
+ * error text on failure. */
+asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_http_attempt *a,
+                                            asd_http_response *resp, char *detail,
+                                            size_t detail_size);
+void asd_http_transport_stats(asd_http_transport *t, asd_http_stats *out);
+void asd_http_transport_count_retry(asd_http_transport *t);
+
+/* ----------------------------------------------------------------- context */
+
+struct asd_aws_context {
+  /* Configuration (owned copies of the strings). */
+  asd_aws_config cfg;
+  char **owned; /* CSL list holding every string cfg points to */
+  char region[64];
+  char profile[128];
+  asd_aws_endpoint endpoints[ASD_AWS_SERVICE_COUNT];
+
+  asd_http_transport *transport;
+  asd_sigv4_key_cache *keys;
+  int cancelled; /* __atomic builtins */
+
+  pthread_mutex_t lock;          /* guards creds, clock_offset */
+  pthread_mutex_t refresh_lock;  /* one refresh at a time */
+  asd_aws_credentials creds;     /* cached; access_key_id NULL = none */
+  int have_creds;
+  double clock_offset;           /* server - local, seconds */
+};
+
+/* Resolves credentials from scratch (the whole chain plus the optional
+ * assumed role); no caching.  Used by the context's refresh. */
+int asd_aws_resolve_credentials(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err);
+
+/* Individual sources, exposed for tests.  Each returns 1 when it produced
+ * credentials, 0 when it does not apply (e.g. variable unset), -1 on error. */
+int asd_aws_creds_from_env(asd_aws_credentials *out, asd_aws_error *err);
+int asd_aws_creds_from_profile(asd_aws_context *ctx, const char *profile, int explicit_profile,
+                               asd_aws_credentials *out, asd_aws_error *err);
+int asd_aws_creds_from_process(const char *command, asd_aws_credentials *out, asd_aws_error *err);
+int asd_aws_creds_from_web_identity_env(asd_aws_context *ctx, asd_aws_credentials *out,
+                                        asd_aws_error *err);
+int asd_aws_creds_from_ecs(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err);
+int asd_aws_creds_from_imds(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err);
+
+/* Parses the JSON credentials document of ECS, IMDS and credential_process
+ * (AccessKeyId, SecretAccessKey, Token/SessionToken, Expiration). */
+int asd_aws_parse_credentials_json(const char *json, size_t len, const char *source,
+                                   asd_aws_credentials *out, asd_aws_error *err);
+/* ISO 8601 "2026-11-29T06:00:00Z" (fraction and offset allowed) → epoch. */
+int asd_aws_parse_iso8601(const char *s, double *epoch);
+
+/* STS (sts.c). */
+int asd_sts_assume_role(asd_aws_context *ctx, const asd_aws_credentials *base, const char *role_arn,
+                        const char *session_name, const char *external_id, int duration_seconds,
+                        asd_aws_credentials *out, asd_aws_error *err);
+int asd_sts_assume_role_with_web_identity(asd_aws_context *ctx, const char *role_arn,
+                                          const char *session_name, const char *token,
+                                          asd_aws_credentials *out, asd_aws_error *err);
+/* Parses an AssumeRole / AssumeRoleWithWebIdentity XML reply. */
+int asd_sts_parse_credentials(const char *xml, size_t len, asd_aws_credentials *out,
+                              asd_aws_error *err);
+
+/* asd_aws_send with credentials given by the caller (STS calls made while
+ * resolving credentials must not recurse into the provider). */
+int asd_aws_send_with(asd_aws_context *ctx, const asd_http_request *req,
+                      const asd_aws_credentials *creds, asd_http_response *resp, asd_aws_error *err);
+
+/* Builds "scheme://host/base_path" for a request; malloc'ed. */
+char *asd_aws_request_url(const asd_aws_endpoint *ep, const asd_http_request *req);
+
+/* Copies at most size-1 bytes of s, replacing control characters. */
+void asd_aws_copy_line(char *dst, size_t size, const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_AWS_INTERNAL_H */
