@@ -173,7 +173,8 @@ static const char *const usage_parts[] = {
     "  -class-agnostic           merge boxes of different classes too.\n"
     "\n"
     "Output:\n"
-    "  -of FORMAT (GPKG)  -dsco NAME=VALUE  -lco NAME=VALUE  -nln NAME (detections)\n"
+    "  -of FORMAT (default: from the extension, else GPKG)  -dsco NAME=VALUE  -lco NAME=VALUE\n"
+    "  -nln NAME (detections)\n"
     "  -status-nln NAME          tile footprints with their status (default: tiles, or\n"
     "                            NAME_tiles with -nln NAME).\n"
     "  -t_srs SRS (EPSG:4326)  -to NAME=VALUE  transformer options (RPC_HEIGHT, RPC_DEM...)\n"
@@ -334,7 +335,6 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
   o->soft_nms_sigma = 0.5;
   o->min_score = 0.0;
   o->tile_format = CPLStrdup("PNG");
-  o->format = CPLStrdup("GPKG");
   o->layer_name = CPLStrdup("detections");
   int positional = 0;
   int argc = CSLCount(argv);

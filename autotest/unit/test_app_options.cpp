@@ -44,7 +44,7 @@ TEST(AppOptions, DefaultsAndPositionals) {
   EXPECT_STREQ("ships.gpkg", p.b->dest);
   EXPECT_EQ(512, p.o->tile_size);
   EXPECT_EQ(128, p.o->overlap);
-  EXPECT_STREQ("GPKG", p.o->format);
+  EXPECT_EQ(nullptr, p.o->format);  // guessed from the extension
   EXPECT_STREQ("detections", p.o->layer_name);
   EXPECT_STREQ("nmm", p.o->merge);
   EXPECT_STREQ("ios", p.o->match_metric);
