@@ -174,8 +174,8 @@ TEST_P(E2eAccuracy, EveryObjectExactlyOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, E2eAccuracy,
-                         ::testing::Values(Tiling{"scene_utm.tif", 512, 64}, Tiling{"scene_utm.tif", 512, 128},
-                                           Tiling{"scene_utm.tif", 384, 96}, Tiling{"scene_rpc.ntf", 512, 64},
+                         ::testing::Values(Tiling{"scene_utm.tif", 512, 64}, Tiling{"scene_utm.tif", 640, 160},
+                                           Tiling{"scene_utm.tif", 1024, 128}, Tiling{"scene_rpc.ntf", 512, 64},
                                            Tiling{"scene_rpc.ntf", 448, 128}),
                          [](const ::testing::TestParamInfo<Tiling> &i) {
                            std::string s = i.param.sample;
@@ -194,7 +194,8 @@ TEST_F(E2e, FaultsThenResumeCompletesTheOutput) {
     asd_test::LocalEndpoint ep(
         endpoint_args("", "s3_503=0.1,invoke_throttle=0.15,drop=0.05,model_error=0.2,seed=11"));
     asd_test::set_local_aws_env(ep);
-    RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, {"-metrics", metrics, "-max-retries", "6"}),
+    RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out,
+                                            {"-tile-size", "512", "-overlap", "64", "-metrics", metrics, "-max-retries", "6"}),
                                    dir.path());
     // Model errors are permanent for a tile: the run ends partial (2), output written.
     ASSERT_EQ(2, r.status) << r.err;
@@ -216,7 +217,7 @@ TEST_F(E2e, FaultsThenResumeCompletesTheOutput) {
   // The endpoint is healthy again: -resume retries only the failed tiles.
   asd_test::LocalEndpoint ep(endpoint_args());
   asd_test::set_local_aws_env(ep);
-  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, {"-resume"}), dir.path());
+  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, {"-tile-size", "512", "-overlap", "64", "-resume"}), dir.path());
   ASSERT_EQ(0, r.status) << r.err;
   EXPECT_EQ(failed_first, endpoint_stat(ep, "accepted"));
   auto st = tile_statuses(out);
@@ -234,7 +235,7 @@ TEST_F(E2e, Kill9ThenResumeGivesTheCleanResult) {
   asd_test::LocalEndpoint ep(endpoint_args(",latency_ms=400", ""));
   asd_test::set_local_aws_env(ep);
   std::string out = dir.path() + "/killed.gpkg";
-  std::vector<std::string> tiling = {"-tile-size", "384", "-overlap", "96", "-max-concurrent-jobs", "4"};
+  std::vector<std::string> tiling = {"-tile-size", "512", "-overlap", "64", "-max-concurrent-jobs", "4"};
   AppProcess p(app_args(sample("scene_utm.tif"), out, tiling), dir.path());
   // Wait until some tiles completed, then kill without warning.
   auto t0 = std::chrono::steady_clock::now();
@@ -281,7 +282,7 @@ TEST_F(E2e, InterruptThenResume) {
   TempDir dir;
   asd_test::LocalEndpoint ep(endpoint_args(",latency_ms=300", ""));
   asd_test::set_local_aws_env(ep);
-  std::vector<std::string> tiling = {"-tile-size", "384", "-overlap", "96", "-max-concurrent-jobs", "4"};
+  std::vector<std::string> tiling = {"-tile-size", "512", "-overlap", "64", "-max-concurrent-jobs", "4"};
   for (int presses : {1, 2}) {
     std::string out = dir.path() + "/int" + std::to_string(presses) + ".gpkg";
     long long before = endpoint_stat(ep, "completed");
