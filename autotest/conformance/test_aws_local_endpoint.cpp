@@ -222,3 +222,25 @@ TEST_F(LocalEndpointAws, WrongCredentialsAreTypedAuthErrors) {
   EXPECT_STREQ("InvalidAccessKeyId", err.code);
   asd_aws_context_free(bad);
 }
+
+TEST_F(LocalEndpointAws, SizeCapAppliesToBodiesNotToHead) {
+  asd_aws_config c;
+  asd_aws_config_init(&c);
+  c.max_response_bytes = 1 << 20;
+  asd_aws_error err;
+  asd_aws_context *small = asd_aws_context_new(&c, &err);
+  ASSERT_NE(nullptr, small) << err.message;
+  std::string big(2 << 20, 'b');
+  ASSERT_EQ(0, asd_s3_put_object(small, "input-bkt", "big.bin", big.data(), big.size(), nullptr, nullptr, &err))
+      << err.message;
+  asd_s3_object_info info;
+  ASSERT_EQ(0, asd_s3_head_object(small, "input-bkt", "big.bin", &info, &err)) << err.message;
+  EXPECT_EQ((long long)big.size(), info.size);
+  asd_buf out;
+  asd_buf_init(&out);
+  EXPECT_EQ(-1, asd_s3_get_object(small, "input-bkt", "big.bin", 0, &out, nullptr, &err));
+  EXPECT_EQ(ASD_AWS_ERR_TOO_LARGE, err.kind);
+  EXPECT_EQ(1, err.attempts);
+  asd_buf_free(&out);
+  asd_aws_context_free(small);
+}

@@ -540,3 +540,42 @@ TEST(E2eEngine, DrainAndSimpleMode) {
     asd_detector_free(d);
   }
 }
+
+TEST(E2eEngine, SourceFailuresAndBadResumeAreReported) {
+  asd_test::LocalEndpoint ep({"-bucket", "asd-in", "-endpoint", endpoint_spec("src", 2, 0)});
+  asd_test::set_local_aws_env(ep);
+  asd_async_config cfg = test_config();
+  asd_error err;
+  asd_detector *d = asd_detector_new("src", &cfg, nullptr, &err);
+  ASSERT_NE(nullptr, d) << err.message;
+  asd_pool *pool = asd_pool_new(d, nullptr, &err);
+  JobRun r;
+  asd_pool_job failed;
+  memset(&failed, 0, sizeof failed);
+  failed.kind = ASD_POOL_JOB_FAILED;
+  failed.tile_id = 1;
+  snprintf(failed.reason, sizeof failed.reason, "read error on band 2");
+  asd_pool_job bad;
+  memset(&bad, 0, sizeof bad);
+  bad.kind = ASD_POOL_JOB_RESUME;
+  bad.tile_id = 2;
+  snprintf(bad.output_location, sizeof bad.output_location, "not-a-uri");
+  asd_pool_job missing;  // a resume whose result will never appear: times out
+  memset(&missing, 0, sizeof missing);
+  missing.kind = ASD_POOL_JOB_RESUME;
+  missing.tile_id = 3;
+  snprintf(missing.output_location, sizeof missing.output_location, "s3://asd-out/src/output/none.out");
+  missing.submitted_wall = asd_time_wall() - 3600;  // long past max_wait_time
+  r.resume = {failed, bad, missing};
+  asd_pool_callbacks cb = callbacks(r);
+  asd_pool_counts counts;
+  ASSERT_EQ(0, asd_pool_process(pool, &cb, &counts, &err));
+  EXPECT_EQ(3, counts.pulled);
+  EXPECT_EQ(3, counts.failed);
+  EXPECT_EQ(ASD_ERR_RUNTIME, r.failures[1]);
+  EXPECT_NE(std::string::npos, r.reasons[1].find("read error on band 2"));
+  EXPECT_NE(std::string::npos, r.reasons[2].find("not-a-uri"));
+  EXPECT_EQ(ASD_ERR_TIMEOUT, r.failures[3]);
+  asd_pool_free(pool);
+  asd_detector_free(d);
+}

@@ -491,7 +491,10 @@ typedef struct worker_arg {
 static void push_heap(asd_pool *p, pjob *j, double due) {
   pthread_mutex_lock(&p->mu);
   int rc = asd_timer_heap_push(&p->heap, due, j);
-  if (rc == 0) pthread_cond_signal(&p->heap_cv);
+  /* Wake a poller only when this job is now the earliest: otherwise the
+   * sleeping pollers are already waiting for something sooner, and waking
+   * one would cost a context switch per job for nothing. */
+  if (rc == 0 && asd_timer_heap_peek(&p->heap)->ptr == j) pthread_cond_signal(&p->heap_cv);
   pthread_mutex_unlock(&p->mu);
   if (rc != 0) {
     /* Cannot schedule it: end it rather than lose it. */
