@@ -1761,6 +1761,9 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
     mo.sigma = o->soft_nms_sigma;
     mo.min_score = o->min_score;
     mo.class_agnostic = o->class_agnostic;
+    /* A large object at a four-tile corner comes as pieces from diagonal
+       tiles that only meet through a third piece: merge whole chains. */
+    mo.nmm_transitive = 1;
     asd_merge_tile *mt = CPLCalloc((size_t)(r->ntiles ? r->ntiles : 1), sizeof *mt);
     for (int i = 0; i < r->ntiles; i++) {
       const asd_tile *t = asd_plan_tile(r->plan, i);

@@ -64,7 +64,7 @@ echo "== gdal_asyncdetect $SCENE -> $OUT"
 set -x
 "$APP" -endpoint demo-blobs -input-bucket demo-input \
   -polling-interval 0.2 -max-polling-interval 1 \
-  -tile-size 512 -overlap 64 -metrics "$OUT_DIR/metrics.json" \
+  -tile-size 512 -overlap 128 -metrics "$OUT_DIR/metrics.json" \
   "$SCENE" "$OUT"
 { set +x; } 2>/dev/null
 

@@ -174,8 +174,8 @@ TEST_P(E2eAccuracy, EveryObjectExactlyOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, E2eAccuracy,
-                         ::testing::Values(Tiling{"scene_utm.tif", 512, 64}, Tiling{"scene_utm.tif", 640, 160},
-                                           Tiling{"scene_utm.tif", 1024, 128}, Tiling{"scene_rpc.ntf", 512, 64},
+                         ::testing::Values(Tiling{"scene_utm.tif", 512, 64}, Tiling{"scene_utm.tif", 512, 128},
+                                           Tiling{"scene_utm.tif", 384, 96}, Tiling{"scene_utm.tif", 1024, 128}, Tiling{"scene_rpc.ntf", 512, 64},
                                            Tiling{"scene_rpc.ntf", 448, 128}),
                          [](const ::testing::TestParamInfo<Tiling> &i) {
                            std::string s = i.param.sample;
@@ -235,7 +235,7 @@ TEST_F(E2e, Kill9ThenResumeGivesTheCleanResult) {
   asd_test::LocalEndpoint ep(endpoint_args(",latency_ms=400", ""));
   asd_test::set_local_aws_env(ep);
   std::string out = dir.path() + "/killed.gpkg";
-  std::vector<std::string> tiling = {"-tile-size", "512", "-overlap", "64", "-max-concurrent-jobs", "4"};
+  std::vector<std::string> tiling = {"-tile-size", "384", "-overlap", "96", "-max-concurrent-jobs", "4"};
   AppProcess p(app_args(sample("scene_utm.tif"), out, tiling), dir.path());
   // Wait until some tiles completed, then kill without warning.
   auto t0 = std::chrono::steady_clock::now();
