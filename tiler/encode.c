@@ -60,6 +60,9 @@
 
 #include "tiler_gdal_internal.h"
 
+/* Block cache size used when the user has not set GDAL_CACHEMAX. */
+#define ASD_ENCODE_DEFAULT_CACHE ((GIntBig)128 * 1024 * 1024)
+
 struct asd_encoder {
   char *name;
   asd_encode_options opt; /* copy; CSL members are owned copies */
@@ -379,6 +382,16 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
     return NULL;
   }
   GDALAllRegister();
+  /* GDAL's default block cache is 5 % of the RAM, which a scan over a
+   * large image fills entirely: memory would then grow with the machine,
+   * not with the work.  Tile reads only need the few rows of blocks under
+   * the tiles in flight, so unless the user chose a size (GDAL_CACHEMAX),
+   * the cache is capped. */
+  if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL) && GDALGetCacheMax64() > ASD_ENCODE_DEFAULT_CACHE) {
+    GDALSetCacheMax64(ASD_ENCODE_DEFAULT_CACHE);
+    CPLDebug("ASD", "encoder: GDAL block cache capped at %d MB (set GDAL_CACHEMAX to choose)",
+             (int)(ASD_ENCODE_DEFAULT_CACHE >> 20));
+  }
   asd_encoder *e = CPLCalloc(1, sizeof(*e));
   e->name = CPLStrdup(dataset_name);
   e->opt = *o;

@@ -10,10 +10,11 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <cpl_conv.h>
 
 #include "asd_aws_env.h"
 #include "asd_mini_http.h"
@@ -179,9 +180,11 @@ class FakeAws {
   MiniResponse sagemaker(const MiniRequest &r) {
     MiniResponse resp;
     resp.headers.push_back({"x-amzn-RequestId", "SM-RID-1"});
-    std::smatch m;
+    auto ends_with = [](const std::string &a, const std::string &b) {
+      return a.size() >= b.size() && a.compare(a.size() - b.size(), b.size(), b) == 0;
+    };
     std::string path = r.path;
-    if (std::regex_match(path, m, std::regex("/endpoints/([^/]+)/async-invocations"))) {
+    if (ends_with(path, "/async-invocations")) {
       if (r.header("X-Amzn-SageMaker-InputLocation").empty()) {
         resp.status = 400;
         resp.headers.push_back({"x-amzn-ErrorType", "ValidationError:http://internal.amazon.com/coral/"});
@@ -196,7 +199,7 @@ class FakeAws {
       resp.body = "{\"InferenceId\":\"" + id + "\"}";
       return resp;
     }
-    if (std::regex_match(path, m, std::regex("/endpoints/([^/]+)/invocations"))) {
+    if (ends_with(path, "/invocations")) {
       if (r.body == "fail") {
         resp.status = 424;
         resp.headers.push_back({"x-amzn-ErrorType", "ModelError:http://internal.amazon.com/coral/"});
@@ -268,10 +271,11 @@ class FakeAws {
     }
     delete_batches_md5_ok.push_back(md5);
     std::string out = "<?xml version=\"1.0\"?><DeleteResult>";
-    std::regex kre("<Key>([^<]*)</Key>");
     int n = 0;
-    for (auto it = std::sregex_iterator(r.body.begin(), r.body.end(), kre); it != std::sregex_iterator(); ++it) {
-      std::string k = xml_unescape((*it)[1]);
+    for (size_t at = r.body.find("<Key>"); at != std::string::npos; at = r.body.find("<Key>", at + 5)) {
+      size_t end = r.body.find("</Key>", at);
+      if (end == std::string::npos) break;
+      std::string k = xml_unescape(r.body.substr(at + 5, end - at - 5));
       n++;
       if (k.rfind("locked", 0) == 0) {
         std::string ek;
@@ -343,6 +347,7 @@ class AwsHttp : public ::testing::Test {
     return c;
   }
   void make(const asd_aws_config &c) {
+    asd_aws_context_free(ctx);
     asd_aws_error err;
     ctx = asd_aws_context_new(&c, &err);
     ASSERT_NE(nullptr, ctx) << err.message;
@@ -518,7 +523,6 @@ TEST_F(AwsHttp, InvokeEndpointSyncAndModelError) {
 }
 
 TEST_F(AwsHttp, RetriesTransientFailuresThenSucceeds) {
-  make_default();
   std::atomic<int> n{0};
   // 503, SlowDown, connection reset, 400 ThrottlingException, then fine.
   fake.fault = [&](const MiniRequest &, MiniResponse *r) {
@@ -933,4 +937,62 @@ TEST_F(AwsHttp, CredentialProcess) {
   EXPECT_EQ(-1, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err));
   EXPECT_EQ(ASD_AWS_ERR_CONFIG, err.kind);
   EXPECT_NE(nullptr, strstr(err.message, "exit status 3")) << err.message;
+}
+
+TEST_F(AwsHttp, UnsignedPayloadWhenConfigured) {
+  asd_aws_config c = base_config();
+  c.payload_signing = 0;
+  make(c);
+  asd_aws_error err;
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  auto reqs = server.requests();
+  ASSERT_EQ(1u, reqs.size());
+  EXPECT_EQ("UNSIGNED-PAYLOAD", reqs[0].header("x-amz-content-sha256"));
+  EXPECT_EQ("hello", fake.objects["bkt/k"]);
+  // Default over plain http: the body hash is signed.
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+  make_default();
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "hello", 5, nullptr, nullptr, &err)) << err.message;
+  char h[65];
+  asd_sha256_hex("hello", 5, h);
+  EXPECT_EQ(h, server.requests().back().header("x-amz-content-sha256"));
+}
+
+TEST_F(AwsHttp, ProxySettingsAreHonoured) {
+  // The fake answers as a forward proxy would: the request line carries the
+  // absolute URL of the (unreachable) endpoint.
+  asd_aws_config c = base_config();
+  c.endpoint_url = "http://s3.unreachable.invalid:9";
+  c.max_attempts = 1;
+  c.connect_timeout = 2;
+  fake.fault = [&](const MiniRequest &, MiniResponse *r) {
+    r->status = 200;
+    return true;
+  };
+  CPLSetConfigOption("GDAL_HTTP_PROXY", server.url().c_str());
+  make(c);
+  CPLSetConfigOption("GDAL_HTTP_PROXY", nullptr);
+  asd_aws_error err;
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err)) << err.message;
+  ASSERT_EQ(1u, server.request_count());
+  EXPECT_NE(std::string::npos, server.requests()[0].path.find("s3.unreachable.invalid:9/bkt/k"))
+      << server.requests()[0].path;
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+
+  // The standard environment variables (libcurl reads them), and NO_PROXY.
+  setenv("http_proxy", server.url().c_str(), 1);
+  make(c);
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err)) << err.message;
+  EXPECT_EQ(2u, server.request_count());
+  asd_aws_context_free(ctx);
+  ctx = nullptr;
+  setenv("no_proxy", "unreachable.invalid", 1);
+  make(c);
+  EXPECT_EQ(-1, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err));
+  EXPECT_EQ(ASD_AWS_ERR_NETWORK, err.kind);
+  EXPECT_EQ(2u, server.request_count());
+  unsetenv("http_proxy");
+  unsetenv("no_proxy");
 }

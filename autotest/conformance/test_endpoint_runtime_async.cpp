@@ -506,6 +506,8 @@ class TinyModelContainer {
   }
   int port() const { return port_; }
   std::atomic<int> invocations{0};
+  std::atomic<int> pings{0};
+  std::atomic<int> ping_status{200};
   std::string last_attrs, last_ctype;
 
  private:
@@ -548,6 +550,8 @@ class TinyModelContainer {
     }
     std::string status = "200 OK", body;
     if (head.rfind("GET /ping", 0) == 0) {
+      pings++;
+      if (ping_status != 200) status = std::to_string(ping_status.load()) + " Unhealthy";
       body = "\n";
     } else if (head.rfind("POST /invocations", 0) == 0) {
       invocations++;
@@ -587,6 +591,7 @@ TEST_F(EndpointRuntimeConformance, HttpModelForwardsToContainer) {
   EXPECT_EQ("echo", d[0].iri);
   EXPECT_EQ(static_cast<double>(png.size()), d[0].bbox[2]);  // the container got the whole tile
   EXPECT_EQ("a=1", container.last_attrs);
+  EXPECT_EQ(1, container.pings.load());  // pinged once before the first invocation
   EXPECT_EQ("image/png", container.last_ctype);
 
   r = invoke("fwd", {"X-Amzn-SageMaker-Custom-Attributes: fail=1"});
@@ -599,6 +604,25 @@ TEST_F(EndpointRuntimeConformance, HttpModelForwardsToContainer) {
   r = http("POST", ep->url() + "/endpoints/fwd/invocations", {"Content-Type: image/png"}, png);
   EXPECT_EQ(200, r.status);
   EXPECT_EQ(3, container.invocations.load());
+}
+
+TEST_F(EndpointRuntimeConformance, HttpModelUnhealthyContainerGetsNoTraffic) {
+  TinyModelContainer container;
+  container.ping_status = 503;
+  std::string url = "http://127.0.0.1:" + std::to_string(container.port());
+  start({"-endpoint", "fwd,model=" + url + ",output=s3://results/o,failure=s3://results/f"});
+  Reply r = invoke("fwd");
+  ASSERT_EQ(202, r.status);
+  Reply o = wait_object(*ep, r.header("X-Amzn-SageMaker-FailureLocation"));
+  ASSERT_EQ(200, o.status);
+  EXPECT_NE(std::string::npos, o.body.find("not healthy")) << o.body;
+  EXPECT_EQ(0, container.invocations.load());
+  // Once the container is healthy, traffic flows.
+  container.ping_status = 200;
+  r = invoke("fwd");
+  ASSERT_EQ(202, r.status);
+  EXPECT_EQ(200, wait_object(*ep, r.header("X-Amzn-SageMaker-OutputLocation")).status);
+  EXPECT_EQ(1, container.invocations.load());
 }
 
 TEST_F(EndpointRuntimeConformance, HttpModelWithoutContainerIsAFailure) {

@@ -28,7 +28,7 @@ class AwsEnvSandbox {
         "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         "AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_CONFIG_FILE", "AWS_MAX_ATTEMPTS", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-        "ALL_PROXY", "all_proxy", nullptr};
+        "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy", nullptr};
     for (int i = 0; vars[i]; i++) {
       const char *v = getenv(vars[i]);
       saved_[vars[i]] = v ? std::make_pair(true, std::string(v)) : std::make_pair(false, std::string());

@@ -18,6 +18,7 @@
 
 #include <unistd.h>
 
+#include "asd_test_paths.h"
 #include "asyncdetect/asd_encode.h"
 #include "asyncdetect/asd_plan.h"
 
@@ -430,4 +431,64 @@ TEST(Encode, FormatAndModeNames) {
   EXPECT_EQ(ASD_SCALE_PERCENTILE, asd_scale_mode_from_name("percentile"));
   EXPECT_EQ(ASD_SCALE_MINMAX, asd_scale_mode_from_name("minmax"));
   EXPECT_EQ(-1, asd_scale_mode_from_name("gamma"));
+}
+
+TEST_F(EncodeTest, VrtSourceEncodesTheSamePixels) {
+  // A VRT over the GeoTIFF: the encoder opens it by name like any raster.
+  std::string vrt = "/vsimem/encode_src.vrt";
+  GDALDatasetH src = GDALOpen(path_.c_str(), GA_ReadOnly);
+  GDALDatasetH v = GDALCreateCopy(GDALGetDriverByName("VRT"), vrt.c_str(), src, FALSE, nullptr, nullptr, nullptr);
+  ASSERT_NE(nullptr, v);
+  GDALClose(v);
+  GDALClose(src);
+  asd_encoder *a = asd_encoder_new(path_.c_str(), nullptr);
+  asd_encoder *b = asd_encoder_new(vrt.c_str(), nullptr);
+  ASSERT_NE(nullptr, a);
+  ASSERT_NE(nullptr, b);
+  asd_tile t = tile(100, 50, 128, 128);
+  asd_payload pa, pb;
+  ASSERT_EQ(ASD_ENCODE_OK, asd_encoder_encode(a, &t, &pa));
+  ASSERT_EQ(ASD_ENCODE_OK, asd_encoder_encode(b, &t, &pb));
+  int w, h, nb;
+  EXPECT_EQ(decode(pa, &w, &h, &nb), decode(pb, &w, &h, &nb));
+  asd_payload_free(&pa);
+  asd_payload_free(&pb);
+  asd_encoder_free(a);
+  asd_encoder_free(b);
+  VSIUnlink(vrt.c_str());
+}
+
+TEST(Encode, RpcPayloadsDescribeTheTile) {
+  // A GeoTIFF / NITF payload cut from the RPC sample carries RPCs shifted
+  // to the tile: tile pixel (u, v) lands where image pixel (x+u, y+v) does.
+  std::string src = asd_test::data_dir() + "/scene_rpc.ntf";
+  GDALAllRegister();
+  GDALDatasetH ds = GDALOpen(src.c_str(), GA_ReadOnly);
+  if (!ds) GTEST_SKIP() << "sample data not found: " << src;
+  for (asd_encode_format fmt : {ASD_FORMAT_GTIFF, ASD_FORMAT_NITF}) {
+    asd_encode_options o;
+    asd_encode_options_init(&o);
+    o.format = fmt;
+    asd_encoder *e = asd_encoder_new(src.c_str(), &o);
+    ASSERT_NE(nullptr, e);
+    asd_tile t = tile(1000, 500, 256, 256);
+    asd_payload p;
+    ASSERT_EQ(ASD_ENCODE_OK, asd_encoder_encode(e, &t, &p));
+    std::string name = "/vsimem/rpc_payload_" + std::to_string((int)fmt);
+    VSIFCloseL(VSIFileFromMemBuffer(name.c_str(), p.data, p.len, FALSE));
+    GDALDatasetH tds = GDALOpen(name.c_str(), GA_ReadOnly);
+    ASSERT_NE(nullptr, tds);
+    char **rpc = GDALGetMetadata(tds, "RPC");
+    ASSERT_NE(nullptr, rpc) << asd_encode_format_name(fmt);
+    GDALRPCInfoV2 full, part;
+    ASSERT_TRUE(GDALExtractRPCInfoV2(GDALGetMetadata(ds, "RPC"), &full));
+    ASSERT_TRUE(GDALExtractRPCInfoV2(rpc, &part));
+    EXPECT_NEAR(full.dfLINE_OFF - 500, part.dfLINE_OFF, 1e-6);
+    EXPECT_NEAR(full.dfSAMP_OFF - 1000, part.dfSAMP_OFF, 1e-6);
+    GDALClose(tds);
+    VSIUnlink(name.c_str());
+    asd_payload_free(&p);
+    asd_encoder_free(e);
+  }
+  GDALClose(ds);
 }

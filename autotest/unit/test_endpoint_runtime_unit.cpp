@@ -18,6 +18,8 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 
+#include "asd_test_paths.h"
+
 extern "C" {
 #include "faults.h"
 #include "models.h"
@@ -856,3 +858,76 @@ TEST_F(RuntimeTest, StopAbandonsQueuedAndSleepingJobsWithoutWriting) {
 }
 
 }  // namespace
+
+// ------------------------------------------- blobs against the sample data
+
+namespace {
+
+std::string read_file(const std::string &path) {
+  std::string out;
+  FILE *f = fopen(path.c_str(), "rb");
+  if (!f) return out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  fclose(f);
+  return out;
+}
+
+struct Truth {
+  std::string cls;
+  double bbox[4];
+};
+
+std::vector<Truth> ground_truth(bool skip_nodata_block = false) {
+  std::vector<Truth> out;
+  json_object *root = json_tokener_parse(read_file(asd_test::data_dir() + "/ground_truth.geojson").c_str());
+  if (!root) return out;
+  json_object *feats = json_object_object_get(root, "features");
+  for (size_t i = 0; i < json_object_array_length(feats); i++) {
+    json_object *p = json_object_object_get(json_object_array_get_idx(feats, i), "properties");
+    if (skip_nodata_block && json_object_get_boolean(json_object_object_get(p, "in_nodata_block"))) continue;
+    Truth t;
+    t.cls = json_object_get_string(json_object_object_get(p, "class"));
+    json_object *bb = json_object_object_get(p, "pixel_bbox");
+    for (int k = 0; k < 4; k++) t.bbox[k] = json_object_get_double(json_object_array_get_idx(bb, k));
+    out.push_back(t);
+  }
+  json_object_put(root);
+  return out;
+}
+
+// Every ground-truth object is found exactly once, with its class and its
+// exact pixel bbox, and nothing else is found.
+void expect_matches_truth(const std::string &scene, bool skip_nodata_block = false) {
+  std::string bytes = read_file(asd_test::data_dir() + "/" + scene);
+  if (bytes.empty()) GTEST_SKIP() << "no " << scene << " in data/";
+  auto truth = ground_truth(skip_nodata_block);
+  ASSERT_FALSE(truth.empty());
+  int rc = -1;
+  std::string error;
+  std::string body = invoke_model("blobs", bytes, nullptr, &rc, &error);
+  ASSERT_EQ(0, rc) << error;
+  auto feats = features_of(body);
+  ASSERT_EQ(truth.size(), feats.size()) << scene;
+  auto key = [](const double *b) { return std::make_pair(b[1], b[0]); };
+  std::sort(truth.begin(), truth.end(), [&](const Truth &a, const Truth &b) { return key(a.bbox) < key(b.bbox); });
+  std::sort(feats.begin(), feats.end(), [&](const Feature &a, const Feature &b) { return key(a.bbox) < key(b.bbox); });
+  for (size_t i = 0; i < truth.size(); i++) {
+    for (int k = 0; k < 4; k++) EXPECT_DOUBLE_EQ(truth[i].bbox[k], feats[i].bbox[k]) << scene << " object " << i;
+    EXPECT_EQ(truth[i].cls, feats[i].iri) << scene << " object " << i;
+    EXPECT_GT(feats[i].score, 170.0 / 255.0);
+    EXPECT_LE(feats[i].score, 1.0);
+  }
+}
+
+}  // namespace
+
+TEST(EndpointRuntimeModels, BlobsFindsTheSampleSceneGroundTruth) { expect_matches_truth("scene_utm.tif"); }
+
+TEST(EndpointRuntimeModels, BlobsFindsTheGroundTruthIn16BitScene) { expect_matches_truth("scene_u16.tif"); }
+
+// Objects inside the nodata block are blanked (0) in this scene: not found.
+TEST(EndpointRuntimeModels, BlobsOnNodataSceneMissesOnlyBlankedObjects) {
+  expect_matches_truth("scene_nodata.tif", true);
+}

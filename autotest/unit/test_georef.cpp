@@ -331,3 +331,49 @@ TEST(Georef, LonLatOrderAndSrsAxisMapping) {
   GDALClose(ds);
   VSIUnlink(path.c_str());
 }
+
+TEST(Georef, GeolocationArraysMatchGdaltransform) {
+  GDALAllRegister();
+  // 61 x 41 geolocation arrays every 10 pixels of a 600 x 400 image, with a
+  // gentle curvature so that interpolation matters.
+  std::string geo = tmp_path("asd_georef_geoloc_xy.tif");
+  GDALDatasetH g = GDALCreate(GDALGetDriverByName("GTiff"), geo.c_str(), 61, 41, 2, GDT_Float64, nullptr);
+  std::vector<double> lon(61 * 41), lat(61 * 41);
+  for (int j = 0; j < 41; j++)
+    for (int i = 0; i < 61; i++) {
+      lon[j * 61 + i] = 10.0 + i * 0.0005 + j * 0.00002 + 1e-7 * i * i;
+      lat[j * 61 + i] = 45.0 - j * 0.0004 + i * 0.00001 + 1e-7 * j * j;
+    }
+  ASSERT_EQ(CE_None, GDALRasterIO(GDALGetRasterBand(g, 1), GF_Write, 0, 0, 61, 41, lon.data(), 61, 41,
+                                  GDT_Float64, 0, 0));
+  ASSERT_EQ(CE_None, GDALRasterIO(GDALGetRasterBand(g, 2), GF_Write, 0, 0, 61, 41, lat.data(), 61, 41,
+                                  GDT_Float64, 0, 0));
+  GDALClose(g);
+  // The image carries the GEOLOCATION domain in a VRT (kept in the file itself).
+  std::string img = tmp_path("asd_georef_geoloc.vrt");
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("VRT"), img.c_str(), 600, 400, 1, GDT_Byte, nullptr);
+  char **md = nullptr;
+  md = CSLSetNameValue(md, "SRS", SRS_WKT_WGS84_LAT_LONG);
+  md = CSLSetNameValue(md, "X_DATASET", geo.c_str());
+  md = CSLSetNameValue(md, "X_BAND", "1");
+  md = CSLSetNameValue(md, "Y_DATASET", geo.c_str());
+  md = CSLSetNameValue(md, "Y_BAND", "2");
+  md = CSLSetNameValue(md, "PIXEL_OFFSET", "0");
+  md = CSLSetNameValue(md, "LINE_OFFSET", "0");
+  md = CSLSetNameValue(md, "PIXEL_STEP", "10");
+  md = CSLSetNameValue(md, "LINE_STEP", "10");
+  ASSERT_EQ(CE_None, GDALSetMetadata(ds, md, "GEOLOCATION"));
+  CSLDestroy(md);
+  GDALClose(ds);
+  ds = GDALOpen(img.c_str(), GA_ReadOnly);
+  ASSERT_NE(nullptr, ds);
+  asd_georef *gr = asd_georef_new(ds, nullptr);
+  ASSERT_NE(nullptr, gr);
+  EXPECT_STREQ("GEOLOC_ARRAY", asd_georef_method(gr));
+  EXPECT_FALSE(asd_georef_is_affine(gr));
+  expect_same_as_gdaltransform(gr, "-geoloc -t_srs EPSG:4326", img, sample_points(590, 390), 1e-9);
+  asd_georef_free(gr);
+  GDALClose(ds);
+  VSIUnlink(img.c_str());
+  VSIUnlink(geo.c_str());
+}

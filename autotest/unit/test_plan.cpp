@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "asd_test_paths.h"
 #include "asyncdetect/asd_plan.h"
 
 namespace {
@@ -380,5 +381,28 @@ TEST(Plan, ScanFloatNanNodata) {
   ASSERT_EQ(CE_None, GDALRasterIO(b, GF_Write, 0, 0, 64, 32, v.data(), 64, 32, GDT_Float32, 0, 0));
   EXPECT_EQ(ASD_SKIP_NODATA, asd_classify_window(ds, 0, 0, 32, 32, nullptr));
   EXPECT_EQ(ASD_SKIP_NONE, asd_classify_window(ds, 32, 0, 32, 32, nullptr));
+  GDALClose(ds);
+}
+
+TEST(Plan, ScanOnSampleNodataScene) {
+  // data/scene_nodata.tif: x 1536..2560, y 0..1024 is nodata (value 0 and a
+  // per-dataset mask): on a 512 grid without overlap, exactly 4 tiles.
+  std::string path = asd_test::data_dir() + "/scene_nodata.tif";
+  GDALAllRegister();
+  GDALDatasetH ds = GDALOpen(path.c_str(), GA_ReadOnly);
+  if (!ds) GTEST_SKIP() << "sample data not found: " << path;
+  asd_plan *p = plan(ds, 512, 512, 0);
+  ASSERT_NE(nullptr, p);
+  ASSERT_EQ(6, asd_plan_cols(p));
+  ASSERT_EQ(4, asd_plan_rows(p));
+  ASSERT_EQ(0, asd_plan_scan(p, ds, nullptr, nullptr, nullptr));
+  EXPECT_EQ(4, asd_plan_skip_count(p, ASD_SKIP_NODATA));
+  EXPECT_EQ(0, asd_plan_skip_count(p, ASD_SKIP_CONSTANT));
+  for (int i = 0; i < asd_plan_count(p); i++) {
+    const asd_tile *t = asd_plan_tile(p, i);
+    bool inside = t->x >= 1536 && t->x + t->w <= 2560 && t->y + t->h <= 1024;
+    EXPECT_EQ(inside ? ASD_SKIP_NODATA : ASD_SKIP_NONE, t->skip) << "tile " << i;
+  }
+  asd_plan_free(p);
   GDALClose(ds);
 }

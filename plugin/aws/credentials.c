@@ -103,6 +103,7 @@ void asd_aws_config_init(asd_aws_config *cfg) {
   cfg->max_response_bytes = 64u << 20;
   cfg->credential_refresh_margin = 300.0;
   cfg->max_connections = 64;
+  cfg->payload_signing = -1;
 }
 
 static const char *own(asd_aws_context *ctx, const char *s) {

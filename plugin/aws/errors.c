@@ -263,6 +263,7 @@ void asd_aws_parse_error(long status, const char *const *headers, const char *bo
   err->http_status = (int)status;
   err->code[0] = '\0';
   err->message[0] = '\0';
+  err->request_id[0] = '\0';
   const char *rid = header_get(headers, "x-amzn-RequestId");
   if (!rid) rid = header_get(headers, "x-amz-request-id");
   if (rid) asd_aws_copy_line(err->request_id, sizeof(err->request_id), rid, strlen(rid));

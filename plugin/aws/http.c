@@ -193,6 +193,7 @@ typedef struct xfer {
   asd_http_response *resp;
   size_t cap;
   int too_large;
+  int head; /* HEAD: Content-Length describes the object, not a body to come */
   const int *cancel_flag;
 } xfer;
 
@@ -226,7 +227,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
   x->resp->headers = CSLAddString(x->resp->headers, line);
   free(line);
   /* Refuse oversized bodies before they arrive. */
-  if (l > 15 && strncasecmp(ptr, "content-length:", 15) == 0) {
+  if (!x->head && l > 15 && strncasecmp(ptr, "content-length:", 15) == 0) {
     unsigned long long cl = strtoull(ptr + 15, NULL, 10);
     if (cl > x->cap) {
       x->too_large = 1;
@@ -259,7 +260,7 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
     return ASD_HTTP_INTERNAL;
   }
   xfer x = {resp, a->max_response_bytes ? a->max_response_bytes : t->max_response_bytes, 0,
-            t->cancel_flag};
+            a->method && strcmp(a->method, "HEAD") == 0, t->cancel_flag};
   struct curl_slist *hl = NULL;
   int has_ct = 0;
   for (const char *const *p = a->headers; p && *p; p++) {
@@ -474,7 +475,11 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
   snprintf(host, sizeof(host), "%s%s", req->host_prefix ? req->host_prefix : "", ep->host);
 
   char payload_hash[80];
-  if (req->payload_hash)
+  int unsigned_payload = req->service == ASD_AWS_S3 && req->body_len > 0 && !req->payload_hash &&
+                         (ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ep->https));
+  if (unsigned_payload)
+    snprintf(payload_hash, sizeof(payload_hash), "%s", ASD_SIGV4_UNSIGNED_PAYLOAD);
+  else if (req->payload_hash)
     snprintf(payload_hash, sizeof(payload_hash), "%s", req->payload_hash);
   else if (req->body && req->body_len)
     asd_sha256_hex(req->body, req->body_len, payload_hash);

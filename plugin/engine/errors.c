@@ -119,7 +119,7 @@ const char *asd_error_format(const asd_error *err, char *buf, size_t len) {
   }
   char extra[256] = "";
   size_t n = 0;
-  if (err->http_status)
+  if (err->http_status > 0)
     n += (size_t)snprintf(extra + n, sizeof extra - n, "HTTP %d", err->http_status);
   if (err->aws_code[0] && n < sizeof extra)
     n += (size_t)snprintf(extra + n, sizeof extra - n, "%s%s", n ? ", " : "", err->aws_code);

@@ -8,6 +8,11 @@
  * user's own container (an OSML model, a Flask app...) runs behind the local
  * queue, TTL and failure handling exactly as it would on AWS.
  *
+ * Like SageMaker, the runtime sends traffic to a container only once it is
+ * healthy: until GET /ping has answered 200, each invocation pings first
+ * (bounded by a few seconds) and fails with a clear model error when the
+ * container is not up.  Once healthy, invocations go straight through.
+ *
  * Each invocation uses its own curl easy handle: handles are not
  * thread-safe, and one per worker would need thread-local state for little
  * gain next to a model's run time.  The request carries the content type,
@@ -20,6 +25,7 @@
 #include "models/model_impl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +38,7 @@
 typedef struct http_model {
   char invocations_url[512];
   char ping_url[512];
+  atomic_int healthy; /* set once GET /ping has answered 200 */
 } http_model;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -102,8 +109,51 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name, 
   return l ? l : list;
 }
 
+/* GET /ping: 0 when the container answers 200, else -1 with a reason. */
+static int ping(http_model *m, double timeout_s, char *err, size_t err_len) {
+  CURL *curl = curl_easy_init();
+  if (!curl) {
+    snprintf(err, err_len, "cannot create a curl handle");
+    return -1;
+  }
+  asd_buf body;
+  asd_buf_init(&body);
+  sink s = {&body, 0};
+  char errbuf[CURL_ERROR_SIZE] = "";
+  long timeout_ms = (long)(timeout_s * 1000.0);
+  if (timeout_ms < 1) timeout_ms = 1;
+  curl_easy_setopt(curl, CURLOPT_URL, m->ping_url);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  asd_buf_free(&body);
+  if (rc != CURLE_OK) {
+    snprintf(err, err_len, "%s: %s", m->ping_url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    return -1;
+  }
+  if (status != 200) {
+    snprintf(err, err_len, "%s answered HTTP %ld", m->ping_url, status);
+    return -1;
+  }
+  return 0;
+}
+
 int asd_model_http_run(void *state, const asd_model_input *in, asd_model_output *out) {
   http_model *m = state;
+  if (!atomic_load(&m->healthy)) {
+    char err[CURL_ERROR_SIZE + 640];
+    double budget = in->timeout_s < 5.0 ? in->timeout_s : 5.0;
+    if (ping(m, budget, err, sizeof(err)) != 0)
+      return asd_model_fail(out, "http", "the model container is not healthy (GET /ping): %s", err);
+    atomic_store(&m->healthy, 1);
+  }
   CURL *curl = curl_easy_init();
   if (!curl) return asd_model_fail(out, "http", "cannot create a curl handle");
   struct curl_slist *headers = NULL;

@@ -146,6 +146,10 @@ typedef struct asd_aws_config {
   double credential_refresh_margin; /* refresh temporary credentials this long before
                                        expiry, default 300 s */
   int max_connections;          /* cap on pooled connections, default 64 */
+  int payload_signing;          /* -1 auto (default): S3 request bodies over https are sent as
+                                   UNSIGNED-PAYLOAD, as botocore does (TLS protects them and the
+                                   SHA-256 pass is saved); over http they are hashed and signed.
+                                   1 = always hash and sign bodies; 0 = never (S3 only) */
 } asd_aws_config;
 
 void asd_aws_config_init(asd_aws_config *cfg);

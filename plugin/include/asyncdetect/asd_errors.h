@@ -41,10 +41,10 @@ const char *asd_errcode_name(asd_errcode code);
 
 typedef struct asd_error {
   asd_errcode code;
-  int http_status;      /* 0 when no HTTP answer was received */
+  int http_status;      /* 0 when no HTTP answer was received, -1 when not applicable */
   int transport;        /* 1 when the request got no answer (connection, timeout) */
   char aws_code[64];    /* AWS error code such as "SlowDown", or "" */
-  char request_id[96];  /* AWS request id, or "" */
+  char request_id[128]; /* AWS request id, or "" */
   char message[1024];   /* one line: what failed and why */
 } asd_error;
 

@@ -24,7 +24,9 @@
  * that file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp
  * files and no copy.  Memory in use is therefore the tiles in flight (one
  * read buffer + one encoded payload each) plus GDAL's block cache, never
- * the image size.
+ * the image size.  Unless the user set GDAL_CACHEMAX, asd_encoder_new caps
+ * GDAL's block cache (a process-wide setting) at 128 MB, since GDAL's
+ * default (5 % of the RAM) would let memory grow with the machine.
  *
  * Skipping: unless disabled, a tile whose pixels are all nodata or constant
  * is not encoded; asd_encoder_encode returns ASD_ENCODE_SKIPPED and the

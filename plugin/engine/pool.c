@@ -1,0 +1,795 @@
+/*
+ * pool.c: AsyncTileWorkerPool, many jobs through one asynchronous endpoint.
+ *
+ * The seed's pool had submission workers and polling workers, but each
+ * polling worker slept in a loop per job, failed jobs vanished, and a job
+ * whose worker hit an error was lost.  This pool keeps the seed's shape and
+ * fixes its accounting:
+ *
+ *  - Submission workers pull a job from the caller's source, take one of the
+ *    max_concurrent_jobs slots (waiting at most job_queue_timeout), upload
+ *    and invoke, then push the job on the timer heap with its first poll
+ *    time.  The slot bounds memory and the load put on the endpoint: a
+ *    producer that is faster than the endpoint simply blocks.
+ *
+ *  - Polling workers share ONE timer heap (poller.c) keyed on next poll
+ *    time.  A worker sleeps on a condition variable until the earliest poll
+ *    is due, pops it, polls outside the lock, and either ends the job or
+ *    pushes it back with the next backoff delay.  The cost is O(log n) per
+ *    poll and nothing at all between polls, whatever the number in flight.
+ *
+ *  - Every job pulled from the source ends exactly once through report():
+ *    processed with its FeatureCollection, or failed with an error code and
+ *    a one-line reason.  There is no other exit, and the counts are updated
+ *    in the same place, so processed + failed = pulled by construction.
+ *
+ *  - Cancellation has two strengths.  DRAIN stops pulling and lets the jobs
+ *    in flight finish.  STOP_NOW also stops polling: the jobs in flight end
+ *    as ASD_ERR_CANCELLED, their inputs kept (the endpoint may still read
+ *    them), and the caller already received from on_submitted everything it
+ *    needs to resume them in a later run.
+ *
+ *  - A cleaner thread applies the cleanup policy while the run goes on:
+ *    immediate deletions are batched every few hundred milliseconds into
+ *    DeleteObjects calls, delayed ones when they fall due.
+ *
+ * Simple mode (enable_worker_optimization = false) runs submission_workers +
+ * polling_workers identical threads that each take a job, submit it and
+ * sleep on the same backoff schedule until it ends: the baseline that the
+ * benchmark compares with, sharing every step with the optimised mode.
+ *
+ * Callbacks are serialised by one mutex so the caller needs no locking; they
+ * are never called with the pool's main mutex held, so a callback may call
+ * asd_pool_cancel() or asd_pool_in_flight().
+ */
+#include "asyncdetect/asd_pool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cpl_error.h>
+
+#include "asyncdetect/asd_s3.h"
+#include "engine/detector_priv.h"
+#include "engine/poller.h"
+
+typedef struct pjob {
+  asd_det_job dj;
+  asd_pool_job_kind kind;
+  int64_t tile_id;
+  unsigned char *payload;
+  size_t payload_len;
+  int attempts;      /* submission attempts made */
+  int poll_attempt;  /* index into the backoff schedule */
+  int has_slot;
+  double t_pull;
+} pjob;
+
+struct asd_pool {
+  asd_detector *d;
+  asd_async_config cfg;
+  asd_metrics *m;
+
+  pthread_mutex_t mu;
+  pthread_cond_t slot_cv;  /* a slot was freed, or cancellation */
+  pthread_cond_t heap_cv;  /* the heap changed, a worker ended, or cancellation */
+  pthread_cond_t clean_cv; /* the cleaner should look again / stop */
+  pthread_mutex_t src_mu;  /* serialises the source unless it is thread-safe */
+  pthread_mutex_t cb_mu;   /* serialises on_submitted / on_done */
+
+  asd_timer_heap heap;
+  int in_flight;
+  int source_done;
+  int submitters_alive;
+  int pollers_alive;
+  int cancel_mode; /* 0, ASD_POOL_DRAIN, ASD_POOL_STOP_NOW */
+  int running;
+  int cleaner_stop;
+
+  const asd_pool_callbacks *cb;
+  asd_pool_counts counts;
+};
+
+/* ------------------------------------------------------------------ utils */
+
+static void abs_deadline(double seconds_from_now, struct timespec *ts) {
+  /* Condition variables use CLOCK_MONOTONIC (set at init) so that a wall
+   * clock jump neither fires nor delays a poll. */
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  if (seconds_from_now < 0) seconds_from_now = 0;
+  if (seconds_from_now > 3600) seconds_from_now = 3600;
+  double whole = floor(seconds_from_now);
+  ts->tv_sec += (time_t)whole;
+  ts->tv_nsec += (long)((seconds_from_now - whole) * 1e9);
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static void cond_init_monotonic(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+}
+
+/* Reads the caller's interrupt counter into cancel_mode.  Caller holds mu. */
+static void check_interrupt_locked(asd_pool *p) {
+  if (!p->cb || !p->cb->interrupt) return;
+  int v = (int)*p->cb->interrupt;
+  int mode = v >= 2 ? ASD_POOL_STOP_NOW : v == 1 ? ASD_POOL_DRAIN : 0;
+  if (mode > p->cancel_mode) {
+    p->cancel_mode = mode;
+    pthread_cond_broadcast(&p->slot_cv);
+    pthread_cond_broadcast(&p->heap_cv);
+  }
+}
+
+static int stop_now(asd_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  check_interrupt_locked(p);
+  int s = p->cancel_mode >= ASD_POOL_STOP_NOW;
+  pthread_mutex_unlock(&p->mu);
+  return s;
+}
+
+/* Sleeps up to `until` (monotonic), waking early on STOP_NOW.  Returns 1 if stopped. */
+static int pool_sleep_until(asd_pool *p, double until) {
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    check_interrupt_locked(p);
+    if (p->cancel_mode >= ASD_POOL_STOP_NOW) break;
+    double left = until - asd_time_monotonic();
+    if (left <= 0) break;
+    struct timespec ts;
+    abs_deadline(left < 0.1 ? left : 0.1, &ts);
+    pthread_cond_timedwait(&p->heap_cv, &p->mu, &ts);
+  }
+  int stopped = p->cancel_mode >= ASD_POOL_STOP_NOW;
+  pthread_mutex_unlock(&p->mu);
+  return stopped;
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static pjob *pjob_new(void) {
+  pjob *j = calloc(1, sizeof *j);
+  if (j) asd_det_job_init(&j->dj);
+  return j;
+}
+
+static void pjob_free(pjob *j) {
+  if (!j) return;
+  free(j->payload);
+  asd_det_job_clear(&j->dj);
+  free(j);
+}
+
+/*
+ * The only way a job ends.  ok jobs carry the result text; failed ones a code
+ * and a reason.  Resources follow the policy (finish) unless the job was
+ * abandoned while the endpoint may still read its input (abandon).
+ */
+static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size_t len,
+                   const asd_error *e, int abandon) {
+  double now = asd_time_monotonic();
+  char reason[sizeof e->message + 256];
+  reason[0] = 0;
+  if (!ok && e) asd_error_format(e, reason, sizeof reason);
+  asd_pool_result r;
+  memset(&r, 0, sizeof r);
+  r.tile_id = j->tile_id;
+  r.ok = ok;
+  r.feature_collection = ok ? (const char *)text : NULL;
+  r.feature_collection_len = ok ? len : 0;
+  r.code = ok ? ASD_OK : (e ? e->code : ASD_ERR_RUNTIME);
+  r.reason = ok ? "" : reason;
+  r.inference_id = j->dj.inference_id;
+  r.output_location = j->dj.output_location ? j->dj.output_location : "";
+  r.failure_location = j->dj.failure_location ? j->dj.failure_location : "";
+  r.attempts = j->attempts ? j->attempts : 1;
+  r.polls = j->dj.polls;
+  r.seconds = now - j->t_pull;
+
+  if (p->cb->on_done) {
+    pthread_mutex_lock(&p->cb_mu);
+    p->cb->on_done(p->cb->user_data, &r);
+    pthread_mutex_unlock(&p->cb_mu);
+  }
+  /* The output is "consumed" once on_done has returned: only now may the
+   * policy delete it, together with the input. */
+  if (abandon)
+    asd_det_abandon(p->d, &j->dj);
+  else
+    asd_det_finish(p->d, &j->dj);
+
+  asd_metrics_record(p->m, "TotalAsyncDuration", r.seconds);
+  if (j->dj.invoked) asd_metrics_record(p->m, "PollingAttempts", j->dj.polls);
+  asd_metrics_incr(p->m, ok ? "JobCompletions" : "JobFailures", 1);
+  if (!ok && r.code == ASD_ERR_TIMEOUT) asd_metrics_incr(p->m, "AsyncInferenceTimeouts", 1);
+
+  pthread_mutex_lock(&p->mu);
+  if (ok)
+    p->counts.processed++;
+  else
+    p->counts.failed++;
+  if (!ok && r.code == ASD_ERR_CANCELLED) p->counts.cancelled++;
+  p->counts.polls += j->dj.polls;
+  if (j->has_slot) {
+    p->in_flight--;
+    pthread_cond_signal(&p->slot_cv);
+    if (p->in_flight == 0) pthread_cond_broadcast(&p->heap_cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  pjob_free(j);
+}
+
+static void report_error(asd_pool *p, pjob *j, asd_errcode code, int abandon, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static void report_error(asd_pool *p, pjob *j, asd_errcode code, int abandon, const char *fmt, ...) {
+  asd_error e;
+  asd_error_clear(&e);
+  char msg[sizeof e.message];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  asd_error_set(&e, code, "%s", msg);
+  report(p, j, 0, NULL, 0, &e, abandon);
+}
+
+static void report_cancelled(asd_pool *p, pjob *j) {
+  if (j->dj.invoked)
+    report_error(p, j, ASD_ERR_CANCELLED, 1,
+                 "stopped while in flight; inference %s may still complete at %s (resumable)",
+                 j->dj.inference_id, j->dj.output_location ? j->dj.output_location : "?");
+  else
+    report_error(p, j, ASD_ERR_CANCELLED, 1, "stopped before the tile was submitted");
+}
+
+/* ------------------------------------------------------------- submission */
+
+/*
+ * Pulls one job into *out.  Returns 0 at the end of input or when stopping,
+ * 1 otherwise; *out is NULL when the job was already reported (a FAILED job
+ * from the source, a bad resume record).
+ */
+static int pull(asd_pool *p, int worker, pjob **out) {
+  *out = NULL;
+  int locked = !p->cb->source_thread_safe;
+  if (locked) pthread_mutex_lock(&p->src_mu);
+  /* Checked under the source lock: another worker may have seen the end. */
+  pthread_mutex_lock(&p->mu);
+  check_interrupt_locked(p);
+  int done = p->source_done || p->cancel_mode != 0;
+  pthread_mutex_unlock(&p->mu);
+  asd_pool_job in;
+  memset(&in, 0, sizeof in);
+  int more = done ? 0 : p->cb->source(p->cb->user_data, worker, &in);
+  if (locked) pthread_mutex_unlock(&p->src_mu);
+  if (done) return 0;
+  if (more <= 0) {
+    free(in.payload);
+    pthread_mutex_lock(&p->mu);
+    p->source_done = 1;
+    pthread_cond_broadcast(&p->heap_cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->counts.pulled++;
+  if (in.kind == ASD_POOL_JOB_RESUME) p->counts.resumed++;
+  pthread_mutex_unlock(&p->mu);
+
+  pjob *j = pjob_new();
+  if (!j) {
+    /* Out of memory: the tile is still accounted for. */
+    free(in.payload);
+    asd_pool_result r;
+    memset(&r, 0, sizeof r);
+    r.tile_id = in.tile_id;
+    r.code = ASD_ERR_RUNTIME;
+    r.reason = "out of memory";
+    r.inference_id = r.output_location = r.failure_location = "";
+    if (p->cb->on_done) {
+      pthread_mutex_lock(&p->cb_mu);
+      p->cb->on_done(p->cb->user_data, &r);
+      pthread_mutex_unlock(&p->cb_mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->counts.failed++;
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+  }
+  j->kind = in.kind;
+  j->tile_id = in.tile_id;
+  j->t_pull = asd_time_monotonic();
+  if (in.kind == ASD_POOL_JOB_PAYLOAD) {
+    j->payload = in.payload;
+    j->payload_len = in.payload_len;
+    in.payload = NULL;
+  }
+  free(in.payload);
+  if (in.kind == ASD_POOL_JOB_FAILED) {
+    in.reason[sizeof in.reason - 1] = 0;
+    report_error(p, j, ASD_ERR_RUNTIME, 0, "tile could not be prepared: %s",
+                 in.reason[0] ? in.reason : "no reason given");
+    return 1;
+  }
+  if (in.kind == ASD_POOL_JOB_RESUME) {
+    in.inference_id[sizeof in.inference_id - 1] = 0;
+    in.input_location[sizeof in.input_location - 1] = 0;
+    in.output_location[sizeof in.output_location - 1] = 0;
+    in.failure_location[sizeof in.failure_location - 1] = 0;
+    asd_error e;
+    asd_error_clear(&e);
+    if (asd_det_resume(p->d, &j->dj, in.inference_id, in.input_location, in.output_location,
+                       in.failure_location, in.submitted_wall, &e) != 0) {
+      /* Not invoked by us in this run: nothing of it may be deleted. */
+      report(p, j, 0, NULL, 0, &e, 1);
+      return 1;
+    }
+  } else if (in.kind != ASD_POOL_JOB_PAYLOAD) {
+    report_error(p, j, ASD_ERR_CONFIG, 0, "source returned an unknown job kind %d", (int)in.kind);
+    return 1;
+  }
+  *out = j;
+  return 1;
+}
+
+/* Takes a slot for j, waiting at most job_queue_timeout.  Returns 0, or -1
+ * after reporting the job (queue timeout or stop-now). */
+static int take_slot(asd_pool *p, pjob *j) {
+  double t0 = asd_time_monotonic();
+  double limit = t0 + p->cfg.job_queue_timeout;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    check_interrupt_locked(p);
+    if (p->cancel_mode >= ASD_POOL_STOP_NOW) break;
+    if (p->in_flight < p->cfg.max_concurrent_jobs) break;
+    double left = limit - asd_time_monotonic();
+    if (left <= 0) break;
+    struct timespec ts;
+    abs_deadline(left < 0.1 ? left : 0.1, &ts);
+    pthread_cond_timedwait(&p->slot_cv, &p->mu, &ts);
+  }
+  int got = p->cancel_mode < ASD_POOL_STOP_NOW && p->in_flight < p->cfg.max_concurrent_jobs;
+  if (got) {
+    p->in_flight++;
+    j->has_slot = 1;
+  }
+  int stopped = p->cancel_mode >= ASD_POOL_STOP_NOW;
+  pthread_mutex_unlock(&p->mu);
+  asd_metrics_record(p->m, "QueueTime", asd_time_monotonic() - t0);
+  if (got) return 0;
+  if (stopped) {
+    report_cancelled(p, j);
+  } else {
+    report_error(p, j, ASD_ERR_QUEUE_TIMEOUT, j->dj.invoked,
+                 "no free job slot within job_queue_timeout %g s (max_concurrent_jobs %d all in flight)",
+                 p->cfg.job_queue_timeout, p->cfg.max_concurrent_jobs);
+  }
+  return -1;
+}
+
+/* Backoff between job-level retries: capped exponential with full jitter. */
+static double retry_delay(const asd_async_config *cfg, int attempt) {
+  double base = cfg->polling_interval < 0.5 ? cfg->polling_interval : 0.5;
+  double v = base;
+  for (int i = 0; i < attempt && v < 30; i++) v *= 2;
+  return v * (0.5 + 0.5 * asd_random_uniform());
+}
+
+/*
+ * Upload and invoke with job-level retries.  Returns 0 when invoked, or -1
+ * after reporting the job.  The payload is freed once the input object
+ * exists: a retried invocation only needs its location.
+ */
+static int submit(asd_pool *p, pjob *j) {
+  asd_error e;
+  asd_error_clear(&e);
+  for (;;) {
+    j->attempts++;
+    int rc = asd_det_upload(p->d, &j->dj, j->payload, j->payload_len, p->m, &e);
+    if (rc == 0 && j->payload) {
+      free(j->payload);
+      j->payload = NULL;
+    }
+    if (rc == 0) rc = asd_det_invoke(p->d, &j->dj, p->m, &e);
+    if (rc == 0) break;
+    if (!asd_error_is_retryable(&e) || j->attempts > p->cfg.max_retries) {
+      char why[sizeof e.message];
+      snprintf(why, sizeof why, "%s", e.message);
+      asd_error_set(&e, e.code, "%s (after %d attempt%s)", why, j->attempts,
+                    j->attempts > 1 ? "s" : "");
+      report(p, j, 0, NULL, 0, &e, 0);
+      return -1;
+    }
+    asd_metrics_incr(p->m, "Retries", 1);
+    pthread_mutex_lock(&p->mu);
+    p->counts.retries++;
+    pthread_mutex_unlock(&p->mu);
+    if (pool_sleep_until(p, asd_time_monotonic() + retry_delay(&p->cfg, j->attempts - 1))) {
+      report_cancelled(p, j);
+      return -1;
+    }
+  }
+  pthread_mutex_lock(&p->mu);
+  p->counts.submitted++;
+  pthread_mutex_unlock(&p->mu);
+  if (p->cb->on_submitted) {
+    char *input = asd_s3_uri_format(j->dj.input_bucket, j->dj.input_key);
+    pthread_mutex_lock(&p->cb_mu);
+    p->cb->on_submitted(p->cb->user_data, j->tile_id, j->dj.inference_id, input ? input : "",
+                        j->dj.output_location, j->dj.failure_location ? j->dj.failure_location : "");
+    pthread_mutex_unlock(&p->cb_mu);
+    free(input);
+  }
+  return 0;
+}
+
+/* The next poll time of j, never past its deadline. */
+static double next_poll(asd_pool *p, pjob *j, double from) {
+  double t = from + asd_config_poll_delay(&p->cfg, j->poll_attempt, asd_random_uniform());
+  j->poll_attempt++;
+  return t < j->dj.deadline ? t : j->dj.deadline;
+}
+
+/*
+ * Polls j once.  Returns 1 when the job ended (reported), 0 when it must be
+ * polled again.
+ */
+static int poll_once(asd_pool *p, pjob *j) {
+  asd_error e;
+  asd_error_clear(&e);
+  asd_buf out;
+  asd_buf_init(&out);
+  int rc = asd_det_poll(p->d, &j->dj, &out, p->m, &e);
+  if (rc == 1) {
+    asd_metrics_record(p->m, "InferenceDuration", asd_time_monotonic() - j->dj.t_invoked);
+    if (asd_det_check_result(out.data, out.len, NULL, &e) == 0)
+      report(p, j, 1, out.data, out.len, NULL, 0);
+    else
+      report(p, j, 0, NULL, 0, &e, 0);
+    asd_buf_free(&out);
+    return 1;
+  }
+  asd_buf_free(&out);
+  if (rc < 0) {
+    report(p, j, 0, NULL, 0, &e, 0);
+    return 1;
+  }
+  if (asd_time_monotonic() >= j->dj.deadline) {
+    /* The endpoint may still be running it: keep its input (abandon). */
+    report_error(p, j, ASD_ERR_TIMEOUT, 1,
+                 "inference %s not finished after max_wait_time %g s (%d polls of %s)",
+                 j->dj.inference_id, p->cfg.max_wait_time, j->dj.polls, j->dj.output_location);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- threads */
+
+typedef struct worker_arg {
+  asd_pool *p;
+  int index;
+} worker_arg;
+
+static void push_heap(asd_pool *p, pjob *j, double due) {
+  pthread_mutex_lock(&p->mu);
+  int rc = asd_timer_heap_push(&p->heap, due, j);
+  /* Wake a poller only when this job is now the earliest: otherwise the
+   * sleeping pollers are already waiting for something sooner, and waking
+   * one would cost a context switch per job for nothing. */
+  if (rc == 0 && asd_timer_heap_peek(&p->heap)->ptr == j) pthread_cond_signal(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+  if (rc != 0) {
+    /* Cannot schedule it: end it rather than lose it. */
+    report_error(p, j, ASD_ERR_RUNTIME, 1, "out of memory scheduling the poll of inference %s",
+                 j->dj.inference_id);
+  }
+}
+
+static void *submission_main(void *arg) {
+  worker_arg *wa = arg;
+  asd_pool *p = wa->p;
+  for (;;) {
+    pjob *j = NULL;
+    if (!pull(p, wa->index, &j)) break;
+    if (!j) continue;
+    if (take_slot(p, j) != 0) continue;
+    if (j->kind == ASD_POOL_JOB_RESUME) {
+      j->attempts = 1;
+      push_heap(p, j, asd_time_monotonic());
+      continue;
+    }
+    if (stop_now(p)) {
+      report_cancelled(p, j);
+      continue;
+    }
+    if (submit(p, j) != 0) continue;
+    push_heap(p, j, next_poll(p, j, j->dj.t_invoked));
+  }
+  pthread_mutex_lock(&p->mu);
+  p->submitters_alive--;
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void *polling_main(void *arg) {
+  worker_arg *wa = arg;
+  asd_pool *p = wa->p;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    check_interrupt_locked(p);
+    if (p->cancel_mode >= ASD_POOL_STOP_NOW) break;
+    const asd_timer_item *top = asd_timer_heap_peek(&p->heap);
+    if (!top) {
+      if (p->submitters_alive == 0 && p->in_flight == 0) break;
+      struct timespec ts;
+      abs_deadline(0.1, &ts);
+      pthread_cond_timedwait(&p->heap_cv, &p->mu, &ts);
+      continue;
+    }
+    double now = asd_time_monotonic();
+    if (top->due > now) {
+      double left = top->due - now;
+      struct timespec ts;
+      abs_deadline(left < 0.1 ? left : 0.1, &ts);
+      pthread_cond_timedwait(&p->heap_cv, &p->mu, &ts);
+      continue;
+    }
+    asd_timer_item it;
+    asd_timer_heap_pop(&p->heap, &it);
+    pthread_mutex_unlock(&p->mu);
+    pjob *j = it.ptr;
+    if (!poll_once(p, j)) {
+      double due = next_poll(p, j, asd_time_monotonic());
+      pthread_mutex_lock(&p->mu);
+      if (asd_timer_heap_push(&p->heap, due, j) != 0) {
+        pthread_mutex_unlock(&p->mu);
+        report_error(p, j, ASD_ERR_RUNTIME, 1, "out of memory scheduling the poll of inference %s",
+                     j->dj.inference_id);
+        pthread_mutex_lock(&p->mu);
+      }
+      continue;
+    }
+    pthread_mutex_lock(&p->mu);
+  }
+  p->pollers_alive--;
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* Simple mode: one thread does everything for one job at a time. */
+static void *simple_main(void *arg) {
+  worker_arg *wa = arg;
+  asd_pool *p = wa->p;
+  for (;;) {
+    pjob *j = NULL;
+    if (!pull(p, wa->index, &j)) break;
+    if (!j) continue;
+    if (take_slot(p, j) != 0) continue;
+    if (j->kind != ASD_POOL_JOB_RESUME) {
+      if (stop_now(p)) {
+        report_cancelled(p, j);
+        continue;
+      }
+      if (submit(p, j) != 0) continue;
+    } else {
+      j->attempts = 1;
+    }
+    double due = j->kind == ASD_POOL_JOB_RESUME ? asd_time_monotonic()
+                                                : next_poll(p, j, j->dj.t_invoked);
+    for (;;) {
+      if (pool_sleep_until(p, due)) {
+        report_cancelled(p, j);
+        break;
+      }
+      if (poll_once(p, j)) break;
+      due = next_poll(p, j, asd_time_monotonic());
+    }
+  }
+  pthread_mutex_lock(&p->mu);
+  p->submitters_alive--;
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/*
+ * The cleaner: immediate deletions are gathered for up to 200 ms (or 500
+ * objects) so they go out as DeleteObjects batches; delayed ones are taken
+ * when due.
+ */
+static void *cleaner_main(void *arg) {
+  asd_pool *p = arg;
+  asd_resources *res = asd_detector_resources(p->d);
+  pthread_mutex_lock(&p->mu);
+  while (!p->cleaner_stop) {
+    pthread_mutex_unlock(&p->mu);
+    double next_due = 0;
+    long long pending = asd_resources_pending(res, &next_due);
+    double now = asd_time_monotonic();
+    if (pending > 0 && next_due <= now) {
+      asd_resources_collect(res, now, 0);
+    }
+    pending = asd_resources_pending(res, &next_due);
+    double wait = 0.2;
+    if (pending > 0 && next_due > now && next_due - now < wait) wait = next_due - now;
+    pthread_mutex_lock(&p->mu);
+    if (p->cleaner_stop) break;
+    struct timespec ts;
+    abs_deadline(wait, &ts);
+    pthread_cond_timedwait(&p->clean_cv, &p->mu, &ts);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ API */
+
+asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *err) {
+  asd_error_clear(err);
+  if (!detector) {
+    asd_error_set(err, ASD_ERR_CONFIG, "pool needs a detector");
+    return NULL;
+  }
+  asd_pool *p = calloc(1, sizeof *p);
+  if (!p) {
+    asd_error_set(err, ASD_ERR_RUNTIME, "out of memory");
+    return NULL;
+  }
+  p->d = detector;
+  p->cfg = *asd_detector_config(detector);
+  p->m = metrics;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->src_mu, NULL);
+  pthread_mutex_init(&p->cb_mu, NULL);
+  cond_init_monotonic(&p->slot_cv);
+  cond_init_monotonic(&p->heap_cv);
+  cond_init_monotonic(&p->clean_cv);
+  asd_timer_heap_init(&p->heap);
+  return p;
+}
+
+void asd_pool_free(asd_pool *p) {
+  if (!p) return;
+  asd_timer_heap_free(&p->heap);
+  pthread_cond_destroy(&p->slot_cv);
+  pthread_cond_destroy(&p->heap_cv);
+  pthread_cond_destroy(&p->clean_cv);
+  pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->src_mu);
+  pthread_mutex_destroy(&p->cb_mu);
+  free(p);
+}
+
+void asd_pool_cancel(asd_pool *p, asd_pool_cancel_mode mode) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  if ((int)mode > p->cancel_mode) p->cancel_mode = (int)mode;
+  pthread_cond_broadcast(&p->slot_cv);
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+int asd_pool_in_flight(asd_pool *p) {
+  if (!p) return 0;
+  pthread_mutex_lock(&p->mu);
+  int n = p->in_flight;
+  pthread_mutex_unlock(&p->mu);
+  return n;
+}
+
+int asd_pool_process(asd_pool *p, const asd_pool_callbacks *cb, asd_pool_counts *counts,
+                     asd_error *err) {
+  asd_error_clear(err);
+  if (counts) memset(counts, 0, sizeof *counts);
+  if (!p || !cb || !cb->source) return asd_error_set(err, ASD_ERR_CONFIG, "pool needs a source callback");
+  pthread_mutex_lock(&p->mu);
+  if (p->running) {
+    pthread_mutex_unlock(&p->mu);
+    return asd_error_set(err, ASD_ERR_CONFIG, "asd_pool_process is already running on this pool");
+  }
+  p->running = 1;
+  p->cb = cb;
+  p->source_done = 0;
+  p->cancel_mode = 0;
+  p->cleaner_stop = 0;
+  p->in_flight = 0;
+  memset(&p->counts, 0, sizeof p->counts);
+  pthread_mutex_unlock(&p->mu);
+
+  int optimised = p->cfg.enable_worker_optimization;
+  int n_sub = optimised ? p->cfg.submission_workers
+                        : p->cfg.submission_workers + p->cfg.polling_workers;
+  int n_poll = optimised ? p->cfg.polling_workers : 0;
+  int n = n_sub + n_poll;
+  pthread_t *threads = calloc((size_t)n, sizeof *threads);
+  worker_arg *args = calloc((size_t)n, sizeof *args);
+  uint64_t *res_ids = calloc((size_t)n + 1, sizeof *res_ids);
+  pthread_t cleaner;
+  int started = 0, rc = 0;
+  asd_resources *res = asd_detector_resources(p->d);
+  if (!threads || !args || !res_ids) {
+    rc = asd_error_set(err, ASD_ERR_RUNTIME, "out of memory starting the pool");
+    goto done;
+  }
+  p->submitters_alive = n_sub;
+  p->pollers_alive = n_poll;
+  for (int i = 0; i < n; i++) {
+    args[i].p = p;
+    args[i].index = i;
+    void *(*fn)(void *) = !optimised ? simple_main : i < n_sub ? submission_main : polling_main;
+    if (pthread_create(&threads[i], NULL, fn, &args[i]) != 0) {
+      rc = asd_error_set(err, ASD_ERR_RUNTIME, "cannot start worker thread %d of %d", i + 1, n);
+      break;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%s-%d", fn == polling_main ? "poller" : "submitter", i);
+    res_ids[i] = asd_resources_add(res, ASD_RES_WORKER_THREAD, NULL, name);
+    started++;
+  }
+  int cleaner_started = pthread_create(&cleaner, NULL, cleaner_main, p) == 0;
+  if (cleaner_started) res_ids[n] = asd_resources_add(res, ASD_RES_WORKER_THREAD, NULL, "cleaner");
+  if (started < n) {
+    /* Not all workers could start: stop the ones that did, cleanly. */
+    pthread_mutex_lock(&p->mu);
+    p->submitters_alive -= (started < n_sub ? n_sub - started : 0);
+    p->pollers_alive -= (started > n_sub ? n - started : n_poll);
+    pthread_mutex_unlock(&p->mu);
+    asd_pool_cancel(p, ASD_POOL_STOP_NOW);
+  }
+  for (int i = 0; i < started; i++) {
+    pthread_join(threads[i], NULL);
+    asd_resources_release(res, res_ids[i]);
+  }
+
+  /* Jobs left on the heap were stopped now (or no poller could run). */
+  for (;;) {
+    asd_timer_item it;
+    pthread_mutex_lock(&p->mu);
+    int got = asd_timer_heap_pop(&p->heap, &it) == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!got) break;
+    report_cancelled(p, it.ptr);
+  }
+
+  if (cleaner_started) {
+    pthread_mutex_lock(&p->mu);
+    p->cleaner_stop = 1;
+    pthread_cond_broadcast(&p->clean_cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(cleaner, NULL);
+    asd_resources_release(res, res_ids[n]);
+  }
+  /* What is due now (immediate policy) is deleted before returning. */
+  asd_resources_collect(res, asd_time_monotonic(), 0);
+
+done:
+  free(threads);
+  free(args);
+  free(res_ids);
+  pthread_mutex_lock(&p->mu);
+  if (counts) *counts = p->counts;
+  p->running = 0;
+  p->cb = NULL;
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
