@@ -676,8 +676,17 @@ static int finalize_group(asd_merger *m, int root) {
   case ASD_MERGE_NONE:
     for (size_t i = 0; i < k; i++) state[i] = 1;
     break;
-  case ASD_MERGE_NMS:
   case ASD_MERGE_NMM:
+    if (m->opt.nmm_transitive) {
+      /* The group is exactly a chain of matches: the best member absorbs it all. */
+      for (size_t i = 0; i < k; i++) members[i] = g[i];
+      for (size_t i = 1; i < k; i++) state[i] = 2;
+      state[0] = 1;
+      absorb(m, members, k);
+      break;
+    }
+    /* fall through */
+  case ASD_MERGE_NMS:
     for (size_t i = 0; i < k; i++) {
       if (state[i]) continue;
       state[i] = 1;

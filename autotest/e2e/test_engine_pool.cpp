@@ -267,7 +267,7 @@ TEST(E2eEngine, ThousandsOfJobsWithEveryFaultKind) {
        "hang=0.005,seed=7"});
   asd_test::set_local_aws_env(ep);
   asd_async_config cfg = test_config();
-  cfg.max_wait_time = 3;  // hung jobs time out
+  cfg.max_wait_time = 5;  // hung jobs time out (normal ones take milliseconds)
   asd_error err;
   asd_detector *d = asd_detector_new("faulty", &cfg, nullptr, &err);
   ASSERT_NE(nullptr, d) << err.message;

@@ -269,6 +269,10 @@ TEST(Merge, NmmGroundTruthOneFeaturePerObjectOnEveryGrid) {
           EXPECT_EQ(first, Keys(r.dets)) << what;  // order-independent
         }
       }
+      opt.nmm_transitive = 1;
+      StreamResult t;
+      Stream(opt, sc.tiles, sc.per_tile, Shuffled(sc.tiles.size(), 9), t);
+      ExpectOnePerObject(t.dets, objs, all, "transitive");
     }
   }
 }
@@ -790,4 +794,35 @@ TEST(Merge, ConcurrentProducersGiveTheSameResult) {
   asd_merger_free(m);
   EXPECT_EQ(Keys(single.dets), Keys(got));
   for (auto &d : got) asd_detection_clear(&d);
+}
+
+// An object wider than two tile steps is cut into three pieces; the end
+// pieces share no tile area.  Greedy NMM led by an end piece leaves the far
+// end apart; transitive NMM merges the chain into one object.
+TEST(Merge, TransitiveNmmJoinsPiecesAcrossThreeTiles) {
+  std::vector<asd_merge_tile> tiles = {{0, 0, 0, 512, 512}, {1, 448, 0, 512, 512}, {2, 896, 0, 512, 512}};
+  for (int transitive : {0, 1}) {
+    asd_detections v;
+    asd_detections_init(&v);
+    Push(v, Box(300, 100, 512, 140, "building", 0.9));  // left piece leads
+    Push(v, Box(448, 100, 960, 140, "building", 0.8));
+    Push(v, Box(896, 100, 1100, 140, "building", 0.7));
+    v.items[1].tile_index = 1;
+    v.items[2].tile_index = 2;
+    asd_merge_options opt;
+    asd_merge_options_init(&opt);
+    opt.nmm_transitive = transitive;
+    char err[200];
+    ASSERT_EQ(0, asd_merge_batch(&opt, tiles.data(), tiles.size(), &v, err, sizeof(err))) << err;
+    if (transitive) {
+      ASSERT_EQ(1u, v.count);
+      EXPECT_DOUBLE_EQ(300, v.items[0].minx);
+      EXPECT_DOUBLE_EQ(1100, v.items[0].maxx);
+      EXPECT_EQ(3, v.items[0].merged_count);
+      EXPECT_DOUBLE_EQ(0.9, v.items[0].score);
+    } else {
+      EXPECT_EQ(2u, v.count);
+    }
+    asd_detections_free(&v);
+  }
 }

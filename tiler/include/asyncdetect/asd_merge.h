@@ -80,6 +80,9 @@ typedef struct asd_merge_options {
   double min_score;       /* drop detections scoring below this on arrival (default 0) */
   int class_agnostic;     /* 0: only same-class detections interact (default) */
   int seam_aware;         /* nmm: measure IoS inside the shared tile area (default 1) */
+  int nmm_transitive;     /* nmm: merge whole chains (A~B, B~C -> one), not only what the
+                             best detection matches (default 0, as SAHI).  Needed for objects
+                             spanning three tiles in a row, whose end pieces share no tile area */
   double point_radius;    /* points merge as boxes of this half-size (default 1 pixel) */
 } asd_merge_options;
 
