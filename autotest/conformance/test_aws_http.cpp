@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <cpl_conv.h>
+#include <cpl_error.h>
 
 #include "asd_aws_env.h"
 #include "asd_mini_http.h"
@@ -995,4 +996,50 @@ TEST_F(AwsHttp, ProxySettingsAreHonoured) {
   EXPECT_EQ(2u, server.request_count());
   unsetenv("http_proxy");
   unsetenv("no_proxy");
+}
+
+namespace {
+std::mutex g_log_mu;
+std::string g_log;
+void collect_log(CPLErr, CPLErrorNum, const char *msg) {
+  std::lock_guard<std::mutex> g(g_log_mu);
+  g_log += msg;
+  g_log += "\n";
+}
+}  // namespace
+
+TEST_F(AwsHttp, DebugLogNeverShowsSecretsTokensOrSignatures) {
+  fake.tokens["AKIDTEST"] = "token-SECRETTOKEN";
+  asd_aws_config c = base_config();
+  c.session_token = "token-SECRETTOKEN";
+  CPLSetConfigOption("CPL_DEBUG", "ON");
+  CPLPushErrorHandler(collect_log);
+  make(c);
+  asd_aws_error err;
+  std::atomic<int> n{0};
+  fake.fault = [&](const MiniRequest &, MiniResponse *r) {
+    if (n++ == 0) {
+      r->status = 503;
+      return true;
+    }
+    return false;
+  };
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "bkt", "k", "x", 1, nullptr, nullptr, &err)) << err.message;
+  CPLPopErrorHandler();
+  CPLSetConfigOption("CPL_DEBUG", nullptr);
+  std::string log;
+  {
+    std::lock_guard<std::mutex> g(g_log_mu);
+    log = g_log;
+  }
+  EXPECT_NE(std::string::npos, log.find("PUT")) << log;  // the log is there...
+  EXPECT_NE(std::string::npos, log.find("retrying")) << log;
+  EXPECT_EQ(std::string::npos, log.find("secret-test")) << log;  // ...without secrets
+  EXPECT_EQ(std::string::npos, log.find("SECRETTOKEN")) << log;
+  EXPECT_EQ(std::string::npos, log.find("Signature=")) << log;
+  auto reqs = server.requests();
+  std::string auth = reqs.back().header("Authorization");
+  std::string sig = auth.substr(auth.find("Signature=") + 10);
+  EXPECT_EQ(64u, sig.size());
+  EXPECT_EQ(std::string::npos, log.find(sig)) << log;
 }
