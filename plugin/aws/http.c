@@ -469,8 +469,12 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
   /* What to name in messages: URL without the query (no tokens there, but
    * continuation tokens are long and useless). */
   char what[300];
-  snprintf(what, sizeof(what), "%s%s%s%s", ep->https ? "https://" : "http://",
-           req->host_prefix ? req->host_prefix : "", ep->host, req->path ? req->path : "/");
+  if (snprintf(what, sizeof(what), "%s%s%s%s", ep->https ? "https://" : "http://",
+               req->host_prefix ? req->host_prefix : "", ep->host,
+               req->path ? req->path : "/") >= (int)sizeof(what)) {
+    /* The label only names the request in messages; a cut one still does. */
+    memcpy(what + sizeof(what) - 4, "...", 4);
+  }
   char host[400];
   snprintf(host, sizeof(host), "%s%s", req->host_prefix ? req->host_prefix : "", ep->host);
 

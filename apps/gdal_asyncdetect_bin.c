@@ -1,0 +1,142 @@
+/*
+ * gdal_asyncdetect_bin.c: the gdal_asyncdetect command, a thin main over the
+ * library entry point (asd_app.h).
+ *
+ * Everything a pipeline could want lives in the library; this file only does
+ * what belongs to a process: GDAL's general options (--config, --debug,
+ * --help-general, --version, --optfile through GDALGeneralCmdLineProcessor),
+ * opening the input raster, the terminal progress bar, printing the summary,
+ * the SIGINT handler and the exit status.
+ *
+ * Ctrl-C: the handler only counts (an async-signal-safe store); the library
+ * watches the counter.  The first Ctrl-C stops submitting tiles and drains
+ * the ones in flight; the second stops at once (the journal holds every
+ * committed state, so -resume loses nothing); a third restores the default
+ * action, so a process that somehow does not stop can still be killed from
+ * the keyboard.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asyncdetect/asd_app.h"
+#include "asyncdetect/asd_common.h"
+#include "cpl_conv.h"
+#include "cpl_error.h"
+#include "cpl_string.h"
+#include "gdal.h"
+
+static volatile sig_atomic_t interrupts = 0;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupts++;
+  if (interrupts == 1) {
+    static const char msg[] = "\ngdal_asyncdetect: interrupted: no new tiles; waiting for the tiles in flight "
+                              "(Ctrl-C again to stop now, -resume later)\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+  } else if (interrupts == 2) {
+    static const char msg[] = "\ngdal_asyncdetect: stopping now; the journal is intact, rerun with -resume\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+    signal(SIGINT, SIG_DFL);
+  }
+}
+
+/* GDAL's default handler prints "ERROR n: message"; keep that familiar form
+   but name the program, as other GDAL utilities' messages are recognisable. */
+static void error_handler(CPLErr cls, CPLErrorNum num, const char *msg) {
+  if (cls == CE_Debug) {
+    CPLDefaultErrorHandler(cls, num, msg);
+    return;
+  }
+  const char *kind = cls == CE_Warning ? "Warning" : "ERROR";
+  fprintf(stderr, "gdal_asyncdetect: %s %d: %s\n", kind, (int)num, msg);
+}
+
+int main(int argc, char **argv) {
+  GDALAllRegister();
+  argc = GDALGeneralCmdLineProcessor(argc, &argv, 0);
+  if (argc < 1) exit(-argc);
+  CPLSetErrorHandler(error_handler);
+
+  for (int i = 1; i < argc; i++) {
+    if (EQUAL(argv[i], "--utility_version")) {
+      printf("gdal_asyncdetect %s, built against GDAL %s, running with GDAL %s\n", asd_version(), GDAL_RELEASE_NAME,
+             GDALVersionInfo("RELEASE_NAME"));
+      CSLDestroy(argv);
+      return 0;
+    }
+  }
+
+  asd_detect_options_for_binary *bin = asd_detect_options_for_binary_new();
+  asd_detect_options *opts = asd_detect_options_new(argv + 1, bin);
+  if (!opts) {
+    asd_detect_options_for_binary_free(bin);
+    CSLDestroy(argv);
+    GDALDestroyDriverManager();
+    return ASD_DETECT_ERROR;
+  }
+  if (bin->show_help) {
+    fputs(asd_detect_usage(), stdout);
+    asd_detect_options_free(opts);
+    asd_detect_options_for_binary_free(bin);
+    CSLDestroy(argv);
+    GDALDestroyDriverManager();
+    return 0;
+  }
+  if (!bin->source || !bin->dest) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "%s (see gdal_asyncdetect --help)",
+             !bin->source ? "missing SRC_RASTER and DST_VECTOR" : "missing DST_VECTOR");
+    asd_detect_options_free(opts);
+    asd_detect_options_for_binary_free(bin);
+    CSLDestroy(argv);
+    GDALDestroyDriverManager();
+    return ASD_DETECT_ERROR;
+  }
+
+  /* Open the input quietly and report one line that names the file. */
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  GDALDatasetH src = GDALOpenEx(bin->source, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
+  CPLPopErrorHandler();
+  if (!src) {
+    /* Copy: CPLError reuses the buffer CPLGetLastErrorMsg points into. */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
+    CPLError(CE_Failure, CPLE_OpenFailed, "cannot open input raster '%s'%s%s", bin->source, *why ? ": " : "",
+             why);
+    asd_detect_options_free(opts);
+    asd_detect_options_for_binary_free(bin);
+    CSLDestroy(argv);
+    GDALDestroyDriverManager();
+    return ASD_DETECT_ERROR;
+  }
+
+  if (!bin->quiet) asd_detect_options_set_progress(opts, GDALTermProgress, NULL);
+  asd_detect_options_set_interrupt(opts, &interrupts);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  asd_detect_summary summary;
+  int usage = 0;
+  int status = asd_detect(bin->dest, src, opts, &summary, &usage);
+  if (!bin->quiet && status != ASD_DETECT_ERROR) {
+    char *text = asd_detect_summary_format(&summary);
+    fputs(text, stdout);
+    CPLFree(text);
+  }
+
+  GDALClose(src);
+  asd_detect_options_free(opts);
+  asd_detect_options_for_binary_free(bin);
+  CSLDestroy(argv);
+  GDALDestroyDriverManager();
+  return status;
+}

@@ -1,0 +1,78 @@
+/*
+ * gdal_asyncdetect_priv.h: the options structure behind asd_app.h's opaque
+ * asd_detect_options, shared by the library entry point and its unit tests
+ * (which check what a command line parses into).  Not installed.
+ */
+#ifndef GDAL_ASYNCDETECT_PRIV_H
+#define GDAL_ASYNCDETECT_PRIV_H
+
+#include <signal.h>
+
+#include "gdal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct asd_detect_options {
+  /* Endpoint and AWS. */
+  char *endpoint;
+  char *region;
+  char *profile;
+  char *assume_role;
+  char *external_id;
+  char *content_type;
+  char *accept;
+  char *custom_attributes;
+  char **config; /* field=value overrides of the engine configuration */
+
+  /* Tiling. */
+  int tile_size;
+  int overlap;
+  int has_srcwin;
+  int srcwin[4];
+  int has_projwin;
+  double projwin[4];
+  char *projwin_srs;
+  int *bands;
+  int nbands;
+  int scale_mode; /* 0 none, 1 automatic (per band min/max), 2 explicit */
+  double scale[2]; /* src_min src_max, mapped to 0..255 */
+  char *tile_format;
+  int skip_nodata;
+  int encoder_threads;
+
+  /* Merging. */
+  char *merge;        /* nmm | nms | soft-nms | none */
+  char *match_metric; /* ios | iou */
+  double merge_threshold;
+  double min_score;
+  int class_agnostic;
+  double soft_nms_sigma;
+
+  /* Output. */
+  char *format;
+  char **dsco;
+  char **lco;
+  char *layer_name;
+  char *status_layer_name;
+  char *t_srs;
+  char **transformer_options;
+  int overwrite;
+  int append;
+
+  /* Run. */
+  char *metrics_path;
+  int quiet;
+  int dry_run;
+  int resume;
+  GDALProgressFunc progress;
+  void *progress_data;
+  volatile sig_atomic_t *interrupt;
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

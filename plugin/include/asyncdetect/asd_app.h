@@ -1,0 +1,123 @@
+/*
+ * asd_app.h: the library entry point of gdal_asyncdetect, in the style of
+ * gdal_utils.h.
+ *
+ * The command-line utility, a GDAL-based pipeline and the QGIS Processing
+ * script all run the same code: an options object is built from an argv-style
+ * list (exactly the arguments the utility accepts), then asd_detect() runs the
+ * whole job on an open source dataset and a destination name.
+ *
+ *   char *argv[] = {"-endpoint", "ship-detector", "-input-bucket", "b", NULL};
+ *   asd_detect_options *o = asd_detect_options_new(argv, NULL);
+ *   asd_detect_summary s;
+ *   int usage_error = 0;
+ *   int status = asd_detect("ships.gpkg", src, o, &s, &usage_error);
+ *   asd_detect_options_free(o);
+ *
+ * Errors are reported through CPLError with one line naming what was wrong.
+ */
+#ifndef ASD_APP_H
+#define ASD_APP_H
+
+#include <signal.h>
+
+#include "gdal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Exit status of the utility and return value of asd_detect().  The values
+ * are part of the documented command-line interface.
+ */
+typedef enum asd_detect_status {
+  ASD_DETECT_OK = 0,          /* every planned tile succeeded */
+  ASD_DETECT_ERROR = 1,       /* error before any work (usage, input, output,
+                                 credentials, endpoint); nothing invoked or a
+                                 run-level failure */
+  ASD_DETECT_PARTIAL = 2,     /* output written, some tiles failed: they are in
+                                 the tile-status layer and the metrics file;
+                                 rerun with -resume to complete */
+  ASD_DETECT_INTERRUPTED = 3  /* stopped by the user (Ctrl-C) or by the
+                                 progress callback; journal intact, rerun
+                                 with -resume */
+} asd_detect_status;
+
+typedef struct asd_detect_options asd_detect_options;
+
+/*
+ * What only the command-line program needs: the positional arguments and
+ * whether it should stay quiet.  Filled by asd_detect_options_new() when the
+ * caller passes one; free with asd_detect_options_for_binary_free().
+ */
+typedef struct asd_detect_options_for_binary {
+  char *source;   /* input raster name */
+  char *dest;     /* output vector dataset name */
+  int quiet;      /* -q */
+  int show_help;  /* --help / -h was given */
+} asd_detect_options_for_binary;
+
+asd_detect_options_for_binary *asd_detect_options_for_binary_new(void);
+void asd_detect_options_for_binary_free(asd_detect_options_for_binary *b);
+
+/*
+ * Parses argv (NULL terminated, without the program name).  Returns NULL on a
+ * usage error after a one-line CPLError (CE_Failure, CPLE_IllegalArg) naming
+ * the bad option.  Positional arguments are accepted only when for_binary is
+ * not NULL (they go to source and dest).
+ */
+asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary);
+void asd_detect_options_free(asd_detect_options *o);
+
+/* Progress over tiles finished (0..1).  Returning FALSE from the callback
+ * stops submitting new tiles and drains the ones in flight. */
+void asd_detect_options_set_progress(asd_detect_options *o, GDALProgressFunc progress, void *data);
+
+/*
+ * An interrupt counter the run watches (typically incremented by a SIGINT
+ * handler): 1 = stop submitting and drain the tiles in flight, 2 or more =
+ * stop now, leaving in-flight tiles in the journal for -resume.
+ */
+void asd_detect_options_set_interrupt(asd_detect_options *o, volatile sig_atomic_t *counter);
+
+/* The full --help text (static storage). */
+const char *asd_detect_usage(void);
+
+/* Figures of one run, filled by asd_detect() even when it fails part way. */
+typedef struct asd_detect_summary {
+  int tiles_planned;        /* tiles in the plan, including skipped ones */
+  int tiles_skipped;        /* skipped by the plan (e.g. entirely nodata) */
+  int tiles_resumed;        /* completed by an earlier run (from the journal) */
+  int tiles_succeeded;      /* succeeded in total (resumed ones included) */
+  int tiles_failed;         /* ended failed, with a reason */
+  int tiles_not_run;        /* left for -resume because of an interruption */
+  long long features_received; /* detections parsed from the tiles' results */
+  long long features_kept;     /* detections written after merging */
+  double elapsed_seconds;
+  double tiles_per_second;  /* tiles finished in this run / elapsed */
+  long long s3_calls;       /* S3 requests made (put, head, get, delete) */
+  long long endpoint_calls; /* InvokeEndpointAsync calls */
+  long long retries;        /* retried requests, all kinds */
+  long long polling_attempts;
+  int dry_run;
+  int interrupted;
+} asd_detect_summary;
+
+/*
+ * Runs the job: plans tiles over src, sends them to the endpoint, merges and
+ * georeferences the detections and writes them to dest.  Returns an
+ * asd_detect_status.  *usage_error (if not NULL) is set when the failure is a
+ * usage error (bad option combination).  summary may be NULL.
+ */
+int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o,
+               asd_detect_summary *summary, int *usage_error);
+
+/* The human-readable summary the utility prints (free with CPLFree). */
+char *asd_detect_summary_format(const asd_detect_summary *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_APP_H */
