@@ -246,6 +246,8 @@ TEST_F(E2e, Kill9ThenResumeGivesTheCleanResult) {
   kill(p.pid(), SIGKILL);
   RunResult killed = p.wait(30);
   ASSERT_EQ(128 + SIGKILL, killed.status) << "the run ended before it could be killed: " << killed.err;
+  // Let the server finish whatever request was already on the wire.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   long long accepted_at_kill = endpoint_stat(ep, "accepted");
   auto states = journal_states(out);
   int done = 0, in_flight = 0;
