@@ -230,126 +230,101 @@ static void describe_failure(asd_aws_error *err, const char *op, const char *buc
 
 /* ----------------------------------------------------------------- objects */
 
-int asd_s3_put_object(asd_aws_context *ctx, const char *bucket, const char *key, const void *data,
-                      size_t len, const char *content_type, asd_s3_object_info *info, asd_aws_error *err) {
+/*
+ * The single-object operations differ only in their method, headers, body
+ * and what they take from the reply.  object_call does the rest once: the
+ * key check, addressing (path- or virtual-hosted), sending with the
+ * transport's retries, and naming the object in the error.  The caller fills
+ * method/headers/body in req, reads what it needs from resp and always frees
+ * resp.  A missing key counts as success when missing_ok is set, because
+ * S3's DeleteObject itself answers 204 for it.
+ */
+static int object_call(asd_aws_context *ctx, const char *op, const char *bucket, const char *key,
+                       int missing_ok, asd_http_request *req, asd_http_response *resp,
+                       asd_aws_error *err) {
   asd_aws_error_clear(err);
+  asd_http_response_init(resp);
   if (!key || !*key) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "S3 PutObject needs a non-empty key");
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "S3 %s needs a non-empty key", op);
     return -1;
   }
   s3_target t;
   if (target_make(ctx, bucket, key, &t, err) != 0) return -1;
+  req->service = ASD_AWS_S3;
+  req->path = t.path;
+  req->host_prefix = t.virtual_host ? t.host_prefix : NULL;
+  int rc = asd_aws_send(ctx, req, resp, err);
+  req->path = NULL;
+  req->host_prefix = NULL;
+  free(t.path);
+  if (rc != 0 && missing_ok && err->kind == ASD_AWS_ERR_NOT_FOUND && strcmp(err->code, "NoSuchKey") == 0) {
+    asd_aws_error_clear(err);
+    return 0;
+  }
+  if (rc != 0) describe_failure(err, op, bucket, key);
+  return rc;
+}
+
+int asd_s3_put_object(asd_aws_context *ctx, const char *bucket, const char *key, const void *data,
+                      size_t len, const char *content_type, asd_s3_object_info *info, asd_aws_error *err) {
   char ct[300];
   snprintf(ct, sizeof(ct), "Content-Type: %.250s", content_type && *content_type ? content_type : "application/octet-stream");
   const char *headers[] = {ct, NULL};
   asd_http_request req;
   memset(&req, 0, sizeof(req));
   req.method = "PUT";
-  req.service = ASD_AWS_S3;
-  req.path = t.path;
-  req.host_prefix = t.virtual_host ? t.host_prefix : NULL;
   req.headers = headers;
   req.body = data ? data : "";
   req.body_len = len;
   req.max_response_bytes = 1 << 20;
   asd_http_response resp;
-  asd_http_response_init(&resp);
-  int rc = asd_aws_send(ctx, &req, &resp, err);
+  int rc = object_call(ctx, "PutObject", bucket, key, 0, &req, &resp, err);
   if (rc == 0) {
     fill_info(&resp, info);
     if (info) info->size = (long long)len;
-  } else {
-    describe_failure(err, "PutObject", bucket, key);
   }
   asd_http_response_free(&resp);
-  free(t.path);
   return rc;
 }
 
 int asd_s3_get_object(asd_aws_context *ctx, const char *bucket, const char *key, size_t max_bytes, asd_buf *out,
                       asd_s3_object_info *info, asd_aws_error *err) {
-  asd_aws_error_clear(err);
-  if (!key || !*key) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "S3 GetObject needs a non-empty key");
-    return -1;
-  }
-  s3_target t;
-  if (target_make(ctx, bucket, key, &t, err) != 0) return -1;
   asd_http_request req;
   memset(&req, 0, sizeof(req));
   req.method = "GET";
-  req.service = ASD_AWS_S3;
-  req.path = t.path;
-  req.host_prefix = t.virtual_host ? t.host_prefix : NULL;
   req.max_response_bytes = max_bytes;
   asd_http_response resp;
-  asd_http_response_init(&resp);
-  int rc = asd_aws_send(ctx, &req, &resp, err);
+  int rc = object_call(ctx, "GetObject", bucket, key, 0, &req, &resp, err);
   if (rc == 0) {
     fill_info(&resp, info);
     if (asd_buf_append(out, resp.body.data ? resp.body.data : (const unsigned char *)"", resp.body.len) != 0) {
       asd_aws_error_set(err, ASD_AWS_ERR_TOO_LARGE, "out of memory holding s3://%s/%s", bucket, key);
       rc = -1;
     }
-  } else {
-    describe_failure(err, "GetObject", bucket, key);
   }
   asd_http_response_free(&resp);
-  free(t.path);
   return rc;
 }
 
 int asd_s3_head_object(asd_aws_context *ctx, const char *bucket, const char *key, asd_s3_object_info *info,
                        asd_aws_error *err) {
-  asd_aws_error_clear(err);
-  if (!key || !*key) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "S3 HeadObject needs a non-empty key");
-    return -1;
-  }
-  s3_target t;
-  if (target_make(ctx, bucket, key, &t, err) != 0) return -1;
   asd_http_request req;
   memset(&req, 0, sizeof(req));
   req.method = "HEAD";
-  req.service = ASD_AWS_S3;
-  req.path = t.path;
-  req.host_prefix = t.virtual_host ? t.host_prefix : NULL;
   asd_http_response resp;
-  asd_http_response_init(&resp);
-  int rc = asd_aws_send(ctx, &req, &resp, err);
-  if (rc == 0)
-    fill_info(&resp, info);
-  else
-    describe_failure(err, "HeadObject", bucket, key);
+  int rc = object_call(ctx, "HeadObject", bucket, key, 0, &req, &resp, err);
+  if (rc == 0) fill_info(&resp, info);
   asd_http_response_free(&resp);
-  free(t.path);
   return rc;
 }
 
 int asd_s3_delete_object(asd_aws_context *ctx, const char *bucket, const char *key, asd_aws_error *err) {
-  asd_aws_error_clear(err);
-  if (!key || !*key) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "S3 DeleteObject needs a non-empty key");
-    return -1;
-  }
-  s3_target t;
-  if (target_make(ctx, bucket, key, &t, err) != 0) return -1;
   asd_http_request req;
   memset(&req, 0, sizeof(req));
   req.method = "DELETE";
-  req.service = ASD_AWS_S3;
-  req.path = t.path;
-  req.host_prefix = t.virtual_host ? t.host_prefix : NULL;
   asd_http_response resp;
-  asd_http_response_init(&resp);
-  int rc = asd_aws_send(ctx, &req, &resp, err);
-  if (rc != 0 && err->kind == ASD_AWS_ERR_NOT_FOUND && strcmp(err->code, "NoSuchKey") == 0) {
-    rc = 0; /* deleting a missing key is success, as S3 itself says with 204 */
-    asd_aws_error_clear(err);
-  }
-  if (rc != 0) describe_failure(err, "DeleteObject", bucket, key);
+  int rc = object_call(ctx, "DeleteObject", bucket, key, 1, &req, &resp, err);
   asd_http_response_free(&resp);
-  free(t.path);
   return rc;
 }
 
