@@ -22,12 +22,25 @@
  * GDAL fetch them in one multi-range request).  GDAL's own block cache
  * would then hold a second copy of what was just read, which nobody will
  * ask for again: the borrowed handle's cache is flushed after each read so
- * that memory holds one copy of each block, ours.
+ * that memory holds one copy of each block, ours.  Short blocks (strips of
+ * a few rows; GDAL's default for a compressed striped GeoTIFF is one row)
+ * are read and held in groups of whole strips, at least 64 rows high (at
+ * most 8 MB): a 20,000-pixel-wide RGB image has 60 kB strips, and holding
+ * them one by one costs a RasterIO, a hash entry and a small allocation
+ * each, which fragment the heap as rows come and go.  A group is still
+ * whole native blocks, each read once; the counters count native blocks.
+ * (With -srcwin, a group may reach up to 63 rows above or below the
+ * region; tiled files are never grouped, so nothing outside the tiles'
+ * blocks is read.)
  *
  * Which blocks, and for how long.  A request pins the blocks under its
- * window: blocks present are reused, missing ones are created in the
- * LOADING state and read by that request outside the lock (a concurrent
- * request needing the same block waits for it instead of reading it again).
+ * window: blocks present are reused, missing ones are created QUEUED.  Any
+ * request that needs a QUEUED block may claim it and read it, outside the
+ * lock, a run of blocks side by side at a time; a request with nothing left
+ * to claim waits for the blocks others are reading.  So when the first
+ * tiles of a new row of tiles arrive together, the encoder threads share
+ * the reading of the new row of blocks instead of one reading it while the
+ * others wait, and no block is read twice.
  * The tile is cut from the pinned blocks, converted to the caller's type
  * with GDALCopyWords (the very conversion RasterIO applies, so the pixels
  * are byte-identical to a window read), and the pins are dropped.  Blocks
@@ -76,10 +89,17 @@
 #include <cpl_hash_set.h>
 #include <cpl_vsi.h>
 
-enum { BLK_LOADING = 0, BLK_READY = 1, BLK_FAILED = 2 };
+/* A block is created QUEUED by the request that found it missing; any
+ * request that needs it may claim it (LOADING) and read it. */
+enum { BLK_QUEUED = 0, BLK_LOADING = 1, BLK_READY = 2, BLK_FAILED = 3 };
+
+/* Native blocks shorter than this are grouped (see "What a block is"). */
+#define ASD_BLOCK_MIN_ROWS 64
+/* ... as long as a group stays under this size. */
+#define ASD_BLOCK_GROUP_MAX_BYTES ((size_t)8 << 20)
 
 typedef struct blk {
-  int bx, by;         /* block column and row */
+  int bx, by;         /* block column, and row of groups of ky native block rows */
   int x0, y0, w, h;   /* its window in image pixels (clipped at the edges) */
   int state;
   int pins;           /* requests using it now */
@@ -96,7 +116,9 @@ struct asd_block_reader {
   int nbands;
   GDALDataType store_dt, read_dt;
   int ssz, rsz;
-  int xsize, ysize, bw, bh, nbx, nby;
+  int xsize, ysize, bw, bh; /* image size, native block size */
+  int ky, uh;               /* native block rows per held block, and its height (bh * ky) */
+  int nbx, nby;             /* held blocks across and down */
   /* Validity, decided once as asd_read_window decides it per read. */
   int flags[ASD_ENCODE_MAX_BANDS];
   int has_nd[ASD_ENCODE_MAX_BANDS];
@@ -176,7 +198,7 @@ static void enforce_cap(asd_block_reader *r) {
   blk *b = r->head;
   while (b && r->cache_bytes > r->cache_max) {
     blk *next = b->next;
-    if (b->pins == 0 && b->state == BLK_READY) blk_drop(r, b);
+    if (b->pins == 0 && (b->state == BLK_READY || b->state == BLK_QUEUED)) blk_drop(r, b);
     b = next;
   }
 }
@@ -188,9 +210,9 @@ static size_t blk_bytes(const asd_block_reader *r, int w, int h) {
 /* The window of block (bx, by), clipped to the image. */
 static void blk_window(const asd_block_reader *r, int bx, int by, int *x0, int *y0, int *w, int *h) {
   *x0 = bx * r->bw;
-  *y0 = by * r->bh;
+  *y0 = by * r->uh;
   *w = *x0 + r->bw > r->xsize ? r->xsize - *x0 : r->bw;
-  *h = *y0 + r->bh > r->ysize ? r->ysize - *y0 : r->bh;
+  *h = *y0 + r->uh > r->ysize ? r->ysize - *y0 : r->uh;
 }
 
 /* ------------------------------------------------------------------------
@@ -217,7 +239,6 @@ asd_block_reader *asd_block_reader_new(GDALDatasetH ds, const int *bands, int nb
     r->bh = 1;
   }
   r->nbx = (r->xsize + r->bw - 1) / r->bw;
-  r->nby = (r->ysize + r->bh - 1) / r->bh;
   /* Blocks are kept in the source's type (a UInt16 image scaled to Byte
    * holds 2 bytes per value, not the 8 of the Float64 it is converted
    * through); bands of mixed types share the widest exact one. */
@@ -243,6 +264,14 @@ asd_block_reader *asd_block_reader_new(GDALDatasetH ds, const int *bands, int nb
     if (r->flags[i] & GMF_PER_DATASET) per_dataset_plane = r->nmask;
     r->nmask++;
   }
+  /* Short strips are held in groups of ky strips: see the essay.  Tiled
+   * files are not grouped, so that nothing outside the tiles is read. */
+  r->ky = 1;
+  while (r->bw >= r->xsize && r->ky * r->bh < ASD_BLOCK_MIN_ROWS && r->ky * r->bh < r->ysize &&
+         blk_bytes(r, r->bw, (r->ky + 1) * r->bh) <= ASD_BLOCK_GROUP_MAX_BYTES)
+    r->ky++;
+  r->uh = r->ky * r->bh;
+  r->nby = (r->ysize + r->uh - 1) / r->uh;
   r->cache_max = cache_max;
   r->top_last = r->top_prev = INT_MIN;
   const uint64_t nblocks = (uint64_t)r->nbx * (uint64_t)r->nby;
@@ -250,8 +279,8 @@ asd_block_reader *asd_block_reader_new(GDALDatasetH ds, const int *bands, int nb
   r->set = CPLHashSetNew(blk_hash, blk_equal, NULL);
   pthread_mutex_init(&r->lock, NULL);
   pthread_cond_init(&r->cond, NULL);
-  CPLDebug("ASD", "block reader: blocks %d x %d (%d x %d of them), %s, cap %lu MB", r->bw, r->bh, r->nbx, r->nby,
-           GDALGetDataTypeName(r->store_dt), (unsigned long)(cache_max >> 20));
+  CPLDebug("ASD", "block reader: blocks %d x %d read %d rows at a time (%d x %d reads), %s, cap %lu MB", r->bw,
+           r->bh, r->uh, r->nbx, r->nby, GDALGetDataTypeName(r->store_dt), (unsigned long)(cache_max >> 20));
   return r;
 }
 
@@ -275,8 +304,8 @@ size_t asd_block_reader_pixel_bytes(const asd_block_reader *r) { return blk_byte
 size_t asd_block_reader_window_bytes(const asd_block_reader *r, int x, int y, int w, int h) {
   if (w <= 0 || h <= 0) return 0;
   /* Whole blocks on every side of the window, clipped at the image edge. */
-  int x0 = (x / r->bw) * r->bw, y0 = (y / r->bh) * r->bh;
-  int x1 = ((x + w + r->bw - 1) / r->bw) * r->bw, y1 = ((y + h + r->bh - 1) / r->bh) * r->bh;
+  int x0 = (x / r->bw) * r->bw, y0 = (y / r->uh) * r->uh;
+  int x1 = ((x + w + r->bw - 1) / r->bw) * r->bw, y1 = ((y + h + r->uh - 1) / r->uh) * r->uh;
   if (x1 > r->xsize) x1 = r->xsize;
   if (y1 > r->ysize) y1 = r->ysize;
   return blk_bytes(r, x1 - x0, y1 - y0);
@@ -329,52 +358,75 @@ static int load_block(asd_block_reader *r, GDALDatasetH h, blk *b) {
   return 0;
 }
 
-/* Reads the blocks this request created (mine[i] set), grouping blocks
- * side by side in one block row into runs announced with AdviseRead.
- * Sets each block's state; returns 0 or -1 when any failed. */
-static int load_blocks(asd_block_reader *r, blk **list, const unsigned char *mine, int n) {
-  int any = 0;
-  for (int i = 0; i < n; i++) any |= mine[i];
-  if (!any) return 0;
-  GDALDatasetH h = r->hooks.borrow(r->hooks.ctx);
+/* Marks b read (ok) or failed, and wakes the requests waiting for it
+ * (lock held). */
+static void blk_loaded(asd_block_reader *r, blk *b, int ok) {
+  if (ok) {
+    b->state = BLK_READY;
+    const long long native = (b->h + r->bh - 1) / r->bh; /* native blocks in it */
+    const size_t bit = (size_t)b->by * (size_t)r->nbx + (size_t)b->bx;
+    if (r->ever) {
+      if (r->ever[bit >> 3] & (1u << (bit & 7))) r->blocks_reread += native;
+      r->ever[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+    }
+    r->blocks_read += native;
+    r->bytes_read += (long long)b->bytes;
+  } else {
+    b->state = BLK_FAILED;
+    blk_drop(r, b); /* pinned: stays allocated until unpinned */
+  }
+  pthread_cond_broadcast(&r->cond);
+}
+
+/* Reads the queued blocks of list, cooperating with the other requests:
+ * claims a run of QUEUED blocks side by side in one row (any request's,
+ * since several tiles need the same blocks), reads it with a borrowed
+ * handle, and repeats; when none is left, waits for the ones others are
+ * reading.  The handle is given back before waiting, so that a request
+ * never sleeps on a handle another one needs to finish a block.  Returns
+ * 0, or -1 when a block could not be read. */
+static int load_blocks(asd_block_reader *r, blk **list, int n) {
   int rc = 0;
-  for (int i = 0; i < n; i++) {
-    if (!mine[i]) continue;
-    int ok = h != NULL;
-    if (ok && (i == 0 || !mine[i - 1] || list[i - 1]->by != list[i]->by)) {
-      /* The start of a run: announce it up to its last block. */
-      int j = i;
-      while (j + 1 < n && mine[j + 1] && list[j + 1]->by == list[i]->by) j++;
-      const blk *a = list[i], *z = list[j];
-      GDALDatasetAdviseRead(h, a->x0, a->y0, z->x0 + z->w - a->x0, a->h, z->x0 + z->w - a->x0, a->h, r->store_dt,
-                            r->nbands, r->bands, NULL);
+  pthread_mutex_lock(&r->lock);
+  for (;;) {
+    int first = -1, loading = 0;
+    for (int k = 0; k < n; k++) {
+      if (list[k]->state == BLK_QUEUED && first < 0) first = k;
+      if (list[k]->state == BLK_LOADING) loading = 1;
+      if (list[k]->state == BLK_FAILED) rc = -1;
     }
-    if (ok) ok = load_block(r, h, list[i]) == 0;
-    if (!ok) rc = -1;
-    pthread_mutex_lock(&r->lock);
-    blk *b = list[i];
-    if (ok) {
-      b->state = BLK_READY;
-      const size_t bit = (size_t)b->by * (size_t)r->nbx + (size_t)b->bx;
-      if (r->ever) {
-        if (r->ever[bit >> 3] & (1u << (bit & 7))) r->blocks_reread++;
-        r->ever[bit >> 3] |= (unsigned char)(1u << (bit & 7));
-      }
-      r->blocks_read++;
-      r->bytes_read += (long long)b->bytes;
-    } else {
-      b->state = BLK_FAILED;
-      blk_drop(r, b); /* pinned: stays allocated until unpinned */
+    if (rc != 0) break;
+    if (first < 0) {
+      if (!loading) break;
+      pthread_cond_wait(&r->cond, &r->lock);
+      continue;
     }
-    pthread_cond_broadcast(&r->cond);
+    int last = first;
+    while (last + 1 < n && list[last + 1]->state == BLK_QUEUED && list[last + 1]->by == list[first]->by) last++;
+    for (int k = first; k <= last; k++) list[k]->state = BLK_LOADING;
     pthread_mutex_unlock(&r->lock);
+
+    GDALDatasetH h = r->hooks.borrow(r->hooks.ctx);
+    if (h) {
+      const blk *a = list[first], *z = list[last];
+      const int rw = z->x0 + z->w - a->x0;
+      GDALDatasetAdviseRead(h, a->x0, a->y0, rw, a->h, rw, a->h, r->store_dt, r->nbands, r->bands, NULL);
+    }
+    for (int k = first; k <= last; k++) {
+      const int ok = h != NULL && load_block(r, h, list[k]) == 0;
+      pthread_mutex_lock(&r->lock);
+      blk_loaded(r, list[k], ok);
+      pthread_mutex_unlock(&r->lock);
+    }
+    if (h) {
+      /* Drop the decoded copies GDAL kept in its block cache for this
+       * handle: ours are the ones that will be used. */
+      GDALFlushCache(h);
+      r->hooks.give_back(r->hooks.ctx, h);
+    }
+    pthread_mutex_lock(&r->lock);
   }
-  if (h) {
-    /* Drop the decoded copies GDAL kept in its block cache for this
-     * handle: ours are the ones that will be used. */
-    GDALFlushCache(h);
-    r->hooks.give_back(r->hooks.ctx, h);
-  }
+  pthread_mutex_unlock(&r->lock);
   return rc;
 }
 
@@ -454,15 +506,10 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
   memset(px, 0, sizeof(*px));
   if (w <= 0 || h <= 0 || x < 0 || y < 0 || x > r->xsize - w || y > r->ysize - h) return 1;
   if (asd_block_reader_window_bytes(r, x, y, w, h) > r->cache_max) return 1;
-  const int c0 = x / r->bw, c1 = (x + w - 1) / r->bw, r0 = y / r->bh, r1 = (y + h - 1) / r->bh;
+  const int c0 = x / r->bw, c1 = (x + w - 1) / r->bw, r0 = y / r->uh, r1 = (y + h - 1) / r->uh;
   const int n = (c1 - c0 + 1) * (r1 - r0 + 1);
   blk **list = VSI_MALLOC2_VERBOSE((size_t)n, sizeof(blk *));
-  unsigned char *mine = VSI_CALLOC_VERBOSE((size_t)n, 1);
-  if (!list || !mine) {
-    VSIFree(list);
-    VSIFree(mine);
-    return -1;
-  }
+  if (!list) return -1;
 
   /* Pin the blocks under the window, creating the missing ones. */
   pthread_mutex_lock(&r->lock);
@@ -482,12 +529,11 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
         b->by = by;
         blk_window(r, bx, by, &b->x0, &b->y0, &b->w, &b->h);
         b->bytes = blk_bytes(r, b->w, b->h);
-        b->state = BLK_LOADING;
+        b->state = BLK_QUEUED;
         b->in_set = 1;
         CPLHashSetInsert(r->set, b);
         lru_append(r, b);
         r->cache_bytes += b->bytes;
-        mine[i] = 1;
       }
       b->pins++;
       list[i] = b;
@@ -504,7 +550,8 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
     blk *b = r->head;
     while (b) {
       blk *next = b->next;
-      if (b->pins == 0 && b->state == BLK_READY && b->y0 + b->h <= keep) blk_drop(r, b);
+      if (b->pins == 0 && (b->state == BLK_READY || b->state == BLK_QUEUED) && b->y0 + b->h <= keep)
+        blk_drop(r, b);
       b = next;
     }
   }
@@ -512,20 +559,7 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
   if (r->cache_bytes > r->cache_peak) r->cache_peak = r->cache_bytes;
   pthread_mutex_unlock(&r->lock);
 
-  int rc = load_blocks(r, list, mine, n);
-
-  /* Wait for the blocks other requests are reading. */
-  pthread_mutex_lock(&r->lock);
-  for (;;) {
-    int loading = 0;
-    for (int k = 0; k < n; k++) {
-      if (list[k]->state == BLK_LOADING) loading = 1;
-      if (list[k]->state == BLK_FAILED) rc = -1;
-    }
-    if (!loading) break;
-    pthread_cond_wait(&r->cond, &r->lock);
-  }
-  pthread_mutex_unlock(&r->lock);
+  int rc = load_blocks(r, list, n);
 
   /* READY blocks are immutable and pinned: cut without the lock. */
   if (rc == 0 && cut_window(r, list, n, x, y, w, h, px) != 0) rc = -1;
@@ -545,6 +579,5 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
   if (rc == 0) r->tiles++;
   pthread_mutex_unlock(&r->lock);
   VSIFree(list);
-  VSIFree(mine);
   return rc;
 }
