@@ -247,6 +247,7 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
     MAX_WAIT_TIME = "MAX_WAIT_TIME"
     T_SRS = "T_SRS"
     RESUME = "RESUME"
+    DRY_RUN = "DRY_RUN"
     LOAD_TILES = "LOAD_TILES"
     CANCEL_GRACE = "CANCEL_GRACE"
     EXTRA_OPTIONS = "EXTRA_OPTIONS"
@@ -384,6 +385,8 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             self.EXTRA_OPTIONS, "Additional command-line options (no credentials)", optional=True))
         self._advanced(QgsProcessingParameterBoolean(
             self.LOAD_TILES, "Also load the tile-status layer", True))
+        self._advanced(QgsProcessingParameterBoolean(
+            self.DRY_RUN, "Check only: plan the tiles, check credentials and buckets, invoke nothing", False))
 
         dest = QgsProcessingParameterVectorDestination(
             self.OUTPUT, "Detections", QgsProcessing.TypeVectorPolygon)
@@ -494,6 +497,8 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         # Processing overwrites its destinations; a resumed run must keep the
         # output (its journal is in it or next to it).
         args.append("-resume" if self.parameterAsBool(parameters, self.RESUME, context) else "-overwrite")
+        if self.parameterAsBool(parameters, self.DRY_RUN, context):
+            args.append("-dry-run")
         opt("-metrics", metrics_path)
 
         extra = self.parameterAsString(parameters, self.EXTRA_OPTIONS, context).strip()
@@ -667,6 +672,15 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             else:
                 feedback.reportError(msg, False)
 
+        if "-dry-run" in args:
+            # Nothing was written: there is no layer to load or return.
+            if context.willLoadLayerOnCompletion(dest):
+                layers = context.layersToLoadOnCompletion()
+                layers.pop(dest, None)
+                context.setLayersToLoadOnCompletion(layers)
+            return {self.OUTPUT: None, self.TILES: None, self.EXIT_STATUS: status,
+                    self.TILES_SUCCEEDED: None, self.TILES_FAILED: None, self.FEATURES: None}
+
         det_uri, tiles_uri = self._layer_uris(path, layer_name or "detections", args)
         self._load_on_completion(context, dest, det_uri, tiles_uri,
                                  self.parameterAsBool(parameters, self.LOAD_TILES, context))
@@ -707,9 +721,10 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         details = context.layerToLoadOnCompletionDetails(dest)
         layers = context.layersToLoadOnCompletion()
         layers.pop(dest, None)
-        det = QgsProcessingContext.LayerDetails(details.name or "Detections", details.project, self.OUTPUT)
-        layers[det_uri] = det
+        vector = QgsProcessingUtils.LayerHint.Vector
+        layers[det_uri] = QgsProcessingContext.LayerDetails(
+            details.name or "Detections", details.project, self.OUTPUT, vector)
         if load_tiles and tiles_uri:
             layers[tiles_uri] = QgsProcessingContext.LayerDetails(
-                (details.name or "Detections") + " tiles", details.project, self.TILES)
+                (details.name or "Detections") + " tiles", details.project, self.TILES, vector)
         context.setLayersToLoadOnCompletion(layers)

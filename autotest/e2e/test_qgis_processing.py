@@ -58,7 +58,7 @@ sys.path.insert(0, QGIS_DIR)
 sys.path.append("/usr/share/qgis/python/plugins")
 try:
     from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
-                           QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProject,
+                           QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProcessingUtils, QgsProject,
                            QgsSettings, QgsVectorLayer)
 except ImportError as e:
     sys.stderr.write("test_qgis_processing: QGIS's Python bindings are missing ({}); "
@@ -236,6 +236,15 @@ class QgisProcessingTest(unittest.TestCase):
         try:
             out = os.path.join(self.tmp, "detect", "ships.gpkg")
             metrics = os.path.join(self.tmp, "detect", "metrics.json")
+            # A check-only run first: plans, checks credentials and buckets, writes and loads nothing.
+            dry_fb = RecordingFeedback()
+            dry, dry_context = self.run_alg(self.params(ep.url, "qgis-blobs", out, DRY_RUN=True), dry_fb)
+            self.assertEqual(dry["EXIT_STATUS"], 0)
+            self.assertIsNone(dry["OUTPUT"])
+            self.assertIn("Dry run: 40 tiles planned", dry_fb.text())
+            self.assertFalse(os.path.exists(out))
+            self.assertEqual(dry_context.layersToLoadOnCompletion(), {})
+
             fb = RecordingFeedback()
             results, context = self.run_alg(self.params(ep.url, "qgis-blobs", out, METRICS=metrics), fb)
         finally:
@@ -284,6 +293,13 @@ class QgisProcessingTest(unittest.TestCase):
         # Processing loads the detections layer and the tile-status layer, not the file's first layer.
         to_load = context.layersToLoadOnCompletion()
         self.assertEqual(set(to_load), {out + "|layername=detections", out + "|layername=tiles"})
+        counts = {}
+        for uri, details in to_load.items():
+            # What the Processing GUI does with them at the end.
+            layer = QgsProcessingUtils.mapLayerFromString(uri, context, True, details.layerTypeHint)
+            self.assertIsNotNone(layer, uri)
+            counts[uri.rsplit("=", 1)[1]] = layer.featureCount()
+        self.assertEqual(counts, {"detections": expected, "tiles": 40})
 
     def test_bad_endpoint(self):
         ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
