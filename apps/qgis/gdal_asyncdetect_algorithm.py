@@ -73,6 +73,8 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
+    QgsProviderConnectionException,
+    QgsProviderRegistry,
     QgsSettings,
     QgsVectorLayer,
 )
@@ -431,7 +433,22 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             return uri.database(), (uri.table() or None)
         return dest, None
 
-    def _build_args(self, parameters, context, feedback, layer, path, layer_name, metrics_path):
+    @staticmethod
+    def _drop_tables(path, names, feedback):
+        """Drops the named tables of an existing multi-layer file (the others stay)."""
+        try:
+            conn = QgsProviderRegistry.instance().providerMetadata("ogr").createConnection(path, {})
+            existing = {t.tableName() for t in conn.tables()}
+            for name in names:
+                if name in existing:
+                    conn.dropVectorTable("", name)
+                    feedback.pushInfo("Replaced table '{}' of {}".format(name, path))
+        except QgsProviderConnectionException as e:
+            raise QgsProcessingException("cannot replace table(s) {} of '{}': {}".format(
+                ", ".join(names), path, e))
+
+    def _build_args(self, parameters, context, feedback, layer, path, layer_name, metrics_path,
+                    keep_file=False):
         args = []
 
         def opt(flag, value):
@@ -495,8 +512,14 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         if layer_name:
             opt("-nln", layer_name)
         # Processing overwrites its destinations; a resumed run must keep the
-        # output (its journal is in it or next to it).
-        args.append("-resume" if self.parameterAsBool(parameters, self.RESUME, context) else "-overwrite")
+        # output (its journal is in it or next to it).  A table saved into an
+        # existing GeoPackage replaces that table only: the utility's
+        # -overwrite would replace the whole file, with the user's other
+        # layers, so the table is dropped beforehand and the run appends.
+        if self.parameterAsBool(parameters, self.RESUME, context):
+            args.append("-resume")
+        else:
+            args.append("-append" if keep_file else "-overwrite")
         if self.parameterAsBool(parameters, self.DRY_RUN, context):
             args.append("-dry-run")
         opt("-metrics", metrics_path)
@@ -627,7 +650,11 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         if not metrics_path:
             metrics_path = QgsProcessingUtils.generateTempFilename("gdal_asyncdetect_metrics.json")
         binary = find_binary()
-        args = self._build_args(parameters, context, feedback, layer, path, layer_name, metrics_path)
+        keep_file = (bool(layer_name) and os.path.exists(path)
+                     and not self.parameterAsBool(parameters, self.RESUME, context))
+        args = self._build_args(parameters, context, feedback, layer, path, layer_name, metrics_path, keep_file)
+        if keep_file and "-dry-run" not in args:
+            self._drop_tables(path, [layer_name, layer_name + "_tiles"], feedback)
 
         env = dict(os.environ)
         url = self.parameterAsString(parameters, self.ENDPOINT_URL, context).strip()

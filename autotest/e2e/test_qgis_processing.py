@@ -19,7 +19,7 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   the scripts folder) and run by qgis_process (FlatGeobuf output);
   plugin          apps/qgis/ installed as a plugin, enabled and run by qgis_process,
                   the binary found through the Processing setting only, output
-                  to a named GeoPackage table;
+                  to a named table of an existing GeoPackage (its other layers stay);
   guards          no QGIS run needed: binary not found, credentials in the extra
                   options refused, redaction of the logged command line, the
                   GDALTermProgress parser.
@@ -415,6 +415,11 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(enable.returncode, 0, enable.stdout.decode(errors="replace"))
         out = os.path.join(self.tmp, "plugin", "run.gpkg")
         os.makedirs(os.path.dirname(out))
+        # An existing GeoPackage with a layer of the user's and a stale "ships"
+        # table: the run replaces "ships" and keeps the user's layer.
+        for table in ("keepme", "ships"):
+            subprocess.run(["ogr2ogr", "-f", "GPKG"] + (["-update"] if os.path.exists(out) else []) +
+                           ["-nln", table, out, GROUND_TRUTH], check=True, stderr=subprocess.DEVNULL)
         ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
         try:
             cmd = [qgis_process, "--json", "run", ALG_ID, "--",
@@ -433,6 +438,10 @@ class QgisProcessingTest(unittest.TestCase):
         det = QgsVectorLayer(doc["results"]["OUTPUT"], "det", "ogr")
         self.assertEqual(det.featureCount(), ground_truth_count())
         self.assertEqual(QgsVectorLayer(doc["results"]["TILES"], "t", "ogr").featureCount(), 40)
+        self.assertIn("score", det.fields().names())
+        self.assertNotIn("pixel_bbox", det.fields().names())  # the stale table's schema is gone
+        self.assertEqual(QgsVectorLayer(out + "|layername=keepme", "k", "ogr").featureCount(),
+                         ground_truth_count())
 
     def test_guards(self):
         out = os.path.join(self.tmp, "guards", "out.gpkg")
