@@ -733,9 +733,12 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             if a == "-nln" and i + 1 < len(args) and det_name == "detections":
                 det_name = args[i + 1]
                 tiles_name = det_name + "_tiles"
+        whole = QgsVectorLayer(path, "probe", "ogr")
+        if whole.isValid() and len(whole.dataProvider().subLayers()) <= 1:
+            return path, None  # single-layer formats (GeoJSON, Shapefile, FlatGeobuf...)
         det_uri = "{}|layername={}".format(path, det_name)
         if not QgsVectorLayer(det_uri, "probe", "ogr").isValid():
-            det_uri = path  # single-layer formats (GeoJSON, Shapefile...)
+            det_uri = path
         tiles_uri = "{}|layername={}".format(path, tiles_name)
         if det_uri == path or not QgsVectorLayer(tiles_uri, "probe", "ogr").isValid():
             tiles_uri = None

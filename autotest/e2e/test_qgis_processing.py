@@ -15,6 +15,10 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   cancelled/resume, the utility gone (no child process, no
                   zombie), then a resumed run completes from the journal with
                   the ground truth's count and tiles reused;
+  options         extent in EPSG:4326 on the 11-bit 4-band scene with bands 1-3
+                  and a rescaling range, output in UTM as GeoJSON: the options
+                  reach the utility and the result lies in the window and
+                  matches the ground truth there; merge options on a dry run;
   user_script     the algorithm installed as a Processing user script (a copy in
                   the scripts folder) and run by qgis_process (FlatGeobuf output);
   plugin          apps/qgis/ installed as a plugin, enabled and run by qgis_process,
@@ -57,7 +61,9 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 sys.path.insert(0, QGIS_DIR)
 sys.path.append("/usr/share/qgis/python/plugins")
 try:
-    from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
+    from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsCoordinateTransform,
+                           QgsGeometry, QgsProcessingContext, QgsProcessingException, QgsRasterLayer,
+                           QgsRectangle,
                            QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProcessingUtils, QgsProject,
                            QgsSettings, QgsVectorLayer)
 except ImportError as e:
@@ -173,6 +179,18 @@ def children_named(name):
         if int(fields[1]) == me and comm == name[:15]:
             found.append((int(pid), fields[0]))
     return found
+
+
+def ogr_json_to_wkt(geometry):
+    """WKT of a GeoJSON Polygon or MultiPolygon (the ground truth's footprints)."""
+    def ring(r):
+        return "(" + ", ".join("{} {}".format(x, y) for x, y in (p[:2] for p in r)) + ")"
+
+    def poly(rings):
+        return "(" + ", ".join(ring(r) for r in rings) + ")"
+    if geometry["type"] == "Polygon":
+        return "POLYGON " + poly(geometry["coordinates"])
+    return "MULTIPOLYGON (" + ", ".join(poly(p) for p in geometry["coordinates"]) + ")"
 
 
 def ground_truth_count():
@@ -393,6 +411,65 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(det.featureCount(), ground_truth_count())
         self.assertEqual(det.crs().authid(), "EPSG:4326")
         self.assertNotIn(SECRET_KEY, stdout + proc.stderr.decode(errors="replace"))
+
+    def test_options(self):
+        """Extent in another CRS, bands + rescaling range on the 11-bit scene, merge options, output CRS, GeoJSON."""
+        scene16 = os.path.join(SOURCE_DIR, "data", "scene_u16.tif")
+        raster = QgsRasterLayer(scene16, "u16", "gdal")
+        self.assertTrue(raster.isValid())
+        full = raster.extent()
+        west = QgsRectangle(full.xMinimum(), full.yMinimum(), full.center().x(), full.yMaximum())
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        to_wgs84 = QgsCoordinateTransform(raster.crs(), wgs84, QgsProject.instance())
+        west_ll = to_wgs84.transformBoundingBox(west)
+        # What the algorithm turns the extent into (-projwin in the raster's CRS).
+        window = QgsCoordinateTransform(wgs84, raster.crs(), QgsProject.instance()).transformBoundingBox(west_ll)
+
+        out = os.path.join(self.tmp, "options", "west.geojson")
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        extent = "{},{},{},{} [EPSG:4326]".format(west_ll.xMinimum(), west_ll.xMaximum(),
+                                                  west_ll.yMinimum(), west_ll.yMaximum())
+        try:
+            # The merge options, checked on a dry run: NMS with IoU keeps the
+            # halves of boxes cut by tile edges, so its count is not comparable.
+            fb = RecordingFeedback()
+            self.run_alg(self.params(ep.url, "qgis-blobs", out, MERGE=1, MATCH_METRIC=1, MERGE_THRESHOLD=0.3,
+                                     MIN_SCORE=0.2, CLASS_AGNOSTIC=True, DRY_RUN=True), fb)
+            self.assertIn("-merge nms -match-metric iou -merge-threshold 0.3 -min-score 0.2 -class-agnostic",
+                          fb.text())
+            fb = RecordingFeedback()
+            results, context = self.run_alg(self.params(
+                ep.url, "qgis-blobs", out, INPUT=scene16, EXTENT=extent,
+                BANDS=[1, 2, 3], SCALE=2, SCALE_RANGE="0,2047", T_SRS="EPSG:32633"), fb)
+        finally:
+            ep.stop()
+        log = fb.text()
+        for expected in ("-projwin ", "-b 1 -b 2 -b 3", "-scale 0.0 2047.0", "-t_srs EPSG:32633"):
+            self.assertIn(expected, log)
+        self.assertEqual(results["EXIT_STATUS"], 0)
+        self.assertTrue(0 < results["TILES_SUCCEEDED"] < 40, results)
+        # GeoJSON holds one layer: the detections, and no tile-status layer.
+        self.assertEqual(results["OUTPUT"], out)
+        self.assertIsNone(results["TILES"])
+        det = QgsVectorLayer(out, "det", "ogr")
+        self.assertTrue(det.isValid())
+        self.assertEqual(det.crs().authid(), "EPSG:32633")
+        n = det.featureCount()
+        for f in det.getFeatures():
+            c = f.geometry().centroid().asPoint()
+            self.assertTrue(window.buffered(1.0).contains(c), c.toString())
+        # Between the ground-truth objects inside the window and those touching it.
+        to_utm = QgsCoordinateTransform(wgs84, raster.crs(), QgsProject.instance())
+        inside = touching = 0
+        with open(GROUND_TRUTH, encoding="utf-8") as f:
+            for feat in json.load(f)["features"]:
+                g = QgsGeometry.fromWkt(ogr_json_to_wkt(feat["geometry"]))
+                g.transform(to_utm)
+                inside += window.contains(g.boundingBox())
+                touching += g.boundingBox().intersects(window)
+        self.assertGreater(inside, 10)
+        self.assertLess(touching, ground_truth_count())
+        self.assertTrue(inside <= n <= touching, (inside, n, touching))
 
     def test_plugin(self):
         """apps/qgis/ installed as the gdal_asyncdetect plugin, enabled and run by qgis_process;
