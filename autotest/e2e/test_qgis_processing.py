@@ -15,6 +15,9 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   cancelled/resume, the utility gone (no child process, no
                   zombie), then a resumed run completes from the journal with
                   the ground truth's count and tiles reused;
+  partial         injected model errors: exit status 2 is a warning, not a failure;
+                  output, failed tiles with reasons, both layers loaded; resume
+                  on a healthy endpoint retries only the failed tiles;
   options         extent in EPSG:4326 on the 11-bit 4-band scene with bands 1-3
                   and a rescaling range, output in UTM as GeoJSON: the options
                   reach the utility and the result lies in the window and
@@ -86,9 +89,9 @@ def _pdeathsig():
 class LocalEndpoint:
     """The real asyncdetect_endpoint on an ephemeral loopback port (like autotest/support)."""
 
-    def __init__(self, *endpoint_specs):
+    def __init__(self, *endpoint_specs, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="asd-qgis-endpoint-")
-        args = [ENDPOINT_BIN, "-port", "0", "-data-dir", self.dir, "-bucket", "qgis-input"]
+        args = [ENDPOINT_BIN, "-port", "0", "-data-dir", self.dir, "-bucket", "qgis-input"] + list(extra_args)
         for spec in endpoint_specs:
             args += ["-endpoint", spec]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -411,6 +414,38 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(det.featureCount(), ground_truth_count())
         self.assertEqual(det.crs().authid(), "EPSG:4326")
         self.assertNotIn(SECRET_KEY, stdout + proc.stderr.decode(errors="replace"))
+
+    def test_partial(self):
+        """Some tiles fail (injected model errors): a warning, the output and both layers, then resume."""
+        out = os.path.join(self.tmp, "partial", "out.gpkg")
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"), extra_args=["-faults", "model_error=0.2,seed=3"])
+        try:
+            fb = RecordingFeedback()
+            results, context = self.run_alg(self.params(ep.url, "qgis-blobs", out), fb)
+        finally:
+            ep.stop()
+        self.assertEqual(results["EXIT_STATUS"], 2)
+        failed = results["TILES_FAILED"]
+        self.assertGreater(failed, 0)
+        self.assertEqual(results["TILES_SUCCEEDED"] + failed, 40)
+        self.assertIn("{} of 40 tiles failed".format(failed), fb.text())
+        tiles = QgsVectorLayer(results["TILES"], "tiles", "ogr")
+        reasons = [f["reason"] for f in tiles.getFeatures() if f["status"] == "failed"]
+        self.assertEqual(len(reasons), failed)
+        self.assertTrue(all(reasons), reasons)
+        self.assertEqual(len(context.layersToLoadOnCompletion()), 2)
+        self.assertLessEqual(QgsVectorLayer(results["OUTPUT"], "d", "ogr").featureCount(), ground_truth_count())
+
+        # Resume against a healthy endpoint retries only the failed tiles.
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        try:
+            fb = RecordingFeedback()
+            results, _ = self.run_alg(self.params(ep.url, "qgis-blobs", out, RESUME=True), fb)
+        finally:
+            ep.stop()
+        self.assertEqual(results["EXIT_STATUS"], 0)
+        self.assertIn("({} from an earlier run)".format(40 - failed), fb.text())
+        self.assertEqual(QgsVectorLayer(results["OUTPUT"], "d", "ogr").featureCount(), ground_truth_count())
 
     def test_options(self):
         """Extent in another CRS, bands + rescaling range on the 11-bit scene, merge options, output CRS, GeoJSON."""
