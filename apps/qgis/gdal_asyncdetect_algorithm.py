@@ -40,6 +40,7 @@ The file is self-contained so that it also works as a Processing user script
 and __init__.py make the same algorithm a plugin provider.
 """
 
+import codecs
 import json
 import os
 import queue
@@ -209,15 +210,23 @@ class TermProgressParser:
 
 
 def _reader(stream, tag, q):
-    """Thread body: moves everything a pipe yields into the queue, then a None."""
+    """Thread body: moves everything a pipe yields into the queue, then a None.
+    os.read returns what is there (progress characters come one by one); the
+    incremental decoder keeps a UTF-8 sequence cut between two reads whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
         while True:
             data = os.read(stream.fileno(), 4096)
             if not data:
                 break
-            q.put((tag, data.decode("utf-8", "replace")))
+            text = decoder.decode(data)
+            if text:
+                q.put((tag, text))
     except OSError:
         pass
+    rest = decoder.decode(b"", final=True)
+    if rest:
+        q.put((tag, rest))
     q.put((tag, None))
 
 
@@ -540,29 +549,27 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ running
 
-    def _stop(self, proc, grace, feedback):
-        """Cancel: drain for `grace` seconds, then stop now, then kill; always reaps."""
-        feedback.pushInfo("Cancelling: gdal_asyncdetect stops submitting tiles and waits up to {:g} s for "
-                          "the tiles in flight".format(grace))
-        steps = [(signal.SIGINT, grace), (signal.SIGINT, self.STOP_TIMEOUT), (signal.SIGKILL, None)]
-        for sig, wait in steps:
+    @staticmethod
+    def _kill(proc):
+        """Last resort when the algorithm itself fails: stop the utility now and reap it."""
+        for sig, wait in ((signal.SIGINT, 2.0), (signal.SIGINT, 5.0), (signal.SIGKILL, None)):
             if proc.poll() is not None:
                 break
             try:
                 proc.send_signal(sig)
-            except ProcessLookupError:
-                break
-            if sig == signal.SIGKILL:
-                feedback.reportError("gdal_asyncdetect did not stop; killed it", False)
-                break
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
+                if wait:
+                    proc.wait(timeout=wait)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
         proc.wait()
 
     def _run(self, binary, args, env, grace, feedback):
-        """Runs the utility; returns (exit status, error lines, cancelled)."""
+        """Runs the utility; returns (exit status, error lines, cancelled).
+
+        Everything that touches the feedback happens on this thread: two
+        reader threads only move the pipes' bytes into a queue, and cancel is
+        a small state machine driven from the same loop (SIGINT = drain, after
+        `grace` s SIGINT again = stop now, STOP_TIMEOUT s later SIGKILL)."""
         proc = subprocess.Popen([binary] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, close_fds=True)
         q = queue.Queue()
@@ -574,15 +581,26 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         errors = []
         err_partial = ""
         open_pipes = 2
-        cancelled = False
-        stopper = None
+        stage = 0          # 0 running, 1 draining, 2 stopping, 3 killed
+        deadline = None
+        ok = False
         try:
             while open_pipes:
-                if feedback.isCanceled() and not cancelled:
-                    cancelled = True
-                    # Stop in a thread so the output keeps flowing into the log meanwhile.
-                    stopper = threading.Thread(target=self._stop, args=(proc, grace, feedback), daemon=True)
-                    stopper.start()
+                if stage == 0 and feedback.isCanceled():
+                    feedback.pushInfo("Cancelling: gdal_asyncdetect stops submitting tiles and waits up to "
+                                      "{:g} s for the tiles in flight".format(grace))
+                    self._signal(proc, signal.SIGINT)
+                    stage, deadline = 1, time.monotonic() + grace
+                elif stage in (1, 2) and time.monotonic() >= deadline and proc.poll() is None:
+                    if stage == 1:
+                        feedback.pushInfo("Cancelling: stopping now (the tiles still in flight are left "
+                                          "to -resume)")
+                        self._signal(proc, signal.SIGINT)
+                        stage, deadline = 2, time.monotonic() + self.STOP_TIMEOUT
+                    else:
+                        feedback.reportError("gdal_asyncdetect did not stop; killing it", False)
+                        self._signal(proc, signal.SIGKILL)
+                        stage = 3
                 try:
                     tag, data = q.get(timeout=0.1)
                 except queue.Empty:
@@ -606,18 +624,23 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
                 self._stderr_line(err_partial, errors, feedback)
             for line in parser.finish():
                 feedback.pushConsoleInfo(line)
+            ok = True
         finally:
-            if proc.poll() is None and not cancelled:
-                # An exception on our side: never leave the utility running.
-                self._stop(proc, 0.0, feedback)
-            if stopper:
-                stopper.join()
+            if not ok:
+                self._kill(proc)  # never leave the utility running behind an error of ours
             proc.wait()
             for t in readers:
                 t.join(timeout=5)
             proc.stdout.close()
             proc.stderr.close()
-        return proc.returncode, errors, cancelled
+        return proc.returncode, errors, stage > 0
+
+    @staticmethod
+    def _signal(proc, sig):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     @staticmethod
     def _stderr_line(line, errors, feedback):

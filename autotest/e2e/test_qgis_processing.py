@@ -44,7 +44,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 SOURCE_DIR = os.environ.get("ASD_SOURCE_DIR") or os.path.abspath(
