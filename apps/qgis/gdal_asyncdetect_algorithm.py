@@ -42,6 +42,7 @@ and __init__.py make the same algorithm a plugin provider.
 
 import codecs
 import json
+import math
 import os
 import queue
 import re
@@ -494,7 +495,8 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             args.append("-scale")
         elif scale == 2:
             rng = self.parameterAsRange(parameters, self.SCALE_RANGE, context)
-            if not rng or len(rng) != 2 or rng[0] >= rng[1]:
+            # An empty range widget gives "None,None", i.e. NaNs.
+            if not rng or len(rng) != 2 or not all(math.isfinite(v) for v in rng) or rng[0] >= rng[1]:
                 raise QgsProcessingException("rescaling from a range needs a source range with minimum < maximum")
             args += ["-scale", repr(rng[0]), repr(rng[1])]
         fmt = TILE_FORMATS[self.parameterAsEnum(parameters, self.TILE_FORMAT, context)]

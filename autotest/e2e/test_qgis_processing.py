@@ -9,6 +9,8 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   parameter): feature count equal to the ground truth's, CRS,
                   fields, the tile-status layer, progress streamed to the feedback,
                   layers to load, no secret in anything logged;
+  dialog          the Toolbox dialog filled in and run as a background task, the
+                  layers loaded into the project by Processing's post-processing;
   bad_endpoint    an unknown endpoint name: QgsProcessingException carrying the
                   utility's one-line error, no output layer loaded;
   cancel_resume   feedback.cancel() mid-run on a slow endpoint: exception saying
@@ -44,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SOURCE_DIR = os.environ.get("ASD_SOURCE_DIR") or os.path.abspath(
@@ -320,6 +323,50 @@ class QgisProcessingTest(unittest.TestCase):
             self.assertIsNotNone(layer, uri)
             counts[uri.rsplit("=", 1)[1]] = layer.featureCount()
         self.assertEqual(counts, {"detections": expected, "tiles": 40})
+
+    def test_dialog(self):
+        """What a QGIS Desktop user does: the algorithm's dialog, filled in and run (a background
+        task), then Processing's own post-processing loads the layers into the project."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+        scene = QgsRasterLayer(SCENE, "scene", "gdal")
+        QgsProject.instance().addMapLayer(scene)
+        alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+        dialog = AlgorithmDialog(alg)
+        panel = dialog.mainWidget()
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        try:
+            for name, value in (("INPUT", scene.id()), ("ENDPOINT", "qgis-blobs"), ("INPUT_BUCKET", "qgis-input"),
+                                ("AWS_PROFILE", PROFILE), ("AWS_REGION", "us-east-1"), ("ENDPOINT_URL", ep.url),
+                                ("POLLING_INTERVAL", 0.1), ("MAX_POLLING_INTERVAL", 0.5)):
+                panel.wrappers[name].setParameterValue(value, context)
+            # The dialog's defaults are the utility's.
+            values = panel.createProcessingParameters()
+            for name, value in (("TILE_SIZE", 512), ("OVERLAP", 128), ("MERGE", 0), ("MERGE_THRESHOLD", 0.5),
+                                ("RESUME", False), ("LOAD_TILES", True), ("OUTPUT", "TEMPORARY_OUTPUT")):
+                got = values[name]
+                got = got.sink.staticValue() if hasattr(got, "sink") else got
+                self.assertEqual(got, value, name)
+            dialog.runAlgorithm()
+            deadline = time.monotonic() + 300
+            vectors = []
+            while time.monotonic() < deadline and len(vectors) < 2:
+                QgsApplication.processEvents()
+                time.sleep(0.05)
+                vectors = [lyr for lyr in QgsProject.instance().mapLayers().values()
+                           if isinstance(lyr, QgsVectorLayer)]
+        finally:
+            ep.stop()
+        from qgis.PyQt.QtWidgets import QTextEdit
+        log = dialog.findChild(QTextEdit, "txtLog").toPlainText()
+        by_name = {lyr.name(): lyr for lyr in vectors}
+        self.assertEqual(set(by_name), {"Detections", "Detections tiles"}, log[-2000:])
+        self.assertEqual(by_name["Detections"].featureCount(), ground_truth_count())
+        self.assertEqual(by_name["Detections"].crs().authid(), "EPSG:4326")
+        self.assertEqual(by_name["Detections tiles"].featureCount(), 40)
+        self.assertIn("91 kept after merging", log)
+        self.assertNotIn(SECRET_KEY, log)
 
     def test_bad_endpoint(self):
         ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
@@ -611,7 +658,7 @@ def main():
     profile_dir = tempfile.mkdtemp(prefix="asd-qgis-profile-")
     os.environ["QGIS_CUSTOM_CONFIG_PATH"] = profile_dir
     QgsApplication.setPrefixPath("/usr", True)
-    QGIS_APP = QgsApplication([], False)
+    QGIS_APP = QgsApplication([], True)  # with widgets (offscreen): the dialog test needs them
     QGIS_APP.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
