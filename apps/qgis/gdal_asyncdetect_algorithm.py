@@ -418,6 +418,21 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TILES_FAILED, "Tiles failed"))
         self.addOutput(QgsProcessingOutputNumber(self.FEATURES, "Detections written"))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        """What the dialog can say before anything runs (the utility checks the rest)."""
+        ok, msg = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, msg
+        tile = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        if overlap >= tile:
+            return False, "The tile overlap ({}) must be smaller than the tile size ({})".format(overlap, tile)
+        if self.parameterAsEnum(parameters, self.SCALE, context) == 2:
+            rng = self.parameterAsRange(parameters, self.SCALE_RANGE, context)
+            if not rng or len(rng) != 2 or not all(math.isfinite(v) for v in rng) or rng[0] >= rng[1]:
+                return False, "Rescaling from a range needs a source range with minimum < maximum"
+        return True, ""
+
     # ------------------------------------------------------------------ helpers
 
     @staticmethod

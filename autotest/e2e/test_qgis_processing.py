@@ -610,6 +610,12 @@ class QgisProcessingTest(unittest.TestCase):
                                      EXTRA_OPTIONS="--config AWS_SECRET_ACCESS_KEY abc"), fb)
         self.assertIn("credentials are not accepted", str(cm.exception))
         self.assertNotIn("abc", fb.text())
+        # Inconsistent values are refused before anything runs, with a message the dialog shows.
+        for extra, words in (({"TILE_SIZE": 256, "OVERLAP": 256}, "overlap (256) must be smaller"),
+                             ({"SCALE": 2}, "source range with minimum < maximum")):
+            with self.assertRaises(QgsProcessingException) as cm:
+                self.run_alg(self.params("http://127.0.0.1:9", "x", out, **extra), RecordingFeedback())
+            self.assertIn(words, str(cm.exception))
         # A binary that is not there: one clear message naming how to set it.
         os.environ[asd_alg.ENV_BINARY] = os.path.join(self.tmp, "no-such-binary")
         saved_path = os.environ.get("PATH", "")
@@ -667,6 +673,10 @@ def main():
     result = unittest.main(exit=False, verbosity=2).result
     ok = result.wasSuccessful() and result.testsRun > 0
     shutil.rmtree(profile_dir, ignore_errors=True)
+    # Processing's temporary outputs (TEMPORARY_OUTPUT in the dialog test);
+    # QGIS removes them at exit, which os._exit skips.
+    from qgis.core import QgsProcessingUtils
+    shutil.rmtree(QgsProcessingUtils.tempFolder(), ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     # QGIS's exit path can crash in destructors of Python-owned objects; the
