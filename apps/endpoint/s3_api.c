@@ -12,9 +12,18 @@
  * HEAD responses never carry a body, even for errors (server.c relies on
  * libmicrohttpd dropping bodies of HEAD responses).
  *
- * What is deliberately not here: multipart uploads, copies, versioning,
- * ACLs and the other subresources answer 501 NotImplemented, so a client
- * that needs them fails loudly instead of silently misbehaving.
+ * Multipart uploads (?uploads, ?uploadId=, ?partNumber=) and copies
+ * (x-amz-copy-source) are routed here and carried out by s3_multipart.c and
+ * the store: UploadPart bodies stream to disk exactly like PutObject bodies
+ * (server.c asks asd_s3_op_streams_body), and copies move bytes from the
+ * source's file descriptor to the destination's writer through a bounded
+ * buffer, so neither ever holds an object in memory.  Presigned URLs need
+ * nothing here: auth.c verifies their query string before the request
+ * reaches this file.
+ *
+ * What is deliberately not here: versioning, ACLs, tagging and the other
+ * subresources answer 501 NotImplemented, so a client that needs them fails
+ * loudly instead of silently misbehaving.
  */
 #include "s3_api.h"
 

@@ -23,6 +23,14 @@
  * replaced or deleted right after.  Temporary files left by a crash are
  * removed when the store is opened again.
  *
+ * Multipart parts use the same file format and the same write-then-rename
+ * discipline, but live in an upload's folder under <data-dir>/.uploads/ (see
+ * s3_multipart.c) and never enter the index: asd_store_part_writer_begin
+ * gives a writer whose commit renames into that folder, and
+ * asd_store_writer_append_fd lets completion and copies feed a writer from
+ * another file without loading it.  A multipart object's ETag is not the MD5
+ * of its bytes, so the writer can be given one (asd_store_writer_set_etag).
+ *
  * Index.  Per bucket, a sorted array of entries (binary search for lookups,
  * which makes HEAD a memory lookup, and ordered scans for listings).  One
  * reader-writer lock guards the whole index; file I/O of the object bytes

@@ -1,7 +1,9 @@
 /*
  * s3_store.h: the local endpoint's object store (buckets and objects on disk).
  *
- * The store is the only code that touches the data directory.  Every object is
+ * The store (with s3_multipart.c, which keeps uploads in progress in the
+ * store's ".uploads" folder) is the only code that touches the data
+ * directory.  Every object is
  * one file inside its bucket's folder, named by the SHA-256 of its key, so a
  * key can never name a path outside the data directory whatever bytes it
  * holds.  A file starts with a fixed-size metadata header (key, size, ETag,
