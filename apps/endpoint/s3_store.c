@@ -438,7 +438,7 @@ static void scan_bucket(asd_store *st, bucket *b) {
   }
   closedir(d);
   free(dir);
-  qsort(b->objs, b->n, sizeof *b->objs, cmp_entry_ptr);
+  if (b->n) qsort(b->objs, b->n, sizeof *b->objs, cmp_entry_ptr); /* qsort(NULL, 0) is undefined */
 }
 
 /* ------------------------------------------------------------ open/close */
