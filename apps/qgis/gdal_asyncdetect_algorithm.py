@@ -40,7 +40,9 @@ The file is self-contained so that it also works as a Processing user script
 and __init__.py make the same algorithm a plugin provider.
 """
 
+import codecs
 import json
+import math
 import os
 import queue
 import re
@@ -73,6 +75,8 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
+    QgsProviderConnectionException,
+    QgsProviderRegistry,
     QgsSettings,
     QgsVectorLayer,
 )
@@ -207,15 +211,23 @@ class TermProgressParser:
 
 
 def _reader(stream, tag, q):
-    """Thread body: moves everything a pipe yields into the queue, then a None."""
+    """Thread body: moves everything a pipe yields into the queue, then a None.
+    os.read returns what is there (progress characters come one by one); the
+    incremental decoder keeps a UTF-8 sequence cut between two reads whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
         while True:
             data = os.read(stream.fileno(), 4096)
             if not data:
                 break
-            q.put((tag, data.decode("utf-8", "replace")))
+            text = decoder.decode(data)
+            if text:
+                q.put((tag, text))
     except OSError:
         pass
+    rest = decoder.decode(b"", final=True)
+    if rest:
+        q.put((tag, rest))
     q.put((tag, None))
 
 
@@ -247,6 +259,7 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
     MAX_WAIT_TIME = "MAX_WAIT_TIME"
     T_SRS = "T_SRS"
     RESUME = "RESUME"
+    DRY_RUN = "DRY_RUN"
     LOAD_TILES = "LOAD_TILES"
     CANCEL_GRACE = "CANCEL_GRACE"
     EXTRA_OPTIONS = "EXTRA_OPTIONS"
@@ -384,6 +397,8 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             self.EXTRA_OPTIONS, "Additional command-line options (no credentials)", optional=True))
         self._advanced(QgsProcessingParameterBoolean(
             self.LOAD_TILES, "Also load the tile-status layer", True))
+        self._advanced(QgsProcessingParameterBoolean(
+            self.DRY_RUN, "Check only: plan the tiles, check credentials and buckets, invoke nothing", False))
 
         dest = QgsProcessingParameterVectorDestination(
             self.OUTPUT, "Detections", QgsProcessing.TypeVectorPolygon)
@@ -402,6 +417,21 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TILES_SUCCEEDED, "Tiles succeeded"))
         self.addOutput(QgsProcessingOutputNumber(self.TILES_FAILED, "Tiles failed"))
         self.addOutput(QgsProcessingOutputNumber(self.FEATURES, "Detections written"))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        """What the dialog can say before anything runs (the utility checks the rest)."""
+        ok, msg = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, msg
+        tile = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        if overlap >= tile:
+            return False, "The tile overlap ({}) must be smaller than the tile size ({})".format(overlap, tile)
+        if self.parameterAsEnum(parameters, self.SCALE, context) == 2:
+            rng = self.parameterAsRange(parameters, self.SCALE_RANGE, context)
+            if not rng or len(rng) != 2 or not all(math.isfinite(v) for v in rng) or rng[0] >= rng[1]:
+                return False, "Rescaling from a range needs a source range with minimum < maximum"
+        return True, ""
 
     # ------------------------------------------------------------------ helpers
 
@@ -428,7 +458,22 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             return uri.database(), (uri.table() or None)
         return dest, None
 
-    def _build_args(self, parameters, context, feedback, layer, path, layer_name, metrics_path):
+    @staticmethod
+    def _drop_tables(path, names, feedback):
+        """Drops the named tables of an existing multi-layer file (the others stay)."""
+        try:
+            conn = QgsProviderRegistry.instance().providerMetadata("ogr").createConnection(path, {})
+            existing = {t.tableName() for t in conn.tables()}
+            for name in names:
+                if name in existing:
+                    conn.dropVectorTable("", name)
+                    feedback.pushInfo("Replaced table '{}' of {}".format(name, path))
+        except QgsProviderConnectionException as e:
+            raise QgsProcessingException("cannot replace table(s) {} of '{}': {}".format(
+                ", ".join(names), path, e))
+
+    def _build_args(self, parameters, context, feedback, layer, path, layer_name, metrics_path,
+                    keep_file=False):
         args = []
 
         def opt(flag, value):
@@ -465,7 +510,8 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             args.append("-scale")
         elif scale == 2:
             rng = self.parameterAsRange(parameters, self.SCALE_RANGE, context)
-            if not rng or len(rng) != 2 or rng[0] >= rng[1]:
+            # An empty range widget gives "None,None", i.e. NaNs.
+            if not rng or len(rng) != 2 or not all(math.isfinite(v) for v in rng) or rng[0] >= rng[1]:
                 raise QgsProcessingException("rescaling from a range needs a source range with minimum < maximum")
             args += ["-scale", repr(rng[0]), repr(rng[1])]
         fmt = TILE_FORMATS[self.parameterAsEnum(parameters, self.TILE_FORMAT, context)]
@@ -492,8 +538,16 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         if layer_name:
             opt("-nln", layer_name)
         # Processing overwrites its destinations; a resumed run must keep the
-        # output (its journal is in it or next to it).
-        args.append("-resume" if self.parameterAsBool(parameters, self.RESUME, context) else "-overwrite")
+        # output (its journal is in it or next to it).  A table saved into an
+        # existing GeoPackage replaces that table only: the utility's
+        # -overwrite would replace the whole file, with the user's other
+        # layers, so the table is dropped beforehand and the run appends.
+        if self.parameterAsBool(parameters, self.RESUME, context):
+            args.append("-resume")
+        else:
+            args.append("-append" if keep_file else "-overwrite")
+        if self.parameterAsBool(parameters, self.DRY_RUN, context):
+            args.append("-dry-run")
         opt("-metrics", metrics_path)
 
         extra = self.parameterAsString(parameters, self.EXTRA_OPTIONS, context).strip()
@@ -512,29 +566,27 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ running
 
-    def _stop(self, proc, grace, feedback):
-        """Cancel: drain for `grace` seconds, then stop now, then kill; always reaps."""
-        feedback.pushInfo("Cancelling: gdal_asyncdetect stops submitting tiles and waits up to {:g} s for "
-                          "the tiles in flight".format(grace))
-        steps = [(signal.SIGINT, grace), (signal.SIGINT, self.STOP_TIMEOUT), (signal.SIGKILL, None)]
-        for sig, wait in steps:
+    @staticmethod
+    def _kill(proc):
+        """Last resort when the algorithm itself fails: stop the utility now and reap it."""
+        for sig, wait in ((signal.SIGINT, 2.0), (signal.SIGINT, 5.0), (signal.SIGKILL, None)):
             if proc.poll() is not None:
                 break
             try:
                 proc.send_signal(sig)
-            except ProcessLookupError:
-                break
-            if sig == signal.SIGKILL:
-                feedback.reportError("gdal_asyncdetect did not stop; killed it", False)
-                break
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
+                if wait:
+                    proc.wait(timeout=wait)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
         proc.wait()
 
     def _run(self, binary, args, env, grace, feedback):
-        """Runs the utility; returns (exit status, error lines, cancelled)."""
+        """Runs the utility; returns (exit status, error lines, cancelled).
+
+        Everything that touches the feedback happens on this thread: two
+        reader threads only move the pipes' bytes into a queue, and cancel is
+        a small state machine driven from the same loop (SIGINT = drain, after
+        `grace` s SIGINT again = stop now, STOP_TIMEOUT s later SIGKILL)."""
         proc = subprocess.Popen([binary] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, close_fds=True)
         q = queue.Queue()
@@ -546,15 +598,26 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         errors = []
         err_partial = ""
         open_pipes = 2
-        cancelled = False
-        stopper = None
+        stage = 0          # 0 running, 1 draining, 2 stopping, 3 killed
+        deadline = None
+        ok = False
         try:
             while open_pipes:
-                if feedback.isCanceled() and not cancelled:
-                    cancelled = True
-                    # Stop in a thread so the output keeps flowing into the log meanwhile.
-                    stopper = threading.Thread(target=self._stop, args=(proc, grace, feedback), daemon=True)
-                    stopper.start()
+                if stage == 0 and feedback.isCanceled():
+                    feedback.pushInfo("Cancelling: gdal_asyncdetect stops submitting tiles and waits up to "
+                                      "{:g} s for the tiles in flight".format(grace))
+                    self._signal(proc, signal.SIGINT)
+                    stage, deadline = 1, time.monotonic() + grace
+                elif stage in (1, 2) and time.monotonic() >= deadline and proc.poll() is None:
+                    if stage == 1:
+                        feedback.pushInfo("Cancelling: stopping now (the tiles still in flight are left "
+                                          "to -resume)")
+                        self._signal(proc, signal.SIGINT)
+                        stage, deadline = 2, time.monotonic() + self.STOP_TIMEOUT
+                    else:
+                        feedback.reportError("gdal_asyncdetect did not stop; killing it", False)
+                        self._signal(proc, signal.SIGKILL)
+                        stage = 3
                 try:
                     tag, data = q.get(timeout=0.1)
                 except queue.Empty:
@@ -578,18 +641,23 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
                 self._stderr_line(err_partial, errors, feedback)
             for line in parser.finish():
                 feedback.pushConsoleInfo(line)
+            ok = True
         finally:
-            if proc.poll() is None and not cancelled:
-                # An exception on our side: never leave the utility running.
-                self._stop(proc, 0.0, feedback)
-            if stopper:
-                stopper.join()
+            if not ok:
+                self._kill(proc)  # never leave the utility running behind an error of ours
             proc.wait()
             for t in readers:
                 t.join(timeout=5)
             proc.stdout.close()
             proc.stderr.close()
-        return proc.returncode, errors, cancelled
+        return proc.returncode, errors, stage > 0
+
+    @staticmethod
+    def _signal(proc, sig):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     @staticmethod
     def _stderr_line(line, errors, feedback):
@@ -622,7 +690,11 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         if not metrics_path:
             metrics_path = QgsProcessingUtils.generateTempFilename("gdal_asyncdetect_metrics.json")
         binary = find_binary()
-        args = self._build_args(parameters, context, feedback, layer, path, layer_name, metrics_path)
+        keep_file = (bool(layer_name) and os.path.exists(path)
+                     and not self.parameterAsBool(parameters, self.RESUME, context))
+        args = self._build_args(parameters, context, feedback, layer, path, layer_name, metrics_path, keep_file)
+        if keep_file and "-dry-run" not in args:
+            self._drop_tables(path, [layer_name, layer_name + "_tiles"], feedback)
 
         env = dict(os.environ)
         url = self.parameterAsString(parameters, self.ENDPOINT_URL, context).strip()
@@ -667,6 +739,15 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
             else:
                 feedback.reportError(msg, False)
 
+        if "-dry-run" in args:
+            # Nothing was written: there is no layer to load or return.
+            if context.willLoadLayerOnCompletion(dest):
+                layers = context.layersToLoadOnCompletion()
+                layers.pop(dest, None)
+                context.setLayersToLoadOnCompletion(layers)
+            return {self.OUTPUT: None, self.TILES: None, self.EXIT_STATUS: status,
+                    self.TILES_SUCCEEDED: None, self.TILES_FAILED: None, self.FEATURES: None}
+
         det_uri, tiles_uri = self._layer_uris(path, layer_name or "detections", args)
         self._load_on_completion(context, dest, det_uri, tiles_uri,
                                  self.parameterAsBool(parameters, self.LOAD_TILES, context))
@@ -685,16 +766,21 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def _layer_uris(path, det_name, args):
         """URIs of the detections and tile-status layers (None when that layer was not written)."""
+        # The utility's rule (additional options may carry -nln / -status-nln too).
+        options = args[:-2]
+        for i, a in enumerate(options[:-1]):
+            if a == "-nln":
+                det_name = options[i + 1]
         tiles_name = det_name + "_tiles" if det_name != "detections" else "tiles"
-        for i, a in enumerate(args[:-2]):
-            if a == "-status-nln" and i + 1 < len(args):
-                tiles_name = args[i + 1]
-            if a == "-nln" and i + 1 < len(args) and det_name == "detections":
-                det_name = args[i + 1]
-                tiles_name = det_name + "_tiles"
+        for i, a in enumerate(options[:-1]):
+            if a == "-status-nln":
+                tiles_name = options[i + 1]
+        whole = QgsVectorLayer(path, "probe", "ogr")
+        if whole.isValid() and len(whole.dataProvider().subLayers()) <= 1:
+            return path, None  # single-layer formats (GeoJSON, Shapefile, FlatGeobuf...)
         det_uri = "{}|layername={}".format(path, det_name)
         if not QgsVectorLayer(det_uri, "probe", "ogr").isValid():
-            det_uri = path  # single-layer formats (GeoJSON, Shapefile...)
+            det_uri = path
         tiles_uri = "{}|layername={}".format(path, tiles_name)
         if det_uri == path or not QgsVectorLayer(tiles_uri, "probe", "ogr").isValid():
             tiles_uri = None
@@ -707,9 +793,10 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
         details = context.layerToLoadOnCompletionDetails(dest)
         layers = context.layersToLoadOnCompletion()
         layers.pop(dest, None)
-        det = QgsProcessingContext.LayerDetails(details.name or "Detections", details.project, self.OUTPUT)
-        layers[det_uri] = det
+        vector = QgsProcessingUtils.LayerHint.Vector
+        layers[det_uri] = QgsProcessingContext.LayerDetails(
+            details.name or "Detections", details.project, self.OUTPUT, vector)
         if load_tiles and tiles_uri:
             layers[tiles_uri] = QgsProcessingContext.LayerDetails(
-                (details.name or "Detections") + " tiles", details.project, self.TILES)
+                (details.name or "Detections") + " tiles", details.project, self.TILES, vector)
         context.setLayersToLoadOnCompletion(layers)

@@ -9,17 +9,26 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   parameter): feature count equal to the ground truth's, CRS,
                   fields, the tile-status layer, progress streamed to the feedback,
                   layers to load, no secret in anything logged;
+  dialog          the Toolbox dialog filled in and run as a background task, the
+                  layers loaded into the project by Processing's post-processing;
   bad_endpoint    an unknown endpoint name: QgsProcessingException carrying the
                   utility's one-line error, no output layer loaded;
   cancel_resume   feedback.cancel() mid-run on a slow endpoint: exception saying
                   cancelled/resume, the utility gone (no child process, no
                   zombie), then a resumed run completes from the journal with
                   the ground truth's count and tiles reused;
+  partial         injected model errors: exit status 2 is a warning, not a failure;
+                  output, failed tiles with reasons, both layers loaded; resume
+                  on a healthy endpoint retries only the failed tiles;
+  options         extent in EPSG:4326 on the 11-bit 4-band scene with bands 1-3
+                  and a rescaling range, output in UTM as GeoJSON: the options
+                  reach the utility and the result lies in the window and
+                  matches the ground truth there; merge options on a dry run;
   user_script     the algorithm installed as a Processing user script (a copy in
                   the scripts folder) and run by qgis_process (FlatGeobuf output);
   plugin          apps/qgis/ installed as a plugin, enabled and run by qgis_process,
                   the binary found through the Processing setting only, output
-                  to a named GeoPackage table;
+                  to a named table of an existing GeoPackage (its other layers stay);
   guards          no QGIS run needed: binary not found, credentials in the extra
                   options refused, redaction of the logged command line, the
                   GDALTermProgress parser.
@@ -57,8 +66,10 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 sys.path.insert(0, QGIS_DIR)
 sys.path.append("/usr/share/qgis/python/plugins")
 try:
-    from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
-                           QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProject,
+    from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsCoordinateTransform,
+                           QgsGeometry, QgsProcessingContext, QgsProcessingException, QgsRasterLayer,
+                           QgsRectangle,
+                           QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProcessingUtils, QgsProject,
                            QgsSettings, QgsVectorLayer)
 except ImportError as e:
     sys.stderr.write("test_qgis_processing: QGIS's Python bindings are missing ({}); "
@@ -80,9 +91,9 @@ def _pdeathsig():
 class LocalEndpoint:
     """The real asyncdetect_endpoint on an ephemeral loopback port (like autotest/support)."""
 
-    def __init__(self, *endpoint_specs):
+    def __init__(self, *endpoint_specs, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="asd-qgis-endpoint-")
-        args = [ENDPOINT_BIN, "-port", "0", "-data-dir", self.dir, "-bucket", "qgis-input"]
+        args = [ENDPOINT_BIN, "-port", "0", "-data-dir", self.dir, "-bucket", "qgis-input"] + list(extra_args)
         for spec in endpoint_specs:
             args += ["-endpoint", spec]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -175,6 +186,18 @@ def children_named(name):
     return found
 
 
+def ogr_json_to_wkt(geometry):
+    """WKT of a GeoJSON Polygon or MultiPolygon (the ground truth's footprints)."""
+    def ring(r):
+        return "(" + ", ".join("{} {}".format(x, y) for x, y in (p[:2] for p in r)) + ")"
+
+    def poly(rings):
+        return "(" + ", ".join(ring(r) for r in rings) + ")"
+    if geometry["type"] == "Polygon":
+        return "POLYGON " + poly(geometry["coordinates"])
+    return "MULTIPOLYGON (" + ", ".join(poly(p) for p in geometry["coordinates"]) + ")"
+
+
 def ground_truth_count():
     with open(GROUND_TRUTH, encoding="utf-8") as f:
         return len(json.load(f)["features"])
@@ -236,6 +259,15 @@ class QgisProcessingTest(unittest.TestCase):
         try:
             out = os.path.join(self.tmp, "detect", "ships.gpkg")
             metrics = os.path.join(self.tmp, "detect", "metrics.json")
+            # A check-only run first: plans, checks credentials and buckets, writes and loads nothing.
+            dry_fb = RecordingFeedback()
+            dry, dry_context = self.run_alg(self.params(ep.url, "qgis-blobs", out, DRY_RUN=True), dry_fb)
+            self.assertEqual(dry["EXIT_STATUS"], 0)
+            self.assertIsNone(dry["OUTPUT"])
+            self.assertIn("Dry run: 40 tiles planned", dry_fb.text())
+            self.assertFalse(os.path.exists(out))
+            self.assertEqual(dry_context.layersToLoadOnCompletion(), {})
+
             fb = RecordingFeedback()
             results, context = self.run_alg(self.params(ep.url, "qgis-blobs", out, METRICS=metrics), fb)
         finally:
@@ -284,6 +316,57 @@ class QgisProcessingTest(unittest.TestCase):
         # Processing loads the detections layer and the tile-status layer, not the file's first layer.
         to_load = context.layersToLoadOnCompletion()
         self.assertEqual(set(to_load), {out + "|layername=detections", out + "|layername=tiles"})
+        counts = {}
+        for uri, details in to_load.items():
+            # What the Processing GUI does with them at the end.
+            layer = QgsProcessingUtils.mapLayerFromString(uri, context, True, details.layerTypeHint)
+            self.assertIsNotNone(layer, uri)
+            counts[uri.rsplit("=", 1)[1]] = layer.featureCount()
+        self.assertEqual(counts, {"detections": expected, "tiles": 40})
+
+    def test_dialog(self):
+        """What a QGIS Desktop user does: the algorithm's dialog, filled in and run (a background
+        task), then Processing's own post-processing loads the layers into the project."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
+        scene = QgsRasterLayer(SCENE, "scene", "gdal")
+        QgsProject.instance().addMapLayer(scene)
+        alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+        dialog = AlgorithmDialog(alg)
+        panel = dialog.mainWidget()
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        try:
+            for name, value in (("INPUT", scene.id()), ("ENDPOINT", "qgis-blobs"), ("INPUT_BUCKET", "qgis-input"),
+                                ("AWS_PROFILE", PROFILE), ("AWS_REGION", "us-east-1"), ("ENDPOINT_URL", ep.url),
+                                ("POLLING_INTERVAL", 0.1), ("MAX_POLLING_INTERVAL", 0.5)):
+                panel.wrappers[name].setParameterValue(value, context)
+            # The dialog's defaults are the utility's.
+            values = panel.createProcessingParameters()
+            for name, value in (("TILE_SIZE", 512), ("OVERLAP", 128), ("MERGE", 0), ("MERGE_THRESHOLD", 0.5),
+                                ("RESUME", False), ("LOAD_TILES", True), ("OUTPUT", "TEMPORARY_OUTPUT")):
+                got = values[name]
+                got = got.sink.staticValue() if hasattr(got, "sink") else got
+                self.assertEqual(got, value, name)
+            dialog.runAlgorithm()
+            deadline = time.monotonic() + 300
+            vectors = []
+            while time.monotonic() < deadline and len(vectors) < 2:
+                QgsApplication.processEvents()
+                time.sleep(0.05)
+                vectors = [lyr for lyr in QgsProject.instance().mapLayers().values()
+                           if isinstance(lyr, QgsVectorLayer)]
+        finally:
+            ep.stop()
+        from qgis.PyQt.QtWidgets import QTextEdit
+        log = dialog.findChild(QTextEdit, "txtLog").toPlainText()
+        by_name = {lyr.name(): lyr for lyr in vectors}
+        self.assertEqual(set(by_name), {"Detections", "Detections tiles"}, log[-2000:])
+        self.assertEqual(by_name["Detections"].featureCount(), ground_truth_count())
+        self.assertEqual(by_name["Detections"].crs().authid(), "EPSG:4326")
+        self.assertEqual(by_name["Detections tiles"].featureCount(), 40)
+        self.assertIn("91 kept after merging", log)
+        self.assertNotIn(SECRET_KEY, log)
 
     def test_bad_endpoint(self):
         ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
@@ -378,6 +461,97 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(det.crs().authid(), "EPSG:4326")
         self.assertNotIn(SECRET_KEY, stdout + proc.stderr.decode(errors="replace"))
 
+    def test_partial(self):
+        """Some tiles fail (injected model errors): a warning, the output and both layers, then resume."""
+        out = os.path.join(self.tmp, "partial", "out.gpkg")
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"), extra_args=["-faults", "model_error=0.2,seed=3"])
+        try:
+            fb = RecordingFeedback()
+            results, context = self.run_alg(self.params(ep.url, "qgis-blobs", out), fb)
+        finally:
+            ep.stop()
+        self.assertEqual(results["EXIT_STATUS"], 2)
+        failed = results["TILES_FAILED"]
+        self.assertGreater(failed, 0)
+        self.assertEqual(results["TILES_SUCCEEDED"] + failed, 40)
+        self.assertIn("{} of 40 tiles failed".format(failed), fb.text())
+        tiles = QgsVectorLayer(results["TILES"], "tiles", "ogr")
+        reasons = [f["reason"] for f in tiles.getFeatures() if f["status"] == "failed"]
+        self.assertEqual(len(reasons), failed)
+        self.assertTrue(all(reasons), reasons)
+        self.assertEqual(len(context.layersToLoadOnCompletion()), 2)
+        self.assertLessEqual(QgsVectorLayer(results["OUTPUT"], "d", "ogr").featureCount(), ground_truth_count())
+
+        # Resume against a healthy endpoint retries only the failed tiles.
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        try:
+            fb = RecordingFeedback()
+            results, _ = self.run_alg(self.params(ep.url, "qgis-blobs", out, RESUME=True), fb)
+        finally:
+            ep.stop()
+        self.assertEqual(results["EXIT_STATUS"], 0)
+        self.assertIn("({} from an earlier run)".format(40 - failed), fb.text())
+        self.assertEqual(QgsVectorLayer(results["OUTPUT"], "d", "ogr").featureCount(), ground_truth_count())
+
+    def test_options(self):
+        """Extent in another CRS, bands + rescaling range on the 11-bit scene, merge options, output CRS, GeoJSON."""
+        scene16 = os.path.join(SOURCE_DIR, "data", "scene_u16.tif")
+        raster = QgsRasterLayer(scene16, "u16", "gdal")
+        self.assertTrue(raster.isValid())
+        full = raster.extent()
+        west = QgsRectangle(full.xMinimum(), full.yMinimum(), full.center().x(), full.yMaximum())
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        to_wgs84 = QgsCoordinateTransform(raster.crs(), wgs84, QgsProject.instance())
+        west_ll = to_wgs84.transformBoundingBox(west)
+        # What the algorithm turns the extent into (-projwin in the raster's CRS).
+        window = QgsCoordinateTransform(wgs84, raster.crs(), QgsProject.instance()).transformBoundingBox(west_ll)
+
+        out = os.path.join(self.tmp, "options", "west.geojson")
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
+        extent = "{},{},{},{} [EPSG:4326]".format(west_ll.xMinimum(), west_ll.xMaximum(),
+                                                  west_ll.yMinimum(), west_ll.yMaximum())
+        try:
+            # The merge options, checked on a dry run: NMS with IoU keeps the
+            # halves of boxes cut by tile edges, so its count is not comparable.
+            fb = RecordingFeedback()
+            self.run_alg(self.params(ep.url, "qgis-blobs", out, MERGE=1, MATCH_METRIC=1, MERGE_THRESHOLD=0.3,
+                                     MIN_SCORE=0.2, CLASS_AGNOSTIC=True, DRY_RUN=True), fb)
+            self.assertIn("-merge nms -match-metric iou -merge-threshold 0.3 -min-score 0.2 -class-agnostic",
+                          fb.text())
+            fb = RecordingFeedback()
+            results, context = self.run_alg(self.params(
+                ep.url, "qgis-blobs", out, INPUT=scene16, EXTENT=extent,
+                BANDS=[1, 2, 3], SCALE=2, SCALE_RANGE="0,2047", T_SRS="EPSG:32633"), fb)
+        finally:
+            ep.stop()
+        log = fb.text()
+        for expected in ("-projwin ", "-b 1 -b 2 -b 3", "-scale 0.0 2047.0", "-t_srs EPSG:32633"):
+            self.assertIn(expected, log)
+        self.assertEqual(results["EXIT_STATUS"], 0)
+        self.assertTrue(0 < results["TILES_SUCCEEDED"] < 40, results)
+        # GeoJSON holds one layer: the detections, and no tile-status layer.
+        self.assertEqual(results["OUTPUT"], out)
+        self.assertIsNone(results["TILES"])
+        det = QgsVectorLayer(out, "det", "ogr")
+        self.assertTrue(det.isValid())
+        self.assertEqual(det.crs().authid(), "EPSG:32633")
+        n = det.featureCount()
+        for f in det.getFeatures():
+            c = f.geometry().centroid().asPoint()
+            self.assertTrue(window.buffered(1.0).contains(c), c.toString())
+        # Between the ground-truth objects inside the window and those touching it.
+        to_utm = QgsCoordinateTransform(wgs84, raster.crs(), QgsProject.instance())
+        inside = touching = 0
+        with open(GROUND_TRUTH, encoding="utf-8") as f:
+            for feat in json.load(f)["features"]:
+                g = QgsGeometry.fromWkt(ogr_json_to_wkt(feat["geometry"]))
+                g.transform(to_utm)
+                inside += window.contains(g.boundingBox())
+                touching += g.boundingBox().intersects(window)
+        self.assertGreater(inside, 10)
+        self.assertLess(touching, ground_truth_count())
+        self.assertTrue(inside <= n <= touching, (inside, n, touching))
+
     def test_plugin(self):
         """apps/qgis/ installed as the gdal_asyncdetect plugin, enabled and run by qgis_process;
         the binary found through the Processing setting only; a GeoPackage table as output."""
@@ -399,6 +573,11 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(enable.returncode, 0, enable.stdout.decode(errors="replace"))
         out = os.path.join(self.tmp, "plugin", "run.gpkg")
         os.makedirs(os.path.dirname(out))
+        # An existing GeoPackage with a layer of the user's and a stale "ships"
+        # table: the run replaces "ships" and keeps the user's layer.
+        for table in ("keepme", "ships"):
+            subprocess.run(["ogr2ogr", "-f", "GPKG"] + (["-update"] if os.path.exists(out) else []) +
+                           ["-nln", table, out, GROUND_TRUTH], check=True, stderr=subprocess.DEVNULL)
         ep = LocalEndpoint(endpoint_spec("qgis-blobs"))
         try:
             cmd = [qgis_process, "--json", "run", ALG_ID, "--",
@@ -417,6 +596,10 @@ class QgisProcessingTest(unittest.TestCase):
         det = QgsVectorLayer(doc["results"]["OUTPUT"], "det", "ogr")
         self.assertEqual(det.featureCount(), ground_truth_count())
         self.assertEqual(QgsVectorLayer(doc["results"]["TILES"], "t", "ogr").featureCount(), 40)
+        self.assertIn("score", det.fields().names())
+        self.assertNotIn("pixel_bbox", det.fields().names())  # the stale table's schema is gone
+        self.assertEqual(QgsVectorLayer(out + "|layername=keepme", "k", "ogr").featureCount(),
+                         ground_truth_count())
 
     def test_guards(self):
         out = os.path.join(self.tmp, "guards", "out.gpkg")
@@ -427,6 +610,12 @@ class QgisProcessingTest(unittest.TestCase):
                                      EXTRA_OPTIONS="--config AWS_SECRET_ACCESS_KEY abc"), fb)
         self.assertIn("credentials are not accepted", str(cm.exception))
         self.assertNotIn("abc", fb.text())
+        # Inconsistent values are refused before anything runs, with a message the dialog shows.
+        for extra, words in (({"TILE_SIZE": 256, "OVERLAP": 256}, "overlap (256) must be smaller"),
+                             ({"SCALE": 2}, "source range with minimum < maximum")):
+            with self.assertRaises(QgsProcessingException) as cm:
+                self.run_alg(self.params("http://127.0.0.1:9", "x", out, **extra), RecordingFeedback())
+            self.assertIn(words, str(cm.exception))
         # A binary that is not there: one clear message naming how to set it.
         os.environ[asd_alg.ENV_BINARY] = os.path.join(self.tmp, "no-such-binary")
         saved_path = os.environ.get("PATH", "")
@@ -475,7 +664,7 @@ def main():
     profile_dir = tempfile.mkdtemp(prefix="asd-qgis-profile-")
     os.environ["QGIS_CUSTOM_CONFIG_PATH"] = profile_dir
     QgsApplication.setPrefixPath("/usr", True)
-    QGIS_APP = QgsApplication([], False)
+    QGIS_APP = QgsApplication([], True)  # with widgets (offscreen): the dialog test needs them
     QGIS_APP.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
@@ -484,6 +673,10 @@ def main():
     result = unittest.main(exit=False, verbosity=2).result
     ok = result.wasSuccessful() and result.testsRun > 0
     shutil.rmtree(profile_dir, ignore_errors=True)
+    # Processing's temporary outputs (TEMPORARY_OUTPUT in the dialog test);
+    # QGIS removes them at exit, which os._exit skips.
+    from qgis.core import QgsProcessingUtils
+    shutil.rmtree(QgsProcessingUtils.tempFolder(), ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     # QGIS's exit path can crash in destructors of Python-owned objects; the
