@@ -3,6 +3,8 @@
 # side in one run, on the same 20,000 x 20,000 x 3 image stored two ways:
 #   - tiled 512 x 512, DEFLATE;
 #   - striped, DEFLATE, GDAL's default rows per strip (one row: 60 kB strips);
+#   - and, to see a source that costs more to decode, tiled 512 x 512 JPEG
+#     (YCbCr);
 # each with a small GDAL block cache (GDAL_CACHEMAX=64 MB) and with the
 # default (GDAL_CACHEMAX unset: the encoder caps GDAL's cache at 128 MB).
 #
@@ -17,12 +19,13 @@
 # a counting VSI handler (ASD_BENCH_COUNT_IO=1), so "file MB read" and
 # "file reads" are what GDAL fetched from disk, the same measure for both
 # paths: each fetch of a compressed block is followed by its decode.  Peak
-# RSS from /usr/bin/time -v.  The image is generated here (not committed):
+# RSS and CPU time (user + sys: on a shared machine, a steadier measure of the
+# work than the wall clock) from /usr/bin/time -v.  The image is generated here (not committed):
 # data/scene_utm.tif repeated in a VRT mosaic, written once per layout.
 #
 # Environment: SIZE, TILE, OVERLAP, THREADS, BUILD_DIR (default build),
 # ASD_BENCH_DIR (work dir, kept when given, else a temporary directory
-# removed at the end), LAYOUTS (default "tiled striped"), CACHES (default
+# removed at the end), LAYOUTS (default "tiled striped tiledjpeg"), CACHES (default
 # "64 default").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +35,7 @@ TILE=${TILE:-512}
 OVERLAP=${OVERLAP:-128}
 THREADS=${THREADS:-$(nproc)}
 BUILD_DIR=${BUILD_DIR:-build}
-LAYOUTS=${LAYOUTS:-"tiled striped"}
+LAYOUTS=${LAYOUTS:-"tiled striped tiledjpeg"}
 CACHES=${CACHES:-"64 default"}
 unset GDAL_CACHEMAX ASD_READ_MODE ASD_BLOCK_CACHEMAX
 
@@ -75,8 +78,13 @@ image() {
   local layout=$1 img=$WORK/big_${SIZE}_$1.tif
   if [ ! -f "$img" ]; then
     local co=(-co COMPRESS=DEFLATE -co BIGTIFF=IF_NEEDED)
-    if [ "$layout" = tiled ]; then co+=(-co TILED=YES -co BLOCKXSIZE=512 -co BLOCKYSIZE=512); fi
-    echo "generating $img ($SIZE x $SIZE x 3, $layout, DEFLATE)..." >&2
+    case $layout in
+      tiled) co+=(-co TILED=YES -co BLOCKXSIZE=512 -co BLOCKYSIZE=512) ;;
+      striped) ;;
+      tiledjpeg) co=(-co COMPRESS=JPEG -co PHOTOMETRIC=YCBCR -co TILED=YES -co BLOCKXSIZE=512 -co BLOCKYSIZE=512) ;;
+      *) echo "unknown layout $layout" >&2; exit 2 ;;
+    esac
+    echo "generating $img ($SIZE x $SIZE x 3, $layout)..." >&2
     gdal_translate -q -of GTiff "${co[@]}" --config GDAL_CACHEMAX 256 "$MOSAIC" "$img.part"
     mv "$img.part" "$img"
   fi
@@ -90,6 +98,7 @@ echo "plan: $SIZE x $SIZE, tile $TILE, overlap $OVERLAP -> $((N1 * N1)) tiles, $
 
 field() { sed -n "s/.*[ ^]$2=\([^ ]*\).*/\1/p" "$1"; }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+cpu() { echo "$(sed -n 's/.*User time (seconds): //p' "$1") + $(sed -n 's/.*System time (seconds): //p' "$1")" | bc -l; }
 
 ROWS=()
 for layout in $LAYOUTS; do
@@ -114,8 +123,8 @@ for layout in $LAYOUTS; do
       else
         dec="$(field "$o" window_reads) windows"
       fi
-      ROWS+=("$(printf '| %s (%.1f MB on disk) | %s | %s | %.2f | %.1f MB | %s | %.0f MB (%.2f× the file) | %s | %s |' \
-        "$layout" "$FILE_MB" "$cache" "$mode" "$(field "$o" tiles_per_second)" \
+      ROWS+=("$(printf '| %s (%.1f MB on disk) | %s | %s | %.2f | %.1f s | %.1f MB | %s | %.0f MB (%.2f× the file) | %s | %s |' \
+        "$layout" "$FILE_MB" "$cache" "$mode" "$(field "$o" tiles_per_second)" "$(cpu "$WORK/$tag.time")" \
         "$(echo "$(rss "$WORK/$tag.time") / 1024" | bc -l)" "$dec" \
         "$(field "$o" file_mb_read)" "$(echo "$(field "$o" file_mb_read) / $FILE_MB" | bc -l)" \
         "$(field "$o" file_reads)" "$LOAD")")
@@ -123,7 +132,7 @@ for layout in $LAYOUTS; do
   done
 done
 
-printf '\n| image | GDAL_CACHEMAX | read path | tiles/s | peak RSS | source reads | fetched from the file | file reads | load |\n'
-printf '|---|---|---|---|---|---|---|---|---|\n'
+printf '\n| image | GDAL_CACHEMAX | read path | tiles/s | CPU (user+sys) | peak RSS | source reads | fetched from the file | file reads | load |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 printf '%s\n' "${ROWS[@]}"
 echo "machine at the end: $(uptime | sed 's/.*load/load/')"

@@ -47,12 +47,14 @@
  * are then freed on two rules:
  *   - rows behind: tiles come in the plan's row-major order, so once a
  *     tile of a new row of tiles is asked for, blocks lying entirely above
- *     the previous row of tiles will not be needed again.  Keeping the
- *     previous row (not only the current one) costs one tile row of blocks
- *     but tolerates encoder threads that lag by up to a row: a thread that
- *     took a tile of row k just before another took one of row k+1 still
- *     finds its blocks.  The blocks held are therefore those spanned by
- *     about two rows of tiles, overlap included: never the image size.
+ *     the current row of tiles will not be needed again, provided every
+ *     tile of the previous row has been asked for.  With several encoder
+ *     threads one may still hold a tile of the previous row it has taken
+ *     but not yet asked for; so the reader counts the tiles asked for per
+ *     row (the longest finished row gives the plan's columns) and, until
+ *     the previous row is complete, keeps its blocks too.  The blocks held
+ *     are therefore those spanned by one row of tiles, two at the turn of
+ *     a row, overlap included: never the image size.
  *   - the cap: when the blocks held exceed cache_max, unpinned blocks are
  *     freed least recently used first.  Pinned blocks are never freed, so
  *     the cap may be exceeded by the blocks of the tiles being cut at that
@@ -134,6 +136,8 @@ struct asd_block_reader {
   blk *head, *tail;
   size_t cache_bytes, cache_peak;
   int top_last, top_prev; /* tops of the two lowest rows of tiles asked for so far */
+  int n_last, n_prev;     /* tiles asked for in each of those rows */
+  int row_tiles;          /* most tiles asked for in one finished row: the plan's columns */
   unsigned char *ever;    /* one bit per native block: read at least once */
   long long tiles, blocks_read, blocks_reread, bytes_read;
 };
@@ -539,13 +543,23 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
       list[i] = b;
     }
   }
-  /* Rows behind: see the essay.  keep is the top of the previous row of
-   * tiles (or of this tile, if it is earlier still). */
+  /* Rows behind: see the essay.  Blocks above keep are freed: the top of
+   * the current row of tiles once every tile of the previous row has been
+   * asked for, else the top of the previous row (or of this tile, if it is
+   * earlier still). */
   if (y > r->top_last) {
+    if (r->n_last > r->row_tiles) r->row_tiles = r->n_last;
     r->top_prev = r->top_last;
+    r->n_prev = r->n_last;
     r->top_last = y;
+    r->n_last = 1;
+  } else if (y == r->top_last) {
+    r->n_last++;
+  } else if (y == r->top_prev) {
+    r->n_prev++;
   }
-  const int keep = r->top_prev < y ? r->top_prev : y;
+  int keep = (r->row_tiles > 0 && r->n_prev >= r->row_tiles) ? r->top_last : r->top_prev;
+  if (keep > y) keep = y;
   if (keep != INT_MIN) {
     blk *b = r->head;
     while (b) {
