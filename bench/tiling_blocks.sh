@@ -26,7 +26,8 @@
 # Environment: SIZE, TILE, OVERLAP, THREADS, BUILD_DIR (default build),
 # ASD_BENCH_DIR (work dir, kept when given, else a temporary directory
 # removed at the end), LAYOUTS (default "tiled striped tiledjpeg"), CACHES (default
-# "64 default").
+# "64 default"), FORMATS (payload formats, default PNG; "PNG JPEG" adds JPEG
+# payloads, whose encoding is cheap enough for the reads to show).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,7 @@ THREADS=${THREADS:-$(nproc)}
 BUILD_DIR=${BUILD_DIR:-build}
 LAYOUTS=${LAYOUTS:-"tiled striped tiledjpeg"}
 CACHES=${CACHES:-"64 default"}
+FORMATS=${FORMATS:-PNG}
 unset GDAL_CACHEMAX ASD_READ_MODE ASD_BLOCK_CACHEMAX
 
 if [ -n "${ASD_BENCH_DIR:-}" ]; then
@@ -105,16 +107,17 @@ for layout in $LAYOUTS; do
   IMG=$(image "$layout")
   FILE_MB=$(echo "$(stat -c %s "$IMG") / 1048576" | bc -l)
   cat "$IMG" > /dev/null  # warm the page cache for every contender
+  for fmt in $FORMATS; do
   for cache in $CACHES; do
     for mode in window blocks; do
-      tag=${layout}_${cache}_${mode}
+      tag=${layout}_${fmt}_${cache}_${mode}
       LOAD=$(uptime | sed 's/.*load average: //; s/,.*//')
       if [ "$cache" = default ]; then
         env -u GDAL_CACHEMAX ASD_READ_MODE=$mode ASD_BENCH_COUNT_IO=1 /usr/bin/time -v \
-          "$WORK/tiling_bench" "$IMG" "$TILE" "$OVERLAP" "$THREADS" PNG > "$WORK/$tag.out" 2> "$WORK/$tag.time"
+          "$WORK/tiling_bench" "$IMG" "$TILE" "$OVERLAP" "$THREADS" "$fmt" > "$WORK/$tag.out" 2> "$WORK/$tag.time"
       else
         GDAL_CACHEMAX=$cache ASD_READ_MODE=$mode ASD_BENCH_COUNT_IO=1 /usr/bin/time -v \
-          "$WORK/tiling_bench" "$IMG" "$TILE" "$OVERLAP" "$THREADS" PNG > "$WORK/$tag.out" 2> "$WORK/$tag.time"
+          "$WORK/tiling_bench" "$IMG" "$TILE" "$OVERLAP" "$THREADS" "$fmt" > "$WORK/$tag.out" 2> "$WORK/$tag.time"
       fi
       echo "$tag load=$LOAD $(cat "$WORK/$tag.out")" >&2
       o=$WORK/$tag.out
@@ -123,16 +126,17 @@ for layout in $LAYOUTS; do
       else
         dec="$(field "$o" window_reads) windows"
       fi
-      ROWS+=("$(printf '| %s (%.1f MB on disk) | %s | %s | %.2f | %.1f s | %.1f MB | %s | %.0f MB (%.2f× the file) | %s | %s |' \
-        "$layout" "$FILE_MB" "$cache" "$mode" "$(field "$o" tiles_per_second)" "$(cpu "$WORK/$tag.time")" \
+      ROWS+=("$(printf '| %s (%.1f MB on disk) | %s | %s | %s | %.2f | %.1f s | %.1f MB | %s | %.0f MB (%.2f× the file) | %s | %s |' \
+        "$layout" "$FILE_MB" "$fmt" "$cache" "$mode" "$(field "$o" tiles_per_second)" "$(cpu "$WORK/$tag.time")" \
         "$(echo "$(rss "$WORK/$tag.time") / 1024" | bc -l)" "$dec" \
         "$(field "$o" file_mb_read)" "$(echo "$(field "$o" file_mb_read) / $FILE_MB" | bc -l)" \
         "$(field "$o" file_reads)" "$LOAD")")
     done
   done
+  done
 done
 
-printf '\n| image | GDAL_CACHEMAX | read path | tiles/s | CPU (user+sys) | peak RSS | source reads | fetched from the file | file reads | load |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|\n'
+printf '\n| image | payload | GDAL_CACHEMAX | read path | tiles/s | CPU (user+sys) | peak RSS | source reads | fetched from the file | file reads | load |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
 printf '%s\n' "${ROWS[@]}"
 echo "machine at the end: $(uptime | sed 's/.*load/load/')"

@@ -139,6 +139,10 @@ struct asd_block_reader {
   int n_last, n_prev;     /* tiles asked for in each of those rows */
   int row_tiles;          /* most tiles asked for in one finished row: the plan's columns */
   unsigned char *ever;    /* one bit per native block: read at least once */
+  /* Value buffers of freed full-size blocks, for the next blocks read. */
+  void **pool;
+  int npool, pool_cap;
+  size_t pool_size;       /* bytes of a full-size block's values */
   long long tiles, blocks_read, blocks_reread, bytes_read;
 };
 
@@ -178,8 +182,12 @@ static void lru_append(asd_block_reader *r, blk *b) {
   r->tail = b;
 }
 
-static void blk_destroy(blk *b) {
-  VSIFree(b->values);
+/* Frees b; a full-size value buffer goes back to the pool (lock held). */
+static void blk_destroy(asd_block_reader *r, blk *b) {
+  if (b->values && b->w == r->bw && b->h == r->uh && r->npool < r->pool_cap)
+    r->pool[r->npool++] = b->values;
+  else
+    VSIFree(b->values);
   VSIFree(b->masks);
   CPLFree(b);
 }
@@ -193,7 +201,7 @@ static void blk_drop(asd_block_reader *r, blk *b) {
     r->cache_bytes -= b->bytes;
     b->in_set = 0;
   }
-  if (b->pins == 0) blk_destroy(b);
+  if (b->pins == 0) blk_destroy(r, b);
 }
 
 /* Frees unpinned blocks, least recently used first, until the blocks held
@@ -277,6 +285,15 @@ asd_block_reader *asd_block_reader_new(GDALDatasetH ds, const int *bands, int nb
   r->uh = r->ky * r->bh;
   r->nby = (r->ysize + r->uh - 1) / r->uh;
   r->cache_max = cache_max;
+  /* Recycling: blocks come and go a row at a time, so a pool of one row
+   * of full-size buffers (at most a quarter of the cap) lets the next row
+   * reuse the memory of the row just freed instead of returning it to the
+   * system and faulting fresh pages in (large buffers are mmap'd). */
+  r->pool_size = (size_t)r->bw * (size_t)r->uh * (size_t)r->nbands * (size_t)r->ssz;
+  r->pool_cap = r->nbx;
+  if (r->pool_size > 0 && (size_t)r->pool_cap > cache_max / 4 / r->pool_size)
+    r->pool_cap = (int)(cache_max / 4 / r->pool_size);
+  r->pool = CPLCalloc((size_t)(r->pool_cap > 0 ? r->pool_cap : 1), sizeof(void *));
   r->top_last = r->top_prev = INT_MIN;
   const uint64_t nblocks = (uint64_t)r->nbx * (uint64_t)r->nby;
   if (nblocks <= ((uint64_t)64 << 20)) r->ever = CPLCalloc((size_t)((nblocks + 7) / 8), 1);
@@ -293,11 +310,13 @@ void asd_block_reader_free(asd_block_reader *r) {
   blk *b = r->head;
   while (b) {
     blk *next = b->next;
-    blk_destroy(b);
+    blk_destroy(r, b);
     b = next;
   }
   CPLHashSetDestroy(r->set);
   CPLFree(r->ever);
+  for (int i = 0; i < r->npool; i++) VSIFree(r->pool[i]);
+  CPLFree(r->pool);
   pthread_mutex_destroy(&r->lock);
   pthread_cond_destroy(&r->cond);
   CPLFree(r);
@@ -337,7 +356,13 @@ void asd_block_reader_stats(asd_block_reader *r, asd_encoder_read_stats *s) {
  * Returns 0, or -1 after CPLError. */
 static int load_block(asd_block_reader *r, GDALDatasetH h, blk *b) {
   const size_t npix = (size_t)b->w * (size_t)b->h;
-  b->values = VSI_MALLOC3_VERBOSE(npix, (size_t)r->nbands, (size_t)r->ssz);
+  b->values = NULL;
+  if (b->w == r->bw && b->h == r->uh) {
+    pthread_mutex_lock(&r->lock);
+    if (r->npool > 0) b->values = r->pool[--r->npool];
+    pthread_mutex_unlock(&r->lock);
+  }
+  if (!b->values) b->values = VSI_MALLOC3_VERBOSE(npix, (size_t)r->nbands, (size_t)r->ssz);
   if (!b->values) return -1;
   if (GDALDatasetRasterIO(h, GF_Read, b->x0, b->y0, b->w, b->h, b->values, b->w, b->h, r->store_dt, r->nbands,
                           r->bands, 0, 0, 0) != CE_None) {
@@ -587,7 +612,7 @@ int asd_block_reader_read(asd_block_reader *r, int x, int y, int w, int h, asd_w
   for (int k = 0; k < n; k++) {
     blk *b = list[k];
     b->pins--;
-    if (b->pins == 0 && !b->in_set) blk_destroy(b);
+    if (b->pins == 0 && !b->in_set) blk_destroy(r, b);
   }
   enforce_cap(r);
   if (rc == 0) r->tiles++;
