@@ -59,6 +59,10 @@
  *     freed least recently used first.  Pinned blocks are never freed, so
  *     the cap may be exceeded by the blocks of the tiles being cut at that
  *     moment (bounded by the tiles in flight).
+ * The value buffers of freed full-size blocks are kept for the next blocks
+ * read (at most a quarter of the cap): rows of
+ * blocks come and go in step, and recycling spares the system an munmap
+ * and a page fault per 4 kB for every block (large buffers are mmap'd).
  * Another order (say column-major) is served correctly, only with blocks
  * read again; blocks_reread counts them (one bit per native block records
  * which blocks were ever read: 2 MB for a 1,000,000-pixel-square image in
@@ -89,6 +93,7 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_hash_set.h>
+#include <cpl_string.h>
 #include <cpl_vsi.h>
 
 /* A block is created QUEUED by the request that found it missing; any
@@ -285,14 +290,16 @@ asd_block_reader *asd_block_reader_new(GDALDatasetH ds, const int *bands, int nb
   r->uh = r->ky * r->bh;
   r->nby = (r->ysize + r->uh - 1) / r->uh;
   r->cache_max = cache_max;
-  /* Recycling: blocks come and go a row at a time, so a pool of one row
-   * of full-size buffers (at most a quarter of the cap) lets the next row
+  /* Recycling: blocks come and go a row of tiles at a time, so a pool of
+   * full-size buffers (a quarter of the cap at most) lets the next row
    * reuse the memory of the row just freed instead of returning it to the
-   * system and faulting fresh pages in (large buffers are mmap'd). */
+   * system and faulting fresh pages in (large buffers are mmap'd).  The
+   * pool rarely holds more than the blocks freed at one turn of a row:
+   * they are taken again before more are freed. */
   r->pool_size = (size_t)r->bw * (size_t)r->uh * (size_t)r->nbands * (size_t)r->ssz;
-  r->pool_cap = r->nbx;
-  if (r->pool_size > 0 && (size_t)r->pool_cap > cache_max / 4 / r->pool_size)
-    r->pool_cap = (int)(cache_max / 4 / r->pool_size);
+  r->pool_cap = 1;
+  if (r->pool_size > 0 && cache_max / 4 / r->pool_size > 1)
+    r->pool_cap = cache_max / 4 / r->pool_size > 4096 ? 4096 : (int)(cache_max / 4 / r->pool_size);
   r->pool = CPLCalloc((size_t)(r->pool_cap > 0 ? r->pool_cap : 1), sizeof(void *));
   r->top_last = r->top_prev = INT_MIN;
   const uint64_t nblocks = (uint64_t)r->nbx * (uint64_t)r->nby;
@@ -323,6 +330,8 @@ void asd_block_reader_free(asd_block_reader *r) {
 }
 
 size_t asd_block_reader_pixel_bytes(const asd_block_reader *r) { return blk_bytes(r, 1, 1); }
+
+int asd_block_reader_short_strips(const asd_block_reader *r) { return r->ky > 1; }
 
 size_t asd_block_reader_window_bytes(const asd_block_reader *r, int x, int y, int w, int h) {
   if (w <= 0 || h <= 0) return 0;

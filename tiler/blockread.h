@@ -57,4 +57,8 @@ size_t asd_block_reader_window_bytes(const asd_block_reader *r, int x, int y, in
  * type plus one byte per mask plane. */
 size_t asd_block_reader_pixel_bytes(const asd_block_reader *r);
 
+/* Whether the source is striped in strips shorter than 64 rows (which the
+ * reader groups): ASD_READ_AUTO reads such files by windows (encode.c). */
+int asd_block_reader_short_strips(const asd_block_reader *r);
+
 #endif

@@ -400,7 +400,7 @@ static int setup_reads(asd_encoder *e, GDALDatasetH ds) {
     CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: unknown read mode %d", (int)mode);
     return -1;
   }
-  e->mode = mode == ASD_READ_WINDOW ? ASD_READ_WINDOW : ASD_READ_BLOCKS;
+  const int asked = mode;
   long long mb = e->opt.block_cache_mb;
   if (mb <= 0) {
     const char *c = CPLGetConfigOption("ASD_BLOCK_CACHEMAX", NULL);
@@ -413,7 +413,20 @@ static int setup_reads(asd_encoder *e, GDALDatasetH ds) {
   }
   asd_handle_hooks hooks = {hook_borrow, hook_give_back, e};
   e->blocks = asd_block_reader_new(ds, e->bands, e->nbands, e->read_dt, (size_t)mb << 20, &hooks);
-  return e->blocks ? 0 : -1;
+  if (!e->blocks) return -1;
+  /* Auto: blocks, except for files in short strips (GDAL's default for a
+   * compressed striped GeoTIFF is one row per strip).  There, reading by
+   * windows measured faster (bench/tiling_blocks.sh): the block path
+   * decodes half as much, but its rows of strips come and go through the
+   * allocator and GDAL's cache as many small chunks, and the page faults
+   * that churn causes cost more CPU than the second decode it saves.  The
+   * block path stays available with ASD_READ_BLOCKS for such files (it
+   * also holds less memory than GDAL's cache would). */
+  if (asked == ASD_READ_AUTO)
+    e->mode = asd_block_reader_short_strips(e->blocks) ? ASD_READ_WINDOW : ASD_READ_BLOCKS;
+  else
+    e->mode = asked == ASD_READ_WINDOW ? ASD_READ_WINDOW : ASD_READ_BLOCKS;
+  return 0;
 }
 
 /* Whether a NITF payload can carry the SRS (the NITF driver writes only
