@@ -22,7 +22,9 @@
  * blocks are held and for how long, the memory cap, and the fallback to a
  * window read for a tile whose blocks alone exceed the cap, such as a file
  * stored as one strip).  ASD_READ_WINDOW keeps the one-RasterIO-per-tile
- * path, which the benchmark measures side by side.  Either way Byte images
+ * path, which the benchmark measures side by side; ASD_READ_AUTO picks
+ * blocks, except for files in short strips, where windows measured faster
+ * (see setup_reads).  Either way Byte images
  * with no range adjustment are delivered as Byte (no conversion at all) and
  * other types as Float64, which holds every GDAL type exactly, then scaled;
  * the pixels are the same byte for byte whichever path read them, and

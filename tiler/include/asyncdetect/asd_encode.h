@@ -19,16 +19,20 @@
  * otherwise from a sample of whole blocks spread over the image; nothing is
  * written next to the source (no .aux.xml).
  *
- * Reads (asd_read_mode): by default the source is read in whole native
- * blocks (GDALGetBlockSize; strips for striped files), each block once per
- * run when tiles are encoded in the plan's row-major order, and tiles are
- * cut from the blocks held in memory.  Blocks are freed as soon as the row
- * of tiles after the ones that need them has started, and the blocks held
- * never exceed block_cache_mb (default 256 MB, or ASD_BLOCK_CACHEMAX) except
- * for the blocks pinned by tiles being cut.  A tile whose blocks alone would
- * exceed the cap (a file stored as one strip, huge blocks) is read with one
- * RasterIO of its window instead, as is every tile in ASD_READ_WINDOW mode.
- * asd_encoder_get_read_stats counts what was read from the source.
+ * Reads (asd_read_mode): with ASD_READ_BLOCKS the source is read in whole
+ * native blocks (GDALGetBlockSize; strips for striped files), each block
+ * once per run when tiles are encoded in the plan's row-major order, and
+ * tiles are cut from the blocks held in memory.  Blocks are freed once no
+ * remaining tile of the current and previous rows of tiles needs them, and
+ * the blocks held never exceed block_cache_mb (default 256 MB, or
+ * ASD_BLOCK_CACHEMAX) except for the blocks pinned by tiles being cut.  A
+ * tile whose blocks alone would exceed the cap (huge blocks, a file stored
+ * as one strip) is read with one RasterIO of its window instead, as is
+ * every tile with ASD_READ_WINDOW.  ASD_READ_AUTO (the default) is blocks,
+ * except for files striped in strips shorter than 64 rows, read by windows
+ * because that measured faster (tiler/README.md).  The pixels are the same
+ * byte for byte either way; asd_encoder_get_read_stats counts what was
+ * read from the source.
  *
  * Encoding goes through /vsimem/: the tile is a MEM dataset, CreateCopy
  * writes the chosen format into a /vsimem/ file, and the encoder takes over
@@ -83,8 +87,8 @@ int asd_scale_mode_from_name(const char *name);
 
 /* How tile pixels are read from the source (see the essay above). */
 typedef enum asd_read_mode {
-  ASD_READ_AUTO = 0,   /* blocks, falling back to a window read per tile (default) */
-  ASD_READ_BLOCKS = 1, /* the same (kept distinct so a caller can insist) */
+  ASD_READ_AUTO = 0,   /* blocks; windows for files in strips < 64 rows (default) */
+  ASD_READ_BLOCKS = 1, /* native blocks, a window read per tile only past the cap */
   ASD_READ_WINDOW = 2  /* one RasterIO of each tile's window, GDAL's block cache shared */
 } asd_read_mode;
 
