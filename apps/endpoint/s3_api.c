@@ -1070,7 +1070,8 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
     return;
   }
   /* COPY keeps the source's content type; REPLACE takes the request's. */
-  const char *ctype = replace ? asd_http_request_header(req, "Content-Type") : (src.content_type[0] ? src.content_type : NULL);
+  const char *ctype = replace ? asd_http_request_header(req, "Content-Type")
+                              : src.content_type[0] ? src.content_type : NULL;
   asd_store_meta m;
   st = asd_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
