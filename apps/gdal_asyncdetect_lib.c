@@ -40,6 +40,7 @@
  * journal, where -resume will find them.
  */
 #include "asyncdetect/asd_app.h"
+#include "asyncdetect/asd_aws.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1634,8 +1635,24 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
       detect_fail("cannot set up the endpoint client: %s", asd_error_format(&err, buf, sizeof buf));
       goto done;
     }
-    /* Preflight: credentials, network and bucket access, before any output
-       is created or any tile is sent. */
+    /* Preflight: credentials first, so that a role that cannot be assumed
+       is reported as such (and not as the access-denied answer the bucket
+       check would get without them), then network and bucket access,
+       before any output is created or any tile is sent. */
+    if (o->assume_role) {
+      asd_aws_credentials creds;
+      asd_aws_credentials_init(&creds);
+      asd_aws_error aerr;
+      asd_aws_error_clear(&aerr);
+      int crc = asd_aws_context_get_credentials(asd_detector_aws_context(r->detector), &creds, &aerr);
+      asd_aws_credentials_free(&creds);
+      if (crc != 0) {
+        capture_end(&cap);
+        detect_fail("-assume-role %s: %s%s%s", o->assume_role, aerr.message, aerr.code[0] ? " " : "",
+                    aerr.code[0] ? CPLSPrintf("(%s)", aerr.code) : "");
+        goto done;
+      }
+    }
     if (asd_detector_validate_buckets(r->detector, &err) != 0) {
       capture_end(&cap);
       char buf[1400];
@@ -1770,8 +1787,8 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
   int tiles_existed = path_exists(tiles_file);
   /* Detections go in batches: the journal, when it shares the GeoPackage,
      commits the open batch at each state change (journal_commit). */
-  wo.batch_size = 10000;
-  wo.batch_seconds = 5;
+  wo.batch_size = atoi(CPLGetConfigOption("ASD_OUTPUT_BATCH_SIZE", "10000"));
+  wo.batch_seconds = CPLAtof(CPLGetConfigOption("ASD_OUTPUT_BATCH_SECONDS", "5"));
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", "OFF");
   r->writer = asd_writer_open(dest, &wo, r->georef);
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", NULL);

@@ -57,6 +57,7 @@
 #include <json-c/json.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
+#include <gdal_utils.h>
 
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_features.h"
@@ -233,7 +234,14 @@ static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_
   for (int i = 0; i < n; i++) {
     idx[i] = -1;
     if (i >= first_nested && !nested) continue;
+    /* Not an exact match: a Shapefile keeps 10 characters of a name, so
+     * that -append and -resume reuse "source_ima" instead of adding a
+     * second column. */
     int k = OGR_FD_GetFieldIndex(fd, defs[i].name);
+    for (int j = 0; k < 0 && j < OGR_FD_GetFieldCount(fd); j++) {
+      const char *have = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fd, j));
+      if (strlen(have) == 10 && strlen(defs[i].name) > 10 && EQUALN(have, defs[i].name, 10)) k = j;
+    }
     if (k < 0) {
       OGRFieldDefnH f = OGR_Fld_Create(defs[i].name, defs[i].type);
       if (defs[i].subtype != OFSTNone) OGR_Fld_SetSubType(f, defs[i].subtype);
@@ -312,6 +320,46 @@ static int one_layer_file(GDALDatasetH ds, GDALDriverH drv, const char *path) {
   return !GDALDatasetTestCapability(ds, ODsCCreateLayer) || one_layer_driver(drv, path);
 }
 
+/*
+ * Some one-layer drivers append but cannot delete a feature (GeoJSONSeq).
+ * For a resumed append to such a file, the file is written again without
+ * the features of src (GDALVectorTranslate with a -where filter into a
+ * temporary sibling, then renamed over it).  0 or -1.
+ */
+static int rewrite_without_source(const char *path, GDALDriverH drv, const char *field, const char *src) {
+  const char *ext = CPLGetExtension(path);
+  char *tmp = CPLStrdup(CPLSPrintf("%s.asdtmp%s%s", CPLResetExtension(path, ""), *ext ? "." : "", ext));
+  char *val = CPLEscapeString(src, -1, CPLES_SQL);
+  char *fesc = CPLEscapeString(field, -1, CPLES_SQLI);
+  char *where = CPLStrdup(CPLSPrintf("\"%s\" <> '%s' OR \"%s\" IS NULL", fesc, val, fesc));
+  const char *argv[] = {"-f", GDALGetDriverShortName(drv), "-where", where, NULL};
+  int rc = -1;
+  GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
+  GDALDatasetH in = opts ? GDALOpenEx(path, GDAL_OF_VECTOR, NULL, NULL, NULL) : NULL;
+  if (in) {
+    GDALDatasetH out = GDALVectorTranslate(tmp, NULL, 1, &in, opts, NULL);
+    GDALClose(in);
+    if (out) {
+      GDALClose(out);
+      CPLPushErrorHandler(CPLQuietErrorHandler);
+      if (GDALDeleteDataset(drv, path) != CE_None) VSIUnlink(path);
+      CPLPopErrorHandler();
+      if (VSIRename(tmp, path) == 0) rc = 0;
+    }
+  }
+  if (rc != 0) {
+    VSIUnlink(tmp);
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot rewrite '%s' without the earlier features of '%s'", path,
+             src);
+  }
+  GDALVectorTranslateOptionsFree(opts);
+  CPLFree(where);
+  CPLFree(fesc);
+  CPLFree(val);
+  CPLFree(tmp);
+  return rc;
+}
+
 /* Opens or creates the datasource at path under the -overwrite/-append rules. */
 static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_writer_options *o) {
   VSIStatBufL st;
@@ -327,6 +375,18 @@ static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_wri
     if (ds && o->overwrite && (!GDALDatasetTestCapability(ds, ODsCDeleteLayer) || one_layer_file(ds, drv, path))) {
       GDALClose(ds);
       ds = NULL;
+    }
+    if (ds && o->append && o->replace_source && o->source_image && one_layer_file(ds, drv, path) &&
+        GDALDatasetGetLayerCount(ds) == 1 && !OGR_L_TestCapability(GDALDatasetGetLayer(ds, 0), OLCDeleteFeature)) {
+      OGRLayerH l = GDALDatasetGetLayer(ds, 0);
+      int fi = OGR_L_FindFieldIndex(l, "source_image", FALSE);
+      char *field = fi >= 0 ? CPLStrdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(OGR_L_GetLayerDefn(l), fi))) : NULL;
+      GDALClose(ds);
+      ds = NULL;
+      int rc = field ? rewrite_without_source(path, drv, field, o->source_image) : 0;
+      CPLFree(field);
+      if (rc == 0) ds = open_update(path, drv);
+      if (!ds) return NULL;
     }
     if (ds) return ds;
     if (o->append) {
