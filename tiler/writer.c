@@ -227,9 +227,15 @@ static int tx_commit(out_ds *o) {
   return 0;
 }
 
+static int is_shapefile(GDALDatasetH ds) {
+  GDALDriverH d = ds ? GDALGetDatasetDriver(ds) : NULL;
+  return d && EQUAL(GDALGetDriverShortName(d), "ESRI Shapefile");
+}
+
 /* Makes sure every field exists (creating missing ones) and records the
  * indexes.  Returns 0 or -1. */
-static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_nested, int nested, int *idx) {
+static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_nested, int nested, int *idx,
+                         int laundered) {
   OGRFeatureDefnH fd = OGR_L_GetLayerDefn(lyr);
   for (int i = 0; i < n; i++) {
     idx[i] = -1;
@@ -238,7 +244,7 @@ static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_
      * that -append and -resume reuse "source_ima" instead of adding a
      * second column. */
     int k = OGR_FD_GetFieldIndex(fd, defs[i].name);
-    for (int j = 0; k < 0 && j < OGR_FD_GetFieldCount(fd); j++) {
+    for (int j = 0; laundered && k < 0 && j < OGR_FD_GetFieldCount(fd); j++) {
       const char *have = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fd, j));
       if (strlen(have) == 10 && strlen(defs[i].name) > 10 && EQUALN(have, defs[i].name, 10)) k = j;
     }
@@ -529,7 +535,7 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
     w->det = GDALDatasetGetLayer(ds, 0);
   else
     w->det = get_layer(ds, lname, o->overwrite, o->append, srs, gtype, o->lco);
-  if (!w->det || ensure_fields(w->det, DETECTION_FIELDS, F_COUNT, N_IMAGE_GEOMETRY, w->nested, w->det_idx) != 0) {
+  if (!w->det || ensure_fields(w->det, DETECTION_FIELDS, F_COUNT, N_IMAGE_GEOMETRY, w->nested, w->det_idx, is_shapefile(ds)) != 0) {
     if (local) OSRDestroySpatialReference(local);
     asd_writer_close(w);
     return NULL;
@@ -577,7 +583,7 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
         w->tiles = GDALDatasetGetLayer(tds, 0); /* the sibling file's one layer */
       else
         w->tiles = get_layer(tds, tname, o->overwrite, o->append, srs, wkbPolygon, o->lco);
-      if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx) != 0) {
+      if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx, is_shapefile(w->tiles_owner->ds)) != 0) {
         CPLFree(tname);
         if (local) OSRDestroySpatialReference(local);
         asd_writer_close(w);
@@ -804,7 +810,7 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
     w->tiles_owner = &w->main;
     tx_commit(&w->main);
     w->tiles = GDALDatasetCreateLayer(w->main.ds, name, w->deferred_srs, wkbPolygon, w->deferred_lco);
-    if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx) != 0) {
+    if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx, is_shapefile(w->tiles_owner->ds)) != 0) {
       CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create layer '%s' in '%s'", name,
                GDALGetDescription(w->main.ds));
       w->tiles = NULL;

@@ -130,6 +130,18 @@ TEST(AppOptions, TilingMergingOutputOptions) {
   EXPECT_STREQ("model_selection=blobs", p.o->custom_attributes);
 }
 
+TEST(AppOptions, StatusOutputAndLayerName) {
+  Parsed p;
+  parse(p, {"-status-nln", "grid", "-status-output", "status.gpkg", "in.tif", "out.geojson"});
+  ASSERT_NE(nullptr, p.o) << p.error;
+  EXPECT_STREQ("grid", p.o->status_layer_name);
+  EXPECT_STREQ("status.gpkg", p.o->status_output);
+  Parsed q;
+  parse(q, {"-status-output"});
+  EXPECT_EQ(nullptr, q.o);
+  EXPECT_NE(std::string::npos, q.error.find("-status-output")) << q.error;
+}
+
 TEST(AppOptions, ScaleTakesZeroOrTwoNumbers) {
   {
     Parsed p;
