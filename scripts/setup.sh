@@ -21,6 +21,12 @@ done
 if ! python3 -c 'import boto3' >/dev/null 2>&1; then missing+=(python3-boto3); fi
 if ! command -v aws >/dev/null 2>&1; then missing+=(awscli); fi
 
+# The QGIS Processing algorithm's tests run QGIS headless: Debian's python3
+# with python3-qgis, and qgis_process (package qgis); about 810 MB installed.
+for p in python3-qgis qgis; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""
