@@ -31,7 +31,20 @@
  * the S3 locations the endpoint named (the engine's "resume" jobs), and only
  * tiles never submitted, or failed, are invoked.  The detections layer is
  * rebuilt from the merged results, so that a run killed at any point and then
- * resumed gives the same output as a clean run: no duplicate, no gap.
+ * resumed gives the same output as a clean run: no duplicate, no gap.  An
+ * output the interrupted run created is created again; one it appended to
+ * (and any GeoPackage, which holds the journal) is reopened and only this
+ * image's features are deleted first (the journal notes which case it is).
+ *
+ * Output.  Inside a GeoPackage the journal writes through the writer's own
+ * connection: detections go in large transactions and each journal state
+ * change commits the open one at once (journal_commit), so a state is in the
+ * file as soon as it is recorded and no second connection ever waits on a
+ * lock.  Formats that hold one layer per file get the tile-status layer in a
+ * sibling file (out.geojson -> out_tiles.geojson) and the journal in
+ * out.geojson.asdjournal.gpkg.  -overwrite replaces the two layers of a
+ * GeoPackage (the user's other layers stay, as with ogr2ogr) and a one-layer
+ * file whole.
  *
  * Interruption.  The caller's interrupt counter (the utility's SIGINT
  * handler) and the progress callback are watched by the main loop: the
@@ -184,7 +197,9 @@ static const char *const usage_parts[] = {
     "  -status-output DST        write the tile-status layer to DST instead (format from\n"
     "                            its extension).\n"
     "  -t_srs SRS (EPSG:4326)  -to NAME=VALUE  transformer options (RPC_HEIGHT, RPC_DEM...)\n"
-    "  -overwrite                replace an existing output.  -append  add to it.\n"
+    "  -overwrite                replace the output's two layers (a one-layer file whole).\n"
+    "  -append                   add to an existing output (e.g. a second image).\n"
+    "  --config ASD_OUTPUT_BATCH_SIZE N   detections per transaction (10000; also every 5 s).\n"
     "\n"
     "Run:\n"
     "  -metrics FILE.json        write figures, failed tiles with reason and inference id.\n"
@@ -560,7 +575,23 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       o->class_agnostic = 0;
     } else if (EQUAL(a, "-of") || EQUAL(a, "-f")) {
       NEED(1);
-      set_str(&o->format, argv[++i]);
+      /* Checked here, before credentials and network, as ogr2ogr does. */
+      GDALAllRegister();
+      GDALDriverH drv = GDALGetDriverByName(argv[i + 1]);
+      if (!drv) {
+        usage_error("-of %s: no such GDAL driver (ogrinfo --formats lists the vector ones)", argv[i + 1]);
+        goto fail;
+      }
+      if (!GDALGetMetadataItem(drv, GDAL_DCAP_VECTOR, NULL)) {
+        usage_error("-of %s is a raster format: give a vector one (GPKG, GeoJSON, FlatGeobuf, ...)", argv[i + 1]);
+        goto fail;
+      }
+      if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
+        usage_error("-of %s cannot create datasets (ogrinfo --formats marks writable formats rw)", argv[i + 1]);
+        goto fail;
+      }
+      set_str(&o->format, GDALGetDriverShortName(drv));
+      i++;
     } else if (EQUAL(a, "-dsco") || EQUAL(a, "-lco") || EQUAL(a, "-to")) {
       NEED(1);
       if (!is_name_value(argv[i + 1])) {
@@ -1252,6 +1283,9 @@ static int write_metrics(run *r, const asd_detect_summary *s, int status) {
   js = json_object_new_string(r->dest);
   asd_buf_appendf(&b, "  \"dest\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
   json_object_put(js);
+  js = json_object_new_string(s->tiles_location);
+  asd_buf_appendf(&b, "  \"tile_status\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
+  json_object_put(js);
   js = json_object_new_string(r->o->endpoint ? r->o->endpoint : "");
   asd_buf_appendf(&b, "  \"endpoint\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
   json_object_put(js);
@@ -1356,8 +1390,14 @@ static void capture_end(capture *c) {
   c->warnings = NULL;
 }
 
+/* The first failure, without the module prefix ("asd_writer: ") that
+   means nothing to a user. */
 static const char *captured(const capture *c, const char *fallback) {
-  return c->first[0] ? c->first : fallback;
+  if (!c->first[0]) return fallback;
+  static const char *const prefixes[] = {"asd_writer: ", "journal: ", "asd_georef: ", "asd_plan: ", NULL};
+  for (int i = 0; prefixes[i]; i++)
+    if (STARTS_WITH(c->first, prefixes[i])) return c->first + strlen(prefixes[i]);
+  return c->first;
 }
 
 static void detect_fail(const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(1, 2);
@@ -1789,7 +1829,11 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
      commits the open batch at each state change (journal_commit). */
   wo.batch_size = atoi(CPLGetConfigOption("ASD_OUTPUT_BATCH_SIZE", "10000"));
   wo.batch_seconds = CPLAtof(CPLGetConfigOption("ASD_OUTPUT_BATCH_SECONDS", "5"));
-  CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", "OFF");
+  /* The output GeoPackage holds the journal: ASD_JOURNAL_SYNC=FULL buys
+     durability against a power cut for both (journal.c); a killed process
+     loses nothing either way. */
+  CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS",
+                                in_gpkg ? CPLGetConfigOption("ASD_JOURNAL_SYNC", "OFF") : "OFF");
   r->writer = asd_writer_open(dest, &wo, r->georef);
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", NULL);
   if (!r->writer) {

@@ -872,8 +872,12 @@ char *asd_writer_tiles_sidecar_path(const char *dest) {
   if (!dest) return NULL;
   const char *ext = CPLGetExtension(dest);
   if (!*ext) return CPLStrdup(CPLSPrintf("%s_tiles", dest));
-  size_t stem = strlen(dest) - strlen(ext) - 1;
-  return CPLStrdup(CPLSPrintf("%.*s_tiles.%s", (int)stem, dest, ext));
+  /* CPLSPrintf has no %.*s: cut a copy at the dot. */
+  char *stem = CPLStrdup(dest);
+  stem[strlen(dest) - strlen(ext) - 1] = '\0';
+  char *out = CPLStrdup(CPLSPrintf("%s_tiles.%s", stem, ext));
+  CPLFree(stem);
+  return out;
 }
 
 static int close_out(out_ds *o) {

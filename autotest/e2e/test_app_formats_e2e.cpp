@@ -10,6 +10,7 @@
 //   - multi-layer formats that write layer after layer (KML, GML) work.
 #include <gtest/gtest.h>
 
+#include <json-c/json.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -94,11 +95,18 @@ TEST_P(E2eOneLayer, TileStatusFileAndResumeAfterKill9) {
   ASSERT_EQ(128 + SIGKILL, killed.status) << "the run ended before it could be killed: " << killed.err;
   ASSERT_TRUE(exists(journal)) << "the sidecar journal is written as the run goes";
 
-  std::vector<std::string> a = app_args(sample("scene_utm.tif"), out, vector_concat(kTiling, {"-resume"}));
+  std::vector<std::string> a =
+      app_args(sample("scene_utm.tif"), out, vector_concat(kTiling, {"-resume", "-metrics", dir.path() + "/m.json"}));
   a.erase(std::find(a.begin(), a.end(), "-q"));
   RunResult r = asd_e2e::run_app(a, dir.path());
   ASSERT_EQ(0, r.status) << r.err;
   EXPECT_NE(std::string::npos, r.out.find("Tile status: " + tiles)) << r.out;
+  json_object *m = json_object_from_file((dir.path() + "/m.json").c_str());
+  ASSERT_NE(nullptr, m) << "-metrics file";
+  json_object *ts = nullptr;
+  EXPECT_TRUE(json_object_object_get_ex(m, "tile_status", &ts));
+  EXPECT_EQ(tiles, ts ? json_object_get_string(ts) : "");
+  json_object_put(m);
   asd_e2e::Accuracy acc = accuracy(out, "");
   ASSERT_TRUE(acc.error.empty()) << acc.error;
   EXPECT_EQ(kObjects, acc.score.detections) << acc.score.describe();

@@ -130,6 +130,24 @@ TEST(AppOptions, TilingMergingOutputOptions) {
   EXPECT_STREQ("model_selection=blobs", p.o->custom_attributes);
 }
 
+TEST(AppOptions, OutputFormatIsCheckedAtOnce) {
+  for (auto &c : std::vector<std::pair<std::string, std::string>>{
+           {"Nope", "no such GDAL driver"}, {"GTiff", "raster format"}, {"Memory", ""}, {"geojson", ""}}) {
+    Parsed p;
+    parse(p, {"-of", c.first, "in.tif", "out"});
+    if (c.second.empty()) {
+      ASSERT_NE(nullptr, p.o) << c.first << ": " << p.error;
+    } else {
+      EXPECT_EQ(nullptr, p.o) << c.first;
+      EXPECT_NE(std::string::npos, p.error.find(c.second)) << p.error;
+    }
+  }
+  Parsed p;
+  parse(p, {"-of", "geojson", "in.tif", "out"});
+  ASSERT_NE(nullptr, p.o);
+  EXPECT_STREQ("GeoJSON", p.o->format) << "the driver's own spelling";
+}
+
 TEST(AppOptions, StatusOutputAndLayerName) {
   Parsed p;
   parse(p, {"-status-nln", "grid", "-status-output", "status.gpkg", "in.tif", "out.geojson"});
