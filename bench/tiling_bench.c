@@ -9,7 +9,16 @@
  *
  *   tiling_bench IMAGE TILE OVERLAP THREADS [FORMAT] [CREATION_OPTION...]
  *
- * Prints one line of key=value figures.  Built by bench/tiling.sh.
+ * Prints one line of key=value figures.  Built by bench/tiling.sh and
+ * bench/tiling_blocks.sh.  The read path is the encoder's default unless
+ * ASD_READ_MODE=window|blocks is set (GDAL config option, so the
+ * environment works); the line ends with the encoder's read counters.
+ *
+ * With ASD_BENCH_COUNT_IO=1 the image is opened through a VSI handler
+ * (/vsibenchcount/) that forwards to the real file and counts the bytes
+ * and the read calls GDAL makes: an account of how often compressed blocks
+ * were fetched (each fetch is followed by a decode) that does not rely on
+ * the encoder's own counters, and that is the same for both read paths.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -18,11 +27,49 @@
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
+#include <cpl_vsi.h>
 #include <gdal.h>
 
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_encode.h"
 #include "asyncdetect/asd_plan.h"
+
+static long long g_io_bytes, g_io_reads;
+static pthread_mutex_t g_io_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *io_open(void *u, const char *name, const char *access) {
+  (void)u;
+  return VSIFOpenL(name, access);
+}
+static int io_stat(void *u, const char *name, VSIStatBufL *st, int flags) {
+  (void)u;
+  return VSIStatExL(name, st, flags);
+}
+static vsi_l_offset io_tell(void *f) { return VSIFTellL(f); }
+static int io_seek(void *f, vsi_l_offset off, int whence) { return VSIFSeekL(f, off, whence); }
+static size_t io_read(void *f, void *buf, size_t size, size_t n) {
+  size_t got = VSIFReadL(buf, size, n, f);
+  pthread_mutex_lock(&g_io_lock);
+  g_io_bytes += (long long)(got * size);
+  g_io_reads++;
+  pthread_mutex_unlock(&g_io_lock);
+  return got;
+}
+static int io_eof(void *f) { return VSIFEofL(f); }
+static int io_close(void *f) { return VSIFCloseL(f); }
+
+static void install_io_counter(void) {
+  VSIFilesystemPluginCallbacksStruct *cb = VSIAllocFilesystemPluginCallbacksStruct();
+  cb->open = io_open;
+  cb->stat = io_stat;
+  cb->tell = io_tell;
+  cb->seek = io_seek;
+  cb->read = io_read;
+  cb->eof = io_eof;
+  cb->close = io_close;
+  VSIInstallPluginHandler("/vsibenchcount/", cb);
+  VSIFreeFilesystemPluginCallbacksStruct(cb);
+}
 
 typedef struct job {
   asd_plan *plan;
@@ -64,6 +111,12 @@ int main(int argc, char **argv) {
   }
   GDALAllRegister();
   const char *image = argv[1];
+  char counted[4096];
+  if (CPLTestBool(CPLGetConfigOption("ASD_BENCH_COUNT_IO", "NO"))) {
+    install_io_counter();
+    snprintf(counted, sizeof counted, "/vsibenchcount/%s", image);
+    image = counted;
+  }
   int tile = atoi(argv[2]), overlap = atoi(argv[3]), threads = atoi(argv[4]);
   if (threads < 1) threads = 1;
   GDALDatasetH ds = GDALOpen(image, GA_ReadOnly);
@@ -99,9 +152,16 @@ int main(int argc, char **argv) {
   for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, worker, &j);
   for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
   double dt = asd_time_monotonic() - t0;
-  printf("tiles=%d encoded=%d skipped=%d failed=%d seconds=%.3f tiles_per_second=%.2f mean_payload_bytes=%.0f\n",
+  asd_encoder_read_stats rs;
+  asd_encoder_get_read_stats(j.enc, &rs);
+  printf("tiles=%d encoded=%d skipped=%d failed=%d seconds=%.3f tiles_per_second=%.2f mean_payload_bytes=%.0f"
+         " read_mode=%s block=%dx%d blocks_read=%lld blocks_reread=%lld block_mb_read=%.1f window_reads=%lld"
+         " window_mb_read=%.1f block_cache_peak_mb=%.1f file_mb_read=%.1f file_reads=%lld\n",
          asd_plan_count(plan), j.encoded, j.skipped, j.failed, dt, asd_plan_count(plan) / dt,
-         j.encoded ? (double)j.bytes / j.encoded : 0.0);
+         j.encoded ? (double)j.bytes / j.encoded : 0.0, rs.mode == ASD_READ_WINDOW ? "window" : "blocks",
+         rs.block_width, rs.block_height, rs.blocks_read, rs.blocks_reread, rs.block_bytes_read / 1048576.0,
+         rs.window_reads, rs.window_bytes_read / 1048576.0, rs.cache_peak_bytes / 1048576.0,
+         g_io_bytes / 1048576.0, g_io_reads);
   free(th);
   asd_encoder_free(j.enc);
   asd_plan_free(plan);

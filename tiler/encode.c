@@ -12,12 +12,21 @@
  * classification, conversion and compression run without any lock.  Opening
  * by name works the same for local files, /vsis3/, /vsicurl/ and VRTs.
  *
- * Reads.  The window is read in one GDALDatasetRasterIO over all selected
- * bands, straight at full resolution, so GDAL fetches each source block
- * once into its block cache; neighbouring tiles that share blocks (the
- * overlap) find them there.  Byte images with no range adjustment are read
- * as Byte (no conversion at all); other types are read as Float64, which
- * holds every GDAL type exactly, then scaled.
+ * Reads.  Tiles overlap and their edges fall anywhere inside the file's
+ * blocks, so reading each tile's window on its own makes GDAL decode the
+ * blocks under an overlap once per tile unless its block cache still holds
+ * them, which a small GDAL_CACHEMAX and a wide image defeat (a row of tiles
+ * touches a whole row of blocks before the next row comes back to it).  By
+ * default the encoder therefore reads the source in whole native blocks,
+ * each once, and cuts tiles out of them in memory (blockread.c: which
+ * blocks are held and for how long, the memory cap, and the fallback to a
+ * window read for a tile whose blocks alone exceed the cap, such as a file
+ * stored as one strip).  ASD_READ_WINDOW keeps the one-RasterIO-per-tile
+ * path, which the benchmark measures side by side.  Either way Byte images
+ * with no range adjustment are delivered as Byte (no conversion at all) and
+ * other types as Float64, which holds every GDAL type exactly, then scaled;
+ * the pixels are the same byte for byte whichever path read them, and
+ * asd_encoder_get_read_stats says what was read from the source.
  *
  * Range adjustment.  Models expect 8-bit pixels.  The linear map
  * byte = (v - offset) * scale, clamped to 0..255, is fixed once per image in
@@ -42,7 +51,9 @@
  * Memory.  Per call: the window's pixels (w*h*bands values), the Byte
  * image, and the encoded payload; all freed when the call returns (the
  * payload when the caller frees it).  The total is the tiles in flight plus
- * GDAL's block cache (GDAL_CACHEMAX), independent of the image size.
+ * the blocks held by the block reader (about two rows of tiles' worth, at
+ * most the cap) plus GDAL's block cache (GDAL_CACHEMAX, which block reads
+ * leave nearly empty), independent of the image size.
  */
 #include "asyncdetect/asd_encode.h"
 
@@ -58,10 +69,17 @@
 #include <cpl_vsi.h>
 #include <ogr_srs_api.h>
 
+#include "blockread.h"
 #include "tiler_gdal_internal.h"
 
 /* Block cache size used when the user has not set GDAL_CACHEMAX. */
 #define ASD_ENCODE_DEFAULT_CACHE ((GIntBig)128 * 1024 * 1024)
+/* Cap on the blocks the block reader holds, unless block_cache_mb or
+ * ASD_BLOCK_CACHEMAX says otherwise.  Two rows of 512-pixel tiles over a
+ * 20,000-pixel-wide RGB image in 512 x 512 blocks hold about 90 MB; the cap
+ * leaves room for wider images before the reader starts freeing blocks a
+ * later tile will want. */
+#define ASD_ENCODE_DEFAULT_BLOCK_CACHE_MB 256
 
 struct asd_encoder {
   char *name;
@@ -86,6 +104,10 @@ struct asd_encoder {
   int nidle;
   int nopen;
   unsigned long long serial;
+  /* Reads. */
+  asd_read_mode mode;       /* resolved: ASD_READ_BLOCKS or ASD_READ_WINDOW */
+  asd_block_reader *blocks; /* always made: also sizes window reads */
+  long long window_reads, window_bytes; /* under lock */
 };
 
 /* ------------------------------------------------------------------------
@@ -141,6 +163,14 @@ int asd_scale_mode_from_name(const char *name) {
   return -1;
 }
 
+int asd_read_mode_from_name(const char *name) {
+  if (!name) return -1;
+  if (EQUAL(name, "auto")) return ASD_READ_AUTO;
+  if (EQUAL(name, "blocks") || EQUAL(name, "block")) return ASD_READ_BLOCKS;
+  if (EQUAL(name, "window") || EQUAL(name, "windows")) return ASD_READ_WINDOW;
+  return -1;
+}
+
 void asd_encode_options_init(asd_encode_options *o) {
   memset(o, 0, sizeof(*o));
   o->format = ASD_FORMAT_PNG;
@@ -152,6 +182,8 @@ void asd_encode_options_init(asd_encode_options *o) {
   o->skip_constant = 1;
   o->georeference_payload = 1;
   o->max_handles = 8;
+  o->read_mode = ASD_READ_AUTO;
+  o->block_cache_mb = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -342,6 +374,48 @@ static GDALDatasetH open_handle(asd_encoder *e) {
                     (const char *const *)e->opt.open_options, NULL);
 }
 
+static GDALDatasetH borrow(asd_encoder *e);
+static void give_back(asd_encoder *e, GDALDatasetH h);
+
+/* The handle pool as the block reader sees it. */
+static GDALDatasetH hook_borrow(void *ctx) { return borrow(ctx); }
+static void hook_give_back(void *ctx, GDALDatasetH h) { give_back(ctx, h); }
+
+/* Resolves the read mode and the block cap (option, then config option,
+ * then default) and makes the block reader.  Returns 0 or -1 after
+ * CPLError. */
+static int setup_reads(asd_encoder *e, GDALDatasetH ds) {
+  int mode = e->opt.read_mode;
+  if (mode == ASD_READ_AUTO) {
+    const char *m = CPLGetConfigOption("ASD_READ_MODE", NULL);
+    if (m && m[0]) {
+      mode = asd_read_mode_from_name(m);
+      if (mode < 0) {
+        CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: ASD_READ_MODE=%s is not auto, blocks or window", m);
+        return -1;
+      }
+    }
+  }
+  if ((int)mode < ASD_READ_AUTO || (int)mode > ASD_READ_WINDOW) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: unknown read mode %d", (int)mode);
+    return -1;
+  }
+  e->mode = mode == ASD_READ_WINDOW ? ASD_READ_WINDOW : ASD_READ_BLOCKS;
+  long long mb = e->opt.block_cache_mb;
+  if (mb <= 0) {
+    const char *c = CPLGetConfigOption("ASD_BLOCK_CACHEMAX", NULL);
+    mb = c && c[0] ? CPLAtoGIntBig(c) : ASD_ENCODE_DEFAULT_BLOCK_CACHE_MB;
+    if (mb <= 0) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: ASD_BLOCK_CACHEMAX=%s is not a number of megabytes > 0",
+               c);
+      return -1;
+    }
+  }
+  asd_handle_hooks hooks = {hook_borrow, hook_give_back, e};
+  e->blocks = asd_block_reader_new(ds, e->bands, e->nbands, e->read_dt, (size_t)mb << 20, &hooks);
+  return e->blocks ? 0 : -1;
+}
+
 /* Whether a NITF payload can carry the SRS (the NITF driver writes only
  * WGS 84 geographic and UTM). */
 static int nitf_can_georef(const char *wkt) {
@@ -444,7 +518,7 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
   for (int i = 0; i < e->nbands; i++)
     if (GDALGetRasterDataType(GDALGetRasterBand(ds, e->bands[i])) != GDT_Byte) all_byte = 0;
   e->read_dt = (all_byte && o->scale == ASD_SCALE_NONE) ? GDT_Byte : GDT_Float64;
-  if (compute_scaling(e, ds) != 0) {
+  if (compute_scaling(e, ds) != 0 || setup_reads(e, ds) != 0) {
     asd_encoder_free(e);
     return NULL;
   }
@@ -489,6 +563,7 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
 
 void asd_encoder_free(asd_encoder *e) {
   if (!e) return;
+  asd_block_reader_free(e->blocks);
   for (int i = 0; i < e->nidle; i++) GDALClose(e->idle[i]);
   CPLFree(e->idle);
   pthread_mutex_destroy(&e->lock);
@@ -565,17 +640,45 @@ static char **shifted_rpc(char **rpc, int x, int y) {
   return out;
 }
 
+int asd_encoder_read_pixels(asd_encoder *e, const asd_tile *t, asd_window_pixels *px) {
+  memset(px, 0, sizeof(*px));
+  if (e->mode == ASD_READ_BLOCKS) {
+    int rc = asd_block_reader_read(e->blocks, t->x, t->y, t->w, t->h, px);
+    if (rc <= 0) return rc;
+    /* 1: this window is read on its own (see blockread.c). */
+  }
+  GDALDatasetH h = borrow(e);
+  if (!h) return -1;
+  int rc = asd_read_window(h, e->bands, e->nbands, t->x, t->y, t->w, t->h, e->read_dt, px);
+  give_back(e, h);
+  if (rc == 0) {
+    pthread_mutex_lock(&e->lock);
+    e->window_reads++;
+    e->window_bytes += (long long)((size_t)t->w * (size_t)t->h * asd_block_reader_pixel_bytes(e->blocks));
+    pthread_mutex_unlock(&e->lock);
+  }
+  return rc;
+}
+
+void asd_encoder_get_read_stats(asd_encoder *e, asd_encoder_read_stats *s) {
+  memset(s, 0, sizeof(*s));
+  if (!e) return;
+  asd_block_reader_stats(e->blocks, s);
+  s->mode = e->mode;
+  pthread_mutex_lock(&e->lock);
+  s->window_reads = e->window_reads;
+  s->window_bytes_read = e->window_bytes;
+  pthread_mutex_unlock(&e->lock);
+}
+
 asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out) {
   memset(out, 0, sizeof(*out));
   if (!e || !t || t->w <= 0 || t->h <= 0) {
     CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: invalid tile");
     return ASD_ENCODE_ERROR;
   }
-  GDALDatasetH h = borrow(e);
-  if (!h) return ASD_ENCODE_ERROR;
   asd_window_pixels px;
-  int rc = asd_read_window(h, e->bands, e->nbands, t->x, t->y, t->w, t->h, e->read_dt, &px);
-  give_back(e, h);
+  int rc = asd_encoder_read_pixels(e, t, &px);
   if (rc != 0) {
     CPLError(CE_Failure, CPLE_FileIO, "asd_encoder: tile %d (row %d col %d) could not be read", t->index, t->row,
              t->col);

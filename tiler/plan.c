@@ -470,6 +470,22 @@ void asd_window_pixels_free(asd_window_pixels *px) {
   memset(px, 0, sizeof(*px));
 }
 
+void asd_nodata_validity(int has_nodata, double nodata, GDALDataType dt, const void *values, size_t npix,
+                         unsigned char *v) {
+  if (dt == GDT_Byte) {
+    const unsigned char *src = values;
+    int ndi = (has_nodata && nodata >= 0 && nodata <= 255 && nodata == floor(nodata)) ? (int)nodata : -1;
+    for (size_t i = 0; i < npix; i++) v[i] = src[i] != ndi;
+  } else {
+    const double *src = values;
+    if (isnan(nodata)) {
+      for (size_t i = 0; i < npix; i++) v[i] = !isnan(src[i]);
+    } else {
+      for (size_t i = 0; i < npix; i++) v[i] = src[i] != nodata && !isnan(src[i]);
+    }
+  }
+}
+
 int asd_read_window(GDALDatasetH ds, const int *bands, int nbands, int x, int y, int w, int h, GDALDataType dt,
                     asd_window_pixels *px) {
   memset(px, 0, sizeof(*px));
@@ -513,18 +529,8 @@ int asd_read_window(GDALDatasetH ds, const int *bands, int nbands, int x, int y,
     if (flags == GMF_NODATA) {
       int has = 0;
       double nd = GDALGetRasterNoDataValue(band, &has);
-      if (dt == GDT_Byte) {
-        const unsigned char *src = (const unsigned char *)px->values + (size_t)b * npix;
-        int ndi = (has && nd >= 0 && nd <= 255 && nd == floor(nd)) ? (int)nd : -1;
-        for (size_t i = 0; i < npix; i++) v[i] = src[i] != ndi;
-      } else {
-        const double *src = (const double *)px->values + (size_t)b * npix;
-        if (isnan(nd)) {
-          for (size_t i = 0; i < npix; i++) v[i] = !isnan(src[i]);
-        } else {
-          for (size_t i = 0; i < npix; i++) v[i] = src[i] != nd && !isnan(src[i]);
-        }
-      }
+      asd_nodata_validity(has, nd, dt, (const unsigned char *)px->values + (size_t)b * npix * (size_t)dsize, npix,
+                          v);
       continue;
     }
     if ((flags & GMF_PER_DATASET) && per_dataset_done >= 0) {

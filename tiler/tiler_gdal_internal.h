@@ -35,7 +35,22 @@ int asd_read_window(GDALDatasetH ds, const int *bands, int nbands, int x, int y,
                     GDALDataType dt, asd_window_pixels *px);
 void asd_window_pixels_free(asd_window_pixels *px);
 
+/* Validity of npix values of type dt (GDT_Byte or GDT_Float64) against a
+ * band's nodata value (as GDALGetRasterNoDataValue returns it): 1 = valid.
+ * asd_read_window and the block reader (blockread.c) both use it, so a
+ * tile cut from blocks is classified exactly as a window read would be. */
+void asd_nodata_validity(int has_nodata, double nodata, GDALDataType dt, const void *values, size_t npix,
+                         unsigned char *v);
+
 /* ASD_SKIP_NODATA, ASD_SKIP_CONSTANT or ASD_SKIP_NONE for the pixels. */
 int asd_classify_pixels(const asd_window_pixels *px, int skip_nodata, int skip_constant);
+
+/* The encoder's read step (encode.c): the tile's pixels as
+ * asd_read_window gives them, from blocks or from one window read
+ * according to the encoder's read mode.  Thread-safe.  Returns 0, or -1
+ * after CPLError.  Declared here for the tests that compare both paths. */
+struct asd_encoder;
+struct asd_tile;
+int asd_encoder_read_pixels(struct asd_encoder *e, const struct asd_tile *t, asd_window_pixels *px);
 
 #endif

@@ -17,15 +17,41 @@
  * S3 requests can be verified as soon as the headers arrive (before a large
  * body is read).  SageMaker clients sign the body's hash directly, so those
  * requests are verified once the body is in.
+ *
+ * Presigned URLs (query-string authentication, what `aws s3 presign` and
+ * boto3's generate_presigned_url make) carry the signature in the query:
+ * X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires,
+ * X-Amz-SignedHeaders, X-Amz-Signature (and X-Amz-Security-Token).  The
+ * canonical request is the usual one with the query minus X-Amz-Signature,
+ * only the headers named in X-Amz-SignedHeaders, and for S3 the literal
+ * payload hash UNSIGNED-PAYLOAD (the signer cannot know the body).  It is
+ * rebuilt here with the project's signer (asd_sigv4_sign, the same
+ * canonicalisation the header verifier uses) and the signatures compared in
+ * constant time.  Expiry is enforced as S3 does: 403 AccessDenied "Request
+ * has expired" once X-Amz-Date + X-Amz-Expires has passed; X-Amz-Expires
+ * is limited to a week (604800 s).
+ *
+ * Signature Version 2 query strings (AWSAccessKeyId, Expires, Signature) are
+ * accepted too, because they are what the AWS CLI v1 and boto3 produce by
+ * default when presigning S3 URLs in a region that still supports SigV2,
+ * us-east-1 included: `aws s3 presign` against this endpoint makes one.  The
+ * string to sign is "METHOD\nContent-MD5\nContent-Type\nExpires\n", the
+ * x-amz-* headers ("name:value\n", sorted), then the path as sent plus the
+ * S3 sub-resources of the query, and the signature is the base64 of its
+ * HMAC-SHA1 under the secret.  SigV2 in the Authorization header is still
+ * refused: no current client sends it.
  */
 #include "auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "asyncdetect/asd_common.h"
 
@@ -41,16 +67,27 @@
  * keep the server linkable meanwhile (requests then get NotImplemented). */
 #pragma weak asd_sigv4_verify
 #pragma weak asd_sigv4_status_code
+#pragma weak asd_sigv4_sign
+#pragma weak asd_sigv4_signature_init
+#pragma weak asd_sigv4_signature_free
+#pragma weak asd_sigv4_parse_amz_date
 #endif
+
+#define PRESIGN_MAX_EXPIRES 604800 /* one week, S3's limit */
 
 struct asd_ep_auth {
   char *access_key;
   char *secret_key;
   char *session_token;
   double max_skew;
+  double clock; /* 0 = real time; tests set a fixed time */
   asd_ep_auth_lookup_fn issued_lookup; /* STS-issued keys, or NULL */
   void *issued_user;
 };
+
+void asd_ep_auth_set_clock(asd_ep_auth *a, double now) {
+  if (a) a->clock = now;
+}
 
 asd_ep_auth *asd_ep_auth_new(const char *access_key, const char *secret_key, const char *session_token,
                              double max_skew_s) {
@@ -103,6 +140,292 @@ static void fail(asd_ep_auth_result *res, int status, const char *code, const ch
   snprintf(res->message, sizeof res->message, "%s", msg);
 }
 
+#ifdef ASD_HAVE_SIGV4
+/* Appends the raw query without its X-Amz-Signature parameter. */
+static void query_without_signature(asd_buf *out, const char *raw) {
+  const char *p = raw ? raw : "";
+  int first = 1;
+  while (*p) {
+    size_t l = strcspn(p, "&");
+    size_t nl = strcspn(p, "=&");
+    if (l && !(nl == 15 && strncmp(p, "X-Amz-Signature", 15) == 0)) {
+      if (!first) asd_buf_append(out, "&", 1);
+      asd_buf_append(out, p, l);
+      first = 0;
+    }
+    p += l;
+    if (*p == '&') p++;
+  }
+  asd_buf_append(out, "", 0); /* NUL-terminated even when empty */
+}
+
+static int all_hex(const char *s, size_t n) {
+  if (strlen(s) != n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F'))) return 0;
+  return 1;
+}
+
+/* Sub-resources that belong to a SigV2 canonical resource (as botocore's list). */
+static const char *const v2_subresources[] = {
+    "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory", "lifecycle",
+    "location", "logging", "metrics", "notification", "object-lock", "partNumber", "policy", "replication",
+    "requestPayment", "response-cache-control", "response-content-disposition", "response-content-encoding",
+    "response-content-language", "response-content-type", "response-expires", "restore", "select",
+    "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning",
+    "versions", "website", NULL};
+
+static int cmp_cstr(const void *x, const void *y) {
+  return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static const char *header_value(const asd_ep_header *headers, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcasecmp(headers[i].name, name) == 0) return headers[i].value;
+  return NULL;
+}
+
+static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers,
+                              int n_headers, asd_ep_auth_result *res) {
+  const char *akid = asd_http_request_query(req, "AWSAccessKeyId");
+  const char *expires = asd_http_request_query(req, "Expires");
+  const char *sig = asd_http_request_query(req, "Signature");
+  if (!akid || !expires || !sig) {
+    fail(res, 403, "AccessDenied", "Query-string authentication requires the Signature, Expires and "
+                                   "AWSAccessKeyId parameters");
+    return -1;
+  }
+  char *end = NULL;
+  long long ex = strtoll(expires, &end, 10);
+  if (!*expires || *end) {
+    fail(res, 403, "AccessDenied", "Invalid date (should be seconds since epoch)");
+    return -1;
+  }
+  if (strcmp(akid, a->access_key) != 0) {
+    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    return -1;
+  }
+  double now = a->clock > 0 ? a->clock : asd_time_wall();
+  if (now > (double)ex) {
+    fail(res, 403, "AccessDenied", "Request has expired");
+    return -1;
+  }
+  asd_buf sts;
+  asd_buf_init(&sts);
+  const char *md5 = header_value(headers, n_headers, "Content-MD5");
+  const char *ctype = header_value(headers, n_headers, "Content-Type");
+  asd_buf_appendf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "", ctype ? ctype : "", expires);
+  /* x-amz-* headers, lower-case, sorted; repeated names joined with ','. */
+  char **amz = NULL;
+  size_t n_amz = 0;
+  for (int i = 0; i < n_headers; i++) {
+    if (strncasecmp(headers[i].name, "x-amz-", 6) != 0) continue;
+    char **na = realloc(amz, (n_amz + 1) * sizeof *na);
+    if (!na) break;
+    amz = na;
+    size_t l = strlen(headers[i].name);
+    amz[n_amz] = malloc(l + 1);
+    if (!amz[n_amz]) break;
+    for (size_t k = 0; k <= l; k++) amz[n_amz][k] = (char)tolower((unsigned char)headers[i].name[k]);
+    n_amz++;
+  }
+  if (n_amz) qsort(amz, n_amz, sizeof *amz, cmp_cstr);
+  for (size_t i = 0; i < n_amz; i++) {
+    if (i && strcmp(amz[i], amz[i - 1]) == 0) continue;
+    asd_buf_appendf(&sts, "%s:", amz[i]);
+    int first = 1;
+    for (int k = 0; k < n_headers; k++) {
+      if (strcasecmp(headers[k].name, amz[i]) != 0) continue;
+      const char *v = headers[k].value;
+      while (*v == ' ' || *v == '\t') v++;
+      size_t vl = strlen(v);
+      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+      if (!first) asd_buf_append(&sts, ",", 1);
+      asd_buf_append(&sts, v, vl);
+      first = 0;
+    }
+    asd_buf_append(&sts, "\n", 1);
+  }
+  for (size_t i = 0; i < n_amz; i++) free(amz[i]);
+  free(amz);
+  asd_buf_append_str(&sts, req->raw_path);
+  int nsub = 0;
+  for (int i = 0; v2_subresources[i]; i++) {
+    const char *v = asd_http_request_query(req, v2_subresources[i]);
+    if (!v) continue;
+    asd_buf_append_str(&sts, nsub++ ? "&" : "?");
+    asd_buf_append_str(&sts, v2_subresources[i]);
+    if (*v) asd_buf_appendf(&sts, "=%s", v);
+  }
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  int ok = sts.data && HMAC(EVP_sha1(), a->secret_key, (int)strlen(a->secret_key), sts.data, sts.len, mac,
+                            &maclen) != NULL;
+  asd_buf_free(&sts);
+  char want[64];
+  if (ok) EVP_EncodeBlock((unsigned char *)want, mac, (int)maclen);
+  ok = ok && strlen(sig) == strlen(want) && CRYPTO_memcmp(sig, want, strlen(want)) == 0;
+  if (!ok) {
+    fail(res, 403, "SignatureDoesNotMatch",
+         "The request signature we calculated does not match the signature you provided. Check your key and "
+         "signing method.");
+    return -1;
+  }
+  return 0;
+}
+
+static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+                           const char *payload_hash, asd_ep_auth_result *res) {
+  if (!asd_sigv4_sign || !asd_sigv4_signature_init || !asd_sigv4_signature_free || !asd_sigv4_parse_amz_date) {
+    fail(res, 501, "NotImplemented", "This build has no SigV4 signer; presigned URLs cannot be verified.");
+    return -1;
+  }
+  const char *alg = asd_http_request_query(req, "X-Amz-Algorithm");
+  const char *cred = asd_http_request_query(req, "X-Amz-Credential");
+  const char *date = asd_http_request_query(req, "X-Amz-Date");
+  const char *expires = asd_http_request_query(req, "X-Amz-Expires");
+  const char *signed_list = asd_http_request_query(req, "X-Amz-SignedHeaders");
+  const char *sig = asd_http_request_query(req, "X-Amz-Signature");
+  const char *token = asd_http_request_query(req, "X-Amz-Security-Token");
+  if (!alg || !cred || !date || !expires || !signed_list || !sig) {
+    fail(res, 400, "AuthorizationQueryParametersError",
+         "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, "
+         "X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.");
+    return -1;
+  }
+  if (strcmp(alg, "AWS4-HMAC-SHA256") != 0) {
+    fail(res, 400, "AuthorizationQueryParametersError", "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
+    return -1;
+  }
+  /* Credential = AKID/yyyymmdd/region/service/aws4_request, split from the right. */
+  char cbuf[512];
+  if (strlen(cred) >= sizeof cbuf) {
+    fail(res, 400, "AuthorizationQueryParametersError", "X-Amz-Credential is too long.");
+    return -1;
+  }
+  snprintf(cbuf, sizeof cbuf, "%s", cred);
+  char *parts[5];
+  for (int i = 4; i >= 1; i--) {
+    char *slash = strrchr(cbuf, '/');
+    if (!slash) {
+      fail(res, 400, "AuthorizationQueryParametersError",
+           "X-Amz-Credential must be ACCESSKEY/YYYYMMDD/REGION/SERVICE/aws4_request.");
+      return -1;
+    }
+    *slash = '\0';
+    parts[i] = slash + 1;
+  }
+  parts[0] = cbuf;
+  double t = 0;
+  if (strcmp(parts[4], "aws4_request") != 0 || strlen(parts[1]) != 8 || !*parts[2] || !*parts[3] ||
+      asd_sigv4_parse_amz_date(date, &t) != 0 || strncmp(date, parts[1], 8) != 0) {
+    fail(res, 400, "AuthorizationQueryParametersError",
+         "X-Amz-Credential or X-Amz-Date is malformed (the scope date must be the day of X-Amz-Date).");
+    return -1;
+  }
+  char *end = NULL;
+  long ex = strtol(expires, &end, 10);
+  if (!*expires || *end || ex < 0) {
+    fail(res, 400, "AuthorizationQueryParametersError", "X-Amz-Expires should be a number");
+    return -1;
+  }
+  if (ex > PRESIGN_MAX_EXPIRES) {
+    fail(res, 400, "AuthorizationQueryParametersError",
+         "X-Amz-Expires must be less than a week (in seconds) that is 604800");
+    return -1;
+  }
+  if (strcmp(parts[0], a->access_key) != 0) {
+    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    return -1;
+  }
+  if (a->session_token && (!token || strcmp(token, a->session_token) != 0)) {
+    fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
+    return -1;
+  }
+  double now = a->clock > 0 ? a->clock : asd_time_wall();
+  if (now > t + (double)ex) {
+    fail(res, 403, "AccessDenied", "Request has expired");
+    return -1;
+  }
+  if (t > now + a->max_skew) {
+    fail(res, 403, "AccessDenied", "Request is not valid yet");
+    return -1;
+  }
+  if (!all_hex(sig, 64)) {
+    fail(res, 403, "SignatureDoesNotMatch",
+         "The request signature we calculated does not match the signature you provided.");
+    return -1;
+  }
+  /* The signed headers, in the request's own values; host must be one. */
+  asd_sigv4_header *hv = calloc((size_t)(n_headers > 0 ? n_headers : 1), sizeof *hv);
+  if (!hv) {
+    fail(res, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  size_t nh = 0;
+  int has_host = 0, missing = 0;
+  for (const char *p = signed_list; *p && !missing;) {
+    size_t l = strcspn(p, ";");
+    int found = 0;
+    for (int i = 0; i < n_headers; i++) {
+      if (strlen(headers[i].name) == l && strncasecmp(headers[i].name, p, l) == 0) {
+        hv[nh].name = headers[i].name;
+        hv[nh].value = headers[i].value;
+        nh++;
+        found = 1;
+      }
+    }
+    if (l == 4 && strncasecmp(p, "host", 4) == 0) has_host = found;
+    if (!found && l) missing = 1;
+    p += l;
+    if (*p == ';') p++;
+  }
+  if (!has_host || missing) {
+    free(hv);
+    fail(res, 403, "SignatureDoesNotMatch",
+         has_host ? "A header named in X-Amz-SignedHeaders is not in the request."
+                  : "X-Amz-SignedHeaders must include host.");
+    return -1;
+  }
+  const char *qsha = asd_http_request_query(req, "X-Amz-Content-Sha256");
+  int s3 = strcmp(parts[3], "s3") == 0;
+  asd_buf q;
+  asd_buf_init(&q);
+  query_without_signature(&q, req->raw_query);
+  asd_sigv4_params sp;
+  memset(&sp, 0, sizeof sp);
+  sp.method = req->method;
+  sp.path = req->raw_path;
+  sp.query = q.data ? (const char *)q.data : "";
+  sp.headers = hv;
+  sp.n_headers = nh;
+  sp.payload_hash = qsha ? qsha : s3 ? ASD_SIGV4_UNSIGNED_PAYLOAD : payload_hash;
+  sp.region = parts[2];
+  sp.service = parts[3];
+  sp.amz_date = date;
+  sp.access_key_id = parts[0];
+  sp.secret_access_key = a->secret_key;
+  sp.session_token = NULL; /* in the query, not a signed header */
+  asd_sigv4_signature out;
+  asd_sigv4_signature_init(&out);
+  int rc = asd_sigv4_sign(&sp, &out);
+  free(hv);
+  asd_buf_free(&q);
+  char given[65];
+  for (int i = 0; i < 64; i++) given[i] = (char)tolower((unsigned char)sig[i]);
+  given[64] = '\0';
+  int ok = rc == 0 && CRYPTO_memcmp(out.signature, given, 64) == 0;
+  asd_sigv4_signature_free(&out);
+  if (!ok) {
+    fail(res, 403, "SignatureDoesNotMatch",
+         "The request signature we calculated does not match the signature you provided. Check your key and "
+         "signing method.");
+    return -1;
+  }
+  return 0;
+}
+#endif
+
 int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
                       const char *payload_hash, asd_ep_auth_result *res) {
   memset(res, 0, sizeof *res);
@@ -127,8 +450,10 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_
     if (strcasecmp(headers[i].name, "x-amz-content-sha256") == 0) sha_hdr = headers[i].value;
   }
   if (!authz) {
-    if (asd_http_request_query(req, "X-Amz-Signature"))
-      fail(res, 501, "NotImplemented", "Presigned URLs are not supported by the local endpoint.");
+    if (asd_http_request_query(req, "X-Amz-Signature") || asd_http_request_query(req, "X-Amz-Credential"))
+      return check_presigned(a, req, headers, n_headers, payload_hash, res);
+    else if (asd_http_request_query(req, "Signature") && asd_http_request_query(req, "AWSAccessKeyId"))
+      return check_presigned_v2(a, req, headers, n_headers, res);
     else
       fail(res, 403, "AccessDenied", "Access Denied: the request is not signed (start the endpoint with -no-auth "
                                      "to accept anonymous requests).");

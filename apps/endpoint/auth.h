@@ -56,6 +56,10 @@ typedef struct asd_ep_header {
 int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers,
                       int n_headers, const char *payload_hash, asd_ep_auth_result *res);
 
+/* Tests: pretend the clock reads now (seconds since the epoch; 0 = the real
+ * clock), so expiry of presigned URLs can be checked against fixed vectors. */
+void asd_ep_auth_set_clock(asd_ep_auth *a, double now);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,14 @@ typedef enum asd_s3_op {
   ASD_S3_GET_OBJECT,
   ASD_S3_HEAD_OBJECT,
   ASD_S3_DELETE_OBJECT,
+  ASD_S3_COPY_OBJECT,
+  ASD_S3_CREATE_MULTIPART_UPLOAD,
+  ASD_S3_UPLOAD_PART,      /* streamed like PutObject */
+  ASD_S3_UPLOAD_PART_COPY,
+  ASD_S3_COMPLETE_MULTIPART_UPLOAD,
+  ASD_S3_ABORT_MULTIPART_UPLOAD,
+  ASD_S3_LIST_PARTS,
+  ASD_S3_LIST_MULTIPART_UPLOADS,
   ASD_S3_UNSUPPORTED
 } asd_s3_op;
 
@@ -41,6 +49,8 @@ typedef struct asd_s3_target {
   const char *operation; /* static name: "PutObject", ... */
   char *bucket;          /* decoded; NULL for ListBuckets */
   char *key;             /* decoded; NULL for bucket operations */
+  char *upload_id;       /* ?uploadId= of multipart operations (validated by the handler) */
+  int part_number;       /* ?partNumber= of UploadPart / UploadPartCopy, 1..10000 */
 } asd_s3_target;
 
 typedef struct asd_s3_api asd_s3_api;
@@ -53,7 +63,10 @@ void asd_s3_api_free(asd_s3_api *api);
 int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t, asd_http_response *resp);
 void asd_s3_target_clear(asd_s3_target *t);
 
-/* PutObject, streamed: begin checks the bucket, key and declared length and
+/* Bodies that stream to disk: PutObject and UploadPart. */
+int asd_s3_op_streams_body(asd_s3_op op);
+
+/* PutObject and UploadPart, streamed: begin checks the bucket, key and declared length and
  * opens a writer; finish checks Content-MD5 and x-amz-content-sha256, then
  * commits (or aborts) the writer and fills the response.  0 / -1 (resp filled). */
 int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,

@@ -23,6 +23,14 @@
  * replaced or deleted right after.  Temporary files left by a crash are
  * removed when the store is opened again.
  *
+ * Multipart parts use the same file format and the same write-then-rename
+ * discipline, but live in an upload's folder under <data-dir>/.uploads/ (see
+ * s3_multipart.c) and never enter the index: asd_store_part_writer_begin
+ * gives a writer whose commit renames into that folder, and
+ * asd_store_writer_append_fd lets completion and copies feed a writer from
+ * another file without loading it.  A multipart object's ETag is not the MD5
+ * of its bytes, so the writer can be given one (asd_store_writer_set_etag).
+ *
  * Index.  Per bucket, a sorted array of entries (binary search for lookups,
  * which makes HEAD a memory lookup, and ordered scans for listings).  One
  * reader-writer lock guards the whole index; file I/O of the object bytes
@@ -81,6 +89,8 @@ struct asd_store_writer {
   EVP_MD_CTX *md5;
   EVP_MD_CTX *sha;
   int failed;
+  char *final_path;  /* part writers: where commit renames the file (no index entry) */
+  char etag[48];     /* "" = the MD5 of the bytes; else given by asd_store_writer_set_etag */
 };
 
 const char *asd_store_status_text(asd_store_status st) {
@@ -93,6 +103,7 @@ const char *asd_store_status_text(asd_store_status st) {
     case ASD_STORE_EXISTS: return "the bucket already exists";
     case ASD_STORE_NOT_EMPTY: return "the bucket is not empty";
     case ASD_STORE_TOO_LARGE: return "the object is larger than allowed";
+    case ASD_STORE_NO_UPLOAD: return "the specified multipart upload does not exist";
     case ASD_STORE_IO: return "storage input/output error";
   }
   return "unknown store status";
@@ -427,7 +438,7 @@ static void scan_bucket(asd_store *st, bucket *b) {
   }
   closedir(d);
   free(dir);
-  qsort(b->objs, b->n, sizeof *b->objs, cmp_entry_ptr);
+  if (b->n) qsort(b->objs, b->n, sizeof *b->objs, cmp_entry_ptr); /* qsort(NULL, 0) is undefined */
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -765,6 +776,7 @@ void asd_store_writer_abort(asd_store_writer *w) {
   if (w->fd >= 0) close(w->fd);
   if (w->tmp_path) unlink(w->tmp_path);
   free(w->tmp_path);
+  free(w->final_path);
   free(w->bucket);
   free(w->key);
   EVP_MD_CTX_free(w->md5);
@@ -780,11 +792,15 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   }
   asd_store_meta m;
   memset(&m, 0, sizeof m);
-  unsigned char md5[16];
-  char hex[33];
-  asd_store_writer_md5(w, md5);
-  asd_hex_encode(md5, 16, hex);
-  snprintf(m.etag, sizeof m.etag, "\"%s\"", hex);
+  if (w->etag[0]) {
+    snprintf(m.etag, sizeof m.etag, "%s", w->etag);
+  } else {
+    unsigned char md5[16];
+    char hex[33];
+    asd_store_writer_md5(w, md5);
+    asd_hex_encode(md5, 16, hex);
+    snprintf(m.etag, sizeof m.etag, "\"%s\"", hex);
+  }
   m.size = w->size;
   m.mtime = asd_time_wall();
   if (content_type) snprintf(m.content_type, sizeof m.content_type, "%s", content_type);
@@ -802,6 +818,23 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
     return ASD_STORE_IO;
   }
   w->fd = -1;
+
+  if (w->final_path) {
+    /* A multipart part: rename into the upload's folder; the folder is gone
+     * when the upload was aborted or completed while the part streamed in. */
+    asd_store_status prc = ASD_STORE_OK;
+    if (rename(w->tmp_path, w->final_path) != 0) {
+      prc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
+      if (prc == ASD_STORE_IO)
+        CPLError(CE_Failure, CPLE_FileIO, "store: cannot rename a part into place: %s", strerror(errno));
+    } else {
+      free(w->tmp_path);
+      w->tmp_path = NULL;
+      if (meta) *meta = m;
+    }
+    asd_store_writer_abort(w);
+    return prc;
+  }
 
   char fn[70];
   key_file_name(w->key, fn);
@@ -825,6 +858,106 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   if (rc == ASD_STORE_OK && meta) *meta = m;
   asd_store_writer_abort(w); /* frees; unlinks the temp file only if still there */
   return rc;
+}
+
+void asd_store_writer_set_etag(asd_store_writer *w, const char *etag) {
+  if (w) snprintf(w->etag, sizeof w->etag, "%s", etag ? etag : "");
+}
+
+int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uint64_t len, int hash) {
+  if (!w || w->failed) return -1;
+  size_t bufsize = 1024 * 1024;
+  unsigned char *buf = malloc(bufsize);
+  if (!buf) return -1;
+  int rc = 0;
+  while (len > 0 && rc == 0) {
+    size_t want = len < bufsize ? (size_t)len : bufsize;
+    ssize_t r = pread(fd, buf, want, (off_t)offset);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      CPLError(CE_Failure, CPLE_FileIO, "store: short read while copying into %s", w->bucket);
+      rc = -1;
+      break;
+    }
+    if (hash) {
+      rc = asd_store_writer_write(w, buf, (size_t)r);
+    } else {
+      /* Same as asd_store_writer_write without the digests. */
+      const unsigned char *p = buf;
+      size_t left = (size_t)r;
+      while (left > 0) {
+        ssize_t wr = write(w->fd, p, left);
+        if (wr < 0 && errno == EINTR) continue;
+        if (wr <= 0) {
+          CPLError(CE_Failure, CPLE_FileIO, "store: write failed in %s: %s", w->bucket, strerror(errno));
+          w->failed = 1;
+          rc = -1;
+          break;
+        }
+        p += wr;
+        left -= (size_t)wr;
+      }
+      w->size += (size_t)r;
+    }
+    offset += (uint64_t)r;
+    len -= (uint64_t)r;
+  }
+  free(buf);
+  return rc;
+}
+
+asd_store_status asd_store_part_writer_begin(asd_store *st, const char *dir, const char *name,
+                                             asd_store_writer **out) {
+  *out = NULL;
+  asd_store_writer *w = calloc(1, sizeof *w);
+  if (!w) return ASD_STORE_IO;
+  w->st = st;
+  w->fd = -1;
+  char uuid[37], tmpname[48];
+  asd_uuid4(uuid);
+  snprintf(tmpname, sizeof tmpname, ".tmp-%s", uuid);
+  w->bucket = strdup("(multipart upload)"); /* only used in error messages */
+  w->key = strdup(name);
+  w->tmp_path = path_join3(dir, tmpname, NULL);
+  w->final_path = path_join3(dir, name, NULL);
+  w->md5 = EVP_MD_CTX_new();
+  w->sha = EVP_MD_CTX_new();
+  if (!w->bucket || !w->key || !w->tmp_path || !w->final_path || !w->md5 || !w->sha ||
+      EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1 || EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1) {
+    asd_store_writer_abort(w);
+    return ASD_STORE_IO;
+  }
+  w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (w->fd < 0) {
+    asd_store_status rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
+    if (rc == ASD_STORE_IO) CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a part file: %s", strerror(errno));
+    free(w->tmp_path);
+    w->tmp_path = NULL;
+    asd_store_writer_abort(w);
+    return rc;
+  }
+  if (lseek(w->fd, HDR_SIZE, SEEK_SET) != HDR_SIZE) {
+    asd_store_writer_abort(w);
+    return ASD_STORE_IO;
+  }
+  *out = w;
+  return ASD_STORE_OK;
+}
+
+int asd_store_read_part_meta(const char *path, asd_store_meta *meta, uint64_t *data_offset) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  unsigned char *hdr = malloc(HDR_SIZE);
+  struct stat sb;
+  char *key = NULL;
+  if (hdr && pread(fd, hdr, HDR_SIZE, 0) == HDR_SIZE && fstat(fd, &sb) == 0)
+    key = parse_header(hdr, HDR_SIZE, meta);
+  close(fd);
+  free(hdr);
+  int ok = key && (uint64_t)sb.st_size == HDR_SIZE + meta->size;
+  free(key);
+  if (ok && data_offset) *data_offset = HDR_SIZE;
+  return ok ? 0 : -1;
 }
 
 asd_store_status asd_store_put(asd_store *st, const char *bname, const char *key, const void *data, size_t len,

@@ -1,7 +1,9 @@
 /*
  * s3_store.h: the local endpoint's object store (buckets and objects on disk).
  *
- * The store is the only code that touches the data directory.  Every object is
+ * The store (with s3_multipart.c, which keeps uploads in progress in the
+ * store's ".uploads" folder) is the only code that touches the data
+ * directory.  Every object is
  * one file inside its bucket's folder, named by the SHA-256 of its key, so a
  * key can never name a path outside the data directory whatever bytes it
  * holds.  A file starts with a fixed-size metadata header (key, size, ETag,
@@ -36,6 +38,7 @@ typedef enum asd_store_status {
   ASD_STORE_EXISTS,        /* bucket already exists (BucketAlreadyOwnedByYou) */
   ASD_STORE_NOT_EMPTY,     /* BucketNotEmpty */
   ASD_STORE_TOO_LARGE,     /* over the size cap given to asd_store_get */
+  ASD_STORE_NO_UPLOAD,     /* NoSuchUpload: the multipart upload does not exist (any more) */
   ASD_STORE_IO             /* the file system failed; details went to CPLError */
 } asd_store_status;
 
@@ -45,7 +48,9 @@ const char *asd_store_status_text(asd_store_status st);
 /* Object metadata as S3 reports it. */
 typedef struct asd_store_meta {
   uint64_t size;
-  char etag[36];          /* quoted hex MD5, e.g. "\"d41d8cd98f00b204e9800998ecf8427e\"" */
+  char etag[48];          /* quoted hex MD5, e.g. "\"d41d8cd98f00b204e9800998ecf8427e\"", or for a
+                             multipart object the MD5 of the parts' MD5s and the part count:
+                             "\"<hex>-3\"" */
   double mtime;           /* seconds since the epoch */
   char content_type[256]; /* "" if none was given */
 } asd_store_meta;
@@ -113,6 +118,31 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
                                          asd_store_meta *meta);
 /* Aborts and frees the writer (NULL is fine). */
 void asd_store_writer_abort(asd_store_writer *w);
+
+/*
+ * Appends len bytes of an open file, from offset, to a writer, through a
+ * bounded buffer (never the whole object in memory): how CopyObject and
+ * CompleteMultipartUpload assemble objects.  With hash == 0 the digests are
+ * not updated (the caller then gives the ETag with asd_store_writer_set_etag).
+ * 0, or -1 on a read or write failure.
+ */
+int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uint64_t len, int hash);
+/* Commits with this ETag (quoted) instead of the MD5 of the bytes. */
+void asd_store_writer_set_etag(asd_store_writer *w, const char *etag);
+
+/*
+ * Writers for multipart parts (s3_multipart.c).  The part is streamed to a
+ * temporary file in dir (an upload's folder) and renamed to dir/name on
+ * commit, in the same format as objects (metadata header, then the bytes),
+ * but without entering the bucket index.  Commit answers ASD_STORE_NO_UPLOAD
+ * when dir disappeared meanwhile (the upload was aborted or completed).
+ */
+asd_store_status asd_store_part_writer_begin(asd_store *st, const char *dir, const char *name,
+                                             asd_store_writer **out);
+/* Reads the metadata header of a part file written by a part writer, and
+ * checks that the file holds exactly that many bytes.  0, or -1 if the file
+ * is missing, torn or not ours.  *data_offset is where the bytes start. */
+int asd_store_read_part_meta(const char *path, asd_store_meta *meta, uint64_t *data_offset);
 
 /*
  * Listing.  Keys of the bucket that start with prefix and sort strictly after

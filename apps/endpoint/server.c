@@ -16,8 +16,8 @@
  * with each chunk of the body, then once more with no data:
  *   1. headers: route (S3, /endpoints/..., /_asd/...), SigV4 check when the
  *      signed payload hash is known from x-amz-content-sha256, size cap,
- *      and for PutObject a store writer so the body streams to a temporary
- *      file instead of memory;
+ *      and for PutObject and UploadPart a store writer so the body streams
+ *      to a temporary file instead of memory;
  *   2. body chunks: into the writer or a memory buffer, with the cap
  *      enforced on bodies of unknown length too;
  *   3. end: deferred SigV4 check (requests signed over the body hash),
@@ -582,13 +582,13 @@ static void stats_page(asd_server *srv, asd_http_response *resp) {
   asd_http_response_set_header(resp, "Content-Type", "application/json");
 }
 
-/* PutObject bodies stream to disk and may be as large as -max-body; other
- * bodies are held in memory, so they get a lower cap as well. */
+/* PutObject and UploadPart bodies stream to disk and may be as large as
+ * -max-body; other bodies are held in memory, so they get a lower cap as well. */
 #define MEMORY_BODY_CAP ((uint64_t)64 * 1024 * 1024)
 
 static uint64_t body_cap(const conn_req *r) {
   uint64_t cap = r->srv->cfg.max_body ? r->srv->cfg.max_body : UINT64_MAX;
-  int streamed = r->route == ROUTE_S3 && r->target.op == ASD_S3_PUT_OBJECT;
+  int streamed = r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op);
   if (!streamed && cap > MEMORY_BODY_CAP) cap = MEMORY_BODY_CAP;
   return cap;
 }
@@ -645,7 +645,7 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
       return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
     }
   }
-  if (r->route == ROUTE_S3 && r->target.op == ASD_S3_PUT_OBJECT) {
+  if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op)) {
     asd_http_response resp;
     asd_http_response_init(&resp);
     if (asd_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)

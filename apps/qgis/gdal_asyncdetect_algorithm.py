@@ -766,13 +766,15 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def _layer_uris(path, det_name, args):
         """URIs of the detections and tile-status layers (None when that layer was not written)."""
+        # The utility's rule (additional options may carry -nln / -status-nln too).
+        options = args[:-2]
+        for i, a in enumerate(options[:-1]):
+            if a == "-nln":
+                det_name = options[i + 1]
         tiles_name = det_name + "_tiles" if det_name != "detections" else "tiles"
-        for i, a in enumerate(args[:-2]):
-            if a == "-status-nln" and i + 1 < len(args):
-                tiles_name = args[i + 1]
-            if a == "-nln" and i + 1 < len(args) and det_name == "detections":
-                det_name = args[i + 1]
-                tiles_name = det_name + "_tiles"
+        for i, a in enumerate(options[:-1]):
+            if a == "-status-nln":
+                tiles_name = options[i + 1]
         whole = QgsVectorLayer(path, "probe", "ogr")
         if whole.isValid() and len(whole.dataProvider().subLayers()) <= 1:
             return path, None  # single-layer formats (GeoJSON, Shapefile, FlatGeobuf...)

@@ -196,7 +196,8 @@ TEST(S3BadInput, InvalidAndMissingBuckets) {
   EXPECT_EQ(204, http_request("DELETE", ep.url() + "/new-bucket").status);
   EXPECT_EQ(404, http_request("HEAD", ep.url() + "/new-bucket").status);
   // Unsupported features answer NotImplemented, not something misleading.
-  expect_s3_error(http_request("POST", ep.url() + "/alive-bucket/k?uploads"), 501, "NotImplemented");
+  expect_s3_error(http_request("PUT", ep.url() + "/alive-bucket/k?acl", "x"), 501, "NotImplemented");
+  expect_s3_error(http_request("GET", ep.url() + "/alive-bucket?versioning"), 501, "NotImplemented");
   expect_alive(ep);
 }
 

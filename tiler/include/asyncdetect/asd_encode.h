@@ -19,6 +19,17 @@
  * otherwise from a sample of whole blocks spread over the image; nothing is
  * written next to the source (no .aux.xml).
  *
+ * Reads (asd_read_mode): by default the source is read in whole native
+ * blocks (GDALGetBlockSize; strips for striped files), each block once per
+ * run when tiles are encoded in the plan's row-major order, and tiles are
+ * cut from the blocks held in memory.  Blocks are freed as soon as the row
+ * of tiles after the ones that need them has started, and the blocks held
+ * never exceed block_cache_mb (default 256 MB, or ASD_BLOCK_CACHEMAX) except
+ * for the blocks pinned by tiles being cut.  A tile whose blocks alone would
+ * exceed the cap (a file stored as one strip, huge blocks) is read with one
+ * RasterIO of its window instead, as is every tile in ASD_READ_WINDOW mode.
+ * asd_encoder_get_read_stats counts what was read from the source.
+ *
  * Encoding goes through /vsimem/: the tile is a MEM dataset, CreateCopy
  * writes the chosen format into a /vsimem/ file, and the encoder takes over
  * that file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp
@@ -70,6 +81,16 @@ int asd_scale_mode_from_name(const char *name);
 
 #define ASD_ENCODE_MAX_BANDS 16
 
+/* How tile pixels are read from the source (see the essay above). */
+typedef enum asd_read_mode {
+  ASD_READ_AUTO = 0,   /* blocks, falling back to a window read per tile (default) */
+  ASD_READ_BLOCKS = 1, /* the same (kept distinct so a caller can insist) */
+  ASD_READ_WINDOW = 2  /* one RasterIO of each tile's window, GDAL's block cache shared */
+} asd_read_mode;
+
+/* "auto", "blocks", "window" -> mode; -1 if unknown. */
+int asd_read_mode_from_name(const char *name);
+
 typedef struct asd_encode_options {
   asd_encode_format format; /* default PNG */
   int jpeg_quality;         /* 1..100, default 90 (JPEG, and NITF with C3) */
@@ -91,6 +112,8 @@ typedef struct asd_encode_options {
   int georeference_payload; /* GTiff/NITF: write the tile's geotransform + SRS (default 1) */
   int max_handles;          /* dataset handles in the pool (default 8) */
   char **open_options;      /* GDALOpenEx open options for the pool's handles */
+  asd_read_mode read_mode;  /* default AUTO; config option ASD_READ_MODE when AUTO */
+  int block_cache_mb;       /* cap on the blocks held (0: ASD_BLOCK_CACHEMAX, else 256) */
 } asd_encode_options;
 
 void asd_encode_options_init(asd_encode_options *o);
@@ -127,6 +150,23 @@ typedef struct asd_payload {
  * why and out->data is NULL; on ERROR a CPLError was emitted. */
 asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out);
 void asd_payload_free(asd_payload *p);
+
+/* What the encoder has read from the source so far (all threads). */
+typedef struct asd_encoder_read_stats {
+  asd_read_mode mode;           /* ASD_READ_BLOCKS or ASD_READ_WINDOW, as resolved */
+  int block_width, block_height; /* the source's native block size */
+  long long tiles_from_blocks;  /* tiles cut from blocks */
+  long long blocks_read;        /* native blocks read from the source (all selected bands at once) */
+  long long blocks_reread;      /* of those, blocks read again after being freed (-1: not tracked) */
+  long long block_bytes_read;   /* decoded bytes of those reads (values + masks) */
+  long long window_reads;       /* tiles read with one RasterIO of their window */
+  long long window_bytes_read;  /* decoded bytes of those reads (values + masks) */
+  long long cache_bytes;        /* blocks held now */
+  long long cache_peak_bytes;   /* most blocks held at once */
+  long long cache_max_bytes;    /* the cap */
+} asd_encoder_read_stats;
+
+void asd_encoder_get_read_stats(asd_encoder *e, asd_encoder_read_stats *s);
 
 #ifdef __cplusplus
 }
