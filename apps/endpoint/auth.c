@@ -81,6 +81,8 @@ struct asd_ep_auth {
   char *session_token;
   double max_skew;
   double clock; /* 0 = real time; tests set a fixed time */
+  asd_ep_auth_lookup_fn issued_lookup; /* STS-issued keys, or NULL */
+  void *issued_user;
 };
 
 void asd_ep_auth_set_clock(asd_ep_auth *a, double now) {
@@ -115,13 +117,22 @@ void asd_ep_auth_free(asd_ep_auth *a) {
 static int lookup_secret(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                          size_t secret_out_size) {
   const asd_ep_auth *a = user;
-  if (strcmp(access_key_id, a->access_key) != 0) return -1;
+  if (strcmp(access_key_id, a->access_key) != 0)
+    return a->issued_lookup ? a->issued_lookup(a->issued_user, access_key_id, session_token, secret_out,
+                                               secret_out_size)
+                            : -1;
   if (a->session_token && (!session_token || strcmp(session_token, a->session_token) != 0)) return -2;
   if (strlen(a->secret_key) + 1 > secret_out_size) return -1;
   memcpy(secret_out, a->secret_key, strlen(a->secret_key) + 1);
   return 0;
 }
 #endif
+
+void asd_ep_auth_set_issued_keys(asd_ep_auth *a, asd_ep_auth_lookup_fn lookup, void *user) {
+  if (!a) return;
+  a->issued_lookup = lookup;
+  a->issued_user = user;
+}
 
 static void fail(asd_ep_auth_result *res, int status, const char *code, const char *msg) {
   res->status = status;

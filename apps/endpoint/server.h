@@ -76,6 +76,7 @@ struct asd_runtime;
 struct asd_faults;
 struct asd_ep_stats;
 struct asd_ep_auth;
+struct asd_sts_api;
 
 typedef struct asd_server_config {
   const char *bind;      /* listen address, default "127.0.0.1" */
@@ -89,6 +90,7 @@ typedef struct asd_server_config {
   struct asd_faults *faults;   /* may be NULL */
   struct asd_ep_stats *stats;
   struct asd_ep_auth *auth;    /* NULL = -no-auth */
+  struct asd_sts_api *sts;     /* STS AssumeRole (sts_api.c), or NULL */
 } asd_server_config;
 
 typedef struct asd_server asd_server;
