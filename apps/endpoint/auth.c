@@ -201,12 +201,20 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
     fail(res, 403, "AccessDenied", "Invalid date (should be seconds since epoch)");
     return -1;
   }
-  if (strcmp(akid, a->access_key) != 0) {
-    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  /* Same key sources as signed headers: the configured key, or one the
+   * endpoint issued (STS), whose token travels as x-amz-security-token. */
+  char secret[256];
+  int lr = lookup_secret(a, akid, asd_http_request_query(req, "x-amz-security-token"), secret, sizeof secret);
+  if (lr != 0) {
+    if (lr == -1)
+      fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    else
+      fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
     return -1;
   }
   double now = a->clock > 0 ? a->clock : asd_time_wall();
   if (now > (double)ex) {
+    OPENSSL_cleanse(secret, sizeof secret);
     fail(res, 403, "AccessDenied", "Request has expired");
     return -1;
   }
@@ -259,8 +267,8 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int maclen = 0;
-  int ok = sts.data && HMAC(EVP_sha1(), a->secret_key, (int)strlen(a->secret_key), sts.data, sts.len, mac,
-                            &maclen) != NULL;
+  int ok = sts.data && HMAC(EVP_sha1(), secret, (int)strlen(secret), sts.data, sts.len, mac, &maclen) != NULL;
+  OPENSSL_cleanse(secret, sizeof secret);
   asd_buf_free(&sts);
   char want[64];
   if (ok) EVP_EncodeBlock((unsigned char *)want, mac, (int)maclen);
@@ -273,6 +281,11 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   }
   return 0;
 }
+
+static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+                                  const char *signed_list, char *const parts[5], const char *date,
+                                  const char *payload_hash, const char *secret, const char *sig,
+                                  asd_ep_auth_result *res);
 
 static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
                            const char *payload_hash, asd_ep_auth_result *res) {
@@ -334,14 +347,6 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
          "X-Amz-Expires must be less than a week (in seconds) that is 604800");
     return -1;
   }
-  if (strcmp(parts[0], a->access_key) != 0) {
-    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
-    return -1;
-  }
-  if (a->session_token && (!token || strcmp(token, a->session_token) != 0)) {
-    fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
-    return -1;
-  }
   double now = a->clock > 0 ? a->clock : asd_time_wall();
   if (now > t + (double)ex) {
     fail(res, 403, "AccessDenied", "Request has expired");
@@ -356,6 +361,27 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
          "The request signature we calculated does not match the signature you provided.");
     return -1;
   }
+  /* The configured key, or one the endpoint issued (STS) with its token. */
+  char secret[256];
+  int lr = lookup_secret(a, parts[0], token, secret, sizeof secret);
+  if (lr != 0) {
+    if (lr == -1)
+      fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    else
+      fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
+    return -1;
+  }
+  int rc = presigned_v4_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
+  OPENSSL_cleanse(secret, sizeof secret);
+  return rc;
+}
+
+/* The SigV4 part of check_presigned: rebuilds the signature over the request
+ * and compares.  0, or -1 with res filled. */
+static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+                                  const char *signed_list, char *const parts[5], const char *date,
+                                  const char *payload_hash, const char *secret, const char *sig,
+                                  asd_ep_auth_result *res) {
   /* The signed headers, in the request's own values; host must be one. */
   asd_sigv4_header *hv = calloc((size_t)(n_headers > 0 ? n_headers : 1), sizeof *hv);
   if (!hv) {
@@ -404,7 +430,7 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
   sp.service = parts[3];
   sp.amz_date = date;
   sp.access_key_id = parts[0];
-  sp.secret_access_key = a->secret_key;
+  sp.secret_access_key = secret;
   sp.session_token = NULL; /* in the query, not a signed header */
   asd_sigv4_signature out;
   asd_sigv4_signature_init(&out);

@@ -139,6 +139,26 @@ const char *asd_http_request_header(const asd_http_request *req, const char *nam
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+typedef struct each_header_ctx {
+  void (*fn)(void *ctx, const char *name, const char *value);
+  void *ctx;
+} each_header_ctx;
+
+static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  each_header_ctx *c = cls;
+  if (key) c->fn(c->ctx, key, value ? value : "");
+  return MHD_YES;
+}
+
+void asd_http_request_each_header(const asd_http_request *req,
+                                  void (*fn)(void *ctx, const char *name, const char *value), void *ctx) {
+  const conn_req *r = req ? req->impl : NULL;
+  if (!r || !r->conn || !fn) return;
+  each_header_ctx c = {fn, ctx};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_header_cb, &c);
+}
+
 const char *asd_http_request_query(const asd_http_request *req, const char *name) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r) return NULL;

@@ -34,6 +34,10 @@ typedef struct asd_http_request {
 
 /* Request header by name, case-insensitive; NULL if absent. */
 const char *asd_http_request_header(const asd_http_request *req, const char *name);
+/* Calls fn for every request header, names as received (S3 user metadata
+ * is the set of x-amz-meta-* headers, whose names are not known beforehand). */
+void asd_http_request_each_header(const asd_http_request *req,
+                                  void (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 /* Decoded query parameter by name; NULL if absent ("" for "?name"). */
 const char *asd_http_request_query(const asd_http_request *req, const char *name);
 
