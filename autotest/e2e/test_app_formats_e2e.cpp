@@ -100,6 +100,10 @@ TEST_P(E2eOneLayer, TileStatusFileAndResumeAfterKill9) {
   a.erase(std::find(a.begin(), a.end(), "-q"));
   RunResult r = asd_e2e::run_app(a, dir.path());
   ASSERT_EQ(0, r.status) << r.err;
+  // Nothing but the result: no warning per laundered Shapefile field, no
+  // outline cut into invalid WKT.
+  EXPECT_EQ(std::string::npos, r.err.find("laundered")) << r.err;
+  EXPECT_EQ(std::string::npos, r.err.find("truncated")) << r.err;
   EXPECT_NE(std::string::npos, r.out.find("Tile status: " + tiles)) << r.out;
   json_object *m = json_object_from_file((dir.path() + "/m.json").c_str());
   ASSERT_NE(nullptr, m) << "-metrics file";
