@@ -190,6 +190,23 @@ TEST_F(E2eOutput, GpkgOverwriteKeepsTheOtherLayers) {
   EXPECT_EQ(kTiles, tile_statuses(out)["succeeded"]);
 }
 
+// -resume with options that give other tile numbers is refused before the
+// output is touched (it used to be recreated first).
+TEST_F(E2eOutput, ResumeOfAnotherRunLeavesTheOutputAlone) {
+  TempDir dir;
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  std::string out = dir.path() + "/out.geojson";
+  ASSERT_EQ(0, asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, kTiling), dir.path()).status);
+  RunResult r = asd_e2e::run_app(
+      app_args(sample("scene_utm.tif"), out, {"-tile-size", "512", "-overlap", "64", "-resume"}), dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("belongs to another run")) << r.err;
+  EXPECT_EQ(kObjects, feature_count(out));
+  EXPECT_EQ(kTiles, tile_statuses(dir.path() + "/out_tiles.geojson", "")["succeeded"]);
+}
+
 // KML and GML write layer after layer: the tile layer comes after the
 // detections instead of failing them.
 TEST_F(E2eOutput, SequentialMultiLayerFormats) {
