@@ -1679,7 +1679,7 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
        is reported as such (and not as the access-denied answer the bucket
        check would get without them), then network and bucket access,
        before any output is created or any tile is sent. */
-    if (o->assume_role) {
+    {
       asd_aws_credentials creds;
       asd_aws_credentials_init(&creds);
       asd_aws_error aerr;
@@ -1688,8 +1688,11 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
       asd_aws_credentials_free(&creds);
       if (crc != 0) {
         capture_end(&cap);
-        detect_fail("-assume-role %s: %s%s%s", o->assume_role, aerr.message, aerr.code[0] ? " " : "",
-                    aerr.code[0] ? CPLSPrintf("(%s)", aerr.code) : "");
+        if (o->assume_role)
+          detect_fail("-assume-role %s: %s%s%s", o->assume_role, aerr.message, aerr.code[0] ? " " : "",
+                      aerr.code[0] ? CPLSPrintf("(%s)", aerr.code) : "");
+        else
+          detect_fail("no usable AWS credentials: %s", aerr.message);
         goto done;
       }
     }
@@ -1731,6 +1734,27 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
   }
 
   /* ---- Output and journal. */
+  {
+    /* Files that cannot be written are reported now, not after the run. */
+    VSIStatBufL st;
+    if (in_gpkg && VSIStatL(dest, &st) == 0 && VSI_ISDIR(st.st_mode)) {
+      capture_end(&cap);
+      detect_fail("output '%s' is a directory: a GeoPackage is a file (give DIR/NAME.gpkg)", dest);
+      goto done;
+    }
+    if (o->metrics_path) {
+      char *tmp = CPLStrdup(CPLSPrintf("%s.tmp", o->metrics_path));
+      VSILFILE *f = VSIFOpenL(tmp, "wb");
+      if (f) VSIFCloseL(f);
+      VSIUnlink(tmp);
+      CPLFree(tmp);
+      if (!f) {
+        capture_end(&cap);
+        detect_fail("cannot write the metrics file '%s': %s", o->metrics_path, VSIStrerror(errno));
+        goto done;
+      }
+    }
+  }
   if (o->resume) {
     /* A one-layer output may not exist yet (FlatGeobuf writes its file at
        the end): its sidecar journal is what counts. */

@@ -134,6 +134,7 @@ struct asd_writer {
   int det_idx[F_COUNT];
   int tile_idx[T_COUNT];
   int nested;
+  int shapefile; /* the detections go to a Shapefile */
   int batch;
   double batch_seconds;
   char *tiles_location; /* datasource of the tile layer, NULL when none */
@@ -251,7 +252,11 @@ static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_
     if (k < 0) {
       OGRFieldDefnH f = OGR_Fld_Create(defs[i].name, defs[i].type);
       if (defs[i].subtype != OFSTNone) OGR_Fld_SetSubType(f, defs[i].subtype);
+      /* A Shapefile cuts every long name and says so, field by field: the
+       * cut names are documented (asd_writer.h), so not repeated each run. */
+      if (laundered) CPLPushErrorHandler(CPLQuietErrorHandler);
       OGRErr err = OGR_L_CreateField(lyr, f, TRUE);
+      if (laundered) CPLPopErrorHandler();
       OGR_Fld_Destroy(f);
       if (err != OGRERR_NONE) {
         CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create field '%s' in layer '%s'", defs[i].name,
@@ -507,6 +512,7 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
   w->batch = o->batch_size > 0 ? o->batch_size : 10000;
   w->batch_seconds = o->batch_seconds > 0 ? o->batch_seconds : 0;
   w->nested = o->nested_properties < 0 ? is_geojson(drv) : o->nested_properties != 0;
+  w->shapefile = EQUAL(GDALGetDriverShortName(drv), "ESRI Shapefile");
   w->source_image = CPLStrdup(o->source_image ? o->source_image : "");
   w->source_metadata = o->source_metadata_json ? CPLStrdup(o->source_metadata_json) : NULL;
   time_t now = time(NULL);
@@ -730,7 +736,10 @@ int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
   OGR_F_SetFieldDouble(f, ix[F_IMAXX], d->maxx);
   OGR_F_SetFieldDouble(f, ix[F_IMAXY], d->maxy);
   char *wkt = shape_wkt(xy, n);
-  if (wkt) OGR_F_SetFieldString(f, ix[F_IGEOM], wkt);
+  /* A .dbf string holds 254 characters: a longer outline would be cut
+   * into invalid WKT, so a Shapefile leaves it empty (the box columns
+   * remain). */
+  if (wkt && !(w->shapefile && strlen(wkt) > 254)) OGR_F_SetFieldString(f, ix[F_IGEOM], wkt);
   free(wkt);
   if (center_ok) {
     OGR_F_SetFieldDouble(f, ix[F_CLON], cx);

@@ -38,8 +38,11 @@
  * string to sign is "METHOD\nContent-MD5\nContent-Type\nExpires\n", the
  * x-amz-* headers ("name:value\n", sorted), then the path as sent plus the
  * S3 sub-resources of the query, and the signature is the base64 of its
- * HMAC-SHA1 under the secret.  SigV2 in the Authorization header is still
- * refused: no current client sends it.
+ * HMAC-SHA1 under the secret (a session token travels in the query as
+ * x-amz-security-token and is signed as if it were that header).  Both
+ * kinds accept the configured key and the keys the endpoint's STS issued.
+ * SigV2 in the Authorization header is still refused: no current client
+ * sends it.
  */
 #include "auth.h"
 
@@ -237,6 +240,17 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
     for (size_t k = 0; k <= l; k++) amz[n_amz][k] = (char)tolower((unsigned char)headers[i].name[k]);
     n_amz++;
   }
+  /* Signers add a session token as an x-amz-security-token header, sign it
+   * as one, then move it to the query: it counts as a header here too. */
+  const char *qtok = asd_http_request_query(req, "x-amz-security-token");
+  if (qtok && !header_value(headers, n_headers, "x-amz-security-token")) {
+    char **na = realloc(amz, (n_amz + 1) * sizeof *na);
+    if (na) {
+      amz = na;
+      amz[n_amz] = strdup("x-amz-security-token");
+      if (amz[n_amz]) n_amz++;
+    }
+  }
   if (n_amz) qsort(amz, n_amz, sizeof *amz, cmp_cstr);
   for (size_t i = 0; i < n_amz; i++) {
     if (i && strcmp(amz[i], amz[i - 1]) == 0) continue;
@@ -252,6 +266,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
       asd_buf_append(&sts, v, vl);
       first = 0;
     }
+    if (first && qtok && strcmp(amz[i], "x-amz-security-token") == 0) asd_buf_append_str(&sts, qtok);
     asd_buf_append(&sts, "\n", 1);
   }
   for (size_t i = 0; i < n_amz; i++) free(amz[i]);

@@ -222,6 +222,21 @@ def presigned():
                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
     st, body = http_call("GET", bad.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "ps/obj"}))
     assert st == 403 and b"SignatureDoesNotMatch" in body, (st, body)
+    # Temporary credentials issued by the endpoint's STS: the token travels in the query.
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1")
+    c = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/presigner", RoleSessionName="presign")["Credentials"]
+    for sv in ("s3v4", None):
+        extra = {"signature_version": sv} if sv else {}
+        tmp = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=c["AccessKeyId"],
+                           aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"],
+                           config=Config(s3={"addressing_style": "path"}, **extra))
+        u = tmp.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "ps/obj"}, ExpiresIn=300)
+        st, body = http_call("GET", u)
+        assert (st, body) == (200, b"presigned body"), (sv, st, body, u)
+        tok = urllib.parse.quote(c["SessionToken"], safe="")
+        assert tok in u, u
+        st, body = http_call("GET", u.replace(tok, tok[:-1] + ("A" if tok[-1] != "A" else "B")))
+        assert st in (400, 403) and (b"InvalidToken" in body or b"SignatureDoesNotMatch" in body), (sv, st, body)
     # More than a week: refused as S3 does.
     week = client(signature_version="s3v4").generate_presigned_url(
         "get_object", Params={"Bucket": B, "Key": "ps/obj"}, ExpiresIn=604801)

@@ -96,7 +96,8 @@ def code(key, secret, token):
     except botocore.exceptions.ClientError as e:
         return e.response["Error"]["Code"]
 print("good", code(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]))
-print("badtoken", code(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"][:-1] + "Z"))
+t = c["SessionToken"]
+print("badtoken", code(c["AccessKeyId"], c["SecretAccessKey"], t[:-1] + ("A" if t[-1] != "A" else "B")))
 print("notoken", code(c["AccessKeyId"], c["SecretAccessKey"], None))
 print("badsecret", code(c["AccessKeyId"], "x" * 40, c["SessionToken"]))
 )PY";

@@ -279,6 +279,16 @@ TEST_F(E2eErrors, UnwritableOutput) {
   TempDir dir;
   expect_one_line(asd_e2e::run_app(app_args(sample("scene_utm.tif"), "/nonexistent-dir/x/out.gpkg"), dir.path()), 1,
                   "out.gpkg");
+  // A metrics file that cannot be written, a directory named like a GeoPackage:
+  // said before any work.
+  expect_one_line(
+      asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/m.gpkg", {"-metrics", "/nonexistent-dir/m.json"}),
+                       dir.path()),
+      1, "m.json");
+  ASSERT_EQ(0, mkdir((dir.path() + "/d.gpkg").c_str(), 0755));
+  expect_one_line(asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/d.gpkg"), dir.path()), 1,
+                  "is a directory");
+  EXPECT_EQ(0, endpoint_stat(ep, "accepted"));
   // An existing output is not replaced without -overwrite.
   std::string existing = dir.path() + "/exists.gpkg";
   FILE *f = fopen(existing.c_str(), "wb");
@@ -305,6 +315,25 @@ TEST_F(E2eErrors, BadCredentials) {
   asd_test::set_local_aws_env(ep);
   expect_one_line(r, 1, "e2e-input");
   EXPECT_EQ(std::string::npos, r.err.find("not-the-right-secret"));
+}
+
+// No credentials anywhere in the chain: the line says so (instead of the
+// access-denied answer a bucket check would get without them).
+TEST_F(E2eErrors, NoCredentials) {
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  std::string home = getenv("HOME") ? getenv("HOME") : "";
+  setenv("HOME", dir.path().c_str(), 1);
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/o.gpkg"), dir.path());
+  setenv("HOME", home.c_str(), 1);
+  unsetenv("AWS_EC2_METADATA_DISABLED");
+  asd_test::set_local_aws_env(ep);
+  expect_one_line(r, 1, "no usable AWS credentials");
+  EXPECT_EQ(0, endpoint_stat(ep, "accepted"));
 }
 
 TEST_F(E2e, DryRunInvokesNothing) {

@@ -100,6 +100,10 @@ TEST_P(E2eOneLayer, TileStatusFileAndResumeAfterKill9) {
   a.erase(std::find(a.begin(), a.end(), "-q"));
   RunResult r = asd_e2e::run_app(a, dir.path());
   ASSERT_EQ(0, r.status) << r.err;
+  // Nothing but the result: no warning per laundered Shapefile field, no
+  // outline cut into invalid WKT.
+  EXPECT_EQ(std::string::npos, r.err.find("laundered")) << r.err;
+  EXPECT_EQ(std::string::npos, r.err.find("truncated")) << r.err;
   EXPECT_NE(std::string::npos, r.out.find("Tile status: " + tiles)) << r.out;
   json_object *m = json_object_from_file((dir.path() + "/m.json").c_str());
   ASSERT_NE(nullptr, m) << "-metrics file";
@@ -188,6 +192,23 @@ TEST_F(E2eOutput, GpkgOverwriteKeepsTheOtherLayers) {
       << "the user's own layer survives -overwrite";
   EXPECT_EQ(kObjects, static_cast<int>(asd_e2e::read_boxes(out, "detections", "class").items.size()));
   EXPECT_EQ(kTiles, tile_statuses(out)["succeeded"]);
+}
+
+// -resume with options that give other tile numbers is refused before the
+// output is touched (it used to be recreated first).
+TEST_F(E2eOutput, ResumeOfAnotherRunLeavesTheOutputAlone) {
+  TempDir dir;
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  std::string out = dir.path() + "/out.geojson";
+  ASSERT_EQ(0, asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, kTiling), dir.path()).status);
+  RunResult r = asd_e2e::run_app(
+      app_args(sample("scene_utm.tif"), out, {"-tile-size", "512", "-overlap", "64", "-resume"}), dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("belongs to another run")) << r.err;
+  EXPECT_EQ(kObjects, feature_count(out));
+  EXPECT_EQ(kTiles, tile_statuses(dir.path() + "/out_tiles.geojson", "")["succeeded"]);
 }
 
 // KML and GML write layer after layer: the tile layer comes after the

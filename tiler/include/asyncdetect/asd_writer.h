@@ -51,6 +51,11 @@
  *    ships_tiles.geojson), or to tiles_path when that names one explicitly;
  *    only without either is it left out, with a warning.
  *
+ * A Shapefile keeps 10 characters of a field name (source_image becomes
+ * source_ima, inference_id inference_, ...: -append and -resume find them
+ * again) and 254 of a string: image_geometry is left empty when the
+ * outline's WKT is longer.
+ *
  * CSV output gets its geometry as a WKT column (layer creation option
  * GEOMETRY=AS_WKT) unless -lco GEOMETRY=... says otherwise: without it the
  * CSV driver drops geometries, which is never what a detection run wants.
