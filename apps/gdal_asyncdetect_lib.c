@@ -31,7 +31,20 @@
  * the S3 locations the endpoint named (the engine's "resume" jobs), and only
  * tiles never submitted, or failed, are invoked.  The detections layer is
  * rebuilt from the merged results, so that a run killed at any point and then
- * resumed gives the same output as a clean run: no duplicate, no gap.
+ * resumed gives the same output as a clean run: no duplicate, no gap.  An
+ * output the interrupted run created is created again; one it appended to
+ * (and any GeoPackage, which holds the journal) is reopened and only this
+ * image's features are deleted first (the journal notes which case it is).
+ *
+ * Output.  Inside a GeoPackage the journal writes through the writer's own
+ * connection: detections go in large transactions and each journal state
+ * change commits the open one at once (journal_commit), so a state is in the
+ * file as soon as it is recorded and no second connection ever waits on a
+ * lock.  Formats that hold one layer per file get the tile-status layer in a
+ * sibling file (out.geojson -> out_tiles.geojson) and the journal in
+ * out.geojson.asdjournal.gpkg.  -overwrite replaces the two layers of a
+ * GeoPackage (the user's other layers stay, as with ogr2ogr) and a one-layer
+ * file whole.
  *
  * Interruption.  The caller's interrupt counter (the utility's SIGINT
  * handler) and the progress callback are watched by the main loop: the
@@ -40,6 +53,7 @@
  * journal, where -resume will find them.
  */
 #include "asyncdetect/asd_app.h"
+#include "asyncdetect/asd_aws.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -130,7 +144,8 @@ static const char *const usage_parts[] = {
     "       [-merge nmm|nms|soft-nms|none] [-match-metric ios|iou] [-merge-threshold T]\n"
     "       [-soft-nms-sigma S] [-min-score S] [-class-agnostic]\n"
     "       [-of FORMAT] [-dsco NAME=VALUE]... [-lco NAME=VALUE]... [-nln NAME]\n"
-    "       [-status-nln NAME] [-t_srs SRS] [-to NAME=VALUE]... [-overwrite | -append]\n"
+    "       [-status-nln NAME] [-status-output DST] [-t_srs SRS] [-to NAME=VALUE]...\n"
+    "       [-overwrite | -append]\n"
     "       [-metrics FILE.json] [-q] [-dry-run] [-resume]\n"
     "       SRC_RASTER DST_VECTOR\n"
     "\n"
@@ -176,9 +191,15 @@ static const char *const usage_parts[] = {
     "  -of FORMAT (default: from the extension, else GPKG)  -dsco NAME=VALUE  -lco NAME=VALUE\n"
     "  -nln NAME (detections)\n"
     "  -status-nln NAME          tile footprints with their status (default: tiles, or\n"
-    "                            NAME_tiles with -nln NAME).\n"
+    "                            NAME_tiles with -nln NAME).  One-layer formats (GeoJSON,\n"
+    "                            CSV, FlatGeobuf, .shp...) get them in a sibling file of the\n"
+    "                            same format: out.geojson -> out_tiles.geojson.\n"
+    "  -status-output DST        write the tile-status layer to DST instead (format from\n"
+    "                            its extension).\n"
     "  -t_srs SRS (EPSG:4326)  -to NAME=VALUE  transformer options (RPC_HEIGHT, RPC_DEM...)\n"
-    "  -overwrite                replace an existing output.  -append  add to it.\n"
+    "  -overwrite                replace the output's two layers (a one-layer file whole).\n"
+    "  -append                   add to an existing output (e.g. a second image).\n"
+    "  --config ASD_OUTPUT_BATCH_SIZE N   detections per transaction (10000; also every 5 s).\n"
     "\n"
     "Run:\n"
     "  -metrics FILE.json        write figures, failed tiles with reason and inference id.\n"
@@ -242,6 +263,7 @@ void asd_detect_options_free(asd_detect_options *o) {
   CSLDestroy(o->lco);
   CPLFree(o->layer_name);
   CPLFree(o->status_layer_name);
+  CPLFree(o->status_output);
   CPLFree(o->t_srs);
   CSLDestroy(o->transformer_options);
   CPLFree(o->metrics_path);
@@ -553,7 +575,23 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       o->class_agnostic = 0;
     } else if (EQUAL(a, "-of") || EQUAL(a, "-f")) {
       NEED(1);
-      set_str(&o->format, argv[++i]);
+      /* Checked here, before credentials and network, as ogr2ogr does. */
+      GDALAllRegister();
+      GDALDriverH drv = GDALGetDriverByName(argv[i + 1]);
+      if (!drv) {
+        usage_error("-of %s: no such GDAL driver (ogrinfo --formats lists the vector ones)", argv[i + 1]);
+        goto fail;
+      }
+      if (!GDALGetMetadataItem(drv, GDAL_DCAP_VECTOR, NULL)) {
+        usage_error("-of %s is a raster format: give a vector one (GPKG, GeoJSON, FlatGeobuf, ...)", argv[i + 1]);
+        goto fail;
+      }
+      if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
+        usage_error("-of %s cannot create datasets (ogrinfo --formats marks writable formats rw)", argv[i + 1]);
+        goto fail;
+      }
+      set_str(&o->format, GDALGetDriverShortName(drv));
+      i++;
     } else if (EQUAL(a, "-dsco") || EQUAL(a, "-lco") || EQUAL(a, "-to")) {
       NEED(1);
       if (!is_name_value(argv[i + 1])) {
@@ -568,6 +606,9 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
     } else if (EQUAL(a, "-status-nln")) {
       NEED(1);
       set_str(&o->status_layer_name, argv[++i]);
+    } else if (EQUAL(a, "-status-output")) {
+      NEED(1);
+      set_str(&o->status_output, argv[++i]);
     } else if (EQUAL(a, "-t_srs")) {
       NEED(1);
       OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
@@ -671,6 +712,7 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
     asd_buf_appendf(&b, "Time: %.1f s, %.2f tiles/s\n", s->elapsed_seconds, s->tiles_per_second);
     asd_buf_appendf(&b, "Calls: %lld S3, %lld endpoint, %lld polls, %lld retries\n", s->s3_calls,
                     s->endpoint_calls, s->polling_attempts, s->retries);
+    if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
     if (s->interrupted)
       asd_buf_append_str(&b, "Interrupted: rerun the same command with -resume to finish.\n");
     else if (s->tiles_failed)
@@ -776,6 +818,8 @@ typedef struct run {
   asd_detections final_dets;
   int output_created;     /* this run created dest (removed again on a fatal error) */
   char *sidecar;          /* sidecar journal path, or NULL when in the GeoPackage */
+  int journal_shared;     /* the journal writes through the writer's connection */
+  char *tiles_path;       /* separate tile-status file this run created, removed on a fatal error */
   int tiles_done;         /* finished tiles (any state) for the progress */
   int tiles_this_run;     /* finished by work of this run (not resumed, not skipped) */
   long long received, kept;
@@ -1075,6 +1119,18 @@ static int is_fatal_failure(run *r, const event *e) {
   return 0;
 }
 
+/*
+ * Inside an output GeoPackage the journal writes into the writer's open
+ * transaction: commit it now, so that the state change (and the detections
+ * written before it) is in the file before anything else happens.  This is
+ * what lets the detections go in large batches without weakening -resume.
+ */
+static void journal_commit(run *r) {
+  if (!r->journal_shared || !r->writer) return;
+  if (asd_writer_commit(r->writer) != 0 && !r->fatal)
+    r->fatal = CPLStrdup(CPLSPrintf("cannot write the journal: %s", CPLGetLastErrorMsg()));
+}
+
 static void handle_event(run *r, event *e) {
   tile_info *ti = (e->tile >= 0 && e->tile < r->ntiles) ? &r->tiles[e->tile] : NULL;
   if (!ti) return;
@@ -1087,6 +1143,7 @@ static void handle_event(run *r, event *e) {
                                 e->failure_location) != 0 &&
           !r->fatal)
         r->fatal = CPLStrdup(CPLSPrintf("cannot write the journal: %s", CPLGetLastErrorMsg()));
+      journal_commit(r);
       break;
     case EV_SKIPPED:
       ti->state = T_SKIPPED;
@@ -1143,6 +1200,7 @@ static void handle_event(run *r, event *e) {
         ti->state = T_FAILED;
         set_text(&ti->reason, reason);
       }
+      journal_commit(r);
       r->tiles_done++;
       r->tiles_this_run++;
       merge_tile(r, e->tile, &dets);
@@ -1224,6 +1282,9 @@ static int write_metrics(run *r, const asd_detect_summary *s, int status) {
   json_object_put(js);
   js = json_object_new_string(r->dest);
   asd_buf_appendf(&b, "  \"dest\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
+  json_object_put(js);
+  js = json_object_new_string(s->tiles_location);
+  asd_buf_appendf(&b, "  \"tile_status\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
   json_object_put(js);
   js = json_object_new_string(r->o->endpoint ? r->o->endpoint : "");
   asd_buf_appendf(&b, "  \"endpoint\": %s,\n", json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
@@ -1329,8 +1390,14 @@ static void capture_end(capture *c) {
   c->warnings = NULL;
 }
 
+/* The first failure, without the module prefix ("asd_writer: ") that
+   means nothing to a user. */
 static const char *captured(const capture *c, const char *fallback) {
-  return c->first[0] ? c->first : fallback;
+  if (!c->first[0]) return fallback;
+  static const char *const prefixes[] = {"asd_writer: ", "journal: ", "asd_georef: ", "asd_plan: ", NULL};
+  for (int i = 0; prefixes[i]; i++)
+    if (STARTS_WITH(c->first, prefixes[i])) return c->first + strlen(prefixes[i]);
+  return c->first;
 }
 
 static void detect_fail(const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(1, 2);
@@ -1345,32 +1412,19 @@ static void detect_fail(const char *fmt, ...) {
   CPLError(CE_Failure, CPLE_AppDefined, "%s", msg);
 }
 
-/* Deletes the journal tables (and, with detections_of, the detections of
-   that source image and the tile layer) from an existing GeoPackage, through
-   a short-lived connection of its own. */
-static int gpkg_prepare(const char *path, int drop_journal, const char *layer, const char *tiles_layer,
-                        const char *detections_of) {
+/* Deletes the journal tables of an earlier run from an existing GeoPackage,
+   through a short-lived connection of its own (a new run starts a new
+   journal; the writer replaces or appends to the layers). */
+static int gpkg_prepare(const char *path) {
   const char *const drv[] = {"GPKG", NULL};
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, drv, NULL, NULL);
   if (!ds) return -1;
   for (int i = GDALDatasetGetLayerCount(ds) - 1; i >= 0; i--) {
-    OGRLayerH l = GDALDatasetGetLayer(ds, i);
-    const char *name = OGR_L_GetName(l);
-    int drop = (drop_journal && (EQUAL(name, "asd_journal") || EQUAL(name, "asd_journal_meta"))) ||
-               (detections_of && tiles_layer && EQUAL(name, tiles_layer));
-    if (drop && GDALDatasetDeleteLayer(ds, i) != OGRERR_NONE) {
+    const char *name = OGR_L_GetName(GDALDatasetGetLayer(ds, i));
+    if ((EQUAL(name, "asd_journal") || EQUAL(name, "asd_journal_meta")) && GDALDatasetDeleteLayer(ds, i) != OGRERR_NONE) {
       GDALClose(ds);
       return -1;
     }
-  }
-  if (detections_of && layer && GDALDatasetGetLayerByName(ds, layer)) {
-    char *esc = CPLEscapeString(detections_of, -1, CPLES_SQL);
-    char *lesc = CPLEscapeString(layer, -1, CPLES_SQLI);
-    OGRLayerH res = GDALDatasetExecuteSQL(ds, CPLSPrintf("DELETE FROM \"%s\" WHERE source_image = '%s'", lesc, esc),
-                                          NULL, NULL);
-    if (res) GDALDatasetReleaseResultSet(ds, res);
-    CPLFree(esc);
-    CPLFree(lesc);
   }
   GDALClose(ds);
   return 0;
@@ -1428,6 +1482,7 @@ static void run_free(run *r) {
   if (r->encoder) asd_encoder_free(r->encoder);
   if (r->plan) asd_plan_free(r->plan);
   CPLFree(r->sidecar);
+  CPLFree(r->tiles_path);
   CPLFree(r->fatal);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
@@ -1620,8 +1675,27 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
       detect_fail("cannot set up the endpoint client: %s", asd_error_format(&err, buf, sizeof buf));
       goto done;
     }
-    /* Preflight: credentials, network and bucket access, before any output
-       is created or any tile is sent. */
+    /* Preflight: credentials first, so that a role that cannot be assumed
+       is reported as such (and not as the access-denied answer the bucket
+       check would get without them), then network and bucket access,
+       before any output is created or any tile is sent. */
+    {
+      asd_aws_credentials creds;
+      asd_aws_credentials_init(&creds);
+      asd_aws_error aerr;
+      asd_aws_error_clear(&aerr);
+      int crc = asd_aws_context_get_credentials(asd_detector_aws_context(r->detector), &creds, &aerr);
+      asd_aws_credentials_free(&creds);
+      if (crc != 0) {
+        capture_end(&cap);
+        if (o->assume_role)
+          detect_fail("-assume-role %s: %s%s%s", o->assume_role, aerr.message, aerr.code[0] ? " " : "",
+                      aerr.code[0] ? CPLSPrintf("(%s)", aerr.code) : "");
+        else
+          detect_fail("no usable AWS credentials: %s", aerr.message);
+        goto done;
+      }
+    }
     if (asd_detector_validate_buckets(r->detector, &err) != 0) {
       capture_end(&cap);
       char buf[1400];
@@ -1660,8 +1734,31 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
   }
 
   /* ---- Output and journal. */
+  {
+    /* Files that cannot be written are reported now, not after the run. */
+    VSIStatBufL st;
+    if (in_gpkg && VSIStatL(dest, &st) == 0 && VSI_ISDIR(st.st_mode)) {
+      capture_end(&cap);
+      detect_fail("output '%s' is a directory: a GeoPackage is a file (give DIR/NAME.gpkg)", dest);
+      goto done;
+    }
+    if (o->metrics_path) {
+      char *tmp = CPLStrdup(CPLSPrintf("%s.tmp", o->metrics_path));
+      VSILFILE *f = VSIFOpenL(tmp, "wb");
+      if (f) VSIFCloseL(f);
+      VSIUnlink(tmp);
+      CPLFree(tmp);
+      if (!f) {
+        capture_end(&cap);
+        detect_fail("cannot write the metrics file '%s': %s", o->metrics_path, VSIStrerror(errno));
+        goto done;
+      }
+    }
+  }
   if (o->resume) {
-    if (!exists || !path_exists(journal_path)) {
+    /* A one-layer output may not exist yet (FlatGeobuf writes its file at
+       the end): its sidecar journal is what counts. */
+    if ((in_gpkg && !exists) || !path_exists(journal_path)) {
       capture_end(&cap);
       detect_fail("-resume: no journal for '%s' (expected %s); run without -resume first", dest,
                   in_gpkg ? "the asd_journal table in the GeoPackage" : journal_path);
@@ -1673,21 +1770,53 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
                 "finish an interrupted run",
                 dest);
     goto done;
-  } else if (exists && o->overwrite) {
-    delete_output(dest);
-    if (r->sidecar) VSIUnlink(r->sidecar);
-    exists = 0;
   }
   if (!in_gpkg && !o->resume && path_exists(r->sidecar)) VSIUnlink(r->sidecar);
 
-  if (in_gpkg && exists) {
-    /* Resume: the detections of this image are rebuilt from the journal;
-       append: a new run starts a new journal. */
-    if (gpkg_prepare(dest, !o->resume, o->layer_name, tiles_layer,
-                     o->resume ? GDALGetDescription(src) : NULL) != 0) {
+  if (in_gpkg && exists && !o->resume) {
+    /* -overwrite and -append start a new journal.  -overwrite replaces the
+       two layers only (the writer does, as ogr2ogr does): the other layers
+       of a GeoPackage are the user's. */
+    if (gpkg_prepare(dest) != 0) {
       capture_end(&cap);
       detect_fail("cannot update output '%s': %s", dest, captured(&cap, "not a writable GeoPackage"));
       goto done;
+    }
+  }
+
+  /* -resume rewrites what the interrupted run wrote.  An output the run
+     created is created again from the journal; one it appended to (or any
+     GeoPackage, which holds the journal) is opened for update, and this
+     image's features are deleted from both layers before they are written
+     again, so the other images' features stay and none is duplicated. */
+  int resume_append = in_gpkg;
+  if (o->resume) {
+    /* The identity is checked before anything is written: a journal of
+       another run must not cost the user their output. */
+    r->journal = asd_journal_open_path(journal_path, 0);
+    if (!r->journal) {
+      capture_end(&cap);
+      detect_fail("-resume: cannot read the journal of '%s': %s", dest, captured(&cap, "unknown error"));
+      goto done;
+    }
+    char **identity = run_identity(r);
+    char *mismatch = NULL;
+    int rc = asd_journal_bind(r->journal, identity, &mismatch);
+    CSLDestroy(identity);
+    if (rc != 0) {
+      capture_end(&cap);
+      detect_fail("-resume: the journal of '%s' belongs to another run (%s)", dest,
+                  mismatch ? mismatch : "identity differs");
+      CPLFree(mismatch);
+      goto done;
+    }
+    char *mode = asd_journal_get_note(r->journal, "output_mode");
+    if (!in_gpkg) resume_append = mode && EQUAL(mode, "append");
+    CPLFree(mode);
+    if (in_gpkg) {
+      /* Reopened below through the writer's connection. */
+      asd_journal_close(r->journal);
+      r->journal = NULL;
     }
   }
 
@@ -1709,23 +1838,51 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
   wo.lco = o->lco;
   wo.layer_name = o->layer_name;
   wo.tiles_layer_name = tiles_layer;
-  wo.overwrite = o->resume ? !in_gpkg : o->overwrite;
-  wo.append = o->resume ? in_gpkg : o->append;
+  wo.overwrite = o->resume ? !resume_append : o->overwrite;
+  wo.append = o->resume ? resume_append : o->append;
+  wo.replace_source = o->resume && resume_append;
   wo.source_image = GDALGetDescription(src);
-  /* The journal shares the GeoPackage through its own connection: each
-     detection is committed at once so the two never wait on each other. */
-  if (in_gpkg) wo.batch_size = 1;
-  CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", "OFF");
+  /* One-layer formats (GeoJSON, CSV, FlatGeobuf, .shp...) get their tile
+     layer in a sibling file, or where -status-output says. */
+  char *tiles_sidecar = asd_writer_tiles_sidecar_path(dest);
+  wo.tiles_path = o->status_output;
+  wo.tiles_fallback_path = tiles_sidecar;
+  const char *tiles_file = o->status_output ? o->status_output : tiles_sidecar;
+  int tiles_existed = path_exists(tiles_file);
+  /* Detections go in batches: the journal, when it shares the GeoPackage,
+     commits the open batch at each state change (journal_commit). */
+  wo.batch_size = atoi(CPLGetConfigOption("ASD_OUTPUT_BATCH_SIZE", "10000"));
+  wo.batch_seconds = CPLAtof(CPLGetConfigOption("ASD_OUTPUT_BATCH_SECONDS", "5"));
+  /* The output GeoPackage holds the journal: ASD_JOURNAL_SYNC=FULL buys
+     durability against a power cut for both (journal.c); a killed process
+     loses nothing either way. */
+  CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS",
+                                in_gpkg ? CPLGetConfigOption("ASD_JOURNAL_SYNC", "OFF") : "OFF");
   r->writer = asd_writer_open(dest, &wo, r->georef);
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", NULL);
   if (!r->writer) {
+    CPLFree(tiles_sidecar);
     capture_end(&cap);
     detect_fail("cannot write output '%s': %s", dest, captured(&cap, "unknown error"));
     goto done;
   }
   r->output_created = !exists;
+  {
+    const char *tl = asd_writer_tiles_location(r->writer);
+    if (tl) {
+      snprintf(summary->tiles_location, sizeof summary->tiles_location, "%s", tl);
+      if (!tiles_existed && strcmp(tl, dest) != 0) r->tiles_path = CPLStrdup(tl);
+    }
+  }
+  CPLFree(tiles_sidecar);
 
-  r->journal = asd_journal_open_path(journal_path, 1);
+  if (in_gpkg) {
+    /* The journal writes through the writer's connection (see journal.c). */
+    r->journal = asd_journal_open_dataset(asd_writer_dataset(r->writer), 1);
+    r->journal_shared = r->journal != NULL;
+  } else {
+    if (!r->journal) r->journal = asd_journal_open_path(journal_path, 1);
+  }
   if (!r->journal) {
     capture_end(&cap);
     detect_fail("cannot open the journal in '%s': %s", journal_path, captured(&cap, "unknown error"));
@@ -1744,6 +1901,14 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
       r->output_created = 0;
       goto done;
     }
+    /* How the output was opened decides how -resume reopens it. */
+    if (!o->resume &&
+        asd_journal_set_note(r->journal, "output_mode", exists && o->append ? "append" : "create") != 0) {
+      capture_end(&cap);
+      detect_fail("cannot write the journal in '%s': %s", journal_path, captured(&cap, "unknown error"));
+      goto done;
+    }
+    journal_commit(r);
   }
 
   /* ---- Merger over every tile window. */
@@ -1986,6 +2151,7 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
       }
       delete_output(dest);
       if (r->sidecar) VSIUnlink(r->sidecar);
+      if (r->tiles_path) delete_output(r->tiles_path);
     }
   }
 

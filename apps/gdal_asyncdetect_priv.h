@@ -56,6 +56,7 @@ struct asd_detect_options {
   char **lco;
   char *layer_name;
   char *status_layer_name;
+  char *status_output; /* -status-output: separate datasource for the tile layer */
   char *t_srs;
   char **transformer_options;
   int overwrite;

@@ -27,9 +27,15 @@
  * Why a GeoPackage?  GDAL's OGR layer API on SQLite gives atomic, committed
  * single-row updates without another dependency, the journal can live inside
  * the output GeoPackage itself (one file for the user to keep), and for other
- * output formats the same code writes a sidecar GeoPackage.  Every state
- * change is one SQL statement in autocommit mode, so once a call returns the
- * row is in the file and survives the process being killed.  Synchronous mode
+ * output formats the same code writes a sidecar GeoPackage.  In a sidecar,
+ * every state change is one SQL statement in autocommit mode, so once a call
+ * returns the row is in the file and survives the process being killed.
+ * Inside the output GeoPackage the journal shares the writer's connection
+ * (asd_journal_open_dataset): its statement joins the writer's open
+ * transaction of detections, and the utility commits that transaction right
+ * after each state change.  One connection means no lock to wait on, so the
+ * detections can be written in large batches, and a tile's "succeeded" row
+ * and the detections written before it reach the file together.  Synchronous mode
  * is relaxed to OFF when the journal owns its connection: a killed process
  * loses nothing (the OS keeps the written pages), only a power cut could; set
  * the configuration option ASD_JOURNAL_SYNC=FULL to pay for that too.
@@ -319,6 +325,56 @@ int asd_journal_bind(asd_journal *j, char **meta, char **mismatch) {
   CSLDestroy(have);
   pthread_mutex_unlock(&j->mu);
   return rc;
+}
+
+#define NOTE_PREFIX "note."
+
+int asd_journal_set_note(asd_journal *j, const char *key, const char *value) {
+  if (!j || !key) return -1;
+  pthread_mutex_lock(&j->mu);
+  OGRFeatureDefnH defn = OGR_L_GetLayerDefn(j->meta);
+  int ki = OGR_FD_GetFieldIndex(defn, "key");
+  int vi = OGR_FD_GetFieldIndex(defn, "value");
+  char *full = CPLStrdup(CPLSPrintf(NOTE_PREFIX "%s", key));
+  OGRFeatureH found = NULL, f;
+  OGR_L_ResetReading(j->meta);
+  while (!found && (f = OGR_L_GetNextFeature(j->meta)) != NULL) {
+    if (EQUAL(OGR_F_GetFieldAsString(f, ki), full))
+      found = f;
+    else
+      OGR_F_Destroy(f);
+  }
+  OGRFeatureH nf = found ? found : OGR_F_Create(defn);
+  OGR_F_SetFieldString(nf, ki, full);
+  OGR_F_SetFieldString(nf, vi, value ? value : "");
+  OGRErr err = found ? OGR_L_SetFeature(j->meta, nf) : OGR_L_CreateFeature(j->meta, nf);
+  OGR_F_Destroy(nf);
+  CPLFree(full);
+  pthread_mutex_unlock(&j->mu);
+  if (err != OGRERR_NONE) {
+    CPLError(CE_Failure, CPLE_FileIO, "journal: cannot record the note %s", key);
+    return -1;
+  }
+  return 0;
+}
+
+char *asd_journal_get_note(asd_journal *j, const char *key) {
+  if (!j || !key) return NULL;
+  pthread_mutex_lock(&j->mu);
+  OGRFeatureDefnH defn = OGR_L_GetLayerDefn(j->meta);
+  int ki = OGR_FD_GetFieldIndex(defn, "key");
+  int vi = OGR_FD_GetFieldIndex(defn, "value");
+  char *out = NULL;
+  OGRFeatureH f;
+  OGR_L_ResetReading(j->meta);
+  while (!out && (f = OGR_L_GetNextFeature(j->meta)) != NULL) {
+    const char *k = OGR_F_GetFieldAsString(f, ki);
+    if (STARTS_WITH(k, NOTE_PREFIX) && EQUAL(k + strlen(NOTE_PREFIX), key))
+      out = CPLStrdup(OGR_F_GetFieldAsString(f, vi));
+    OGR_F_Destroy(f);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return out;
 }
 
 int asd_journal_count(asd_journal *j) {

@@ -21,7 +21,21 @@
  * Transactions.  Writing row by row into SQLite-based formats is slow and
  * leaves half-written state on a crash; features are therefore grouped in
  * transactions of batch_size features (when the driver supports them),
- * committed when a batch fills and at close.
+ * committed when a batch fills, when one has been open batch_seconds, when
+ * the caller asks (asd_writer_commit) and at close.  The utility keeps its
+ * run journal in the same GeoPackage connection (asd_writer_dataset), so a
+ * journal record and the detections written before it commit together, and
+ * no second connection ever waits on this one's lock.
+ *
+ * One-layer formats.  GeoJSON, CSV, FlatGeobuf or a single .shp hold one
+ * layer per file, so the tile layer goes to a sibling file of the same
+ * format (ships.geojson -> ships_tiles.geojson): the user keeps a status
+ * map whatever the format, and a GDAL user expects one file per layer.
+ *
+ * Resumed appends.  With replace_source the features an earlier, interrupted
+ * run wrote for the same source image are deleted first (both layers), so
+ * that the resumed run can write the whole result again without duplicating
+ * it, while the other images' features in an appended-to output stay.
  *
  * Existing outputs.  As with ogr2ogr, an existing datasource is never
  * silently replaced: without -overwrite or -append it is an error.
@@ -42,6 +56,8 @@
 #include <cpl_vsi.h>
 #include <json-c/json.h>
 #include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <gdal_utils.h>
 
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_features.h"
@@ -90,13 +106,14 @@ static const field_def DETECTION_FIELDS[F_COUNT] = {
     {"sourceMetadata", OFTString, OFSTJSON},
 };
 
-enum { T_INDEX, T_ROW, T_COL, T_X, T_Y, T_W, T_H, T_STATUS, T_REASON, T_INFID, T_FCOUNT, T_COUNT };
+enum { T_INDEX, T_ROW, T_COL, T_X, T_Y, T_W, T_H, T_STATUS, T_REASON, T_INFID, T_FCOUNT, T_SRC, T_COUNT };
 
 static const field_def TILE_FIELDS[T_COUNT] = {
     {"tile_index", OFTInteger, OFSTNone}, {"tile_row", OFTInteger, OFSTNone}, {"tile_col", OFTInteger, OFSTNone},
     {"x", OFTInteger, OFSTNone},          {"y", OFTInteger, OFSTNone},        {"width", OFTInteger, OFSTNone},
     {"height", OFTInteger, OFSTNone},     {"status", OFTString, OFSTNone},    {"reason", OFTString, OFSTNone},
     {"inference_id", OFTString, OFSTNone}, {"feature_count", OFTInteger64, OFSTNone},
+    {"source_image", OFTString, OFSTNone},
 };
 
 typedef struct out_ds {
@@ -104,6 +121,7 @@ typedef struct out_ds {
   int in_tx;        /* a transaction is open */
   int tx_supported; /* StartTransaction works on this datasource */
   int pending;      /* features written in the open transaction */
+  double t0;        /* when the open transaction started (monotonic seconds) */
 } out_ds;
 
 struct asd_writer {
@@ -116,7 +134,13 @@ struct asd_writer {
   int det_idx[F_COUNT];
   int tile_idx[T_COUNT];
   int nested;
+  int shapefile; /* the detections go to a Shapefile */
   int batch;
+  double batch_seconds;
+  char *tiles_location; /* datasource of the tile layer, NULL when none */
+  char *deferred_tiles;  /* tile layer to create at the first tile (no random layer write) */
+  OGRSpatialReferenceH deferred_srs;
+  char **deferred_lco;
   long long written;
   long long geometry_failures;
   char *source_image;
@@ -185,6 +209,7 @@ static void tx_begin(out_ds *o) {
   if (GDALDatasetStartTransaction(o->ds, FALSE) == OGRERR_NONE) {
     o->in_tx = 1;
     o->pending = 0;
+    o->t0 = asd_time_monotonic();
   } else {
     o->tx_supported = 0;
     CPLErrorReset();
@@ -203,18 +228,35 @@ static int tx_commit(out_ds *o) {
   return 0;
 }
 
+static int is_shapefile(GDALDatasetH ds) {
+  GDALDriverH d = ds ? GDALGetDatasetDriver(ds) : NULL;
+  return d && EQUAL(GDALGetDriverShortName(d), "ESRI Shapefile");
+}
+
 /* Makes sure every field exists (creating missing ones) and records the
  * indexes.  Returns 0 or -1. */
-static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_nested, int nested, int *idx) {
+static int ensure_fields(OGRLayerH lyr, const field_def *defs, int n, int first_nested, int nested, int *idx,
+                         int laundered) {
   OGRFeatureDefnH fd = OGR_L_GetLayerDefn(lyr);
   for (int i = 0; i < n; i++) {
     idx[i] = -1;
     if (i >= first_nested && !nested) continue;
+    /* Not an exact match: a Shapefile keeps 10 characters of a name, so
+     * that -append and -resume reuse "source_ima" instead of adding a
+     * second column. */
     int k = OGR_FD_GetFieldIndex(fd, defs[i].name);
+    for (int j = 0; laundered && k < 0 && j < OGR_FD_GetFieldCount(fd); j++) {
+      const char *have = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(fd, j));
+      if (strlen(have) == 10 && strlen(defs[i].name) > 10 && EQUALN(have, defs[i].name, 10)) k = j;
+    }
     if (k < 0) {
       OGRFieldDefnH f = OGR_Fld_Create(defs[i].name, defs[i].type);
       if (defs[i].subtype != OFSTNone) OGR_Fld_SetSubType(f, defs[i].subtype);
+      /* A Shapefile cuts every long name and says so, field by field: the
+       * cut names are documented (asd_writer.h), so not repeated each run. */
+      if (laundered) CPLPushErrorHandler(CPLQuietErrorHandler);
       OGRErr err = OGR_L_CreateField(lyr, f, TRUE);
+      if (laundered) CPLPopErrorHandler();
       OGR_Fld_Destroy(f);
       if (err != OGRERR_NONE) {
         CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create field '%s' in layer '%s'", defs[i].name,
@@ -256,11 +298,77 @@ static OGRLayerH get_layer(GDALDatasetH ds, const char *name, int overwrite, int
       return NULL;
     }
   }
-  OGRLayerH l = GDALDatasetCreateLayer(ds, name, srs, gtype, lco);
+  char **opts = CSLDuplicate(lco);
+  /* Without GEOMETRY the CSV driver drops the geometry: keep it as WKT. */
+  GDALDriverH drv = GDALGetDatasetDriver(ds);
+  if (drv && EQUAL(GDALGetDriverShortName(drv), "CSV") && !CSLFetchNameValue(opts, "GEOMETRY"))
+    opts = CSLSetNameValue(opts, "GEOMETRY", "AS_WKT");
+  OGRLayerH l = GDALDatasetCreateLayer(ds, name, srs, gtype, opts);
+  CSLDestroy(opts);
   if (!l)
     CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create layer '%s' in '%s'", name,
              GDALGetDescription(ds));
   return l;
+}
+
+/* Does this datasource hold one layer per file?  Some drivers say so (no
+ * ODsCCreateLayer); others accept a second layer but put it elsewhere: a
+ * .shp or .csv file name makes a sibling file named after the layer
+ * (tiles.shp, which the next run in the same folder would clash with), and
+ * GeoJSONSeq writes it into the same stream.  A folder (Shapefile, CSV) is
+ * a multi-layer datasource. */
+static int one_layer_driver(GDALDriverH drv, const char *path) {
+  VSIStatBufL st;
+  if (VSIStatL(path, &st) == 0 && VSI_ISDIR(st.st_mode)) return 0;
+  static const char *const names[] = {"ESRI Shapefile", "CSV", "GeoJSONSeq", "GeoJSON", "FlatGeobuf",
+                                      "MapInfo File", NULL};
+  for (int i = 0; names[i]; i++)
+    if (EQUAL(GDALGetDriverShortName(drv), names[i])) return 1;
+  return 0;
+}
+
+static int one_layer_file(GDALDatasetH ds, GDALDriverH drv, const char *path) {
+  return !GDALDatasetTestCapability(ds, ODsCCreateLayer) || one_layer_driver(drv, path);
+}
+
+/*
+ * Some one-layer drivers append but cannot delete a feature (GeoJSONSeq).
+ * For a resumed append to such a file, the file is written again without
+ * the features of src (GDALVectorTranslate with a -where filter into a
+ * temporary sibling, then renamed over it).  0 or -1.
+ */
+static int rewrite_without_source(const char *path, GDALDriverH drv, const char *field, const char *src) {
+  const char *ext = CPLGetExtension(path);
+  char *tmp = CPLStrdup(CPLSPrintf("%s.asdtmp%s%s", CPLResetExtension(path, ""), *ext ? "." : "", ext));
+  char *val = CPLEscapeString(src, -1, CPLES_SQL);
+  char *fesc = CPLEscapeString(field, -1, CPLES_SQLI);
+  char *where = CPLStrdup(CPLSPrintf("\"%s\" <> '%s' OR \"%s\" IS NULL", fesc, val, fesc));
+  const char *argv[] = {"-f", GDALGetDriverShortName(drv), "-where", where, NULL};
+  int rc = -1;
+  GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
+  GDALDatasetH in = opts ? GDALOpenEx(path, GDAL_OF_VECTOR, NULL, NULL, NULL) : NULL;
+  if (in) {
+    GDALDatasetH out = GDALVectorTranslate(tmp, NULL, 1, &in, opts, NULL);
+    GDALClose(in);
+    if (out) {
+      GDALClose(out);
+      CPLPushErrorHandler(CPLQuietErrorHandler);
+      if (GDALDeleteDataset(drv, path) != CE_None) VSIUnlink(path);
+      CPLPopErrorHandler();
+      if (VSIRename(tmp, path) == 0) rc = 0;
+    }
+  }
+  if (rc != 0) {
+    VSIUnlink(tmp);
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot rewrite '%s' without the earlier features of '%s'", path,
+             src);
+  }
+  GDALVectorTranslateOptionsFree(opts);
+  CPLFree(where);
+  CPLFree(fesc);
+  CPLFree(val);
+  CPLFree(tmp);
+  return rc;
 }
 
 /* Opens or creates the datasource at path under the -overwrite/-append rules. */
@@ -273,11 +381,23 @@ static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_wri
       return NULL;
     }
     GDALDatasetH ds = open_update(path, drv);
-    /* A datasource that holds one layer (GeoJSON...) cannot take a new
-     * layer once opened: -overwrite replaces it whole. */
-    if (ds && o->overwrite && !GDALDatasetTestCapability(ds, ODsCDeleteLayer)) {
+    /* A datasource that holds one layer (GeoJSON, a .shp...) cannot take a
+     * new layer once opened: -overwrite replaces it whole, as ogr2ogr does. */
+    if (ds && o->overwrite && (!GDALDatasetTestCapability(ds, ODsCDeleteLayer) || one_layer_file(ds, drv, path))) {
       GDALClose(ds);
       ds = NULL;
+    }
+    if (ds && o->append && o->replace_source && o->source_image && one_layer_file(ds, drv, path) &&
+        GDALDatasetGetLayerCount(ds) == 1 && !OGR_L_TestCapability(GDALDatasetGetLayer(ds, 0), OLCDeleteFeature)) {
+      OGRLayerH l = GDALDatasetGetLayer(ds, 0);
+      int fi = OGR_L_FindFieldIndex(l, "source_image", FALSE);
+      char *field = fi >= 0 ? CPLStrdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(OGR_L_GetLayerDefn(l), fi))) : NULL;
+      GDALClose(ds);
+      ds = NULL;
+      int rc = field ? rewrite_without_source(path, drv, field, o->source_image) : 0;
+      CPLFree(field);
+      if (rc == 0) ds = open_update(path, drv);
+      if (!ds) return NULL;
     }
     if (ds) return ds;
     if (o->append) {
@@ -298,6 +418,61 @@ static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_wri
     CPLError(CE_Failure, CPLE_OpenFailed, "asd_writer: cannot create '%s' with the %s driver", path,
              GDALGetDriverShortName(drv));
   return ds;
+}
+
+/* Deletes the features of lyr whose source_image field (index fi) equals
+ * src: SQL in SQLite-based formats, feature by feature elsewhere.  0 or -1. */
+static int delete_source(GDALDatasetH ds, OGRLayerH lyr, int fi, const char *src) {
+  if (fi < 0) return 0;
+  /* The field's name as the driver stored it (Shapefile truncates it). */
+  const char *fname = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(OGR_L_GetLayerDefn(lyr), fi));
+  const char *dname = GDALGetDriverShortName(GDALGetDatasetDriver(ds));
+  char *val = CPLEscapeString(src, -1, CPLES_SQL);
+  char *fesc = CPLEscapeString(fname, -1, CPLES_SQLI);
+  int rc = 0;
+  if (EQUAL(dname, "GPKG") || EQUAL(dname, "SQLite")) {
+    char *lesc = CPLEscapeString(OGR_L_GetName(lyr), -1, CPLES_SQLI);
+    CPLErrorReset();
+    OGRLayerH res = GDALDatasetExecuteSQL(
+        ds, CPLSPrintf("DELETE FROM \"%s\" WHERE \"%s\" = '%s'", lesc, fesc, val), NULL, NULL);
+    if (res) GDALDatasetReleaseResultSet(ds, res);
+    if (CPLGetLastErrorType() == CE_Failure) rc = -1;
+    CPLFree(lesc);
+  } else {
+    GIntBig *fids = NULL;
+    size_t n = 0, cap = 0;
+    if (OGR_L_SetAttributeFilter(lyr, CPLSPrintf("\"%s\" = '%s'", fesc, val)) != OGRERR_NONE) rc = -1;
+    OGR_L_ResetReading(lyr);
+    OGRFeatureH f;
+    while (rc == 0 && (f = OGR_L_GetNextFeature(lyr)) != NULL) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 256;
+        fids = CPLRealloc(fids, cap * sizeof *fids);
+      }
+      fids[n++] = OGR_F_GetFID(f);
+      OGR_F_Destroy(f);
+    }
+    OGR_L_SetAttributeFilter(lyr, NULL);
+    if (n && !OGR_L_TestCapability(lyr, OLCDeleteFeature)) rc = -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      if (OGR_L_DeleteFeature(lyr, fids[i]) != OGRERR_NONE) rc = -1;
+    CPLFree(fids);
+    if (rc == 0 && n && EQUAL(dname, "ESRI Shapefile")) {
+      /* Deleted records stay in the .dbf until the file is packed. */
+      char *lesc = CPLEscapeString(OGR_L_GetName(lyr), -1, CPLES_SQLI);
+      OGRLayerH res = GDALDatasetExecuteSQL(ds, CPLSPrintf("REPACK \"%s\"", lesc), NULL, NULL);
+      if (res) GDALDatasetReleaseResultSet(ds, res);
+      CPLFree(lesc);
+    }
+  }
+  if (rc != 0)
+    CPLError(CE_Failure, CPLE_AppDefined,
+             "asd_writer: cannot remove the earlier features of '%s' from layer '%s' of '%s' (the %s driver "
+             "cannot delete features)",
+             src, OGR_L_GetName(lyr), GDALGetDescription(ds), dname);
+  CPLFree(val);
+  CPLFree(fesc);
+  return rc;
 }
 
 static void init_out(out_ds *o, GDALDatasetH ds) {
@@ -335,7 +510,9 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
   w->georef = georef;
   init_out(&w->main, ds);
   w->batch = o->batch_size > 0 ? o->batch_size : 10000;
+  w->batch_seconds = o->batch_seconds > 0 ? o->batch_seconds : 0;
   w->nested = o->nested_properties < 0 ? is_geojson(drv) : o->nested_properties != 0;
+  w->shapefile = EQUAL(GDALGetDriverShortName(drv), "ESRI Shapefile");
   w->source_image = CPLStrdup(o->source_image ? o->source_image : "");
   w->source_metadata = o->source_metadata_json ? CPLStrdup(o->source_metadata_json) : NULL;
   time_t now = time(NULL);
@@ -358,8 +535,13 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
   const int single_type = EQUAL(GDALGetDriverShortName(drv), "ESRI Shapefile");
   const OGRwkbGeometryType gtype = single_type ? wkbPolygon : wkbUnknown;
   const char *lname = o->layer_name ? o->layer_name : "detections";
-  w->det = get_layer(ds, lname, o->overwrite, o->append, srs, gtype, o->lco);
-  if (!w->det || ensure_fields(w->det, DETECTION_FIELDS, F_COUNT, N_IMAGE_GEOMETRY, w->nested, w->det_idx) != 0) {
+  if (o->append && one_layer_file(ds, drv, path) && GDALDatasetGetLayerCount(ds) == 1)
+    /* The one layer of a file is named after the file (ships.shp: ships):
+     * appending means appending to it, whatever its name. */
+    w->det = GDALDatasetGetLayer(ds, 0);
+  else
+    w->det = get_layer(ds, lname, o->overwrite, o->append, srs, gtype, o->lco);
+  if (!w->det || ensure_fields(w->det, DETECTION_FIELDS, F_COUNT, N_IMAGE_GEOMETRY, w->nested, w->det_idx, is_shapefile(ds)) != 0) {
     if (local) OSRDestroySpatialReference(local);
     asd_writer_close(w);
     return NULL;
@@ -370,9 +552,13 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
                   : o->layer_name   ? CPLStrdup(CPLSPrintf("%s_tiles", o->layer_name))
                                     : CPLStrdup("tiles");
     GDALDatasetH tds = NULL;
-    if (o->tiles_path) {
-      GDALDriverH tdrv = pick_driver(o->tiles_path, o->format ? o->format : NULL);
-      tds = tdrv ? open_output(o->tiles_path, tdrv, o) : NULL;
+    const char *tpath = o->tiles_path;
+    const int one_layer = find_layer(ds, tname) < 0 && one_layer_file(ds, drv, path);
+    if (!tpath && o->tiles_fallback_path && one_layer) tpath = o->tiles_fallback_path;
+    if (tpath) {
+      /* The sibling file of a one-layer output takes the output's driver. */
+      GDALDriverH tdrv = o->tiles_path ? pick_driver(tpath, NULL) : drv;
+      tds = tdrv ? open_output(tpath, tdrv, o) : NULL;
       if (!tds) {
         CPLFree(tname);
         if (local) OSRDestroySpatialReference(local);
@@ -381,18 +567,29 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
       }
       init_out(&w->tiles_ds, tds);
       w->tiles_owner = &w->tiles_ds;
-    } else if (find_layer(ds, tname) >= 0 || GDALDatasetTestCapability(ds, ODsCCreateLayer)) {
+      w->tiles_location = CPLStrdup(tpath);
+    } else if (!one_layer) {
       tds = ds;
       w->tiles_owner = &w->main;
+      w->tiles_location = CPLStrdup(path);
     } else {
       CPLError(CE_Warning, CPLE_AppDefined,
                "asd_writer: the %s driver holds one layer per file: the tile-status layer is not written "
                "(give it a separate file)",
                GDALGetDriverShortName(drv));
     }
-    if (tds) {
-      w->tiles = get_layer(tds, tname, o->overwrite, o->append, srs, wkbPolygon, o->lco);
-      if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx) != 0) {
+    if (tds == ds && !GDALDatasetTestCapability(ds, ODsCRandomLayerWrite) && find_layer(ds, tname) < 0) {
+      /* KML, GML...: features must go layer after layer, so the tile layer
+         is created after the last detection (asd_writer_add_tile). */
+      w->deferred_tiles = CPLStrdup(tname);
+      w->deferred_srs = srs ? OSRClone(srs) : NULL;
+      w->deferred_lco = CSLDuplicate(o->lco);
+    } else if (tds) {
+      if (tds != ds && o->append && GDALDatasetGetLayerCount(tds) == 1)
+        w->tiles = GDALDatasetGetLayer(tds, 0); /* the sibling file's one layer */
+      else
+        w->tiles = get_layer(tds, tname, o->overwrite, o->append, srs, wkbPolygon, o->lco);
+      if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx, is_shapefile(w->tiles_owner->ds)) != 0) {
         CPLFree(tname);
         if (local) OSRDestroySpatialReference(local);
         asd_writer_close(w);
@@ -400,6 +597,14 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
       }
     }
     CPLFree(tname);
+  }
+  if (o->replace_source && o->append && o->source_image) {
+    if (delete_source(ds, w->det, w->det_idx[F_SRC], o->source_image) != 0 ||
+        (w->tiles && delete_source(w->tiles_owner->ds, w->tiles, w->tile_idx[T_SRC], o->source_image) != 0)) {
+      if (local) OSRDestroySpatialReference(local);
+      asd_writer_close(w);
+      return NULL;
+    }
   }
   if (local) OSRDestroySpatialReference(local);
   return w;
@@ -487,9 +692,11 @@ static void json_str(asd_buf *b, const char *s) {
   json_object_put(o);
 }
 
-/* Counts a write, committing when the batch is full. */
+/* Counts a write, committing when the batch is full or old enough. */
 static int after_write(asd_writer *w, out_ds *o) {
-  if (o->in_tx && ++o->pending >= w->batch) return tx_commit(o);
+  if (!o->in_tx) return 0;
+  if (++o->pending >= w->batch) return tx_commit(o);
+  if (w->batch_seconds > 0 && asd_time_monotonic() - o->t0 >= w->batch_seconds) return tx_commit(o);
   return 0;
 }
 
@@ -529,7 +736,10 @@ int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
   OGR_F_SetFieldDouble(f, ix[F_IMAXX], d->maxx);
   OGR_F_SetFieldDouble(f, ix[F_IMAXY], d->maxy);
   char *wkt = shape_wkt(xy, n);
-  if (wkt) OGR_F_SetFieldString(f, ix[F_IGEOM], wkt);
+  /* A .dbf string holds 254 characters: a longer outline would be cut
+   * into invalid WKT, so a Shapefile leaves it empty (the box columns
+   * remain). */
+  if (wkt && !(w->shapefile && strlen(wkt) > 254)) OGR_F_SetFieldString(f, ix[F_IGEOM], wkt);
   free(wkt);
   if (center_ok) {
     OGR_F_SetFieldDouble(f, ix[F_CLON], cx);
@@ -603,6 +813,21 @@ int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
 int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, const char *reason,
                         const char *inference_id, long long feature_count) {
   if (!w || !t) return -1;
+  if (w->deferred_tiles) {
+    char *name = w->deferred_tiles;
+    w->deferred_tiles = NULL;
+    w->tiles_owner = &w->main;
+    tx_commit(&w->main);
+    w->tiles = GDALDatasetCreateLayer(w->main.ds, name, w->deferred_srs, wkbPolygon, w->deferred_lco);
+    if (!w->tiles || ensure_fields(w->tiles, TILE_FIELDS, T_COUNT, T_COUNT, 0, w->tile_idx, is_shapefile(w->tiles_owner->ds)) != 0) {
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: cannot create layer '%s' in '%s'", name,
+               GDALGetDescription(w->main.ds));
+      w->tiles = NULL;
+      w->failed = 1;
+    }
+    CPLFree(name);
+    if (!w->tiles) return -1;
+  }
   if (!w->tiles) return 0; /* disabled (single-layer format) */
   out_ds *o = w->tiles_owner;
   tx_begin(o);
@@ -623,6 +848,7 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
     OGR_F_SetFieldString(f, ix[T_REASON], asd_skip_reason_name(t->skip));
   if (inference_id) OGR_F_SetFieldString(f, ix[T_INFID], inference_id);
   if (feature_count >= 0) OGR_F_SetFieldInteger64(f, ix[T_FCOUNT], feature_count);
+  OGR_F_SetFieldString(f, ix[T_SRC], w->source_image);
   int rc = 0;
   if (OGR_L_CreateFeature(w->tiles, f) != OGRERR_NONE) {
     CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: writing tile %d to layer '%s' failed", t->index,
@@ -639,6 +865,29 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
 }
 
 long long asd_writer_feature_count(const asd_writer *w) { return w ? w->written : 0; }
+
+GDALDatasetH asd_writer_dataset(asd_writer *w) { return w ? w->main.ds : NULL; }
+
+int asd_writer_commit(asd_writer *w) {
+  if (!w) return -1;
+  int rc = tx_commit(&w->main);
+  if (rc != 0) w->failed = 1;
+  return rc;
+}
+
+const char *asd_writer_tiles_location(const asd_writer *w) { return w ? w->tiles_location : NULL; }
+
+char *asd_writer_tiles_sidecar_path(const char *dest) {
+  if (!dest) return NULL;
+  const char *ext = CPLGetExtension(dest);
+  if (!*ext) return CPLStrdup(CPLSPrintf("%s_tiles", dest));
+  /* CPLSPrintf has no %.*s: cut a copy at the dot. */
+  char *stem = CPLStrdup(dest);
+  stem[strlen(dest) - strlen(ext) - 1] = '\0';
+  char *out = CPLStrdup(CPLSPrintf("%s_tiles.%s", stem, ext));
+  CPLFree(stem);
+  return out;
+}
 
 static int close_out(out_ds *o) {
   if (!o->ds) return 0;
@@ -660,6 +909,10 @@ int asd_writer_close(asd_writer *w) {
   if (close_out(&w->main) != 0) rc = -1;
   CPLFree(w->source_image);
   CPLFree(w->source_metadata);
+  CPLFree(w->tiles_location);
+  CPLFree(w->deferred_tiles);
+  if (w->deferred_srs) OSRDestroySpatialReference(w->deferred_srs);
+  CSLDestroy(w->deferred_lco);
   CPLFree(w);
   return rc;
 }

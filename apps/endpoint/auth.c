@@ -38,8 +38,11 @@
  * string to sign is "METHOD\nContent-MD5\nContent-Type\nExpires\n", the
  * x-amz-* headers ("name:value\n", sorted), then the path as sent plus the
  * S3 sub-resources of the query, and the signature is the base64 of its
- * HMAC-SHA1 under the secret.  SigV2 in the Authorization header is still
- * refused: no current client sends it.
+ * HMAC-SHA1 under the secret (a session token travels in the query as
+ * x-amz-security-token and is signed as if it were that header).  Both
+ * kinds accept the configured key and the keys the endpoint's STS issued.
+ * SigV2 in the Authorization header is still refused: no current client
+ * sends it.
  */
 #include "auth.h"
 
@@ -81,6 +84,8 @@ struct asd_ep_auth {
   char *session_token;
   double max_skew;
   double clock; /* 0 = real time; tests set a fixed time */
+  asd_ep_auth_lookup_fn issued_lookup; /* STS-issued keys, or NULL */
+  void *issued_user;
 };
 
 void asd_ep_auth_set_clock(asd_ep_auth *a, double now) {
@@ -115,13 +120,22 @@ void asd_ep_auth_free(asd_ep_auth *a) {
 static int lookup_secret(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                          size_t secret_out_size) {
   const asd_ep_auth *a = user;
-  if (strcmp(access_key_id, a->access_key) != 0) return -1;
+  if (strcmp(access_key_id, a->access_key) != 0)
+    return a->issued_lookup ? a->issued_lookup(a->issued_user, access_key_id, session_token, secret_out,
+                                               secret_out_size)
+                            : -1;
   if (a->session_token && (!session_token || strcmp(session_token, a->session_token) != 0)) return -2;
   if (strlen(a->secret_key) + 1 > secret_out_size) return -1;
   memcpy(secret_out, a->secret_key, strlen(a->secret_key) + 1);
   return 0;
 }
 #endif
+
+void asd_ep_auth_set_issued_keys(asd_ep_auth *a, asd_ep_auth_lookup_fn lookup, void *user) {
+  if (!a) return;
+  a->issued_lookup = lookup;
+  a->issued_user = user;
+}
 
 static void fail(asd_ep_auth_result *res, int status, const char *code, const char *msg) {
   res->status = status;
@@ -190,12 +204,20 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
     fail(res, 403, "AccessDenied", "Invalid date (should be seconds since epoch)");
     return -1;
   }
-  if (strcmp(akid, a->access_key) != 0) {
-    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  /* Same key sources as signed headers: the configured key, or one the
+   * endpoint issued (STS), whose token travels as x-amz-security-token. */
+  char secret[256];
+  int lr = lookup_secret(a, akid, asd_http_request_query(req, "x-amz-security-token"), secret, sizeof secret);
+  if (lr != 0) {
+    if (lr == -1)
+      fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    else
+      fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
     return -1;
   }
   double now = a->clock > 0 ? a->clock : asd_time_wall();
   if (now > (double)ex) {
+    OPENSSL_cleanse(secret, sizeof secret);
     fail(res, 403, "AccessDenied", "Request has expired");
     return -1;
   }
@@ -218,6 +240,17 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
     for (size_t k = 0; k <= l; k++) amz[n_amz][k] = (char)tolower((unsigned char)headers[i].name[k]);
     n_amz++;
   }
+  /* Signers add a session token as an x-amz-security-token header, sign it
+   * as one, then move it to the query: it counts as a header here too. */
+  const char *qtok = asd_http_request_query(req, "x-amz-security-token");
+  if (qtok && !header_value(headers, n_headers, "x-amz-security-token")) {
+    char **na = realloc(amz, (n_amz + 1) * sizeof *na);
+    if (na) {
+      amz = na;
+      amz[n_amz] = strdup("x-amz-security-token");
+      if (amz[n_amz]) n_amz++;
+    }
+  }
   if (n_amz) qsort(amz, n_amz, sizeof *amz, cmp_cstr);
   for (size_t i = 0; i < n_amz; i++) {
     if (i && strcmp(amz[i], amz[i - 1]) == 0) continue;
@@ -233,6 +266,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
       asd_buf_append(&sts, v, vl);
       first = 0;
     }
+    if (first && qtok && strcmp(amz[i], "x-amz-security-token") == 0) asd_buf_append_str(&sts, qtok);
     asd_buf_append(&sts, "\n", 1);
   }
   for (size_t i = 0; i < n_amz; i++) free(amz[i]);
@@ -248,8 +282,8 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int maclen = 0;
-  int ok = sts.data && HMAC(EVP_sha1(), a->secret_key, (int)strlen(a->secret_key), sts.data, sts.len, mac,
-                            &maclen) != NULL;
+  int ok = sts.data && HMAC(EVP_sha1(), secret, (int)strlen(secret), sts.data, sts.len, mac, &maclen) != NULL;
+  OPENSSL_cleanse(secret, sizeof secret);
   asd_buf_free(&sts);
   char want[64];
   if (ok) EVP_EncodeBlock((unsigned char *)want, mac, (int)maclen);
@@ -262,6 +296,11 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   }
   return 0;
 }
+
+static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+                                  const char *signed_list, char *const parts[5], const char *date,
+                                  const char *payload_hash, const char *secret, const char *sig,
+                                  asd_ep_auth_result *res);
 
 static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
                            const char *payload_hash, asd_ep_auth_result *res) {
@@ -323,14 +362,6 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
          "X-Amz-Expires must be less than a week (in seconds) that is 604800");
     return -1;
   }
-  if (strcmp(parts[0], a->access_key) != 0) {
-    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
-    return -1;
-  }
-  if (a->session_token && (!token || strcmp(token, a->session_token) != 0)) {
-    fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
-    return -1;
-  }
   double now = a->clock > 0 ? a->clock : asd_time_wall();
   if (now > t + (double)ex) {
     fail(res, 403, "AccessDenied", "Request has expired");
@@ -345,6 +376,27 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
          "The request signature we calculated does not match the signature you provided.");
     return -1;
   }
+  /* The configured key, or one the endpoint issued (STS) with its token. */
+  char secret[256];
+  int lr = lookup_secret(a, parts[0], token, secret, sizeof secret);
+  if (lr != 0) {
+    if (lr == -1)
+      fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    else
+      fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
+    return -1;
+  }
+  int rc = presigned_v4_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
+  OPENSSL_cleanse(secret, sizeof secret);
+  return rc;
+}
+
+/* The SigV4 part of check_presigned: rebuilds the signature over the request
+ * and compares.  0, or -1 with res filled. */
+static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+                                  const char *signed_list, char *const parts[5], const char *date,
+                                  const char *payload_hash, const char *secret, const char *sig,
+                                  asd_ep_auth_result *res) {
   /* The signed headers, in the request's own values; host must be one. */
   asd_sigv4_header *hv = calloc((size_t)(n_headers > 0 ? n_headers : 1), sizeof *hv);
   if (!hv) {
@@ -393,7 +445,7 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
   sp.service = parts[3];
   sp.amz_date = date;
   sp.access_key_id = parts[0];
-  sp.secret_access_key = a->secret_key;
+  sp.secret_access_key = secret;
   sp.session_token = NULL; /* in the query, not a signed header */
   asd_sigv4_signature out;
   asd_sigv4_signature_init(&out);

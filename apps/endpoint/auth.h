@@ -31,6 +31,16 @@ typedef struct asd_ep_auth_result {
   char message[256];
 } asd_ep_auth_result;
 
+/*
+ * A second source of credentials: keys the endpoint issued itself (STS
+ * AssumeRole, sts_api.c).  The verifier asks it for the secret of any
+ * access key other than the configured one; it returns 0 with the secret,
+ * -1 for an unknown key, -2 for a missing, wrong or expired session token.
+ */
+typedef int (*asd_ep_auth_lookup_fn)(void *user, const char *access_key_id, const char *session_token,
+                                     char *secret_out, size_t secret_out_size);
+void asd_ep_auth_set_issued_keys(asd_ep_auth *a, asd_ep_auth_lookup_fn lookup, void *user);
+
 /* Header access for the verifier: names as received (any case). */
 typedef struct asd_ep_header {
   const char *name;

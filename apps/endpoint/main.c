@@ -37,6 +37,7 @@
 #include "s3_store.h"
 #include "server.h"
 #include "stats.h"
+#include "sts_api.h"
 
 
 #define DEFAULT_ACCESS_KEY "ASDLOCALACCESSKEY"
@@ -49,6 +50,7 @@ static void usage(FILE *f) {
           "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-data-dir DIR] [-bucket NAME]...\n"
           "           [-access-key KEY -secret-key SECRET] [-session-token TOKEN] [-no-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
+          "           [-sts-external-id ID] [-no-sts]\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
           "\n"
           "A local server speaking the S3 (path-style) and SageMaker Runtime protocols,\n"
@@ -66,6 +68,11 @@ static void usage(FILE *f) {
           "  -secret-key SECRET its secret.\n"
           "  -session-token T   require this x-amz-security-token on every request.\n"
           "  -no-auth           accept unsigned requests (signatures are not checked).\n"
+          "  -sts-external-id ID  STS AssumeRole (a form-encoded POST to /, as AWS_ENDPOINT_URL_STS\n"
+          "                     clients send it) requires this ExternalId.  AssumeRole issues\n"
+          "                     temporary credentials (ASIA... + session token) that the\n"
+          "                     server then accepts until they expire.\n"
+          "  -no-sts            do not answer STS requests.\n"
           "  -region REGION     region reported by the server (default us-east-1); clients\n"
           "                     may sign for any region.\n"
           "  -max-body BYTES    largest request body accepted (default 5 GiB for PutObject\n"
@@ -117,7 +124,8 @@ int main(int argc, char **argv) {
   argc = GDALGeneralCmdLineProcessor(argc, &argv, 0);
   if (argc < 1) return 0; /* --version, --help-general, ... were handled */
 
-  int port = 0, threads = 4, no_auth = 0;
+  int port = 0, threads = 4, no_auth = 0, no_sts = 0;
+  const char *sts_external_id = NULL;
   const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
   const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
   unsigned long long max_body = DEFAULT_MAX_BODY;
@@ -166,6 +174,11 @@ int main(int argc, char **argv) {
       session_token = argv[++i];
     } else if (EQUAL(a, "-no-auth")) {
       no_auth = 1;
+    } else if (EQUAL(a, "-no-sts")) {
+      no_sts = 1;
+    } else if (EQUAL(a, "-sts-external-id")) {
+      NEED_ARG();
+      sts_external_id = argv[++i];
     } else if (EQUAL(a, "-region")) {
       NEED_ARG();
       region = argv[++i];
@@ -253,6 +266,7 @@ int main(int argc, char **argv) {
   asd_faults *faults = NULL;
   asd_runtime *runtime = NULL;
   asd_ep_auth *auth = NULL;
+  asd_sts_api *sts = NULL;
   asd_ep_stats *stats = NULL;
   asd_s3_api *s3 = NULL;
   asd_server *srv = NULL;
@@ -300,6 +314,11 @@ int main(int argc, char **argv) {
                            session_token, 900);
     if (!auth) goto cleanup;
   }
+  if (!no_sts) {
+    sts = asd_sts_api_new(sts_external_id);
+    if (!sts) goto cleanup;
+    asd_ep_auth_set_issued_keys(auth, asd_sts_api_lookup, sts);
+  }
   stats = asd_ep_stats_new();
   s3 = asd_s3_api_new(store, max_body, region);
   if (!stats || !s3) goto cleanup;
@@ -317,6 +336,7 @@ int main(int argc, char **argv) {
   cfg.faults = faults;
   cfg.stats = stats;
   cfg.auth = auth;
+  cfg.sts = sts;
   char err[256] = "";
   srv = asd_server_start(&cfg, err, sizeof err);
   if (!srv) {
@@ -354,6 +374,7 @@ cleanup:
   asd_s3_api_free(s3);
   asd_ep_stats_free(stats);
   asd_ep_auth_free(auth);
+  asd_sts_api_free(sts);
   asd_store_close(store);
   if (tmp_dir) {
     CPLUnlinkTree(tmp_dir);

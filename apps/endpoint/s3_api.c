@@ -27,10 +27,12 @@
  */
 #include "s3_api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,6 +188,10 @@ static void store_error(asd_http_response *resp, const asd_http_request *req, as
       break;
     case ASD_STORE_TOO_LARGE:
       asd_http_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      break;
+    case ASD_STORE_META_TOO_LARGE:
+      asd_http_s3_error(resp, req, 400, "MetadataTooLarge",
+                        "Your metadata headers exceed the maximum allowed metadata size");
       break;
     case ASD_STORE_NO_UPLOAD:
       asd_http_s3_error(resp, req, 404, "NoSuchUpload",
@@ -437,13 +443,101 @@ static int check_body_integrity(const asd_http_request *req, asd_http_response *
 
 /* ---------------------------------------------------------------- objects */
 
-static void object_headers(asd_http_response *resp, const asd_store_meta *m) {
+static void object_headers(asd_http_response *resp, const asd_store_meta *m, const char *user_meta) {
   char date[64];
   http_date(m->mtime, date, sizeof date);
   asd_http_response_set_header(resp, "ETag", m->etag);
   asd_http_response_set_header(resp, "Last-Modified", date);
   asd_http_response_set_header(resp, "Accept-Ranges", "bytes");
   asd_http_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
+  /* User metadata: one "name:value" line per x-amz-meta-name header. */
+  for (const char *p = user_meta; p && *p;) {
+    size_t l = strcspn(p, "\n");
+    const char *colon = memchr(p, ':', l);
+    if (colon)
+      asd_http_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
+                                   CPLSPrintf("%.*s", (int)(l - (size_t)(colon - p) - 1), colon + 1));
+    p += l;
+    if (*p == '\n') p++;
+  }
+}
+
+/* S3's limit on user metadata: names and values together, in bytes. */
+#define USER_META_MAX 2048
+
+typedef struct umeta_vec {
+  char **items; /* "name:value", name lower-case without the x-amz-meta- prefix */
+  size_t n;
+  int oom;
+} umeta_vec;
+
+static void umeta_collect(void *ctx, const char *name, const char *value) {
+  umeta_vec *v = ctx;
+  if (strncasecmp(name, "x-amz-meta-", 11) != 0 || !name[11] || v->oom) return;
+  while (*value == ' ' || *value == '\t') value++;
+  size_t vl = strlen(value);
+  while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t')) vl--;
+  char **ni = realloc(v->items, (v->n + 1) * sizeof *ni);
+  char *item = ni ? malloc(strlen(name + 11) + vl + 2) : NULL;
+  if (!ni || !item) {
+    if (ni) v->items = ni;
+    v->oom = 1;
+    return;
+  }
+  v->items = ni;
+  size_t o = 0;
+  for (const char *p = name + 11; *p; p++) item[o++] = (char)tolower((unsigned char)*p);
+  item[o++] = ':';
+  memcpy(item + o, value, vl);
+  item[o + vl] = '\0';
+  v->items[v->n++] = item;
+}
+
+static int cmp_umeta(const void *a, const void *b) {
+  const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+  size_t lx = strcspn(x, ":"), ly = strcspn(y, ":");
+  int c = strncmp(x, y, lx < ly ? lx : ly);
+  return c ? c : (lx > ly) - (lx < ly);
+}
+
+/*
+ * The request's x-amz-meta-* headers as a store metadata block (sorted by
+ * name; repeated names joined with ',' as HTTP does).  0 with *block
+ * malloc'd (NULL when there are none), or -1 with 400 MetadataTooLarge.
+ */
+static int request_user_meta(const asd_http_request *req, asd_http_response *resp, char **block) {
+  *block = NULL;
+  umeta_vec v = {0};
+  asd_http_request_each_header(req, umeta_collect, &v);
+  if (v.n) qsort(v.items, v.n, sizeof *v.items, cmp_umeta);
+  asd_buf b;
+  asd_buf_init(&b);
+  size_t bytes = 0;
+  for (size_t i = 0; i < v.n; i++) {
+    size_t nl = strcspn(v.items[i], ":");
+    if (i && cmp_umeta(&v.items[i], &v.items[i - 1]) == 0) {
+      b.len--; /* drop the '\n' and continue the previous value */
+      asd_buf_appendf(&b, ",%s\n", v.items[i] + nl + 1);
+      bytes += strlen(v.items[i] + nl + 1) + 1;
+    } else {
+      asd_buf_appendf(&b, "%s\n", v.items[i]);
+      bytes += strlen(v.items[i]) - 1;
+    }
+  }
+  for (size_t i = 0; i < v.n; i++) free(v.items[i]);
+  free(v.items);
+  if (bytes > USER_META_MAX || v.oom) {
+    asd_buf_free(&b);
+    if (v.oom)
+      asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    else
+      asd_http_s3_error(resp, req, 400, "MetadataTooLarge",
+                        "Your metadata headers exceed the maximum allowed metadata size");
+    return -1;
+  }
+  if (b.len) *block = (char *)asd_buf_take(&b, NULL);
+  asd_buf_free(&b);
+  return 0;
 }
 
 int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
@@ -454,6 +548,12 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_
     asd_http_s3_error(resp, req, 501, "NotImplemented",
                       "aws-chunked (streaming) uploads are not implemented by the local endpoint; send a plain body.");
     return -1;
+  }
+  if (t->op == ASD_S3_PUT_OBJECT) {
+    /* Refused before the body is read, not after. */
+    char *um = NULL;
+    if (request_user_meta(req, resp, &um) != 0) return -1;
+    free(um);
   }
   const char *cl = asd_http_request_header(req, "Content-Length");
   if (cl) {
@@ -510,6 +610,15 @@ void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s
   asd_store_meta m;
   /* Parts keep no content type: the upload's, given at its creation, applies. */
   const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : asd_http_request_header(req, "Content-Type");
+  if (t->op == ASD_S3_PUT_OBJECT) {
+    char *um = NULL;
+    if (request_user_meta(req, resp, &um) != 0) {
+      asd_store_writer_abort(w);
+      return;
+    }
+    asd_store_writer_set_user_meta(w, um);
+    free(um);
+  }
   asd_store_status st = asd_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
@@ -550,20 +659,22 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
 static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
                        asd_http_response *resp, int head) {
   asd_store_meta m;
+  char *um = NULL;
   if (head) {
-    asd_store_status st = asd_store_head(api->store, t->bucket, t->key, &m);
+    asd_store_status st = asd_store_head_user_meta(api->store, t->bucket, t->key, &m, &um);
     if (st != ASD_STORE_OK) {
       store_error(resp, req, st, t->bucket);
       return;
     }
     resp->status = 200;
     resp->head_size = m.size;
-    object_headers(resp, &m);
+    object_headers(resp, &m, um);
+    free(um);
     return;
   }
   int fd = -1;
   uint64_t off = 0;
-  asd_store_status st = asd_store_open_read(api->store, t->bucket, t->key, &fd, &off, &m);
+  asd_store_status st = asd_store_open_read_user_meta(api->store, t->bucket, t->key, &fd, &off, &m, &um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -572,11 +683,13 @@ static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s
   int r = parse_range(asd_http_request_header(req, "Range"), m.size, &a, &b);
   if (r < 0) {
     close(fd);
+    free(um);
     asd_http_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
     asd_http_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
     return;
   }
-  object_headers(resp, &m);
+  object_headers(resp, &m, um);
+  free(um);
   resp->fd = fd;
   if (r == 1) {
     resp->status = 206;
@@ -886,9 +999,9 @@ static int copy_preconditions(const asd_http_request *req, const asd_store_meta 
  * destination's writer through a bounded buffer.  0, or -1 with resp filled.
  */
 static int open_copy_source(asd_s3_api *api, const asd_http_request *req, asd_http_response *resp, int *fd,
-                            uint64_t *off, asd_store_meta *m, char **sb, char **sk) {
+                            uint64_t *off, asd_store_meta *m, char **um, char **sb, char **sk) {
   if (parse_copy_source(req, resp, sb, sk) != 0) return -1;
-  asd_store_status st = asd_store_open_read(api->store, *sb, *sk, fd, off, m);
+  asd_store_status st = asd_store_open_read_user_meta(api->store, *sb, *sk, fd, off, m, um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, *sb);
     return -1;
@@ -896,6 +1009,8 @@ static int open_copy_source(asd_s3_api *api, const asd_http_request *req, asd_ht
   if (copy_preconditions(req, m, resp) != 0) {
     close(*fd);
     *fd = -1;
+    free(*um);
+    *um = NULL;
     return -1;
   }
   return 0;
@@ -909,19 +1024,27 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
     return;
   }
   int replace = dir && strcmp(dir, "REPLACE") == 0;
-  char *sb = NULL, *sk = NULL;
+  /* REPLACE takes the request's metadata: refuse it before any copying. */
+  char *new_um = NULL;
+  if (replace && request_user_meta(req, resp, &new_um) != 0) return;
+  char *sb = NULL, *sk = NULL, *src_um = NULL;
   int fd = -1;
   uint64_t off = 0;
   asd_store_meta src;
-  if (open_copy_source(api, req, resp, &fd, &off, &src, &sb, &sk) != 0) {
+  if (open_copy_source(api, req, resp, &fd, &off, &src, &src_um, &sb, &sk) != 0) {
     free(sb);
     free(sk);
+    free(new_um);
     return;
   }
   int self = strcmp(sb, t->bucket) == 0 && strcmp(sk, t->key) == 0;
   free(sb);
   free(sk);
+  /* COPY keeps the source's metadata, REPLACE takes the request's. */
+  char *um = replace ? new_um : src_um;
+  free(replace ? src_um : new_um);
   if (self && !replace) {
+    free(um);
     close(fd);
     asd_http_s3_error(resp, req, 400, "InvalidRequest",
                       "This copy request is illegal because it is trying to copy an object to itself without "
@@ -932,10 +1055,13 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
   asd_store_writer *w = NULL;
   asd_store_status st = asd_store_writer_begin(api->store, t->bucket, t->key, &w);
   if (st != ASD_STORE_OK) {
+    free(um);
     close(fd);
     store_error(resp, req, st, t->bucket);
     return;
   }
+  asd_store_writer_set_user_meta(w, um);
+  free(um);
   int rc = asd_store_writer_append_fd(w, fd, off, src.size, 1);
   close(fd);
   if (rc != 0) {
@@ -944,7 +1070,8 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
     return;
   }
   /* COPY keeps the source's content type; REPLACE takes the request's. */
-  const char *ctype = replace ? asd_http_request_header(req, "Content-Type") : (src.content_type[0] ? src.content_type : NULL);
+  const char *ctype = replace ? asd_http_request_header(req, "Content-Type")
+                              : src.content_type[0] ? src.content_type : NULL;
   asd_store_meta m;
   st = asd_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
@@ -968,7 +1095,11 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
 static void create_multipart_upload(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
                                     asd_http_response *resp) {
   char id[33];
-  asd_store_status st = asd_mpu_create(api->mpu, t->bucket, t->key, asd_http_request_header(req, "Content-Type"), id);
+  char *um = NULL;
+  if (request_user_meta(req, resp, &um) != 0) return;
+  asd_store_status st =
+      asd_mpu_create(api->mpu, t->bucket, t->key, asd_http_request_header(req, "Content-Type"), um, id);
+  free(um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1000,13 +1131,14 @@ static void upload_part_copy(asd_s3_api *api, const asd_http_request *req, const
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
     return;
   }
-  char *sb = NULL, *sk = NULL;
+  char *sb = NULL, *sk = NULL, *src_um = NULL;
   int fd = -1;
   uint64_t off = 0;
   asd_store_meta src;
-  int rc = open_copy_source(api, req, resp, &fd, &off, &src, &sb, &sk);
+  int rc = open_copy_source(api, req, resp, &fd, &off, &src, &src_um, &sb, &sk);
   free(sb);
   free(sk);
+  free(src_um); /* parts have no metadata of their own */
   if (rc != 0) return;
   uint64_t a = 0, len = src.size;
   const char *range = asd_http_request_header(req, "x-amz-copy-source-range");

@@ -76,6 +76,7 @@ typedef struct upload_desc {
   char *bucket;
   char *key;
   char *content_type; /* NULL if none */
+  char *user_meta;    /* NULL if none */
   double initiated;
 } upload_desc;
 
@@ -83,6 +84,7 @@ static void desc_clear(upload_desc *d) {
   free(d->bucket);
   free(d->key);
   free(d->content_type);
+  free(d->user_meta);
   memset(d, 0, sizeof *d);
 }
 
@@ -145,7 +147,7 @@ static void remove_folder(const char *path) {
 }
 
 static int write_desc(const char *path, const char *bucket, const char *key, const char *content_type,
-                      double initiated) {
+                      const char *user_meta, double initiated) {
   json_object *o = json_object_new_object();
   char *hex = malloc(strlen(key) * 2 + 1);
   if (!o || !hex) {
@@ -157,6 +159,15 @@ static int write_desc(const char *path, const char *bucket, const char *key, con
   json_object_object_add(o, "bucket", json_object_new_string(bucket));
   json_object_object_add(o, "key_hex", json_object_new_string(hex));
   if (content_type) json_object_object_add(o, "content_type", json_object_new_string(content_type));
+  if (user_meta && *user_meta) {
+    /* Hex like the key: metadata values may hold any byte. */
+    char *mh = malloc(strlen(user_meta) * 2 + 1);
+    if (mh) {
+      asd_hex_encode((const unsigned char *)user_meta, strlen(user_meta), mh);
+      json_object_object_add(o, "user_meta_hex", json_object_new_string(mh));
+      free(mh);
+    }
+  }
   json_object_object_add(o, "initiated", json_object_new_double(initiated));
   free(hex);
   const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -185,13 +196,14 @@ static int read_desc(const char *folder, upload_desc *d) {
   buf[n] = '\0';
   json_object *o = json_tokener_parse(buf);
   free(buf);
-  json_object *b = NULL, *k = NULL, *ct = NULL, *t = NULL;
+  json_object *b = NULL, *k = NULL, *ct = NULL, *t = NULL, *um = NULL;
   int ok = o && json_object_object_get_ex(o, "bucket", &b) && json_object_object_get_ex(o, "key_hex", &k);
   if (ok) {
     d->bucket = strdup(json_object_get_string(b));
     d->key = hex_decode_str(json_object_get_string(k));
     if (json_object_object_get_ex(o, "content_type", &ct)) d->content_type = strdup(json_object_get_string(ct));
     if (json_object_object_get_ex(o, "initiated", &t)) d->initiated = json_object_get_double(t);
+    if (json_object_object_get_ex(o, "user_meta_hex", &um)) d->user_meta = hex_decode_str(json_object_get_string(um));
     ok = d->bucket && d->key;
   }
   json_object_put(o);
@@ -273,7 +285,7 @@ void asd_mpu_close(asd_mpu *m) {
 /* ------------------------------------------------------------ operations */
 
 asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key, const char *content_type,
-                                char upload_id[33]) {
+                                const char *user_meta, char upload_id[33]) {
   if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   asd_store_status hb = asd_store_head_bucket(m->st, bucket);
   if (hb != ASD_STORE_OK) return hb;
@@ -285,7 +297,7 @@ asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key,
   char *desc = tmp ? join(tmp, DESC_FILE) : NULL;
   asd_store_status rc = ASD_STORE_OK;
   if (!tmp || !fin || !desc || mkdir(tmp, 0755) != 0 ||
-      write_desc(desc, bucket, key, content_type, asd_time_wall()) != 0) {
+      write_desc(desc, bucket, key, content_type, user_meta, asd_time_wall()) != 0) {
     CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a multipart upload folder: %s", strerror(errno));
     rc = ASD_STORE_IO;
   } else {
@@ -583,6 +595,7 @@ static asd_store_status assemble(asd_mpu *m, const char *folder, const upload_de
     return rc;
   }
   asd_store_writer_set_etag(w, etag);
+  asd_store_writer_set_user_meta(w, desc->user_meta);
   return asd_store_writer_commit(w, desc->content_type, meta);
 }
 

@@ -36,9 +36,10 @@ void asd_mpu_close(asd_mpu *m);
  * hex digits); anything else can never name a folder. */
 int asd_mpu_id_valid(const char *s);
 
-/* Starts an upload.  content_type may be NULL.  upload_id receives the id. */
+/* Starts an upload.  content_type and user_meta (see asd_store_head_user_meta)
+ * may be NULL; the object gets them on completion.  upload_id receives the id. */
 asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key, const char *content_type,
-                                char upload_id[33]);
+                                const char *user_meta, char upload_id[33]);
 
 /* Checks that upload_id is an upload of bucket/key (ASD_STORE_NO_UPLOAD if not). */
 asd_store_status asd_mpu_check(asd_mpu *m, const char *bucket, const char *key, const char *upload_id);

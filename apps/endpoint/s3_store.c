@@ -10,8 +10,9 @@
  * space (where "a" and "a/b" may both exist) needs no directory tricks.
  *
  * File format.  A fixed 8 KiB header holds the metadata as text lines
- * ("ASDOBJ1", size, etag, mtime, content type, key; the last two
- * percent-encoded where they contain control bytes or '%'), padded with NULs,
+ * ("ASDOBJ1", size, etag, mtime, content type, key, and the user metadata
+ * when there is some; the last three percent-encoded where they contain
+ * control bytes or '%'), padded with NULs,
  * followed by the object's bytes.  The fixed size lets a streamed upload
  * write its body first and its header (which needs the final MD5) last, and
  * lets GET hand libmicrohttpd a file descriptor plus an offset.
@@ -30,6 +31,10 @@
  * asd_store_writer_append_fd lets completion and copies feed a writer from
  * another file without loading it.  A multipart object's ETag is not the MD5
  * of its bytes, so the writer can be given one (asd_store_writer_set_etag).
+ *
+ * User metadata (x-amz-meta-*) is rare in this project's traffic, so an index
+ * entry holds only a pointer to it, NULL for most objects: HEAD stays a
+ * memory lookup without making every entry 2 KiB larger.
  *
  * Index.  Per bucket, a sorted array of entries (binary search for lookups,
  * which makes HEAD a memory lookup, and ordered scans for listings).  One
@@ -63,6 +68,7 @@
 typedef struct obj_entry {
   char *key;
   asd_store_meta meta;
+  char *user_meta; /* x-amz-meta-* block, NULL when none (most objects) */
 } obj_entry;
 
 typedef struct bucket {
@@ -91,6 +97,7 @@ struct asd_store_writer {
   int failed;
   char *final_path;  /* part writers: where commit renames the file (no index entry) */
   char etag[48];     /* "" = the MD5 of the bytes; else given by asd_store_writer_set_etag */
+  char *user_meta;   /* asd_store_writer_set_user_meta; NULL = none */
 };
 
 const char *asd_store_status_text(asd_store_status st) {
@@ -104,6 +111,7 @@ const char *asd_store_status_text(asd_store_status st) {
     case ASD_STORE_NOT_EMPTY: return "the bucket is not empty";
     case ASD_STORE_TOO_LARGE: return "the object is larger than allowed";
     case ASD_STORE_NO_UPLOAD: return "the specified multipart upload does not exist";
+    case ASD_STORE_META_TOO_LARGE: return "the metadata does not fit in the object header";
     case ASD_STORE_IO: return "storage input/output error";
   }
   return "unknown store status";
@@ -200,7 +208,8 @@ static char *decode_line_value(const char *v, size_t len) {
   return out;
 }
 
-static int build_header(const char *key, const asd_store_meta *m, unsigned char hdr[HDR_SIZE]) {
+static int build_header(const char *key, const asd_store_meta *m, const char *user_meta,
+                        unsigned char hdr[HDR_SIZE]) {
   asd_buf b;
   asd_buf_init(&b);
   asd_buf_append_str(&b, HDR_MAGIC);
@@ -210,6 +219,11 @@ static int build_header(const char *key, const asd_store_meta *m, unsigned char 
   asd_buf_append_str(&b, "\nkey=");
   append_line_value(&b, key);
   asd_buf_append_str(&b, "\n");
+  if (user_meta && *user_meta) {
+    asd_buf_append_str(&b, "umeta=");
+    append_line_value(&b, user_meta);
+    asd_buf_append_str(&b, "\n");
+  }
   int ok = b.data && b.len < HDR_SIZE;
   memset(hdr, 0, HDR_SIZE);
   if (ok) memcpy(hdr, b.data, b.len);
@@ -217,8 +231,10 @@ static int build_header(const char *key, const asd_store_meta *m, unsigned char 
   return ok ? 0 : -1;
 }
 
-/* Parses a header; returns the malloc'd key or NULL if it is not one of ours. */
-static char *parse_header(const unsigned char *hdr, size_t n, asd_store_meta *m) {
+/* Parses a header; returns the malloc'd key or NULL if it is not one of ours.
+ * *user_meta (when not NULL) receives the malloc'd user metadata or NULL. */
+static char *parse_header(const unsigned char *hdr, size_t n, asd_store_meta *m, char **user_meta) {
+  if (user_meta) *user_meta = NULL;
   if (n < HDR_SIZE || memcmp(hdr, HDR_MAGIC, strlen(HDR_MAGIC)) != 0) return NULL;
   memset(m, 0, sizeof *m);
   char *key = NULL;
@@ -248,11 +264,18 @@ static char *parse_header(const unsigned char *hdr, size_t n, asd_store_meta *m)
     } else if (len > 4 && strncmp(p, "key=", 4) == 0) {
       free(key);
       key = decode_line_value(p + 4, len - 4);
+    } else if (len > 6 && strncmp(p, "umeta=", 6) == 0 && user_meta) {
+      free(*user_meta);
+      *user_meta = decode_line_value(p + 6, len - 6);
     }
     p = nl + 1;
   }
   if (!have_size || !have_etag || !key) {
     free(key);
+    if (user_meta) {
+      free(*user_meta);
+      *user_meta = NULL;
+    }
     return NULL;
   }
   return key;
@@ -301,6 +324,7 @@ static obj_entry *find_obj(const bucket *b, const char *key) {
 static void free_entry(obj_entry *e) {
   if (!e) return;
   free(e->key);
+  free(e->user_meta);
   free(e);
 }
 
@@ -334,28 +358,36 @@ static bucket *add_bucket(asd_store *st, const char *name) {
   return b;
 }
 
-/* Inserts or replaces the entry for key; takes ownership of nothing. */
-static int index_upsert(bucket *b, const char *key, const asd_store_meta *m) {
+/* Inserts or replaces the entry for key; takes ownership of user_meta
+ * (even on failure). */
+static int index_upsert(bucket *b, const char *key, const asd_store_meta *m, char *user_meta) {
   size_t i = lower_bound(b, key, 0);
   if (i < b->n && strcmp(b->objs[i]->key, key) == 0) {
     b->bytes -= b->objs[i]->meta.size;
     b->objs[i]->meta = *m;
+    free(b->objs[i]->user_meta);
+    b->objs[i]->user_meta = user_meta;
     b->bytes += m->size;
     return 0;
   }
   if (b->n == b->cap) {
     size_t nc = b->cap ? b->cap * 2 : 64;
     obj_entry **no = realloc(b->objs, nc * sizeof *no);
-    if (!no) return -1;
+    if (!no) {
+      free(user_meta);
+      return -1;
+    }
     b->objs = no;
     b->cap = nc;
   }
   obj_entry *e = calloc(1, sizeof *e);
   if (!e || !(e->key = strdup(key))) {
     free(e);
+    free(user_meta);
     return -1;
   }
   e->meta = *m;
+  e->user_meta = user_meta;
   memmove(b->objs + i + 1, b->objs + i, (b->n - i) * sizeof *b->objs);
   b->objs[i] = e;
   b->n++;
@@ -403,9 +435,9 @@ static void scan_bucket(asd_store *st, bucket *b) {
     unsigned char *hdr = malloc(HDR_SIZE);
     struct stat sb;
     asd_store_meta m;
-    char *key = NULL;
+    char *key = NULL, *umeta = NULL;
     if (hdr && pread(fd, hdr, HDR_SIZE, 0) == HDR_SIZE && fstat(fd, &sb) == 0)
-      key = parse_header(hdr, HDR_SIZE, &m);
+      key = parse_header(hdr, HDR_SIZE, &m, &umeta);
     close(fd);
     free(hdr);
     if (!key) continue;
@@ -418,6 +450,7 @@ static void scan_bucket(asd_store *st, bucket *b) {
         obj_entry **no = realloc(b->objs, nc * sizeof *no);
         if (!no) {
           free(key);
+          free(umeta);
           continue;
         }
         b->objs = no;
@@ -427,14 +460,17 @@ static void scan_bucket(asd_store *st, bucket *b) {
       if (e) {
         e->key = key;
         e->meta = m;
+        e->user_meta = umeta;
         b->objs[b->n++] = e;
         b->bytes += m.size;
         key = NULL;
+        umeta = NULL;
       }
     } else {
       CPLError(CE_Warning, CPLE_AppDefined, "store: ignoring inconsistent object file %s/%s", b->name, fn);
     }
     free(key);
+    free(umeta);
   }
   closedir(d);
   free(dir);
@@ -575,6 +611,12 @@ char **asd_store_list_buckets(asd_store *st) {
 /* --------------------------------------------------------------- objects */
 
 asd_store_status asd_store_head(asd_store *st, const char *bname, const char *key, asd_store_meta *meta) {
+  return asd_store_head_user_meta(st, bname, key, meta, NULL);
+}
+
+asd_store_status asd_store_head_user_meta(asd_store *st, const char *bname, const char *key, asd_store_meta *meta,
+                                          char **user_meta) {
+  if (user_meta) *user_meta = NULL;
   if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
   if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   pthread_rwlock_rdlock(&st->lock);
@@ -588,6 +630,7 @@ asd_store_status asd_store_head(asd_store *st, const char *bname, const char *ke
   else {
     rc = ASD_STORE_OK;
     if (meta) *meta = e->meta;
+    if (user_meta && e->user_meta) *user_meta = strdup(e->user_meta);
   }
   pthread_rwlock_unlock(&st->lock);
   return rc;
@@ -595,6 +638,12 @@ asd_store_status asd_store_head(asd_store *st, const char *bname, const char *ke
 
 asd_store_status asd_store_open_read(asd_store *st, const char *bname, const char *key, int *fd,
                                      uint64_t *data_offset, asd_store_meta *meta) {
+  return asd_store_open_read_user_meta(st, bname, key, fd, data_offset, meta, NULL);
+}
+
+asd_store_status asd_store_open_read_user_meta(asd_store *st, const char *bname, const char *key, int *fd,
+                                               uint64_t *data_offset, asd_store_meta *meta, char **user_meta) {
+  if (user_meta) *user_meta = NULL;
   if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
   if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   char fn[70];
@@ -621,6 +670,7 @@ asd_store_status asd_store_open_read(asd_store *st, const char *bname, const cha
       *fd = f;
       if (data_offset) *data_offset = HDR_SIZE;
       if (meta) *meta = e->meta;
+      if (user_meta && e->user_meta) *user_meta = strdup(e->user_meta);
     }
   }
   pthread_rwlock_unlock(&st->lock);
@@ -777,6 +827,7 @@ void asd_store_writer_abort(asd_store_writer *w) {
   if (w->tmp_path) unlink(w->tmp_path);
   free(w->tmp_path);
   free(w->final_path);
+  free(w->user_meta);
   free(w->bucket);
   free(w->key);
   EVP_MD_CTX_free(w->md5);
@@ -805,7 +856,13 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   m.mtime = asd_time_wall();
   if (content_type) snprintf(m.content_type, sizeof m.content_type, "%s", content_type);
   unsigned char *hdr = malloc(HDR_SIZE);
-  if (!hdr || build_header(w->key, &m, hdr) != 0 || pwrite(w->fd, hdr, HDR_SIZE, 0) != HDR_SIZE) {
+  if (hdr && build_header(w->key, &m, w->user_meta, hdr) != 0) {
+    /* Only a key, content type and metadata too large together get here. */
+    free(hdr);
+    asd_store_writer_abort(w);
+    return ASD_STORE_META_TOO_LARGE;
+  }
+  if (!hdr || pwrite(w->fd, hdr, HDR_SIZE, 0) != HDR_SIZE) {
     free(hdr);
     CPLError(CE_Failure, CPLE_FileIO, "store: cannot write an object header in %s", w->bucket);
     asd_store_writer_abort(w);
@@ -851,13 +908,21 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   } else {
     free(w->tmp_path);
     w->tmp_path = NULL; /* nothing left to unlink */
-    if (index_upsert(b, w->key, &m) != 0) rc = ASD_STORE_IO;
+    char *um = w->user_meta;
+    w->user_meta = NULL; /* the index owns it now */
+    if (index_upsert(b, w->key, &m, um) != 0) rc = ASD_STORE_IO;
   }
   pthread_rwlock_unlock(&w->st->lock);
   free(final_path);
   if (rc == ASD_STORE_OK && meta) *meta = m;
   asd_store_writer_abort(w); /* frees; unlinks the temp file only if still there */
   return rc;
+}
+
+void asd_store_writer_set_user_meta(asd_store_writer *w, const char *block) {
+  if (!w) return;
+  free(w->user_meta);
+  w->user_meta = block && *block ? strdup(block) : NULL;
 }
 
 void asd_store_writer_set_etag(asd_store_writer *w, const char *etag) {
@@ -951,7 +1016,7 @@ int asd_store_read_part_meta(const char *path, asd_store_meta *meta, uint64_t *d
   struct stat sb;
   char *key = NULL;
   if (hdr && pread(fd, hdr, HDR_SIZE, 0) == HDR_SIZE && fstat(fd, &sb) == 0)
-    key = parse_header(hdr, HDR_SIZE, meta);
+    key = parse_header(hdr, HDR_SIZE, meta, NULL);
   close(fd);
   free(hdr);
   int ok = key && (uint64_t)sb.st_size == HDR_SIZE + meta->size;

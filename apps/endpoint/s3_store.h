@@ -39,6 +39,7 @@ typedef enum asd_store_status {
   ASD_STORE_NOT_EMPTY,     /* BucketNotEmpty */
   ASD_STORE_TOO_LARGE,     /* over the size cap given to asd_store_get */
   ASD_STORE_NO_UPLOAD,     /* NoSuchUpload: the multipart upload does not exist (any more) */
+  ASD_STORE_META_TOO_LARGE, /* key, content type and user metadata do not fit the object header */
   ASD_STORE_IO             /* the file system failed; details went to CPLError */
 } asd_store_status;
 
@@ -98,6 +99,17 @@ asd_store_status asd_store_head(asd_store *st, const char *bucket, const char *k
 asd_store_status asd_store_open_read(asd_store *st, const char *bucket, const char *key,
                                      int *fd, uint64_t *data_offset, asd_store_meta *meta);
 
+/*
+ * User metadata (the x-amz-meta-* headers of S3) is one block of lines
+ * "name:value\n" (names lower-case, without the prefix), kept in the object's
+ * header and in the index only for objects that have some.  These variants of
+ * head and open_read also return it (malloc'd; NULL when the object has none).
+ */
+asd_store_status asd_store_head_user_meta(asd_store *st, const char *bucket, const char *key,
+                                          asd_store_meta *meta, char **user_meta);
+asd_store_status asd_store_open_read_user_meta(asd_store *st, const char *bucket, const char *key, int *fd,
+                                               uint64_t *data_offset, asd_store_meta *meta, char **user_meta);
+
 /* Deletes an object; deleting a missing key is ASD_STORE_OK (as S3). */
 asd_store_status asd_store_delete(asd_store *st, const char *bucket, const char *key);
 
@@ -127,6 +139,8 @@ void asd_store_writer_abort(asd_store_writer *w);
  * 0, or -1 on a read or write failure.
  */
 int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uint64_t len, int hash);
+/* Gives the object user metadata (see asd_store_head_user_meta); NULL or "" = none. */
+void asd_store_writer_set_user_meta(asd_store_writer *w, const char *block);
 /* Commits with this ETag (quoted) instead of the MD5 of the bytes. */
 void asd_store_writer_set_etag(asd_store_writer *w, const char *etag);
 

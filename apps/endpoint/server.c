@@ -57,6 +57,7 @@
 #include "s3_api.h"
 #include "s3_store.h"
 #include "stats.h"
+#include "sts_api.h"
 
 
 struct asd_server {
@@ -68,7 +69,10 @@ struct asd_server {
   atomic_int in_flight;
 };
 
-typedef enum route_kind { ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND } route_kind;
+typedef enum route_kind {
+  ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND,
+  ROUTE_STS /* a form-encoded POST to "/": STS's query protocol (sts_api.c) */
+} route_kind;
 
 typedef struct conn_req {
   asd_server *srv;
@@ -133,6 +137,26 @@ const char *asd_http_request_header(const asd_http_request *req, const char *nam
   const conn_req *r = req ? req->impl : NULL;
   if (!r || !r->conn) return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+typedef struct each_header_ctx {
+  void (*fn)(void *ctx, const char *name, const char *value);
+  void *ctx;
+} each_header_ctx;
+
+static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  each_header_ctx *c = cls;
+  if (key) c->fn(c->ctx, key, value ? value : "");
+  return MHD_YES;
+}
+
+void asd_http_request_each_header(const asd_http_request *req,
+                                  void (*fn)(void *ctx, const char *name, const char *value), void *ctx) {
+  const conn_req *r = req ? req->impl : NULL;
+  if (!r || !r->conn || !fn) return;
+  each_header_ctx c = {fn, ctx};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_header_cb, &c);
 }
 
 const char *asd_http_request_query(const asd_http_request *req, const char *name) {
@@ -390,6 +414,8 @@ static enum MHD_Result send_error(conn_req *r, int status, const char *code, con
   asd_http_response_init(&resp);
   if (r->route == ROUTE_S3)
     asd_http_s3_error(&resp, &r->req, status, code, message);
+  else if (r->route == ROUTE_STS)
+    asd_sts_api_error(&resp, &r->req, status, code, message);
   else
     asd_http_json_error(&resp, &r->req, status, code, message);
   return send_response(r, &resp);
@@ -477,6 +503,12 @@ static void classify(conn_req *r) {
     }
     return;
   }
+  if (r->srv->cfg.sts && asd_sts_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                                                        "Content-Type"))) {
+    r->route = ROUTE_STS;
+    r->operation = "STS";
+    return;
+  }
   r->route = ROUTE_S3;
   r->operation = "S3";
 }
@@ -559,6 +591,7 @@ static void stats_page(asd_server *srv, asd_http_response *resp) {
     }
     if (rt) json_object_object_add(root, "runtime", rt);
   }
+  if (srv->cfg.sts) json_object_object_add(root, "sts", asd_sts_api_stats_json(srv->cfg.sts));
   if (srv->cfg.faults) {
     json_object *f = asd_faults_stats_json(srv->cfg.faults);
     if (f) json_object_object_add(root, "faults", f);
@@ -695,6 +728,9 @@ static enum MHD_Result on_complete(conn_req *r) {
       break;
     case ROUTE_NOT_FOUND:
       asd_http_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
+      break;
+    case ROUTE_STS:
+      asd_sts_api_handle(srv->cfg.sts, &r->req, &resp);
       break;
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {

@@ -34,6 +34,10 @@ typedef struct asd_http_request {
 
 /* Request header by name, case-insensitive; NULL if absent. */
 const char *asd_http_request_header(const asd_http_request *req, const char *name);
+/* Calls fn for every request header, names as received (S3 user metadata
+ * is the set of x-amz-meta-* headers, whose names are not known beforehand). */
+void asd_http_request_each_header(const asd_http_request *req,
+                                  void (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 /* Decoded query parameter by name; NULL if absent ("" for "?name"). */
 const char *asd_http_request_query(const asd_http_request *req, const char *name);
 
@@ -72,6 +76,7 @@ struct asd_runtime;
 struct asd_faults;
 struct asd_ep_stats;
 struct asd_ep_auth;
+struct asd_sts_api;
 
 typedef struct asd_server_config {
   const char *bind;      /* listen address, default "127.0.0.1" */
@@ -85,6 +90,7 @@ typedef struct asd_server_config {
   struct asd_faults *faults;   /* may be NULL */
   struct asd_ep_stats *stats;
   struct asd_ep_auth *auth;    /* NULL = -no-auth */
+  struct asd_sts_api *sts;     /* STS AssumeRole (sts_api.c), or NULL */
 } asd_server_config;
 
 typedef struct asd_server asd_server;

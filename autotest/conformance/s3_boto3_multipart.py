@@ -165,6 +165,31 @@ def copies():
     assert s3.get_object(Bucket=B, Key="cp/assembled")["Body"].read() == src
 
 
+def user_metadata():
+    s3.put_object(Bucket=B, Key="md/obj", Body=b"m", Metadata={"Color": "blue", "x-y": "1 2"})
+    h = s3.head_object(Bucket=B, Key="md/obj")
+    assert h["Metadata"] == {"color": "blue", "x-y": "1 2"}, h["Metadata"]
+    assert s3.get_object(Bucket=B, Key="md/obj")["Metadata"] == {"color": "blue", "x-y": "1 2"}
+    # CopyObject: COPY keeps the source's metadata, REPLACE takes the request's.
+    s3.copy_object(Bucket=B, Key="md/copy", CopySource={"Bucket": B, "Key": "md/obj"})
+    assert s3.head_object(Bucket=B, Key="md/copy")["Metadata"] == {"color": "blue", "x-y": "1 2"}
+    s3.copy_object(Bucket=B, Key="md/copy", CopySource={"Bucket": B, "Key": "md/obj"}, MetadataDirective="REPLACE",
+                   Metadata={"shape": "round"})
+    assert s3.head_object(Bucket=B, Key="md/copy")["Metadata"] == {"shape": "round"}
+    s3.copy_object(Bucket=B, Key="md/obj", CopySource={"Bucket": B, "Key": "md/obj"}, MetadataDirective="REPLACE")
+    assert s3.head_object(Bucket=B, Key="md/obj")["Metadata"] == {}
+    # Multipart: the metadata given to CreateMultipartUpload.
+    uid = s3.create_multipart_upload(Bucket=B, Key="md/mp", Metadata={"origin": "parts"})["UploadId"]
+    e = s3.upload_part(Bucket=B, Key="md/mp", UploadId=uid, PartNumber=1, Body=b"p")["ETag"]
+    s3.complete_multipart_upload(Bucket=B, Key="md/mp", UploadId=uid,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    assert s3.head_object(Bucket=B, Key="md/mp")["Metadata"] == {"origin": "parts"}
+    # S3's 2 KB limit.
+    expect_error(lambda: s3.put_object(Bucket=B, Key="md/big", Body=b"x", Metadata={"k": "v" * 2100}),
+                 "MetadataTooLarge", 400)
+    expect_error(lambda: s3.head_object(Bucket=B, Key="md/big"), "404", 404)
+
+
 def presigned():
     s3.put_object(Bucket=B, Key="ps/obj", Body=b"presigned body")
     for sv in ("s3v4", None):  # None: botocore's default for us-east-1, SigV2 query strings
@@ -197,6 +222,21 @@ def presigned():
                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
     st, body = http_call("GET", bad.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "ps/obj"}))
     assert st == 403 and b"SignatureDoesNotMatch" in body, (st, body)
+    # Temporary credentials issued by the endpoint's STS: the token travels in the query.
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1")
+    c = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/presigner", RoleSessionName="presign")["Credentials"]
+    for sv in ("s3v4", None):
+        extra = {"signature_version": sv} if sv else {}
+        tmp = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=c["AccessKeyId"],
+                           aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"],
+                           config=Config(s3={"addressing_style": "path"}, **extra))
+        u = tmp.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "ps/obj"}, ExpiresIn=300)
+        st, body = http_call("GET", u)
+        assert (st, body) == (200, b"presigned body"), (sv, st, body, u)
+        tok = urllib.parse.quote(c["SessionToken"], safe="")
+        assert tok in u, u
+        st, body = http_call("GET", u.replace(tok, tok[:-1] + ("A" if tok[-1] != "A" else "B")))
+        assert st in (400, 403) and (b"InvalidToken" in body or b"SignatureDoesNotMatch" in body), (sv, st, body)
     # More than a week: refused as S3 does.
     week = client(signature_version="s3v4").generate_presigned_url(
         "get_object", Params={"Bucket": B, "Key": "ps/obj"}, ExpiresIn=604801)
@@ -206,7 +246,7 @@ def presigned():
 
 s3.create_bucket(Bucket=B)
 for name, fn in [("transfer_multipart", transfer_multipart), ("low_level_and_errors", low_level_and_errors),
-                 ("copies", copies), ("presigned", presigned)]:
+                 ("copies", copies), ("user_metadata", user_metadata), ("presigned", presigned)]:
     fn()
     print(f"ok {name}", flush=True)
 print("ALL OK botocore", botocore.__version__)

@@ -262,13 +262,23 @@ TEST(S3Store, DefaultTemporaryDataDirIsRemovedAtExit) {
   char templ[] = "/tmp/asd-conf-tmpdir-XXXXXX";
   ASSERT_NE(mkdtemp(templ), nullptr);
   std::string tmpdir = templ;
+  // The server's first stdout line (its URL) says it is up, with its data
+  // directory made and its signal handlers installed: only then is TERM sent.
+  // A fixed sleep instead made this test fail on a loaded machine.
+  char out_templ[] = "/tmp/asd-conf-tmpout-XXXXXX";
+  ASSERT_NE(mkdtemp(out_templ), nullptr);
+  std::string out = std::string(out_templ) + "/stdout";
   std::string bin = asd_test::endpoint_bin();
-  std::string cmd = "TMPDIR=" + tmpdir + " timeout 60 sh -c '" + bin +
-                    " -no-auth -port 0 & pid=$!; sleep 1; kill -TERM $pid; wait $pid' >/dev/null 2>&1";
+  std::string cmd = "TMPDIR=" + tmpdir + " timeout 120 sh -c '" + bin + " -no-auth -port 0 >" + out +
+                    " & pid=$!; i=0; while [ ! -s " + out +
+                    " ] && [ $i -lt 1000 ]; do sleep 0.1; i=$((i+1)); done;"
+                    " kill -TERM $pid; wait $pid' 2>/dev/null";
   int st = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_FALSE(std::filesystem::is_empty(out)) << "the server never said it was up";
   EXPECT_TRUE(std::filesystem::is_empty(tmpdir)) << "left behind in " << tmpdir;
   std::filesystem::remove_all(tmpdir);
+  std::filesystem::remove_all(out_templ);
 }
 
 TEST(S3Store, ConcurrentOverwritesAreNeverTorn) {

@@ -22,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "asd_local_endpoint.h"
 #include "asd_test_paths.h"
+#include <json-c/json.h>
 #include "cpl_conv.h"
 #include "cpl_string.h"
 #include "gdal.h"
@@ -257,6 +259,108 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// ---- The local endpoint and the utility as every end-to-end test runs them.
+
+inline const char *const kEndpoint = "e2e-blobs";
+inline const char *const kInputBucket = "e2e-input";
+
+inline std::vector<std::string> endpoint_args(const std::string &extra_spec = "",
+                                       const std::string &faults = "") {
+  std::vector<std::string> a = {
+      "-bucket", kInputBucket, "-endpoint",
+      std::string(kEndpoint) +
+          ",model=blobs,output=s3://e2e-output/results,failure=s3://e2e-output/failures,instances=1,"
+          "concurrency=4" +
+          extra_spec};
+  if (!faults.empty()) {
+    a.push_back("-faults");
+    a.push_back(faults);
+  }
+  return a;
+}
+
+// The options every run shares: fast polling so tests stay short.
+inline std::vector<std::string> app_args(const std::string &src, const std::string &dst,
+                                  std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"-endpoint",         kEndpoint, "-input-bucket", kInputBucket,
+                                "-polling-interval", "0.05",    "-max-polling-interval", "0.3",
+                                "-max-wait-time",    "120",     "-q"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  a.push_back(src);
+  a.push_back(dst);
+  return a;
+}
+
+inline std::vector<std::string> vector_concat(std::vector<std::string> a, const std::vector<std::string> &b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+inline std::string sample(const char *name) { return asd_test::data_dir() + "/" + name; }
+
+struct Accuracy {
+  asd_e2e::Score score;
+  std::string error;
+};
+
+inline Accuracy accuracy(const std::string &gpkg, const std::string &layer = "detections") {
+  Accuracy a;
+  Boxes truth = asd_e2e::read_boxes(sample("ground_truth.geojson"), "", "class", &a.error);
+  Boxes det = asd_e2e::read_boxes(gpkg, layer, "class", &a.error);
+  a.score = asd_e2e::score(truth, det, 0.5);
+  return a;
+}
+
+inline long long endpoint_stat(asd_test::LocalEndpoint &ep, const char *field) {
+  std::string js = ep.stats_json();
+  json_object *root = json_tokener_parse(js.c_str());
+  long long v = -1;
+  json_object *rt = nullptr, *eps = nullptr, *e = nullptr, *f = nullptr;
+  if (root && json_object_object_get_ex(root, "runtime", &rt) && json_object_object_get_ex(rt, "endpoints", &eps) && json_object_object_get_ex(eps, kEndpoint, &e) &&
+      json_object_object_get_ex(e, field, &f))
+    v = json_object_get_int64(f);
+  json_object_put(root);
+  return v;
+}
+
+// tile -> state, read from the journal table of an output GeoPackage.
+inline std::map<int, std::string> journal_states(const std::string &gpkg) {
+  std::map<int, std::string> out;
+  GDALDatasetH ds = GDALOpenEx(gpkg.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+  if (!ds) return out;
+  OGRLayerH l = GDALDatasetGetLayerByName(ds, "asd_journal");
+  if (l) {
+    OGRFeatureH f;
+    int ti = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "tile");
+    int si = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "state");
+    while ((f = OGR_L_GetNextFeature(l)) != nullptr) {
+      out[OGR_F_GetFieldAsInteger(f, ti)] = OGR_F_GetFieldAsString(f, si);
+      OGR_F_Destroy(f);
+    }
+  }
+  GDALClose(ds);
+  return out;
+}
+
+// status -> count in the tile-status layer ("" = the first layer of path).
+inline std::map<std::string, int> tile_statuses(const std::string &path, const std::string &layer = "tiles") {
+  std::map<std::string, int> out;
+  GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+  if (!ds) return out;
+  // "" = the first layer (a one-layer file such as out_tiles.geojson).
+  OGRLayerH l = layer.empty() ? GDALDatasetGetLayer(ds, 0) : GDALDatasetGetLayerByName(ds, layer.c_str());
+  if (l) {
+    OGRFeatureH f;
+    int si = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "status");
+    while ((f = OGR_L_GetNextFeature(l)) != nullptr) {
+      out[OGR_F_GetFieldAsString(f, si)]++;
+      OGR_F_Destroy(f);
+    }
+  }
+  GDALClose(ds);
+  return out;
+}
 
 }  // namespace asd_e2e
 

@@ -31,104 +31,17 @@ using asd_e2e::TempDir;
 
 namespace {
 
-const char *kEndpoint = "e2e-blobs";
-const char *kInputBucket = "e2e-input";
-
-std::vector<std::string> endpoint_args(const std::string &extra_spec = "",
-                                       const std::string &faults = "") {
-  std::vector<std::string> a = {
-      "-bucket", kInputBucket, "-endpoint",
-      std::string(kEndpoint) +
-          ",model=blobs,output=s3://e2e-output/results,failure=s3://e2e-output/failures,instances=1,"
-          "concurrency=4" +
-          extra_spec};
-  if (!faults.empty()) {
-    a.push_back("-faults");
-    a.push_back(faults);
-  }
-  return a;
-}
-
-// The options every run shares: fast polling so tests stay short.
-std::vector<std::string> app_args(const std::string &src, const std::string &dst,
-                                  std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"-endpoint",         kEndpoint, "-input-bucket", kInputBucket,
-                                "-polling-interval", "0.05",    "-max-polling-interval", "0.3",
-                                "-max-wait-time",    "120",     "-q"};
-  a.insert(a.end(), extra.begin(), extra.end());
-  a.push_back(src);
-  a.push_back(dst);
-  return a;
-}
-
-std::vector<std::string> vector_concat(std::vector<std::string> a, const std::vector<std::string> &b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::string sample(const char *name) { return asd_test::data_dir() + "/" + name; }
-
-struct Accuracy {
-  asd_e2e::Score score;
-  std::string error;
-};
-
-Accuracy accuracy(const std::string &gpkg, const std::string &layer = "detections") {
-  Accuracy a;
-  Boxes truth = asd_e2e::read_boxes(sample("ground_truth.geojson"), "", "class", &a.error);
-  Boxes det = asd_e2e::read_boxes(gpkg, layer, "class", &a.error);
-  a.score = asd_e2e::score(truth, det, 0.5);
-  return a;
-}
-
-long long endpoint_stat(asd_test::LocalEndpoint &ep, const char *field) {
-  std::string js = ep.stats_json();
-  json_object *root = json_tokener_parse(js.c_str());
-  long long v = -1;
-  json_object *rt = nullptr, *eps = nullptr, *e = nullptr, *f = nullptr;
-  if (root && json_object_object_get_ex(root, "runtime", &rt) && json_object_object_get_ex(rt, "endpoints", &eps) && json_object_object_get_ex(eps, kEndpoint, &e) &&
-      json_object_object_get_ex(e, field, &f))
-    v = json_object_get_int64(f);
-  json_object_put(root);
-  return v;
-}
-
-// tile -> state, read from the journal table of an output GeoPackage.
-std::map<int, std::string> journal_states(const std::string &gpkg) {
-  std::map<int, std::string> out;
-  GDALDatasetH ds = GDALOpenEx(gpkg.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
-  if (!ds) return out;
-  OGRLayerH l = GDALDatasetGetLayerByName(ds, "asd_journal");
-  if (l) {
-    OGRFeatureH f;
-    int ti = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "tile");
-    int si = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "state");
-    while ((f = OGR_L_GetNextFeature(l)) != nullptr) {
-      out[OGR_F_GetFieldAsInteger(f, ti)] = OGR_F_GetFieldAsString(f, si);
-      OGR_F_Destroy(f);
-    }
-  }
-  GDALClose(ds);
-  return out;
-}
-
-// status -> count in the tile-status layer.
-std::map<std::string, int> tile_statuses(const std::string &path, const std::string &layer = "tiles") {
-  std::map<std::string, int> out;
-  GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
-  if (!ds) return out;
-  OGRLayerH l = GDALDatasetGetLayerByName(ds, layer.c_str());
-  if (l) {
-    OGRFeatureH f;
-    int si = OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(l), "status");
-    while ((f = OGR_L_GetNextFeature(l)) != nullptr) {
-      out[OGR_F_GetFieldAsString(f, si)]++;
-      OGR_F_Destroy(f);
-    }
-  }
-  GDALClose(ds);
-  return out;
-}
+using asd_e2e::Accuracy;
+using asd_e2e::accuracy;
+using asd_e2e::app_args;
+using asd_e2e::endpoint_args;
+using asd_e2e::endpoint_stat;
+using asd_e2e::journal_states;
+using asd_e2e::kEndpoint;
+using asd_e2e::kInputBucket;
+using asd_e2e::sample;
+using asd_e2e::tile_statuses;
+using asd_e2e::vector_concat;
 
 class E2e : public ::testing::Test {
  protected:
@@ -366,6 +279,16 @@ TEST_F(E2eErrors, UnwritableOutput) {
   TempDir dir;
   expect_one_line(asd_e2e::run_app(app_args(sample("scene_utm.tif"), "/nonexistent-dir/x/out.gpkg"), dir.path()), 1,
                   "out.gpkg");
+  // A metrics file that cannot be written, a directory named like a GeoPackage:
+  // said before any work.
+  expect_one_line(
+      asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/m.gpkg", {"-metrics", "/nonexistent-dir/m.json"}),
+                       dir.path()),
+      1, "m.json");
+  ASSERT_EQ(0, mkdir((dir.path() + "/d.gpkg").c_str(), 0755));
+  expect_one_line(asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/d.gpkg"), dir.path()), 1,
+                  "is a directory");
+  EXPECT_EQ(0, endpoint_stat(ep, "accepted"));
   // An existing output is not replaced without -overwrite.
   std::string existing = dir.path() + "/exists.gpkg";
   FILE *f = fopen(existing.c_str(), "wb");
@@ -392,6 +315,25 @@ TEST_F(E2eErrors, BadCredentials) {
   asd_test::set_local_aws_env(ep);
   expect_one_line(r, 1, "e2e-input");
   EXPECT_EQ(std::string::npos, r.err.find("not-the-right-secret"));
+}
+
+// No credentials anywhere in the chain: the line says so (instead of the
+// access-denied answer a bucket check would get without them).
+TEST_F(E2eErrors, NoCredentials) {
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  std::string home = getenv("HOME") ? getenv("HOME") : "";
+  setenv("HOME", dir.path().c_str(), 1);
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/o.gpkg"), dir.path());
+  setenv("HOME", home.c_str(), 1);
+  unsetenv("AWS_EC2_METADATA_DISABLED");
+  asd_test::set_local_aws_env(ep);
+  expect_one_line(r, 1, "no usable AWS credentials");
+  EXPECT_EQ(0, endpoint_stat(ep, "accepted"));
 }
 
 TEST_F(E2e, DryRunInvokesNothing) {

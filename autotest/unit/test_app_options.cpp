@@ -130,6 +130,36 @@ TEST(AppOptions, TilingMergingOutputOptions) {
   EXPECT_STREQ("model_selection=blobs", p.o->custom_attributes);
 }
 
+TEST(AppOptions, OutputFormatIsCheckedAtOnce) {
+  for (auto &c : std::vector<std::pair<std::string, std::string>>{
+           {"Nope", "no such GDAL driver"}, {"GTiff", "raster format"}, {"Memory", ""}, {"geojson", ""}}) {
+    Parsed p;
+    parse(p, {"-of", c.first, "in.tif", "out"});
+    if (c.second.empty()) {
+      ASSERT_NE(nullptr, p.o) << c.first << ": " << p.error;
+    } else {
+      EXPECT_EQ(nullptr, p.o) << c.first;
+      EXPECT_NE(std::string::npos, p.error.find(c.second)) << p.error;
+    }
+  }
+  Parsed p;
+  parse(p, {"-of", "geojson", "in.tif", "out"});
+  ASSERT_NE(nullptr, p.o);
+  EXPECT_STREQ("GeoJSON", p.o->format) << "the driver's own spelling";
+}
+
+TEST(AppOptions, StatusOutputAndLayerName) {
+  Parsed p;
+  parse(p, {"-status-nln", "grid", "-status-output", "status.gpkg", "in.tif", "out.geojson"});
+  ASSERT_NE(nullptr, p.o) << p.error;
+  EXPECT_STREQ("grid", p.o->status_layer_name);
+  EXPECT_STREQ("status.gpkg", p.o->status_output);
+  Parsed q;
+  parse(q, {"-status-output"});
+  EXPECT_EQ(nullptr, q.o);
+  EXPECT_NE(std::string::npos, q.error.find("-status-output")) << q.error;
+}
+
 TEST(AppOptions, ScaleTakesZeroOrTwoNumbers) {
   {
     Parsed p;

@@ -149,7 +149,7 @@ class MultipartStoreTest : public ::testing::Test {
 
 TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", "image/tiff", id));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", "image/tiff", "color:blue\nsize:xl\n", id));
   EXPECT_TRUE(asd_mpu_id_valid(id));
   std::string p1(ASD_MPU_MIN_PART_SIZE, 'a'), p2 = "tail";
   p1[12345] = 'z';
@@ -193,13 +193,48 @@ TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
   close();
   open();
   asd_store_meta h;
-  ASSERT_EQ(ASD_STORE_OK, asd_store_head(st_, "bkt", "big/object.bin", &h));
+  char *um = nullptr;
+  ASSERT_EQ(ASD_STORE_OK, asd_store_head_user_meta(st_, "bkt", "big/object.bin", &h, &um));
   EXPECT_STREQ(want, h.etag);
+  // The user metadata given at creation, kept across the restart too.
+  ASSERT_NE(um, nullptr);
+  EXPECT_STREQ("color:blue\nsize:xl\n", um);
+  free(um);
+}
+
+TEST_F(MultipartStoreTest, UserMetadataIsStoredAndSurvivesRestart) {
+  asd_store_writer *w = nullptr;
+  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_begin(st_, "bkt", "with-meta", &w));
+  ASSERT_EQ(0, asd_store_writer_write(w, "x", 1));
+  // Bytes that need encoding in the header survive too.
+  asd_store_writer_set_user_meta(w, "a:1%2\nb:caf\xc3\xa9\n");
+  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_commit(w, "text/plain", nullptr));
+  ASSERT_EQ(ASD_STORE_OK, asd_store_put(st_, "bkt", "without-meta", "y", 1, nullptr, nullptr));
+  for (int round = 0; round < 2; round++) {
+    char *um = nullptr;
+    int fd = -1;
+    uint64_t off = 0;
+    ASSERT_EQ(ASD_STORE_OK, asd_store_open_read_user_meta(st_, "bkt", "with-meta", &fd, &off, nullptr, &um));
+    ::close(fd);
+    ASSERT_NE(um, nullptr);
+    EXPECT_STREQ("a:1%2\nb:caf\xc3\xa9\n", um);
+    free(um);
+    um = reinterpret_cast<char *>(1);
+    ASSERT_EQ(ASD_STORE_OK, asd_store_head_user_meta(st_, "bkt", "without-meta", nullptr, &um));
+    EXPECT_EQ(um, nullptr);
+    close();
+    open();
+  }
+  // Too much to fit in the object header: refused, nothing written.
+  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_begin(st_, "bkt", "huge-meta", &w));
+  asd_store_writer_set_user_meta(w, std::string(9000, 'm').c_str());
+  EXPECT_EQ(ASD_STORE_META_TOO_LARGE, asd_store_writer_commit(w, nullptr, nullptr));
+  EXPECT_EQ(ASD_STORE_NO_KEY, asd_store_head(st_, "bkt", "huge-meta", nullptr));
 }
 
 TEST_F(MultipartStoreTest, RefusedCompletionKeepsTheUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", nullptr, nullptr, id));
   std::string e1 = part(id, 1, "too small to be a first part");
   std::string e2 = part(id, 2, "last");
   asd_mpu_request_part req[] = {{1, e1.c_str()}, {2, e2.c_str()}};
@@ -220,7 +255,7 @@ TEST_F(MultipartStoreTest, RefusedCompletionKeepsTheUpload) {
 
 TEST_F(MultipartStoreTest, AbortDeletesPartsAndLatePartsFail) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "k", nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "k", nullptr, nullptr, id));
   ASSERT_FALSE(part(id, 1, "data", "k").empty());
   // A part streaming while the upload is aborted fails at commit.
   asd_store_writer *w = nullptr;
@@ -239,8 +274,8 @@ TEST_F(MultipartStoreTest, AbortDeletesPartsAndLatePartsFail) {
 
 TEST_F(MultipartStoreTest, UploadsSurviveRestartAndCrashLeftoversAreRepaired) {
   char id[33], other[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "b-key", nullptr, id));
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "a-key", nullptr, other));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "b-key", nullptr, nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "a-key", nullptr, nullptr, other));
   std::string e1 = part(id, 1, "persisted", "b-key");
   // Simulate a crash: a half-written part file, and a completion interrupted
   // after the claim.
@@ -274,7 +309,7 @@ TEST_F(MultipartStoreTest, UploadsSurviveRestartAndCrashLeftoversAreRepaired) {
 
 TEST_F(MultipartStoreTest, IdsOfOtherKeysBucketsOrHostileShapesAreNoSuchUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "mine", nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "mine", nullptr, nullptr, id));
   ASSERT_EQ(ASD_STORE_OK, asd_store_create_bucket(st_, "other"));
   EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "bkt", "not-mine", id));
   EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "other", "mine", id));
@@ -284,7 +319,7 @@ TEST_F(MultipartStoreTest, IdsOfOtherKeysBucketsOrHostileShapesAreNoSuchUpload) 
     EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_part_writer_begin(mpu_, "bkt", "mine", bad, 1, &w)) << bad;
     EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_abort(mpu_, "bkt", "mine", bad)) << bad;
   }
-  EXPECT_EQ(ASD_STORE_NO_BUCKET, asd_mpu_create(mpu_, "missing-bucket", "k", nullptr, id));
+  EXPECT_EQ(ASD_STORE_NO_BUCKET, asd_mpu_create(mpu_, "missing-bucket", "k", nullptr, nullptr, id));
   // Every file stays under the data directory's own folders.
   for (auto &e : std::filesystem::recursive_directory_iterator(dir_))
     EXPECT_EQ(0u, e.path().string().rfind(dir_ + "/", 0)) << e.path();

@@ -170,4 +170,28 @@ TEST_F(JournalTest, SurvivesKill9) {
   asd_journal_close(j);
 }
 
+// Notes (how the output was opened) are kept beside the identity and never
+// compared: a resumed run binds with the same identity and reads them back.
+TEST_F(JournalTest, NotesAreKeptButNotCompared) {
+  std::string path = dir_ + "/notes.gpkg";
+  char *meta[] = {(char *)"source=a.tif", (char *)"tiles=4", nullptr};
+  asd_journal *j = asd_journal_open_path(path.c_str(), 1);
+  ASSERT_NE(nullptr, j);
+  ASSERT_EQ(0, asd_journal_bind(j, meta, nullptr));
+  ASSERT_EQ(0, asd_journal_set_note(j, "output_mode", "append"));
+  ASSERT_EQ(0, asd_journal_set_note(j, "output_mode", "create"));
+  asd_journal_close(j);
+  j = asd_journal_open_path(path.c_str(), 0);
+  ASSERT_NE(nullptr, j);
+  char *mismatch = nullptr;
+  EXPECT_EQ(0, asd_journal_bind(j, meta, &mismatch)) << (mismatch ? mismatch : "");
+  CPLFree(mismatch);
+  char *v = asd_journal_get_note(j, "output_mode");
+  ASSERT_NE(nullptr, v);
+  EXPECT_STREQ("create", v);
+  CPLFree(v);
+  EXPECT_EQ(nullptr, asd_journal_get_note(j, "absent"));
+  asd_journal_close(j);
+}
+
 }  // namespace

@@ -390,3 +390,113 @@ TEST(Writer, BadArguments) {
   CPLPopErrorHandler();
   EXPECT_STREQ("failed", asd_tile_state_name(ASD_TILE_FAILED));
 }
+
+// ---- Batches with the journal in the same GeoPackage connection.
+
+#include "asyncdetect/asd_journal.h"
+
+namespace {
+
+// Features of a layer as another process would see them: a second,
+// read-only connection sees committed rows only.
+long long committed_count(const std::string &path, const char *layer) {
+  const char *const drv[] = {"GPKG", nullptr};
+  GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_VECTOR | GDAL_OF_READONLY, drv, nullptr, nullptr);
+  if (!ds) return -1;
+  OGRLayerH l = GDALDatasetGetLayerByName(ds, layer);
+  long long n = l ? OGR_L_GetFeatureCount(l, TRUE) : -1;
+  GDALClose(ds);
+  return n;
+}
+
+TEST(Writer, JournalSharesTheConnectionAndCommitsTheBatch) {
+  GDALDatasetH src = make_utm_raster();
+  asd_georef *g = asd_georef_new(src, nullptr);
+  ASSERT_NE(nullptr, g);
+  std::string path = tmp("writer_shared.gpkg");
+  VSIUnlink(path.c_str());
+  asd_writer_options o;
+  asd_writer_options_init(&o);
+  o.batch_size = 1000;
+  asd_writer *w = asd_writer_open(path.c_str(), &o, g);
+  ASSERT_NE(nullptr, w) << CPLGetLastErrorMsg();
+  asd_journal *j = asd_journal_open_dataset(asd_writer_dataset(w), 1);
+  ASSERT_NE(nullptr, j);
+  char *meta[] = {(char *)"source=x", nullptr};
+  ASSERT_EQ(0, asd_journal_bind(j, meta, nullptr));
+  auto dets = sample_detections();
+  // GDAL creates the table with its first row: commit that one.
+  ASSERT_EQ(0, asd_writer_add_detection(w, &dets[0]));
+  ASSERT_EQ(0, asd_writer_commit(w));
+  EXPECT_EQ(1, committed_count(path, "detections"));
+
+  for (auto &d : dets) ASSERT_EQ(0, asd_writer_add_detection(w, &d));
+  // In the batch, not yet in the file: batching works.
+  EXPECT_EQ(1, committed_count(path, "detections"));
+  // A journal state change joins the open transaction; the commit makes
+  // both visible together.
+  ASSERT_EQ(0, asd_journal_succeeded(j, 0, "{\"type\":\"FeatureCollection\",\"features\":[]}"));
+  EXPECT_EQ(0, committed_count(path, "asd_journal"));
+  ASSERT_EQ(0, asd_writer_commit(w));
+  EXPECT_EQ(4, committed_count(path, "detections"));
+  EXPECT_EQ(1, committed_count(path, "asd_journal"));
+  // The journal reads its own rows through the shared connection.
+  asd_journal_entry *e = asd_journal_get(j, 0);
+  ASSERT_NE(nullptr, e);
+  EXPECT_EQ(ASD_JOURNAL_SUCCEEDED, e->state);
+  asd_journal_entry_free(e);
+  char *res = asd_journal_result(j, 0);
+  ASSERT_NE(nullptr, res);
+  CPLFree(res);
+
+  for (auto &d : dets) ASSERT_EQ(0, asd_writer_add_detection(w, &d));
+  EXPECT_EQ(4, committed_count(path, "detections"));
+  free_detections(dets);
+  asd_journal_close(j);
+  ASSERT_EQ(0, asd_writer_close(w));
+  EXPECT_EQ(7, committed_count(path, "detections"));
+  asd_georef_free(g);
+  GDALClose(src);
+  VSIUnlink(path.c_str());
+}
+
+TEST(Writer, OneLayerFormatsPutTheTileLayerInASiblingFile) {
+  char *p = asd_writer_tiles_sidecar_path("/d/ships.geojson");
+  EXPECT_STREQ("/d/ships_tiles.geojson", p);
+  CPLFree(p);
+  p = asd_writer_tiles_sidecar_path("/d/ships");
+  EXPECT_STREQ("/d/ships_tiles", p);
+  CPLFree(p);
+
+  GDALDatasetH src = make_utm_raster();
+  asd_georef *g = asd_georef_new(src, nullptr);
+  for (const char *ext : {"geojson", "csv", "shp", "fgb", "geojsonl"}) {
+    std::string dir = tmp(std::string("sib_") + ext);
+    VSIMkdir(dir.c_str(), 0755);
+    std::string out = dir + "/out." + ext;
+    char *side = asd_writer_tiles_sidecar_path(out.c_str());
+    asd_writer_options o;
+    asd_writer_options_init(&o);
+    o.tiles_fallback_path = side;
+    write_sample(out, &o, g);
+    GDALDatasetH ds = GDALOpenEx(side, GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+    ASSERT_NE(nullptr, ds) << ext << ": no " << side;
+    EXPECT_EQ(3, OGR_L_GetFeatureCount(GDALDatasetGetLayer(ds, 0), TRUE)) << ext;
+    GDALClose(ds);
+    ds = GDALOpenEx(out.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+    ASSERT_NE(nullptr, ds) << ext;
+    EXPECT_EQ(1, GDALDatasetGetLayerCount(ds)) << ext;
+    EXPECT_EQ(3, OGR_L_GetFeatureCount(GDALDatasetGetLayer(ds, 0), TRUE)) << ext << ": the tiles stay out";
+    GDALClose(ds);
+    // Nothing named after the layer next to it (tiles.shp, tiles.csv).
+    VSIStatBufL st;
+    EXPECT_NE(0, VSIStatL((dir + "/tiles." + ext).c_str(), &st)) << ext;
+    CPLFree(side);
+    std::string cmd = "rm -rf '" + dir + "'";
+    ASSERT_EQ(0, std::system(cmd.c_str()));
+  }
+  asd_georef_free(g);
+  GDALClose(src);
+}
+
+}  // namespace

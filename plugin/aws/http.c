@@ -37,6 +37,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "aws_internal.h"
 
@@ -52,6 +53,7 @@ void asd_http_response_free(asd_http_response *r) {
   asd_buf_free(&r->body);
   CSLDestroy(r->headers);
   r->headers = NULL;
+  r->n_headers = r->cap_headers = 0;
   r->status = 0;
   r->request_id[0] = '\0';
 }
@@ -215,17 +217,29 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
     /* A new response (after 100-continue or an interim reply): start over. */
     CSLDestroy(x->resp->headers);
     x->resp->headers = NULL;
+    x->resp->n_headers = x->resp->cap_headers = 0;
     return n;
   }
   size_t l = n;
   while (l && (ptr[l - 1] == '\r' || ptr[l - 1] == '\n')) l--;
   if (!l || !memchr(ptr, ':', l)) return n;
+  /* The list stays a NULL-terminated CSL list for its readers, but grows by
+   * doubling with one allocation per line: CSLAddString would reallocate and
+   * count the whole list for every header of every response. */
+  asd_http_response *r = x->resp;
+  if (r->n_headers + 2 > r->cap_headers) {
+    size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
+    char **grown = realloc(r->headers, cap * sizeof *grown);
+    if (!grown) return 0;
+    r->headers = grown;
+    r->cap_headers = cap;
+  }
   char *line = malloc(l + 1);
   if (!line) return 0;
   memcpy(line, ptr, l);
   line[l] = '\0';
-  x->resp->headers = CSLAddString(x->resp->headers, line);
-  free(line);
+  r->headers[r->n_headers++] = line;
+  r->headers[r->n_headers] = NULL;
   /* Refuse oversized bodies before they arrive. */
   if (!x->head && l > 15 && strncasecmp(ptr, "content-length:", 15) == 0) {
     unsigned long long cl = strtoull(ptr + 15, NULL, 10);
@@ -252,6 +266,7 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
   asd_buf_reset(&resp->body);
   CSLDestroy(resp->headers);
   resp->headers = NULL;
+  resp->n_headers = resp->cap_headers = 0;
   resp->status = 0;
   if (t->cancel_flag && __atomic_load_n(t->cancel_flag, __ATOMIC_RELAXED)) return ASD_HTTP_CANCELLED;
   CURL *h = handle_get(t);
@@ -456,6 +471,42 @@ static int transport_retryable(asd_http_outcome o) {
   return o == ASD_HTTP_NETWORK || o == ASD_HTTP_TIMEOUT || o == ASD_HTTP_CONNECT_FAILED;
 }
 
+/* Joins n strings into out (cap bytes, always terminated).  Returns 0, or -1
+ * when the result was cut.  Used instead of snprintf on the per-request path:
+ * once a library has registered a printf extension (libquadmath, pulled in
+ * by GDAL's dependencies, does), every printf call in the process takes
+ * glibc's slow positional path. */
+static int concat(char *out, size_t cap, const char *const *parts, size_t n) {
+  size_t len = 0;
+  int cut = 0;
+  for (size_t i = 0; i < n && !cut; i++) {
+    size_t l = strlen(parts[i]);
+    if (len + l >= cap) {
+      l = cap - 1 - len;
+      cut = 1;
+    }
+    memcpy(out + len, parts[i], l);
+    len += l;
+  }
+  out[len] = '\0';
+  return cut ? -1 : 0;
+}
+
+/* "name: value" in a new allocation (NULL when out of memory). */
+static char *join_line(const char *name, const char *value) {
+  size_t n = strlen(name) + strlen(value) + 1;
+  char *line = malloc(n);
+  if (line) concat(line, n, (const char *[]){name, value}, 2);
+  return line;
+}
+
+/* Lines that hold a signature or a token are wiped before being freed. */
+static void wipe_free(char *line) {
+  if (!line) return;
+  OPENSSL_cleanse(line, strlen(line));
+  free(line);
+}
+
 static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
                      const asd_aws_credentials *fixed_creds, asd_http_response *resp,
                      asd_aws_error *err) {
@@ -469,14 +520,15 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
   /* What to name in messages: URL without the query (no tokens there, but
    * continuation tokens are long and useless). */
   char what[300];
-  if (snprintf(what, sizeof(what), "%s%s%s%s", ep->https ? "https://" : "http://",
-               req->host_prefix ? req->host_prefix : "", ep->host,
-               req->path ? req->path : "/") >= (int)sizeof(what)) {
+  const char *what_parts[] = {ep->https ? "https://" : "http://", req->host_prefix ? req->host_prefix : "",
+                              ep->host, req->path ? req->path : "/"};
+  if (concat(what, sizeof(what), what_parts, 4) != 0) {
     /* The label only names the request in messages; a cut one still does. */
     memcpy(what + sizeof(what) - 4, "...", 4);
   }
   char host[400];
-  snprintf(host, sizeof(host), "%s%s", req->host_prefix ? req->host_prefix : "", ep->host);
+  const char *host_parts[] = {req->host_prefix ? req->host_prefix : "", ep->host};
+  concat(host, sizeof(host), host_parts, 2);
 
   char payload_hash[80];
   int unsigned_payload = req->service == ASD_AWS_S3 && req->body_len > 0 && !req->payload_hash &&
@@ -505,7 +557,8 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
     for (const char *const *p = req->headers; p && *p; p++) nextra++;
     const char **lines = calloc(nextra + 8, sizeof(char *));
     asd_sigv4_header *sh = calloc(nextra + 8, sizeof(*sh));
-    char **owned = NULL;
+    /* The signature and the session token: allocated, wiped before freeing. */
+    char *line_token = NULL, *line_auth = NULL;
     if (!lines || !sh) {
       free(lines);
       free(sh);
@@ -513,9 +566,15 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
       break;
     }
     size_t nl = 0, ns = 0;
-    owned = CSLAddString(owned, CPLSPrintf("Host: %s", host));
-    owned = CSLAddString(owned, CPLSPrintf("x-amz-date: %s", amz_date));
-    owned = CSLAddString(owned, CPLSPrintf("x-amz-content-sha256: %s", payload_hash));
+    /* The fixed-size header lines live on the stack; only the signature and
+     * the session token, whose lengths vary, are allocated (and wiped). */
+    char line_host[sizeof(host) + 8], line_date[40], line_sha[sizeof(payload_hash) + 24];
+    concat(line_host, sizeof(line_host), (const char *[]){"Host: ", host}, 2);
+    concat(line_date, sizeof(line_date), (const char *[]){"x-amz-date: ", amz_date}, 2);
+    concat(line_sha, sizeof(line_sha), (const char *[]){"x-amz-content-sha256: ", payload_hash}, 2);
+    lines[nl++] = line_host;
+    lines[nl++] = line_date;
+    lines[nl++] = line_sha;
     sh[ns++] = (asd_sigv4_header){"host", 4, host, strlen(host)};
     sh[ns++] = (asd_sigv4_header){"x-amz-date", 10, amz_date, 16};
     sh[ns++] = (asd_sigv4_header){"x-amz-content-sha256", 20, payload_hash, strlen(payload_hash)};
@@ -538,7 +597,7 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
         }
       }
       if (sign_ok) {
-        if (use->session_token) owned = CSLAddString(owned, CPLSPrintf("x-amz-security-token: %s", use->session_token));
+        if (use->session_token) line_token = join_line("x-amz-security-token: ", use->session_token);
         unsigned char key[32];
         char date8[9];
         memcpy(date8, amz_date, 8);
@@ -572,7 +631,11 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
           asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "%s", (const char *)sig.authorization.data);
           sign_ok = 0;
         } else {
-          owned = CSLAddString(owned, CPLSPrintf("Authorization: %s", (const char *)sig.authorization.data));
+          line_auth = join_line("Authorization: ", (const char *)sig.authorization.data);
+          if (!line_auth || (use->session_token && !line_token)) {
+            asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "out of memory signing the request");
+            sign_ok = 0;
+          }
         }
         asd_sigv4_signature_free(&sig);
         free(spath);
@@ -580,12 +643,14 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
       }
     }
     if (!sign_ok) {
-      CSLDestroy(owned);
+      wipe_free(line_token);
+      wipe_free(line_auth);
       free(lines);
       free(sh);
       break;
     }
-    for (char **o = owned; o && *o; o++) lines[nl++] = *o;
+    if (line_token) lines[nl++] = line_token;
+    if (line_auth) lines[nl++] = line_auth;
     for (const char *const *p = req->headers; p && *p; p++) lines[nl++] = *p;
     lines[nl] = NULL;
 
@@ -602,8 +667,8 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
     asd_http_outcome o = asd_http_transport_perform(ctx->transport, &at, resp, detail, sizeof(detail));
     double ms = (asd_time_monotonic() - t0) * 1000;
     /* Credentials lines are wiped before freeing: they hold the token. */
-    for (char **p = owned; p && *p; p++) memset(*p, 0, strlen(*p));
-    CSLDestroy(owned);
+    wipe_free(line_token);
+    wipe_free(line_auth);
     free(lines);
     free(sh);
 

@@ -378,6 +378,17 @@ static int sign_error(asd_sigv4_signature *sig, const char *msg) {
   return -1;
 }
 
+/* Appends strings one after the other.  Signing runs for every request, and
+ * printf-style formatting is slow here: once any library in the process has
+ * registered a printf extension (libquadmath, pulled in by GDAL's
+ * dependencies, does), glibc sends every printf call down its slow
+ * positional path. */
+static int append_parts(asd_buf *b, const char *const *parts, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) rc |= asd_buf_append_str(b, parts[i]);
+  return rc;
+}
+
 /* Shared by signer and verifier: fills canonical request, string to sign and
  * signature for p.  add_token controls whether p->session_token is added to
  * the signed headers (the verifier works from received headers only). */
@@ -417,8 +428,9 @@ static int compute(const asd_sigv4_params *p, asd_sigv4_signature *sig, int add_
   memcpy(date8, p->amz_date, 8);
   date8[8] = '\0';
   asd_buf *sts = &sig->string_to_sign;
-  rc |= asd_buf_appendf(sts, "%s\n%s\n%s/%s/%s/aws4_request\n%s", ASD_SIGV4_ALGORITHM, p->amz_date,
-                        date8, p->region, p->service, crhash);
+  const char *sts_parts[] = {ASD_SIGV4_ALGORITHM, "\n", p->amz_date, "\n", date8, "/", p->region, "/",
+                             p->service, "/aws4_request\n", crhash};
+  rc |= append_parts(sts, sts_parts, sizeof(sts_parts) / sizeof(sts_parts[0]));
   if (rc) return sign_error(sig, "SigV4: out of memory");
 
   unsigned char key[32], mac[32];
@@ -429,11 +441,11 @@ static int compute(const asd_sigv4_params *p, asd_sigv4_signature *sig, int add_
   asd_hmac_sha256(key, 32, sts->data, sts->len, mac);
   OPENSSL_cleanse(key, sizeof(key));
   asd_hex_encode(mac, 32, sig->signature);
-  rc |= asd_buf_appendf(&sig->authorization,
-                        "%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
-                        ASD_SIGV4_ALGORITHM, p->access_key_id, date8, p->region, p->service,
-                        sig->signed_headers.data ? (const char *)sig->signed_headers.data : "",
-                        sig->signature);
+  const char *auth_parts[] = {ASD_SIGV4_ALGORITHM, " Credential=", p->access_key_id, "/", date8, "/",
+                              p->region, "/", p->service, "/aws4_request, SignedHeaders=",
+                              sig->signed_headers.data ? (const char *)sig->signed_headers.data : "",
+                              ", Signature=", sig->signature};
+  rc |= append_parts(&sig->authorization, auth_parts, sizeof(auth_parts) / sizeof(auth_parts[0]));
   return rc ? sign_error(sig, "SigV4: out of memory") : 0;
 }
 

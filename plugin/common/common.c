@@ -18,7 +18,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <pthread.h>
+
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
@@ -80,14 +84,27 @@ int asd_buf_append(asd_buf *b, const void *bytes, size_t n) {
 int asd_buf_append_str(asd_buf *b, const char *s) { return asd_buf_append(b, s, strlen(s)); }
 
 int asd_buf_appendf(asd_buf *b, const char *fmt, ...) {
+  /* One formatting pass when the text fits in the room already there (the
+   * usual case for a reused buffer), a second only after growing. */
+  if (asd_buf_reserve(b, 63) != 0) return -1;
+  size_t room = b->cap - b->len;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int n = vsnprintf((char *)b->data + b->len, room, fmt, ap);
   va_end(ap);
-  if (n < 0 || asd_buf_reserve(b, (size_t)n) != 0) return -1;
-  va_start(ap, fmt);
-  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
+  if (n < 0) {
+    b->data[b->len] = '\0';
+    return -1;
+  }
+  if ((size_t)n >= room) {
+    if (asd_buf_reserve(b, (size_t)n) != 0) {
+      b->data[b->len] = '\0';
+      return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
   b->len += (size_t)n;
   return 0;
 }
@@ -170,9 +187,16 @@ void asd_uuid4(char out[37]) {
   memcpy(b + 8, &c, 8);
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  /* Hex by hand: one per job, and printf is slow in this process (see
+   * sigv4.c's append_parts). */
+  static const char digits[] = "0123456789abcdef";
+  size_t j = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[j++] = '-';
+    out[j++] = digits[b[i] >> 4];
+    out[j++] = digits[b[i] & 15];
+  }
+  out[j] = '\0';
 }
 
 /* ----------------------------------------------------------------- digests */
@@ -186,8 +210,79 @@ void asd_hex_encode(const unsigned char *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+/*
+ * OpenSSL 3 resolves an algorithm by name every time SHA256(), HMAC() or
+ * EVP_sha256() is used (a locked lookup in its method store), and its
+ * one-shot functions allocate and free their contexts on every call: for
+ * the short strings of request signing that costs several times the hashing
+ * itself, and every signed request hashes and MACs a few times.  So the
+ * algorithms are fetched once per process, and each thread keeps one digest
+ * context and one HMAC context that it re-initialises per call (the HMAC
+ * context already carries its digest, so a new key needs no lookup).  The
+ * per-thread contexts are freed when the thread ends.  If anything here
+ * fails (an unusual provider configuration), the one-shot functions remain
+ * as the fallback.
+ */
+typedef struct digest_tls {
+  EVP_MD_CTX *md;
+  EVP_MAC_CTX *mac;
+} digest_tls;
+
+static pthread_once_t digests_once = PTHREAD_ONCE_INIT;
+static pthread_key_t digests_key;
+static int digests_key_ok;
+static EVP_MD *md_sha256, *md_md5;
+static EVP_MAC_CTX *hmac_sha256_template;
+
+static void digest_tls_free(void *p) {
+  digest_tls *t = p;
+  if (!t) return;
+  EVP_MD_CTX_free(t->md);
+  EVP_MAC_CTX_free(t->mac);
+  free(t);
+}
+
+static void digests_init(void) {
+  md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (mac) {
+    EVP_MAC_CTX *c = EVP_MAC_CTX_new(mac);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (c && EVP_MAC_CTX_set_params(c, params) == 1)
+      hmac_sha256_template = c;
+    else
+      EVP_MAC_CTX_free(c);
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+  }
+  digests_key_ok = pthread_key_create(&digests_key, digest_tls_free) == 0;
+}
+
+/* This thread's contexts, created on first use; NULL when unavailable. */
+static digest_tls *digests_for_thread(void) {
+  pthread_once(&digests_once, digests_init);
+  if (!digests_key_ok) return NULL;
+  digest_tls *t = pthread_getspecific(digests_key);
+  if (t) return t;
+  t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  if (md_sha256) t->md = EVP_MD_CTX_new();
+  if (hmac_sha256_template) t->mac = EVP_MAC_CTX_dup(hmac_sha256_template);
+  if (pthread_setspecific(digests_key, t) != 0) {
+    digest_tls_free(t);
+    return NULL;
+  }
+  return t;
+}
+
 void asd_sha256(const void *data, size_t len, unsigned char out[32]) {
-  SHA256(data ? data : (const void *)"", len, out);
+  const void *p = data ? data : (const void *)"";
+  digest_tls *t = digests_for_thread();
+  if (t && t->md && EVP_DigestInit_ex2(t->md, md_sha256, NULL) == 1 &&
+      EVP_DigestUpdate(t->md, p, len) == 1 && EVP_DigestFinal_ex(t->md, out, NULL) == 1)
+    return;
+  SHA256(p, len, out);
 }
 
 void asd_sha256_hex(const void *data, size_t len, char out[65]) {
@@ -198,13 +293,21 @@ void asd_sha256_hex(const void *data, size_t len, char out[65]) {
 
 void asd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                      unsigned char out[32]) {
-  unsigned int out_len = 32;
-  HMAC(EVP_sha256(), key, (int)key_len, data ? data : (const void *)"", len, out, &out_len);
+  const void *p = data ? data : (const void *)"";
+  digest_tls *t = digests_for_thread();
+  size_t out_len = 0;
+  if (t && t->mac && EVP_MAC_init(t->mac, key, key_len, NULL) == 1 &&
+      EVP_MAC_update(t->mac, p, len) == 1 && EVP_MAC_final(t->mac, out, &out_len, 32) == 1 &&
+      out_len == 32)
+    return;
+  unsigned int n = 32;
+  HMAC(EVP_sha256(), key, (int)key_len, p, len, out, &n);
 }
 
 void asd_md5_base64(const void *data, size_t len, char out[25]) {
   unsigned char d[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
-  EVP_Digest(data ? data : (const void *)"", len, d, &dlen, EVP_md5(), NULL);
+  pthread_once(&digests_once, digests_init);
+  EVP_Digest(data ? data : (const void *)"", len, d, &dlen, md_md5 ? md_md5 : EVP_md5(), NULL);
   EVP_EncodeBlock((unsigned char *)out, d, (int)dlen);
 }

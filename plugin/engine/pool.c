@@ -121,19 +121,29 @@ static void cond_init_monotonic(pthread_cond_t *c) {
   pthread_condattr_destroy(&a);
 }
 
+/* Counters that only ever grow are bumped atomically rather than under the
+ * pool's lock, which the workers otherwise contend for on every job.  They
+ * are read once all workers have been joined. */
+static void count(long long *c) { __atomic_add_fetch(c, 1, __ATOMIC_RELAXED); }
+
 /* Reads the caller's interrupt counter into cancel_mode.  Caller holds mu. */
 static void check_interrupt_locked(asd_pool *p) {
   if (!p->cb || !p->cb->interrupt) return;
   int v = (int)*p->cb->interrupt;
   int mode = v >= 2 ? ASD_POOL_STOP_NOW : v == 1 ? ASD_POOL_DRAIN : 0;
   if (mode > p->cancel_mode) {
-    p->cancel_mode = mode;
+    __atomic_store_n(&p->cancel_mode, mode, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->slot_cv);
     pthread_cond_broadcast(&p->heap_cv);
   }
 }
 
 static int stop_now(asd_pool *p) {
+  /* Asked before every request: without a cancellation in sight (the usual
+   * case) it answers without taking the pool's lock.  cancel_mode is only
+   * ever raised, always with an atomic store. */
+  int interrupt = p->cb && p->cb->interrupt ? (int)*p->cb->interrupt : 0;
+  if (interrupt == 0 && __atomic_load_n(&p->cancel_mode, __ATOMIC_ACQUIRE) == 0) return 0;
   pthread_mutex_lock(&p->mu);
   check_interrupt_locked(p);
   int s = p->cancel_mode >= ASD_POOL_STOP_NOW;
@@ -223,12 +233,16 @@ static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size
     p->counts.failed++;
   if (!ok && r.code == ASD_ERR_CANCELLED) p->counts.cancelled++;
   p->counts.polls += j->dj.polls;
-  if (j->has_slot) {
+  int freed = j->has_slot, idle = 0;
+  if (freed) {
     p->in_flight--;
-    pthread_cond_signal(&p->slot_cv);
-    if (p->in_flight == 0) pthread_cond_broadcast(&p->heap_cv);
+    idle = p->in_flight == 0;
   }
   pthread_mutex_unlock(&p->mu);
+  /* Signalled after unlocking: a waiter woken while the lock is still held
+   * would only block on it again, one more context switch per job. */
+  if (freed) pthread_cond_signal(&p->slot_cv);
+  if (idle) pthread_cond_broadcast(&p->heap_cv);
   pjob_free(j);
 }
 
@@ -288,10 +302,8 @@ static int pull(asd_pool *p, int worker, pjob **out) {
     pthread_mutex_unlock(&p->mu);
     return 0;
   }
-  pthread_mutex_lock(&p->mu);
-  p->counts.pulled++;
-  if (in.kind == ASD_POOL_JOB_RESUME) p->counts.resumed++;
-  pthread_mutex_unlock(&p->mu);
+  count(&p->counts.pulled);
+  if (in.kind == ASD_POOL_JOB_RESUME) count(&p->counts.resumed);
 
   pjob *j = pjob_new();
   if (!j) {
@@ -418,17 +430,13 @@ static int submit(asd_pool *p, pjob *j) {
       return -1;
     }
     asd_metrics_incr(p->m, "Retries", 1);
-    pthread_mutex_lock(&p->mu);
-    p->counts.retries++;
-    pthread_mutex_unlock(&p->mu);
+    count(&p->counts.retries);
     if (pool_sleep_until(p, asd_time_monotonic() + retry_delay(&p->cfg, j->attempts - 1))) {
       report_cancelled(p, j);
       return -1;
     }
   }
-  pthread_mutex_lock(&p->mu);
-  p->counts.submitted++;
-  pthread_mutex_unlock(&p->mu);
+  count(&p->counts.submitted);
   if (p->cb->on_submitted) {
     char *input = asd_s3_uri_format(j->dj.input_bucket, j->dj.input_key);
     pthread_mutex_lock(&p->cb_mu);
@@ -530,6 +538,16 @@ static void *submission_main(void *arg) {
   return NULL;
 }
 
+/* At most this many jobs are taken from the heap by one wake-up. */
+#define POLL_BATCH 16
+
+/* How early a job may be polled when a worker is awake anyway: a tenth of
+ * the polling interval, at most 20 ms. */
+static double poll_slack(const asd_async_config *cfg) {
+  double s = cfg->polling_interval * 0.1;
+  return s < 0.02 ? s : 0.02;
+}
+
 static void *polling_main(void *arg) {
   worker_arg *wa = arg;
   asd_pool *p = wa->p;
@@ -553,20 +571,32 @@ static void *polling_main(void *arg) {
       pthread_cond_timedwait(&p->heap_cv, &p->mu, &ts);
       continue;
     }
-    asd_timer_item it;
-    asd_timer_heap_pop(&p->heap, &it);
+    /* Take the due job and the ones due within the timer slack: polling
+     * them back to back costs one wake-up for the lot instead of one each,
+     * and a few milliseconds early is well inside the schedule's jitter. */
+    pjob *batch[POLL_BATCH];
+    int nb = 0;
+    double slack_until = now + poll_slack(&p->cfg);
+    while (nb < POLL_BATCH && (top = asd_timer_heap_peek(&p->heap)) && top->due <= slack_until) {
+      asd_timer_item it;
+      asd_timer_heap_pop(&p->heap, &it);
+      batch[nb++] = it.ptr;
+    }
     pthread_mutex_unlock(&p->mu);
-    pjob *j = it.ptr;
-    if (!poll_once(p, j)) {
+    for (int b = 0; b < nb; b++) {
+      pjob *j = batch[b];
+      if (stop_now(p)) {
+        report_cancelled(p, j);
+        continue;
+      }
+      if (poll_once(p, j)) continue;
       double due = next_poll(p, j, asd_time_monotonic());
       pthread_mutex_lock(&p->mu);
-      if (asd_timer_heap_push(&p->heap, due, j) != 0) {
-        pthread_mutex_unlock(&p->mu);
+      int rc = asd_timer_heap_push(&p->heap, due, j);
+      pthread_mutex_unlock(&p->mu);
+      if (rc != 0)
         report_error(p, j, ASD_ERR_RUNTIME, 1, "out of memory scheduling the poll of inference %s",
                      j->dj.inference_id);
-        pthread_mutex_lock(&p->mu);
-      }
-      continue;
     }
     pthread_mutex_lock(&p->mu);
   }
@@ -683,7 +713,7 @@ void asd_pool_free(asd_pool *p) {
 void asd_pool_cancel(asd_pool *p, asd_pool_cancel_mode mode) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
-  if ((int)mode > p->cancel_mode) p->cancel_mode = (int)mode;
+  if ((int)mode > p->cancel_mode) __atomic_store_n(&p->cancel_mode, (int)mode, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&p->slot_cv);
   pthread_cond_broadcast(&p->heap_cv);
   pthread_mutex_unlock(&p->mu);
@@ -710,7 +740,7 @@ int asd_pool_process(asd_pool *p, const asd_pool_callbacks *cb, asd_pool_counts 
   p->running = 1;
   p->cb = cb;
   p->source_done = 0;
-  p->cancel_mode = 0;
+  __atomic_store_n(&p->cancel_mode, 0, __ATOMIC_RELEASE);
   p->cleaner_stop = 0;
   p->in_flight = 0;
   memset(&p->counts, 0, sizeof p->counts);

@@ -102,6 +102,7 @@ typedef struct asd_detect_summary {
   long long polling_attempts;
   int dry_run;
   int interrupted;
+  char tiles_location[1024]; /* datasource holding the tile-status layer ("" if none) */
 } asd_detect_summary;
 
 /*

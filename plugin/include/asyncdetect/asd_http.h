@@ -47,6 +47,7 @@ typedef struct asd_http_response {
   long status;                  /* HTTP status of the last attempt, 0 if none */
   asd_buf body;
   char **headers;               /* CSL list of "name: value" (names as received) */
+  size_t n_headers, cap_headers; /* entries in headers, and room for them (growth by doubling) */
   char request_id[128];
   int attempts;
 } asd_http_response;

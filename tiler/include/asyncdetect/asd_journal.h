@@ -6,9 +6,13 @@
  * named, the failure reason, and - once the tile succeeded - the result text
  * the model returned.  It lives in a GeoPackage: the output itself when the
  * output is a GeoPackage (tables asd_journal and asd_journal_meta), else a
- * sidecar GeoPackage next to the output.  Every change is one SQLite
- * statement committed at once, so a process killed at any point (kill -9)
- * loses nothing that was recorded.
+ * sidecar GeoPackage next to the output.  In a journal of its own
+ * (asd_journal_open_path) every change is one SQLite statement committed at
+ * once, so a process killed at any point (kill -9) loses nothing that was
+ * recorded.  A journal opened on a dataset it shares (asd_journal_open_dataset,
+ * e.g. the output's own connection) writes into whatever transaction the
+ * dataset's owner has open: the owner commits right after each state change
+ * (gdal_asyncdetect does, through asd_writer_commit).
  *
  * A journal is safe to use from several threads (it holds a mutex).  When it
  * shares a dataset handle with other code, that code must not use the handle
@@ -70,6 +74,14 @@ char *asd_journal_sidecar_path(const char *dest);
  * differs.
  */
 int asd_journal_bind(asd_journal *j, char **meta, char **mismatch);
+
+/*
+ * Notes kept beside the identity but never compared by asd_journal_bind
+ * (e.g. whether the run created its output or appended to it).  Set them
+ * after asd_journal_bind.  set: 0 or -1; get: the value (CPLFree) or NULL.
+ */
+int asd_journal_set_note(asd_journal *j, const char *key, const char *value);
+char *asd_journal_get_note(asd_journal *j, const char *key);
 
 /* Number of entries loaded or recorded. */
 int asd_journal_count(asd_journal *j);

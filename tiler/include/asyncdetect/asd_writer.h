@@ -43,10 +43,22 @@
  *    tile in the same SRS, fields tile_index, tile_row, tile_col, x, y,
  *    width, height (image pixels), status ("succeeded" | "failed" |
  *    "skipped"), reason (why it failed or was skipped), inference_id,
- *    feature_count.  QGIS users see the gaps of a partial run at once.
- *    Drivers that hold one layer per file (GeoJSON, ESRI Shapefile as a
- *    single file) cannot hold it: it is then disabled with a warning unless
- *    tiles_path names a separate datasource for it.
+ *    feature_count, source_image.  QGIS users see the gaps of a partial run
+ *    at once.  Drivers that hold one layer per file (GeoJSON, GeoJSONSeq,
+ *    CSV, FlatGeobuf, a single .shp, ...) cannot hold it next to the
+ *    detections: it then goes to tiles_fallback_path, a sibling file of the
+ *    same format (asd_writer_tiles_sidecar_path: ships.geojson ->
+ *    ships_tiles.geojson), or to tiles_path when that names one explicitly;
+ *    only without either is it left out, with a warning.
+ *
+ * A Shapefile keeps 10 characters of a field name (source_image becomes
+ * source_ima, inference_id inference_, ...: -append and -resume find them
+ * again) and 254 of a string: image_geometry is left empty when the
+ * outline's WKT is longer.
+ *
+ * CSV output gets its geometry as a WKT column (layer creation option
+ * GEOMETRY=AS_WKT) unless -lco GEOMETRY=... says otherwise: without it the
+ * CSV driver drops geometries, which is never what a detection run wants.
  *
  * All functions report errors through CPLError and return -1 (or NULL).
  * A writer is not thread-safe: call it from one thread.
@@ -73,10 +85,14 @@ typedef struct asd_writer_options {
   const char *layer_name;   /* detections layer (default "detections") */
   const char *tiles_layer_name; /* default "<layer_name>_tiles", or "tiles" with the default name */
   const char *tiles_path;   /* optional separate datasource for the tile layer */
+  const char *tiles_fallback_path; /* used instead when the output holds one layer only */
   int write_tiles;          /* default 1 */
   int overwrite;            /* replace existing layers / datasource */
   int append;               /* append to existing layers (schema must match) */
   int batch_size;           /* features per transaction (default 10000) */
+  double batch_seconds;     /* also commit a transaction open this long (0 = no limit) */
+  int replace_source;       /* with append: first delete the features of both layers whose
+                               source_image is source_image (a resumed run rewrites them) */
   int nested_properties;    /* -1 auto (GeoJSON drivers), 0 no, 1 yes */
   const char *source_image; /* value of source_image (the image name) */
   const char *source_metadata_json; /* extra sourceMetadata JSON object, or NULL */
@@ -109,6 +125,24 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
                         const char *inference_id, long long feature_count);
 
 long long asd_writer_feature_count(const asd_writer *w);
+
+/* The output datasource, for code that must write in the same connection
+ * and transactions (the run journal inside an output GeoPackage).  Callers
+ * must use it from the writer's thread and never close it. */
+GDALDatasetH asd_writer_dataset(asd_writer *w);
+
+/* Commits the open transaction of the output now (features and whatever
+ * else was written through asd_writer_dataset), so that it survives the
+ * process being killed.  0, or -1 after a CPLError. */
+int asd_writer_commit(asd_writer *w);
+
+/* Name of the datasource holding the tile layer (the output itself, or a
+ * separate file), or NULL when it is not written. */
+const char *asd_writer_tiles_location(const asd_writer *w);
+
+/* The sibling file for the tile layer of a one-layer output: the output's
+ * name with "_tiles" before its extension (CPLFree). */
+char *asd_writer_tiles_sidecar_path(const char *dest);
 
 /* Commits, closes the datasource and frees the writer.  Returns 0, or -1 if
  * the final commit or close failed (the writer is freed either way). */

@@ -1,0 +1,66 @@
+/*
+ * sts_api.h: a minimal AWS STS (Security Token Service) for the local
+ * endpoint: the AssumeRole action and the temporary credentials it issues.
+ *
+ * A client that assumes a role (gdal_asyncdetect -assume-role, the AWS CLI's
+ * `aws sts assume-role`, boto3) POSTs a form-encoded query-protocol request
+ * signed with its base credentials to the endpoint's root; the answer is the
+ * XML document STS sends, with a fresh AccessKeyId (ASIA...), secret,
+ * session token and expiration.  The endpoint's SigV4 verifier then accepts
+ * those credentials, and only with the session token they were issued with,
+ * until they expire (asd_sts_api_lookup is its secret lookup for them).
+ *
+ * What is not modelled: IAM policies (every well-formed role ARN can be
+ * assumed by any authenticated caller), session policies and tags.  An
+ * external id can be required (asd_sts_api_new), so that a client's
+ * -external-id is checked end to end.
+ */
+#ifndef ASD_EP_STS_API_H
+#define ASD_EP_STS_API_H
+
+#include <stddef.h>
+
+#include "server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+typedef struct asd_sts_api asd_sts_api;
+
+/* required_external_id: when not NULL, AssumeRole must carry exactly this
+ * ExternalId (AccessDenied otherwise). */
+asd_sts_api *asd_sts_api_new(const char *required_external_id);
+void asd_sts_api_free(asd_sts_api *s);
+
+/* Is this an STS request?  STS's query protocol is a form-encoded POST to
+ * the root path, which no S3 operation is.  content_type may be NULL. */
+int asd_sts_api_matches(const char *method, const char *path, const char *content_type);
+
+/* Answers an STS request (already authenticated) into resp. */
+void asd_sts_api_handle(asd_sts_api *s, const asd_http_request *req, asd_http_response *resp);
+
+/* An error in STS's XML dialect (<ErrorResponse><Error><Type/><Code/>
+ * <Message/></Error><RequestId/></ErrorResponse>). */
+void asd_sts_api_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+                       const char *message);
+
+/*
+ * Secret lookup for the SigV4 verifier (asd_sigv4_secret_lookup_fn shape):
+ * user is the asd_sts_api.  Returns 0 with the secret copied out for issued,
+ * unexpired credentials presented with their own session token; -1 for an
+ * access key it never issued; -2 for a missing, wrong or expired token.
+ */
+int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
+                       size_t secret_out_size);
+
+/* {"assume_role_calls":n,"sessions_issued":n,"active_sessions":n,
+ *  "session_key_lookups":n,"rejected_tokens":n} (new object). */
+struct json_object *asd_sts_api_stats_json(asd_sts_api *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_EP_STS_API_H */
