@@ -13,6 +13,11 @@
 #
 #   bench/engine_pool.sh [BUILD_DIR] [OPTIMISED_JOBS] [SIMPLE_JOBS] [RSS_SMALL] [RSS_LARGE]
 #
+# With ASD_BENCH_BASELINE=OTHER_BUILD_DIR (a build of an earlier commit), the
+# optimised run is repeated with that build's library against the same
+# server, right after the first one, so a change's effect on throughput and
+# CPU per job is measured side by side.
+#
 # Needs a built libasyncdetect and asyncdetect_endpoint, cc, GDAL and json-c
 # development files.
 set -euo pipefail
@@ -39,6 +44,14 @@ cc -O2 -o "$WORK/bench" bench/engine_pool_bench.c -Iplugin/include \
   $(pkg-config --cflags gdal json-c) -L"$BUILD" -lasyncdetect -Wl,-rpath,"$(cd "$BUILD" && pwd)" \
   $(pkg-config --libs gdal json-c) -lpthread
 
+BASE="${ASD_BENCH_BASELINE:-}"
+if [ -n "$BASE" ]; then
+  [ -f "$BASE/libasyncdetect.so" ] || { echo "engine_pool: $BASE/libasyncdetect.so not built" >&2; exit 1; }
+  cc -O2 -o "$WORK/bench_base" bench/engine_pool_bench.c -Iplugin/include \
+    $(pkg-config --cflags gdal json-c) -L"$BASE" -lasyncdetect -Wl,-rpath,"$(cd "$BASE" && pwd)" \
+    $(pkg-config --libs gdal json-c) -lpthread
+fi
+
 start_server() {  # args: endpoint spec
   "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1" >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
@@ -62,6 +75,10 @@ start_server "$SPEC"
 echo "server: $BIN -threads 8 -endpoint \"$SPEC\""
 echo "optimised: engine_pool_bench -jobs $OPT_JOBS $POOL"
 "$WORK/bench" -jobs "$OPT_JOBS" $POOL | tee "$WORK/opt.json"
+if [ -n "$BASE" ]; then
+  echo "baseline:  engine_pool_bench (library of $BASE) -jobs $OPT_JOBS $POOL"
+  "$WORK/bench_base" -jobs "$OPT_JOBS" $POOL | tee "$WORK/base.json"
+fi
 echo "simple:    engine_pool_bench -jobs $SIMPLE_JOBS -simple $POOL"
 "$WORK/bench" -jobs "$SIMPLE_JOBS" -simple $POOL | tee "$WORK/simple.json"
 stop_server
@@ -88,5 +105,11 @@ print(f"client CPU per job: optimised {o['cpu_ms_per_job']:.3f} ms, simple {s['c
 print(f"polls per job: mean {o['polls_per_job_mean']:.2f} (p95 {o['polls_per_job_p95']:.0f}), schedule minimum at L=200 ms: {o['min_polls_at_latency']}")
 d = 100 * (b['peak_rss_kb'] - a['peak_rss_kb']) / a['peak_rss_kb']
 print(f"HTTP requests per job: optimised {o['http_requests_per_job']:.2f}, simple {s['http_requests_per_job']:.2f}; connections opened: {o['connections']}")
+try:
+    base = json.load(open(f"{w}/base.json"))
+    print(f"baseline build, same run: {base['jobs_per_s']:.1f} jobs/s, client CPU per job {base['cpu_ms_per_job']:.3f} ms "
+          f"(this build {o['cpu_ms_per_job']:.3f} ms, {100*(o['cpu_ms_per_job']/base['cpu_ms_per_job']-1):+.0f}%)")
+except FileNotFoundError:
+    pass
 print(f"peak RSS: {a['jobs']} jobs {a['peak_rss_kb']/1024:.1f} MiB, {b['jobs']} jobs {b['peak_rss_kb']/1024:.1f} MiB, difference {d:+.1f}% (target < 10%)")
 PY
