@@ -62,7 +62,14 @@ struct asd_sts_api {
   session *sessions;
   int n, cap;
   long long calls, issued, lookups, rejected;
+  double clock; /* 0 = real time; tests set a fixed time */
 };
+
+static double now_s(const asd_sts_api *s) { return s->clock > 0 ? s->clock : (double)time(NULL); }
+
+void asd_sts_api_set_clock(asd_sts_api *s, double now) {
+  if (s) s->clock = now;
+}
 
 asd_sts_api *asd_sts_api_new(const char *required_external_id) {
   asd_sts_api *s = calloc(1, sizeof *s);
@@ -234,7 +241,7 @@ static int issue(asd_sts_api *s, int duration, char akid[24], char secret[48], c
   *token = strdup(text);
   OPENSSL_cleanse(tok, sizeof tok);
   OPENSSL_cleanse(text, sizeof text);
-  double now = (double)time(NULL);
+  double now = now_s(s);
   x.expires = now + duration;
   int rc = -1;
   pthread_mutex_lock(&s->mu);
@@ -271,7 +278,7 @@ int asd_sts_api_lookup(void *user, const char *access_key_id, const char *sessio
   asd_sts_api *s = user;
   if (!s || !access_key_id) return -1;
   int rc = -1;
-  double now = (double)time(NULL);
+  double now = now_s(s);
   pthread_mutex_lock(&s->mu);
   for (int i = 0; i < s->n; i++) {
     session *x = &s->sessions[i];
@@ -402,7 +409,7 @@ void asd_sts_api_handle(asd_sts_api *s, const asd_http_request *req, asd_http_re
 json_object *asd_sts_api_stats_json(asd_sts_api *s) {
   json_object *o = json_object_new_object();
   pthread_mutex_lock(&s->mu);
-  prune(s, (double)time(NULL));
+  prune(s, now_s(s));
   json_object_object_add(o, "assume_role_calls", json_object_new_int64(s->calls));
   json_object_object_add(o, "sessions_issued", json_object_new_int64(s->issued));
   json_object_object_add(o, "active_sessions", json_object_new_int(s->n));

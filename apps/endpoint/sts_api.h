@@ -55,6 +55,10 @@ void asd_sts_api_error(asd_http_response *resp, const asd_http_request *req, int
 int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                        size_t secret_out_size);
 
+/* Tests: a fixed wall-clock time (seconds since the epoch) for issuing and
+ * checking expirations; 0 returns to the real clock. */
+void asd_sts_api_set_clock(asd_sts_api *s, double now);
+
 /* {"assume_role_calls":n,"sessions_issued":n,"active_sessions":n,
  *  "session_key_lookups":n,"rejected_tokens":n} (new object). */
 struct json_object *asd_sts_api_stats_json(asd_sts_api *s);

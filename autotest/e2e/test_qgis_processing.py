@@ -63,6 +63,10 @@ PROFILE = "asd-qgis-test"
 ALG_ID = "asyncdetect:gdal_asyncdetect"
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# QGIS computes band statistics when it loads a raster layer, and GDAL would
+# keep them in a .aux.xml beside the repository's sample data: later tests
+# that compare gdalinfo output (conformance /vsis3/) would then see them.
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 sys.path.insert(0, QGIS_DIR)
 sys.path.append("/usr/share/qgis/python/plugins")
 try:

@@ -115,6 +115,21 @@ TEST(EndpointSts, RequiredExternalId) {
   asd_sts_api_free(s);
 }
 
+TEST(EndpointSts, ExpiredCredentialsAreRefused) {
+  asd_sts_api *s = asd_sts_api_new(nullptr);
+  asd_sts_api_set_clock(s, 1.8e9);
+  Answer a = call(s, std::string("Action=AssumeRole&") + kRole + "&RoleSessionName=s1&DurationSeconds=900");
+  ASSERT_EQ(200, a.status) << a.body;
+  EXPECT_EQ("2027-01-15T08:15:00Z", xml_value(a.body, "Expiration"));
+  std::string akid = xml_value(a.body, "AccessKeyId"), token = xml_value(a.body, "SessionToken");
+  char out[128];
+  asd_sts_api_set_clock(s, 1.8e9 + 899);
+  EXPECT_EQ(0, asd_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out));
+  asd_sts_api_set_clock(s, 1.8e9 + 900);
+  EXPECT_EQ(-2, asd_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out)) << "expired";
+  asd_sts_api_free(s);
+}
+
 TEST(EndpointSts, MatchesOnlyFormPostsToTheRoot) {
   EXPECT_TRUE(asd_sts_api_matches("POST", "/", "application/x-www-form-urlencoded; charset=utf-8"));
   EXPECT_FALSE(asd_sts_api_matches("POST", "/bucket", "application/x-www-form-urlencoded"));
