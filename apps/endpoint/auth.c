@@ -188,11 +188,11 @@ static const char *header_value(const asd_ep_header *headers, int n, const char 
   return NULL;
 }
 
-static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers,
+static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
                               int n_headers, asd_ep_auth_result *res) {
-  const char *akid = asd_http_request_query(req, "AWSAccessKeyId");
-  const char *expires = asd_http_request_query(req, "Expires");
-  const char *sig = asd_http_request_query(req, "Signature");
+  const char *akid = asd_ep_request_query(req, "AWSAccessKeyId");
+  const char *expires = asd_ep_request_query(req, "Expires");
+  const char *sig = asd_ep_request_query(req, "Signature");
   if (!akid || !expires || !sig) {
     fail(res, 403, "AccessDenied", "Query-string authentication requires the Signature, Expires and "
                                    "AWSAccessKeyId parameters");
@@ -207,7 +207,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   /* Same key sources as signed headers: the configured key, or one the
    * endpoint issued (STS), whose token travels as x-amz-security-token. */
   char secret[256];
-  int lr = lookup_secret(a, akid, asd_http_request_query(req, "x-amz-security-token"), secret, sizeof secret);
+  int lr = lookup_secret(a, akid, asd_ep_request_query(req, "x-amz-security-token"), secret, sizeof secret);
   if (lr != 0) {
     if (lr == -1)
       fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
@@ -242,7 +242,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   }
   /* Signers add a session token as an x-amz-security-token header, sign it
    * as one, then move it to the query: it counts as a header here too. */
-  const char *qtok = asd_http_request_query(req, "x-amz-security-token");
+  const char *qtok = asd_ep_request_query(req, "x-amz-security-token");
   if (qtok && !header_value(headers, n_headers, "x-amz-security-token")) {
     char **na = realloc(amz, (n_amz + 1) * sizeof *na);
     if (na) {
@@ -274,7 +274,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   asd_buf_append_str(&sts, req->raw_path);
   int nsub = 0;
   for (int i = 0; v2_subresources[i]; i++) {
-    const char *v = asd_http_request_query(req, v2_subresources[i]);
+    const char *v = asd_ep_request_query(req, v2_subresources[i]);
     if (!v) continue;
     asd_buf_append_str(&sts, nsub++ ? "&" : "?");
     asd_buf_append_str(&sts, v2_subresources[i]);
@@ -297,24 +297,24 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_http_request *req, const
   return 0;
 }
 
-static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
                                   const char *signed_list, char *const parts[5], const char *date,
                                   const char *payload_hash, const char *secret, const char *sig,
                                   asd_ep_auth_result *res);
 
-static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+static int check_presigned(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
                            const char *payload_hash, asd_ep_auth_result *res) {
   if (!asd_sigv4_sign || !asd_sigv4_signature_init || !asd_sigv4_signature_free || !asd_sigv4_parse_amz_date) {
     fail(res, 501, "NotImplemented", "This build has no SigV4 signer; presigned URLs cannot be verified.");
     return -1;
   }
-  const char *alg = asd_http_request_query(req, "X-Amz-Algorithm");
-  const char *cred = asd_http_request_query(req, "X-Amz-Credential");
-  const char *date = asd_http_request_query(req, "X-Amz-Date");
-  const char *expires = asd_http_request_query(req, "X-Amz-Expires");
-  const char *signed_list = asd_http_request_query(req, "X-Amz-SignedHeaders");
-  const char *sig = asd_http_request_query(req, "X-Amz-Signature");
-  const char *token = asd_http_request_query(req, "X-Amz-Security-Token");
+  const char *alg = asd_ep_request_query(req, "X-Amz-Algorithm");
+  const char *cred = asd_ep_request_query(req, "X-Amz-Credential");
+  const char *date = asd_ep_request_query(req, "X-Amz-Date");
+  const char *expires = asd_ep_request_query(req, "X-Amz-Expires");
+  const char *signed_list = asd_ep_request_query(req, "X-Amz-SignedHeaders");
+  const char *sig = asd_ep_request_query(req, "X-Amz-Signature");
+  const char *token = asd_ep_request_query(req, "X-Amz-Security-Token");
   if (!alg || !cred || !date || !expires || !signed_list || !sig) {
     fail(res, 400, "AuthorizationQueryParametersError",
          "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, "
@@ -393,7 +393,7 @@ static int check_presigned(asd_ep_auth *a, const asd_http_request *req, const as
 
 /* The SigV4 part of check_presigned: rebuilds the signature over the request
  * and compares.  0, or -1 with res filled. */
-static int presigned_v4_signature(const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
                                   const char *signed_list, char *const parts[5], const char *date,
                                   const char *payload_hash, const char *secret, const char *sig,
                                   asd_ep_auth_result *res) {
@@ -428,7 +428,7 @@ static int presigned_v4_signature(const asd_http_request *req, const asd_ep_head
                   : "X-Amz-SignedHeaders must include host.");
     return -1;
   }
-  const char *qsha = asd_http_request_query(req, "X-Amz-Content-Sha256");
+  const char *qsha = asd_ep_request_query(req, "X-Amz-Content-Sha256");
   int s3 = strcmp(parts[3], "s3") == 0;
   asd_buf q;
   asd_buf_init(&q);
@@ -467,7 +467,7 @@ static int presigned_v4_signature(const asd_http_request *req, const asd_ep_head
 }
 #endif
 
-int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers, int n_headers,
+int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
                       const char *payload_hash, asd_ep_auth_result *res) {
   memset(res, 0, sizeof *res);
   if (!a) return 0;
@@ -491,9 +491,9 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_
     if (strcasecmp(headers[i].name, "x-amz-content-sha256") == 0) sha_hdr = headers[i].value;
   }
   if (!authz) {
-    if (asd_http_request_query(req, "X-Amz-Signature") || asd_http_request_query(req, "X-Amz-Credential"))
+    if (asd_ep_request_query(req, "X-Amz-Signature") || asd_ep_request_query(req, "X-Amz-Credential"))
       return check_presigned(a, req, headers, n_headers, payload_hash, res);
-    else if (asd_http_request_query(req, "Signature") && asd_http_request_query(req, "AWSAccessKeyId"))
+    else if (asd_ep_request_query(req, "Signature") && asd_ep_request_query(req, "AWSAccessKeyId"))
       return check_presigned_v2(a, req, headers, n_headers, res);
     else
       fail(res, 403, "AccessDenied", "Access Denied: the request is not signed (start the endpoint with -no-auth "

@@ -53,7 +53,7 @@ typedef struct asd_ep_header {
  * value (S3 signs that value; it is checked against the body separately).
  * Returns 0 or -1 (res filled).
  */
-int asd_ep_auth_check(asd_ep_auth *a, const asd_http_request *req, const asd_ep_header *headers,
+int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
                       int n_headers, const char *payload_hash, asd_ep_auth_result *res);
 
 /* Tests: pretend the clock reads now (seconds since the epoch; 0 = the real

@@ -156,50 +156,50 @@ static void iso_date(double t, char *out, size_t n) {
            tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-static void set_xml_body(asd_http_response *resp, int status, asd_buf *xml) {
+static void set_xml_body(asd_ep_response *resp, int status, asd_buf *xml) {
   resp->status = status;
   asd_buf_reset(&resp->body);
   asd_buf_append(&resp->body, xml->data, xml->len);
-  asd_http_response_set_header(resp, "Content-Type", "application/xml");
+  asd_ep_response_set_header(resp, "Content-Type", "application/xml");
 }
 
-static void store_error(asd_http_response *resp, const asd_http_request *req, asd_store_status st,
+static void store_error(asd_ep_response *resp, const asd_ep_request *req, asd_store_status st,
                         const char *bucket) {
   switch (st) {
     case ASD_STORE_NO_BUCKET:
-      asd_http_s3_error(resp, req, 404, "NoSuchBucket", "The specified bucket does not exist");
+      asd_ep_s3_error(resp, req, 404, "NoSuchBucket", "The specified bucket does not exist");
       break;
     case ASD_STORE_NO_KEY:
-      asd_http_s3_error(resp, req, 404, "NoSuchKey", "The specified key does not exist.");
+      asd_ep_s3_error(resp, req, 404, "NoSuchKey", "The specified key does not exist.");
       break;
     case ASD_STORE_BAD_BUCKET:
-      asd_http_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+      asd_ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
       break;
     case ASD_STORE_BAD_KEY:
-      asd_http_s3_error(resp, req, 400, "InvalidArgument",
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument",
                         "The object key is not valid: empty, longer than 1024 bytes, or with a '..' segment.");
       break;
     case ASD_STORE_EXISTS:
-      asd_http_s3_error(resp, req, 409, "BucketAlreadyOwnedByYou",
+      asd_ep_s3_error(resp, req, 409, "BucketAlreadyOwnedByYou",
                         "Your previous request to create the named bucket succeeded and you already own it.");
       break;
     case ASD_STORE_NOT_EMPTY:
-      asd_http_s3_error(resp, req, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+      asd_ep_s3_error(resp, req, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
       break;
     case ASD_STORE_TOO_LARGE:
-      asd_http_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      asd_ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
       break;
     case ASD_STORE_META_TOO_LARGE:
-      asd_http_s3_error(resp, req, 400, "MetadataTooLarge",
+      asd_ep_s3_error(resp, req, 400, "MetadataTooLarge",
                         "Your metadata headers exceed the maximum allowed metadata size");
       break;
     case ASD_STORE_NO_UPLOAD:
-      asd_http_s3_error(resp, req, 404, "NoSuchUpload",
+      asd_ep_s3_error(resp, req, 404, "NoSuchUpload",
                         "The specified upload does not exist. The upload ID may be invalid, or the upload may have "
                         "been aborted or completed.");
       break;
     default:
-      asd_http_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+      asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
       break;
   }
   (void)bucket;
@@ -219,7 +219,7 @@ static long long parse_count(const char *s) {
 
 /* ---------------------------------------------------------------- routing */
 
-int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t, asd_http_response *resp) {
+int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, asd_ep_response *resp) {
   (void)api;
   memset(t, 0, sizeof *t);
   t->op = ASD_S3_UNSUPPORTED;
@@ -233,14 +233,14 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
       t->operation = "ListBuckets";
       return 0;
     }
-    asd_http_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    asd_ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
     return -1;
   }
   const char *slash = strchr(path, '/');
   t->bucket = slash ? strndup(path, (size_t)(slash - path)) : strdup(path);
   if (slash && slash[1]) t->key = strdup(slash + 1);
   if (!t->bucket || (slash && slash[1] && !t->key)) {
-    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
   int head = strcmp(m, "HEAD") == 0;
@@ -251,13 +251,13 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
       t->op = ASD_S3_HEAD_BUCKET, t->operation = "HeadBucket";
     } else if (strcmp(m, "DELETE") == 0) {
       t->op = ASD_S3_DELETE_BUCKET, t->operation = "DeleteBucket";
-    } else if (strcmp(m, "POST") == 0 && asd_http_request_query(req, "delete")) {
+    } else if (strcmp(m, "POST") == 0 && asd_ep_request_query(req, "delete")) {
       t->op = ASD_S3_DELETE_OBJECTS, t->operation = "DeleteObjects";
     } else if (strcmp(m, "GET") == 0) {
-      const char *lt = asd_http_request_query(req, "list-type");
-      if (asd_http_request_query(req, "location")) {
+      const char *lt = asd_ep_request_query(req, "list-type");
+      if (asd_ep_request_query(req, "location")) {
         t->op = ASD_S3_GET_BUCKET_LOCATION, t->operation = "GetBucketLocation";
-      } else if (asd_http_request_query(req, "uploads")) {
+      } else if (asd_ep_request_query(req, "uploads")) {
         t->op = ASD_S3_LIST_MULTIPART_UPLOADS, t->operation = "ListMultipartUploads";
       } else if (lt && strcmp(lt, "2") == 0) {
         t->op = ASD_S3_LIST_OBJECTS_V2, t->operation = "ListObjectsV2";
@@ -265,8 +265,8 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
         static const char *unsupported[] = {"acl", "versioning", "policy", "cors", "lifecycle",
                                             "tagging", "versions", "website", "logging", "encryption", NULL};
         for (int i = 0; unsupported[i]; i++)
-          if (asd_http_request_query(req, unsupported[i])) {
-            asd_http_s3_error(resp, req, 501, "NotImplemented",
+          if (asd_ep_request_query(req, unsupported[i])) {
+            asd_ep_s3_error(resp, req, 501, "NotImplemented",
                               "This bucket subresource is not implemented by the local endpoint.");
             return -1;
           }
@@ -277,23 +277,23 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
     static const char *unsupported[] = {"acl", "tagging", "retention", "legal-hold", "torrent", "restore",
                                         "select", "attributes", NULL};
     for (int i = 0; unsupported[i]; i++)
-      if (asd_http_request_query(req, unsupported[i])) {
-        asd_http_s3_error(resp, req, 501, "NotImplemented",
+      if (asd_ep_request_query(req, unsupported[i])) {
+        asd_ep_s3_error(resp, req, 501, "NotImplemented",
                           "This object subresource is not implemented by the local endpoint.");
         return -1;
       }
-    const char *upload_id = asd_http_request_query(req, "uploadId");
-    int copy = asd_http_request_header(req, "x-amz-copy-source") != NULL;
+    const char *upload_id = asd_ep_request_query(req, "uploadId");
+    int copy = asd_ep_request_header(req, "x-amz-copy-source") != NULL;
     if (upload_id) {
       t->upload_id = strdup(upload_id);
       if (!t->upload_id) {
-        asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+        asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
         return -1;
       }
       if (strcmp(m, "PUT") == 0) {
-        long long pn = parse_count(asd_http_request_query(req, "partNumber"));
+        long long pn = parse_count(asd_ep_request_query(req, "partNumber"));
         if (pn < 1 || pn > ASD_MPU_MAX_PARTS) {
-          asd_http_s3_error(resp, req, 400, "InvalidArgument",
+          asd_ep_s3_error(resp, req, 400, "InvalidArgument",
                             "Part number must be an integer between 1 and 10000, inclusive");
           return -1;
         }
@@ -309,7 +309,7 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
       } else if (strcmp(m, "GET") == 0) {
         t->op = ASD_S3_LIST_PARTS, t->operation = "ListParts";
       }
-    } else if (asd_http_request_query(req, "uploads")) {
+    } else if (asd_ep_request_query(req, "uploads")) {
       if (strcmp(m, "POST") == 0) t->op = ASD_S3_CREATE_MULTIPART_UPLOAD, t->operation = "CreateMultipartUpload";
     } else if (strcmp(m, "PUT") == 0 && copy) {
       t->op = ASD_S3_COPY_OBJECT, t->operation = "CopyObject";
@@ -324,18 +324,18 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
     }
   }
   if (t->op == ASD_S3_UNSUPPORTED) {
-    asd_http_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    asd_ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
     return -1;
   }
   if (!asd_store_bucket_name_valid(t->bucket)) {
-    asd_http_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+    asd_ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
     return -1;
   }
   if (t->key && !asd_store_key_valid(t->key)) {
     if (strlen(t->key) > 1024)
-      asd_http_s3_error(resp, req, 400, "KeyTooLongError", "Your key is too long");
+      asd_ep_s3_error(resp, req, 400, "KeyTooLongError", "Your key is too long");
     else
-      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Object keys with a '..' path segment are refused.");
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Object keys with a '..' path segment are refused.");
     return -1;
   }
   return 0;
@@ -343,11 +343,11 @@ int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t,
 
 /* --------------------------------------------------------- payload checks */
 
-int asd_s3_check_payload_hash(const asd_http_request *req, const char *sha256_hex, asd_http_response *resp) {
-  const char *h = asd_http_request_header(req, "x-amz-content-sha256");
+int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp) {
+  const char *h = asd_ep_request_header(req, "x-amz-content-sha256");
   if (!h || strlen(h) != 64) return 0; /* absent, UNSIGNED-PAYLOAD, STREAMING-... */
   if (strcasecmp(h, sha256_hex) == 0) return 0;
-  asd_http_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
+  asd_ep_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
                     "The provided 'x-amz-content-sha256' header does not match what was computed.");
   return -1;
 }
@@ -384,10 +384,10 @@ static void b64(const unsigned char *in, int n, char *out) { EVP_EncodeBlock((un
  * the SDKs moved to flexible checksums) one of x-amz-checksum-crc32, -crc32c,
  * -sha1, -sha256.  Returns 0 when one is present and matches.
  */
-static int check_body_integrity(const asd_http_request *req, asd_http_response *resp) {
+static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp) {
   const unsigned char *body = req->body ? req->body : (const unsigned char *)"";
   size_t n = req->body_len;
-  const char *md5h = asd_http_request_header(req, "Content-MD5");
+  const char *md5h = asd_ep_request_header(req, "Content-MD5");
   int checked = 0;
   if (md5h) {
     unsigned char md5[16];
@@ -395,11 +395,11 @@ static int check_body_integrity(const asd_http_request *req, asd_http_response *
     EVP_Digest(body, n, md5, &ml, EVP_md5(), NULL);
     int rc = check_content_md5(md5h, md5);
     if (rc < 0) {
-      asd_http_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+      asd_ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
       return -1;
     }
     if (rc > 0) {
-      asd_http_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      asd_ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return -1;
     }
     checked = 1;
@@ -410,7 +410,7 @@ static int check_body_integrity(const asd_http_request *req, asd_http_response *
   } sums[] = {{"x-amz-checksum-crc32", 0}, {"x-amz-checksum-crc32c", 1}, {"x-amz-checksum-sha1", 2},
               {"x-amz-checksum-sha256", 3}};
   for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++) {
-    const char *h = asd_http_request_header(req, sums[i].header);
+    const char *h = asd_ep_request_header(req, sums[i].header);
     if (!h) continue;
     unsigned char d[32];
     int dl;
@@ -427,14 +427,14 @@ static int check_body_integrity(const asd_http_request *req, asd_http_response *
     char expect[64];
     b64(d, dl, expect);
     if (strcmp(expect, h) != 0) {
-      asd_http_s3_error(resp, req, 400, "BadDigest",
+      asd_ep_s3_error(resp, req, 400, "BadDigest",
                         CPLSPrintf("The %s you specified did not match the calculated checksum.", sums[i].header));
       return -1;
     }
     checked = 1;
   }
   if (!checked) {
-    asd_http_s3_error(resp, req, 400, "InvalidRequest",
+    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
                       "Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)");
     return -1;
   }
@@ -443,19 +443,19 @@ static int check_body_integrity(const asd_http_request *req, asd_http_response *
 
 /* ---------------------------------------------------------------- objects */
 
-static void object_headers(asd_http_response *resp, const asd_store_meta *m, const char *user_meta) {
+static void object_headers(asd_ep_response *resp, const asd_store_meta *m, const char *user_meta) {
   char date[64];
   http_date(m->mtime, date, sizeof date);
-  asd_http_response_set_header(resp, "ETag", m->etag);
-  asd_http_response_set_header(resp, "Last-Modified", date);
-  asd_http_response_set_header(resp, "Accept-Ranges", "bytes");
-  asd_http_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
+  asd_ep_response_set_header(resp, "ETag", m->etag);
+  asd_ep_response_set_header(resp, "Last-Modified", date);
+  asd_ep_response_set_header(resp, "Accept-Ranges", "bytes");
+  asd_ep_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
   /* User metadata: one "name:value" line per x-amz-meta-name header. */
   for (const char *p = user_meta; p && *p;) {
     size_t l = strcspn(p, "\n");
     const char *colon = memchr(p, ':', l);
     if (colon)
-      asd_http_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
+      asd_ep_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
                                    CPLSPrintf("%.*s", (int)(l - (size_t)(colon - p) - 1), colon + 1));
     p += l;
     if (*p == '\n') p++;
@@ -505,10 +505,10 @@ static int cmp_umeta(const void *a, const void *b) {
  * name; repeated names joined with ',' as HTTP does).  0 with *block
  * malloc'd (NULL when there are none), or -1 with 400 MetadataTooLarge.
  */
-static int request_user_meta(const asd_http_request *req, asd_http_response *resp, char **block) {
+static int request_user_meta(const asd_ep_request *req, asd_ep_response *resp, char **block) {
   *block = NULL;
   umeta_vec v = {0};
-  asd_http_request_each_header(req, umeta_collect, &v);
+  asd_ep_request_each_header(req, umeta_collect, &v);
   if (v.n) qsort(v.items, v.n, sizeof *v.items, cmp_umeta);
   asd_buf b;
   asd_buf_init(&b);
@@ -529,9 +529,9 @@ static int request_user_meta(const asd_http_request *req, asd_http_response *res
   if (bytes > USER_META_MAX || v.oom) {
     asd_buf_free(&b);
     if (v.oom)
-      asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+      asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     else
-      asd_http_s3_error(resp, req, 400, "MetadataTooLarge",
+      asd_ep_s3_error(resp, req, 400, "MetadataTooLarge",
                         "Your metadata headers exceed the maximum allowed metadata size");
     return -1;
   }
@@ -540,12 +540,12 @@ static int request_user_meta(const asd_http_request *req, asd_http_response *res
   return 0;
 }
 
-int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                     asd_store_writer **w, asd_http_response *resp) {
+int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                     asd_store_writer **w, asd_ep_response *resp) {
   *w = NULL;
-  const char *sha = asd_http_request_header(req, "x-amz-content-sha256");
+  const char *sha = asd_ep_request_header(req, "x-amz-content-sha256");
   if (sha && strncmp(sha, "STREAMING-", 10) == 0) {
-    asd_http_s3_error(resp, req, 501, "NotImplemented",
+    asd_ep_s3_error(resp, req, 501, "NotImplemented",
                       "aws-chunked (streaming) uploads are not implemented by the local endpoint; send a plain body.");
     return -1;
   }
@@ -555,15 +555,15 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_
     if (request_user_meta(req, resp, &um) != 0) return -1;
     free(um);
   }
-  const char *cl = asd_http_request_header(req, "Content-Length");
+  const char *cl = asd_ep_request_header(req, "Content-Length");
   if (cl) {
     long long n = parse_count(cl);
     if (n < 0) {
-      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
       return -1;
     }
     if (api->max_body && (uint64_t)n > api->max_body) {
-      asd_http_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      asd_ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
       return -1;
     }
   }
@@ -584,8 +584,8 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_
   return 0;
 }
 
-void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                       asd_store_writer *w, asd_http_response *resp) {
+void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                       asd_store_writer *w, asd_ep_response *resp) {
   (void)api;
   char sha[65];
   unsigned char md5[16];
@@ -595,21 +595,21 @@ void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s
     asd_store_writer_abort(w);
     return;
   }
-  const char *md5h = asd_http_request_header(req, "Content-MD5");
+  const char *md5h = asd_ep_request_header(req, "Content-MD5");
   if (md5h) {
     int rc = check_content_md5(md5h, md5);
     if (rc != 0) {
       asd_store_writer_abort(w);
       if (rc < 0)
-        asd_http_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+        asd_ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
       else
-        asd_http_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+        asd_ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return;
     }
   }
   asd_store_meta m;
   /* Parts keep no content type: the upload's, given at its creation, applies. */
-  const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : asd_http_request_header(req, "Content-Type");
+  const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : asd_ep_request_header(req, "Content-Type");
   if (t->op == ASD_S3_PUT_OBJECT) {
     char *um = NULL;
     if (request_user_meta(req, resp, &um) != 0) {
@@ -625,7 +625,7 @@ void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s
     return;
   }
   resp->status = 200;
-  asd_http_response_set_header(resp, "ETag", m.etag);
+  asd_ep_response_set_header(resp, "ETag", m.etag);
 }
 
 /* Parses a single "bytes=a-b" range against size.  0: no usable range (serve
@@ -656,8 +656,8 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
   return 1;
 }
 
-static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                       asd_http_response *resp, int head) {
+static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                       asd_ep_response *resp, int head) {
   asd_store_meta m;
   char *um = NULL;
   if (head) {
@@ -680,12 +680,12 @@ static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s
     return;
   }
   uint64_t a = 0, b = 0;
-  int r = parse_range(asd_http_request_header(req, "Range"), m.size, &a, &b);
+  int r = parse_range(asd_ep_request_header(req, "Range"), m.size, &a, &b);
   if (r < 0) {
     close(fd);
     free(um);
-    asd_http_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
-    asd_http_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
+    asd_ep_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
+    asd_ep_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
     return;
   }
   object_headers(resp, &m, um);
@@ -695,7 +695,7 @@ static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s
     resp->status = 206;
     resp->fd_offset = off + a;
     resp->fd_size = b - a + 1;
-    asd_http_response_set_header(resp, "Content-Range",
+    asd_ep_response_set_header(resp, "Content-Range",
                                  CPLSPrintf("bytes %llu-%llu/%llu", (unsigned long long)a, (unsigned long long)b,
                                             (unsigned long long)m.size));
   } else {
@@ -707,7 +707,7 @@ static void get_object(asd_s3_api *api, const asd_http_request *req, const asd_s
 
 /* ---------------------------------------------------------------- buckets */
 
-static void list_buckets(asd_s3_api *api, const asd_http_request *req, asd_http_response *resp) {
+static void list_buckets(asd_s3_api *api, const asd_ep_request *req, asd_ep_response *resp) {
   (void)req;
   char **names = asd_store_list_buckets(api->store);
   asd_buf x;
@@ -728,16 +728,16 @@ static void list_buckets(asd_s3_api *api, const asd_http_request *req, asd_http_
   asd_buf_free(&x);
 }
 
-static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                         asd_http_response *resp, int v2) {
-  const char *prefix = asd_http_request_query(req, "prefix");
-  const char *delim = asd_http_request_query(req, "delimiter");
-  const char *enc = asd_http_request_query(req, "encoding-type");
-  const char *mk = asd_http_request_query(req, "max-keys");
+static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                         asd_ep_response *resp, int v2) {
+  const char *prefix = asd_ep_request_query(req, "prefix");
+  const char *delim = asd_ep_request_query(req, "delimiter");
+  const char *enc = asd_ep_request_query(req, "encoding-type");
+  const char *mk = asd_ep_request_query(req, "max-keys");
   int url = 0;
   if (enc) {
     if (strcmp(enc, "url") != 0) {
-      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
       return;
     }
     url = 1;
@@ -746,7 +746,7 @@ static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd
   if (mk) {
     max_keys = parse_count(mk);
     if (max_keys < 0) {
-      asd_http_s3_error(resp, req, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
       return;
     }
     if (max_keys > 1000) max_keys = 1000;
@@ -754,8 +754,8 @@ static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd
   char *after = NULL;
   const char *token = NULL, *start_after = NULL, *marker = NULL;
   if (v2) {
-    token = asd_http_request_query(req, "continuation-token");
-    start_after = asd_http_request_query(req, "start-after");
+    token = asd_ep_request_query(req, "continuation-token");
+    start_after = asd_ep_request_query(req, "start-after");
     if (token) {
       size_t tl = strlen(token);
       int ok = tl % 2 == 0;
@@ -771,7 +771,7 @@ static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd
       }
       if (!ok || !after) {
         free(after);
-        asd_http_s3_error(resp, req, 400, "InvalidArgument", "The continuation token provided is incorrect");
+        asd_ep_s3_error(resp, req, 400, "InvalidArgument", "The continuation token provided is incorrect");
         return;
       }
       after[tl / 2] = '\0';
@@ -779,7 +779,7 @@ static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd
       after = strdup(start_after);
     }
   } else {
-    marker = asd_http_request_query(req, "marker");
+    marker = asd_ep_request_query(req, "marker");
     if (marker) after = strdup(marker);
   }
   asd_store_listing l;
@@ -842,8 +842,8 @@ static void list_objects(asd_s3_api *api, const asd_http_request *req, const asd
   asd_buf_free(&x);
 }
 
-static void delete_objects(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                           asd_http_response *resp) {
+static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                           asd_ep_response *resp) {
   if (check_body_integrity(req, resp) != 0) return;
   if (asd_store_head_bucket(api->store, t->bucket) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_BUCKET, t->bucket);
@@ -851,7 +851,7 @@ static void delete_objects(asd_s3_api *api, const asd_http_request *req, const a
   }
   char *text = malloc(req->body_len + 1);
   if (!text) {
-    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return;
   }
   if (req->body_len) memcpy(text, req->body, req->body_len);
@@ -876,7 +876,7 @@ static void delete_objects(asd_s3_api *api, const asd_http_request *req, const a
   }
   if (bad || count == 0 || count > 1000) {
     CPLDestroyXMLNode(root);
-    asd_http_s3_error(resp, req, 400, "MalformedXML",
+    asd_ep_s3_error(resp, req, 400, "MalformedXML",
                       "The XML you provided was not well-formed or did not validate against our published schema");
     return;
   }
@@ -921,9 +921,9 @@ static int hexdigit(int c) {
  * followed by "?versionId=...".  This server keeps no versions, so a version
  * id other than "null" names nothing.  0, or -1 with the 400 filled.
  */
-static int parse_copy_source(const asd_http_request *req, asd_http_response *resp, char **bucket, char **key) {
+static int parse_copy_source(const asd_ep_request *req, asd_ep_response *resp, char **bucket, char **key) {
   *bucket = *key = NULL;
-  const char *h = asd_http_request_header(req, "x-amz-copy-source");
+  const char *h = asd_ep_request_header(req, "x-amz-copy-source");
   if (!h) h = "";
   while (*h == '/') h++;
   size_t n = strcspn(h, "?");
@@ -943,13 +943,13 @@ static int parse_copy_source(const asd_http_request *req, asd_http_response *res
   char *slash = bad ? NULL : (dec[o] = '\0', strchr(dec, '/'));
   if (bad || !slash || slash == dec || !slash[1]) {
     free(dec);
-    asd_http_s3_error(resp, req, 400, "InvalidArgument",
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument",
                       "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
     return -1;
   }
   if (q && strncmp(q, "versionId=", 10) == 0 && strcmp(q + 10, "null") != 0) {
     free(dec);
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "Invalid version id specified");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid version id specified");
     return -1;
   }
   *slash = '\0';
@@ -960,11 +960,11 @@ static int parse_copy_source(const asd_http_request *req, asd_http_response *res
     free(*bucket);
     free(*key);
     *bucket = *key = NULL;
-    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
   if (!asd_store_bucket_name_valid(*bucket) || !asd_store_key_valid(*key)) {
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "The copy source bucket or key is not valid.");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "The copy source bucket or key is not valid.");
     free(*bucket);
     free(*key);
     *bucket = *key = NULL;
@@ -982,11 +982,11 @@ static int etag_equal(const char *a, const char *b) {
 }
 
 /* x-amz-copy-source-if-match / -if-none-match.  0, or -1 with 412 filled. */
-static int copy_preconditions(const asd_http_request *req, const asd_store_meta *src, asd_http_response *resp) {
-  const char *im = asd_http_request_header(req, "x-amz-copy-source-if-match");
-  const char *inm = asd_http_request_header(req, "x-amz-copy-source-if-none-match");
+static int copy_preconditions(const asd_ep_request *req, const asd_store_meta *src, asd_ep_response *resp) {
+  const char *im = asd_ep_request_header(req, "x-amz-copy-source-if-match");
+  const char *inm = asd_ep_request_header(req, "x-amz-copy-source-if-none-match");
   if ((im && !etag_equal(im, src->etag)) || (inm && etag_equal(inm, src->etag))) {
-    asd_http_s3_error(resp, req, 412, "PreconditionFailed",
+    asd_ep_s3_error(resp, req, 412, "PreconditionFailed",
                       "At least one of the pre-conditions you specified did not hold");
     return -1;
   }
@@ -998,7 +998,7 @@ static int copy_preconditions(const asd_http_request *req, const asd_store_meta 
  * bytes even if the source is replaced meanwhile, and bytes go from it to the
  * destination's writer through a bounded buffer.  0, or -1 with resp filled.
  */
-static int open_copy_source(asd_s3_api *api, const asd_http_request *req, asd_http_response *resp, int *fd,
+static int open_copy_source(asd_s3_api *api, const asd_ep_request *req, asd_ep_response *resp, int *fd,
                             uint64_t *off, asd_store_meta *m, char **um, char **sb, char **sk) {
   if (parse_copy_source(req, resp, sb, sk) != 0) return -1;
   asd_store_status st = asd_store_open_read_user_meta(api->store, *sb, *sk, fd, off, m, um);
@@ -1016,11 +1016,11 @@ static int open_copy_source(asd_s3_api *api, const asd_http_request *req, asd_ht
   return 0;
 }
 
-static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                        asd_http_response *resp) {
-  const char *dir = asd_http_request_header(req, "x-amz-metadata-directive");
+static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                        asd_ep_response *resp) {
+  const char *dir = asd_ep_request_header(req, "x-amz-metadata-directive");
   if (dir && strcmp(dir, "COPY") != 0 && strcmp(dir, "REPLACE") != 0) {
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "Unknown metadata directive.");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Unknown metadata directive.");
     return;
   }
   int replace = dir && strcmp(dir, "REPLACE") == 0;
@@ -1046,7 +1046,7 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
   if (self && !replace) {
     free(um);
     close(fd);
-    asd_http_s3_error(resp, req, 400, "InvalidRequest",
+    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
                       "This copy request is illegal because it is trying to copy an object to itself without "
                       "changing the object's metadata, storage class, website redirect location or encryption "
                       "attributes.");
@@ -1066,11 +1066,11 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
   close(fd);
   if (rc != 0) {
     asd_store_writer_abort(w);
-    asd_http_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
     return;
   }
   /* COPY keeps the source's content type; REPLACE takes the request's. */
-  const char *ctype = replace ? asd_http_request_header(req, "Content-Type")
+  const char *ctype = replace ? asd_ep_request_header(req, "Content-Type")
                               : src.content_type[0] ? src.content_type : NULL;
   asd_store_meta m;
   st = asd_store_writer_commit(w, ctype, &m);
@@ -1092,13 +1092,13 @@ static void copy_object(asd_s3_api *api, const asd_http_request *req, const asd_
 
 /* ------------------------------------------------------- multipart uploads */
 
-static void create_multipart_upload(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                                    asd_http_response *resp) {
+static void create_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                                    asd_ep_response *resp) {
   char id[33];
   char *um = NULL;
   if (request_user_meta(req, resp, &um) != 0) return;
   asd_store_status st =
-      asd_mpu_create(api->mpu, t->bucket, t->key, asd_http_request_header(req, "Content-Type"), um, id);
+      asd_mpu_create(api->mpu, t->bucket, t->key, asd_ep_request_header(req, "Content-Type"), um, id);
   free(um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
@@ -1116,16 +1116,16 @@ static void create_multipart_upload(asd_s3_api *api, const asd_http_request *req
 }
 
 /* NoSuchBucket before NoSuchUpload, as S3 answers.  0 or -1 (resp filled). */
-static int check_bucket(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                        asd_http_response *resp) {
+static int check_bucket(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                        asd_ep_response *resp) {
   asd_store_status st = asd_store_head_bucket(api->store, t->bucket);
   if (st == ASD_STORE_OK) return 0;
   store_error(resp, req, st, t->bucket);
   return -1;
 }
 
-static void upload_part_copy(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                             asd_http_response *resp) {
+static void upload_part_copy(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                             asd_ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
   if (asd_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
@@ -1141,14 +1141,14 @@ static void upload_part_copy(asd_s3_api *api, const asd_http_request *req, const
   free(src_um); /* parts have no metadata of their own */
   if (rc != 0) return;
   uint64_t a = 0, len = src.size;
-  const char *range = asd_http_request_header(req, "x-amz-copy-source-range");
+  const char *range = asd_ep_request_header(req, "x-amz-copy-source-range");
   if (range) {
     /* Only the exact form "bytes=first-last" is allowed here, within the source. */
     unsigned long long x = 0, y = 0;
     char tail = 0;
     if (sscanf(range, "bytes=%llu-%llu%c", &x, &y, &tail) != 2 || x > y || y >= src.size) {
       close(fd);
-      asd_http_s3_error(resp, req, 400, "InvalidArgument",
+      asd_ep_s3_error(resp, req, 400, "InvalidArgument",
                         CPLSPrintf("Range specified is not valid for source object of size: %llu",
                                    (unsigned long long)src.size));
       return;
@@ -1167,7 +1167,7 @@ static void upload_part_copy(asd_s3_api *api, const asd_http_request *req, const
   close(fd);
   if (rc != 0) {
     asd_store_writer_abort(w);
-    asd_http_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
     return;
   }
   asd_store_meta m;
@@ -1188,13 +1188,13 @@ static void upload_part_copy(asd_s3_api *api, const asd_http_request *req, const
   asd_buf_free(&x);
 }
 
-static void malformed_xml(asd_http_response *resp, const asd_http_request *req) {
-  asd_http_s3_error(resp, req, 400, "MalformedXML",
+static void malformed_xml(asd_ep_response *resp, const asd_ep_request *req) {
+  asd_ep_s3_error(resp, req, 400, "MalformedXML",
                     "The XML you provided was not well-formed or did not validate against our published schema");
 }
 
-static void complete_multipart_upload(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                                      asd_http_response *resp) {
+static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                                      asd_ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
   if (asd_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
@@ -1202,7 +1202,7 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_http_request *r
   }
   char *text = malloc(req->body_len + 1);
   if (!text) {
-    asd_http_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return;
   }
   if (req->body_len) memcpy(text, req->body, req->body_len);
@@ -1259,12 +1259,12 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_http_request *r
   }
   switch (v) {
     case ASD_MPU_OK: break;
-    case ASD_MPU_INVALID_PART: asd_http_s3_error(resp, req, 400, "InvalidPart", detail); return;
-    case ASD_MPU_INVALID_PART_ORDER: asd_http_s3_error(resp, req, 400, "InvalidPartOrder", detail); return;
-    case ASD_MPU_ENTITY_TOO_SMALL: asd_http_s3_error(resp, req, 400, "EntityTooSmall", detail); return;
+    case ASD_MPU_INVALID_PART: asd_ep_s3_error(resp, req, 400, "InvalidPart", detail); return;
+    case ASD_MPU_INVALID_PART_ORDER: asd_ep_s3_error(resp, req, 400, "InvalidPartOrder", detail); return;
+    case ASD_MPU_ENTITY_TOO_SMALL: asd_ep_s3_error(resp, req, 400, "EntityTooSmall", detail); return;
     case ASD_MPU_MALFORMED: malformed_xml(resp, req); return;
   }
-  const char *host = asd_http_request_header(req, "Host");
+  const char *host = asd_ep_request_header(req, "Host");
   asd_buf loc;
   asd_buf_init(&loc);
   asd_buf_appendf(&loc, "http://%s/", host ? host : "localhost");
@@ -1284,8 +1284,8 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_http_request *r
   asd_buf_free(&x);
 }
 
-static void abort_multipart_upload(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                                   asd_http_response *resp) {
+static void abort_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                                   asd_ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
   asd_store_status st = asd_mpu_abort(api->mpu, t->bucket, t->key, t->upload_id);
   if (st != ASD_STORE_OK) {
@@ -1299,14 +1299,14 @@ static void owner_xml(asd_buf *x, const char *elem) {
   asd_buf_appendf(x, "<%s><ID>asdlocal</ID><DisplayName>asdlocal</DisplayName></%s>", elem, elem);
 }
 
-static void list_parts(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                       asd_http_response *resp) {
+static void list_parts(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                       asd_ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
-  const char *mp = asd_http_request_query(req, "max-parts");
-  const char *pm = asd_http_request_query(req, "part-number-marker");
+  const char *mp = asd_ep_request_query(req, "max-parts");
+  const char *pm = asd_ep_request_query(req, "part-number-marker");
   long long max_parts = mp ? parse_count(mp) : 1000, marker = pm && *pm ? parse_count(pm) : 0;
   if (max_parts < 0 || marker < 0) {
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "max-parts and part-number-marker must be integers");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "max-parts and part-number-marker must be integers");
     return;
   }
   if (max_parts > 1000) max_parts = 1000;
@@ -1356,21 +1356,21 @@ static void list_parts(asd_s3_api *api, const asd_http_request *req, const asd_s
   asd_buf_free(&x);
 }
 
-static void list_multipart_uploads(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                                   asd_http_response *resp) {
-  const char *prefix = asd_http_request_query(req, "prefix");
-  const char *enc = asd_http_request_query(req, "encoding-type");
-  const char *mu = asd_http_request_query(req, "max-uploads");
-  const char *km = asd_http_request_query(req, "key-marker");
-  const char *um = asd_http_request_query(req, "upload-id-marker");
+static void list_multipart_uploads(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                                   asd_ep_response *resp) {
+  const char *prefix = asd_ep_request_query(req, "prefix");
+  const char *enc = asd_ep_request_query(req, "encoding-type");
+  const char *mu = asd_ep_request_query(req, "max-uploads");
+  const char *km = asd_ep_request_query(req, "key-marker");
+  const char *um = asd_ep_request_query(req, "upload-id-marker");
   if (enc && strcmp(enc, "url") != 0) {
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
     return;
   }
   int url = enc != NULL;
   long long max_uploads = mu ? parse_count(mu) : 1000;
   if (max_uploads < 0) {
-    asd_http_s3_error(resp, req, 400, "InvalidArgument", "max-uploads must be an integer");
+    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "max-uploads must be an integer");
     return;
   }
   if (max_uploads > 1000) max_uploads = 1000;
@@ -1431,8 +1431,8 @@ static void list_multipart_uploads(asd_s3_api *api, const asd_http_request *req,
   asd_buf_free(&x);
 }
 
-void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                   asd_http_response *resp) {
+void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                   asd_ep_response *resp) {
   asd_store_status st;
   switch (t->op) {
     case ASD_S3_LIST_BUCKETS: list_buckets(api, req, resp); return;
@@ -1443,7 +1443,7 @@ void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_ta
         return;
       }
       resp->status = 200;
-      asd_http_response_set_header(resp, "Location", CPLSPrintf("/%s", t->bucket));
+      asd_ep_response_set_header(resp, "Location", CPLSPrintf("/%s", t->bucket));
       return;
     case ASD_S3_HEAD_BUCKET:
       st = asd_store_head_bucket(api->store, t->bucket);
@@ -1452,7 +1452,7 @@ void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_ta
         return;
       }
       resp->status = 200;
-      asd_http_response_set_header(resp, "x-amz-bucket-region", api->region);
+      asd_ep_response_set_header(resp, "x-amz-bucket-region", api->region);
       return;
     case ASD_S3_DELETE_BUCKET:
       st = asd_store_delete_bucket(api->store, t->bucket);
@@ -1504,7 +1504,7 @@ void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_ta
       if (asd_s3_put_begin(api, req, t, &w, resp) != 0) return;
       if (req->body_len && asd_store_writer_write(w, req->body, req->body_len) != 0) {
         asd_store_writer_abort(w);
-        asd_http_s3_error(resp, req, 500, "InternalError", "Write failed");
+        asd_ep_s3_error(resp, req, 500, "InternalError", "Write failed");
         return;
       }
       asd_s3_put_finish(api, req, t, w, resp);
@@ -1512,5 +1512,5 @@ void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_ta
     }
     case ASD_S3_UNSUPPORTED: break;
   }
-  asd_http_s3_error(resp, req, 501, "NotImplemented", "Not implemented by the local endpoint.");
+  asd_ep_s3_error(resp, req, 501, "NotImplemented", "Not implemented by the local endpoint.");
 }

@@ -60,7 +60,7 @@ void asd_s3_api_free(asd_s3_api *api);
 
 /* Classifies the request.  Returns 0, or -1 with an error response filled
  * (invalid bucket name, bad key, unsupported subresource...). */
-int asd_s3_route(asd_s3_api *api, const asd_http_request *req, asd_s3_target *t, asd_http_response *resp);
+int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, asd_ep_response *resp);
 void asd_s3_target_clear(asd_s3_target *t);
 
 /* Bodies that stream to disk: PutObject and UploadPart. */
@@ -69,19 +69,19 @@ int asd_s3_op_streams_body(asd_s3_op op);
 /* PutObject and UploadPart, streamed: begin checks the bucket, key and declared length and
  * opens a writer; finish checks Content-MD5 and x-amz-content-sha256, then
  * commits (or aborts) the writer and fills the response.  0 / -1 (resp filled). */
-int asd_s3_put_begin(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                     asd_store_writer **w, asd_http_response *resp);
-void asd_s3_put_finish(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                       asd_store_writer *w, asd_http_response *resp);
+int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                     asd_store_writer **w, asd_ep_response *resp);
+void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                       asd_store_writer *w, asd_ep_response *resp);
 
 /* Every other operation, with the whole body in req. */
-void asd_s3_handle(asd_s3_api *api, const asd_http_request *req, const asd_s3_target *t,
-                   asd_http_response *resp);
+void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
+                   asd_ep_response *resp);
 
 /* Checks x-amz-content-sha256 against a body's hex SHA-256.  Returns 0 when
  * it matches or is not a literal hash (UNSIGNED-PAYLOAD...), -1 with a 400
  * XAmzContentSHA256Mismatch filled otherwise. */
-int asd_s3_check_payload_hash(const asd_http_request *req, const char *sha256_hex, asd_http_response *resp);
+int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp);
 
 #ifdef __cplusplus
 }

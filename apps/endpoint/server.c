@@ -95,7 +95,7 @@ typedef struct conn_req {
   asd_store_writer *writer;
   asd_buf body;
   uint64_t bytes_in;
-  asd_http_request req;
+  asd_ep_request req;
   /* for stats and the access log */
   int status;
   uint64_t bytes_out;
@@ -133,7 +133,7 @@ static char *pct_decode(const char *s, size_t n) {
   return out;
 }
 
-const char *asd_http_request_header(const asd_http_request *req, const char *name) {
+const char *asd_ep_request_header(const asd_ep_request *req, const char *name) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r || !r->conn) return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -151,7 +151,7 @@ static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const 
   return MHD_YES;
 }
 
-void asd_http_request_each_header(const asd_http_request *req,
+void asd_ep_request_each_header(const asd_ep_request *req,
                                   void (*fn)(void *ctx, const char *name, const char *value), void *ctx) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r || !r->conn || !fn) return;
@@ -159,7 +159,7 @@ void asd_http_request_each_header(const asd_http_request *req,
   MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_header_cb, &c);
 }
 
-const char *asd_http_request_query(const asd_http_request *req, const char *name) {
+const char *asd_ep_request_query(const asd_ep_request *req, const char *name) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r) return NULL;
   for (int i = 0; i < r->nq; i++)
@@ -167,13 +167,13 @@ const char *asd_http_request_query(const asd_http_request *req, const char *name
   return NULL;
 }
 
-void asd_http_response_init(asd_http_response *resp) {
+void asd_ep_response_init(asd_ep_response *resp) {
   memset(resp, 0, sizeof *resp);
   asd_buf_init(&resp->body);
   resp->fd = -1;
 }
 
-void asd_http_response_clear(asd_http_response *resp) {
+void asd_ep_response_clear(asd_ep_response *resp) {
   asd_buf_free(&resp->body);
   CSLDestroy(resp->headers);
   resp->headers = NULL;
@@ -181,7 +181,7 @@ void asd_http_response_clear(asd_http_response *resp) {
   resp->fd = -1;
 }
 
-void asd_http_response_set_header(asd_http_response *resp, const char *name, const char *value) {
+void asd_ep_response_set_header(asd_ep_response *resp, const char *name, const char *value) {
   size_t nl = strlen(name);
   for (int i = 0; resp->headers && resp->headers[i]; i++) {
     if (strncasecmp(resp->headers[i], name, nl) == 0 && resp->headers[i][nl] == ':') {
@@ -193,7 +193,7 @@ void asd_http_response_set_header(asd_http_response *resp, const char *name, con
   resp->headers = CSLAddString(resp->headers, CPLSPrintf("%s: %s", name, value));
 }
 
-static void reset_for_error(asd_http_response *resp) {
+static void reset_for_error(asd_ep_response *resp) {
   asd_buf_reset(&resp->body);
   if (resp->fd >= 0) close(resp->fd);
   resp->fd = -1;
@@ -218,7 +218,7 @@ static void xml_escape_into(asd_buf *b, const char *s) {
   }
 }
 
-void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
                        const char *message) {
   reset_for_error(resp);
   resp->status = status;
@@ -232,10 +232,10 @@ void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int
   asd_buf_append_str(b, "</Resource><RequestId>");
   xml_escape_into(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId></Error>");
-  asd_http_response_set_header(resp, "Content-Type", "application/xml");
+  asd_ep_response_set_header(resp, "Content-Type", "application/xml");
 }
 
-void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
                          const char *message) {
   (void)req;
   reset_for_error(resp);
@@ -245,8 +245,8 @@ void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, i
   json_object_object_add(o, "message", json_object_new_string(message));
   asd_buf_append_str(&resp->body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
   json_object_put(o);
-  asd_http_response_set_header(resp, "Content-Type", "application/json");
-  asd_http_response_set_header(resp, "x-amzn-ErrorType", code);
+  asd_ep_response_set_header(resp, "Content-Type", "application/json");
+  asd_ep_response_set_header(resp, "x-amzn-ErrorType", code);
 }
 
 /* -------------------------------------------------- libmicrohttpd hooks */
@@ -338,7 +338,7 @@ static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 /* Sends resp (or drops the connection).  Consumes the response's resources. */
-static enum MHD_Result send_response(conn_req *r, asd_http_response *resp) {
+static enum MHD_Result send_response(conn_req *r, asd_ep_response *resp) {
   asd_server *srv = r->srv;
   r->queued = 1;
   r->operation = resp->operation ? resp->operation : r->operation;
@@ -346,7 +346,7 @@ static enum MHD_Result send_response(conn_req *r, asd_http_response *resp) {
     r->dropped = 1;
     r->status = 0;
     asd_ep_stats_dropped(srv->cfg.stats, r->operation);
-    asd_http_response_clear(resp);
+    asd_ep_response_clear(resp);
     return MHD_NO;
   }
   if (resp->status <= 0) resp->status = 500;
@@ -372,7 +372,7 @@ static enum MHD_Result send_response(conn_req *r, asd_http_response *resp) {
     }
   }
   if (!mr) {
-    asd_http_response_clear(resp);
+    asd_ep_response_clear(resp);
     return MHD_NO;
   }
   int has_rid = 0;
@@ -404,20 +404,20 @@ static enum MHD_Result send_response(conn_req *r, asd_http_response *resp) {
   r->bytes_out = out;
   asd_ep_stats_record(srv->cfg.stats, r->operation, resp->status, r->bytes_in, out,
                       asd_time_monotonic() - r->t0);
-  asd_http_response_clear(resp);
+  asd_ep_response_clear(resp);
   return rc;
 }
 
 /* Answers an error in the dialect of the route (XML for S3, JSON otherwise). */
 static enum MHD_Result send_error(conn_req *r, int status, const char *code, const char *message) {
-  asd_http_response resp;
-  asd_http_response_init(&resp);
+  asd_ep_response resp;
+  asd_ep_response_init(&resp);
   if (r->route == ROUTE_S3)
-    asd_http_s3_error(&resp, &r->req, status, code, message);
+    asd_ep_s3_error(&resp, &r->req, status, code, message);
   else if (r->route == ROUTE_STS)
     asd_sts_api_error(&resp, &r->req, status, code, message);
   else
-    asd_http_json_error(&resp, &r->req, status, code, message);
+    asd_ep_json_error(&resp, &r->req, status, code, message);
   return send_response(r, &resp);
 }
 
@@ -556,16 +556,16 @@ static const char *rt_header(void *ctx, const char *name) {
 }
 
 /* Converts the runtime's response into ours. */
-static void from_rt_response(asd_rt_response *rr, asd_http_response *resp) {
+static void from_rt_response(asd_rt_response *rr, asd_ep_response *resp) {
   resp->status = rr->status;
   resp->drop_connection = rr->drop_connection;
   if (rr->body && rr->body_len) asd_buf_append(&resp->body, rr->body, rr->body_len);
   for (int i = 0; i < rr->n_headers; i++)
     if (rr->header_names[i] && rr->header_values[i])
-      asd_http_response_set_header(resp, rr->header_names[i], rr->header_values[i]);
+      asd_ep_response_set_header(resp, rr->header_names[i], rr->header_values[i]);
 }
 
-static void stats_page(asd_server *srv, asd_http_response *resp) {
+static void stats_page(asd_server *srv, asd_ep_response *resp) {
   json_object *root = asd_ep_stats_json(srv->cfg.stats);
   uint64_t objs = 0, bytes = 0;
   if (srv->cfg.store) asd_store_totals(srv->cfg.store, &objs, &bytes);
@@ -599,7 +599,7 @@ static void stats_page(asd_server *srv, asd_http_response *resp) {
   asd_buf_append_str(&resp->body, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
   json_object_put(root);
   resp->status = 200;
-  asd_http_response_set_header(resp, "Content-Type", "application/json");
+  asd_ep_response_set_header(resp, "Content-Type", "application/json");
 }
 
 /* PutObject and UploadPart bodies stream to disk and may be as large as
@@ -633,14 +633,14 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
 
   if (r->route == ROUTE_S3) {
-    asd_http_response resp;
-    asd_http_response_init(&resp);
+    asd_ep_response resp;
+    asd_ep_response_init(&resp);
     if (asd_s3_route(srv->cfg.s3, &r->req, &r->target, &resp) != 0) {
       r->operation = r->target.operation;
       asd_s3_target_clear(&r->target);
       return send_response(r, &resp);
     }
-    asd_http_response_clear(&resp);
+    asd_ep_response_clear(&resp);
     r->have_target = 1;
     r->operation = r->target.operation;
   }
@@ -666,11 +666,11 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
     }
   }
   if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op)) {
-    asd_http_response resp;
-    asd_http_response_init(&resp);
+    asd_ep_response resp;
+    asd_ep_response_init(&resp);
     if (asd_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)
       return send_response(r, &resp);
-    asd_http_response_clear(&resp);
+    asd_ep_response_clear(&resp);
   }
   return MHD_YES;
 }
@@ -715,8 +715,8 @@ static enum MHD_Result on_complete(conn_req *r) {
     if (check_auth(r, hash, &rc) != 0) return rc;
   }
 
-  asd_http_response resp;
-  asd_http_response_init(&resp);
+  asd_ep_response resp;
+  asd_ep_response_init(&resp);
   switch (r->route) {
     case ROUTE_STATS:
       stats_page(srv, &resp);
@@ -724,10 +724,10 @@ static enum MHD_Result on_complete(conn_req *r) {
     case ROUTE_HEALTH:
       resp.status = 200;
       asd_buf_append_str(&resp.body, "{\"status\":\"ok\"}");
-      asd_http_response_set_header(&resp, "Content-Type", "application/json");
+      asd_ep_response_set_header(&resp, "Content-Type", "application/json");
       break;
     case ROUTE_NOT_FOUND:
-      asd_http_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
+      asd_ep_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
       break;
     case ROUTE_STS:
       asd_sts_api_handle(srv->cfg.sts, &r->req, &resp);
@@ -735,11 +735,11 @@ static enum MHD_Result on_complete(conn_req *r) {
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {
       if (strcmp(r->req.method, "POST") != 0) {
-        asd_http_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
+        asd_ep_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
         break;
       }
       if (!srv->cfg.runtime) {
-        asd_http_json_error(&resp, &r->req, 400, "ValidationError",
+        asd_ep_json_error(&resp, &r->req, 400, "ValidationError",
                             CPLSPrintf("Endpoint %s not found (no endpoints are configured).", r->endpoint));
         break;
       }
@@ -766,9 +766,9 @@ static enum MHD_Result on_complete(conn_req *r) {
           if (f == ASD_S3_FAULT_DROP) {
             resp.drop_connection = 1;
           } else if (f == ASD_S3_FAULT_503_SLOWDOWN) {
-            asd_http_s3_error(&resp, &r->req, 503, "SlowDown", "Please reduce your request rate.");
+            asd_ep_s3_error(&resp, &r->req, 503, "SlowDown", "Please reduce your request rate.");
           } else {
-            asd_http_s3_error(&resp, &r->req, 500, "InternalError", "We encountered an internal error. Please try again.");
+            asd_ep_s3_error(&resp, &r->req, 500, "InternalError", "We encountered an internal error. Please try again.");
           }
           break;
         }

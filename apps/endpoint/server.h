@@ -4,9 +4,9 @@
  * server.c owns libmicrohttpd: it accepts connections, reads headers and
  * bodies, verifies SigV4, applies the S3 faults and routes each request to a
  * handler: the S3 API (s3_api.c), the SageMaker runtime (runtime.c) or the
- * stats page.  Handlers never see libmicrohttpd: they get an asd_http_request
+ * stats page.  Handlers never see libmicrohttpd: they get an asd_ep_request
  * (method, paths, query, headers, the whole body) and fill an
- * asd_http_response (status, headers, body), which server.c sends.  That
+ * asd_ep_response (status, headers, body), which server.c sends.  That
  * keeps every handler testable and the HTTP library replaceable.
  */
 #ifndef ASD_EP_SERVER_H
@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-typedef struct asd_http_request {
+typedef struct asd_ep_request {
   const char *method;        /* "GET", "PUT", ... */
   const char *raw_path;      /* as received, still percent-encoded, no query */
   const char *path;          /* percent-decoded */
@@ -30,18 +30,18 @@ typedef struct asd_http_request {
   size_t body_len;
   const char *request_id;    /* generated per request; echoed as x-amz-request-id / x-amzn-RequestId */
   void *impl;                /* server.c's connection data */
-} asd_http_request;
+} asd_ep_request;
 
 /* Request header by name, case-insensitive; NULL if absent. */
-const char *asd_http_request_header(const asd_http_request *req, const char *name);
+const char *asd_ep_request_header(const asd_ep_request *req, const char *name);
 /* Calls fn for every request header, names as received (S3 user metadata
  * is the set of x-amz-meta-* headers, whose names are not known beforehand). */
-void asd_http_request_each_header(const asd_http_request *req,
+void asd_ep_request_each_header(const asd_ep_request *req,
                                   void (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 /* Decoded query parameter by name; NULL if absent ("" for "?name"). */
-const char *asd_http_request_query(const asd_http_request *req, const char *name);
+const char *asd_ep_request_query(const asd_ep_request *req, const char *name);
 
-typedef struct asd_http_response {
+typedef struct asd_ep_response {
   int status;          /* HTTP status; 0 = not handled */
   asd_buf body;        /* response body bytes */
   char **headers;      /* CSL list of "Name: value" */
@@ -51,21 +51,21 @@ typedef struct asd_http_response {
   uint64_t head_size;  /* HEAD responses: Content-Length to announce without a body */
   int drop_connection; /* fault injection: close the connection without answering */
   const char *operation; /* static operation name for stats and the access log */
-} asd_http_response;
+} asd_ep_response;
 
-void asd_http_response_init(asd_http_response *resp);
-void asd_http_response_clear(asd_http_response *resp);
+void asd_ep_response_init(asd_ep_response *resp);
+void asd_ep_response_clear(asd_ep_response *resp);
 /* Adds a header (replaces an existing one of the same name). */
-void asd_http_response_set_header(asd_http_response *resp, const char *name, const char *value);
+void asd_ep_response_set_header(asd_ep_response *resp, const char *name, const char *value);
 
 /*
  * Error bodies in the two AWS dialects.  S3: XML <Error><Code/><Message/>
  * <Resource/><RequestId/></Error>.  SageMaker (rest-json): {"message": ...}
  * with x-amzn-ErrorType: code.  Both set the status and clear any body.
  */
-void asd_http_s3_error(asd_http_response *resp, const asd_http_request *req, int status,
+void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status,
                        const char *code, const char *message);
-void asd_http_json_error(asd_http_response *resp, const asd_http_request *req, int status,
+void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status,
                          const char *code, const char *message);
 
 /* ------------------------------------------------------------ the server */

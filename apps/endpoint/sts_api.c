@@ -116,7 +116,7 @@ static void xml_escape(asd_buf *b, const char *s) {
   CPLFree(e);
 }
 
-void asd_sts_api_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
                        const char *message) {
   asd_buf_reset(&resp->body);
   resp->status = status;
@@ -131,8 +131,8 @@ void asd_sts_api_error(asd_http_response *resp, const asd_http_request *req, int
   asd_buf_append_str(b, "</Message>\n  </Error>\n  <RequestId>");
   xml_escape(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId>\n</ErrorResponse>\n");
-  asd_http_response_set_header(resp, "Content-Type", "text/xml");
-  if (req && req->request_id) asd_http_response_set_header(resp, "x-amzn-RequestId", req->request_id);
+  asd_ep_response_set_header(resp, "Content-Type", "text/xml");
+  if (req && req->request_id) asd_ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -162,10 +162,10 @@ static char *form_value(const unsigned char *body, size_t len, const char *name)
 }
 
 /* A parameter from the body, else from the query string (STS accepts both). */
-static char *param(const asd_http_request *req, const char *name) {
+static char *param(const asd_ep_request *req, const char *name) {
   char *v = req->body ? form_value(req->body, req->body_len, name) : NULL;
   if (v) return v;
-  const char *q = asd_http_request_query(req, name);
+  const char *q = asd_ep_request_query(req, name);
   return q ? CPLStrdup(q) : NULL;
 }
 
@@ -299,7 +299,7 @@ int asd_sts_api_lookup(void *user, const char *access_key_id, const char *sessio
 
 /* ------------------------------------------------------------ AssumeRole */
 
-static void assume_role(asd_sts_api *s, const asd_http_request *req, asd_http_response *resp) {
+static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp) {
   char *arn = param(req, "RoleArn");
   char *name = param(req, "RoleSessionName");
   char *dur = param(req, "DurationSeconds");
@@ -369,8 +369,8 @@ static void assume_role(asd_sts_api *s, const asd_http_request *req, asd_http_re
       xml_escape(b, req->request_id ? req->request_id : "");
       asd_buf_append_str(b, "</RequestId>\n  </ResponseMetadata>\n</AssumeRoleResponse>\n");
       resp->status = 200;
-      asd_http_response_set_header(resp, "Content-Type", "text/xml");
-      if (req->request_id) asd_http_response_set_header(resp, "x-amzn-RequestId", req->request_id);
+      asd_ep_response_set_header(resp, "Content-Type", "text/xml");
+      if (req->request_id) asd_ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
       OPENSSL_cleanse(secret, sizeof secret);
       OPENSSL_cleanse(token, strlen(token));
       free(token);
@@ -382,7 +382,7 @@ static void assume_role(asd_sts_api *s, const asd_http_request *req, asd_http_re
   CPLFree(ext);
 }
 
-void asd_sts_api_handle(asd_sts_api *s, const asd_http_request *req, asd_http_response *resp) {
+void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp) {
   resp->operation = "STS";
   char *action = param(req, "Action");
   char *version = param(req, "Version");

@@ -39,11 +39,11 @@ void asd_sts_api_free(asd_sts_api *s);
 int asd_sts_api_matches(const char *method, const char *path, const char *content_type);
 
 /* Answers an STS request (already authenticated) into resp. */
-void asd_sts_api_handle(asd_sts_api *s, const asd_http_request *req, asd_http_response *resp);
+void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp);
 
 /* An error in STS's XML dialect (<ErrorResponse><Error><Type/><Code/>
  * <Message/></Error><RequestId/></ErrorResponse>). */
-void asd_sts_api_error(asd_http_response *resp, const asd_http_request *req, int status, const char *code,
+void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
                        const char *message);
 
 /*

@@ -19,20 +19,20 @@ struct Answer {
 };
 
 Answer call(asd_sts_api *s, const std::string &form) {
-  asd_http_request req = {};
+  asd_ep_request req = {};
   req.method = "POST";
   req.raw_path = req.path = "/";
   req.raw_query = "";
   req.body = reinterpret_cast<const unsigned char *>(form.data());
   req.body_len = form.size();
   req.request_id = "REQ1";
-  asd_http_response resp;
-  asd_http_response_init(&resp);
+  asd_ep_response resp;
+  asd_ep_response_init(&resp);
   asd_sts_api_handle(s, &req, &resp);
   Answer a;
   a.status = resp.status;
   a.body.assign(reinterpret_cast<const char *>(resp.body.data), resp.body.len);
-  asd_http_response_clear(&resp);
+  asd_ep_response_clear(&resp);
   return a;
 }
 
