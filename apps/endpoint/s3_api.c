@@ -842,6 +842,33 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
   asd_buf_free(&x);
 }
 
+/* Parses a request body as XML (quietly: a bad body is the client's error,
+ * answered by the caller) and finds the top-level element named `element`.
+ * Sets *root to the document (NULL when the body is empty or not XML) and
+ * *found to the element or NULL.  Returns 0, or -1 after answering 500 when
+ * out of memory. */
+static int parse_body_xml(asd_ep_response *resp, const asd_ep_request *req, const char *element,
+                          CPLXMLNode **root_out, CPLXMLNode **found) {
+  *root_out = *found = NULL;
+  char *text = malloc(req->body_len + 1);
+  if (!text) {
+    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    return -1;
+  }
+  if (req->body_len) memcpy(text, req->body, req->body_len);
+  text[req->body_len] = '\0';
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  /* A body with a NUL inside is not XML: strlen stops short of it. */
+  CPLXMLNode *root = req->body_len && strlen(text) == req->body_len ? CPLParseXMLString(text) : NULL;
+  CPLPopErrorHandler();
+  CPLErrorReset();
+  free(text);
+  for (CPLXMLNode *n = root; n; n = n->psNext)
+    if (n->eType == CXT_Element && strcmp(n->pszValue, element) == 0) *found = n;
+  *root_out = root;
+  return 0;
+}
+
 static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
                            asd_ep_response *resp) {
   if (check_body_integrity(req, resp) != 0) return;
@@ -849,21 +876,8 @@ static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd
     store_error(resp, req, ASD_STORE_NO_BUCKET, t->bucket);
     return;
   }
-  char *text = malloc(req->body_len + 1);
-  if (!text) {
-    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
-    return;
-  }
-  if (req->body_len) memcpy(text, req->body, req->body_len);
-  text[req->body_len] = '\0';
-  CPLPushErrorHandler(CPLQuietErrorHandler);
-  CPLXMLNode *root = req->body_len && strlen(text) == req->body_len ? CPLParseXMLString(text) : NULL;
-  CPLPopErrorHandler();
-  CPLErrorReset();
-  free(text);
-  CPLXMLNode *del = NULL;
-  for (CPLXMLNode *n = root; n; n = n->psNext)
-    if (n->eType == CXT_Element && strcmp(n->pszValue, "Delete") == 0) del = n;
+  CPLXMLNode *root = NULL, *del = NULL;
+  if (parse_body_xml(resp, req, "Delete", &root, &del) != 0) return;
   int count = 0, quiet = 0, bad = del == NULL;
   for (CPLXMLNode *c = del ? del->psChild : NULL; c; c = c->psNext) {
     if (c->eType != CXT_Element) continue;
@@ -1200,21 +1214,8 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
     return;
   }
-  char *text = malloc(req->body_len + 1);
-  if (!text) {
-    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
-    return;
-  }
-  if (req->body_len) memcpy(text, req->body, req->body_len);
-  text[req->body_len] = '\0';
-  CPLPushErrorHandler(CPLQuietErrorHandler);
-  CPLXMLNode *root = req->body_len && strlen(text) == req->body_len ? CPLParseXMLString(text) : NULL;
-  CPLPopErrorHandler();
-  CPLErrorReset();
-  free(text);
-  CPLXMLNode *cmu = NULL;
-  for (CPLXMLNode *n = root; n; n = n->psNext)
-    if (n->eType == CXT_Element && strcmp(n->pszValue, "CompleteMultipartUpload") == 0) cmu = n;
+  CPLXMLNode *root = NULL, *cmu = NULL;
+  if (parse_body_xml(resp, req, "CompleteMultipartUpload", &root, &cmu) != 0) return;
   size_t n = 0, cap = 0;
   asd_mpu_request_part *parts = NULL;
   int bad = cmu == NULL;
