@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../../apps/gdal_asyncdetect_priv.h"
+#include "asd_detect_options.h"
 #include "asyncdetect/asd_app.h"
 #include "cpl_error.h"
 #include "cpl_string.h"

@@ -1,10 +1,16 @@
 /*
- * gdal_asyncdetect_priv.h: the options structure behind asd_app.h's opaque
- * asd_detect_options, shared by the library entry point and its unit tests
- * (which check what a command line parses into).  Not installed.
+ * asd_detect_options.h: the options structure behind asd_app.h's opaque
+ * asd_detect_options.  Internal (not installed): the option parser
+ * (apps/gdal_asyncdetect_lib.c) fills it, the run module (run/) reads it,
+ * and the unit tests check what a command line parses into.
+ *
+ * Adding an option: a field here (in the group it belongs to, with a comment
+ * saying what it means and its default), its parsing and its --help line in
+ * apps/gdal_asyncdetect_lib.c, its free in asd_detect_options_free(), and
+ * its use in the stage of run/ that needs it (see run/asd_run.h).
  */
-#ifndef GDAL_ASYNCDETECT_PRIV_H
-#define GDAL_ASYNCDETECT_PRIV_H
+#ifndef ASD_DETECT_OPTIONS_H
+#define ASD_DETECT_OPTIONS_H
 
 #include <signal.h>
 

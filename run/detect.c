@@ -1,0 +1,163 @@
+/*
+ * detect.c: asd_detect(), the run from an open dataset and parsed options to
+ * a written output, as a sequence of stages (asd_run.h lists them):
+ *
+ *   open input -> connect -> [dry run stops here] -> open output
+ *     -> bind journal -> replay -> run -> finish
+ *
+ * Each stage is a function of its own file that either succeeds or prints
+ * one line saying what failed and returns -1; asd_detect() stops at the
+ * first failure, and asd_run_free() releases whatever the stages opened.
+ * Until the run starts, the modules' own CPLErrors are captured (report.c),
+ * so that a failure is one line with context.
+ *
+ * One tile's life, through the files of this folder: input.c plans it and
+ * opens the encoder; runtime.c has an encoder thread encode it and the pool
+ * submit and poll it; sink.c journals it, parses its result, merges and
+ * writes its detections; output.c writes its row of the tile-status layer at
+ * the end; summary.c and metrics_json.c count it.
+ *
+ * The finish stage decides the status: a run-level failure is
+ * ASD_DETECT_ERROR (and an output this run created is removed again when no
+ * tile succeeded, so the next attempt needs no -overwrite); an interruption
+ * with tiles left is ASD_DETECT_INTERRUPTED; failed or unrun tiles make it
+ * ASD_DETECT_PARTIAL; otherwise ASD_DETECT_OK.
+ */
+#include <string.h>
+
+#include "asd_run.h"
+#include "asyncdetect/asd_common.h"
+#include "cpl_conv.h"
+#include "cpl_string.h"
+
+void asd_run_init(asd_run *r, const char *dest, GDALDatasetH src, const asd_detect_options *o,
+                  asd_detect_summary *summary, int *usage_error) {
+  memset(r, 0, sizeof *r);
+  r->o = o;
+  r->dest = dest;
+  r->src = src;
+  r->summary = summary;
+  r->usage_error = usage_error;
+  r->t0 = asd_time_monotonic();
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  asd_detections_init(&r->final_dets);
+}
+
+void asd_run_free(asd_run *r) {
+  asd_run_report_end(&r->report);
+  if (r->tiles) {
+    for (int i = 0; i < r->ntiles; i++) {
+      CPLFree(r->tiles[i].reason);
+      CPLFree(r->tiles[i].inference_id);
+      CPLFree(r->tiles[i].output_location);
+      CPLFree(r->tiles[i].failure_location);
+    }
+    CPLFree(r->tiles);
+  }
+  for (int i = 0; i < r->n_to_resume; i++) asd_journal_entry_free(r->to_resume[i]);
+  CPLFree(r->to_resume);
+  CPLFree(r->to_encode);
+  if (r->queue) {
+    for (int i = 0; i < r->q_len; i++) free(r->queue[(r->q_head + i) % r->q_cap].data);
+    CPLFree(r->queue);
+  }
+  while (r->ev_head) {
+    asd_run_event *e = r->ev_head;
+    r->ev_head = e->next;
+    asd_run_event_free(e);
+  }
+  CPLFree(r->enc_threads);
+  if (r->pool) asd_pool_free(r->pool);
+  if (r->detector) asd_detector_free(r->detector);
+  if (r->metrics) asd_metrics_free(r->metrics);
+  if (r->merger) asd_merger_free(r->merger);
+  asd_detections_free(&r->final_dets);
+  if (r->writer) asd_writer_close(r->writer);
+  if (r->journal) asd_journal_close(r->journal);
+  if (r->georef) asd_georef_free(r->georef);
+  if (r->encoder) asd_encoder_free(r->encoder);
+  if (r->plan) asd_plan_free(r->plan);
+  CPLFree(r->sidecar);
+  CPLFree(r->tiles_path);
+  CPLFree(r->fatal);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+}
+
+/* -dry-run: report what a run (or a resume) would do, touching nothing. */
+static int dry_run(asd_run *r) {
+  asd_detect_summary *s = r->summary;
+  s->tiles_resumed = asd_run_count_resumed(r);
+  asd_run_report_end(&r->report);
+  s->tiles_planned = r->ntiles;
+  s->tiles_skipped = asd_plan_skip_count(r->plan, ASD_SKIP_OUTSIDE_AOI);
+  s->elapsed_seconds = asd_time_monotonic() - r->t0;
+  return ASD_DETECT_OK;
+}
+
+int asd_run_finish(asd_run *r) {
+  const asd_detect_options *o = r->o;
+  asd_detect_summary *s = r->summary;
+  asd_merger_finish(r->merger);
+  asd_run_write_final(r);
+  int interrupted = (o->interrupt && *o->interrupt > 0) || r->stop_submitting;
+  asd_run_write_tile_status(r, interrupted);
+  asd_run_close_output(r);
+  asd_run_fill_summary(r, s);
+  s->interrupted = interrupted && s->tiles_not_run > 0;
+  int status = ASD_DETECT_OK;
+  if (r->fatal)
+    status = ASD_DETECT_ERROR;
+  else if (s->interrupted)
+    status = ASD_DETECT_INTERRUPTED;
+  else if (s->tiles_failed || s->tiles_not_run)
+    status = ASD_DETECT_PARTIAL;
+  if (o->metrics_path) asd_run_write_metrics(r, s, status);
+  if (r->fatal) {
+    asd_run_error("%s", r->fatal);
+    asd_run_discard_output(r);
+  }
+  return status;
+}
+
+static int run_stages(asd_run *r) {
+  asd_run_report_begin(&r->report);
+  if (asd_run_open_input(r) != 0 || asd_run_connect(r) != 0) return ASD_DETECT_ERROR;
+  asd_run_locate_output(r);
+  if (r->o->dry_run) return dry_run(r);
+  if (asd_run_open_output(r) != 0 || asd_run_bind_journal(r) != 0 || asd_run_replay(r) != 0)
+    return ASD_DETECT_ERROR;
+  asd_run_report_end(&r->report);
+  if (r->fatal) {
+    asd_run_error("%s", r->fatal);
+    return ASD_DETECT_ERROR;
+  }
+  if (asd_run_execute(r) != 0) return ASD_DETECT_ERROR;
+  return asd_run_finish(r);
+}
+
+int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, asd_detect_summary *summary,
+               int *usage_error) {
+  asd_detect_summary local;
+  if (!summary) summary = &local;
+  memset(summary, 0, sizeof *summary);
+  if (usage_error) *usage_error = 0;
+  if (!o || !src || !dest || !*dest) {
+    asd_run_error("asd_detect: a source dataset, a destination and options are required");
+    return ASD_DETECT_ERROR;
+  }
+  summary->dry_run = o->dry_run;
+  if (!o->endpoint && !o->dry_run) {
+    if (usage_error) *usage_error = 1;
+    asd_run_error("-endpoint NAME is required (see gdal_asyncdetect --help)");
+    return ASD_DETECT_ERROR;
+  }
+  asd_run run;
+  asd_run_init(&run, dest, src, o, summary, usage_error);
+  int status = run_stages(&run);
+  if (status == ASD_DETECT_ERROR && !summary->elapsed_seconds)
+    summary->elapsed_seconds = asd_time_monotonic() - run.t0;
+  asd_run_free(&run);
+  return status;
+}

@@ -1,0 +1,93 @@
+/*
+ * input.c: the run's first stage, open input.
+ *
+ * Checks that the source dataset can be worked on with the options given
+ * (bands), plans the tiles over it (plan.c: overlap, -srcwin / -projwin,
+ * edge tiles shifted inside) and opens the encoder that reads and encodes
+ * them (encode.c).  Nothing is sent and nothing is written yet: an input
+ * that cannot be read fails here, before any network or output.
+ *
+ * Options that shape the tiles or their payload (tile size, window, bands,
+ * scaling, tile format, nodata skipping, encoder threads) are read here and
+ * nowhere else.
+ */
+#include <string.h>
+
+#include "asd_run.h"
+#include "cpl_conv.h"
+
+/* Bands exist and are not too many: a usage error, reported before work. */
+static int check_bands(asd_run *r) {
+  const asd_detect_options *o = r->o;
+  GDALDatasetH src = r->src;
+  if (GDALGetRasterCount(src) < 1) {
+    return asd_run_fail(r, "input '%s' has no raster band", GDALGetDescription(src));
+  }
+  if (o->nbands > ASD_ENCODE_MAX_BANDS) {
+    if (r->usage_error) *r->usage_error = 1;
+    return asd_run_fail(r, "at most %d -b options", ASD_ENCODE_MAX_BANDS);
+  }
+  for (int i = 0; i < o->nbands; i++) {
+    if (o->bands[i] > GDALGetRasterCount(src)) {
+      if (r->usage_error) *r->usage_error = 1;
+      return asd_run_fail(r, "-b %d: input '%s' has %d band(s)", o->bands[i], GDALGetDescription(src),
+                          GDALGetRasterCount(src));
+    }
+  }
+  return 0;
+}
+
+static int open_plan(asd_run *r) {
+  const asd_detect_options *o = r->o;
+  asd_plan_options po;
+  asd_plan_options_init(&po);
+  po.tile_width = po.tile_height = o->tile_size;
+  po.overlap = o->overlap;
+  if (o->has_srcwin) {
+    po.has_srcwin = 1;
+    memcpy(po.srcwin, o->srcwin, sizeof po.srcwin);
+  }
+  if (o->has_projwin) {
+    po.has_projwin = 1;
+    memcpy(po.projwin, o->projwin, sizeof po.projwin);
+    po.projwin_srs = o->projwin_srs;
+  }
+  r->plan = asd_plan_new(r->src, &po);
+  if (!r->plan)
+    return asd_run_fail(r, "cannot plan tiles over '%s': %s", GDALGetDescription(r->src),
+                        asd_run_report_first(&r->report, "invalid window"));
+  r->ntiles = asd_plan_count(r->plan);
+  r->tiles = CPLCalloc((size_t)(r->ntiles ? r->ntiles : 1), sizeof(asd_run_tile));
+  return 0;
+}
+
+static int open_encoder(asd_run *r) {
+  const asd_detect_options *o = r->o;
+  asd_encode_options eo;
+  asd_encode_options_init(&eo);
+  eo.format = (asd_encode_format)asd_encode_format_from_name(o->tile_format);
+  for (int i = 0; i < o->nbands; i++) eo.bands[i] = o->bands[i];
+  eo.band_count = o->nbands;
+  if (o->scale_mode == 1) eo.scale = ASD_SCALE_MINMAX;
+  if (o->scale_mode == 2) {
+    eo.scale = ASD_SCALE_EXPLICIT;
+    eo.src_min[0] = o->scale[0];
+    eo.src_max[0] = o->scale[1];
+    eo.scale_count = 1;
+  }
+  eo.skip_nodata = o->skip_nodata;
+  eo.skip_constant = o->skip_nodata;
+  eo.max_handles = o->encoder_threads + 1;
+  r->encoder = asd_encoder_new(GDALGetDescription(r->src), &eo);
+  if (!r->encoder)
+    return asd_run_fail(r, "cannot read input '%s': %s", GDALGetDescription(r->src),
+                        asd_run_report_first(&r->report, "unknown error"));
+  r->content_type = asd_encode_content_type(eo.format);
+  return 0;
+}
+
+int asd_run_open_input(asd_run *r) {
+  if (check_bands(r) != 0) return -1;
+  if (open_plan(r) != 0) return -1;
+  return open_encoder(r);
+}

@@ -1,0 +1,114 @@
+/*
+ * metrics_json.c: the -metrics file.
+ *
+ * One JSON document per run: the status and exit status, what ran (source,
+ * destination, tile-status location, endpoint), the summary's figures
+ * (tiles, features, time, calls), the engine configuration, the engine's
+ * metrics (AsyncMetricsTracker) and every failed tile with its window,
+ * reason, inference id and S3 locations, so that a failure can be followed
+ * up without the output.  It is written to a temporary name and renamed, so
+ * a reader never sees half a file.
+ *
+ * A new figure goes in the summary first (asd_app.h, summary.c) and is
+ * written here from the summary; a per-tile fact goes in the failed_tiles
+ * objects.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "asd_run.h"
+#include "asyncdetect/asd_common.h"
+#include "cpl_conv.h"
+#include "cpl_error.h"
+#include "cpl_string.h"
+#include "cpl_vsi.h"
+
+#include <json-c/json.h>
+
+static void append_json_string(asd_buf *b, const char *key, const char *value) {
+  json_object *js = json_object_new_string(value);
+  asd_buf_appendf(b, "  \"%s\": %s,\n", key, json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN));
+  json_object_put(js);
+}
+
+static void append_figures(asd_buf *b, const asd_detect_summary *s) {
+  asd_buf_appendf(b,
+                  "  \"tiles\": {\"planned\": %d, \"skipped\": %d, \"resumed\": %d, \"succeeded\": %d, "
+                  "\"failed\": %d, \"not_run\": %d},\n",
+                  s->tiles_planned, s->tiles_skipped, s->tiles_resumed, s->tiles_succeeded, s->tiles_failed,
+                  s->tiles_not_run);
+  asd_buf_appendf(b, "  \"features\": {\"received\": %lld, \"kept\": %lld},\n", s->features_received,
+                  s->features_kept);
+  asd_buf_appendf(b, "  \"elapsed_seconds\": %.3f,\n  \"tiles_per_second\": %.3f,\n", s->elapsed_seconds,
+                  s->tiles_per_second);
+  asd_buf_appendf(b, "  \"calls\": {\"s3\": %lld, \"endpoint\": %lld, \"polls\": %lld, \"retries\": %lld},\n",
+                  s->s3_calls, s->endpoint_calls, s->polling_attempts, s->retries);
+}
+
+static json_object *failed_tile_json(const asd_run *r, int i) {
+  const asd_run_tile *ti = &r->tiles[i];
+  const asd_tile *t = asd_plan_tile(r->plan, i);
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "tile", json_object_new_int(i));
+  json_object_object_add(o, "row", json_object_new_int(t->row));
+  json_object_object_add(o, "col", json_object_new_int(t->col));
+  json_object *win = json_object_new_array();
+  json_object_array_add(win, json_object_new_int(t->x));
+  json_object_array_add(win, json_object_new_int(t->y));
+  json_object_array_add(win, json_object_new_int(t->w));
+  json_object_array_add(win, json_object_new_int(t->h));
+  json_object_object_add(o, "window", win);
+  json_object_object_add(o, "reason", json_object_new_string(ti->reason ? ti->reason : ""));
+  json_object_object_add(o, "inference_id", ti->inference_id ? json_object_new_string(ti->inference_id) : NULL);
+  json_object_object_add(o, "output_location",
+                         ti->output_location ? json_object_new_string(ti->output_location) : NULL);
+  json_object_object_add(o, "failure_location",
+                         ti->failure_location ? json_object_new_string(ti->failure_location) : NULL);
+  return o;
+}
+
+static int write_atomically(const char *path, const asd_buf *b) {
+  char *tmp = CPLStrdup(CPLSPrintf("%s.tmp", path));
+  int rc = -1;
+  VSILFILE *f = VSIFOpenL(tmp, "wb");
+  if (f) {
+    if (VSIFWriteL(b->data, 1, b->len, f) == b->len) rc = 0;
+    if (VSIFCloseL(f) != 0) rc = -1;
+    if (rc == 0 && VSIRename(tmp, path) != 0) rc = -1;
+    if (rc != 0) VSIUnlink(tmp);
+  }
+  if (rc != 0) CPLError(CE_Warning, CPLE_FileIO, "cannot write the metrics file '%s'", path);
+  CPLFree(tmp);
+  return rc;
+}
+
+int asd_run_write_metrics(const asd_run *r, const asd_detect_summary *s, int status) {
+  asd_buf b;
+  asd_buf_init(&b);
+  static const char *const names[] = {"ok", "error", "partial", "interrupted"};
+  char *engine = r->metrics ? asd_metrics_to_json(r->metrics) : NULL;
+  char *config = asd_config_to_json(&r->cfg);
+  asd_buf_appendf(&b, "{\n  \"status\": \"%s\",\n  \"exit_status\": %d,\n", names[status & 3], status);
+  append_json_string(&b, "source", GDALGetDescription(r->src));
+  append_json_string(&b, "dest", r->dest);
+  append_json_string(&b, "tile_status", s->tiles_location);
+  append_json_string(&b, "endpoint", r->o->endpoint ? r->o->endpoint : "");
+  append_figures(&b, s);
+  asd_buf_appendf(&b, "  \"config\": %s,\n", config ? config : "null");
+  asd_buf_appendf(&b, "  \"engine\": %s,\n", engine ? engine : "{}");
+  asd_buf_append_str(&b, "  \"failed_tiles\": [");
+  int first = 1;
+  for (int i = 0; i < r->ntiles; i++) {
+    if (r->tiles[i].state != ASD_RUN_TILE_FAILED) continue;
+    json_object *o = failed_tile_json(r, i);
+    asd_buf_appendf(&b, "%s\n    %s", first ? "" : ",", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    first = 0;
+  }
+  asd_buf_append_str(&b, first ? "]\n}\n" : "\n  ]\n}\n");
+  free(engine);
+  free(config);
+  int rc = write_atomically(r->o->metrics_path, &b);
+  asd_buf_free(&b);
+  return rc;
+}

@@ -1,0 +1,87 @@
+/*
+ * report.c: how the run reports what went wrong, as one line with context.
+ *
+ * While a run sets itself up (opening the input, the endpoint client, the
+ * output, the journal), the modules it calls report their own failures
+ * through CPLError in their own words ("asd_writer: ...").  A user wants one
+ * line that says what the utility was doing and why it failed ("cannot write
+ * output 'x.gpkg': ..."), so during setup those CPLErrors are captured
+ * instead of printed: the first failure is kept to be quoted in the line,
+ * warnings are re-emitted unchanged once the capture ends, debug messages go
+ * through at once.
+ *
+ * asd_run_fail() is the one way a stage gives up: it ends the capture (so
+ * the line is printed, not captured) and emits the line, with newlines
+ * flattened.  asd_run_report_first() quotes the captured cause without the
+ * module prefix that means nothing to a user.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "asd_run.h"
+#include "cpl_conv.h"
+#include "cpl_error.h"
+#include "cpl_string.h"
+
+static void CPL_STDCALL capture_handler(CPLErr cls, CPLErrorNum num, const char *msg) {
+  asd_run_report *c = CPLGetErrorHandlerUserData();
+  if (!c) return;
+  if (cls == CE_Failure || cls == CE_Fatal) {
+    if (!c->first[0]) snprintf(c->first, sizeof c->first, "%s", msg);
+  } else if (cls == CE_Warning) {
+    if (CSLCount(c->warnings) < 20) c->warnings = CSLAddString(c->warnings, msg);
+  } else if (cls == CE_Debug) {
+    CPLDefaultErrorHandler(cls, num, msg);
+  }
+}
+
+void asd_run_report_begin(asd_run_report *c) {
+  memset(c, 0, sizeof *c);
+  CPLErrorReset();
+  CPLPushErrorHandlerEx(capture_handler, c);
+  c->active = 1;
+}
+
+void asd_run_report_end(asd_run_report *c) {
+  if (!c->active) return;
+  c->active = 0;
+  CPLPopErrorHandler();
+  for (char **w = c->warnings; w && *w; w++) CPLError(CE_Warning, CPLE_AppDefined, "%s", *w);
+  CSLDestroy(c->warnings);
+  c->warnings = NULL;
+}
+
+const char *asd_run_report_first(const asd_run_report *c, const char *fallback) {
+  if (!c->first[0]) return fallback;
+  static const char *const prefixes[] = {"asd_writer: ", "journal: ", "asd_georef: ", "asd_plan: ", NULL};
+  for (int i = 0; prefixes[i]; i++)
+    if (STARTS_WITH(c->first, prefixes[i])) return c->first + strlen(prefixes[i]);
+  return c->first;
+}
+
+static void emit(const char *fmt, va_list ap) {
+  char msg[2048];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  for (char *p = msg; *p; p++)
+    if (*p == '\n' || *p == '\r') *p = ' ';
+  CPLError(CE_Failure, CPLE_AppDefined, "%s", msg);
+}
+
+void asd_run_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit(fmt, ap);
+  va_end(ap);
+}
+
+int asd_run_fail(asd_run *r, const char *fmt, ...) {
+  /* The arguments were evaluated before this call, so a quoted captured
+     cause is already in them; end the capture so the line is printed. */
+  asd_run_report_end(&r->report);
+  va_list ap;
+  va_start(ap, fmt);
+  emit(fmt, ap);
+  va_end(ap);
+  return -1;
+}

@@ -1,0 +1,97 @@
+/*
+ * summary.c: the figures of one run (asd_detect_summary) and the text the
+ * utility prints from them.
+ *
+ * asd_run_fill_summary() counts the tiles by final state and takes the call
+ * counts from the engine (the pool's counters) and the transport (requests
+ * and retries of the AWS context): S3 calls are every request but the
+ * invocations.  asd_detect_summary_format() is the human-readable form; the
+ * -metrics file (metrics_json.c) writes the same figures as JSON.
+ *
+ * A new summary line: a field in asd_detect_summary (asd_app.h), filled
+ * here, printed in asd_detect_summary_format(), and written in
+ * metrics_json.c.
+ */
+#include <string.h>
+
+#include "asd_run.h"
+#include "asyncdetect/asd_aws.h"
+#include "asyncdetect/asd_common.h"
+#include "asyncdetect/asd_http.h"
+#include "cpl_conv.h"
+#include "cpl_string.h"
+
+static void count_tiles(const asd_run *r, asd_detect_summary *s) {
+  s->tiles_planned = r->ntiles;
+  for (int i = 0; i < r->ntiles; i++) {
+    switch (r->tiles[i].state) {
+      case ASD_RUN_TILE_SUCCEEDED:
+        s->tiles_succeeded++;
+        if (r->tiles[i].resumed) s->tiles_resumed++;
+        break;
+      case ASD_RUN_TILE_FAILED:
+        s->tiles_failed++;
+        break;
+      case ASD_RUN_TILE_SKIPPED:
+        s->tiles_skipped++;
+        break;
+      default:
+        s->tiles_not_run++;
+    }
+  }
+}
+
+static void count_calls(const asd_run *r, asd_detect_summary *s) {
+  if (r->detector) {
+    asd_http_stats hs;
+    memset(&hs, 0, sizeof hs);
+    asd_aws_context_http_stats(asd_detector_aws_context(r->detector), &hs);
+    asd_metric_summary ms;
+    long long invokes = 0;
+    if (r->metrics && asd_metrics_get(r->metrics, "InvokeDuration", &ms) == 0) invokes = ms.count;
+    s->endpoint_calls = invokes;
+    s->s3_calls = (long long)hs.requests > invokes ? (long long)hs.requests - invokes : 0;
+    s->retries = r->counts.retries + (long long)hs.retries;
+  }
+  s->polling_attempts = r->counts.polls;
+}
+
+void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
+  count_tiles(r, s);
+  s->features_received = r->received;
+  s->features_kept = r->kept;
+  s->elapsed_seconds = asd_time_monotonic() - r->t0;
+  s->tiles_per_second = r->run_seconds > 0 ? r->tiles_this_run / r->run_seconds : 0;
+  count_calls(r, s);
+}
+
+char *asd_detect_summary_format(const asd_detect_summary *s) {
+  asd_buf b;
+  asd_buf_init(&b);
+  if (s->dry_run) {
+    asd_buf_appendf(&b,
+                    "Dry run: %d tiles planned (%d skipped, %d to run%s); credentials and buckets checked; "
+                    "nothing invoked.\n",
+                    s->tiles_planned, s->tiles_skipped, s->tiles_planned - s->tiles_skipped - s->tiles_resumed,
+                    s->tiles_resumed ? CPLSPrintf(", %d already done", s->tiles_resumed) : "");
+  } else {
+    asd_buf_appendf(&b, "Tiles: %d planned, %d skipped, %d succeeded", s->tiles_planned, s->tiles_skipped,
+                    s->tiles_succeeded);
+    if (s->tiles_resumed) asd_buf_appendf(&b, " (%d from an earlier run)", s->tiles_resumed);
+    asd_buf_appendf(&b, ", %d failed", s->tiles_failed);
+    if (s->tiles_not_run) asd_buf_appendf(&b, ", %d not run", s->tiles_not_run);
+    asd_buf_appendf(&b, "\nFeatures: %lld received, %lld kept after merging\n", s->features_received,
+                    s->features_kept);
+    asd_buf_appendf(&b, "Time: %.1f s, %.2f tiles/s\n", s->elapsed_seconds, s->tiles_per_second);
+    asd_buf_appendf(&b, "Calls: %lld S3, %lld endpoint, %lld polls, %lld retries\n", s->s3_calls,
+                    s->endpoint_calls, s->polling_attempts, s->retries);
+    if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
+    if (s->interrupted)
+      asd_buf_append_str(&b, "Interrupted: rerun the same command with -resume to finish.\n");
+    else if (s->tiles_failed)
+      asd_buf_append_str(&b, "Some tiles failed (see the tile-status layer); rerun with -resume to retry them.\n");
+  }
+  char *out = CPLStrdup((const char *)b.data);
+  asd_buf_free(&b);
+  return out;
+}
