@@ -314,3 +314,27 @@ TEST(RunSummary, FormatNamesEveryFigure) {
   EXPECT_NE(std::string::npos, t.find("Tile status: out_tiles.geojson\n"));
   EXPECT_NE(std::string::npos, t.find("Some tiles failed"));
 }
+
+// A configuration error is the user's one line, not swallowed by the capture
+// of the modules' messages during setup (it was, before the run module: the
+// utility exited 1 without a word).
+TEST_F(RunStages, AMissingInputBucketIsOneLineAndAUsageError) {
+  CPLSetConfigOption("ASYNC_SM_INPUT_BUCKET", nullptr);
+  unsetenv("ASYNC_SM_INPUT_BUCKET");
+  char *argv[] = {const_cast<char *>("-endpoint"), const_cast<char *>("e"), nullptr};
+  o_ = asd_detect_options_new(argv, nullptr);
+  ASSERT_NE(nullptr, o_);
+  int usage = 0;
+  std::vector<std::string> lines;
+  CPLPushErrorHandlerEx(
+      [](CPLErr cls, CPLErrorNum, const char *msg) {
+        if (cls == CE_Failure)
+          static_cast<std::vector<std::string> *>(CPLGetErrorHandlerUserData())->push_back(msg);
+      },
+      &lines);
+  EXPECT_EQ(ASD_DETECT_ERROR, asd_detect(dest_.c_str(), src_, o_, &summary_, &usage));
+  CPLPopErrorHandler();
+  EXPECT_EQ(1, usage);
+  ASSERT_EQ(1u, lines.size());
+  EXPECT_NE(std::string::npos, lines[0].find("no input bucket: give -input-bucket BUCKET")) << lines[0];
+}
