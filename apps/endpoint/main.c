@@ -38,6 +38,7 @@
 #include "server.h"
 #include "stats.h"
 #include "sts_api.h"
+#include "policy.h"
 
 
 #define DEFAULT_ACCESS_KEY "ASDLOCALACCESSKEY"
@@ -50,7 +51,7 @@ static void usage(FILE *f) {
           "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-data-dir DIR] [-bucket NAME]...\n"
           "           [-access-key KEY -secret-key SECRET] [-session-token TOKEN] [-no-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
-          "           [-sts-external-id ID] [-no-sts]\n"
+          "           [-sts-external-id ID] [-no-sts] [-deny ACTION[:RESOURCE]]...\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
           "\n"
           "A local server speaking the S3 (path-style) and SageMaker Runtime protocols,\n"
@@ -80,10 +81,19 @@ static void usage(FILE *f) {
           "                     held in memory and capped at 64 MiB).\n"
           "  -endpoint SPEC     declare a SageMaker endpoint (repeatable):\n"
           "                     \"NAME,model=blobs,output=s3://bucket/prefix,failure=s3://bucket/prefix,\n"
-          "                      instances=1,concurrency=4,latency_ms=0,spread_ms=0\"\n"
+          "                      instances=1,concurrency=4,latency_ms=0,spread_ms=0,cold_start_ms=0\"\n"
+          "                     failure=none: no S3FailurePath (no FailureLocation, failures\n"
+          "                     leave nothing in S3); cold_start_ms=N: instances start N ms\n"
+          "                     after the first invocation.  DescribeEndpoint and\n"
+          "                     DescribeEndpointConfig (X-Amz-Target: SageMaker.*) describe them.\n"
           "                     models: centerpoint, flood, failure, blobs, http://HOST:PORT.\n"
           "  -faults SPEC       fault injection: \"s3_503=P,s3_500=P,invoke_throttle=P,invoke_5xx=P,\n"
           "                      drop=P,model_error=P,hang=P,slow_consumer_ms=N,seed=N\"\n"
+          "  -deny ACTION[:RESOURCE]  answer ACTION (an IAM action: s3:ListBucket, s3:GetObject,\n"
+          "                     s3:PutObject, s3:DeleteObject, sagemaker:DescribeEndpoint...) on\n"
+          "                     RESOURCE (a bucket or endpoint name, default every one) with\n"
+          "                     AccessDenied, as AWS does (repeatable).  E.g. -deny s3:ListBucket:results\n"
+          "                     makes GetObject of a missing key there 403, not 404.\n"
           "  -access-log FILE   append one line per request to FILE.\n"
           "  -threads N         HTTP worker threads (default 4).\n"
           "\n"
@@ -131,6 +141,7 @@ int main(int argc, char **argv) {
   unsigned long long max_body = DEFAULT_MAX_BODY;
   char **buckets = NULL, **endpoints = NULL;
   int rc = 1;
+  asd_ep_policy *policy = asd_ep_policy_new(); /* -deny rules */
 
 #define NEED_ARG()                                                         \
   do {                                                                     \
@@ -191,6 +202,13 @@ int main(int argc, char **argv) {
     } else if (EQUAL(a, "-endpoint")) {
       NEED_ARG();
       endpoints = CSLAddString(endpoints, argv[++i]);
+    } else if (EQUAL(a, "-deny")) {
+      NEED_ARG();
+      char derr[512];
+      if (!policy || asd_ep_policy_add_deny(policy, argv[++i], derr, sizeof derr) != 0) {
+        fprintf(stderr, "asyncdetect_endpoint: %s\n", policy ? derr : "out of memory");
+        goto out;
+      }
     } else if (EQUAL(a, "-faults")) {
       NEED_ARG();
       faults_spec = argv[++i];
@@ -287,6 +305,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n_specs; i++) {
     const char *bs[2] = {specs[i].output_bucket, specs[i].failure_bucket};
     for (int k = 0; k < 2; k++) {
+      if (!bs[k][0]) continue; /* failure=none */
       asd_store_status st = asd_store_create_bucket(store, bs[k]);
       if (st != ASD_STORE_OK && st != ASD_STORE_EXISTS) {
         fprintf(stderr, "asyncdetect_endpoint: -endpoint %s: cannot create bucket '%s': %s\n", specs[i].name, bs[k],
@@ -337,6 +356,8 @@ int main(int argc, char **argv) {
   cfg.stats = stats;
   cfg.auth = auth;
   cfg.sts = sts;
+  cfg.policy = policy;
+  cfg.region = region;
   char err[256] = "";
   srv = asd_server_start(&cfg, err, sizeof err);
   if (!srv) {
@@ -382,6 +403,7 @@ cleanup:
   }
   free(specs);
 out:
+  asd_ep_policy_free(policy);
   CSLDestroy(buckets);
   CSLDestroy(endpoints);
   CSLDestroy(argv);

@@ -17,6 +17,19 @@
  *      container), and writes the output object, or a failure object when
  *      the model fails or runs past InvocationTimeoutSeconds.
  *
+ * Where results go.  The output and failure objects are named from the
+ * endpoint's paths, the request's S3OutputPathExtension (appended to both
+ * paths) and its Filename (the output object's name, "<Filename>-error.out"
+ * for the failure object; AWS documents only the output side) or a fresh
+ * uuid.  Both headers are validated against the service model's patterns
+ * and answered with SageMaker's ValidationError text when they fail.  An
+ * endpoint declared with failure=none has no S3FailurePath, as on AWS: its
+ * replies carry no FailureLocation and a failed job leaves nothing in S3.
+ *
+ * Cold start.  cold_start_ms=N models an endpoint scaling out from zero:
+ * the first accepted invocation starts the clock, and no instance takes a
+ * job until N ms later; requests queue meanwhile (and their TTL runs).
+ *
  * Memory and speed.  A queued request is one small allocation (the record
  * and its strings in a single block, a few hundred bytes), never the
  * payload: the input object is read only when the job starts.  Ten thousand
@@ -189,8 +202,10 @@ int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err
                          spec->output_prefix, sizeof(spec->output_prefix), err, err_len);
       have_output = 1;
     } else if (strcmp(key, "failure") == 0) {
-      rc = parse_s3_path(key, value, spec->failure_bucket, sizeof(spec->failure_bucket),
-                         spec->failure_prefix, sizeof(spec->failure_prefix), err, err_len);
+      /* failure=none: an endpoint configured without an S3FailurePath. */
+      if (strcmp(value, "none") != 0)
+        rc = parse_s3_path(key, value, spec->failure_bucket, sizeof(spec->failure_bucket),
+                           spec->failure_prefix, sizeof(spec->failure_prefix), err, err_len);
       have_failure = 1;
     } else if (strcmp(key, "instances") == 0) {
       rc = parse_number(key, value, 0, 64, &v, err, err_len);
@@ -212,10 +227,12 @@ int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err
       rc = parse_number(key, value, 0, 3600e3, &spec->spread_ms, err, err_len);
     } else if (strcmp(key, "time_scale") == 0) {
       rc = parse_number(key, value, 1e-6, 1e3, &spec->time_scale, err, err_len);
+    } else if (strcmp(key, "cold_start_ms") == 0) {
+      rc = parse_number(key, value, 0, 3600e3, &spec->cold_start_ms, err, err_len);
     } else {
       snprintf(err, err_len,
                "-endpoint: unknown key '%s' (expected model, output, failure, instances, "
-               "concurrency, latency_ms, spread_ms, time_scale)",
+               "concurrency, latency_ms, spread_ms, time_scale, cold_start_ms)",
                key);
       rc = -1;
     }
@@ -334,6 +351,8 @@ typedef struct rt_job {
   const char *content_type; /* NULL when absent */
   const char *accept;
   const char *custom_attributes;
+  const char *out_key;      /* where the result goes in the output bucket */
+  const char *fail_key;     /* and the failure object; NULL for failure=none */
   char uuid[37];
   char strings[]; /* every string above lives here: one allocation per job */
 } rt_job;
@@ -355,7 +374,8 @@ typedef struct rt_endpoint {
   pthread_t *workers;
   /* counters, under mu */
   uint64_t accepted, rejected, completed, failed, sync_invocations, sync_failed, abandoned;
-  uint64_t f_model_error, f_ttl, f_timeout, f_input_missing, store_errors;
+  uint64_t f_model_error, f_ttl, f_timeout, f_input_missing, store_errors, f_unreported;
+  double warm_at; /* monotonic time instances are up; 0 = cold, never invoked */
   int in_flight;
   rt_ring latency, model_time;
 } rt_endpoint;
@@ -401,19 +421,25 @@ static int rt_wait_until(asd_runtime *rt, double deadline) {
   return stopped ? -1 : 0;
 }
 
-static void object_key(char *out, size_t out_len, const char *prefix, const char *uuid, const char *suffix) {
-  if (*prefix) snprintf(out, out_len, "%s/%s%s", prefix, uuid, suffix);
-  else snprintf(out, out_len, "%s%s", uuid, suffix);
+/* prefix[/extension]/name+suffix, with no empty segment for an empty part. */
+static void object_key(char *out, size_t out_len, const char *prefix, const char *ext, const char *name,
+                       const char *suffix) {
+  snprintf(out, out_len, "%s%s%s%s%s%s", prefix, *prefix ? "/" : "", ext ? ext : "", ext && *ext ? "/" : "",
+           name, suffix);
 }
 
 enum fail_reason { FR_MODEL_ERROR, FR_TTL, FR_TIMEOUT, FR_INPUT_MISSING };
 
+/* Writes the failure object, or nothing at all for an endpoint without a
+ * failure path (failure=none): on AWS such a failure is only visible to an
+ * SNS error topic, never in S3. */
 static void write_failure(rt_endpoint *ep, const rt_job *job, enum fail_reason reason,
                           const void *payload, size_t len, const char *content_type) {
-  char key[ASD_RT_PREFIX_MAX + 64];
-  object_key(key, sizeof(key), ep->spec.failure_prefix, job->uuid, "-error.out");
-  int rc = ep->rt->store.put(ep->rt->store.ctx, ep->spec.failure_bucket, key, payload, len,
-                             content_type ? content_type : "text/plain");
+  const char *key = job->fail_key;
+  int rc = 0;
+  if (key)
+    rc = ep->rt->store.put(ep->rt->store.ctx, ep->spec.failure_bucket, key, payload, len,
+                           content_type ? content_type : "text/plain");
   double lat = (asd_time_monotonic() - job->enqueued) * 1000.0;
   pthread_mutex_lock(&ep->mu);
   ep->failed++;
@@ -424,6 +450,7 @@ static void write_failure(rt_endpoint *ep, const rt_job *job, enum fail_reason r
     case FR_INPUT_MISSING: ep->f_input_missing++; break;
   }
   if (rc != 0) ep->store_errors++;
+  if (!key) ep->f_unreported++;
   ring_add(&ep->latency, lat);
   pthread_mutex_unlock(&ep->mu);
   if (rc != 0)
@@ -581,8 +608,7 @@ static void run_job(rt_endpoint *ep, rt_job *job) {
     write_failure(ep, job, FR_MODEL_ERROR, out.body.data, out.body.len,
                   out.content_type[0] ? out.content_type : "text/plain");
   } else {
-    char key[ASD_RT_PREFIX_MAX + 64];
-    object_key(key, sizeof(key), ep->spec.output_prefix, job->uuid, ".out");
+    const char *key = job->out_key;
     int prc = rt->store.put(rt->store.ctx, ep->spec.output_bucket, key, out.body.data, out.body.len,
                             out.content_type);
     double now = asd_time_monotonic();
@@ -621,6 +647,14 @@ static void *worker_main(void *arg) {
     if (atomic_load(&rt->stopping)) {
       pthread_mutex_unlock(&ep->mu);
       break;
+    }
+    /* A cold endpoint: no instance serves until warm_at (set by the first
+     * invocation).  Jobs keep waiting in the queue, where their TTL runs. */
+    double warm_at = ep->warm_at;
+    if (warm_at > asd_time_monotonic()) {
+      pthread_mutex_unlock(&ep->mu);
+      if (rt_wait_until(rt, warm_at) != 0) break;
+      continue;
     }
     rt_job *job = ep->head;
     ep->head = job->next;
@@ -833,6 +867,8 @@ static rt_endpoint *find_endpoint(asd_runtime *rt, const char *name) {
 #define H_INFID "X-Amzn-SageMaker-Inference-Id"
 #define H_TTL "X-Amzn-SageMaker-RequestTTLSeconds"
 #define H_TIMEOUT "X-Amzn-SageMaker-InvocationTimeoutSeconds"
+#define H_EXT "X-Amzn-SageMaker-S3OutputPathExtension"
+#define H_FILENAME "X-Amzn-SageMaker-Filename"
 
 /* 1 when every byte is in [lo, hi] and the length is within [min, max]. */
 static int text_ok(const char *s, size_t min, size_t max, unsigned char lo, unsigned char hi) {
@@ -841,6 +877,27 @@ static int text_ok(const char *s, size_t min, size_t max, unsigned char lo, unsi
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)s[i] < lo || (unsigned char)s[i] > hi) return 0;
   return 1;
+}
+
+/* S3OutputPathExtension: ^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$, 1-512. */
+static int extension_ok(const char *e) {
+  size_t n = strlen(e);
+  if (n < 1 || n > 512 || strncmp(e, "s3:", 3) == 0 || strncmp(e, "https:", 6) == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)e[i]) && !strchr("!_.*'()/-", e[i])) return 0;
+  return 1;
+}
+
+/* Filename: ^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$, 1-32. */
+static int filename_ok(const char *f) {
+  size_t n = strlen(f);
+  if (n < 1 || n > 32 || !isalnum((unsigned char)f[0])) return 0;
+  int dots = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (f[i] == '.') dots++;
+    else if (!isalnum((unsigned char)f[i]) && f[i] != '-' && f[i] != '_') return 0;
+  }
+  return dots <= 1;
 }
 
 static int parse_int_header(const char *v, long lo, long hi, long *out) {
@@ -914,6 +971,8 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
   const char *infid = header(header_ctx, H_INFID);
   const char *ttl_s = header(header_ctx, H_TTL);
   const char *timeout_h = header(header_ctx, H_TIMEOUT);
+  const char *ext_h = header(header_ctx, H_EXT);
+  const char *filename = header(header_ctx, H_FILENAME);
   long ttl = 21600, timeout = 900;
   char bucket[ASD_RT_BUCKET_MAX + 8] = "";
   const char *key = NULL;
@@ -987,16 +1046,60 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
     goto rejected;
   }
 
+  if (ext_h && !extension_ok(ext_h)) {
+    resp_error(resp, 400, "ValidationError",
+               "1 validation error detected: Value '%.600s' at 's3OutputPathExtension' failed to satisfy "
+               "constraint: Member must satisfy regular expression pattern: "
+               "^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$ and have length between 1 and 512",
+               ext_h);
+    goto rejected;
+  }
+  if (filename && !filename_ok(filename)) {
+    resp_error(resp, 400, "ValidationError",
+               "1 validation error detected: Value '%.64s' at 'filename' failed to satisfy constraint: "
+               "Member must satisfy regular expression pattern: ^(?!.*\\..*\\.)[a-zA-Z0-9][a-zA-Z0-9-_\\.]*$ "
+               "and have length between 1 and 32",
+               filename);
+    goto rejected;
+  }
+  /* The extension is appended to the output path with exactly one '/'
+   * between segments; a '..' segment cannot be stored on disk here. */
+  char ext[520] = "";
+  if (ext_h) {
+    const char *e = ext_h;
+    while (*e == '/') e++;
+    size_t n = strlen(e);
+    while (n && e[n - 1] == '/') n--;
+    memcpy(ext, e, n);
+    ext[n] = '\0';
+    if (strstr(ext, "//") || strcmp(ext, "..") == 0 || strncmp(ext, "../", 3) == 0 || strstr(ext, "/../") ||
+        (n >= 3 && strcmp(ext + n - 3, "/..") == 0)) {
+      resp_error(resp, 400, "ValidationError",
+                 "S3OutputPathExtension '%.600s' has an empty or '..' path segment, which this local "
+                 "endpoint cannot store",
+                 ext_h);
+      goto rejected;
+    }
+  }
+
   char gen_id[37];
   if (!infid) {
     asd_uuid4(gen_id);
     infid = gen_id;
   }
+  char uuid[37];
+  asd_uuid4(uuid);
+  char out_key[ASD_RT_PREFIX_MAX + 600], fail_key[ASD_RT_PREFIX_MAX + 600];
+  object_key(out_key, sizeof(out_key), ep->spec.output_prefix, ext, filename ? filename : uuid,
+             filename ? "" : ".out");
+  object_key(fail_key, sizeof(fail_key), ep->spec.failure_prefix, ext, filename ? filename : uuid, "-error.out");
+  int has_failure = ep->spec.failure_bucket[0] != '\0';
   /* One allocation: the record followed by its strings. */
   size_t l_id = strlen(infid) + 1, l_b = strlen(bucket) + 1, l_k = strlen(key) + 1;
   size_t l_ct = ctype ? strlen(ctype) + 1 : 0, l_ac = accept ? strlen(accept) + 1 : 0;
   size_t l_at = attrs ? strlen(attrs) + 1 : 0;
-  rt_job *job = malloc(sizeof(rt_job) + l_id + l_b + l_k + l_ct + l_ac + l_at);
+  size_t l_ok = strlen(out_key) + 1, l_fk = has_failure ? strlen(fail_key) + 1 : 0;
+  rt_job *job = malloc(sizeof(rt_job) + l_id + l_b + l_k + l_ct + l_ac + l_at + l_ok + l_fk);
   if (!job) {
     resp_error(resp, 500, "InternalFailure", "Out of memory queueing the request.");
     goto rejected;
@@ -1018,17 +1121,16 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
   PUT_STR(content_type, ctype, l_ct);
   PUT_STR(accept, accept, l_ac);
   PUT_STR(custom_attributes, attrs, l_at);
+  PUT_STR(out_key, out_key, l_ok);
+  PUT_STR(fail_key, fail_key, l_fk);
 #undef PUT_STR
   job->next = NULL;
   job->enqueued = asd_time_monotonic();
   job->ttl_deadline = job->enqueued + (double)ttl * ep->spec.time_scale;
   job->timeout_s = (double)timeout * ep->spec.time_scale;
-  asd_uuid4(job->uuid);
+  memcpy(job->uuid, uuid, sizeof(uuid));
 
-  char out_key[ASD_RT_PREFIX_MAX + 64], fail_key[ASD_RT_PREFIX_MAX + 64];
-  object_key(out_key, sizeof(out_key), ep->spec.output_prefix, job->uuid, ".out");
-  object_key(fail_key, sizeof(fail_key), ep->spec.failure_prefix, job->uuid, "-error.out");
-  char out_loc[ASD_RT_PREFIX_MAX + 160], fail_loc[ASD_RT_PREFIX_MAX + 160];
+  char out_loc[ASD_RT_PREFIX_MAX + 700], fail_loc[ASD_RT_PREFIX_MAX + 700];
   snprintf(out_loc, sizeof(out_loc), "s3://%s/%s", ep->spec.output_bucket, out_key);
   snprintf(fail_loc, sizeof(fail_loc), "s3://%s/%s", ep->spec.failure_bucket, fail_key);
   asd_buf body;
@@ -1051,13 +1153,14 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
   ep->tail = job;
   ep->depth++;
   ep->accepted++;
+  if (ep->warm_at == 0) ep->warm_at = job->enqueued + ep->spec.cold_start_ms / 1000.0;
   pthread_cond_signal(&ep->cv);
   pthread_mutex_unlock(&ep->mu);
 
   resp_start(resp, 202);
   resp_header(resp, "Content-Type", "application/json");
   resp_header(resp, "X-Amzn-SageMaker-OutputLocation", out_loc);
-  resp_header(resp, "X-Amzn-SageMaker-FailureLocation", fail_loc);
+  if (has_failure) resp_header(resp, "X-Amzn-SageMaker-FailureLocation", fail_loc);
   resp_body(resp, body.data, body.len);
   asd_buf_free(&body);
   return;
@@ -1205,6 +1308,8 @@ struct json_object *asd_runtime_stats_json(asd_runtime *rt) {
     json_object_object_add(fr, "invocation_timeout", json_object_new_int64((int64_t)ep->f_timeout));
     json_object_object_add(fr, "input_missing", json_object_new_int64((int64_t)ep->f_input_missing));
     json_object_object_add(fr, "store_error", json_object_new_int64((int64_t)ep->store_errors));
+    json_object_object_add(fr, "no_failure_path", json_object_new_int64((int64_t)ep->f_unreported));
+    json_object_object_add(o, "warm", json_object_new_boolean(ep->warm_at > 0 && ep->warm_at <= asd_time_monotonic()));
     json_object_object_add(o, "failed_by_reason", fr);
     json_object_object_add(o, "sync_invocations", json_object_new_int64((int64_t)ep->sync_invocations));
     json_object_object_add(o, "sync_failed", json_object_new_int64((int64_t)ep->sync_failed));

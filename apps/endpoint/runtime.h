@@ -15,8 +15,10 @@
  * object, queued as a small record (no payload copy: the input object is
  * read when the job starts) and answered 202 at once with the output and
  * failure locations, which are fixed at that moment:
- *   <output path>/<uuid>.out  and  <failure path>/<uuid>-error.out
- * (the uuid is not the inference id, as on AWS).  Requests that wait longer
+ *   <output path>[/<extension>]/<uuid>.out  and  <failure path>[/<extension>]/<uuid>-error.out
+ * (the uuid is not the inference id, as on AWS), where the extension is the
+ * request's S3OutputPathExtension; a request's Filename replaces
+ * "<uuid>.out" (and names the failure object "<Filename>-error.out").  Requests that wait longer
  * than RequestTTLSeconds are written as failures; so are jobs that run
  * longer than InvocationTimeoutSeconds.
  */
@@ -49,20 +51,25 @@ struct json_object;
  * requests queue and wait), concurrency=1, latency_ms=0, spread_ms=0,
  * time_scale=1 (a testing aid: RequestTTLSeconds and
  * InvocationTimeoutSeconds are multiplied by it, so that expiry can be
- * observed in seconds rather than minutes).
+ * observed in seconds rather than minutes), cold_start_ms=0 (an endpoint
+ * that starts cold: no instance runs a job until that long after the first
+ * invocation it accepts, as an async endpoint scaling out from zero).
+ * failure=none declares an endpoint without an S3FailurePath: its replies
+ * carry no FailureLocation and a failed job leaves no object anywhere.
  */
 typedef struct asd_endpoint_spec {
   char name[ASD_RT_NAME_MAX];
   char model[ASD_RT_MODEL_MAX];
   char output_bucket[ASD_RT_BUCKET_MAX];
   char output_prefix[ASD_RT_PREFIX_MAX];  /* no leading or trailing '/', may be "" */
-  char failure_bucket[ASD_RT_BUCKET_MAX];
+  char failure_bucket[ASD_RT_BUCKET_MAX];  /* "" = failure=none */
   char failure_prefix[ASD_RT_PREFIX_MAX];
   int instances;
   int concurrency;
   double latency_ms; /* mean simulated model latency */
   double spread_ms;  /* each invocation draws uniformly in mean +/- spread */
   double time_scale;
+  double cold_start_ms; /* instances start this long after the first invocation */
 } asd_endpoint_spec;
 
 /* Parses one -endpoint value.  Returns 0, or -1 with a one-line reason in err. */

@@ -52,6 +52,8 @@
 
 #include "asyncdetect/asd_common.h"
 #include "auth.h"
+#include "control_api.h"
+#include "policy.h"
 #include "faults.h"
 #include "runtime.h"
 #include "s3_api.h"
@@ -71,7 +73,8 @@ struct asd_server {
 
 typedef enum route_kind {
   ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND,
-  ROUTE_STS /* a form-encoded POST to "/": STS's query protocol (sts_api.c) */
+  ROUTE_STS, /* a form-encoded POST to "/": STS's query protocol (sts_api.c) */
+  ROUTE_CONTROL /* X-Amz-Target: SageMaker.*: DescribeEndpoint[Config] (control_api.c) */
 } route_kind;
 
 typedef struct conn_req {
@@ -503,6 +506,11 @@ static void classify(conn_req *r) {
     }
     return;
   }
+  if (asd_control_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Amz-Target"))) {
+    r->route = ROUTE_CONTROL;
+    r->operation = "SageMaker";
+    return;
+  }
   if (r->srv->cfg.sts && asd_sts_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                                                         "Content-Type"))) {
     r->route = ROUTE_STS;
@@ -732,6 +740,9 @@ static enum MHD_Result on_complete(conn_req *r) {
     case ROUTE_STS:
       asd_sts_api_handle(srv->cfg.sts, &r->req, &resp);
       break;
+    case ROUTE_CONTROL:
+      asd_control_api_handle(srv->cfg.runtime, srv->cfg.policy, srv->cfg.region, &r->req, &resp);
+      break;
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {
       if (strcmp(r->req.method, "POST") != 0) {
@@ -755,6 +766,11 @@ static enum MHD_Result on_complete(conn_req *r) {
       break;
     }
     case ROUTE_S3: {
+      if (asd_ep_policy_check_s3(srv->cfg.policy, srv->cfg.store, &r->req, &r->target, &resp) != 0) {
+        asd_store_writer_abort(r->writer); /* -deny: IAM says no before S3 does anything */
+        r->writer = NULL;
+        break;
+      }
       /* Faults apply to S3 requests only; the runtime applies its own. */
       if (srv->cfg.faults) {
         int ms = asd_faults_slow_consumer_ms(srv->cfg.faults);

@@ -91,6 +91,8 @@ typedef struct asd_server_config {
   struct asd_ep_stats *stats;
   struct asd_ep_auth *auth;    /* NULL = -no-auth */
   struct asd_sts_api *sts;     /* STS AssumeRole (sts_api.c), or NULL */
+  struct asd_ep_policy *policy; /* -deny rules (policy.h), or NULL */
+  const char *region;          /* for the control plane's ARNs; NULL = us-east-1 */
 } asd_server_config;
 
 typedef struct asd_server asd_server;

@@ -9,6 +9,8 @@
 
 #include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_errors.h"
+#include "asyncdetect/asd_sagemaker.h"
+#include "cpl_conv.h"
 
 namespace {
 
@@ -20,7 +22,8 @@ const char *kVars[] = {"ASYNC_SM_INPUT_BUCKET",          "ASYNC_SM_OUTPUT_BUCKET
                        "ASYNC_SM_CLEANUP_POLICY",        "ASYNC_SM_CLEANUP_DELAY_SECONDS",
                        "ASYNC_SM_WORKER_OPTIMIZATION",   "ASYNC_SM_SUBMISSION_WORKERS",
                        "ASYNC_SM_POLLING_WORKERS",       "ASYNC_SM_MAX_CONCURRENT_JOBS",
-                       "ASYNC_SM_JOB_QUEUE_TIMEOUT"};
+                       "ASYNC_SM_JOB_QUEUE_TIMEOUT",     "ASYNC_SM_ENDPOINT",
+                       "ASYNC_SM_REGION"};
 
 class EnvGuard {
  public:
@@ -191,6 +194,96 @@ TEST(EngineConfig, ValidationNamesFieldAndRange) {
   asd_async_config c = valid_config();
   c.output_bucket[0] = 0;
   EXPECT_EQ("", validate(c));
+}
+
+// --config KEY VALUE (CPLSetConfigOption) beats the environment, which
+// beats the default; the new ASYNC_SM_ENDPOINT and ASYNC_SM_REGION keys are
+// read the same way.
+TEST(EngineConfig, ConfigOptionBeatsEnvironment) {
+  EnvGuard g;
+  setenv("ASYNC_SM_INPUT_BUCKET", "env-bucket", 1);
+  setenv("ASYNC_SM_MAX_RETRIES", "5", 1);
+  setenv("ASYNC_SM_ENDPOINT", "env-endpoint", 1);
+  CPLSetConfigOption("ASYNC_SM_INPUT_BUCKET", "config-bucket");
+  CPLSetConfigOption("ASYNC_SM_REGION", "eu-west-3");
+  asd_async_config c;
+  asd_config_init(&c);
+  char err[256] = "";
+  int rc = asd_config_load_env(&c, err, sizeof err);
+  CPLSetConfigOption("ASYNC_SM_INPUT_BUCKET", nullptr);
+  CPLSetConfigOption("ASYNC_SM_REGION", nullptr);
+  ASSERT_EQ(0, rc) << err;
+  EXPECT_STREQ("config-bucket", c.input_bucket);
+  EXPECT_EQ(5, c.max_retries);
+  EXPECT_STREQ("env-endpoint", c.endpoint);
+  EXPECT_STREQ("eu-west-3", c.region);
+  EXPECT_EQ("", validate(c));
+  // A bad value given with --config names its key too.
+  CPLSetConfigOption("ASYNC_SM_MAX_WAIT_TIME", "1h");
+  rc = asd_config_load_env(&c, err, sizeof err);
+  CPLSetConfigOption("ASYNC_SM_MAX_WAIT_TIME", nullptr);
+  EXPECT_EQ(-1, rc);
+  EXPECT_NE(std::string::npos, std::string(err).find("ASYNC_SM_MAX_WAIT_TIME")) << err;
+}
+
+TEST(EngineConfig, EndpointRegionAndOutputPrefixAreValidated) {
+  asd_async_config c = valid_config();
+  snprintf(c.endpoint, sizeof c.endpoint, "-bad-");
+  EXPECT_NE(std::string::npos, validate(c).find("endpoint '-bad-'"));
+  c = valid_config();
+  snprintf(c.region, sizeof c.region, "US East 1");
+  EXPECT_NE(std::string::npos, validate(c).find("region"));
+  c = valid_config();
+  snprintf(c.output_prefix, sizeof c.output_prefix, "results with space/");
+  EXPECT_NE(std::string::npos, validate(c).find("S3OutputPathExtension"));
+  snprintf(c.output_prefix, sizeof c.output_prefix, "s3://other/x");
+  EXPECT_NE(std::string::npos, validate(c).find("S3OutputPathExtension"));
+  snprintf(c.output_prefix, sizeof c.output_prefix, "/runs/2024-05/");
+  EXPECT_EQ("", validate(c));
+  char ext[64];
+  EXPECT_EQ(12u, asd_config_output_path_extension(&c, ext, sizeof ext));
+  EXPECT_STREQ("runs/2024-05", ext);
+  c.output_prefix[0] = 0;
+  EXPECT_EQ("", validate(c));
+  EXPECT_EQ(0u, asd_config_output_path_extension(&c, ext, sizeof ext));
+}
+
+TEST(EngineConfig, TtlAndInvocationTimeoutFollowMaxWaitTime) {
+  asd_async_config c = valid_config();
+  EXPECT_EQ(3600, asd_config_request_ttl(&c));
+  EXPECT_EQ(3600, asd_config_invocation_timeout(&c));
+  c.max_wait_time = 10.2;
+  EXPECT_EQ(60, asd_config_request_ttl(&c));
+  EXPECT_EQ(11, asd_config_invocation_timeout(&c));
+  c.max_wait_time = 86400;
+  EXPECT_EQ(21600, asd_config_request_ttl(&c));
+  EXPECT_EQ(3600, asd_config_invocation_timeout(&c));
+  c.request_ttl_seconds = 120;
+  c.invocation_timeout_seconds = 30;
+  EXPECT_EQ(120, asd_config_request_ttl(&c));
+  EXPECT_EQ(30, asd_config_invocation_timeout(&c));
+}
+
+// SageMaker's patterns for the two placement headers, case by case.
+TEST(SageMakerParams, ExtensionAndFilenamePatterns) {
+  EXPECT_TRUE(asd_sm_output_path_extension_valid("runs/a1"));
+  EXPECT_TRUE(asd_sm_output_path_extension_valid("a!_.*'()/-b"));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid(""));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid("s3://b/k"));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid("https://x"));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid("a b"));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid("a?b"));
+  EXPECT_FALSE(asd_sm_output_path_extension_valid(std::string(513, 'a').c_str()));
+  EXPECT_TRUE(asd_sm_output_path_extension_valid(std::string(512, 'a').c_str()));
+  EXPECT_TRUE(asd_sm_filename_valid("tile-7.json"));
+  EXPECT_TRUE(asd_sm_filename_valid("A_b-c"));
+  EXPECT_FALSE(asd_sm_filename_valid("a.b.c"));
+  EXPECT_FALSE(asd_sm_filename_valid("-abc"));
+  EXPECT_FALSE(asd_sm_filename_valid(".abc"));
+  EXPECT_FALSE(asd_sm_filename_valid("a/b"));
+  EXPECT_FALSE(asd_sm_filename_valid(""));
+  EXPECT_FALSE(asd_sm_filename_valid(std::string(33, 'a').c_str()));
+  EXPECT_TRUE(asd_sm_filename_valid(std::string(32, 'a').c_str()));
 }
 
 TEST(EngineConfig, BackoffSchedule) {

@@ -14,6 +14,7 @@
 
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_metrics.h"
+#include "asyncdetect/asd_pending.h"
 #include "asyncdetect/asd_resources.h"
 
 namespace {
@@ -173,6 +174,100 @@ TEST(EngineResources, ForceDeletesActiveAndTempFiles) {
   EXPECT_EQ(1, st.retained);
   asd_resources_release(r, t);
   asd_resources_free(r);
+}
+
+// Issue 13: the client deletes only under the scopes it was given; an
+// object anywhere else (a location named by the endpoint or a journal) is
+// left alone and counted.
+TEST(EngineResources, DeletesOnlyInsideTheAllowedScopes) {
+  FakeS3 s3;
+  asd_resources *r = asd_resources_new(ASD_CLEANUP_IMMEDIATE, 0, fake_delete, &s3);
+  ASSERT_EQ(0, asd_resources_allow(r, "in", "async/input/"));
+  ASSERT_EQ(0, asd_resources_allow(r, "out", ""));
+  EXPECT_TRUE(asd_resources_in_scope(r, "in", "async/input/x"));
+  EXPECT_FALSE(asd_resources_in_scope(r, "in", "async/other"));
+  EXPECT_FALSE(asd_resources_in_scope(r, "victim", "async/input/x"));
+  const char *objs[][2] = {{"in", "async/input/1"}, {"in", "precious/data.tif"}, {"out", "any/key.out"},
+                           {"victim", "async/input/1"}};
+  for (auto &o : objs) asd_resources_dispose(r, asd_resources_add(r, ASD_RES_S3_OBJECT, o[0], o[1]));
+  EXPECT_EQ(2, asd_resources_collect(r, asd_time_monotonic() + 1, 0));
+  EXPECT_EQ(1u, s3.deleted.count("in/async/input/1"));
+  EXPECT_EQ(1u, s3.deleted.count("out/any/key.out"));
+  EXPECT_EQ(0u, s3.deleted.count("in/precious/data.tif"));
+  EXPECT_EQ(0u, s3.deleted.count("victim/async/input/1"));
+  asd_resource_stats st;
+  asd_resources_get_stats(r, &st);
+  EXPECT_EQ(2, st.out_of_scope);
+  EXPECT_EQ(2, st.deleted);
+  EXPECT_EQ(0, st.pending);
+  EXPECT_NE(std::string(st.last_out_of_scope).find("s3://"), std::string::npos);
+  // A forced cleanup cannot bypass the scope either.
+  asd_resources_add(r, ASD_RES_S3_OBJECT, "victim", "k");
+  asd_resources_collect(r, 0, 1);
+  EXPECT_EQ(0u, s3.deleted.count("victim/k"));
+  asd_resources_free(r);
+  // Without any scope, every object may be deleted (callers that manage their own).
+  asd_resources *open = asd_resources_new(ASD_CLEANUP_IMMEDIATE, 0, fake_delete, &s3);
+  asd_resources_dispose(open, asd_resources_add(open, ASD_RES_S3_OBJECT, "victim", "k2"));
+  EXPECT_EQ(1, asd_resources_collect(open, asd_time_monotonic() + 1, 0));
+  asd_resources_free(open);
+}
+
+// Issue 11 part 5: under the delayed policy, what is not yet due when the
+// process ends is handed over (not deleted), survives a JSON round trip,
+// and is deleted by a later process only once due, within the scope.
+TEST(EngineResources, DelayedDeletionsOutliveTheProcess) {
+  FakeS3 s3;
+  asd_resources *r = asd_resources_new(ASD_CLEANUP_DELAYED, 1800, fake_delete, &s3);
+  asd_resources_allow(r, "in", "p/");
+  asd_resources_dispose(r, asd_resources_add(r, ASD_RES_S3_OBJECT, "in", "p/1"));
+  asd_resources_dispose(r, asd_resources_add(r, ASD_RES_S3_OBJECT, "in", "p/2"));
+  uint64_t active = asd_resources_add(r, ASD_RES_S3_OBJECT, "in", "p/3");
+  (void)active;
+  asd_pending_list l;
+  asd_pending_init(&l);
+  double before = asd_time_wall();
+  EXPECT_EQ(2, asd_resources_hand_over(r, asd_pending_collect_fn, &l));
+  ASSERT_EQ(2u, l.n);
+  EXPECT_GE(l.items[0].due, before + 1799);
+  EXPECT_LE(l.items[0].due, asd_time_wall() + 1801);
+  // The process ends: a forced cleanup no longer deletes what was handed over.
+  asd_resources_collect(r, 0, 1);
+  EXPECT_EQ(0u, s3.deleted.count("in/p/1"));
+  EXPECT_EQ(1u, s3.deleted.count("in/p/3"));  // active (never disposed): force still applies
+  asd_resources_free(r);
+
+  // Kept as text (the journal note) and read back by the next process.
+  char *text = asd_pending_to_json(&l);
+  ASSERT_NE(nullptr, text);
+  asd_pending_list back;
+  asd_pending_init(&back);
+  ASSERT_EQ(0, asd_pending_from_json(&back, text));
+  free(text);
+  ASSERT_EQ(2u, back.n);
+  asd_pending_add(&back, "elsewhere", "p/9", 1.0);  // as if a journal had been edited
+  EXPECT_EQ(-1, asd_pending_from_json(&back, "[[\"b\",\"k\"]]"));
+  EXPECT_EQ(3u, back.n);
+
+  asd_resources *later = asd_resources_new(ASD_CLEANUP_IMMEDIATE, 0, fake_delete, &s3);
+  asd_resources_allow(later, "in", "p/");
+  long long deleted = -1, dropped = -1;
+  // Not due yet: nothing but the out-of-scope entry leaves the list.
+  EXPECT_EQ(2u, asd_pending_carry_out(&back, later, asd_time_wall(), &deleted, &dropped));
+  EXPECT_EQ(0, deleted);
+  EXPECT_EQ(1, dropped);
+  EXPECT_EQ(0u, s3.deleted.count("elsewhere/p/9"));
+  // Due: deleted, and the list empties.  A failed deletion stays for next time.
+  s3.refuse.insert("p/2");
+  EXPECT_EQ(1u, asd_pending_carry_out(&back, later, asd_time_wall() + 4000, &deleted, &dropped));
+  EXPECT_EQ(1, deleted);
+  EXPECT_EQ(1u, s3.deleted.count("in/p/1"));
+  s3.refuse.clear();
+  EXPECT_EQ(0u, asd_pending_carry_out(&back, later, asd_time_wall() + 4000, &deleted, &dropped));
+  EXPECT_EQ(1u, s3.deleted.count("in/p/2"));
+  asd_resources_free(later);
+  asd_pending_free(&back);
+  asd_pending_free(&l);
 }
 
 TEST(EngineMetrics, SummariesAndJson) {

@@ -8,6 +8,10 @@
  * locally with a message naming the field (a 400 ValidationError from the
  * service would only say "1 validation error detected").
  *
+ * S3OutputPathExtension and Filename (where under the endpoint's output path
+ * the result goes) follow the service model's patterns exactly, so a value
+ * SageMaker would refuse is refused here with the rule spelled out.
+ *
  * The async reply's useful parts are response headers
  * (X-Amzn-SageMaker-OutputLocation / FailureLocation); the JSON body only
  * repeats the inference id.  Header values are checked for control
@@ -31,6 +35,28 @@ int asd_sm_endpoint_name_valid(const char *name) {
   for (size_t i = 0; i < n; i++)
     if (!(isalnum((unsigned char)name[i]) || name[i] == '-')) return 0;
   return 1;
+}
+
+/* The service model's patterns, written out: the regular expressions use a
+   negative look-ahead, which POSIX regex cannot express. */
+int asd_sm_output_path_extension_valid(const char *ext) {
+  size_t n = ext ? strlen(ext) : 0;
+  if (n < 1 || n > 512) return 0;
+  if (strncmp(ext, "s3:", 3) == 0 || strncmp(ext, "https:", 6) == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)ext[i]) && !strchr("!_.*'()/-", ext[i])) return 0;
+  return 1;
+}
+
+int asd_sm_filename_valid(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n < 1 || n > 32 || !isalnum((unsigned char)name[0])) return 0;
+  int dots = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (name[i] == '.') dots++;
+    else if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_') return 0;
+  }
+  return dots <= 1;
 }
 
 void asd_sm_invoke_async_result_free(asd_sm_invoke_async_result *r) {
@@ -132,9 +158,26 @@ int asd_sm_invoke_async(asd_aws_context *ctx, const asd_sm_invoke_async_params *
                       p->invocation_timeout_seconds);
     return -1;
   }
+  if (p->s3_output_path_extension && !asd_sm_output_path_extension_valid(p->s3_output_path_extension)) {
+    asd_aws_error_set(err, ASD_AWS_ERR_VALIDATION,
+                      "S3OutputPathExtension '%.80s' is not valid: 1-512 of a-z A-Z 0-9 ! _ . * ' ( ) / -, "
+                      "not starting with s3: or https:",
+                      p->s3_output_path_extension);
+    return -1;
+  }
+  if (p->filename && !asd_sm_filename_valid(p->filename)) {
+    asd_aws_error_set(err, ASD_AWS_ERR_VALIDATION,
+                      "Filename '%.80s' is not valid: 1-32 of a-z A-Z 0-9 - _ ., a letter or digit first, "
+                      "at most one '.'",
+                      p->filename);
+    return -1;
+  }
   char **h = NULL;
   int hrc = 0;
   hrc |= add_header(&h, "X-Amzn-SageMaker-InputLocation", p->input_location);
+  if (p->s3_output_path_extension)
+    hrc |= add_header(&h, "X-Amzn-SageMaker-S3OutputPathExtension", p->s3_output_path_extension);
+  if (p->filename) hrc |= add_header(&h, "X-Amzn-SageMaker-Filename", p->filename);
   if (p->content_type && *p->content_type) hrc |= add_header(&h, "X-Amzn-SageMaker-Content-Type", p->content_type);
   if (p->accept && *p->accept) hrc |= add_header(&h, "X-Amzn-SageMaker-Accept", p->accept);
   if (p->custom_attributes && *p->custom_attributes)

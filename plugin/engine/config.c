@@ -1,11 +1,22 @@
 /*
  * config.c: the engine configuration (the seed's AsyncEndpointConfig).
  *
- * One table describes every field: its name, its environment variable, its
- * kind and where it lives in the structure.  Loading from the environment,
- * setting by name and exporting to JSON all walk that table, so a field
- * cannot be forgotten by one of them.  Validation is written out by hand
- * because each field has its own accepted range and its own message.
+ * One table describes every field: its name, its ASYNC_SM_* key, its kind
+ * and where it lives in the structure.  Loading, setting by name and
+ * exporting to JSON all walk that table, so a field cannot be forgotten by
+ * one of them.  Validation is written out by hand because each field has its
+ * own accepted range and its own message.
+ *
+ * Where a value comes from.  Every ASYNC_SM_* key is read through GDAL's
+ * CPLGetConfigOption(), as every GDAL setting is: a `--config KEY VALUE` on
+ * the command line (or CPLSetConfigOption() in a program) beats the process
+ * environment, and GDAL's configuration file ([configoptions] of
+ * ~/.gdal/gdalrc or GDAL_CONFIG_FILE) supplies keys the environment does not
+ * set (GDAL's own rule: that file never overrides an environment variable).
+ * The utility applies its flags over the result, so the order is
+ * flag > --config > environment / configuration file > default.  Reading
+ * getenv() directly, as the first version did, made `--config` a silent
+ * no-op.
  *
  * Durations are doubles in seconds.  Parsing is strict: "30s" or "1e999" is
  * an error naming the variable, not a silent zero, because a mistyped
@@ -27,6 +38,8 @@
 #include <strings.h>
 
 #include "asyncdetect/asd_common.h"
+#include "asyncdetect/asd_sagemaker.h"
+#include "cpl_conv.h"
 
 typedef enum field_kind { F_STRING, F_DOUBLE, F_INT, F_BOOL, F_POLICY } field_kind;
 
@@ -69,6 +82,8 @@ static const field k_fields[] = {
     FS("custom_attributes", "ASYNC_SM_CUSTOM_ATTRIBUTES", custom_attributes),
     FI("invocation_timeout_seconds", "ASYNC_SM_INVOCATION_TIMEOUT", invocation_timeout_seconds),
     FI("request_ttl_seconds", "ASYNC_SM_REQUEST_TTL", request_ttl_seconds),
+    FS("endpoint", "ASYNC_SM_ENDPOINT", endpoint),
+    FS("region", "ASYNC_SM_REGION", region),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -254,7 +269,7 @@ int asd_config_set(asd_async_config *cfg, const char *name, const char *value, c
 
 int asd_config_load_env(asd_async_config *cfg, char *err, size_t err_len) {
   for (size_t i = 0; i < N_FIELDS; i++) {
-    const char *v = getenv(k_fields[i].env);
+    const char *v = CPLGetConfigOption(k_fields[i].env, NULL);
     if (!v) continue;
     if (set_field(cfg, &k_fields[i], v, k_fields[i].env, err, err_len) != 0) return -1;
   }
@@ -271,6 +286,16 @@ static int bucket_name_ok(const char *b) {
       return 0;
   }
   return isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[n - 1]);
+}
+
+/* AWS region names: lower-case letters, digits and '-' (us-east-1,
+   us-gov-west-1, cn-north-1); anything else would end up in a host name. */
+static int region_ok(const char *r) {
+  size_t n = strlen(r);
+  if (n < 2 || n > 32 || !islower((unsigned char)r[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-')) return 0;
+  return r[n - 1] != '-';
 }
 
 static int header_ok(const char *s) {
@@ -347,14 +372,53 @@ int asd_config_validate(const asd_async_config *c, char *err, size_t err_len) {
   RANGE_CHECK(header_ok(c->custom_attributes), "custom_attributes must be printable ASCII");
   RANGE_CHECK(c->invocation_timeout_seconds == 0 ||
                   (c->invocation_timeout_seconds >= 1 && c->invocation_timeout_seconds <= 3600),
-              "invocation_timeout_seconds must be 0 (not sent) or in [1, 3600] (got %d)",
+              "invocation_timeout_seconds must be 0 (derived from max_wait_time) or in [1, 3600] (got %d)",
               c->invocation_timeout_seconds);
   RANGE_CHECK(c->request_ttl_seconds == 0 ||
                   (c->request_ttl_seconds >= 60 && c->request_ttl_seconds <= 21600),
-              "request_ttl_seconds must be 0 (not sent) or in [60, 21600] (got %d)",
+              "request_ttl_seconds must be 0 (derived from max_wait_time) or in [60, 21600] (got %d)",
               c->request_ttl_seconds);
+  RANGE_CHECK(!c->endpoint[0] || asd_sm_endpoint_name_valid(c->endpoint),
+              "endpoint '%s' is not a valid SageMaker endpoint name (1-63 of a-z A-Z 0-9 and '-', "
+              "not at either end)",
+              c->endpoint);
+  RANGE_CHECK(!c->region[0] || region_ok(c->region),
+              "region '%s' is not an AWS region name (e.g. us-east-1)", c->region);
+  char ext[ASD_CONFIG_PREFIX_MAX];
+  asd_config_output_path_extension(c, ext, sizeof ext);
+  RANGE_CHECK(!ext[0] || asd_sm_output_path_extension_valid(ext),
+              "output_prefix '%s' cannot be sent as SageMaker's S3OutputPathExtension: at most 512 of "
+              "a-z A-Z 0-9 ! _ . * ' ( ) / -, not starting with s3: or https:",
+              c->output_prefix);
 #undef RANGE_CHECK
   return 0;
+}
+
+size_t asd_config_output_path_extension(const asd_async_config *cfg, char *out, size_t out_len) {
+  if (!out || out_len == 0) return 0;
+  const char *p = cfg->output_prefix;
+  while (*p == '/') p++;
+  size_t n = strlen(p);
+  while (n > 0 && p[n - 1] == '/') n--;
+  if (n >= out_len) n = out_len - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return n;
+}
+
+/* The deadline the endpoint itself enforces follows max_wait_time unless the
+   user gave one: a job that cannot finish in time for us is better expired by
+   the endpoint (which then writes a failure object) than left running. */
+int asd_config_request_ttl(const asd_async_config *cfg) {
+  if (cfg->request_ttl_seconds > 0) return cfg->request_ttl_seconds;
+  double v = ceil(cfg->max_wait_time);
+  return v < 60 ? 60 : v > 21600 ? 21600 : (int)v;
+}
+
+int asd_config_invocation_timeout(const asd_async_config *cfg) {
+  if (cfg->invocation_timeout_seconds > 0) return cfg->invocation_timeout_seconds;
+  double v = ceil(cfg->max_wait_time);
+  return v < 1 ? 1 : v > 3600 ? 3600 : (int)v;
 }
 
 double asd_config_poll_interval(const asd_async_config *cfg, int attempt) {

@@ -20,6 +20,13 @@
  * it by bucket and hands each group to the caller's DeleteObjects function
  * (at most 1000 keys per call), so a slow S3 never blocks jobs that register
  * or dispose of entries meanwhile.
+ *
+ * Scope.  Before a batch goes to S3 every object is checked against the
+ * allowed bucket+prefix list (asd_resources_allow); one outside it is not
+ * deleted, is counted, and the first such object of a registry is reported
+ * as a warning naming it.  The check sits here, at the last moment before
+ * the delete, so that no path (dispose, forced cleanup, resume) can bypass
+ * it.
  */
 #include "asyncdetect/asd_resources.h"
 
@@ -31,6 +38,7 @@
 #include <unistd.h>
 
 #include "asyncdetect/asd_common.h"
+#include "cpl_error.h"
 
 typedef enum entry_state { ST_ACTIVE, ST_PENDING } entry_state;
 
@@ -62,6 +70,12 @@ struct asd_resources {
   uint64_t next_id;
   long long deleted, delete_failed, retained, added;
   char last_failure[512];
+
+  /* Deletion scope: n_scopes pairs of bucket, prefix; none = no limit. */
+  char **scope_bucket, **scope_prefix;
+  int n_scopes;
+  long long out_of_scope;
+  char last_out_of_scope[512];
 };
 
 const char *asd_resource_type_name(asd_resource_type t) {
@@ -112,8 +126,95 @@ void asd_resources_free(asd_resources *r) {
     }
   }
   free(r->table);
+  for (int i = 0; i < r->n_scopes; i++) {
+    free(r->scope_bucket[i]);
+    free(r->scope_prefix[i]);
+  }
+  free(r->scope_bucket);
+  free(r->scope_prefix);
   pthread_mutex_destroy(&r->mu);
   free(r);
+}
+
+int asd_resources_allow(asd_resources *r, const char *bucket, const char *prefix) {
+  if (!r || !bucket || !*bucket) return -1;
+  char *b = strdup(bucket), *p = strdup(prefix ? prefix : "");
+  if (!b || !p) {
+    free(b);
+    free(p);
+    return -1;
+  }
+  pthread_mutex_lock(&r->mu);
+  for (int i = 0; i < r->n_scopes; i++) {
+    if (strcmp(r->scope_bucket[i], b) == 0 && strcmp(r->scope_prefix[i], p) == 0) {
+      pthread_mutex_unlock(&r->mu);
+      free(b);
+      free(p);
+      return 0;
+    }
+  }
+  char **nb = realloc(r->scope_bucket, sizeof *nb * (size_t)(r->n_scopes + 1));
+  if (nb) r->scope_bucket = nb;
+  char **np = realloc(r->scope_prefix, sizeof *np * (size_t)(r->n_scopes + 1));
+  if (np) r->scope_prefix = np;
+  int rc = -1;
+  if (nb && np) {
+    r->scope_bucket[r->n_scopes] = b;
+    r->scope_prefix[r->n_scopes] = p;
+    r->n_scopes++;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (rc != 0) {
+    free(b);
+    free(p);
+  }
+  return rc;
+}
+
+/* Under the lock. */
+static int in_scope_locked(const asd_resources *r, const char *bucket, const char *key) {
+  if (r->n_scopes == 0) return 1;
+  for (int i = 0; i < r->n_scopes; i++)
+    if (strcmp(r->scope_bucket[i], bucket) == 0 &&
+        strncmp(key, r->scope_prefix[i], strlen(r->scope_prefix[i])) == 0)
+      return 1;
+  return 0;
+}
+
+int asd_resources_in_scope(asd_resources *r, const char *bucket, const char *key) {
+  if (!r || !bucket || !key) return 0;
+  pthread_mutex_lock(&r->mu);
+  int ok = in_scope_locked(r, bucket, key);
+  pthread_mutex_unlock(&r->mu);
+  return ok;
+}
+
+/* Drops the S3 objects of v outside the scope (freeing them), reports the
+   first one a registry meets; returns the new count. */
+static size_t drop_out_of_scope(asd_resources *r, entry **v, size_t n) {
+  size_t kept = 0;
+  char first[512] = "";
+  pthread_mutex_lock(&r->mu);
+  int first_ever = r->out_of_scope == 0;
+  for (size_t i = 0; i < n; i++) {
+    entry *e = v[i];
+    if (e->type != ASD_RES_S3_OBJECT || in_scope_locked(r, e->where ? e->where : "", e->what)) {
+      v[kept++] = e;
+      continue;
+    }
+    r->out_of_scope++;
+    snprintf(r->last_out_of_scope, sizeof r->last_out_of_scope, "s3://%s/%s", e->where ? e->where : "", e->what);
+    if (!first[0]) snprintf(first, sizeof first, "%s", r->last_out_of_scope);
+    entry_free(e);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (first[0] && first_ever)
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "asyncdetect cleanup: not deleting %s: it is outside the configured input/output bucket and "
+             "prefix and the endpoint's own paths (left alone; further such objects are counted in the metrics)",
+             first);
+  return kept;
 }
 
 static size_t slot_of(const asd_resources *r, uint64_t id) {
@@ -268,6 +369,7 @@ static void note_failure(asd_resources *r, long long n, const char *what) {
 /* Deletes a detached batch; frees its entries.  Returns the number deleted. */
 static long long delete_batch(asd_resources *r, entry **v, size_t n) {
   long long ok = 0;
+  n = drop_out_of_scope(r, v, n);
   qsort(v, n, sizeof *v, cmp_by_bucket);
   size_t i = 0;
   while (i < n) {
@@ -352,6 +454,83 @@ long long asd_resources_collect(asd_resources *r, double now, int force) {
   }
 }
 
+long long asd_resources_hand_over(asd_resources *r, asd_pending_fn fn, void *ctx) {
+  if (!r || !fn) return 0;
+  long long n = 0;
+  double mono = asd_time_monotonic(), wall = asd_time_wall();
+  for (;;) {
+    /* One entry at a time: fn may be slow (a journal write) and must not
+       run under the lock. */
+    pthread_mutex_lock(&r->mu);
+    entry *e = r->qhead;
+    while (e && e->type != ASD_RES_S3_OBJECT) e = e->qnext;
+    if (e) unlink_entry(r, e->id);
+    pthread_mutex_unlock(&r->mu);
+    if (!e) return n;
+    fn(ctx, e->where ? e->where : "", e->what, wall + (e->due - mono));
+    entry_free(e);
+    n++;
+  }
+}
+
+long long asd_resources_delete_now(asd_resources *r, const char *bucket, const char *const *keys, int n,
+                                   int *outcome) {
+  if (!r || !bucket || !keys || n <= 0 || n > 1000) return 0;
+  int *failed = calloc((size_t)n, sizeof *failed);
+  const char **in = malloc((size_t)n * sizeof *in);
+  int *idx = malloc((size_t)n * sizeof *idx);
+  long long ok = 0;
+  if (!failed || !in || !idx) {
+    for (int i = 0; outcome && i < n; i++) outcome[i] = 0;
+    goto done;
+  }
+  int m = 0;
+  char first[512] = "";
+  pthread_mutex_lock(&r->mu);
+  for (int i = 0; i < n; i++) {
+    if (in_scope_locked(r, bucket, keys[i])) {
+      idx[m] = i;
+      in[m++] = keys[i];
+      continue;
+    }
+    if (outcome) outcome[i] = -1;
+    if (!first[0] && r->out_of_scope == 0) snprintf(first, sizeof first, "s3://%s/%s", bucket, keys[i]);
+    r->out_of_scope++;
+    snprintf(r->last_out_of_scope, sizeof r->last_out_of_scope, "s3://%s/%s", bucket, keys[i]);
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (first[0])
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "asyncdetect cleanup: not deleting %s: it is outside the configured input/output bucket and "
+             "prefix and the endpoint's own paths (left alone)",
+             first);
+  if (m > 0) {
+    char err[400] = "";
+    int rc = r->s3_delete ? r->s3_delete(r->ctx, bucket, in, m, failed, err, sizeof err) : -1;
+    int nfail = 0;
+    for (int k = 0; k < m; k++) {
+      int bad = rc != 0 || failed[k];
+      nfail += bad;
+      if (outcome) outcome[idx[k]] = bad ? 0 : 1;
+    }
+    ok = m - nfail;
+    if (nfail) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "%d of %d objects not deleted from bucket %s: %s", nfail, m, bucket,
+               err[0] ? err : r->s3_delete ? "per-key errors" : "no S3 delete function");
+      note_failure(r, nfail, msg);
+    }
+    pthread_mutex_lock(&r->mu);
+    r->deleted += ok;
+    pthread_mutex_unlock(&r->mu);
+  }
+done:
+  free(failed);
+  free(in);
+  free(idx);
+  return ok;
+}
+
 long long asd_resources_pending(asd_resources *r, double *next_due) {
   if (!r) return 0;
   pthread_mutex_lock(&r->mu);
@@ -374,6 +553,8 @@ void asd_resources_get_stats(asd_resources *r, asd_resource_stats *out) {
   out->retained = r->retained;
   out->added = r->added;
   snprintf(out->last_failure, sizeof out->last_failure, "%s", r->last_failure);
+  out->out_of_scope = r->out_of_scope;
+  snprintf(out->last_out_of_scope, sizeof out->last_out_of_scope, "%s", r->last_out_of_scope);
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -388,9 +569,9 @@ char *asd_resources_stats_json(asd_resources *r) {
                           asd_resource_type_name((asd_resource_type)i), s.by_type[i]);
   rc |= asd_buf_appendf(&b,
                         "},\"active\":%lld,\"pending_deletion\":%lld,\"deleted\":%lld,"
-                        "\"delete_failed\":%lld,\"retained\":%lld,\"added\":%lld,"
+                        "\"delete_failed\":%lld,\"retained\":%lld,\"added\":%lld,\"out_of_scope\":%lld,"
                         "\"policy\":\"%s\",\"last_failure\":\"",
-                        s.active, s.pending, s.deleted, s.delete_failed, s.retained, s.added,
+                        s.active, s.pending, s.deleted, s.delete_failed, s.retained, s.added, s.out_of_scope,
                         r ? asd_cleanup_policy_name(r->policy) : "unknown");
   for (const char *p = s.last_failure; *p && rc == 0; p++) {
     if (*p == '"' || *p == '\\') rc |= asd_buf_append(&b, "\\", 1);

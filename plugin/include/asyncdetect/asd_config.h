@@ -9,7 +9,7 @@
  *   asd_async_config cfg;
  *   char err[256];
  *   asd_config_init(&cfg);                       seed defaults
- *   asd_config_load_env(&cfg, err, sizeof err);  ASYNC_SM_* variables
+ *   asd_config_load_env(&cfg, err, sizeof err);  ASYNC_SM_* keys (--config, environment)
  *   cfg.polling_interval = 0.5;                  code, or by name:
  *   asd_config_set(&cfg, "max_concurrent_jobs", "64", err, sizeof err);
  *   if (asd_config_validate(&cfg, err, sizeof err) != 0) fail(err);
@@ -41,8 +41,20 @@
  *   content_type   "application/octet-stream"   ASYNC_SM_CONTENT_TYPE
  *   accept                          ""          ASYNC_SM_ACCEPT (not sent when empty)
  *   custom_attributes               ""          ASYNC_SM_CUSTOM_ATTRIBUTES
- *   invocation_timeout_seconds      0           ASYNC_SM_INVOCATION_TIMEOUT (0 = not sent)
- *   request_ttl_seconds             0           ASYNC_SM_REQUEST_TTL (0 = not sent)
+ *   invocation_timeout_seconds      0           ASYNC_SM_INVOCATION_TIMEOUT (0 = derived from
+ *                                               max_wait_time)
+ *   request_ttl_seconds             0           ASYNC_SM_REQUEST_TTL (0 = derived from max_wait_time)
+ *   endpoint                        ""          ASYNC_SM_ENDPOINT (the endpoint name, for callers
+ *                                               that take it from the configuration)
+ *   region                          ""          ASYNC_SM_REGION (AWS region; "" = the AWS chain's)
+ *
+ * Every key is read with CPLGetConfigOption(): `--config KEY VALUE` (or
+ * CPLSetConfigOption) beats the environment, and GDAL's configuration file
+ * fills in keys the environment does not set.
+ *
+ * output_prefix is sent to SageMaker as S3OutputPathExtension (leading and
+ * trailing '/' removed; "" sends none), so results land under the
+ * endpoint's S3OutputPath followed by that extension.
  *
  * cleanup_enabled = false is the same as cleanup_policy = disabled; the
  * effective policy is given by asd_config_effective_policy().
@@ -99,15 +111,21 @@ typedef struct asd_async_config {
   char custom_attributes[ASD_CONFIG_HEADER_MAX];
   int invocation_timeout_seconds;
   int request_ttl_seconds;
+
+  /* Where to send it (callers may take these from the configuration). */
+  char endpoint[64];
+  char region[64];
 } asd_async_config;
 
 /* Fills *cfg with the seed's defaults (input_bucket is empty). */
 void asd_config_init(asd_async_config *cfg);
 
 /*
- * Overlays every ASYNC_SM_* variable that is set.  Returns 0, or -1 with one
- * line naming the variable and what was wrong with its value in err (the
- * fields read before the bad one keep their new values).
+ * Overlays every ASYNC_SM_* key that is set, read with CPLGetConfigOption()
+ * (so `--config KEY VALUE` and GDAL's configuration file count, not only the
+ * environment).  Returns 0, or -1 with one line naming the key and what was
+ * wrong with its value in err (the fields read before the bad one keep their
+ * new values).
  */
 int asd_config_load_env(asd_async_config *cfg, char *err, size_t err_len);
 
@@ -155,6 +173,21 @@ double asd_config_poll_delay(const asd_async_config *cfg, int attempt, double u)
  * interval(0) + ... + interval(k-1) >= latency (at least 1).
  */
 int asd_config_min_polls(const asd_async_config *cfg, double latency);
+
+/*
+ * output_prefix as SageMaker's S3OutputPathExtension: without leading or
+ * trailing '/'.  Writes it to out ("" when there is none) and returns its
+ * length.
+ */
+size_t asd_config_output_path_extension(const asd_async_config *cfg, char *out, size_t out_len);
+
+/*
+ * RequestTTLSeconds and InvocationTimeoutSeconds as sent: the configured
+ * value, or else max_wait_time rounded up and clamped to SageMaker's ranges
+ * (60-21600 and 1-3600 s).
+ */
+int asd_config_request_ttl(const asd_async_config *cfg);
+int asd_config_invocation_timeout(const asd_async_config *cfg);
 
 /* The configuration as a JSON object text (malloc'd; free()).  NULL on OOM. */
 char *asd_config_to_json(const asd_async_config *cfg);

@@ -25,6 +25,14 @@
  *                             temporary files with unlink().
  * Deletion failures are counted and the last one is kept as text; they are
  * never fatal.  The registry is thread-safe.
+ *
+ * Deletion scope.  Once asd_resources_allow() has named at least one
+ * bucket+prefix, an S3 object is deleted only when it lies under one of
+ * them; any other object is left alone, counted as out_of_scope and warned
+ * about once (CPLError warning).  The locations a job deletes come from the
+ * endpoint's answers and, on resume, from the journal, neither of which the
+ * client controls: a scope keeps a wrong or hostile location from making it
+ * delete someone else's data.
  */
 #ifndef ASD_RESOURCES_H
 #define ASD_RESOURCES_H
@@ -59,6 +67,8 @@ typedef struct asd_resource_stats {
   long long retained;                 /* objects kept on purpose (policy disabled, abandoned) */
   long long added;                    /* entries ever added */
   char last_failure[512];             /* last deletion failure, "" if none */
+  long long out_of_scope;             /* objects not deleted: outside every allowed scope */
+  char last_out_of_scope[512];        /* s3://bucket/key of the last one, "" if none */
 } asd_resource_stats;
 
 /*
@@ -74,6 +84,17 @@ typedef struct asd_resources asd_resources;
 
 asd_resources *asd_resources_new(asd_cleanup_policy policy, double delay_seconds,
                                  asd_s3_delete_fn s3_delete, void *ctx);
+/*
+ * Allows deletion under s3://bucket/prefix (prefix "" = the whole bucket).
+ * Until the first call every object may be deleted.  Returns 0, -1 on OOM
+ * or a bad argument.  Thread-safe; scopes can be added while jobs run
+ * (e.g. the endpoint's paths once DescribeEndpointConfig has named them).
+ */
+int asd_resources_allow(asd_resources *r, const char *bucket, const char *prefix);
+
+/* Whether s3://bucket/key may be deleted under the scopes given so far. */
+int asd_resources_in_scope(asd_resources *r, const char *bucket, const char *key);
+
 /* Frees the registry without deleting anything (call collect(force) first). */
 void asd_resources_free(asd_resources *r);
 
@@ -96,6 +117,25 @@ int asd_resources_retain(asd_resources *r, uint64_t id);
  * several threads (a batch is deleted by the thread that took it).
  */
 long long asd_resources_collect(asd_resources *r, double now, int force);
+
+/*
+ * Delayed cleanup across processes.  Hands every S3 object waiting for
+ * deletion and not yet due to fn, with its due time as wall-clock seconds
+ * (asd_time_wall), and forgets it: the caller keeps it (gdal_asyncdetect:
+ * in the journal) so that a later process deletes it when due, instead of
+ * this one deleting it early at exit.  Returns the number handed over.
+ */
+typedef void (*asd_pending_fn)(void *ctx, const char *bucket, const char *key, double due_wall);
+long long asd_resources_hand_over(asd_resources *r, asd_pending_fn fn, void *ctx);
+
+/*
+ * Deletes s3://bucket/keys[i] (n <= 1000) now, whatever the policy, within
+ * the deletion scope.  outcome[i] (may be NULL): 1 deleted (or already
+ * gone), 0 not deleted (try again later), -1 outside the scope (left alone,
+ * counted and warned about like any other).  Returns the number deleted.
+ */
+long long asd_resources_delete_now(asd_resources *r, const char *bucket, const char *const *keys, int n,
+                                   int *outcome);
 
 /* Entries waiting for deletion, and the earliest due time (0 when none). */
 long long asd_resources_pending(asd_resources *r, double *next_due);

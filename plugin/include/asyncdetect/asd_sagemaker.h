@@ -28,6 +28,10 @@ typedef struct asd_sm_invoke_async_params {
   const char *inference_id;       /* X-Amzn-SageMaker-Inference-Id (1-64 printable), or NULL */
   int request_ttl_seconds;        /* 0 = omit (service default 21600); else 60-21600 */
   int invocation_timeout_seconds; /* 0 = omit (service default 900); else 1-3600 */
+  const char *s3_output_path_extension; /* X-Amzn-SageMaker-S3OutputPathExtension, or NULL:
+                                           1-512 of [a-zA-Z0-9!_.*'()/-], not s3: / https: */
+  const char *filename;           /* X-Amzn-SageMaker-Filename, or NULL: 1-32 of
+                                     [a-zA-Z0-9-_.], alphanumeric first, at most one '.' */
 } asd_sm_invoke_async_params;
 
 typedef struct asd_sm_invoke_async_result {
@@ -70,8 +74,36 @@ void asd_sm_invoke_result_free(asd_sm_invoke_result *r);
 int asd_sm_invoke(asd_aws_context *ctx, const asd_sm_invoke_params *p,
                   asd_sm_invoke_result *out, asd_aws_error *err);
 
+/* What the control plane says about an endpoint (sagemaker_api.c). */
+typedef struct asd_sm_endpoint_info {
+  char status[32];          /* EndpointStatus: "InService", "Creating", "Failed"... */
+  char config_name[64];     /* EndpointConfigName */
+  char failure_reason[512]; /* FailureReason, when Failed */
+  int config_unknown;       /* 1: DescribeEndpointConfig failed (err says why); fields below unset */
+  int is_async;             /* the configuration has an AsyncInferenceConfig */
+  char output_path[600];    /* its S3OutputPath, "" if none */
+  char failure_path[600];   /* its S3FailurePath, "" if none */
+} asd_sm_endpoint_info;
+
+/*
+ * DescribeEndpoint, then DescribeEndpointConfig of its configuration, at the
+ * SageMaker API (AWS_ENDPOINT_URL_SAGEMAKER, AWS_ENDPOINT_URL, a custom
+ * runtime endpoint, else api.sagemaker.<region>).  Returns 0 (with
+ * config_unknown = 1 and err set when only the second call failed), or -1
+ * with err (kind ASD_AWS_ERR_ACCESS_DENIED for AccessDeniedException,
+ * ASD_AWS_ERR_VALIDATION with "Could not find endpoint" for an unknown one).
+ */
+int asd_sm_describe_endpoint(asd_aws_context *ctx, const char *name, asd_sm_endpoint_info *out,
+                             asd_aws_error *err);
+
 /* Whether an endpoint name follows SageMaker's rules. */
 int asd_sm_endpoint_name_valid(const char *name);
+
+/* Whether a value satisfies SageMaker's constraints on S3OutputPathExtension
+ * (1-512, ^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$) and on Filename (1-32,
+ * ^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$). */
+int asd_sm_output_path_extension_valid(const char *ext);
+int asd_sm_filename_valid(const char *name);
 
 #ifdef __cplusplus
 }
