@@ -39,8 +39,9 @@
 /*
  * The AsyncEndpointConfig fields, each with its command-line flag.  Flags are
  * stored as field=value overrides and applied over the engine's
- * configuration after the ASYNC_SM_* environment, so the precedence is
- * flag > environment > default.  kind: 'n' number >= 0, 'b' boolean,
+ * configuration after the ASYNC_SM_* keys (read with CPLGetConfigOption, so
+ * --config KEY VALUE counts), so the precedence is
+ * flag > --config > environment / GDAL configuration file > default.  kind: 'n' number >= 0, 'b' boolean,
  * 's' string, 'p' cleanup policy.
  */
 static const struct config_flag {
@@ -71,7 +72,7 @@ static const struct config_flag {
 
 static const char *const usage_parts[] = {
     "Usage: gdal_asyncdetect [--help] [--help-general]\n"
-    "       -endpoint NAME [-input-bucket BUCKET] [-output-bucket BUCKET]\n"
+    "       [-endpoint NAME] [-input-bucket BUCKET] [-output-bucket BUCKET]\n"
     "       [-input-prefix PREFIX] [-output-prefix PREFIX]\n"
     "       [-region REGION] [-profile NAME] [-assume-role ARN [-external-id ID]]\n"
     "       [-content-type TYPE] [-accept TYPE] [-custom-attributes TEXT]\n"
@@ -97,18 +98,24 @@ static const char *const usage_parts[] = {
     "\n",
     "Endpoint and AWS (the standard credential chain, AWS_REGION and AWS_ENDPOINT_URL*\n"
     "apply, so the same command runs against AWS or the local asyncdetect_endpoint):\n"
-    "  -endpoint NAME            SageMaker endpoint name (required).\n"
-    "  -input-bucket BUCKET      bucket receiving the tiles (ASYNC_SM_INPUT_BUCKET).\n"
+    "  -endpoint NAME            SageMaker endpoint name (required; ASYNC_SM_ENDPOINT).\n"
+    "  -input-bucket BUCKET      bucket receiving the tiles (required; ASYNC_SM_INPUT_BUCKET).\n"
     "  -output-bucket BUCKET     bucket for results, when the endpoint's config uses it\n"
     "                            (ASYNC_SM_OUTPUT_BUCKET); results are always polled where\n"
     "                            the endpoint says they will be.\n"
-    "  -input-prefix P, -output-prefix P   key prefixes (async-inference/input/, .../output/).\n"
-    "  -region REGION, -profile NAME       override AWS_REGION / AWS_PROFILE.\n"
+    "  -input-prefix P, -output-prefix P   key prefixes (async-inference/input/, .../output/);\n"
+    "                            the output prefix is sent as S3OutputPathExtension: results\n"
+    "                            land under the endpoint's S3OutputPath + that path.\n"
+    "  -region REGION            AWS region (ASYNC_SM_REGION, else AWS_REGION / the profile's).\n"
+    "  -profile NAME             AWS profile (AWS_PROFILE).\n"
     "  -assume-role ARN [-external-id ID]  call STS AssumeRole first and use its credentials.\n"
     "  -content-type TYPE, -accept TYPE    X-Amzn-SageMaker-Content-Type / -Accept.\n"
     "  -custom-attributes TEXT   passed to the model unchanged (e.g. model_selection=blobs).\n"
     "\n"
-    "Engine (AsyncEndpointConfig; each flag overrides its ASYNC_SM_* variable):\n"
+    "Engine (AsyncEndpointConfig).  Where each value comes from, first found wins: the flag,\n"
+    "then --config ASYNC_SM_KEY VALUE, then the environment variable ASYNC_SM_KEY (or\n"
+    "GDAL's configuration file), then the default in parentheses; docs/aws-setup.md\n"
+    "lists every key:\n"
     "  -max-wait-time S (3600)  -polling-interval S (30)  -max-polling-interval S (300)\n"
     "  -backoff-multiplier F (1.5)  -max-retries N (3)  -cleanup YES|NO (YES)\n"
     "  -cleanup-policy immediate|delayed|disabled (immediate)  -cleanup-delay S (300)\n"

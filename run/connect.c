@@ -8,7 +8,10 @@
  * so that a role that cannot be assumed is reported as such (and not as the
  * access-denied answer the bucket check would get without them), then
  * network and bucket access, before any output is created or any tile is
- * sent.
+ * sent.  The endpoint and the region fall back on ASYNC_SM_ENDPOINT and
+ * ASYNC_SM_REGION; the preflight (asd_preflight.h) describes the endpoint
+ * when allowed (a denial is a warning), checks every bucket the run will
+ * write to or poll, and sets the deletion scope from what it learnt.
  *
  * A dry run without any AWS setting (no -endpoint, no configuration flag,
  * no ASYNC_SM_INPUT_BUCKET) skips this stage: it only plans.  Options about
@@ -19,6 +22,7 @@
 
 #include "asd_run.h"
 #include "asyncdetect/asd_aws.h"
+#include "asyncdetect/asd_preflight.h"
 #include "cpl_conv.h"
 #include "cpl_string.h"
 
@@ -87,18 +91,24 @@ int asd_run_connect(asd_run *r) {
   }
   asd_detector_aws aws;
   memset(&aws, 0, sizeof aws);
-  aws.region = o->region;
+  aws.region = o->region ? o->region : r->cfg.region[0] ? r->cfg.region : NULL;
   aws.profile = o->profile;
   aws.role_arn = o->assume_role;
   aws.external_id = o->external_id;
   asd_error err;
   asd_error_clear(&err);
   char buf[1400];
-  r->detector = asd_detector_new(o->endpoint ? o->endpoint : "dry-run", &r->cfg, &aws, &err);
+  const char *endpoint = o->endpoint ? o->endpoint : r->cfg.endpoint[0] ? r->cfg.endpoint : NULL;
+  r->detector = asd_detector_new(endpoint ? endpoint : "dry-run", &r->cfg, &aws, &err);
   if (!r->detector)
     return asd_run_fail(r, "cannot set up the endpoint client: %s", asd_error_format(&err, buf, sizeof buf));
   if (check_credentials(r) != 0) return -1;
-  if (asd_detector_validate_buckets(r->detector, &err) != 0)
-    return asd_run_fail(r, "%s", asd_error_format(&err, buf, sizeof buf));
+  asd_aws_context *ctx = asd_detector_aws_context(r->detector);
+  asd_preflight pf;
+  memset(&pf, 0, sizeof pf);
+  if (endpoint && asd_preflight_endpoint(ctx, endpoint, &pf, &err) != 0) return asd_run_fail(r, "%s", err.message);
+  if (pf.warning[0]) CPLError(CE_Warning, CPLE_AppDefined, "%s", pf.warning);
+  if (asd_preflight_buckets(ctx, &r->cfg, &pf, &err) != 0) return asd_run_fail(r, "%s", err.message);
+  asd_preflight_scopes(asd_detector_resources(r->detector), &r->cfg, &pf);
   return 0;
 }

@@ -148,9 +148,9 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
     return ASD_DETECT_ERROR;
   }
   summary->dry_run = o->dry_run;
-  if (!o->endpoint && !o->dry_run) {
+  if (!o->endpoint && !o->dry_run && !CPLGetConfigOption("ASYNC_SM_ENDPOINT", NULL)) {
     if (usage_error) *usage_error = 1;
-    asd_run_error("-endpoint NAME is required (see gdal_asyncdetect --help)");
+    asd_run_error("no endpoint: give -endpoint NAME or set ASYNC_SM_ENDPOINT (see gdal_asyncdetect --help)");
     return ASD_DETECT_ERROR;
   }
   asd_run run;

@@ -77,7 +77,11 @@ void asd_run_error(const char *fmt, ...) {
 
 int asd_run_fail(asd_run *r, const char *fmt, ...) {
   /* The arguments were evaluated before this call, so a quoted captured
-     cause is already in them; end the capture so the line is printed. */
+     cause is already in them; end the capture so the line is printed.
+     Warnings captured so far are dropped: an exit 1 prints exactly one
+     line, the one that says what to do. */
+  CSLDestroy(r->report.warnings);
+  r->report.warnings = NULL;
   asd_run_report_end(&r->report);
   va_list ap;
   va_start(ap, fmt);

@@ -326,7 +326,7 @@ TEST_F(EndpointIamControl, PreflightDescribesTheEndpointAndNamesMissingGrants) {
   EXPECT_NE(std::string::npos, std::string(pf.warning).find("DescribeEndpoint not allowed")) << pf.warning;
   // Unknown: an error naming the endpoint and the region.
   EXPECT_EQ(-1, asd_preflight_endpoint(ctx, "nope", &pf, &err));
-  EXPECT_NE(std::string::npos, std::string(err.message).find("endpoint 'nope' does not exist in region us-east-1"))
+  EXPECT_NE(std::string::npos, std::string(err.message).find("endpoint 'nope' not found in region us-east-1"))
       << err.message;
   // Buckets: the learnt output bucket lacks s3:ListBucket, and the message says so.
   ASSERT_EQ(0, asd_preflight_endpoint(ctx, "ep", &pf, &err));

@@ -313,7 +313,7 @@ TEST_F(E2eErrors, BadCredentials) {
   TempDir dir;
   RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/o.gpkg"), dir.path());
   asd_test::set_local_aws_env(ep);
-  expect_one_line(r, 1, "e2e-input");
+  expect_one_line(r, 1, "AWS credentials rejected (SignatureDoesNotMatch)");
   EXPECT_EQ(std::string::npos, r.err.find("not-the-right-secret"));
 }
 

@@ -38,6 +38,7 @@
 #include <cpl_error.h>
 
 #include "asyncdetect/asd_aws.h"
+#include "asyncdetect/asd_preflight.h"
 #include "asyncdetect/asd_s3.h"
 #include "asyncdetect/asd_sagemaker.h"
 #include "engine/detector_priv.h"
@@ -280,6 +281,28 @@ int asd_detector_validate_buckets(asd_detector *d, asd_error *err) {
 
 /* -------------------------------------------------------------- job steps */
 
+double asd_det_wait_bound(const asd_async_config *cfg) {
+  /* Past RequestTTLSeconds + InvocationTimeoutSeconds the endpoint has
+     either written the result or given up on the job, so no wait needs to
+     be longer; the margin covers the write and clock differences. */
+  double bound = asd_config_request_ttl(cfg) + asd_config_invocation_timeout(cfg) + 60.0;
+  return cfg->max_wait_time < bound ? cfg->max_wait_time : bound;
+}
+
+void asd_det_timeout_message(const asd_async_config *cfg, const asd_det_job *job, char *out, size_t out_len) {
+  double waited = asd_det_wait_bound(cfg);
+  const char *what = waited < cfg->max_wait_time ? "RequestTTLSeconds + InvocationTimeoutSeconds" : "max_wait_time";
+  if (!job->fail_key)
+    snprintf(out, out_len,
+             "inference %s not finished after %s %g s (%d polls of %s); the endpoint named no FailureLocation "
+             "(it has no S3FailurePath), so a model error cannot be reported: add an S3FailurePath to the "
+             "endpoint configuration",
+             job->inference_id, what, waited, job->polls, job->output_location);
+  else
+    snprintf(out, out_len, "inference %s not finished after %s %g s (%d polls of %s)", job->inference_id, what,
+             waited, job->polls, job->output_location);
+}
+
 void asd_det_job_init(asd_det_job *job) {
   memset(job, 0, sizeof *job);
   job->t_start = asd_time_monotonic();
@@ -370,8 +393,11 @@ int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error 
   p.content_type = d->cfg.content_type[0] ? d->cfg.content_type : NULL;
   p.accept = d->cfg.accept[0] ? d->cfg.accept : NULL;
   p.custom_attributes = d->cfg.custom_attributes[0] ? d->cfg.custom_attributes : NULL;
-  p.request_ttl_seconds = d->cfg.request_ttl_seconds;
-  p.invocation_timeout_seconds = d->cfg.invocation_timeout_seconds;
+  /* The endpoint enforces these; derived from max_wait_time unless given. */
+  p.request_ttl_seconds = asd_config_request_ttl(&d->cfg);
+  p.invocation_timeout_seconds = asd_config_invocation_timeout(&d->cfg);
+  char ext[ASD_CONFIG_PREFIX_MAX];
+  if (asd_config_output_path_extension(&d->cfg, ext, sizeof ext) > 0) p.s3_output_path_extension = ext;
   asd_sm_invoke_async_result r;
   memset(&r, 0, sizeof r);
   asd_aws_error ae;
@@ -401,7 +427,7 @@ int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error 
   if (rc != 0) return -1;
   job->invoked = 1;
   job->t_invoked = t1;
-  job->deadline = t1 + d->cfg.max_wait_time;
+  job->deadline = t1 + asd_det_wait_bound(&d->cfg);
   job->res_job = asd_resources_add(d->res, ASD_RES_INFERENCE_JOB, NULL, job->inference_id);
   asd_metrics_incr(m, "TileSubmissions", 1);
   return 0;
@@ -425,7 +451,7 @@ int asd_det_resume(asd_detector *d, asd_det_job *job, const char *inference_id,
   double age = submitted_wall > 0 ? asd_time_wall() - submitted_wall : 0;
   if (age < 0) age = 0;
   job->t_invoked = now - age;
-  job->deadline = job->t_invoked + d->cfg.max_wait_time;
+  job->deadline = job->t_invoked + asd_det_wait_bound(&d->cfg);
   job->res_job = asd_resources_add(d->res, ASD_RES_INFERENCE_JOB, NULL, job->inference_id);
   return 0;
 }
@@ -524,6 +550,12 @@ int asd_det_poll(asd_detector *d, asd_det_job *job, asd_buf *result, asd_metrics
   } else {
     asd_metrics_record(m, "PollDuration", asd_time_monotonic() - t0);
     from_aws(err, ASD_ERR_S3, &ae, "polling output location %s", job->output_location);
+    if (ae.kind == ASD_AWS_ERR_ACCESS_DENIED) {
+      char hint[400];
+      asd_preflight_listbucket_hint(job->out_bucket, hint, sizeof hint);
+      asd_error_set(err, ASD_ERR_S3, "polling output location %s: access denied (HTTP 403): %s",
+                    job->output_location, hint);
+    }
   }
   /* A poll that failed: transient errors are tolerated up to max_retries in a row. */
   if (asd_error_is_retryable(err) && job->poll_errors < d->cfg.max_retries) {
@@ -622,10 +654,9 @@ struct json_object *asd_detector_find_features(asd_detector *d, const void *payl
       if (asd_time_monotonic() >= job.deadline) {
         timed_out = failed = 1;
         asd_error_clear(&e);
-        asd_error_set(&e, ASD_ERR_TIMEOUT,
-                      "inference %s on '%s' not finished after max_wait_time %g s (%d polls of %s)",
-                      job.inference_id, d->endpoint, d->cfg.max_wait_time, job.polls,
-                      job.output_location);
+        char why[1024];
+        asd_det_timeout_message(&d->cfg, &job, why, sizeof why);
+        asd_error_set(&e, ASD_ERR_TIMEOUT, "endpoint '%s': %s", d->endpoint, why);
         asd_metrics_incr(metrics, "AsyncInferenceTimeouts", 1);
         break;
       }

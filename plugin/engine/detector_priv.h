@@ -84,6 +84,14 @@ void asd_det_abandon(asd_detector *d, asd_det_job *job);
 /* Sleeps until `until` (monotonic) unless *stop becomes true; returns *stop. */
 int asd_det_sleep_until(double until, volatile int *stop);
 
+/* How long after its invocation a job is waited for: max_wait_time, but
+ * never past RequestTTLSeconds + InvocationTimeoutSeconds (+ a margin). */
+double asd_det_wait_bound(const asd_async_config *cfg);
+
+/* The one-line reason of a job that timed out; names the missing
+ * S3FailurePath when the endpoint gave no FailureLocation. */
+void asd_det_timeout_message(const asd_async_config *cfg, const asd_det_job *job, char *out, size_t out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,6 +85,7 @@ struct asd_pool {
 
   asd_timer_heap heap;
   int in_flight;
+  double last_progress; /* monotonic: a slot freed, a job uploaded/invoked, a poll answered */
   int source_done;
   int submitters_alive;
   int pollers_alive;
@@ -235,6 +236,7 @@ static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size
   p->counts.polls += j->dj.polls;
   int freed = j->has_slot, idle = 0;
   if (freed) {
+    p->last_progress = asd_time_monotonic();
     p->in_flight--;
     idle = p->in_flight == 0;
   }
@@ -361,17 +363,41 @@ static int pull(asd_pool *p, int worker, pjob **out) {
   return 1;
 }
 
-/* Takes a slot for j, waiting at most job_queue_timeout.  Returns 0, or -1
- * after reporting the job (queue timeout or stop-now). */
+static void note_progress(asd_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  p->last_progress = asd_time_monotonic();
+  pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * How long nothing may happen before a waiting tile gives up.  Progress is
+ * seen when a slot is freed, a job is uploaded/invoked or a poll is
+ * answered; polls of jobs in flight can be max_polling_interval (+ jitter)
+ * apart, so a shorter stall limit would mistake a slow, healthy endpoint
+ * for a stalled one.
+ */
+static double stall_limit(const asd_async_config *cfg) {
+  double poll_gap = cfg->max_polling_interval * (1.0 + cfg->polling_jitter) + 1.0;
+  return cfg->job_queue_timeout > poll_gap ? cfg->job_queue_timeout : poll_gap;
+}
+
+/*
+ * Takes a slot for j.  Backpressure never fails a tile: it waits as long as
+ * the jobs in flight are alive (a slow endpoint, a cold start, a backlog),
+ * and gives up only on a stall, when nothing progressed for stall_limit().
+ * Returns 0, or -1 after reporting the job (stall or stop-now).
+ */
 static int take_slot(asd_pool *p, pjob *j) {
   double t0 = asd_time_monotonic();
-  double limit = t0 + p->cfg.job_queue_timeout;
+  double stall = stall_limit(&p->cfg), quiet = 0;
   pthread_mutex_lock(&p->mu);
   for (;;) {
     check_interrupt_locked(p);
     if (p->cancel_mode >= ASD_POOL_STOP_NOW) break;
     if (p->in_flight < p->cfg.max_concurrent_jobs) break;
-    double left = limit - asd_time_monotonic();
+    double since = p->last_progress > t0 ? p->last_progress : t0;
+    quiet = asd_time_monotonic() - since;
+    double left = stall - quiet;
     if (left <= 0) break;
     struct timespec ts;
     abs_deadline(left < 0.1 ? left : 0.1, &ts);
@@ -390,8 +416,10 @@ static int take_slot(asd_pool *p, pjob *j) {
     report_cancelled(p, j);
   } else {
     report_error(p, j, ASD_ERR_QUEUE_TIMEOUT, j->dj.invoked,
-                 "no free job slot within job_queue_timeout %g s (max_concurrent_jobs %d all in flight)",
-                 p->cfg.job_queue_timeout, p->cfg.max_concurrent_jobs);
+                 "no free job slot: the %d jobs in flight made no progress (no slot freed, no upload, "
+                 "invocation or poll answered) for %.0f s (job_queue_timeout %g s): the endpoint or S3 "
+                 "looks stalled",
+                 p->cfg.max_concurrent_jobs, quiet, p->cfg.job_queue_timeout);
   }
   return -1;
 }
@@ -420,7 +448,10 @@ static int submit(asd_pool *p, pjob *j) {
       j->payload = NULL;
     }
     if (rc == 0) rc = asd_det_invoke(p->d, &j->dj, p->m, &e);
-    if (rc == 0) break;
+    if (rc == 0) {
+      note_progress(p);
+      break;
+    }
     if (!asd_error_is_retryable(&e) || j->attempts > p->cfg.max_retries) {
       char why[sizeof e.message];
       snprintf(why, sizeof why, "%s", e.message);
@@ -465,6 +496,7 @@ static int poll_once(asd_pool *p, pjob *j) {
   asd_buf out;
   asd_buf_init(&out);
   int rc = asd_det_poll(p->d, &j->dj, &out, p->m, &e);
+  if (rc == 1 || (rc == 0 && e.code == ASD_OK)) note_progress(p); /* an answer, not a tolerated error */
   if (rc == 1) {
     asd_metrics_record(p->m, "InferenceDuration", asd_time_monotonic() - j->dj.t_invoked);
     if (asd_det_check_result(out.data, out.len, NULL, &e) == 0)
@@ -481,9 +513,9 @@ static int poll_once(asd_pool *p, pjob *j) {
   }
   if (asd_time_monotonic() >= j->dj.deadline) {
     /* The endpoint may still be running it: keep its input (abandon). */
-    report_error(p, j, ASD_ERR_TIMEOUT, 1,
-                 "inference %s not finished after max_wait_time %g s (%d polls of %s)",
-                 j->dj.inference_id, p->cfg.max_wait_time, j->dj.polls, j->dj.output_location);
+    char why[1024];
+    asd_det_timeout_message(&p->cfg, &j->dj, why, sizeof why);
+    report_error(p, j, ASD_ERR_TIMEOUT, 1, "%s", why);
     return 1;
   }
   return 0;

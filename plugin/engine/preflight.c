@@ -52,11 +52,20 @@ int asd_preflight_endpoint(asd_aws_context *ctx, const char *endpoint, asd_prefl
                endpoint);
       return 0;
     }
+    if (ae.kind == ASD_AWS_ERR_AUTH) {
+      /* The same credentials sign every call: say it here, once, rather
+         than as the bucket check's bodiless 403 would. */
+      set_err(err, ASD_ERR_ENDPOINT, &ae);
+      return asd_error_set(err, ASD_ERR_ENDPOINT,
+                           "AWS credentials rejected (%s): check the access key, secret key and session token "
+                           "(or the profile), and the clock",
+                           ae.code[0] ? ae.code : "authentication failed");
+    }
     if (ae.kind == ASD_AWS_ERR_VALIDATION && strstr(ae.message, "Could not find")) {
       set_err(err, ASD_ERR_ENDPOINT, &ae);
       const asd_aws_endpoint *rt = asd_aws_context_endpoint(ctx, ASD_AWS_SAGEMAKER_RUNTIME);
       return asd_error_set(err, ASD_ERR_ENDPOINT,
-                           "endpoint '%s' does not exist in region %s (check -endpoint and -region; "
+                           "endpoint '%s' not found in region %s (check -endpoint and -region; "
                            "aws sagemaker list-endpoints lists them)",
                            endpoint, rt ? rt->signing_region : "?");
     }
@@ -114,11 +123,12 @@ int asd_preflight_bucket(asd_aws_context *ctx, const char *role, const char *buc
       return asd_error_set(err, ASD_ERR_S3, "%s bucket '%s' does not exist (HTTP 404): check the name and -region",
                            role, bucket);
     case ASD_AWS_ERR_ACCESS_DENIED:
-      asd_preflight_listbucket_hint(bucket, hint, sizeof hint);
+      (void)hint;
       return asd_error_set(err, ASD_ERR_S3,
                            "%s bucket '%s': access denied (HTTP 403): s3:ListBucket on arn:aws:s3:::%s is missing "
-                           "(or the bucket belongs to another account); without it %s",
-                           role, bucket, bucket, hint + strlen("S3 answers "));
+                           "(or the bucket belongs to another account); without it S3 answers 403 instead of 404 "
+                           "for results not written yet: grant s3:ListBucket on that bucket",
+                           role, bucket, bucket);
     case ASD_AWS_ERR_AUTH:
       return asd_error_set(err, ASD_ERR_S3, "%s bucket '%s': credentials rejected (%s)", role, bucket,
                            ae.code[0] ? ae.code : ae.message);
