@@ -37,6 +37,7 @@
 #include "s3_store.h"
 #include "server.h"
 #include "stats.h"
+#include "sso_api.h"
 #include "sts_api.h"
 #include "policy.h"
 
@@ -51,7 +52,7 @@ static void usage(FILE *f) {
           "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-data-dir DIR] [-bucket NAME]...\n"
           "           [-access-key KEY -secret-key SECRET] [-session-token TOKEN] [-no-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
-          "           [-sts-external-id ID] [-no-sts] [-deny ACTION[:RESOURCE]]...\n"
+          "           [-sts-external-id ID] [-no-sts] [-sso-token TOKEN] [-deny ACTION[:RESOURCE]]...\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
           "\n"
           "A local server speaking the S3 (path-style) and SageMaker Runtime protocols,\n"
@@ -74,6 +75,10 @@ static void usage(FILE *f) {
           "                     temporary credentials (ASIA... + session token) that the\n"
           "                     server then accepts until they expire.\n"
           "  -no-sts            do not answer STS requests.\n"
+          "  -sso-token TOKEN   answer IAM Identity Center GetRoleCredentials (GET\n"
+          "                     /federation/credentials, as AWS_ENDPOINT_URL_SSO clients send it)\n"
+          "                     for this bearer token; the credentials it issues are accepted\n"
+          "                     like STS ones, for an hour.\n"
           "  -region REGION     region reported by the server (default us-east-1); clients\n"
           "                     may sign for any region.\n"
           "  -max-body BYTES    largest request body accepted (default 5 GiB for PutObject\n"
@@ -135,7 +140,7 @@ int main(int argc, char **argv) {
   if (argc < 1) return 0; /* --version, --help-general, ... were handled */
 
   int port = 0, threads = 4, no_auth = 0, no_sts = 0;
-  const char *sts_external_id = NULL;
+  const char *sts_external_id = NULL, *sso_token = NULL;
   const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
   const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
   unsigned long long max_body = DEFAULT_MAX_BODY;
@@ -187,6 +192,9 @@ int main(int argc, char **argv) {
       no_auth = 1;
     } else if (EQUAL(a, "-no-sts")) {
       no_sts = 1;
+    } else if (EQUAL(a, "-sso-token")) {
+      NEED_ARG();
+      sso_token = argv[++i];
     } else if (EQUAL(a, "-sts-external-id")) {
       NEED_ARG();
       sts_external_id = argv[++i];
@@ -285,6 +293,7 @@ int main(int argc, char **argv) {
   asd_runtime *runtime = NULL;
   asd_ep_auth *auth = NULL;
   asd_sts_api *sts = NULL;
+  asd_sso_api *sso = NULL;
   asd_ep_stats *stats = NULL;
   asd_s3_api *s3 = NULL;
   asd_server *srv = NULL;
@@ -333,11 +342,12 @@ int main(int argc, char **argv) {
                            session_token, 900);
     if (!auth) goto cleanup;
   }
-  if (!no_sts) {
+  if (!no_sts || sso_token) { /* SSO issues into the STS session table */
     sts = asd_sts_api_new(sts_external_id);
     if (!sts) goto cleanup;
     asd_ep_auth_set_issued_keys(auth, asd_sts_api_lookup, sts);
   }
+  if (sso_token && !(sso = asd_sso_api_new(sso_token, sts, 0))) goto cleanup;
   stats = asd_ep_stats_new();
   s3 = asd_s3_api_new(store, max_body, region);
   if (!stats || !s3) goto cleanup;
@@ -355,7 +365,8 @@ int main(int argc, char **argv) {
   cfg.faults = faults;
   cfg.stats = stats;
   cfg.auth = auth;
-  cfg.sts = sts;
+  cfg.sts = no_sts ? NULL : sts;
+  cfg.sso = sso;
   cfg.policy = policy;
   cfg.region = region;
   char err[256] = "";
@@ -395,6 +406,7 @@ cleanup:
   asd_s3_api_free(s3);
   asd_ep_stats_free(stats);
   asd_ep_auth_free(auth);
+  asd_sso_api_free(sso);
   asd_sts_api_free(sts);
   asd_store_close(store);
   if (tmp_dir) {

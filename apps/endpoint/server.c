@@ -58,6 +58,7 @@
 #include "runtime.h"
 #include "s3_api.h"
 #include "s3_store.h"
+#include "sso_api.h"
 #include "stats.h"
 #include "sts_api.h"
 
@@ -74,7 +75,8 @@ struct asd_server {
 typedef enum route_kind {
   ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND,
   ROUTE_STS, /* a form-encoded POST to "/": STS's query protocol (sts_api.c) */
-  ROUTE_CONTROL /* X-Amz-Target: SageMaker.*: DescribeEndpoint[Config] (control_api.c) */
+  ROUTE_CONTROL, /* X-Amz-Target: SageMaker.*: DescribeEndpoint[Config] (control_api.c) */
+  ROUTE_SSO  /* GET /federation/credentials: SSO GetRoleCredentials, bearer token (sso_api.c) */
 } route_kind;
 
 typedef struct conn_req {
@@ -517,6 +519,11 @@ static void classify(conn_req *r) {
     r->operation = "STS";
     return;
   }
+  if (r->srv->cfg.sso && asd_sso_api_matches(r->req.method, p)) {
+    r->route = ROUTE_SSO;
+    r->operation = "GetRoleCredentials";
+    return;
+  }
   r->route = ROUTE_S3;
   r->operation = "S3";
 }
@@ -600,6 +607,7 @@ static void stats_page(asd_server *srv, asd_ep_response *resp) {
     if (rt) json_object_object_add(root, "runtime", rt);
   }
   if (srv->cfg.sts) json_object_object_add(root, "sts", asd_sts_api_stats_json(srv->cfg.sts));
+  if (srv->cfg.sso) json_object_object_add(root, "sso", asd_sso_api_stats_json(srv->cfg.sso));
   if (srv->cfg.faults) {
     json_object *f = asd_faults_stats_json(srv->cfg.faults);
     if (f) json_object_object_add(root, "faults", f);
@@ -639,6 +647,12 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   r->req.impl = r;
   classify(r);
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
+  if (r->route == ROUTE_SSO) { /* unsigned, bearer token: answered from the headers, no body read */
+    asd_ep_response resp;
+    asd_ep_response_init(&resp);
+    asd_sso_api_handle(srv->cfg.sso, &r->req, &resp);
+    return send_response(r, &resp);
+  }
 
   if (r->route == ROUTE_S3) {
     asd_ep_response resp;
@@ -742,6 +756,8 @@ static enum MHD_Result on_complete(conn_req *r) {
       break;
     case ROUTE_CONTROL:
       asd_control_api_handle(srv->cfg.runtime, srv->cfg.policy, srv->cfg.region, &r->req, &resp);
+      break;
+    case ROUTE_SSO: /* answered in on_headers */
       break;
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {

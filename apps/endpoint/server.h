@@ -77,6 +77,7 @@ struct asd_faults;
 struct asd_ep_stats;
 struct asd_ep_auth;
 struct asd_sts_api;
+struct asd_sso_api;
 
 typedef struct asd_server_config {
   const char *bind;      /* listen address, default "127.0.0.1" */
@@ -93,6 +94,7 @@ typedef struct asd_server_config {
   struct asd_sts_api *sts;     /* STS AssumeRole (sts_api.c), or NULL */
   struct asd_ep_policy *policy; /* -deny rules (policy.h), or NULL */
   const char *region;          /* for the control plane's ARNs; NULL = us-east-1 */
+  struct asd_sso_api *sso;     /* SSO GetRoleCredentials (sso_api.c), or NULL */
 } asd_server_config;
 
 typedef struct asd_server asd_server;

@@ -26,7 +26,12 @@
  * with their expiration until they expire.  A request signed with an issued
  * key is accepted only with the session token issued with it, and only
  * before the expiration; a wrong, missing or expired token is refused
- * (InvalidToken from the verifier).  Secrets and tokens are never logged;
+ * (InvalidToken from the verifier); tokens are compared in constant time.
+ * Role chaining is capped as on AWS: AssumeRole signed with credentials
+ * this endpoint issued (by AssumeRole or by SSO GetRoleCredentials,
+ * sso_api.c, which issues into the same table) may not ask for more than
+ * 3600 s (ValidationError), so issued keys cannot keep extending themselves
+ * past an hour per hop.  Secrets and tokens are never logged;
  * they leave this file only in the AssumeRole answer and, for the secret, to
  * the verifier's buffer.
  */
@@ -222,9 +227,8 @@ static void prune(asd_sts_api *s, double now) {
   s->n = k;
 }
 
-/* Creates a session.  The caller gets the key, secret and token (free()
-   the token) to put in the answer; the table keeps its own copies. */
-static int issue(asd_sts_api *s, int duration, char akid[24], char secret[48], char **token, double *expires) {
+int asd_sts_api_issue(asd_sts_api *s, int duration, char akid[24], char secret[48], char **token,
+                      double *expires) {
   session x;
   memset(&x, 0, sizeof x);
   char tok[65], text[96];
@@ -273,6 +277,39 @@ static int issue(asd_sts_api *s, int duration, char akid[24], char secret[48], c
   return rc;
 }
 
+/* Compares a presented session token with the issued one in time that
+ * does not depend on where they differ (CRYPTO_memcmp), so that response
+ * times do not reveal a token byte by byte. */
+static int token_matches(const char *presented, const char *issued) {
+  if (!presented || !issued) return 0;
+  size_t n = strlen(issued);
+  return strlen(presented) == n && CRYPTO_memcmp(presented, issued, n) == 0;
+}
+
+int asd_sts_api_is_issued(asd_sts_api *s, const char *access_key_id) {
+  if (!s || !access_key_id) return 0;
+  int found = 0;
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->n && !found; i++) found = strcmp(s->sessions[i].access_key, access_key_id) == 0;
+  pthread_mutex_unlock(&s->mu);
+  return found;
+}
+
+/* The access key id a request was signed with: the Credential= of the
+ * Authorization header, or X-Amz-Credential of a presigned URL. */
+static void signing_key_id(const asd_ep_request *req, char *out, size_t size) {
+  out[0] = '\0';
+  const char *cred = NULL;
+  const char *auth = asd_ep_request_header(req, "Authorization");
+  if (auth && (cred = strstr(auth, "Credential=")) != NULL) cred += 11;
+  if (!cred) cred = asd_ep_request_query(req, "X-Amz-Credential");
+  if (!cred) return;
+  size_t n = strcspn(cred, "/, ");
+  if (n >= size) return;
+  memcpy(out, cred, n);
+  out[n] = '\0';
+}
+
 int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                        size_t secret_out_size) {
   asd_sts_api *s = user;
@@ -284,7 +321,7 @@ int asd_sts_api_lookup(void *user, const char *access_key_id, const char *sessio
     session *x = &s->sessions[i];
     if (strcmp(x->access_key, access_key_id) != 0) continue;
     s->lookups++;
-    if (!session_token || !x->token || strcmp(session_token, x->token) != 0 || x->expires <= now) {
+    if (!token_matches(session_token, x->token) || x->expires <= now) {
       s->rejected++;
       rc = -2;
     } else if (strlen(x->secret) + 1 <= secret_out_size) {
@@ -307,6 +344,9 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
   char account[13];
   const char *role_name = NULL;
   int duration = 3600;
+  char caller[64];
+  signing_key_id(req, caller, sizeof caller);
+  int chained = caller[0] && asd_sts_api_is_issued(s, caller);
   if (!arn || !*arn) {
     asd_sts_api_error(resp, req, 400, "MissingParameter", "The request must contain the parameter RoleArn.");
   } else if (!name || !*name) {
@@ -326,6 +366,13 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
     asd_sts_api_error(resp, req, 400, "ValidationError",
                       "1 validation error detected: Value at 'externalId' failed to satisfy constraint: "
                       "2 to 1224 characters of [\\w+=,.@:/-]");
+  } else if (duration > 3600 && chained) {
+    /* Role chaining: credentials this endpoint issued (AssumeRole or SSO
+     * GetRoleCredentials) assuming a role again get at most an hour, as on
+     * AWS, so issued sessions cannot be extended indefinitely. */
+    asd_sts_api_error(resp, req, 400, "ValidationError",
+                      "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
+                      "chaining.");
   } else if (s->external_id && (!ext || strcmp(ext, s->external_id) != 0)) {
     asd_sts_api_error(resp, req, 403, "AccessDenied",
                       CPLSPrintf("User is not authorized to perform: sts:AssumeRole on resource: %.200s "
@@ -335,7 +382,7 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
     char akid[24], secret[48];
     char *token = NULL;
     double expires = 0;
-    if (issue(s, duration, akid, secret, &token, &expires) != 0) {
+    if (asd_sts_api_issue(s, duration, akid, secret, &token, &expires) != 0) {
       asd_sts_api_error(resp, req, 500, "ServiceUnavailable", "Too many active sessions; try again later.");
     } else {
       char when[32];

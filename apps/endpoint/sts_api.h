@@ -55,6 +55,16 @@ void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int sta
 int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                        size_t secret_out_size);
 
+/* Issues a session of duration seconds into the table (used by AssumeRole
+ * and by the SSO portal, sso_api.c): an "ASIA" access key id, a secret and
+ * a session token (malloc'ed: wipe and free() it).  0, or -1 when the table
+ * is full or randomness failed. */
+int asd_sts_api_issue(asd_sts_api *s, int duration, char akid[24], char secret[48], char **token,
+                      double *expires);
+
+/* Was access_key_id issued by this table (and not yet pruned)? */
+int asd_sts_api_is_issued(asd_sts_api *s, const char *access_key_id);
+
 /* Tests: a fixed wall-clock time (seconds since the epoch) for issuing and
  * checking expirations; 0 returns to the real clock. */
 void asd_sts_api_set_clock(asd_sts_api *s, double now);
