@@ -52,6 +52,9 @@ char *asd_aws_config_file_path(void);
 /* Profile name in effect (explicit, $AWS_PROFILE, $AWS_DEFAULT_PROFILE, "default"). */
 const char *asd_aws_profile_name(const char *explicit_profile);
 
+/* $HOME/rel (HOME unset: /rel); malloc'ed. */
+char *asd_aws_home_path(const char *rel);
+
 /* Looks a key up in a profile: credentials file first, then config file.
  * Returns a malloc'ed value or NULL. */
 char *asd_aws_profile_value(const char *profile, const char *key);
@@ -129,6 +132,39 @@ int asd_aws_creds_from_web_identity_env(asd_aws_context *ctx, asd_aws_credential
                                         asd_aws_error *err);
 int asd_aws_creds_from_ecs(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err);
 int asd_aws_creds_from_imds(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err);
+
+/* credential_process (process.c): splits a command line into argv as the
+ * AWS CLI does (Python's shlex.split, POSIX rules).  Returns a CSL list
+ * (CSLDestroy), or NULL with *error set to shlex's reason ("No closing
+ * quotation", "No escaped character", "empty command"). */
+char **asd_aws_split_command(const char *line, const char **error);
+
+/* Checks a container credentials URL (ECS/EKS): http or https, no user
+ * information, plain http only to loopback or the ECS/EKS agent addresses.
+ * Returns 0 with the URL as curl re-serialised it in out, or -1 with the
+ * reason in why. */
+int asd_aws_ecs_url_check(const char *url, char *out, size_t out_size, char *why, size_t why_size);
+/* IMDSv2 values received from the network, checked before they go into a
+ * header (token: 1-1024 base64 characters) or a URL (role name: IAM's
+ * 1-64 characters of [A-Za-z0-9+=,.@_-], no ".."). 1 = acceptable. */
+int asd_aws_imds_token_ok(const char *token, size_t len);
+int asd_aws_imds_role_ok(const char *name, size_t len);
+
+/* IAM Identity Center (sso.c).  Does profile (a section of the config
+ * file) use SSO (sso_session, sso_start_url, sso_account_id or
+ * sso_role_name)? */
+int asd_aws_profile_uses_sso(const asd_ini *config, const char *profile);
+/* Credentials of an SSO profile: the cached token of `aws sso login`, then
+ * the portal's GetRoleCredentials.  Returns 1, or -1 with err (a missing or
+ * expired token says "run 'aws sso login --profile NAME'"). */
+int asd_aws_creds_from_sso(asd_aws_context *ctx, const asd_ini *config, const char *profile,
+                           asd_aws_credentials *out, asd_aws_error *err);
+/* The cache file name of a session name or start URL (SHA-1 hex + ".json"). */
+void asd_aws_sso_cache_name(const char *key, char out[46]);
+/* The portal endpoint (endpoints.c): override, AWS_ENDPOINT_URL_SSO,
+ * AWS_ENDPOINT_URL, profile endpoint_url, else portal.sso.REGION.amazonaws.com. */
+int asd_aws_resolve_sso_endpoint(const char *sso_region, const char *override_url, const char *profile,
+                                 asd_aws_endpoint *out, asd_aws_error *err);
 
 /* Parses the JSON credentials document of ECS, IMDS and credential_process
  * (AccessKeyId, SecretAccessKey, Token/SessionToken, Expiration). */

@@ -3,9 +3,9 @@
  *
  * Credentials are looked for in the order AWS users expect (PROTOCOL.md):
  * explicit values from the caller, the environment, web identity, the
- * shared profile files (static keys, role_arn with source_profile or
- * credential_source, credential_process), the ECS container endpoint, and
- * EC2 instance metadata (IMDSv2).  An explicit role ARN in the configuration
+ * shared profile files (role_arn with source_profile or credential_source,
+ * IAM Identity Center / SSO in sso.c, static keys, credential_process in
+ * process.c), the ECS container endpoint, and EC2 instance metadata (IMDSv2).  An explicit role ARN in the configuration
  * is then assumed on top of whatever base was found, for cross-account use.
  *
  * The first source that *applies* decides: a source that applies but fails
@@ -13,6 +13,13 @@
  * AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY) stops the chain with an
  * error naming the source, rather than silently falling through to another
  * account's credentials.
+ *
+ * Values that come from the environment or the network are checked before
+ * they are used: the container credentials URL is parsed with curl's URL
+ * API (no user information; plain http only to loopback or the ECS/EKS agent
+ * addresses), the container authorization token and the IMDS session token
+ * must be valid header values, and the IMDS role name must be an IAM role
+ * name before it becomes part of a URL.
  *
  * The context caches the resolved credentials.  Temporary credentials are
  * refreshed when they come within a margin (5 minutes by default) of their
@@ -22,17 +29,19 @@
  * refresh fails while the old credentials are still valid, they are kept and
  * the refresh is retried on the next request.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cpl_conv.h>
+#include <curl/curl.h>
 #include <cpl_string.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
@@ -303,7 +312,9 @@ int asd_aws_parse_iso8601(const char *s, double *epoch) {
   if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &Y, &M, &D, &h, &m, &sec, &n) != 6) return -1;
   const char *tz = s + n;
   double off = 0;
-  if (*tz == 'Z' || *tz == 'z' || *tz == '\0') {
+  /* "Z", nothing, or "UTC" (older AWS CLI versions wrote SSO token expiry
+   * times as "2026-11-29T06:00:00UTC"). */
+  if (*tz == 'Z' || *tz == 'z' || *tz == '\0' || strcmp(tz, "UTC") == 0) {
     off = 0;
   } else if (*tz == '+' || *tz == '-') {
     int th = 0, tm = 0;
@@ -469,81 +480,108 @@ int asd_aws_creds_from_web_identity_env(asd_aws_context *ctx, asd_aws_credential
   return web_identity(ctx, tf, role, getenv("AWS_ROLE_SESSION_NAME"), out, err);
 }
 
-int asd_aws_creds_from_process(const char *command, asd_aws_credentials *out, asd_aws_error *err) {
-  fflush(NULL);
-  FILE *p = popen(command, "r");
-  char shown[120];
-  snprintf(shown, sizeof(shown), "%.100s%s", command, strlen(command) > 100 ? "..." : "");
-  if (!p) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "credential_process '%s' could not be started: %s", shown,
-                      strerror(errno));
-    return -1;
-  }
-  asd_buf b;
-  asd_buf_init(&b);
-  char chunk[4096];
-  size_t n;
-  int too_big = 0;
-  while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
-    if (b.len + n > (1u << 20)) {
-      too_big = 1;
-      continue; /* drain so the child does not block */
-    }
-    asd_buf_append(&b, chunk, n);
-  }
-  int st = pclose(p);
-  int rc = -1;
-  if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "credential_process '%s' failed (exit status %d)", shown,
-                      st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-  } else if (too_big) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "credential_process '%s' printed more than 1 MiB", shown);
-  } else {
-    char src[160];
-    snprintf(src, sizeof(src), "credential_process");
-    if (asd_aws_parse_credentials_json(b.data ? (const char *)b.data : "", b.len, src, out, err) == 0) {
-      /* Version must be 1 when given. */
-      rc = 1;
-    } else {
-      char m[sizeof(err->message)];
-      snprintf(m, sizeof(m), "%s", err->message);
-      asd_aws_error_set(err, err->kind, "%s (command '%s')", m, shown);
-    }
-  }
-  if (b.data) OPENSSL_cleanse(b.data, b.len);
-  asd_buf_free(&b);
-  return rc;
+/* A value that may go into an HTTP header line: no CR, LF or other control
+ * character that could end the line or smuggle another header in. */
+static int header_value_ok(const char *v) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if ((*p < ' ' && *p != '\t') || *p == 0x7f) return 0;
+  return 1;
 }
 
-static int host_is_allowed_http(const char *url) {
-  const char *h = url + 7; /* after http:// */
-  static const char *const ok[] = {"127.", "localhost", "[::1]", "169.254.170.2", "169.254.170.23", NULL};
-  for (int i = 0; ok[i]; i++)
-    if (strncmp(h, ok[i], strlen(ok[i])) == 0) {
-      char next = h[strlen(ok[i])];
-      if (i == 0 || next == '\0' || next == ':' || next == '/') return 1;
-    }
+/* The hosts a plain-http container credentials URL may name: loopback
+ * (127.0.0.0/8, ::1, localhost) and the addresses the ECS and EKS agents
+ * listen on.  Anything else would send the container's authorization token
+ * and receive credentials in clear text from a host we cannot trust; https
+ * URLs may name any host, as in the SDKs. */
+static int ecs_http_host_allowed(const char *host) {
+  static const char *const fixed[] = {"localhost", "169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL};
+  char h[128];
+  size_t n = strlen(host);
+  if (n >= sizeof(h)) return 0;
+  /* curl gives IPv6 hosts in brackets. */
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+    memcpy(h, host + 1, n - 2);
+    h[n - 2] = '\0';
+  } else {
+    memcpy(h, host, n + 1);
+  }
+  for (int i = 0; fixed[i]; i++)
+    if (strcasecmp(h, fixed[i]) == 0) return 1;
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, h, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, h, &a6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&a6)) return 1;
+    struct in6_addr ecs;
+    return inet_pton(AF_INET6, "fd00:ec2::23", &ecs) == 1 && memcmp(&a6, &ecs, sizeof ecs) == 0;
+  }
   return 0;
+}
+
+int asd_aws_ecs_url_check(const char *url, char *out, size_t out_size, char *why, size_t why_size) {
+  why[0] = '\0';
+  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+    if (*p <= ' ' || *p == 0x7f) {
+      snprintf(why, why_size, "it contains a space or control character");
+      return -1;
+    }
+  CURLU *u = curl_url();
+  char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *full = NULL;
+  int rc = -1;
+  if (!u) {
+    snprintf(why, why_size, "out of memory");
+  } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+    snprintf(why, why_size, "it is not a valid URL");
+  } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+             (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    snprintf(why, why_size, "its scheme must be http or https");
+  } else if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+             curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD) {
+    snprintf(why, why_size, "user information ('...@') is not allowed in it");
+  } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+    snprintf(why, why_size, "it has no host");
+  } else if (strcmp(scheme, "http") == 0 && !ecs_http_host_allowed(host)) {
+    snprintf(why, why_size,
+             "plain http is allowed only to a loopback address or the ECS/EKS agent (169.254.170.2, "
+             "169.254.170.23, fd00:ec2::23), not to '%.80s'",
+             host);
+  } else if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK || strlen(full) >= out_size) {
+    snprintf(why, why_size, "it is too long");
+  } else {
+    /* The URL we fetch is the one curl parsed and checked, re-serialised. */
+    snprintf(out, out_size, "%s", full);
+    rc = 0;
+  }
+  curl_free(scheme);
+  curl_free(user);
+  curl_free(password);
+  curl_free(host);
+  curl_free(full);
+  curl_url_cleanup(u);
+  return rc;
 }
 
 int asd_aws_creds_from_ecs(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err) {
   const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
   const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-  char url[1024];
+  char given[1024], url[1024], why[200];
+  const char *var, *value;
   if (rel && *rel) {
-    snprintf(url, sizeof(url), "http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/", rel);
+    /* The relative URI is a path on the ECS agent; the slash makes sure it
+     * cannot turn into user information or another host ("@evil/"). */
+    snprintf(given, sizeof(given), "http://169.254.170.2%s%s", rel[0] == '/' ? "" : "/", rel);
+    var = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+    value = rel;
   } else if (full && *full) {
-    if (strncasecmp(full, "https://", 8) != 0 &&
-        !(strncasecmp(full, "http://", 7) == 0 && host_is_allowed_http(full))) {
-      asd_aws_error_set(err, ASD_AWS_ERR_CONFIG,
-                        "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s' must be https or a loopback/ECS "
-                        "http address",
-                        full);
-      return -1;
-    }
-    snprintf(url, sizeof(url), "%s", full);
+    snprintf(given, sizeof(given), "%s", full);
+    var = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+    value = full;
   } else {
     return 0;
+  }
+  if (asd_aws_ecs_url_check(given, url, sizeof(url), why, sizeof(why)) != 0) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "%s '%.200s' is refused: %s", var, value, why);
+    return -1;
   }
   char *token = NULL;
   const char *tf = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
@@ -553,9 +591,10 @@ int asd_aws_creds_from_ecs(asd_aws_context *ctx, asd_aws_credentials *out, asd_a
     const char *t = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     if (t && *t) token = strdup(t);
   }
-  if (token && (strchr(token, '\r') || strchr(token, '\n'))) {
+  if (token && !header_value_ok(token)) {
     wipe_free(token);
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "container authorization token contains a line break");
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG,
+                      "container authorization token contains a line break or another control character");
     return -1;
   }
   char *auth = NULL;
@@ -582,6 +621,25 @@ int asd_aws_creds_from_ecs(asd_aws_context *ctx, asd_aws_credentials *out, asd_a
   return rc;
 }
 
+int asd_aws_imds_token_ok(const char *token, size_t len) {
+  if (len == 0 || len > 1024 || strlen(token) != len) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)token[i];
+    if (!isalnum(c) && !strchr("+/=_-.", c)) return 0;
+  }
+  return 1;
+}
+
+int asd_aws_imds_role_ok(const char *name, size_t len) {
+  if (len == 0 || len > 64) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!isalnum(c) && !strchr("+=,.@_-", c)) return 0;
+    if (c == '.' && i + 1 < len && name[i + 1] == '.') return 0;
+  }
+  return 1;
+}
+
 int asd_aws_creds_from_imds(asd_aws_context *ctx, asd_aws_credentials *out, asd_aws_error *err) {
   const char *dis = getenv("AWS_EC2_METADATA_DISABLED");
   if (dis && strcasecmp(dis, "true") == 0) return 0;
@@ -606,11 +664,18 @@ int asd_aws_creds_from_imds(asd_aws_context *ctx, asd_aws_credentials *out, asd_
     err->http_status = e2.http_status;
     return -1;
   }
-  char tokhdr[512];
-  char shown_tok[1];
-  (void)shown_tok;
-  snprintf(tokhdr, sizeof(tokhdr), "x-aws-ec2-metadata-token: %.400s",
-           resp.body.data ? (const char *)resp.body.data : "");
+  /* The token goes into a header and the role name into a URL: both come
+   * from the network, so both are checked before use (a token is base64,
+   * a role name IAM's [\w+=,.@-]{1,64}; see asd_aws_imds_token_ok). */
+  char tokhdr[1100];
+  const char *tok = resp.body.data ? (const char *)resp.body.data : "";
+  if (!asd_aws_imds_token_ok(tok, resp.body.len)) {
+    asd_http_response_free(&resp);
+    asd_aws_error_set(err, ASD_AWS_ERR_PARSE,
+                      "EC2 instance metadata returned a malformed session token (not 1-1024 base64 characters)");
+    return -1;
+  }
+  snprintf(tokhdr, sizeof(tokhdr), "x-aws-ec2-metadata-token: %s", tok);
   const char *gh[] = {tokhdr, NULL};
   snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/", (int)bl, base);
   int rc = asd_http_fetch(ctx, "GET", url, gh, NULL, 0, 1.0, 2, &resp, &e2);
@@ -624,10 +689,15 @@ int asd_aws_creds_from_imds(asd_aws_context *ctx, asd_aws_credentials *out, asd_
   char role[256];
   const char *body = resp.body.data ? (const char *)resp.body.data : "";
   size_t rl = strcspn(body, "\r\n");
-  if (rl == 0 || rl >= sizeof(role)) {
+  if (rl == 0 || rl >= sizeof(role) || !asd_aws_imds_role_ok(body, rl)) {
+    char shown[80];
+    asd_aws_copy_line(shown, sizeof(shown), body, rl);
     OPENSSL_cleanse(tokhdr, sizeof(tokhdr));
     asd_http_response_free(&resp);
-    asd_aws_error_set(err, ASD_AWS_ERR_PARSE, "EC2 instance metadata returned no role name");
+    asd_aws_error_set(err, ASD_AWS_ERR_PARSE,
+                      "EC2 instance metadata returned %s role name '%s' (expected 1-64 characters of "
+                      "[A-Za-z0-9+=,.@_-], no '..')",
+                      rl ? "an invalid" : "no", shown);
     return -1;
   }
   memcpy(role, body, rl);
@@ -774,6 +844,8 @@ static int profile_resolve(asd_aws_context *ctx, const profile_files *f, const c
   }
   const char *role = pget(f, name, "role_arn");
   if (role) return profile_role(ctx, f, name, role, depth, visited, out, err);
+  /* SSO before static keys, in botocore's provider order. */
+  if (asd_aws_profile_uses_sso(&f->config, name)) return asd_aws_creds_from_sso(ctx, &f->config, name, out, err);
   int r = static_keys(f, name, out, err);
   if (r != 0) return r;
   const char *proc = pget(f, name, "credential_process");
@@ -782,15 +854,8 @@ static int profile_resolve(asd_aws_context *ctx, const profile_files *f, const c
     if (r == 1) snprintf(out->source, sizeof(out->source), "process:%.50s", name);
     return r;
   }
-  if (pget(f, name, "sso_start_url") || pget(f, name, "sso_session")) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG,
-                      "AWS profile '%s' uses IAM Identity Center (SSO), which is not supported; use "
-                      "'aws configure export-credentials' or a credential_process",
-                      name);
-    return -1;
-  }
   if (must_exist) {
-    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "AWS profile '%s' has no credentials (no keys, role_arn or credential_process)",
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "AWS profile '%s' has no credentials (no keys, role_arn, credential_process or sso_* settings)",
                       name);
     return -1;
   }

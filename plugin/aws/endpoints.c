@@ -18,6 +18,10 @@
  *     (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true disables the overrides, as in
  *     the SDKs).  Custom endpoints use path-style S3 addressing, since a
  *     local server cannot answer bucket subdomains.
+ *   - The IAM Identity Center (SSO) portal, which is not one of the
+ *     context's services because its region is the profile's sso_region,
+ *     not the context's: AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL, the
+ *     profile's endpoint_url, else portal.sso.<sso_region>.amazonaws.com.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -225,7 +229,7 @@ int asd_ini_has_section(const asd_ini *ini, const char *section) {
   return 0;
 }
 
-static char *home_path(const char *rel) {
+char *asd_aws_home_path(const char *rel) {
   const char *home = getenv("HOME");
   if (!home || !*home) home = "/";
   size_t n = strlen(home) + strlen(rel) + 2;
@@ -235,18 +239,18 @@ static char *home_path(const char *rel) {
 }
 
 static char *expand_user(const char *p) {
-  if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) return home_path(p[1] ? p + 2 : "");
+  if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) return asd_aws_home_path(p[1] ? p + 2 : "");
   return strdup(p);
 }
 
 char *asd_aws_credentials_file_path(void) {
   const char *e = getenv("AWS_SHARED_CREDENTIALS_FILE");
-  return e && *e ? expand_user(e) : home_path(".aws/credentials");
+  return e && *e ? expand_user(e) : asd_aws_home_path(".aws/credentials");
 }
 
 char *asd_aws_config_file_path(void) {
   const char *e = getenv("AWS_CONFIG_FILE");
-  return e && *e ? expand_user(e) : home_path(".aws/config");
+  return e && *e ? expand_user(e) : asd_aws_home_path(".aws/config");
 }
 
 const char *asd_aws_profile_name(const char *explicit_profile) {
@@ -459,28 +463,69 @@ static int env_true(const char *name) {
   return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
 }
 
+/* The configured URL of a service, if any: the override, then the
+ * service's AWS_ENDPOINT_URL_<ID>, AWS_ENDPOINT_URL, the profile's
+ * endpoint_url.  *fromprofile is malloc'ed when the profile supplied it. */
+static const char *configured_url(const char *env_name, const char *override_url, const char *profile,
+                                  char **fromprofile, const char **src) {
+  *fromprofile = NULL;
+  *src = "configuration";
+  if (override_url && *override_url) return override_url;
+  if (env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) return NULL;
+  const char *e = getenv(env_name);
+  if (e && *e) {
+    *src = env_name;
+    return e;
+  }
+  if ((e = getenv("AWS_ENDPOINT_URL")) && *e) {
+    *src = "AWS_ENDPOINT_URL";
+    return e;
+  }
+  *fromprofile = asd_aws_profile_value(asd_aws_profile_name(profile), "endpoint_url");
+  if (*fromprofile && **fromprofile) {
+    *src = "profile endpoint_url";
+    return *fromprofile;
+  }
+  return NULL;
+}
+
+int asd_aws_resolve_sso_endpoint(const char *sso_region, const char *override_url, const char *profile,
+                                 asd_aws_endpoint *out, asd_aws_error *err) {
+  char *fromprofile = NULL;
+  const char *src = NULL;
+  const char *url = configured_url("AWS_ENDPOINT_URL_SSO", override_url, profile, &fromprofile, &src);
+  int rc = 0;
+  if (url) {
+    asd_aws_error e2;
+    asd_aws_error_clear(&e2);
+    if (asd_aws_parse_endpoint_url(url, out, &e2) != 0) {
+      asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "%s (from %s)", e2.message, src);
+      rc = -1;
+    }
+  } else if (!sso_region || !region_valid(sso_region)) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "invalid sso_region '%.60s'", sso_region ? sso_region : "");
+    rc = -1;
+  } else {
+    memset(out, 0, sizeof(*out));
+    const char *suffix = strncmp(sso_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    snprintf(out->host, sizeof(out->host), "portal.sso.%s.%s", sso_region, suffix);
+    snprintf(out->base_url, sizeof(out->base_url), "https://%s", out->host);
+    out->https = 1;
+  }
+  free(fromprofile);
+  if (rc == 0) {
+    snprintf(out->signing_region, sizeof(out->signing_region), "%s", sso_region ? sso_region : "");
+    snprintf(out->signing_name, sizeof(out->signing_name), "awsssoportal");
+  }
+  return rc;
+}
+
 int asd_aws_resolve_endpoint(asd_aws_service svc, const char *region, const char *override_url,
                              const char *profile, int s3_path_style, asd_aws_endpoint *out,
                              asd_aws_error *err) {
-  const char *url = override_url && *override_url ? override_url : NULL;
-  const char *src = "configuration";
   char *fromprofile = NULL;
-  if (!url && !env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
-    const char *e = getenv(service_env(svc));
-    if (e && *e) {
-      url = e;
-      src = service_env(svc);
-    } else if ((e = getenv("AWS_ENDPOINT_URL")) && *e) {
-      url = e;
-      src = "AWS_ENDPOINT_URL";
-    } else {
-      fromprofile = asd_aws_profile_value(asd_aws_profile_name(profile), "endpoint_url");
-      if (fromprofile && *fromprofile) {
-        url = fromprofile;
-        src = "profile endpoint_url";
-      }
-    }
-  }
+  const char *src = NULL;
+  const char *url = configured_url(service_env(svc), override_url, profile, &fromprofile, &src);
   const char *signing = svc == ASD_AWS_S3 ? "s3" : svc == ASD_AWS_STS ? "sts" : "sagemaker";
   if (url) {
     asd_aws_error e2;

@@ -1,0 +1,106 @@
+// End-to-end test of an IAM Identity Center (SSO) profile: gdal_asyncdetect
+// with nothing but AWS_PROFILE pointing at an sso_session profile and the
+// token cache file `aws sso login` leaves in ~/.aws/sso/cache/.  The utility
+// reads the token, calls GetRoleCredentials on the local endpoint
+// (-sso-token), and signs every S3 and SageMaker call with the role
+// credentials it got, which the endpoint verifies with their session token.
+// An expired login stops the run before any work with one line saying
+// "run 'aws sso login --profile NAME'".  On main at 2d28b95 the profile was
+// refused ("IAM Identity Center (SSO), which is not supported").
+#include <gtest/gtest.h>
+
+#include <json-c/json.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <string>
+
+#include "asd_aws_env.h"
+#include "asd_local_endpoint.h"
+#include "aws/aws_internal.h"
+#include "e2e_helpers.h"
+
+using asd_e2e::RunResult;
+using asd_e2e::TempDir;
+using asd_e2e::app_args;
+using asd_e2e::endpoint_args;
+using asd_e2e::sample;
+using asd_e2e::vector_concat;
+
+namespace {
+
+const char *kToken = "e2e-portal-token-51c0";
+
+long long stat_of(asd_test::LocalEndpoint &ep, const char *group, const char *field) {
+  json_object *root = json_tokener_parse(ep.stats_json().c_str());
+  json_object *g = nullptr, *f = nullptr;
+  long long v = -1;
+  if (root && json_object_object_get_ex(root, group, &g) && json_object_object_get_ex(g, field, &f))
+    v = json_object_get_int64(f);
+  json_object_put(root);
+  return v;
+}
+
+std::string iso_in(double seconds) {
+  time_t t = time(nullptr) + (time_t)seconds;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[40];
+  strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+class E2eSso : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { GDALAllRegister(); }
+};
+
+TEST_F(E2eSso, SsoSessionProfileRunsEndToEnd) {
+  asd_test::AwsEnvSandbox env;  // HOME is a fresh directory; no AWS_* variables
+  asd_test::LocalEndpoint ep(vector_concat(endpoint_args(), {"-sso-token", kToken}));
+  setenv("AWS_ENDPOINT_URL", ep.url().c_str(), 1);
+  setenv("AWS_REGION", "us-east-1", 1);
+  setenv("AWS_PROFILE", "analyst", 1);
+  mkdir((env.dir() + "/.aws").c_str(), 0700);
+  mkdir((env.dir() + "/.aws/sso").c_str(), 0700);
+  mkdir((env.dir() + "/.aws/sso/cache").c_str(), 0700);
+  env.write(".aws/config",
+            "[profile analyst]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Detector\n"
+            "region = us-east-1\n\n[sso-session corp]\nsso_start_url = https://d-1234567890.awsapps.com/start\n"
+            "sso_region = eu-west-1\nsso_registration_scopes = sso:account:access\n");
+  char name[46];
+  asd_aws_sso_cache_name("corp", name);
+  auto write_token = [&](const std::string &expires) {
+    env.write(std::string(".aws/sso/cache/") + name,
+              std::string("{\"startUrl\": \"https://d-1234567890.awsapps.com/start\", \"region\": \"eu-west-1\", "
+                          "\"accessToken\": \"") +
+                  kToken + "\", \"expiresAt\": \"" + expires + "\"}");
+  };
+  write_token(iso_in(8 * 3600));
+
+  TempDir dir;
+  std::string out = dir.path() + "/out.gpkg";
+  std::vector<std::string> tiling = {"-tile-size", "1024", "-overlap", "128"};
+  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out, tiling), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  asd_e2e::Accuracy a = asd_e2e::accuracy(out);
+  EXPECT_GE(a.score.recall(), 0.99) << a.score.describe();
+  EXPECT_GE(a.score.precision(), 0.99) << a.score.describe();
+  EXPECT_EQ(1, stat_of(ep, "sso", "credentials_issued"));
+  EXPECT_EQ(0, stat_of(ep, "sso", "unauthorized"));
+  // Every S3 and SageMaker request was signed with the issued key and token.
+  EXPECT_GT(stat_of(ep, "sts", "session_key_lookups"), 20);
+  EXPECT_EQ(0, stat_of(ep, "sts", "rejected_tokens"));
+
+  // An expired login: one line saying what to run, nothing invoked or written.
+  write_token(iso_in(-120));
+  std::string out2 = dir.path() + "/out2.gpkg";
+  r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out2, tiling), dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("run 'aws sso login --profile analyst'")) << r.err;
+  EXPECT_EQ(-1, access(out2.c_str(), F_OK));
+  EXPECT_EQ(1, stat_of(ep, "sso", "get_role_credentials_calls"));
+}
+
+}  // namespace
