@@ -90,7 +90,7 @@ static const char *const usage_parts[] = {
     "       [-of FORMAT] [-dsco NAME=VALUE]... [-lco NAME=VALUE]... [-nln NAME]\n"
     "       [-status-nln NAME] [-status-output DST] [-t_srs SRS] [-to NAME=VALUE]...\n"
     "       [-overwrite | -append]\n"
-    "       [-metrics FILE.json] [-q] [-dry-run] [-resume]\n"
+    "       [-metrics FILE.json] [-q] [-dry-run] [-resume] [-cleanup-pending]\n"
     "       SRC_RASTER DST_VECTOR\n"
     "\n"
     "Runs object detection over SRC_RASTER through an Amazon SageMaker asynchronous\n"
@@ -157,6 +157,8 @@ static const char *const usage_parts[] = {
     "  -dry-run                  plan tiles, check credentials and bucket access; invoke nothing.\n"
     "  -resume                   finish an interrupted run from its journal: completed tiles\n"
     "                            are not invoked again, in-flight ones are polled again.\n"
+    "  -cleanup-pending          only delete the S3 objects earlier runs on DST_VECTOR left\n"
+    "                            under -cleanup-policy delayed, once due; invoke nothing.\n"
     "\n"
     "Exit status: 0 every tile succeeded; 1 error before any work (usage, input, output,\n"
     "credentials, endpoint); 2 output written but some tiles failed (see the tile-status\n"
@@ -585,6 +587,8 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       o->dry_run = 1;
     } else if (EQUAL(a, "-resume")) {
       o->resume = 1;
+    } else if (EQUAL(a, "-cleanup-pending")) {
+      o->cleanup_pending = 1;
     } else if (a[0] == '-' && a[1] != '\0' && !is_number(a)) {
       usage_error("unknown option '%s'", a);
       goto fail;

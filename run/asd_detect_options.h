@@ -73,6 +73,7 @@ struct asd_detect_options {
   int quiet;
   int dry_run;
   int resume;
+  int cleanup_pending; /* -cleanup-pending: only delete what earlier runs left pending */
   GDALProgressFunc progress;
   void *progress_data;
   volatile sig_atomic_t *interrupt;

@@ -42,6 +42,7 @@
 #include <stddef.h>
 
 #include "asd_detect_options.h"
+#include "asyncdetect/asd_pending.h"
 #include "asyncdetect/asd_app.h"
 #include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_detector.h"
@@ -153,6 +154,9 @@ typedef struct asd_run {
   /* Bind journal (resume.c). */
   asd_journal *journal;
   int journal_shared;     /* the journal writes through the writer's connection */
+  asd_pending_list pending; /* delayed deletions carried across processes (pending.c) */
+  int pending_noted;        /* the journal held a list when the run started */
+  int pending_kept;         /* asd_run_keep_pending() has run */
 
   /* Replay (resume.c, sink.c). */
   asd_merger *merger;
@@ -250,6 +254,13 @@ void asd_run_report_end(asd_run_report *c);
 const char *asd_run_report_first(const asd_run_report *c, const char *fallback);
 void asd_run_error(const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(1, 2);
 int asd_run_fail(asd_run *r, const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(2, 3);
+
+/* Delayed cleanup across processes (pending.c): before the output is opened,
+   deletes what an earlier run left pending and is now due; at the end, keeps
+   what is not due yet in the journal instead of deleting it early. */
+int asd_run_take_pending(asd_run *r);
+int asd_run_cleanup_pending_only(asd_run *r);
+void asd_run_keep_pending(asd_run *r);
 
 #ifdef __cplusplus
 }

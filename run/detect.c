@@ -69,6 +69,8 @@ void asd_run_free(asd_run *r) {
   }
   CPLFree(r->enc_threads);
   if (r->pool) asd_pool_free(r->pool);
+  asd_run_keep_pending(r);
+  asd_pending_free(&r->pending);
   if (r->detector) asd_detector_free(r->detector);
   if (r->metrics) asd_metrics_free(r->metrics);
   if (r->merger) asd_merger_free(r->merger);
@@ -103,6 +105,7 @@ int asd_run_finish(asd_run *r) {
   asd_run_write_final(r);
   int interrupted = (o->interrupt && *o->interrupt > 0) || r->stop_submitting;
   asd_run_write_tile_status(r, interrupted);
+  asd_run_keep_pending(r); /* while a shared journal's connection is open */
   asd_run_close_output(r);
   asd_run_fill_summary(r, s);
   s->interrupted = interrupted && s->tiles_not_run > 0;
@@ -126,6 +129,8 @@ static int run_stages(asd_run *r) {
   if (asd_run_open_input(r) != 0 || asd_run_connect(r) != 0) return ASD_DETECT_ERROR;
   asd_run_locate_output(r);
   if (r->o->dry_run) return dry_run(r);
+  if (asd_run_take_pending(r) != 0) return ASD_DETECT_ERROR;
+  if (r->o->cleanup_pending) return asd_run_cleanup_pending_only(r);
   if (asd_run_open_output(r) != 0 || asd_run_bind_journal(r) != 0 || asd_run_replay(r) != 0)
     return ASD_DETECT_ERROR;
   asd_run_report_end(&r->report);

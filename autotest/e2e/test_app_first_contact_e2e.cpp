@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,23 @@ long long count_keys(const char *bucket, const char *prefix) {
   asd_s3_list_result_free(&r);
   asd_aws_context_free(ctx);
   return n;
+}
+
+std::set<std::string> list_keys(const char *bucket, const char *prefix) {
+  std::set<std::string> keys;
+  asd_aws_config ac;
+  asd_aws_config_init(&ac);
+  asd_aws_error e;
+  asd_aws_error_clear(&e);
+  asd_aws_context *ctx = asd_aws_context_new(&ac, &e);
+  if (!ctx) return keys;
+  asd_s3_list_result r;
+  memset(&r, 0, sizeof r);
+  if (asd_s3_list_objects_v2(ctx, bucket, prefix, nullptr, 1000, 0, &r, &e) == 0)
+    for (size_t i = 0; i < r.n_entries; i++) keys.insert(r.entries[i].key);
+  asd_s3_list_result_free(&r);
+  asd_aws_context_free(ctx);
+  return keys;
 }
 
 std::vector<std::string> base_args() {
@@ -315,6 +333,63 @@ TEST_F(FirstContact, NoFailurePathIsNamedWhenTilesTimeOut) {
   }
   GDALClose(ds);
   EXPECT_EQ(2, named);
+}
+
+// Delayed cleanup keeps its promise: what is not due when the process ends
+// survives it, and a later run on the same output (or -cleanup-pending
+// alone) deletes it once due, not before.
+TEST_F(FirstContact, DelayedCleanupOutlivesTheProcess) {
+  asd_test::LocalEndpoint ep({"-bucket", kInputBucket, "-endpoint",
+                              std::string(kEndpoint) + ",model=blobs,output=s3://e2e-output/results,"
+                                                       "failure=s3://e2e-output/failures"});
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  std::string raster = make_raster(dir.path(), 2, 1);
+  ASSERT_FALSE(raster.empty());
+  auto args = [&](const std::string &delay, const std::string &out, std::vector<std::string> extra) {
+    std::vector<std::string> a = base_args();
+    for (const char *s : {"-tile-size", "64", "-overlap", "0", "-cleanup-policy", "delayed"}) a.push_back(s);
+    a.push_back("-cleanup-delay");
+    a.push_back(delay);
+    a.insert(a.end(), extra.begin(), extra.end());
+    a.push_back(raster);
+    a.push_back(out);
+    return a;
+  };
+  const char *in_prefix = "async-inference/input/";
+  // A long delay: nothing is deleted at exit, nor by -cleanup-pending before it is due.
+  std::string a_out = dir.path() + "/a.gpkg";
+  RunResult r = asd_e2e::run_app(args("3600", a_out, {}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  std::set<std::string> a_inputs = list_keys(kInputBucket, in_prefix);
+  EXPECT_EQ(2u, a_inputs.size());
+  EXPECT_EQ(2u, list_keys("e2e-output", "results/").size());
+  r = asd_e2e::run_app(args("3600", a_out, {"-cleanup-pending"}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(a_inputs, list_keys(kInputBucket, in_prefix));
+
+  // A short delay: once it has passed, a later run on the same output
+  // deletes what the first one left, and keeps its own for later.
+  std::string b_out = dir.path() + "/b.gpkg";
+  r = asd_e2e::run_app(args("1", b_out, {}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  std::set<std::string> all = list_keys(kInputBucket, in_prefix);
+  EXPECT_EQ(4u, all.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  r = asd_e2e::run_app(args("3600", b_out, {"-overwrite"}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  std::set<std::string> now = list_keys(kInputBucket, in_prefix);
+  EXPECT_EQ(4u, now.size());  // a's two (not due) + the second b run's two (not due)
+  for (const std::string &k : a_inputs) EXPECT_EQ(1u, now.count(k)) << k;
+  for (const std::string &k : all)
+    if (!a_inputs.count(k)) {
+      EXPECT_EQ(0u, now.count(k)) << "b's first run left " << k;
+    }
+  // -cleanup-pending alone on a: still not due, still there.
+  r = asd_e2e::run_app(args("3600", a_out, {"-cleanup-pending"}), dir.path());
+  EXPECT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(4u, list_keys(kInputBucket, in_prefix).size());
+  EXPECT_EQ(0, endpoint_stat(ep, "rejected"));
 }
 
 }  // namespace
