@@ -392,4 +392,29 @@ TEST_F(FirstContact, DelayedCleanupOutlivesTheProcess) {
   EXPECT_EQ(0, endpoint_stat(ep, "rejected"));
 }
 
+// Without s3:ListBucket on the output bucket (and without DescribeEndpoint,
+// so the preflight cannot learn that bucket), S3 answers 403 for a result
+// not written yet: the tile's reason names the missing grant.
+TEST_F(FirstContact, PollingWithoutListBucketNamesTheGrant) {
+  asd_test::LocalEndpoint ep({"-bucket", kInputBucket, "-deny", "sagemaker:DescribeEndpoint", "-deny",
+                              "s3:ListBucket:e2e-output", "-endpoint",
+                              std::string(kEndpoint) + ",model=blobs,output=s3://e2e-output/results,"
+                                                       "failure=s3://e2e-output/failures,latency_ms=800"});
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  std::string raster = make_raster(dir.path(), 1, 1);
+  ASSERT_FALSE(raster.empty());
+  std::string out = dir.path() + "/out.gpkg";
+  std::vector<std::string> a = base_args();
+  for (const char *s : {"-tile-size", "64", "-overlap", "0"}) a.push_back(s);
+  a.push_back(raster);
+  a.push_back(out);
+  RunResult r = asd_e2e::run_app(a, dir.path(), 300);
+  // Every poll would meet the same 403: the run stops at the first, naming the grant.
+  EXPECT_EQ(1, r.status) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("DescribeEndpoint not allowed")) << r.err;
+  std::string reason = r.err;
+  EXPECT_NE(std::string::npos, reason.find("s3:ListBucket on arn:aws:s3:::e2e-output")) << reason;
+}
+
 }  // namespace
