@@ -18,8 +18,10 @@
  * answers with a bare "Access Denied" in place of 404 NoSuchKey.
  *
  * Not modelled: allow rules, conditions, per-key resources (a rule names a
- * whole bucket), and DeleteObjects' per-key answers (a denied s3:DeleteObject
- * refuses the whole DeleteObjects request with 403).
+ * whole bucket), DeleteObjects' per-key answers (a denied s3:DeleteObject
+ * refuses the whole DeleteObjects request with 403), and the runtime's
+ * actions (sagemaker:InvokeEndpoint*), which -deny refuses to take rather
+ * than accept and ignore.
  */
 #include "policy.h"
 
@@ -52,8 +54,7 @@ static const char *const k_actions[] = {
     "s3:ListAllMyBuckets", "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:GetBucketLocation",
     "s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads", "s3:*",
-    "sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpoint",
-    "sagemaker:DescribeEndpointConfig", "sagemaker:*", NULL};
+    "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:*", NULL};
 
 int asd_ep_policy_add_deny(asd_ep_policy *p, const char *text, char *err, size_t err_len) {
   if (!p || !text) return -1;
@@ -72,7 +73,7 @@ int asd_ep_policy_add_deny(asd_ep_policy *p, const char *text, char *err, size_t
   if (!c1 || !known) {
     snprintf(err, err_len,
              "-deny '%s': expected ACTION[:RESOURCE] with an IAM action such as s3:ListBucket, s3:GetObject, "
-             "s3:PutObject, s3:DeleteObject, sagemaker:DescribeEndpoint, sagemaker:InvokeEndpointAsync",
+             "s3:PutObject, s3:DeleteObject, sagemaker:DescribeEndpoint, sagemaker:DescribeEndpointConfig",
              text);
     return -1;
   }

@@ -6,9 +6,9 @@
  *   s3:ListBucket:results          no ListBucket on bucket "results"
  *   s3:GetObject:*                 no GetObject anywhere
  *   sagemaker:DescribeEndpoint     no DescribeEndpoint on any endpoint
- *   sagemaker:InvokeEndpointAsync:demo
- * The action is an IAM action name (case-insensitive; "s3:*" and
- * "sagemaker:*" deny a whole service), the resource a bucket name for S3 and
+ *   sagemaker:DescribeEndpointConfig:demo
+ * The action is an IAM action name (case-insensitive; "s3:*" denies every
+ * S3 action, "sagemaker:*" both Describe actions), the resource a bucket name for S3 and
  * an endpoint (or endpoint configuration) name for SageMaker, "*" or absent
  * for every one.  Everything not denied is allowed, as with -no-auth's
  * all-powerful caller.
