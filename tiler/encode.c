@@ -123,6 +123,7 @@ int asd_encode_format_from_name(const char *name) {
   if (EQUAL(name, "GTiff") || EQUAL(name, "GeoTIFF") || EQUAL(name, "TIFF") || EQUAL(name, "TIF"))
     return ASD_FORMAT_GTIFF;
   if (EQUAL(name, "NITF") || EQUAL(name, "NTF")) return ASD_FORMAT_NITF;
+  if (EQUAL(name, "WEBP")) return ASD_FORMAT_WEBP;
   return -1;
 }
 
@@ -132,6 +133,7 @@ const char *asd_encode_format_name(asd_encode_format f) {
     case ASD_FORMAT_JPEG: return "JPEG";
     case ASD_FORMAT_GTIFF: return "GTiff";
     case ASD_FORMAT_NITF: return "NITF";
+    case ASD_FORMAT_WEBP: return "WEBP";
   }
   return "PNG";
 }
@@ -142,6 +144,7 @@ static const char *format_ext(asd_encode_format f) {
     case ASD_FORMAT_JPEG: return "jpg";
     case ASD_FORMAT_GTIFF: return "tif";
     case ASD_FORMAT_NITF: return "ntf";
+    case ASD_FORMAT_WEBP: return "webp";
   }
   return "bin";
 }
@@ -152,6 +155,7 @@ const char *asd_encode_content_type(asd_encode_format f) {
     case ASD_FORMAT_JPEG: return "image/jpeg";
     case ASD_FORMAT_GTIFF: return "image/tiff";
     case ASD_FORMAT_NITF: return "application/octet-stream";
+    case ASD_FORMAT_WEBP: return "image/webp";
   }
   return "application/octet-stream";
 }
@@ -447,6 +451,50 @@ static int nitf_can_georef(const char *wkt) {
   return ok;
 }
 
+/*
+ * Sets the user's creation options (-tco) over the defaults, then lets the
+ * driver's own option list judge them: a typo such as ZLEVL=1 or a value out
+ * of range such as QUALITY=0 would otherwise be a warning per tile and an
+ * encoding the user did not ask for.  GDAL reports what is wrong as a
+ * warning, which is turned into the error here.
+ */
+static int apply_creation_options(asd_encoder *e, char **user) {
+  for (char **c = user; c && *c; c++) {
+    char *key = NULL;
+    const char *value = CPLParseNameValue(*c, &key);
+    if (!key || !value || !key[0]) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: tile creation option '%s' is not NAME=VALUE", *c);
+      CPLFree(key);
+      return -1;
+    }
+    e->copts = CSLSetNameValue(e->copts, key, value);
+    CPLFree(key);
+  }
+  if (!user) return 0;
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  CPLErrorReset();
+  int ok = GDALValidateCreationOptions(e->driver, e->copts);
+  if (ok) {
+    /* Option lists do not give every range (JPEG's QUALITY has none): a
+     * 16 x 16 trial encoding finds the rest now rather than at every tile. */
+    GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", 16, 16, e->nbands, GDT_Byte, NULL);
+    const char *name = CPLSPrintf("/vsimem/asd_encode_trial_%p.%s", (void *)e, format_ext(e->opt.format));
+    GDALDatasetH out = mem ? GDALCreateCopy(e->driver, name, mem, FALSE, e->copts, NULL, NULL) : NULL;
+    if (out) GDALClose(out);
+    ok = out != NULL && CPLGetLastErrorType() != CE_Failure;
+    if (mem) GDALClose(mem);
+    VSIUnlink(name);
+    VSIUnlink(CPLSPrintf("%s.aux.xml", name));
+  }
+  char *why = CPLStrdup(CPLGetLastErrorMsg());
+  CPLPopErrorHandler();
+  if (!ok)
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: invalid %s tile creation option: %s",
+             asd_encode_format_name(e->opt.format), why[0] ? why : "rejected by the driver");
+  CPLFree(why);
+  return ok ? 0 : -1;
+}
+
 asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o) {
   asd_encode_options def;
   if (!o) {
@@ -457,7 +505,7 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
     CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: no dataset name");
     return NULL;
   }
-  if ((int)o->format < ASD_FORMAT_PNG || (int)o->format > ASD_FORMAT_NITF) {
+  if ((int)o->format < ASD_FORMAT_PNG || (int)o->format > ASD_FORMAT_WEBP) {
     CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: unknown payload format %d", (int)o->format);
     return NULL;
   }
@@ -523,9 +571,11 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
     for (int i = 0; i < e->nbands; i++) e->bands[i] = i + 1;
   }
   if ((o->format == ASD_FORMAT_JPEG && e->nbands != 1 && e->nbands != 3 && e->nbands != 4) ||
-      (o->format == ASD_FORMAT_PNG && e->nbands > 4)) {
-    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: %s payloads cannot hold %d bands; select 1 or 3 with -b",
-             asd_encode_format_name(o->format), e->nbands);
+      (o->format == ASD_FORMAT_PNG && e->nbands > 4) ||
+      (o->format == ASD_FORMAT_WEBP && e->nbands != 3 && e->nbands != 4)) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: %s payloads cannot hold %d bands; select %s with -b",
+             asd_encode_format_name(o->format), e->nbands,
+             o->format == ASD_FORMAT_WEBP ? "3 (e.g. -b 1 -b 1 -b 1 for one band)" : "1 or 3");
     asd_encoder_free(e);
     return NULL;
   }
@@ -559,8 +609,12 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
       if (e->compress && (EQUAL(e->compress, "C3") || EQUAL(e->compress, "M3")))
         e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality));
       break;
+    case ASD_FORMAT_WEBP: e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality)); break;
   }
-  for (char **c = o->creation_options; c && *c; c++) e->copts = CSLAddString(e->copts, *c);
+  if (apply_creation_options(e, o->creation_options) != 0) {
+    asd_encoder_free(e);
+    return NULL;
+  }
 
   if (o->georeference_payload && (o->format == ASD_FORMAT_GTIFF || o->format == ASD_FORMAT_NITF)) {
     e->has_gt = GDALGetGeoTransform(ds, e->gt) == CE_None;

@@ -57,3 +57,39 @@ TEST(EnginePoller, RandomisedAgainstSort) {
   }
   asd_timer_heap_free(&h);
 }
+
+// Rescheduling recomputes every due time (the given item first) and keeps
+// the heap order, items and sequence numbers.
+TEST(EnginePoller, RescheduleRecomputesAndReorders) {
+  asd_timer_heap h;
+  asd_timer_heap_init(&h);
+  std::vector<double> v(200);
+  for (size_t i = 0; i < v.size(); i++) {
+    v[i] = (double)i;
+    ASSERT_EQ(0, asd_timer_heap_push(&h, v[i], &v[i]));
+  }
+  struct Ctx {
+    std::vector<void *> order;
+  } ctx;
+  // New due time: the reverse of the old order, so the whole heap must move.
+  auto due = [](void *ptr, void *c) -> double {
+    static_cast<Ctx *>(c)->order.push_back(ptr);
+    return 1000.0 - *static_cast<double *>(ptr);
+  };
+  asd_timer_heap_reschedule(&h, due, &ctx, &v[123]);
+  ASSERT_EQ(v.size(), ctx.order.size());
+  EXPECT_EQ(&v[123], ctx.order[0]);
+  EXPECT_EQ(v.size(), asd_timer_heap_size(&h));
+  double last = -1;
+  size_t n = 0;
+  asd_timer_item it;
+  while (asd_timer_heap_pop(&h, &it) == 0) {
+    EXPECT_LE(last, it.due);
+    EXPECT_DOUBLE_EQ(1000.0 - *static_cast<double *>(it.ptr), it.due);
+    last = it.due;
+    n++;
+  }
+  EXPECT_EQ(v.size(), n);
+  EXPECT_EQ(&v[0], it.ptr);  // due 1000: the last out
+  asd_timer_heap_free(&h);
+}

@@ -68,6 +68,7 @@ static const field k_fields[] = {
     FD("exponential_backoff_multiplier", "ASYNC_SM_BACKOFF_MULTIPLIER",
        exponential_backoff_multiplier),
     FD("polling_jitter", "ASYNC_SM_POLLING_JITTER", polling_jitter),
+    FB("adaptive_polling", "ASYNC_SM_ADAPTIVE_POLLING", adaptive_polling),
     FI("max_retries", "ASYNC_SM_MAX_RETRIES", max_retries),
     FB("cleanup_enabled", "ASYNC_SM_CLEANUP_ENABLED", cleanup_enabled),
     {"cleanup_policy", "ASYNC_SM_CLEANUP_POLICY", F_POLICY, offsetof(asd_async_config, cleanup_policy), 0},
@@ -110,6 +111,7 @@ void asd_config_init(asd_async_config *cfg) {
   cfg->max_polling_interval = 300;
   cfg->exponential_backoff_multiplier = 1.5;
   cfg->polling_jitter = 0.1;
+  cfg->adaptive_polling = 1;
   cfg->max_retries = 3;
   cfg->cleanup_enabled = 1;
   cfg->cleanup_policy = ASD_CLEANUP_IMMEDIATE;
@@ -200,10 +202,22 @@ static const field *find_field(const char *name) {
   return NULL;
 }
 
+/* Remembers that the user chose the polling schedule or the polling mode,
+ * so that asd_config_adaptive_polling() lets the explicit choice win. */
+static void note_explicit(asd_async_config *cfg, const field *f) {
+  if (f->offset == offsetof(asd_async_config, adaptive_polling))
+    cfg->polling_explicit |= ASD_POLLING_SET_MODE;
+  else if (f->offset == offsetof(asd_async_config, polling_interval) ||
+           f->offset == offsetof(asd_async_config, max_polling_interval) ||
+           f->offset == offsetof(asd_async_config, exponential_backoff_multiplier))
+    cfg->polling_explicit |= ASD_POLLING_SET_SCHEDULE;
+}
+
 /* Stores text into the field f; label names the field or the variable in errors. */
 static int set_field(asd_async_config *cfg, const field *f, const char *value, const char *label,
                      char *err, size_t err_len) {
   char *base = (char *)cfg + f->offset;
+  note_explicit(cfg, f);
   switch (f->kind) {
     case F_STRING:
       if (strlen(value) >= f->size) {
@@ -435,6 +449,11 @@ double asd_config_poll_delay(const asd_async_config *cfg, int attempt, double u)
   if (v > cfg->max_polling_interval) v = cfg->max_polling_interval;
   if (v < 0) v = 0;
   return v;
+}
+
+int asd_config_adaptive_polling(const asd_async_config *cfg) {
+  if (cfg->polling_explicit & ASD_POLLING_SET_MODE) return cfg->adaptive_polling != 0;
+  return cfg->adaptive_polling && !(cfg->polling_explicit & ASD_POLLING_SET_SCHEDULE);
 }
 
 int asd_config_min_polls(const asd_async_config *cfg, double latency) {

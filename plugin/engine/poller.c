@@ -10,6 +10,11 @@
  * The heap grows by doubling and never shrinks below its peak; with at most
  * max_concurrent_jobs entries at once, that peak is bounded by the
  * configuration, not by the number of jobs processed.
+ *
+ * Adaptive polling (latency.c) parks jobs until the first result of a run
+ * is known, then wants every parked job moved to its estimated time at once:
+ * asd_timer_heap_reschedule recomputes every due time and rebuilds the heap
+ * in O(n), which happens a handful of times per run at most.
  */
 #include "engine/poller.h"
 
@@ -76,3 +81,30 @@ int asd_timer_heap_pop(asd_timer_heap *h, asd_timer_item *out) {
 }
 
 size_t asd_timer_heap_size(const asd_timer_heap *h) { return h->n; }
+
+/* Moves items[i] down to its place (Floyd's heap construction). */
+static void sift_down(asd_timer_heap *h, size_t i) {
+  asd_timer_item it = h->items[i];
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    const asd_timer_item *best = &it;
+    if (l < h->n && before(&h->items[l], best)) {
+      m = l;
+      best = &h->items[l];
+    }
+    if (r < h->n && before(&h->items[r], best)) m = r;
+    if (m == i) break;
+    h->items[i] = h->items[m];
+    i = m;
+  }
+  h->items[i] = it;
+}
+
+void asd_timer_heap_reschedule(asd_timer_heap *h, double (*due)(void *ptr, void *ctx), void *ctx,
+                               const void *first) {
+  for (size_t i = 0; i < h->n; i++)
+    if (h->items[i].ptr == first) h->items[i].due = due(h->items[i].ptr, ctx);
+  for (size_t i = 0; i < h->n; i++)
+    if (h->items[i].ptr != first) h->items[i].due = due(h->items[i].ptr, ctx);
+  for (size_t i = h->n / 2; i-- > 0;) sift_down(h, i);
+}

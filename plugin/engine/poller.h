@@ -38,6 +38,10 @@ const asd_timer_item *asd_timer_heap_peek(const asd_timer_heap *h);
 /* Removes the earliest item into *out; returns 0, or -1 when empty. */
 int asd_timer_heap_pop(asd_timer_heap *h, asd_timer_item *out);
 size_t asd_timer_heap_size(const asd_timer_heap *h);
+/* Sets every item's due time to due(ptr, ctx), the item whose ptr is
+ * `first` (may be NULL) before the others, and restores the heap order. */
+void asd_timer_heap_reschedule(asd_timer_heap *h, double (*due)(void *ptr, void *ctx), void *ctx,
+                               const void *first);
 
 #ifdef __cplusplus
 }

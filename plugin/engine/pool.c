@@ -57,6 +57,7 @@
 
 #include "asyncdetect/asd_s3.h"
 #include "engine/detector_priv.h"
+#include "engine/latency.h"
 #include "engine/poller.h"
 
 typedef struct pjob {
@@ -69,6 +70,8 @@ typedef struct pjob {
   int poll_attempt;  /* index into the backoff schedule */
   int has_slot;
   double t_pull;
+  double last_age; /* age of the last poll that found no result (adaptive polling) */
+  int ahead;       /* jobs in flight when this one took its slot, itself included */
 } pjob;
 
 struct asd_pool {
@@ -84,6 +87,7 @@ struct asd_pool {
   pthread_mutex_t cb_mu;   /* serialises on_submitted / on_done */
 
   asd_timer_heap heap;
+  asd_latency *lat; /* adaptive polling (latency.c); NULL on the fixed schedule */
   int in_flight;
   double last_progress; /* monotonic: a slot freed, a job uploaded/invoked, a poll answered */
   int source_done;
@@ -184,6 +188,34 @@ static void pjob_free(pjob *j) {
   free(j);
 }
 
+static double next_poll(asd_pool *p, pjob *j, double from);
+
+static double parked_due(void *ptr, void *ctx) {
+  asd_pool *p = ctx;
+  return next_poll(p, ptr, asd_time_monotonic());
+}
+
+/*
+ * Adaptive polling parks jobs until the first result is known; when it is
+ * (or the job probing for it ended without one), every job on the heap gets
+ * its next poll recomputed, the oldest first so that it probes next.
+ */
+static void reschedule_parked(asd_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  const void *oldest = NULL;
+  double t_oldest = 0;
+  for (size_t i = 0; i < p->heap.n; i++) {
+    const pjob *j = p->heap.items[i].ptr;
+    if (!oldest || j->dj.t_invoked < t_oldest) {
+      oldest = j;
+      t_oldest = j->dj.t_invoked;
+    }
+  }
+  asd_timer_heap_reschedule(&p->heap, parked_due, p, oldest);
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
 /*
  * The only way a job ends.  ok jobs carry the result text; failed ones a code
  * and a reason.  Resources follow the policy (finish) unless the job was
@@ -221,6 +253,7 @@ static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size
     asd_det_abandon(p->d, &j->dj);
   else
     asd_det_finish(p->d, &j->dj);
+  if (asd_latency_job_ended(p->lat, (uintptr_t)j)) reschedule_parked(p);
 
   asd_metrics_record(p->m, "TotalAsyncDuration", r.seconds);
   if (j->dj.invoked) asd_metrics_record(p->m, "PollingAttempts", j->dj.polls);
@@ -407,6 +440,7 @@ static int take_slot(asd_pool *p, pjob *j) {
   if (got) {
     p->in_flight++;
     j->has_slot = 1;
+    j->ahead = p->in_flight;
   }
   int stopped = p->cancel_mode >= ASD_POOL_STOP_NOW;
   pthread_mutex_unlock(&p->mu);
@@ -481,7 +515,10 @@ static int submit(asd_pool *p, pjob *j) {
 
 /* The next poll time of j, never past its deadline. */
 static double next_poll(asd_pool *p, pjob *j, double from) {
-  double t = from + asd_config_poll_delay(&p->cfg, j->poll_attempt, asd_random_uniform());
+  double t0 = j->dj.t_invoked;
+  double t = p->lat ? t0 + asd_latency_next_age(p->lat, (uintptr_t)j, t0, from - t0, j->last_age,
+                                                  j->ahead, asd_random_uniform())
+                    : from + asd_config_poll_delay(&p->cfg, j->poll_attempt, asd_random_uniform());
   j->poll_attempt++;
   return t < j->dj.deadline ? t : j->dj.deadline;
 }
@@ -495,8 +532,15 @@ static int poll_once(asd_pool *p, pjob *j) {
   asd_error_clear(&e);
   asd_buf out;
   asd_buf_init(&out);
+  double age = asd_time_monotonic() - j->dj.t_invoked;
   int rc = asd_det_poll(p->d, &j->dj, &out, p->m, &e);
   if (rc == 1 || (rc == 0 && e.code == ASD_OK)) note_progress(p); /* an answer, not a tolerated error */
+  if (rc == 0 && e.code == ASD_OK) j->last_age = age;
+  /* Only this run's invocations teach the estimator (a resumed job's age
+   * counts from another run). */
+  if (rc == 1 && j->kind != ASD_POOL_JOB_RESUME &&
+      asd_latency_observe(p->lat, j->dj.t_invoked, j->last_age, age))
+    reschedule_parked(p);
   if (rc == 1) {
     asd_metrics_record(p->m, "InferenceDuration", asd_time_monotonic() - j->dj.t_invoked);
     if (asd_det_check_result(out.data, out.len, NULL, &e) == 0)
@@ -720,6 +764,7 @@ asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *
   p->d = detector;
   p->cfg = *asd_detector_config(detector);
   p->m = metrics;
+  if (asd_config_adaptive_polling(&p->cfg)) p->lat = asd_latency_new(&p->cfg);
   pthread_mutex_init(&p->mu, NULL);
   pthread_mutex_init(&p->src_mu, NULL);
   pthread_mutex_init(&p->cb_mu, NULL);
@@ -733,6 +778,7 @@ asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *
 void asd_pool_free(asd_pool *p) {
   if (!p) return;
   asd_timer_heap_free(&p->heap);
+  asd_latency_free(p->lat);
   pthread_cond_destroy(&p->slot_cv);
   pthread_cond_destroy(&p->heap_cv);
   pthread_cond_destroy(&p->clean_cv);

@@ -38,6 +38,8 @@
  *   job_queue_timeout               300         ASYNC_SM_JOB_QUEUE_TIMEOUT
  * Additions of this implementation (not in the seed):
  *   polling_jitter                  0.1         ASYNC_SM_POLLING_JITTER (fraction, 0..0.5)
+ *   adaptive_polling                true        ASYNC_SM_ADAPTIVE_POLLING (poll around the
+ *                                               learnt result time, bounded by the schedule)
  *   content_type   "application/octet-stream"   ASYNC_SM_CONTENT_TYPE
  *   accept                          ""          ASYNC_SM_ACCEPT (not sent when empty)
  *   custom_attributes               ""          ASYNC_SM_CUSTOM_ATTRIBUTES
@@ -91,6 +93,16 @@ typedef struct asd_async_config {
   double max_polling_interval;
   double exponential_backoff_multiplier;
   double polling_jitter;
+  /* Poll each job around the invoke-to-result time observed in this run,
+   * never later than the schedule above would (plugin/engine/latency.c).
+   * Setting the schedule (polling_interval, max_polling_interval,
+   * exponential_backoff_multiplier) by name or environment turns it off
+   * unless adaptive_polling itself was set too: see
+   * asd_config_adaptive_polling(). */
+  int adaptive_polling;
+  /* ASD_POLLING_SET_* bits: which polling settings asd_config_set() or
+   * asd_config_load_env() stored (assignments in code are not seen). */
+  int polling_explicit;
 
   /* Retries and cleanup */
   int max_retries;
@@ -116,6 +128,9 @@ typedef struct asd_async_config {
   char endpoint[64];
   char region[64];
 } asd_async_config;
+
+#define ASD_POLLING_SET_SCHEDULE 1 /* polling_interval, max_polling_interval or multiplier */
+#define ASD_POLLING_SET_MODE 2     /* adaptive_polling */
 
 /* Fills *cfg with the seed's defaults (input_bucket is empty). */
 void asd_config_init(asd_async_config *cfg);
@@ -166,6 +181,13 @@ double asd_config_poll_interval(const asd_async_config *cfg, int attempt);
  * max_polling_interval, so that jobs submitted together do not poll together.
  */
 double asd_config_poll_delay(const asd_async_config *cfg, int attempt, double u);
+
+/*
+ * Whether jobs are polled adaptively: adaptive_polling when it was set by
+ * name or environment, else adaptive_polling unless the schedule was set
+ * that way (a user who chose a polling interval gets exactly that schedule).
+ */
+int asd_config_adaptive_polling(const asd_async_config *cfg);
 
 /*
  * The fewest polls the schedule (without jitter) needs to observe a job that

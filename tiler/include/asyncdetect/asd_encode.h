@@ -64,11 +64,12 @@ typedef enum asd_encode_format {
   ASD_FORMAT_PNG = 0,
   ASD_FORMAT_JPEG = 1,
   ASD_FORMAT_GTIFF = 2,
-  ASD_FORMAT_NITF = 3
+  ASD_FORMAT_NITF = 3,
+  ASD_FORMAT_WEBP = 4 /* 3 or 4 bands; lossy at jpeg_quality unless LOSSLESS=YES */
 } asd_encode_format;
 
-/* Parses "PNG", "JPEG"/"JPG", "GTiff"/"GeoTIFF"/"TIFF", "NITF" (any case);
- * -1 if unknown. */
+/* Parses "PNG", "JPEG"/"JPG", "GTiff"/"GeoTIFF"/"TIFF", "NITF", "WEBP" (any
+ * case); -1 if unknown. */
 int asd_encode_format_from_name(const char *name);
 const char *asd_encode_format_name(asd_encode_format f);  /* GDAL driver name */
 const char *asd_encode_content_type(asd_encode_format f); /* e.g. "image/png" */
@@ -97,9 +98,14 @@ int asd_read_mode_from_name(const char *name);
 
 typedef struct asd_encode_options {
   asd_encode_format format; /* default PNG */
-  int jpeg_quality;         /* 1..100, default 90 (JPEG, and NITF with C3) */
+  int jpeg_quality;         /* 1..100, default 90 (JPEG, WEBP, and NITF with C3) */
   const char *compress;     /* GTiff COMPRESS= (default DEFLATE); NITF IC= (default NC) */
-  char **creation_options;  /* extra creation options (CSL), may be NULL */
+  /* Creation options of the tile format's GDAL driver (CSL of NAME=VALUE, may
+   * be NULL), e.g. ZLEVEL=1 for PNG, QUALITY=75 for JPEG, LOSSLESS=YES for
+   * WEBP, COMPRESS=LZW for GTiff: they override the settings above, and one
+   * the driver does not know (or a value out of its range) fails
+   * asd_encoder_new with a message naming it. */
+  char **creation_options;
   int bands[ASD_ENCODE_MAX_BANDS]; /* 1-based; band_count 0 = default selection */
   int band_count;
   asd_scale_mode scale;     /* default NONE */

@@ -1,0 +1,279 @@
+/*
+ * latency.c: learning when results arrive, so that each job is polled
+ * around its expected completion instead of on a fixed schedule.
+ *
+ * The fixed schedule's first poll comes polling_interval (30 s by default)
+ * after an invocation, so a pool of max_concurrent_jobs slots can finish at
+ * most max_concurrent_jobs / 30 s jobs per second, however fast the endpoint
+ * is.  Polling sooner on a fixed schedule buys throughput with polls: a
+ * 60-second model polled every 0.5 s costs 120 requests per tile.  The
+ * information needed to do better is in the run itself: every result tells
+ * how long this endpoint takes right now.
+ *
+ * What is remembered.  The last ASD_LATENCY_WINDOW results, each as one age
+ * (seconds from invocation to result).  A poll only brackets a result: it
+ * was absent at the previous poll (age lo) and present at this one (age
+ * hi).  The sample is the middle of that bracket, except that a bracket
+ * wider than a fifth of hi is narrowed to (0.8 hi, hi]: a job found done at
+ * its first poll says little about how early it finished, and taking hi
+ * itself would let the estimate drift late and never come back (a poll
+ * always finds the jobs that finished before it), while taking the middle
+ * of (0, hi] would halve it.  With (0.8 hi, hi] the median settles where
+ * half the jobs are done at the first poll, which is where it should be.
+ * The window is kept twice, in arrival order (to drop the oldest) and
+ * sorted (for quantiles), at O(window) per result.
+ *
+ * When to poll.  With results known, a job is polled at the remembered
+ * median, then at the 90th percentile, then at the largest, and after that
+ * backs off by the configured multiplier from its last poll.  If the
+ * distribution is right, that is 1 + 0.5 + 0.1 = 1.6 polls per job on
+ * average, and a result is seen at most a tenth of the spread after it
+ * appeared for nine jobs in ten.  A job whose quantile point passed while it
+ * was waiting (a job parked before the first result, see below) is polled
+ * at once.
+ *
+ * Before the first result.  Nothing is known, so some job has to probe,
+ * starting at 0.1 s and backing off by the multiplier.  Jobs invoked
+ * together have much the same fate, so only one of them (the scout) probes;
+ * the others stay on the configured schedule until the scout's result
+ * arrives, when the pool reschedules them with the estimate (most are then
+ * polled at once, and found done).  A scout that ends without a result (a
+ * failed upload, a timeout) hands over to the next job the pool asks about.
+ *
+ * The bound.  Whatever the estimate says, the next poll is never later than
+ * the configured schedule's next poll after the job's current age (without
+ * its jitter): adaptive polling can only make a result seen sooner than the
+ * fixed schedule would, and an endpoint whose speed changes completely is
+ * still polled at the configured rate.
+ */
+#include "engine/latency.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The scout's first probe, seconds after the invocation. */
+#define ASD_LATENCY_FIRST_PROBE 0.1
+/* The shortest gap between two polls of one job, seconds. */
+#define ASD_LATENCY_MIN_STEP 0.001
+/* Where a result found at the first poll is taken to have arrived: the
+ * bracket (0, hi] is narrowed to (NARROW * hi, hi]. */
+#define ASD_LATENCY_NARROW 0.8
+#define ASD_LATENCY_OVERDUE 1.2
+/* Little's law overrides the quantiles only past this ratio (see stretch_locked). */
+#define ASD_LATENCY_QUEUE_STRETCH 1.5
+/* ... and only once this many results give the rate. */
+#define ASD_LATENCY_QUEUE_MIN_RESULTS 16
+
+struct asd_latency {
+  pthread_mutex_t mu;
+  asd_async_config cfg; /* the schedule that bounds every poll */
+  double ring[ASD_LATENCY_WINDOW];   /* arrival order; ring[head] is the oldest once full */
+  double at[ASD_LATENCY_WINDOW];     /* when each result was seen (caller's clock) */
+  double t_first;                    /* earliest invocation seen */
+  double t_dropped;                  /* when the last result dropped from the window was seen */
+  double t_first_result;             /* when the first result was seen */
+  double sorted[ASD_LATENCY_WINDOW]; /* the same values, ascending */
+  int n, head;
+  long long count;
+  uintptr_t scout; /* 0: none */
+};
+
+asd_latency *asd_latency_new(const asd_async_config *cfg) {
+  asd_latency *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  pthread_mutex_init(&l->mu, NULL);
+  l->cfg = *cfg;
+  return l;
+}
+
+void asd_latency_free(asd_latency *l) {
+  if (!l) return;
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+/* Index of the first element of sorted[0..n) that is >= v. */
+static int lower_bound(const double *sorted, int n, double v) {
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (sorted[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Adds v to the window, dropping the oldest value when it is full.
+ * Caller holds the lock. */
+static void window_add(asd_latency *l, double v, double at) {
+  if (l->n == ASD_LATENCY_WINDOW) {
+    double old = l->ring[l->head];
+    l->t_dropped = l->at[l->head];
+    l->at[l->head] = at;
+    int i = lower_bound(l->sorted, l->n, old);
+    memmove(&l->sorted[i], &l->sorted[i + 1], (size_t)(l->n - i - 1) * sizeof(double));
+    l->n--;
+    l->ring[l->head] = v;
+    l->head = (l->head + 1) % ASD_LATENCY_WINDOW;
+  } else {
+    l->ring[l->n] = v;
+    l->at[l->n] = at;
+  }
+  int i = lower_bound(l->sorted, l->n, v);
+  memmove(&l->sorted[i + 1], &l->sorted[i], (size_t)(l->n - i) * sizeof(double));
+  l->sorted[i] = v;
+  l->n++;
+}
+
+static void note_invocation(asd_latency *l, double t_invoked) {
+  if (l->count == 0 && (l->t_first == 0 || t_invoked < l->t_first)) l->t_first = t_invoked;
+}
+
+int asd_latency_observe(asd_latency *l, double t_invoked, double lo, double hi) {
+  if (!l || !isfinite(lo) || !isfinite(hi) || hi < 0) return 0;
+  if (lo < 0) lo = 0;
+  if (lo > hi) lo = hi;
+  if (lo < ASD_LATENCY_NARROW * hi) lo = ASD_LATENCY_NARROW * hi;
+  pthread_mutex_lock(&l->mu);
+  note_invocation(l, t_invoked);
+  window_add(l, 0.5 * (lo + hi), t_invoked + hi);
+  int first = l->count == 0;
+  if (first) l->t_first_result = t_invoked + hi;
+  l->count++;
+  pthread_mutex_unlock(&l->mu);
+  return first;
+}
+
+long long asd_latency_count(const asd_latency *l) {
+  if (!l) return 0;
+  pthread_mutex_lock((pthread_mutex_t *)&l->mu);
+  long long c = l->count;
+  pthread_mutex_unlock((pthread_mutex_t *)&l->mu);
+  return c;
+}
+
+/* Nearest-rank quantile of the window.  Caller holds the lock; n > 0. */
+static double quantile_locked(const asd_latency *l, double p) {
+  if (p < 0) p = 0;
+  if (p > 1) p = 1;
+  int i = (int)ceil(p * l->n) - 1;
+  if (i < 0) i = 0;
+  if (i >= l->n) i = l->n - 1;
+  return l->sorted[i];
+}
+
+double asd_latency_quantile(const asd_latency *l, double p) {
+  if (!l) return -1;
+  pthread_mutex_lock((pthread_mutex_t *)&l->mu);
+  double q = l->n ? quantile_locked(l, p) : -1;
+  pthread_mutex_unlock((pthread_mutex_t *)&l->mu);
+  return q;
+}
+
+double asd_latency_schedule_cap(const asd_async_config *cfg, double age) {
+  double t = 0;
+  /* Walk the schedule while its interval still grows (a few dozen steps
+   * for any valid configuration), then jump: past that point the interval
+   * is constant.  The walk is bounded so that a multiplier barely above 1
+   * cannot spin; stopping early only makes the cap earlier, never later. */
+  for (int k = 0; k < 10000; k++) {
+    double iv = asd_config_poll_interval(cfg, k);
+    if (t + iv > age) return t + iv;
+    t += iv;
+    if (iv >= cfg->max_polling_interval) break;
+  }
+  double iv = asd_config_poll_interval(cfg, 10000);
+  if (iv <= 0) iv = cfg->max_polling_interval > 0 ? cfg->max_polling_interval : 1;
+  double steps = floor((age - t) / iv) + 1;
+  return t + steps * iv;
+}
+
+/* The informed schedule: the first of the median, 90th percentile and
+ * largest that lies after the last poll, else a backoff from the last poll.
+ * Caller holds the lock; n > 0. */
+/* Jobs seen done per second over the window (from the first invocation
+ * until the window is full).  Caller holds the lock; n > 0. */
+static double rate_locked(const asd_latency *l) {
+  double t0 = l->count > l->n ? l->t_dropped : l->t_first;
+  double t1 = l->at[(l->head + l->n - 1) % ASD_LATENCY_WINDOW];
+  return t1 > t0 ? l->n / (t1 - t0) : 0;
+}
+
+/* How much later than usual a job invoked behind `ahead` jobs should be
+ * expected: by Little's law it waits about ahead / rate; when that is well
+ * above the remembered median (a queue built up at the endpoint faster
+ * than the results show it: the first burst of a run), the quantiles are
+ * stretched to match.  Caller holds the lock; n > 0. */
+static double stretch_locked(const asd_latency *l, double t_invoked, int ahead) {
+  /* Only for jobs invoked before any result was known: later ones were
+   * invoked behind a queue the results already reflect, and stretching
+   * them too would feed the pool's own polling delay back into the rate. */
+  if (t_invoked >= l->t_first_result) return 1;
+  double rate = rate_locked(l), q50 = quantile_locked(l, 0.5);
+  if (l->n < ASD_LATENCY_QUEUE_MIN_RESULTS || ahead <= 0 || rate <= 0 || q50 <= 0) return 1;
+  double r = ahead / rate / q50;
+  return r > ASD_LATENCY_QUEUE_STRETCH ? r : 1;
+}
+
+static double informed_next(const asd_latency *l, double t_invoked, double last, int ahead) {
+  static const double points[] = {0.5, 0.9, 1.0};
+  const double stretch = stretch_locked(l, t_invoked, ahead);
+  for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+    double q = stretch * quantile_locked(l, points[i]);
+    /* A point the last poll reached (give or take rounding: the caller
+     * computes ages from clock readings) has been checked already. */
+    if (q > last + ASD_LATENCY_MIN_STEP) return q;
+  }
+  double next = last * ASD_LATENCY_OVERDUE;
+  return next > last + ASD_LATENCY_MIN_STEP ? next : last + ASD_LATENCY_MIN_STEP;
+}
+
+double asd_latency_next_age(asd_latency *l, uintptr_t id, double t_invoked, double age, double last,
+                            int ahead, double u) {
+  if (age < 0) age = 0;
+  if (last < 0) last = 0;
+  /* A schedule point less than MIN_STEP ahead counts as reached: the poll
+   * made for it may run a hair early after the caller's clock arithmetic. */
+  const double cap = asd_latency_schedule_cap(&l->cfg, age + ASD_LATENCY_MIN_STEP);
+  double next;
+  pthread_mutex_lock(&l->mu);
+  note_invocation(l, t_invoked);
+  if (l->n > 0) {
+    next = informed_next(l, t_invoked, last, ahead);
+  } else {
+    if (l->scout == 0) l->scout = id;
+    if (l->scout == id) {
+      next = last > 0 ? last * l->cfg.exponential_backoff_multiplier : ASD_LATENCY_FIRST_PROBE;
+      if (next < last + ASD_LATENCY_MIN_STEP) next = last + ASD_LATENCY_MIN_STEP;
+    } else {
+      next = cap; /* parked until the scout reports */
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  /* Before the first result, jitter the wait as the fixed schedule does, so
+   * that parked jobs invoked together do not poll together.  Afterwards
+   * the targets are already spread by the jobs' invocation times, and
+   * jitter would only add to the time a result waits to be seen. */
+  if (next > age && next < cap && l->n == 0) {
+    double j = l->cfg.polling_jitter;
+    next = age + (next - age) * (1.0 - j + 2.0 * j * u);
+  }
+  if (next < age) next = age;
+  return next < cap ? next : cap;
+}
+
+int asd_latency_job_ended(asd_latency *l, uintptr_t id) {
+  if (!l) return 0;
+  pthread_mutex_lock(&l->mu);
+  int again = 0;
+  if (l->scout == id && id != 0) {
+    l->scout = 0;
+    again = l->n == 0;
+  }
+  pthread_mutex_unlock(&l->mu);
+  return again;
+}
