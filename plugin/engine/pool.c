@@ -71,6 +71,7 @@ typedef struct pjob {
   int has_slot;
   double t_pull;
   double last_age; /* age of the last poll that found no result (adaptive polling) */
+  double due_age;  /* age the next poll is planned for */
   int ahead;       /* jobs in flight when this one took its slot, itself included */
 } pjob;
 
@@ -520,7 +521,9 @@ static double next_poll(asd_pool *p, pjob *j, double from) {
                                                   j->ahead, asd_random_uniform())
                     : from + asd_config_poll_delay(&p->cfg, j->poll_attempt, asd_random_uniform());
   j->poll_attempt++;
-  return t < j->dj.deadline ? t : j->dj.deadline;
+  if (t > j->dj.deadline) t = j->dj.deadline;
+  j->due_age = t - t0;
+  return t;
 }
 
 /*
@@ -538,8 +541,12 @@ static int poll_once(asd_pool *p, pjob *j) {
   if (rc == 0 && e.code == ASD_OK) j->last_age = age;
   /* Only this run's invocations teach the estimator (a resumed job's age
    * counts from another run). */
+  /* The result is credited to the age the poll was planned for, not the
+   * (later) age a busy machine got to it: otherwise the estimate would
+   * learn the machine's lateness as latency, plan later, and ratchet up. */
   if (rc == 1 && j->kind != ASD_POOL_JOB_RESUME &&
-      asd_latency_observe(p->lat, j->dj.t_invoked, j->last_age, age))
+      asd_latency_observe(p->lat, j->dj.t_invoked, j->last_age,
+                          age < j->due_age || j->due_age <= j->last_age ? age : j->due_age))
     reschedule_parked(p);
   if (rc == 1) {
     asd_metrics_record(p->m, "InferenceDuration", asd_time_monotonic() - j->dj.t_invoked);

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Adaptive polling (issue 15 part 0) side by side with the fixed schedule it
+# replaces, both with NO polling setting at all (the defaults a user gets):
+# the local endpoint with C = 64 parallel slots and latencies L = 0.2 s, 1 s,
+# 10 s and 60 s, each with a +/-25 % uniform spread, behind the pool's
+# default 100 slots (so the endpoint keeps a queue, as a real one does).
+# Targets: throughput >= 90 % of C/L and <= 3 polls per job on average.
+#
+#   bench/adaptive_polling.sh [BUILD_DIR] [LATENCIES_S...]
+#
+# The fixed-schedule runs (ASYNC_SM_ADAPTIVE_POLLING=false: a first poll
+# 30 s after each invocation) are given fewer jobs so that they stay within a
+# few minutes; throughput is jobs / wall time of each run either way.
+# Needs a built libasyncdetect and asyncdetect_endpoint, cc, GDAL and json-c.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+shift || true
+LATENCIES=("$@")
+[ ${#LATENCIES[@]} -gt 0 ] || LATENCIES=(0.2 1 10 60)
+BIN="$BUILD/asyncdetect_endpoint"
+[ -x "$BIN" ] || { echo "adaptive_polling: $BIN not built (scripts/setup.sh $BUILD)" >&2; exit 1; }
+[ -f "$BUILD/libasyncdetect.so" ] || { echo "adaptive_polling: $BUILD/libasyncdetect.so not built" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cc -O2 -o "$WORK/bench" bench/adaptive_polling_bench.c -Iplugin/include \
+  $(pkg-config --cflags gdal) -L"$BUILD" -lasyncdetect -Wl,-rpath,"$(cd "$BUILD" && pwd)" \
+  $(pkg-config --libs gdal) -lpthread
+
+start_server() {  # args: endpoint spec
+  "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1" >"$WORK/server.out" 2>"$WORK/server.err" &
+  SERVER_PID=$!
+  URL=""
+  for _ in $(seq 200); do
+    URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
+    [ -n "$URL" ] && break
+    sleep 0.05
+  done
+  [ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
+  export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
+    AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; rm -rf "$WORK/data"; }
+
+# No polling setting may leak in from the caller's environment.
+unset ASYNC_SM_POLLING_INTERVAL ASYNC_SM_MAX_POLLING_INTERVAL ASYNC_SM_BACKOFF_MULTIPLIER \
+  ASYNC_SM_POLLING_JITTER ASYNC_SM_ADAPTIVE_POLLING ASYNC_SM_MAX_CONCURRENT_JOBS
+C=64
+echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
+for L in "${LATENCIES[@]}"; do
+  ms=$(python3 -c "print(int(float('$L')*1000))")
+  spread=$((ms / 4))
+  # Adaptive: enough waves of C jobs to see the steady state; fixed: a bounded run.
+  case "$L" in
+    0.2) NA=2560; NF=300 ;;
+    1) NA=1280; NF=300 ;;
+    10) NA=512; NF=300 ;;
+    *) NA=192; NF=192 ;;
+  esac
+  SPEC="bench,model=centerpoint,instances=1,concurrency=$C,latency_ms=$ms,spread_ms=$spread"
+  start_server "$SPEC"
+  echo "server: $BIN -threads 8 -endpoint \"$SPEC\""
+  echo "adaptive (defaults): adaptive_polling_bench -jobs $NA"
+  "$WORK/bench" -jobs "$NA" | tee "$WORK/a_$L.json"
+  stop_server
+  start_server "$SPEC"
+  echo "fixed (defaults, ASYNC_SM_ADAPTIVE_POLLING=false): adaptive_polling_bench -jobs $NF"
+  ASYNC_SM_ADAPTIVE_POLLING=false "$WORK/bench" -jobs "$NF" | tee "$WORK/f_$L.json"
+  stop_server
+done
+echo "load after: $(uptime | sed 's/.*load average: //')"
+
+python3 - "$WORK" "$C" "${LATENCIES[@]}" <<'PY'
+import json, sys
+w, C, lats = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+print("| L (spread ±25 %) | C/L jobs/s | adaptive jobs/s (% of C/L) | adaptive polls/job (p95) | fixed 30 s jobs/s (% of C/L) | fixed polls/job |")
+print("|---|---|---|---|---|---|")
+for L in lats:
+    a = json.load(open(f"{w}/a_{L}.json")); f = json.load(open(f"{w}/f_{L}.json"))
+    ideal = C / float(L)
+    print(f"| {L} s | {ideal:.2f} | {a['jobs_per_s']:.2f} ({100*a['jobs_per_s']/ideal:.1f} %, {a['jobs']} jobs) | "
+          f"{a['polls_per_job_mean']:.2f} ({a['polls_per_job_p95']:.0f}) | {f['jobs_per_s']:.2f} ({100*f['jobs_per_s']/ideal:.1f} %, {f['jobs']} jobs) | "
+          f"{f['polls_per_job_mean']:.2f} |")
+PY
