@@ -57,6 +57,7 @@ static const struct config_flag {
     {"-polling-interval", "polling_interval", 'n'},
     {"-max-polling-interval", "max_polling_interval", 'n'},
     {"-backoff-multiplier", "exponential_backoff_multiplier", 'n'},
+    {"-adaptive-polling", "adaptive_polling", 'b'},
     {"-max-retries", "max_retries", 'n'},
     {"-cleanup", "cleanup_enabled", 'b'},
     {"-cleanup-policy", "cleanup_policy", 'p'},
@@ -76,14 +77,15 @@ static const char *const usage_parts[] = {
     "       [-input-prefix PREFIX] [-output-prefix PREFIX]\n"
     "       [-region REGION] [-profile NAME] [-assume-role ARN [-external-id ID]]\n"
     "       [-content-type TYPE] [-accept TYPE] [-custom-attributes TEXT]\n"
-    "       [-max-wait-time S] [-polling-interval S] [-max-polling-interval S]\n"
+    "       [-max-wait-time S] [-polling-interval S] [-max-polling-interval S] [-adaptive-polling YES|NO]\n"
     "       [-backoff-multiplier F] [-max-retries N] [-cleanup YES|NO]\n"
     "       [-cleanup-policy immediate|delayed|disabled] [-cleanup-delay S]\n"
     "       [-worker-optimization YES|NO] [-submission-workers N] [-polling-workers N]\n"
     "       [-max-concurrent-jobs N] [-job-queue-timeout S]\n"
     "       [-tile-size N] [-overlap N] [-srcwin XOFF YOFF XSIZE YSIZE]\n"
     "       [-projwin ULX ULY LRX LRY [-projwin_srs SRS]] [-b BAND]...\n"
-    "       [-scale [SRC_MIN SRC_MAX]] [-tile-format PNG|GTiff|JPEG|NITF]\n"
+    "       [-scale [SRC_MIN SRC_MAX]] [-tile-format PNG|GTiff|JPEG|NITF|WEBP]\n"
+    "       [-tco NAME=VALUE]...\n"
     "       [-skip-nodata | -no-skip-nodata] [-encoder-threads N]\n"
     "       [-merge nmm|nms|soft-nms|none] [-match-metric ios|iou] [-merge-threshold T]\n"
     "       [-soft-nms-sigma S] [-min-score S] [-class-agnostic]\n"
@@ -121,6 +123,9 @@ static const char *const usage_parts[] = {
     "  -cleanup-policy immediate|delayed|disabled (immediate)  -cleanup-delay S (300)\n"
     "  -worker-optimization YES|NO (YES)  -submission-workers N (4)  -polling-workers N (2)\n"
     "  -max-concurrent-jobs N (100)  -job-queue-timeout S (300)\n"
+    "  -adaptive-polling YES|NO  poll each job around the result time learnt in this run,\n"
+    "                            never later than the schedule above (default YES, unless a\n"
+    "                            polling interval, maximum or multiplier is set).\n"
     "\n",
     "Tiling:\n"
     "  -tile-size N (512)  -overlap N (128 pixels shared by neighbouring tiles)\n"
@@ -128,7 +133,12 @@ static const char *const usage_parts[] = {
     "                            process only this window of the raster.\n"
     "  -b BAND                   band to send (repeat; default: all, or the first 3).\n"
     "  -scale [SMIN SMAX]        rescale to 8 bits (no values: each band's min/max).\n"
-    "  -tile-format F            tile encoding sent to the model (PNG by default).\n"
+    "  -tile-format F            tile encoding sent to the model: PNG (default), JPEG, WEBP,\n"
+    "                            GTiff, NITF.\n"
+    "  -tco NAME=VALUE           creation option of the tile format's GDAL driver (repeat),\n"
+    "                            e.g. ZLEVEL=1 (PNG), QUALITY=75 (JPEG, WEBP), LOSSLESS=YES\n"
+    "                            (WEBP), COMPRESS=LZW (GTiff): fewer bytes per tile when the\n"
+    "                            uplink bounds the run (the summary says which resource did).\n"
     "  -skip-nodata (default) / -no-skip-nodata   skip tiles that are entirely nodata.\n"
     "  -encoder-threads N        threads reading and encoding tiles (default 2).\n"
     "\n"
@@ -208,6 +218,7 @@ void asd_detect_options_free(asd_detect_options *o) {
   CPLFree(o->projwin_srs);
   CPLFree(o->bands);
   CPLFree(o->tile_format);
+  CSLDestroy(o->tile_creation_options);
   CPLFree(o->merge);
   CPLFree(o->match_metric);
   CPLFree(o->format);
@@ -282,7 +293,7 @@ static void set_str(char **dst, const char *v) {
   *dst = CPLStrdup(v);
 }
 
-static const char *const tile_formats[] = {"PNG", "GTiff", "JPEG", "NITF", NULL};
+static const char *const tile_formats[] = {"PNG", "GTiff", "JPEG", "NITF", "WEBP", NULL};
 static const char *const merge_methods[] = {"nmm", "nms", "soft-nms", "none", NULL};
 
 static int in_list(const char *v, const char *const *list) {
@@ -467,11 +478,18 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       NEED(1);
       int k = in_list(argv[i + 1], tile_formats);
       if (k < 0) {
-        usage_error("option -tile-format wants PNG, GTiff, JPEG or NITF, not '%s'", argv[i + 1]);
+        usage_error("option -tile-format wants PNG, GTiff, JPEG, NITF or WEBP, not '%s'", argv[i + 1]);
         goto fail;
       }
       set_str(&o->tile_format, tile_formats[k]);
       i++;
+    } else if (EQUAL(a, "-tco")) {
+      NEED(1);
+      if (!strchr(argv[i + 1], '=') || argv[i + 1][0] == '=') {
+        usage_error("option -tco wants NAME=VALUE (a creation option of the tile format), not '%s'", argv[i + 1]);
+        goto fail;
+      }
+      o->tile_creation_options = CSLAddString(o->tile_creation_options, argv[++i]);
     } else if (EQUAL(a, "-skip-nodata")) {
       o->skip_nodata = 1;
     } else if (EQUAL(a, "-no-skip-nodata")) {

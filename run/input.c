@@ -66,6 +66,7 @@ static int open_encoder(asd_run *r) {
   asd_encode_options eo;
   asd_encode_options_init(&eo);
   eo.format = (asd_encode_format)asd_encode_format_from_name(o->tile_format);
+  eo.creation_options = o->tile_creation_options;
   for (int i = 0; i < o->nbands; i++) eo.bands[i] = o->bands[i];
   eo.band_count = o->nbands;
   if (o->scale_mode == 1) eo.scale = ASD_SCALE_MINMAX;

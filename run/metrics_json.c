@@ -43,6 +43,16 @@ static void append_figures(asd_buf *b, const asd_detect_summary *s) {
                   s->tiles_per_second);
   asd_buf_appendf(b, "  \"calls\": {\"s3\": %lld, \"endpoint\": %lld, \"polls\": %lld, \"retries\": %lld},\n",
                   s->s3_calls, s->endpoint_calls, s->polling_attempts, s->retries);
+  asd_buf_appendf(b,
+                  "  \"polling\": {\"mode\": \"%s\", \"polls_per_job\": %.3f},\n"
+                  "  \"upload\": {\"bytes\": %lld, \"bytes_per_tile\": %.1f, \"encode_cpu_ms_per_tile\": %.3f},\n",
+                  s->adaptive_polling ? "adaptive" : "fixed", s->polls_per_job, s->bytes_uploaded,
+                  s->bytes_per_tile, s->encode_cpu_ms_per_tile);
+  json_object *bound = json_object_new_object();
+  json_object_object_add(bound, "resource", json_object_new_string(s->bound));
+  json_object_object_add(bound, "detail", json_object_new_string(s->bound_detail));
+  asd_buf_appendf(b, "  \"bound\": %s,\n", json_object_to_json_string_ext(bound, JSON_C_TO_STRING_PLAIN));
+  json_object_put(bound);
 }
 
 static json_object *failed_tile_json(const asd_run *r, int i) {

@@ -81,8 +81,17 @@ static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
   memset(&p, 0, sizeof p);
   CPLErrorReset();
   CPLPushErrorHandler(CPLQuietErrorHandler);
+  struct timespec c0, c1;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+  double t0 = asd_time_monotonic();
   asd_encode_status st = asd_encoder_encode(r->encoder, asd_plan_tile(r->plan, tile), &p);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
   CPLPopErrorHandler();
+  /* What bounded the run (summary.c) and what a tile costs to send. */
+  asd_metrics_record(r->metrics, "EncodeDuration", asd_time_monotonic() - t0);
+  asd_metrics_record(r->metrics, "EncodeCpuSeconds",
+                     (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9);
+  if (st == ASD_ENCODE_OK) asd_metrics_record(r->metrics, "PayloadBytes", (double)p.len);
   if (st == ASD_ENCODE_SKIPPED) {
     asd_run_event *e = CPLCalloc(1, sizeof *e);
     e->kind = ASD_RUN_EV_SKIPPED;

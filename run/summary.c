@@ -12,9 +12,11 @@
  * here, printed in asd_detect_summary_format(), and written in
  * metrics_json.c.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "asd_run.h"
+#include "engine/bound.h"
 #include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_http.h"
@@ -56,6 +58,43 @@ static void count_calls(const asd_run *r, asd_detect_summary *s) {
   s->polling_attempts = r->counts.polls;
 }
 
+static double metric_sum(const asd_run *r, const char *name, long long *count) {
+  asd_metric_summary ms;
+  memset(&ms, 0, sizeof ms);
+  if (r->metrics) asd_metrics_get(r->metrics, name, &ms);
+  if (count) *count = ms.count;
+  return ms.sum;
+}
+
+/* Bytes sent, polls, and the resource that bounded the run. */
+static void fill_throughput(const asd_run *r, asd_detect_summary *s) {
+  long long tiles = 0, encoded = 0, polled = 0;
+  s->bytes_uploaded = (long long)metric_sum(r, "PayloadBytes", &tiles);
+  s->bytes_per_tile = tiles ? (double)s->bytes_uploaded / (double)tiles : 0;
+  double cpu = metric_sum(r, "EncodeCpuSeconds", &encoded);
+  s->encode_cpu_ms_per_tile = encoded ? 1000 * cpu / (double)encoded : 0;
+  double polls = metric_sum(r, "PollingAttempts", &polled);
+  s->polls_per_job = polled ? polls / (double)polled : 0;
+  s->adaptive_polling = asd_config_adaptive_polling(&r->cfg);
+  if (!r->metrics) return;
+  asd_bound_input in;
+  memset(&in, 0, sizeof in);
+  in.elapsed = r->run_seconds;
+  in.tiles = tiles;
+  in.encoder_threads = r->n_enc_threads;
+  in.encode_seconds = metric_sum(r, "EncodeDuration", NULL);
+  in.submission_workers = r->cfg.enable_worker_optimization
+                              ? r->cfg.submission_workers
+                              : r->cfg.submission_workers + r->cfg.polling_workers;
+  in.upload_seconds = metric_sum(r, "S3UploadDuration", NULL);
+  in.bytes_uploaded = s->bytes_uploaded;
+  in.max_concurrent_jobs = r->cfg.max_concurrent_jobs;
+  in.slot_wait_seconds = metric_sum(r, "QueueTime", NULL);
+  in.polls_per_job = s->polls_per_job;
+  asd_bound b = asd_bound_classify(&in, s->bound_detail, sizeof s->bound_detail);
+  snprintf(s->bound, sizeof s->bound, "%s", asd_bound_name(b));
+}
+
 void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
   count_tiles(r, s);
   s->features_received = r->received;
@@ -63,6 +102,7 @@ void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
   s->elapsed_seconds = asd_time_monotonic() - r->t0;
   s->tiles_per_second = r->run_seconds > 0 ? r->tiles_this_run / r->run_seconds : 0;
   count_calls(r, s);
+  fill_throughput(r, s);
 }
 
 char *asd_detect_summary_format(const asd_detect_summary *s) {
@@ -85,6 +125,12 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
     asd_buf_appendf(&b, "Time: %.1f s, %.2f tiles/s\n", s->elapsed_seconds, s->tiles_per_second);
     asd_buf_appendf(&b, "Calls: %lld S3, %lld endpoint, %lld polls, %lld retries\n", s->s3_calls,
                     s->endpoint_calls, s->polling_attempts, s->retries);
+    if (s->bound[0]) {
+      asd_buf_appendf(&b, "Sent: %.1f MB, %.1f kB per tile (%.1f ms CPU to encode); %.2f polls per tile (%s)\n",
+                      s->bytes_uploaded / 1e6, s->bytes_per_tile / 1e3, s->encode_cpu_ms_per_tile,
+                      s->polls_per_job, s->adaptive_polling ? "adaptive" : "fixed schedule");
+      asd_buf_appendf(&b, "Bound by: %s (%s)\n", s->bound, s->bound_detail);
+    }
     if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
     if (s->interrupted)
       asd_buf_append_str(&b, "Interrupted: rerun the same command with -resume to finish.\n");

@@ -20,8 +20,7 @@ asd_bound_input idle() {
   in.bytes_uploaded = 100 * 500000;
   in.max_concurrent_jobs = 100;
   in.slot_wait_seconds = 0;
-  in.in_flight_seconds = 100;
-  in.unseen_seconds = 2;
+  in.polls_per_job = 1.6;
   return in;
 }
 
@@ -61,9 +60,10 @@ TEST(EngineBound, EachResourceFromItsUtilisation) {
   in.slot_wait_seconds = 30;  // submission waited for slots 75 % of the time
   EXPECT_EQ(ASD_BOUND_ENDPOINT, classify(in, &why));
   EXPECT_NE(std::string::npos, why.find("all 100 job slots")) << why;
-  in.unseen_seconds = 60;  // results sat unseen 60 % of their time in flight
+  EXPECT_NE(std::string::npos, why.find("still running")) << why;
+  in.polls_per_job = 1.02;  // 98 % of the jobs found done at their first poll
   EXPECT_EQ(ASD_BOUND_POLLING, classify(in, &why));
-  EXPECT_NE(std::string::npos, why.find("60 %")) << why;
+  EXPECT_NE(std::string::npos, why.find("first poll")) << why;
 }
 
 TEST(EngineBound, NamesAndNothingMeasured) {

@@ -10,11 +10,15 @@
  *   slots     time spent waiting for a free slot / (submission workers x elapsed)
  * Waiting for slots means all max_concurrent_jobs were in flight: the
  * endpoint had as much work as the run may give it.  Whether it was the
- * endpoint or the polling that held those slots is told by how long results
- * sat unseen, as a share of the jobs' time in flight (adaptive polling keeps
- * it to a few percent; a fixed 30 s schedule against a 1 s model makes it
- * most of it).  The thresholds (slots waited for half the time, a stage busy
- * 60 % of it, results unseen a quarter of their time) are deliberately far
+ * endpoint or the polling that held those slots cannot be timed from the
+ * client (a result's arrival is only seen by polling), but it shows in the
+ * poll counts: a schedule that finds nine jobs in ten done at their first
+ * poll never saw them running, so it, not the endpoint, decided how long
+ * they held their slots (a fixed 30 s schedule against a 1 s model: one
+ * poll per job).  Adaptive polling aims its first poll at the median and
+ * sees about half the jobs still running.  At most 10 % of jobs polled more
+ * than once means a mean of at most 1.1 polls.  The other thresholds (slots
+ * waited for half the time, a stage busy 60 % of it) are deliberately far
  * from the grey zone: a run that saturates nothing is reported as such
  * (endpoint latency, too few tiles to fill the slots) rather than forced
  * into a class.
@@ -50,16 +54,17 @@ asd_bound asd_bound_classify(const asd_bound_input *in, char *why, size_t why_le
   const double enc = share(in->encode_seconds, in->encoder_threads, in->elapsed);
   const double up = share(in->upload_seconds, in->submission_workers, in->elapsed);
   const double slots = share(in->slot_wait_seconds, in->submission_workers, in->elapsed);
-  const double unseen = in->in_flight_seconds > 0 ? in->unseen_seconds / in->in_flight_seconds : 0;
   const double mb_s = in->upload_seconds > 0 ? in->bytes_uploaded / 1e6 / in->elapsed : 0;
   const double kb_tile = in->bytes_uploaded / 1e3 / (double)in->tiles;
   if (slots >= 0.5) {
-    asd_bound b = unseen >= 0.25 ? ASD_BOUND_POLLING : ASD_BOUND_ENDPOINT;
+    asd_bound b = in->polls_per_job <= 1.1 ? ASD_BOUND_POLLING : ASD_BOUND_ENDPOINT;
     if (why)
       snprintf(why, why_len,
-               "all %d job slots in flight (submission waited for one %.0f %% of the time); results "
-               "waited %.0f %% of their time in flight to be seen",
-               in->max_concurrent_jobs, 100 * slots, 100 * unseen);
+               "all %d job slots in flight (submission waited for one %.0f %% of the time), %.2f polls per "
+               "job%s",
+               in->max_concurrent_jobs, 100 * slots, in->polls_per_job,
+               b == ASD_BOUND_POLLING ? ": results were found at the first poll, the schedule held the slots"
+                                      : ": jobs were polled while still running");
     return b;
   }
   if (up >= 0.6 && up >= enc) {

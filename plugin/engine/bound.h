@@ -23,8 +23,8 @@ typedef enum asd_bound {
   ASD_BOUND_UNKNOWN = 0, /* too little was measured (no tile submitted) */
   ASD_BOUND_ENCODING,    /* encoder threads busy, the rest waiting for tiles */
   ASD_BOUND_UPLINK,      /* submission workers busy uploading */
-  ASD_BOUND_ENDPOINT,    /* every slot in flight, results seen soon after they appeared */
-  ASD_BOUND_POLLING,     /* every slot in flight, results waiting to be noticed */
+  ASD_BOUND_ENDPOINT,    /* every slot in flight, jobs polled while still running */
+  ASD_BOUND_POLLING,     /* every slot in flight, results found at the first poll */
   ASD_BOUND_LATENCY      /* nothing saturated: too few tiles to fill the slots */
 } asd_bound;
 
@@ -38,8 +38,7 @@ typedef struct asd_bound_input {
   long long bytes_uploaded;
   int max_concurrent_jobs;
   double slot_wait_seconds;  /* sum over tiles of the wait for a free slot */
-  double in_flight_seconds;  /* sum over tiles of invoke-to-result-seen */
-  double unseen_seconds;     /* sum over tiles of the estimated time a result waited to be seen */
+  double polls_per_job;      /* mean polls per invoked job */
 } asd_bound_input;
 
 /* "encoding CPU", "uplink", "endpoint capacity", "polling", "endpoint latency", "unknown". */

@@ -103,6 +103,14 @@ typedef struct asd_detect_summary {
   int dry_run;
   int interrupted;
   char tiles_location[1024]; /* datasource holding the tile-status layer ("" if none) */
+  /* Throughput: what was sent and what bounded the run (plugin/engine/bound.c). */
+  long long bytes_uploaded; /* tile payload bytes sent (once per tile; retries not counted) */
+  double bytes_per_tile;    /* mean payload size */
+  double encode_cpu_ms_per_tile; /* CPU time of reading + encoding one tile */
+  double polls_per_job;     /* mean polls per invoked tile */
+  int adaptive_polling;     /* polls followed the learnt result time (asd_config_adaptive_polling) */
+  char bound[32];           /* "encoding CPU", "uplink", "endpoint capacity", "polling", ... ("" if not run) */
+  char bound_detail[512];   /* the figures behind it, one line */
 } asd_detect_summary;
 
 /*
