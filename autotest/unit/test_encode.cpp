@@ -427,7 +427,8 @@ TEST(Encode, FormatAndModeNames) {
   EXPECT_EQ(ASD_FORMAT_JPEG, asd_encode_format_from_name("JPG"));
   EXPECT_EQ(ASD_FORMAT_GTIFF, asd_encode_format_from_name("GeoTIFF"));
   EXPECT_EQ(ASD_FORMAT_NITF, asd_encode_format_from_name("nitf"));
-  EXPECT_EQ(-1, asd_encode_format_from_name("webp"));
+  EXPECT_EQ(ASD_FORMAT_WEBP, asd_encode_format_from_name("webp"));
+  EXPECT_EQ(-1, asd_encode_format_from_name("bmp"));
   EXPECT_EQ(ASD_SCALE_PERCENTILE, asd_scale_mode_from_name("percentile"));
   EXPECT_EQ(ASD_SCALE_MINMAX, asd_scale_mode_from_name("minmax"));
   EXPECT_EQ(-1, asd_scale_mode_from_name("gamma"));

@@ -25,19 +25,34 @@
  *
  * When to poll.  With results known, a job is polled at the remembered
  * median, then at the 90th percentile, then at the largest, and after that
- * backs off by the configured multiplier from its last poll.  If the
+ * backs off by x1.2 from its last poll (finer than the configured
+ * multiplier: a job past the largest result is usually just late).  If the
  * distribution is right, that is 1 + 0.5 + 0.1 = 1.6 polls per job on
  * average, and a result is seen at most a tenth of the spread after it
  * appeared for nine jobs in ten.  A job whose quantile point passed while it
  * was waiting (a job parked before the first result, see below) is polled
- * at once.
+ * at once.  The caller credits a result to the age its poll was planned for
+ * rather than the later age a busy machine got to it, or the estimate would
+ * learn the machine's lateness as latency and ratchet up.
+ *
+ * A queue the results do not show yet.  Jobs invoked together at the start
+ * of a run, more of them than the endpoint runs at once, finish in waves:
+ * the first results describe the first wave only.  For a job invoked
+ * before any result was known, Little's law gives a second estimate, the
+ * jobs in flight when it was invoked divided by the rate results arrive;
+ * when that is well above the remembered median (x1.5), the quantiles are
+ * stretched to it.  Only those early jobs: for later ones the results
+ * already include the queue, and stretching them would feed the pool's own
+ * polling delay back into the rate.
  *
  * Before the first result.  Nothing is known, so some job has to probe,
- * starting at 0.1 s and backing off by the multiplier.  Jobs invoked
+ * starting at 0.1 s and backing off by the configured multiplier.  Jobs invoked
  * together have much the same fate, so only one of them (the scout) probes;
  * the others stay on the configured schedule until the scout's result
  * arrives, when the pool reschedules them with the estimate (most are then
- * polled at once, and found done).  A scout that ends without a result (a
+ * polled at once, and found done).  Their waits carry the configured
+ * jitter, as on the fixed schedule; once results are known the targets are
+ * spread by the invocation times already and carry none.  A scout that ends without a result (a
  * failed upload, a timeout) hands over to the next job the pool asks about.
  *
  * The bound.  Whatever the estimate says, the next poll is never later than

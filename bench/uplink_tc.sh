@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Tile encodings and a shaped uplink (issue 15 part 3), against the local
+# endpoint, with the utility itself (-metrics gives bytes and CPU per tile):
+#   1. unshaped: bytes per tile and encoding CPU per tile for each tile
+#      format and level (PNG ZLEVEL, JPEG QUALITY, WEBP QUALITY/LOSSLESS,
+#      GTiff COMPRESS), 512 x 512 tiles of a 4096 x 4096 RGB texture;
+#   2. the client's uplink shaped to RATE (50mbit) with tc on loopback, only
+#      the traffic to the endpoint's port: tiles/s for PNG, JPEG and WEBP at
+#      their default levels against RATE / bytes per tile (target: within
+#      10 %), and the resource the run's summary says bounded it.
+# The qdisc is removed on exit, whatever happens.  Needs root, tc, a built
+# gdal_asyncdetect and asyncdetect_endpoint, /usr/bin/python3 with GDAL and
+# numpy (bench/texture_raster.py).
+#
+#   bench/uplink_tc.sh [BUILD_DIR] [RATE (50mbit)] [FORMATS ("PNG JPEG WEBP")]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+RATE="${2:-50mbit}"
+FORMATS="${3:-PNG JPEG WEBP}"
+APP="$BUILD/gdal_asyncdetect"
+BIN="$BUILD/asyncdetect_endpoint"
+[ -x "$APP" ] && [ -x "$BIN" ] || { echo "uplink_tc: build $BUILD first (scripts/setup.sh $BUILD)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "uplink_tc: tc needs root" >&2; exit 1; }
+command -v tc >/dev/null || { echo "uplink_tc: tc (iproute2) is not installed" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+SHAPED=""
+cleanup() {
+  if [ -n "$SHAPED" ]; then tc qdisc del dev lo root 2>/dev/null || true; fi
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+/usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" 4096
+
+"$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
+  -endpoint "bench,model=centerpoint,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64" \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER_PID=$!
+URL=""
+for _ in $(seq 200); do
+  URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
+  [ -n "$URL" ] && break
+  sleep 0.05
+done
+[ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
+PORT=${URL##*:}
+export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
+  AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+run() {  # name, then extra options; writes $WORK/NAME.json
+  local name="$1"; shift
+  rm -f "$WORK/out.gpkg"
+  "$APP" -endpoint bench -input-bucket asd-bench -q -overwrite -metrics "$WORK/$name.json" "$@" \
+    "$WORK/texture.tif" "$WORK/out.gpkg"
+}
+
+echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
+echo "server: $BIN -endpoint bench,model=centerpoint,instances=1,concurrency=64 on $URL"
+TABLE="PNG:ZLEVEL=1 PNG:ZLEVEL=6 PNG:ZLEVEL=9 JPEG:QUALITY=50 JPEG:QUALITY=75 JPEG:QUALITY=90 \
+WEBP:QUALITY=50 WEBP:QUALITY=75 WEBP:QUALITY=90 WEBP:LOSSLESS=YES GTiff:COMPRESS=NONE GTiff:COMPRESS=LZW \
+GTiff:COMPRESS=DEFLATE"
+for fl in $TABLE; do
+  f=${fl%%:*}; co=${fl#*:}
+  echo "unshaped: gdal_asyncdetect -tile-size 512 -overlap 0 -tile-format $f -tco $co"
+  run "t_${f}_${co}" -tile-size 512 -overlap 0 -tile-format "$f" -tco "$co"
+done
+
+# Shape only what goes to the endpoint's port: every other loopback packet
+# takes an unshaped band of a prio qdisc.
+tc qdisc add dev lo root handle 1: prio bands 4 priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1
+SHAPED=1
+tc qdisc add dev lo parent 1:4 handle 40: tbf rate "$RATE" burst 256kb latency 200ms
+tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport "$PORT" 0xffff flowid 1:4
+echo "shaped: tc qdisc ... tbf rate $RATE burst 256kb on lo, ip dport $PORT only"
+for f in $FORMATS; do
+  # Tiles every 128 pixels (overlap 384): 1,024 tiles, enough to run a while.
+  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 384 -tile-format $f"
+  run "s_$f" -tile-size 512 -overlap 384 -tile-format "$f"
+done
+tc qdisc del dev lo root
+SHAPED=""
+echo "qdisc removed: $(tc qdisc show dev lo | head -1)"
+echo "load after: $(uptime | sed 's/.*load average: //')"
+
+/usr/bin/python3 - "$WORK" "$RATE" "$TABLE" "$FORMATS" <<'PY'
+import json, re, sys
+w, rate, table, formats = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+m = re.match(r"([\d.]+)([kmg]?)bit", rate)
+bps = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 8
+print("| format | option | bytes/tile | encode CPU ms/tile |")
+print("|---|---|---|---|")
+for fl in table:
+    f, co = fl.split(":", 1)
+    d = json.load(open(f"{w}/t_{f}_{co}.json"))
+    print(f"| {f} | {co} | {d['upload']['bytes_per_tile']:.0f} | {d['upload']['encode_cpu_ms_per_tile']:.1f} |")
+print()
+print(f"| format (default level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s | ratio | bound by (summary) |")
+print("|---|---|---|---|---|---|")
+for f in formats:
+    d = json.load(open(f"{w}/s_{f}.json"))
+    bpt = d["upload"]["bytes_per_tile"]
+    ideal = bps / bpt
+    print(f"| {f} | {bpt:.0f} | {ideal:.2f} | {d['tiles_per_second']:.2f} | {100*d['tiles_per_second']/ideal:.1f} % | "
+          f"{d['bound']['resource']}: {d['bound']['detail']} |")
+PY
