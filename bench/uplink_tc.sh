@@ -8,7 +8,8 @@
 #      the traffic to the endpoint's port: tiles/s for PNG, JPEG and WEBP at
 #      their default levels against RATE / bytes per tile (target: within
 #      10 %), and the resource the run's summary says bounded it.
-# The qdisc is removed on exit, whatever happens.  Needs root, tc, a built
+# Other loopback traffic is not shaped (HTB's direct queue); the qdisc is
+# removed on exit, whatever happens.  Needs root, tc, a built
 # gdal_asyncdetect and asyncdetect_endpoint, /usr/bin/python3 with GDAL and
 # numpy (bench/texture_raster.py).
 #
@@ -70,17 +71,29 @@ for fl in $TABLE; do
   run "t_${f}_${co}" -tile-size 512 -overlap 0 -tile-format "$f" -tco "$co"
 done
 
-# Shape only what goes to the endpoint's port: every other loopback packet
-# takes an unshaped band of a prio qdisc.
-tc qdisc add dev lo root handle 1: prio bands 4 priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1
+/usr/bin/python3 - "$WORK" "$TABLE" <<'PY'
+import json, sys
+w, table = sys.argv[1], sys.argv[2].split()
+print("| format | option | bytes/tile | encode CPU ms/tile |")
+print("|---|---|---|---|")
+for fl in table:
+    f, co = fl.split(":", 1)
+    d = json.load(open(f"{w}/t_{f}_{co}.json"))
+    print(f"| {f} | {co} | {d['upload']['bytes_per_tile']:.0f} | {d['upload']['encode_cpu_ms_per_tile']:.1f} |")
+PY
+
+# Shape only what goes to the endpoint's port (the client's uplink): HTB
+# sends every unclassified loopback packet to its direct, unshaped queue.
+tc qdisc add dev lo root handle 1: htb
 SHAPED=1
-tc qdisc add dev lo parent 1:4 handle 40: tbf rate "$RATE" burst 256kb latency 200ms
-tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport "$PORT" 0xffff flowid 1:4
-echo "shaped: tc qdisc ... tbf rate $RATE burst 256kb on lo, ip dport $PORT only"
+tc class add dev lo parent 1: classid 1:10 htb rate "$RATE" ceil "$RATE" burst 256kb cburst 256kb
+tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport "$PORT" 0xffff flowid 1:10
+echo "shaped: tc qdisc add dev lo root handle 1: htb; class 1:10 htb rate $RATE; u32 match ip dport $PORT -> 1:10"
 for f in $FORMATS; do
-  # Tiles every 128 pixels (overlap 384): 1,024 tiles, enough to run a while.
-  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 384 -tile-format $f"
-  run "s_$f" -tile-size 512 -overlap 384 -tile-format "$f"
+  # Tiles every 256 pixels (overlap 256): 256 tiles.
+  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 256 -tile-format $f"
+  run "s_$f" -tile-size 512 -overlap 256 -tile-format "$f"
+  echo "  through the shaped class so far: $(tc -s class show dev lo classid 1:10 | sed -n 2p)"
 done
 tc qdisc del dev lo root
 SHAPED=""
@@ -92,13 +105,6 @@ import json, re, sys
 w, rate, table, formats = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 m = re.match(r"([\d.]+)([kmg]?)bit", rate)
 bps = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 8
-print("| format | option | bytes/tile | encode CPU ms/tile |")
-print("|---|---|---|---|")
-for fl in table:
-    f, co = fl.split(":", 1)
-    d = json.load(open(f"{w}/t_{f}_{co}.json"))
-    print(f"| {f} | {co} | {d['upload']['bytes_per_tile']:.0f} | {d['upload']['encode_cpu_ms_per_tile']:.1f} |")
-print()
 print(f"| format (default level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s | ratio | bound by (summary) |")
 print("|---|---|---|---|---|---|")
 for f in formats:
