@@ -43,6 +43,25 @@
  * kinds accept the configured key and the keys the endpoint's STS issued.
  * SigV2 in the Authorization header is still refused: no current client
  * sends it.
+ *
+ * Unsigned x-amz-* headers.  A signature only vouches for the headers it
+ * names, and S3 reads its operation from x-amz-* headers (x-amz-copy-source
+ * makes a PUT a CopyObject, x-amz-meta-* become metadata, ...), so S3 refuses
+ * any x-amz-* header the signature leaves out: 403 AccessDenied "There were
+ * headers present in the request which were not signed", with the names in a
+ * <HeadersNotSigned> element.  x-amz-content-sha256 is the one exception (its
+ * value is the payload hash the signature covers).  SigV2 query strings sign
+ * every x-amz-* header by construction.  Range and Content-MD5 are not held
+ * to this rule, as on S3: GDAL's /vsis3/ and /vsicurl/ (also on presigned
+ * URLs) send Range unsigned, GDAL sends DeleteObjects' Content-MD5 unsigned,
+ * and neither header can widen what a signer allowed (a range of an object
+ * one may read, or one more integrity check).
+ *
+ * Two stages.  asd_ep_auth_check_headers decides everything the headers
+ * decide (form, key, token, clock skew, signed-header set) and stops before
+ * the signature when the signer hashed a body not yet read; the server calls
+ * it first and asd_ep_auth_check once a (capped) body is in.  Session tokens
+ * are compared in constant time, like signatures.
  */
 #include "auth.h"
 
@@ -116,6 +135,13 @@ void asd_ep_auth_free(asd_ep_auth *a) {
   free(a);
 }
 
+int asd_ep_secret_equal(const char *a, const char *b) {
+  if (!a || !b) return 0;
+  size_t la = strlen(a), lb = strlen(b);
+  /* The length of a token is not secret; its bytes are. */
+  return la == lb && CRYPTO_memcmp(a, b, la) == 0;
+}
+
 #ifdef ASD_HAVE_SIGV4
 static int lookup_secret(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                          size_t secret_out_size) {
@@ -124,7 +150,7 @@ static int lookup_secret(void *user, const char *access_key_id, const char *sess
     return a->issued_lookup ? a->issued_lookup(a->issued_user, access_key_id, session_token, secret_out,
                                                secret_out_size)
                             : -1;
-  if (a->session_token && (!session_token || strcmp(session_token, a->session_token) != 0)) return -2;
+  if (a->session_token && !asd_ep_secret_equal(session_token, a->session_token)) return -2;
   if (strlen(a->secret_key) + 1 > secret_out_size) return -1;
   memcpy(secret_out, a->secret_key, strlen(a->secret_key) + 1);
   return 0;
@@ -144,6 +170,51 @@ static void fail(asd_ep_auth_result *res, int status, const char *code, const ch
 }
 
 #ifdef ASD_HAVE_SIGV4
+/* 1 when the ';'-separated list holds name (case-insensitive). */
+static int list_has(const char *list, size_t list_len, const char *name) {
+  size_t nl = strlen(name);
+  const char *p = list, *end = list + list_len;
+  while (p < end) {
+    const char *semi = memchr(p, ';', (size_t)(end - p));
+    size_t l = semi ? (size_t)(semi - p) : (size_t)(end - p);
+    if (l == nl && strncasecmp(p, name, nl) == 0) return 1;
+    p += l + (semi ? 1 : 0);
+  }
+  return 0;
+}
+
+/* S3's rule: every x-amz-* header but x-amz-content-sha256 must be signed.
+ * 0, or -1 with 403 AccessDenied and the unsigned names in res. */
+static int check_signed_set(const char *list, size_t list_len, const asd_ep_header *headers, int n_headers,
+                            asd_ep_auth_result *res) {
+  char names[sizeof res->headers_not_signed] = "";
+  size_t used = 0;
+  for (int i = 0; i < n_headers; i++) {
+    const char *h = headers[i].name;
+    if (strncasecmp(h, "x-amz-", 6) != 0 || strcasecmp(h, "x-amz-content-sha256") == 0) continue;
+    if (list_has(list, list_len, h)) continue;
+    int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", h);
+    if (w > 0) used = used + (size_t)w < sizeof names ? used + (size_t)w : sizeof names - 1;
+  }
+  if (!used) return 0;
+  for (size_t k = 0; k < used; k++) names[k] = (char)tolower((unsigned char)names[k]);
+  fail(res, 403, "AccessDenied", "There were headers present in the request which were not signed");
+  snprintf(res->headers_not_signed, sizeof res->headers_not_signed, "%s", names);
+  return -1;
+}
+
+/* The SignedHeaders= value of an Authorization header (not NUL-terminated). */
+static const char *authz_signed_list(const char *authz, size_t *len) {
+  const char *p = strstr(authz, "SignedHeaders=");
+  if (!p) {
+    *len = 0;
+    return "";
+  }
+  p += 14;
+  *len = strcspn(p, ", \t");
+  return p;
+}
+
 /* Appends the raw query without its X-Amz-Signature parameter. */
 static void query_without_signature(asd_buf *out, const char *raw) {
   const char *p = raw ? raw : "";
@@ -303,7 +374,7 @@ static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header
                                   asd_ep_auth_result *res);
 
 static int check_presigned(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
-                           const char *payload_hash, asd_ep_auth_result *res) {
+                           const char *payload_hash, int headers_only, asd_ep_auth_result *res) {
   if (!asd_sigv4_sign || !asd_sigv4_signature_init || !asd_sigv4_signature_free || !asd_sigv4_parse_amz_date) {
     fail(res, 501, "NotImplemented", "This build has no SigV4 signer; presigned URLs cannot be verified.");
     return -1;
@@ -386,8 +457,13 @@ static int check_presigned(asd_ep_auth *a, const asd_ep_request *req, const asd_
       fail(res, 400, "InvalidToken", "The provided token is malformed or otherwise invalid.");
     return -1;
   }
-  int rc = presigned_v4_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
+  /* Only non-S3 presigned requests sign a body hash: without the body,
+   * headers_only stops here (S3 signs UNSIGNED-PAYLOAD or a hash in the query). */
+  int rc = 0;
+  if (!headers_only || strcmp(parts[3], "s3") == 0)
+    rc = presigned_v4_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
   OPENSSL_cleanse(secret, sizeof secret);
+  if (rc == 0) rc = check_signed_set(signed_list, strlen(signed_list), headers, n_headers, res);
   return rc;
 }
 
@@ -467,11 +543,12 @@ static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header
 }
 #endif
 
-int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
-                      const char *payload_hash, asd_ep_auth_result *res) {
+static int auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
+                      const char *payload_hash, int headers_only, asd_ep_auth_result *res) {
   memset(res, 0, sizeof *res);
   if (!a) return 0;
 #ifndef ASD_HAVE_SIGV4
+  (void)headers_only;
   (void)req;
   (void)headers;
   (void)n_headers;
@@ -492,7 +569,7 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_he
   }
   if (!authz) {
     if (asd_ep_request_query(req, "X-Amz-Signature") || asd_ep_request_query(req, "X-Amz-Credential"))
-      return check_presigned(a, req, headers, n_headers, payload_hash, res);
+      return check_presigned(a, req, headers, n_headers, payload_hash, headers_only, res);
     else if (asd_ep_request_query(req, "Signature") && asd_ep_request_query(req, "AWSAccessKeyId"))
       return check_presigned_v2(a, req, headers, n_headers, res);
     else
@@ -522,11 +599,16 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_he
   vr.max_skew_seconds = a->max_skew;
   vr.lookup = lookup_secret;
   vr.lookup_user = a;
+  vr.headers_only = headers_only;
   asd_sigv4_verify_result out;
   memset(&out, 0, sizeof out);
   asd_sigv4_status st = asd_sigv4_verify(&vr, &out);
   free(hv);
-  if (st == ASD_SIGV4_OK) return 0;
+  if (st == ASD_SIGV4_OK) {
+    size_t ll = 0;
+    const char *list = authz_signed_list(authz, &ll);
+    return check_signed_set(list, ll, headers, n_headers, res);
+  }
   int http = 403;
   const char *code = asd_sigv4_status_code(st, &http);
   switch (st) {
@@ -538,4 +620,14 @@ int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_he
   fail(res, http, code && *code ? code : "AccessDenied", out.message[0] ? out.message : "Access Denied");
   return -1;
 #endif
+}
+
+int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
+                      const char *payload_hash, asd_ep_auth_result *res) {
+  return auth_check(a, req, headers, n_headers, payload_hash, 0, res);
+}
+
+int asd_ep_auth_check_headers(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
+                              int n_headers, asd_ep_auth_result *res) {
+  return auth_check(a, req, headers, n_headers, NULL, 1, res);
 }

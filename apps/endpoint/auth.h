@@ -1,12 +1,20 @@
 /*
  * auth.h: SigV4 verification of incoming requests (server side).
  *
- * Every request except the stats page must be signed (Authorization header,
- * or a presigned query string) with the configured access key and secret.
+ * Every request except /_asd/health (and /_asd/stats without -stats-auth)
+ * must be signed (Authorization header, or a presigned query string) with the
+ * configured access key and secret, or keys the endpoint's STS issued.
  * The verification rebuilds the canonical request exactly as the client's
  * signer did (S3: path encoded once, not normalised; other services: encoded
  * twice) and compares signatures in constant time.  Secrets and signatures
  * never appear in error messages.
+ *
+ * As S3 does, every x-amz-* header of a request must be covered by its
+ * signature (x-amz-content-sha256 excepted: its value is the payload hash
+ * the signature covers anyway); a request carrying another one is refused
+ * with 403 AccessDenied and the unsigned names, whatever the signature says.
+ * Without that rule the holder of a presigned PutObject URL could add
+ * x-amz-copy-source and turn it into a CopyObject of anything.
  */
 #ifndef ASD_EP_AUTH_H
 #define ASD_EP_AUTH_H
@@ -29,6 +37,9 @@ typedef struct asd_ep_auth_result {
   int status;          /* 0 when authorised, else the HTTP status (400/403) */
   const char *code;    /* AWS error code: SignatureDoesNotMatch, InvalidAccessKeyId, ... */
   char message[256];
+  /* With AccessDenied for unsigned x-amz-* headers: their names, ", "-separated,
+   * for S3's <HeadersNotSigned> error element; "" otherwise. */
+  char headers_not_signed[256];
 } asd_ep_auth_result;
 
 /*
@@ -55,6 +66,22 @@ typedef struct asd_ep_header {
  */
 int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
                       int n_headers, const char *payload_hash, asd_ep_auth_result *res);
+
+/*
+ * Everything asd_ep_auth_check decides from the headers alone: the form of
+ * the Authorization header or presigned query, the access key, the session
+ * token, the clock skew and the signed-header set.  Only the signature over
+ * the body's hash is left out, for requests whose signer hashed a body that
+ * has not been read yet (SageMaker, STS): the server calls this before it
+ * reads such a body and asd_ep_auth_check once the body (capped) is in.
+ * Returns 0 or -1 (res filled).
+ */
+int asd_ep_auth_check_headers(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
+                              int n_headers, asd_ep_auth_result *res);
+
+/* Compares two secrets (session tokens) in time independent of where they
+ * differ; 1 when equal.  NULL equals nothing. */
+int asd_ep_secret_equal(const char *a, const char *b);
 
 /* Tests: pretend the clock reads now (seconds since the epoch; 0 = the real
  * clock), so expiry of presigned URLs can be checked against fixed vectors. */

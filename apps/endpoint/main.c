@@ -14,14 +14,27 @@
  * progress a bounded time to finish, stops the runtime (which completes the
  * result objects it is writing), closes the server and, when the data
  * directory was a temporary one, removes it.
+ *
+ * Exposure.  The endpoint is a test and demo server with published default
+ * keys, so main() keeps it from being exposed by accident: a -bind address
+ * other than loopback is refused with -no-auth or the default secret unless
+ * -insecure-bind says it is meant (and then it warns loudly); the secret can
+ * come from a file or the environment instead of the command line, and one
+ * given on the command line is wiped from the process's argument memory so
+ * `ps` and /proc/PID/cmdline stop showing it; the umask is 077, so the data
+ * directory and every object, part and log file are the user's only.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "cpl_conv.h"
 #include "cpl_error.h"
@@ -46,11 +59,14 @@
 #define DEFAULT_SECRET_KEY "asdlocal-secret-not-for-aws"
 #define DEFAULT_REGION "us-east-1"
 #define DEFAULT_MAX_BODY (5ULL * 1024 * 1024 * 1024) /* S3's single-PUT limit */
+#define SECRET_ENV "ASD_ENDPOINT_SECRET_KEY"
+#define SECRET_MAX 256
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-data-dir DIR] [-bucket NAME]...\n"
-          "           [-access-key KEY -secret-key SECRET] [-session-token TOKEN] [-no-auth]\n"
+          "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-insecure-bind] [-data-dir DIR]\n"
+          "           [-bucket NAME]... [-access-key KEY (-secret-key-file FILE | -secret-key SECRET)]\n"
+          "           [-session-token TOKEN] [-no-auth] [-stats-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
           "           [-sts-external-id ID] [-no-sts] [-sso-token TOKEN] [-deny ACTION[:RESOURCE]]...\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
@@ -62,14 +78,23 @@ static void usage(FILE *f) {
           "\n"
           "Options:\n"
           "  -port N            TCP port; 0 (the default) picks a free port.\n"
-          "  -bind ADDR         listen address (default 127.0.0.1, loopback only).\n"
+          "  -bind ADDR         listen address (default 127.0.0.1, loopback only).  An\n"
+          "                     address other than loopback is refused with -no-auth or the\n"
+          "                     default secret below, which anyone can read here.\n"
+          "  -insecure-bind     allow that anyway (a warning is printed).\n"
           "  -data-dir DIR      where buckets and objects are stored; kept across restarts.\n"
           "                     Default: a fresh temporary directory removed at exit.\n"
+          "                     Made 0700, files 0600 (the umask is 077).\n"
           "  -bucket NAME       create this bucket at startup (repeatable).\n"
           "  -access-key KEY    access key id clients must sign with.\n"
-          "  -secret-key SECRET its secret.\n"
+          "  -secret-key-file FILE  its secret, the first line of FILE.  Or set\n"
+          "                     " SECRET_ENV ".\n"
+          "  -secret-key SECRET its secret on the command line (wiped from the process's\n"
+          "                     arguments at startup, but briefly visible in ps: prefer the\n"
+          "                     file or the environment).\n"
           "  -session-token T   require this x-amz-security-token on every request.\n"
           "  -no-auth           accept unsigned requests (signatures are not checked).\n"
+          "  -stats-auth        /_asd/stats needs a signed request too (default: open).\n"
           "  -sts-external-id ID  STS AssumeRole (a form-encoded POST to /, as AWS_ENDPOINT_URL_STS\n"
           "                     clients send it) requires this ExternalId.  AssumeRole issues\n"
           "                     temporary credentials (ASIA... + session token) that the\n"
@@ -80,8 +105,11 @@ static void usage(FILE *f) {
           "  -region REGION     region reported by the server (default us-east-1); clients\n"
           "                     may sign for any region.\n"
           "  -max-body BYTES    largest request body accepted (default 5 GiB for PutObject\n"
-          "                     and UploadPart, which stream to disk; other requests are\n"
-          "                     held in memory and capped at 64 MiB).\n"
+          "                     and UploadPart, which stream to disk).  Other bodies are held\n"
+          "                     in memory and have lower caps: 2 MiB for S3 XML bodies,\n"
+          "                     6 MiB for InvokeEndpoint, 64 KiB for STS, none for\n"
+          "                     InvokeEndpointAsync and /_asd/ pages.  Every request is\n"
+          "                     authenticated from its headers before its body is read.\n"
           "  -endpoint SPEC     declare a SageMaker endpoint (repeatable):\n"
           "                     \"NAME,model=blobs,output=s3://bucket/prefix,failure=s3://bucket/prefix,\n"
           "                      instances=1,concurrency=4,latency_ms=0,spread_ms=0,cold_start_ms=0\"\n"
@@ -109,7 +137,7 @@ static void usage(FILE *f) {
           "  export AWS_SECRET_ACCESS_KEY=" DEFAULT_SECRET_KEY " AWS_REGION=" DEFAULT_REGION "\n"
           "\n"
           "GET /_asd/stats returns a JSON document of request counts, bytes, queue depth,\n"
-          "invocations and latency percentiles (no signature needed).\n");
+          "invocations and latency percentiles (no signature needed unless -stats-auth).\n");
 }
 
 /* ------------------------------------------------------------------ main */
@@ -124,7 +152,53 @@ static int parse_u64(const char *s, unsigned long long *out) {
   return 0;
 }
 
+/* 1 when addr is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z);
+ * -1 when it is no address at all (the server reports that itself). */
+static int is_loopback(const char *addr) {
+  unsigned char a6[16];
+  struct in_addr a4;
+  if (inet_pton(AF_INET, addr, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, addr, a6) != 1) return -1;
+  static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(a6, one, 16) == 0 || (memcmp(a6, mapped, 12) == 0 && a6[12] == 127);
+}
+
+/* Reads a secret: the first line of path, without its line end.  0, or -1
+ * with a one-line error printed (never the secret). */
+static int read_secret_file(const char *path, char *out, size_t size) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "asyncdetect_endpoint: -secret-key-file %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  int ok = fgets(out, (int)size, f) != NULL;
+  fclose(f);
+  size_t n = ok ? strcspn(out, "\r\n") : 0;
+  if (ok && out[n] == '\0' && n == size - 1) ok = 0; /* no line end within the buffer: too long */
+  if (ok) out[n] = '\0';
+  if (!ok || n == 0) {
+    fprintf(stderr, "asyncdetect_endpoint: -secret-key-file %s: expected the secret on its first line (1 to %d "
+                    "characters)\n", path, (int)size - 2);
+    return -1;
+  }
+  return 0;
+}
+
+/* Overwrites the values of -secret-key, -session-token and -sso-token in the process's
+ * own argument memory, which is what ps and /proc/PID/cmdline show.  The
+ * parsed copies (GDALGeneralCmdLineProcessor made them) are not touched. */
+static void scrub_secret_args(int argc, char **argv) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (EQUAL(argv[i], "-secret-key") || EQUAL(argv[i], "-session-token") || EQUAL(argv[i], "-sso-token")) {
+      memset(argv[i + 1], 'x', strlen(argv[i + 1]));
+      i++;
+    }
+}
+
 int main(int argc, char **argv) {
+  /* Objects, parts, logs and the data directory are the user's only. */
+  umask(077);
   /* Termination signals are only ever seen by sigwait() below. */
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -134,11 +208,15 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   GDALAllRegister();
+  int orig_argc = argc;
+  char **orig_argv = argv;
   argc = GDALGeneralCmdLineProcessor(argc, &argv, 0);
   if (argc < 1) return 0; /* --version, --help-general, ... were handled */
+  scrub_secret_args(orig_argc, orig_argv);
 
-  int port = 0, threads = 4, no_auth = 0, no_sts = 0;
-  const char *sts_external_id = NULL, *sso_token = NULL;
+  int port = 0, threads = 4, no_auth = 0, no_sts = 0, stats_auth = 0, insecure_bind = 0;
+  const char *sts_external_id = NULL, *sso_token = NULL, *secret_file = NULL;
+  char secret_buf[SECRET_MAX] = "";
   const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
   const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
   unsigned long long max_body = DEFAULT_MAX_BODY;
@@ -183,6 +261,13 @@ int main(int argc, char **argv) {
     } else if (EQUAL(a, "-secret-key")) {
       NEED_ARG();
       secret_key = argv[++i];
+    } else if (EQUAL(a, "-secret-key-file")) {
+      NEED_ARG();
+      secret_file = argv[++i];
+    } else if (EQUAL(a, "-stats-auth")) {
+      stats_auth = 1;
+    } else if (EQUAL(a, "-insecure-bind")) {
+      insecure_bind = 1;
     } else if (EQUAL(a, "-session-token")) {
       NEED_ARG();
       session_token = argv[++i];
@@ -234,9 +319,46 @@ int main(int argc, char **argv) {
       goto out;
     }
   }
-  if ((access_key == NULL) != (secret_key == NULL)) {
-    fprintf(stderr, "asyncdetect_endpoint: -access-key and -secret-key go together\n");
+  if (stats_auth && no_auth) {
+    fprintf(stderr, "asyncdetect_endpoint: -stats-auth needs signatures, so not -no-auth\n");
     goto out;
+  }
+  if (secret_file && secret_key) {
+    fprintf(stderr, "asyncdetect_endpoint: give -secret-key or -secret-key-file, not both\n");
+    goto out;
+  }
+  if (secret_file) {
+    if (read_secret_file(secret_file, secret_buf, sizeof secret_buf) != 0) goto out;
+    secret_key = secret_buf;
+  } else if (!secret_key && getenv(SECRET_ENV) && *getenv(SECRET_ENV)) {
+    if (strlen(getenv(SECRET_ENV)) >= sizeof secret_buf) {
+      fprintf(stderr, "asyncdetect_endpoint: " SECRET_ENV " is longer than %d characters\n", SECRET_MAX - 1);
+      goto out;
+    }
+    snprintf(secret_buf, sizeof secret_buf, "%s", getenv(SECRET_ENV));
+    secret_key = secret_buf;
+  }
+  if ((access_key == NULL) != (secret_key == NULL)) {
+    fprintf(stderr, "asyncdetect_endpoint: -access-key and its secret (-secret-key-file, " SECRET_ENV
+                    " or -secret-key) go together\n");
+    goto out;
+  }
+  {
+    /* The published default secret, or none, on an address others can reach. */
+    const char *exposure = no_auth ? "with -no-auth"
+                           : (!secret_key || strcmp(secret_key, DEFAULT_SECRET_KEY) == 0)
+                               ? "with the published default secret key"
+                               : NULL;
+    if (exposure && is_loopback(bind_addr) == 0) {
+      if (!insecure_bind) {
+        fprintf(stderr, "asyncdetect_endpoint: refusing -bind %s %s: anyone who reaches that address could read, "
+                        "write and delete every object; give your own -access-key and -secret-key-file, or add "
+                        "-insecure-bind if that is really meant\n", bind_addr, exposure);
+        goto out;
+      }
+      fprintf(stderr, "asyncdetect_endpoint: WARNING: listening on %s, beyond this machine, %s: anyone who "
+                      "reaches it can read, write and delete every object (-insecure-bind)\n", bind_addr, exposure);
+    }
   }
   for (int i = 0; buckets && buckets[i]; i++) {
     if (!asd_store_bucket_name_valid(buckets[i])) {
@@ -367,6 +489,7 @@ int main(int argc, char **argv) {
   cfg.sso = sso;
   cfg.policy = policy;
   cfg.region = region;
+  cfg.stats_auth = stats_auth && auth;
   char err[256] = "";
   srv = asd_server_start(&cfg, err, sizeof err);
   if (!srv) {
@@ -417,6 +540,7 @@ out:
   CSLDestroy(buckets);
   CSLDestroy(endpoints);
   CSLDestroy(argv);
+  OPENSSL_cleanse(secret_buf, sizeof secret_buf);
   GDALDestroyDriverManager();
   return rc;
 }

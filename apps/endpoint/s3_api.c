@@ -18,8 +18,13 @@
  * (server.c asks asd_s3_op_streams_body), and copies move bytes from the
  * source's file descriptor to the destination's writer through a bounded
  * buffer, so neither ever holds an object in memory.  Presigned URLs need
- * nothing here: auth.c verifies their query string before the request
- * reaches this file.
+ * little here: auth.c verifies their query string before the request
+ * reaches this file, and asd_s3_check_payload_hash holds the body to a
+ * signed X-Amz-Content-Sha256 as it does to the x-amz-content-sha256 header.
+ *
+ * Byte offsets (Range, x-amz-copy-source-range, Content-Length) are parsed
+ * as 64-bit numbers that never saturate (asd_ep_parse_u64): objects above
+ * 10^9 bytes are ordinary, and a wrong offset would hand /vsis3/ wrong bytes.
  *
  * What is deliberately not here: versioning, ACLs, tagging and the other
  * subresources answer 501 NotImplemented, so a client that needs them fails
@@ -205,7 +210,9 @@ static void store_error(asd_ep_response *resp, const asd_ep_request *req, asd_st
   (void)bucket;
 }
 
-/* Parses a non-negative decimal integer; -1 if not one. */
+/* Parses a non-negative decimal count (max-keys, part numbers), saturated at
+ * 10^9, which is above every limit these are checked against; -1 if not one.
+ * Byte offsets and lengths are 64-bit and never saturate: asd_ep_parse_u64. */
 static long long parse_count(const char *s) {
   if (!s || !*s) return -1;
   long long v = 0;
@@ -343,13 +350,24 @@ int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, a
 
 /* --------------------------------------------------------- payload checks */
 
+/* The signature covers the payload hash a request declares, not the body:
+ * the body must be held to that hash, whether it travels as the
+ * x-amz-content-sha256 header or, in a presigned URL, as the signed
+ * X-Amz-Content-Sha256 query parameter. */
 int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp) {
-  const char *h = asd_ep_request_header(req, "x-amz-content-sha256");
-  if (!h || strlen(h) != 64) return 0; /* absent, UNSIGNED-PAYLOAD, STREAMING-... */
-  if (strcasecmp(h, sha256_hex) == 0) return 0;
-  asd_ep_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.");
-  return -1;
+  const char *declared[2] = {asd_ep_request_header(req, "x-amz-content-sha256"),
+                             asd_ep_request_query(req, "X-Amz-Content-Sha256")};
+  for (int i = 0; i < 2; i++) {
+    const char *h = declared[i];
+    if (!h || strlen(h) != 64) continue; /* absent, UNSIGNED-PAYLOAD, STREAMING-... */
+    if (strcasecmp(h, sha256_hex) == 0) continue;
+    asd_ep_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
+                    i == 0 ? "The provided 'x-amz-content-sha256' header does not match what was computed."
+                           : "The provided 'X-Amz-Content-Sha256' query parameter does not match what was "
+                             "computed.");
+    return -1;
+  }
+  return 0;
 }
 
 /* Compares a base64 Content-MD5 header to a digest.  0 match, 1 mismatch,
@@ -557,12 +575,12 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_ta
   }
   const char *cl = asd_ep_request_header(req, "Content-Length");
   if (cl) {
-    long long n = parse_count(cl);
-    if (n < 0) {
+    uint64_t n = 0;
+    if (asd_ep_parse_u64(cl, &n) != 0) {
       asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
       return -1;
     }
-    if (api->max_body && (uint64_t)n > api->max_body) {
+    if (api->max_body && n > api->max_body) {
       asd_ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
       return -1;
     }
@@ -641,18 +659,19 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
   if (la >= sizeof a || lb >= sizeof b) return 0;
   memcpy(a, p, la);
   memcpy(b, dash + 1, lb);
-  long long va = la ? parse_count(a) : -2, vb = lb ? parse_count(b) : -2;
-  if (va == -1 || vb == -1 || (va == -2 && vb == -2)) return 0;
-  if (va == -2) { /* suffix: last vb bytes */
+  /* 64-bit offsets: objects above 4 GiB (and 10^9) are ordinary. */
+  uint64_t va = 0, vb = 0;
+  if ((!la && !lb) || (la && asd_ep_parse_u64(a, &va) != 0) || (lb && asd_ep_parse_u64(b, &vb) != 0)) return 0;
+  if (!la) { /* suffix: last vb bytes */
     if (vb == 0 || size == 0) return -1;
-    *start = (uint64_t)vb >= size ? 0 : size - (uint64_t)vb;
+    *start = vb >= size ? 0 : size - vb;
     *end = size - 1;
     return 1;
   }
-  if ((uint64_t)va >= size) return -1;
-  if (vb != -2 && vb < va) return 0;
-  *start = (uint64_t)va;
-  *end = (vb == -2 || (uint64_t)vb >= size) ? size - 1 : (uint64_t)vb;
+  if (va >= size) return -1;
+  if (lb && vb < va) return 0;
+  *start = va;
+  *end = (!lb || vb >= size) ? size - 1 : vb;
   return 1;
 }
 
@@ -1158,9 +1177,12 @@ static void upload_part_copy(asd_s3_api *api, const asd_ep_request *req, const a
   const char *range = asd_ep_request_header(req, "x-amz-copy-source-range");
   if (range) {
     /* Only the exact form "bytes=first-last" is allowed here, within the source. */
-    unsigned long long x = 0, y = 0;
-    char tail = 0;
-    if (sscanf(range, "bytes=%llu-%llu%c", &x, &y, &tail) != 2 || x > y || y >= src.size) {
+    uint64_t x = 0, y = 0;
+    const char *dash = strncmp(range, "bytes=", 6) == 0 ? strchr(range + 6, '-') : NULL;
+    char first[24] = "";
+    if (dash && (size_t)(dash - range - 6) < sizeof first) memcpy(first, range + 6, (size_t)(dash - range - 6));
+    if (!dash || asd_ep_parse_u64(first, &x) != 0 || asd_ep_parse_u64(dash + 1, &y) != 0 || x > y ||
+        y >= src.size) {
       close(fd);
       asd_ep_s3_error(resp, req, 400, "InvalidArgument",
                         CPLSPrintf("Range specified is not valid for source object of size: %llu",

@@ -78,7 +78,8 @@ void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
 void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
                    asd_ep_response *resp);
 
-/* Checks x-amz-content-sha256 against a body's hex SHA-256.  Returns 0 when
+/* Checks the declared payload hash (x-amz-content-sha256, and a presigned
+ * URL's X-Amz-Content-Sha256) against a body's hex SHA-256.  Returns 0 when
  * it matches or is not a literal hash (UNSIGNED-PAYLOAD...), -1 with a 400
  * XAmzContentSHA256Mismatch filled otherwise. */
 int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp);

@@ -171,7 +171,7 @@ static int write_desc(const char *path, const char *bucket, const char *key, con
   json_object_object_add(o, "initiated", json_object_new_double(initiated));
   free(hex);
   const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   size_t len = strlen(text);
   int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
   if (fd >= 0 && close(fd) != 0) ok = 0;
@@ -239,7 +239,7 @@ asd_mpu *asd_mpu_open(asd_store *st, char **err) {
   m->st = st;
   m->dir = join(asd_store_root(st), UPLOADS_DIR);
   pthread_mutex_init(&m->lock, NULL);
-  if (!m->dir || (mkdir(m->dir, 0755) != 0 && errno != EEXIST)) {
+  if (!m->dir || (mkdir(m->dir, 0700) != 0 && errno != EEXIST)) {
     if (err) *err = strdup(CPLSPrintf("store: cannot create %s: %s", m->dir ? m->dir : UPLOADS_DIR, strerror(errno)));
     asd_mpu_close(m);
     return NULL;
@@ -296,7 +296,7 @@ asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key,
   char *tmp = join(m->dir, tmpname), *fin = join(m->dir, upload_id);
   char *desc = tmp ? join(tmp, DESC_FILE) : NULL;
   asd_store_status rc = ASD_STORE_OK;
-  if (!tmp || !fin || !desc || mkdir(tmp, 0755) != 0 ||
+  if (!tmp || !fin || !desc || mkdir(tmp, 0700) != 0 ||
       write_desc(desc, bucket, key, content_type, user_meta, asd_time_wall()) != 0) {
     CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a multipart upload folder: %s", strerror(errno));
     rc = ASD_STORE_IO;

@@ -17,6 +17,10 @@
  * write its body first and its header (which needs the final MD5) last, and
  * lets GET hand libmicrohttpd a file descriptor plus an offset.
  *
+ * Permissions.  The data directory is 0700 (tightened when it exists), and
+ * bucket folders, objects and parts are created 0700/0600: objects may be
+ * anyone's imagery, and other users of the machine have no business there.
+ *
  * Atomicity.  Writes go to ".tmp-<uuid>" in the bucket folder and are renamed
  * over the final name under the index lock, so readers see the old object or
  * the new one, never a torn one, and the index always agrees with the files.
@@ -485,7 +489,7 @@ asd_store *asd_store_open(const char *dir, char **err) {
     if (err) *err = strdup("store: no data directory given");
     return NULL;
   }
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     if (err) *err = strdup(CPLSPrintf("store: cannot create data directory %s: %s", dir, strerror(errno)));
     return NULL;
   }
@@ -496,6 +500,10 @@ asd_store *asd_store_open(const char *dir, char **err) {
     free(real);
     return NULL;
   }
+  /* Objects are the user's only: a directory others may enter is closed. */
+  if ((sb.st_mode & 077) && chmod(real, 0700) != 0)
+    CPLError(CE_Warning, CPLE_FileIO, "store: data directory %s is open to other users and cannot be made 0700: %s",
+             real, strerror(errno));
   asd_store *st = calloc(1, sizeof *st);
   if (!st) {
     free(real);
@@ -544,7 +552,7 @@ asd_store_status asd_store_create_bucket(asd_store *st, const char *name) {
     rc = ASD_STORE_EXISTS;
   } else {
     char *p = path_join3(st->root, name, NULL);
-    if (!p || (mkdir(p, 0755) != 0 && errno != EEXIST)) {
+    if (!p || (mkdir(p, 0700) != 0 && errno != EEXIST)) {
       CPLError(CE_Failure, CPLE_FileIO, "store: cannot create bucket folder for %s: %s", name, strerror(errno));
       rc = ASD_STORE_IO;
     } else if (!add_bucket(st, name)) {
@@ -764,7 +772,7 @@ asd_store_status asd_store_writer_begin(asd_store *st, const char *bname, const 
     asd_store_writer_abort(w);
     return ASD_STORE_IO;
   }
-  w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd < 0) {
     /* The bucket may have been deleted between the check and the open. */
     asd_store_status rc = errno == ENOENT ? ASD_STORE_NO_BUCKET : ASD_STORE_IO;
@@ -992,7 +1000,7 @@ asd_store_status asd_store_part_writer_begin(asd_store *st, const char *dir, con
     asd_store_writer_abort(w);
     return ASD_STORE_IO;
   }
-  w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd < 0) {
     asd_store_status rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
     if (rc == ASD_STORE_IO) CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a part file: %s", strerror(errno));

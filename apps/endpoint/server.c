@@ -14,15 +14,33 @@
  *
  * Request life.  The access handler is called once with the headers, then
  * with each chunk of the body, then once more with no data:
- *   1. headers: route (S3, /endpoints/..., /_asd/...), SigV4 check when the
- *      signed payload hash is known from x-amz-content-sha256, size cap,
- *      and for PutObject and UploadPart a store writer so the body streams
- *      to a temporary file instead of memory;
+ *   1. headers: route (S3, /endpoints/..., /_asd/...) and the route's policy
+ *      (body cap, signature or not); authentication; the body's size against
+ *      the cap; for PutObject and UploadPart a store writer so the body
+ *      streams to a temporary file instead of memory;
  *   2. body chunks: into the writer or a memory buffer, with the cap
  *      enforced on bodies of unknown length too;
- *   3. end: deferred SigV4 check (requests signed over the body hash),
- *      fault injection, the handler, the response.
- * Errors found at step 1 are answered at once (the body is never read).
+ *   3. end: the signature over the body's hash where step 1 could not check
+ *      it, fault injection, the handler, the response.
+ * Errors found at step 1 are answered at once, from the first call, so the
+ * body is never read: libmicrohttpd sends the answer and closes the
+ * connection instead of consuming an upload nobody may make.
+ *
+ * Authentication before the body.  Anyone who reaches the port may send a
+ * body, so no body is read before the headers have proved the request:
+ *   - S3 requests are verified in full from the headers: their signature
+ *     covers x-amz-content-sha256 (or UNSIGNED-PAYLOAD, or a hash in a
+ *     presigned query), and the body is checked against that hash later;
+ *   - requests without a body are verified in full with the empty hash;
+ *   - the rest (SageMaker InvokeEndpoint, STS: signers hash the body itself)
+ *     get every check the headers allow (form, key, token, clock skew,
+ *     signed-header set) before the body, then the signature once the body,
+ *     held to its route's small cap, is in.
+ * Per-route caps (route_policy_of): none for /_asd/ pages and async
+ * invocations (the input is in S3), 64 KiB for STS, 6 MiB for InvokeEndpoint
+ * (SageMaker's payload limit), 2 MiB for S3 requests held in memory (the XML
+ * of DeleteObjects and CompleteMultipartUpload: parsed only after the cap),
+ * -max-body for PutObject and UploadPart, which stream to disk.
  *
  * Shutdown.  main() quiesces the daemon (no new connections), waits a
  * bounded time for requests in progress, then stops it: libmicrohttpd joins
@@ -79,6 +97,18 @@ typedef enum route_kind {
   ROUTE_SSO  /* GET /federation/credentials: SSO GetRoleCredentials, bearer token (sso_api.c) */
 } route_kind;
 
+/* What a route allows before its handler runs: the largest body (bytes; the
+ * -max-body cap applies too) and whether a signature is required. */
+typedef struct route_policy {
+  uint64_t body_cap;
+  int sigv4;
+} route_policy;
+
+/* SHA-256 of the empty body, the payload hash of a request without one. */
+#define EMPTY_SHA256_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define KIB ((uint64_t)1024)
+#define MIB (KIB * 1024)
+
 typedef struct conn_req {
   asd_server *srv;
   struct MHD_Connection *conn;
@@ -92,6 +122,7 @@ typedef struct conn_req {
   int started, queued;
   int auth_pending;   /* SigV4 check deferred until the body hash is known */
   int too_large;      /* body went over the cap: answer EntityTooLarge at the end */
+  uint64_t body_cap;  /* from the route's policy, set with the headers */
   int bad_path;       /* path did not decode (NUL byte) */
   route_kind route;
   char *endpoint;
@@ -223,8 +254,10 @@ static void xml_escape_into(asd_buf *b, const char *s) {
   }
 }
 
-void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
-                       const char *message) {
+/* An S3 error body, with one extra element when extra_name is not NULL
+ * (AccessDenied's <HeadersNotSigned>). */
+static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+                        const char *message, const char *extra_name, const char *extra_value) {
   reset_for_error(resp);
   resp->status = status;
   asd_buf *b = &resp->body;
@@ -232,12 +265,36 @@ void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int statu
   xml_escape_into(b, code);
   asd_buf_append_str(b, "</Code><Message>");
   xml_escape_into(b, message);
-  asd_buf_append_str(b, "</Message><Resource>");
+  asd_buf_append_str(b, "</Message>");
+  if (extra_name) {
+    asd_buf_appendf(b, "<%s>", extra_name);
+    xml_escape_into(b, extra_value);
+    asd_buf_appendf(b, "</%s>", extra_name);
+  }
+  asd_buf_append_str(b, "<Resource>");
   xml_escape_into(b, req && req->path ? req->path : "/");
   asd_buf_append_str(b, "</Resource><RequestId>");
   xml_escape_into(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId></Error>");
   asd_ep_response_set_header(resp, "Content-Type", "application/xml");
+}
+
+void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+                       const char *message) {
+  s3_error_ex(resp, req, status, code, message, NULL, NULL);
+}
+
+int asd_ep_parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s) return -1;
+  uint64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (UINT64_MAX - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
 }
 
 void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
@@ -549,19 +606,31 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
   return MHD_YES;
 }
 
-/* SigV4 check.  0 = authorised (or auth off); -1 = response already queued. */
-static int check_auth(conn_req *r, const char *payload_hash, enum MHD_Result *rc) {
+/* SigV4 check: in full over payload_hash (NULL: S3's signed
+ * x-amz-content-sha256), or of the headers alone when headers_only.
+ * 0 = authorised (or auth off); -1 = response already queued. */
+static int check_auth(conn_req *r, const char *payload_hash, int headers_only, enum MHD_Result *rc) {
   asd_server *srv = r->srv;
   if (!srv->cfg.auth) return 0;
   hdr_vec v = {0};
   MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &v);
   asd_ep_auth_result res;
   memset(&res, 0, sizeof res);
-  int ok = asd_ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
+  int ok = headers_only ? asd_ep_auth_check_headers(srv->cfg.auth, &r->req, v.h, v.n, &res)
+                        : asd_ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
   free(v.h);
   if (ok == 0) return 0;
-  *rc = send_error(r, res.status ? res.status : 403, res.code ? res.code : "AccessDenied",
-                   res.message[0] ? res.message : "Access Denied");
+  int status = res.status ? res.status : 403;
+  const char *code = res.code ? res.code : "AccessDenied";
+  const char *message = res.message[0] ? res.message : "Access Denied";
+  if (r->route == ROUTE_S3 && res.headers_not_signed[0]) {
+    asd_ep_response resp;
+    asd_ep_response_init(&resp);
+    s3_error_ex(&resp, &r->req, status, code, message, "HeadersNotSigned", res.headers_not_signed);
+    *rc = send_response(r, &resp);
+  } else {
+    *rc = send_error(r, status, code, message);
+  }
   return -1;
 }
 
@@ -618,15 +687,62 @@ static void stats_page(asd_server *srv, asd_ep_response *resp) {
   asd_ep_response_set_header(resp, "Content-Type", "application/json");
 }
 
-/* PutObject and UploadPart bodies stream to disk and may be as large as
- * -max-body; other bodies are held in memory, so they get a lower cap as well. */
-#define MEMORY_BODY_CAP ((uint64_t)64 * 1024 * 1024)
+/* The route's body cap and signature requirement (see the essay above).
+ * PutObject and UploadPart bodies stream to disk and may be as large as
+ * -max-body; every other body is held in memory, so it gets a small cap. */
+static route_policy route_policy_of(const conn_req *r) {
+  route_policy p = {0, 1};
+  switch (r->route) {
+    case ROUTE_S3:
+      p.body_cap = asd_s3_op_streams_body(r->target.op) ? UINT64_MAX : 2 * MIB;
+      break;
+    case ROUTE_STS:
+      p.body_cap = 64 * KIB;
+      break;
+    case ROUTE_SYNC:
+      p.body_cap = 6 * MIB;
+      break;
+    case ROUTE_ASYNC:
+      break;
+    case ROUTE_STATS:
+      p.sigv4 = r->srv->cfg.stats_auth;
+      break;
+    case ROUTE_HEALTH:
+    case ROUTE_NOT_FOUND:
+      p.sigv4 = 0;
+      break;
+  }
+  if (r->srv->cfg.max_body && p.body_cap > r->srv->cfg.max_body) p.body_cap = r->srv->cfg.max_body;
+  return p;
+}
 
-static uint64_t body_cap(const conn_req *r) {
-  uint64_t cap = r->srv->cfg.max_body ? r->srv->cfg.max_body : UINT64_MAX;
-  int streamed = r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op);
-  if (!streamed && cap > MEMORY_BODY_CAP) cap = MEMORY_BODY_CAP;
-  return cap;
+/* The answer to a body over the route's cap, in the route's dialect. */
+static enum MHD_Result send_too_large(conn_req *r) {
+  if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op))
+    return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+  if (r->route == ROUTE_S3) return send_error(r, 400, "MaxMessageLengthExceeded", "Your request was too big.");
+  return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
+}
+
+/* 1 when the request announces a body (a non-zero Content-Length, or a
+ * chunked one of unknown length). */
+static int announces_body(const conn_req *r) {
+  const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+  const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+  uint64_t n = 0;
+  if (te) return 1;
+  return cl && (asd_ep_parse_u64(cl, &n) != 0 || n > 0);
+}
+
+/* Step 1's authentication (see the essay): in full where the headers allow,
+ * else of the headers now and of the body's hash at the end.  0, or -1 with
+ * the refusal queued. */
+static int authenticate_headers(conn_req *r, const route_policy *pol, enum MHD_Result *rc) {
+  if (!pol->sigv4 || !r->srv->cfg.auth) return 0;
+  if (r->route == ROUTE_S3) return check_auth(r, NULL, 0, rc);
+  if (!announces_body(r)) return check_auth(r, EMPTY_SHA256_HEX, 0, rc);
+  r->auth_pending = 1;
+  return check_auth(r, NULL, 1, rc);
 }
 
 /* --------------------------------------------------------- access handler */
@@ -666,27 +782,18 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
     r->have_target = 1;
     r->operation = r->target.operation;
   }
-  if (r->route == ROUTE_STATS || r->route == ROUTE_HEALTH || r->route == ROUTE_NOT_FOUND) return MHD_YES;
+  route_policy pol = route_policy_of(r);
+  r->body_cap = pol.body_cap;
+  if (authenticate_headers(r, &pol, &rc) != 0) return rc;
 
-  /* Signed payload hash known from the header: verify now, before reading
-   * a body we may not want.  Otherwise (SageMaker, or S3 clients that sign
-   * the body without the header) verify at the end. */
-  const char *sha = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-amz-content-sha256");
-  if (sha && r->route == ROUTE_S3) {
-    if (check_auth(r, NULL, &rc) != 0) return rc;
-  } else {
-    r->auth_pending = 1;
-  }
-
+  /* The body's size, before a byte of it is read. */
   const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-  if (cl) {
-    unsigned long long n = strtoull(cl, NULL, 10);
-    if (n > body_cap(r)) {
-      if (r->route == ROUTE_S3)
-        return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
-      return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
-    }
+  uint64_t n = 0;
+  if (cl && asd_ep_parse_u64(cl, &n) != 0) {
+    if (r->route == ROUTE_S3) return send_error(r, 400, "InvalidArgument", "Content-Length is not a number.");
+    return send_error(r, 400, "ValidationError", "Content-Length is not a number.");
   }
+  if ((cl && n > r->body_cap) || (r->body_cap == 0 && announces_body(r))) return send_too_large(r);
   if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op)) {
     asd_ep_response resp;
     asd_ep_response_init(&resp);
@@ -700,8 +807,7 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
 static void on_body(conn_req *r, const char *data, size_t n) {
   r->bytes_in += n;
   if (r->too_large) return;
-  uint64_t cap = body_cap(r);
-  if (r->bytes_in > cap) {
+  if (r->bytes_in > r->body_cap) {
     r->too_large = 1;
     asd_store_writer_abort(r->writer);
     r->writer = NULL;
@@ -720,11 +826,7 @@ static void on_body(conn_req *r, const char *data, size_t n) {
 static enum MHD_Result on_complete(conn_req *r) {
   asd_server *srv = r->srv;
   enum MHD_Result rc = MHD_YES;
-  if (r->too_large) {
-    if (r->route == ROUTE_S3)
-      return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
-    return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
-  }
+  if (r->too_large) return send_too_large(r);
   r->req.body = r->body.len ? r->body.data : NULL;
   r->req.body_len = r->body.len;
 
@@ -734,7 +836,7 @@ static enum MHD_Result on_complete(conn_req *r) {
       asd_store_writer_sha256_hex(r->writer, hash);
     else
       asd_sha256_hex(r->body.data ? (const void *)r->body.data : "", r->body.len, hash);
-    if (check_auth(r, hash, &rc) != 0) return rc;
+    if (check_auth(r, hash, 0, &rc) != 0) return rc;
   }
 
   asd_ep_response resp;
@@ -810,11 +912,10 @@ static enum MHD_Result on_complete(conn_req *r) {
         r->writer = NULL;
         asd_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, &resp);
       } else {
+        /* The body (empty too) against the hash the signature covered. */
         char hash[65];
-        if (r->body.len) {
-          asd_sha256_hex(r->body.data, r->body.len, hash);
-          if (asd_s3_check_payload_hash(&r->req, hash, &resp) != 0) break;
-        }
+        asd_sha256_hex(r->body.data ? (const void *)r->body.data : "", r->body.len, hash);
+        if (asd_s3_check_payload_hash(&r->req, hash, &resp) != 0) break;
         asd_s3_handle(srv->cfg.s3, &r->req, &r->target, &resp);
       }
       break;

@@ -68,6 +68,10 @@ void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int statu
 void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status,
                          const char *code, const char *message);
 
+/* Parses a decimal unsigned 64-bit number (digits only, no sign, no
+ * overflow): Content-Length, Range bounds.  0, or -1 when s is not one. */
+int asd_ep_parse_u64(const char *s, uint64_t *out);
+
 /* ------------------------------------------------------------ the server */
 
 struct asd_store;
@@ -95,6 +99,7 @@ typedef struct asd_server_config {
   struct asd_ep_policy *policy; /* -deny rules (policy.h), or NULL */
   const char *region;          /* for the control plane's ARNs; NULL = us-east-1 */
   struct asd_sso_api *sso;     /* SSO GetRoleCredentials (sso_api.c), or NULL */
+  int stats_auth;              /* 1: /_asd/stats needs a signature too (-stats-auth) */
 } asd_server_config;
 
 typedef struct asd_server asd_server;

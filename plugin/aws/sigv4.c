@@ -730,7 +730,7 @@ asd_sigv4_status asd_sigv4_verify(const asd_sigv4_verify_request *req, asd_sigv4
         if (!is_hex64(payload_hash)) {
           vfail(r, ASD_SIGV4_MALFORMED, "x-amz-content-sha256 is not a SHA-256 hex digest%s", NULL);
           st = ASD_SIGV4_MALFORMED;
-        } else if (strcasecmp(payload_hash, body_hash) != 0) {
+        } else if (!req->headers_only && strcasecmp(payload_hash, body_hash) != 0) {
           vfail(r, ASD_SIGV4_CONTENT_SHA256_MISMATCH,
                 "x-amz-content-sha256 does not match the SHA-256 of the body received%s", NULL);
           st = ASD_SIGV4_CONTENT_SHA256_MISMATCH;
@@ -780,7 +780,7 @@ asd_sigv4_status asd_sigv4_verify(const asd_sigv4_verify_request *req, asd_sigv4
     }
   }
 
-  if (st == ASD_SIGV4_OK) {
+  if (st == ASD_SIGV4_OK && !req->headers_only) {
     asd_sigv4_params p;
     memset(&p, 0, sizeof(p));
     p.method = NULL;

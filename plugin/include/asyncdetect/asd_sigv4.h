@@ -154,6 +154,11 @@ typedef struct asd_sigv4_verify_request {
   const char *expected_region; /* NULL = accept any region in the scope */
   asd_sigv4_secret_lookup_fn lookup;
   void *lookup_user;
+  /* 1 = check only what the headers decide (form, signed-header set, key,
+   * token, clock) and stop before the signature and the body hash, which
+   * need the body: a server calls this before reading a body it may refuse,
+   * then verifies in full once the body is in. */
+  int headers_only;
 } asd_sigv4_verify_request;
 
 typedef struct asd_sigv4_verify_result {
