@@ -45,6 +45,7 @@
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_sigv4.h"
 #include "auth.h"
+#include "server.h"
 
 using asd_test::LocalEndpoint;
 
@@ -549,6 +550,19 @@ TEST(EndpointHardening, RangesAboveOneGigabyteAreExact) {
       CPLSetThreadLocalConfigOption(k, nullptr);
   }
   std::filesystem::remove_all(dir);
+}
+
+// The parser behind Range, x-amz-copy-source-range and Content-Length:
+// 64-bit, digits only, overflow refused rather than saturated or wrapped.
+TEST(EndpointHardening, ByteCountsParseAsUnsigned64Bit) {
+  uint64_t v = 0;
+  EXPECT_EQ(0, asd_ep_parse_u64("1050000000", &v));
+  EXPECT_EQ(1050000000ULL, v);
+  EXPECT_EQ(0, asd_ep_parse_u64("18446744073709551615", &v));
+  EXPECT_EQ(UINT64_MAX, v);
+  for (const char *bad : {"18446744073709551616", "99999999999999999999999", "", "-1", "+5", " 5", "5 ", "1e9",
+                          "0x10"})
+    EXPECT_EQ(-1, asd_ep_parse_u64(bad, &v)) << bad;
 }
 
 // ------------------------------------------------ presigned content hashes
