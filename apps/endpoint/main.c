@@ -86,7 +86,9 @@ static void usage(FILE *f) {
           "                     Default: a fresh temporary directory removed at exit.\n"
           "                     Made 0700, files 0600 (the umask is 077).\n"
           "  -bucket NAME       create this bucket at startup (repeatable).\n"
-          "  -access-key KEY    access key id clients must sign with.\n"
+          "  -access-key KEY    access key id clients must sign with.\n");
+  /* Split in two: ISO C caps string literals at 4095 characters. */
+  fprintf(f,
           "  -secret-key-file FILE  its secret, the first line of FILE.  Or set\n"
           "                     " SECRET_ENV ".\n"
           "  -secret-key SECRET its secret on the command line (wiped from the process's\n"

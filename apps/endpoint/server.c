@@ -37,7 +37,8 @@
  *     signed-header set) before the body, then the signature once the body,
  *     held to its route's small cap, is in.
  * Per-route caps (route_policy_of): none for /_asd/ pages and async
- * invocations (the input is in S3), 64 KiB for STS, 6 MiB for InvokeEndpoint
+ * invocations (the input is in S3), 64 KiB for STS and the SageMaker control
+ * plane (small form or JSON requests), 6 MiB for InvokeEndpoint
  * (SageMaker's payload limit), 2 MiB for S3 requests held in memory (the XML
  * of DeleteObjects and CompleteMultipartUpload: parsed only after the cap),
  * -max-body for PutObject and UploadPart, which stream to disk.
@@ -697,6 +698,7 @@ static route_policy route_policy_of(const conn_req *r) {
       p.body_cap = asd_s3_op_streams_body(r->target.op) ? UINT64_MAX : 2 * MIB;
       break;
     case ROUTE_STS:
+    case ROUTE_CONTROL: /* small form or JSON requests */
       p.body_cap = 64 * KIB;
       break;
     case ROUTE_SYNC:
