@@ -711,6 +711,7 @@ static route_policy route_policy_of(const conn_req *r) {
       break;
     case ROUTE_HEALTH:
     case ROUTE_NOT_FOUND:
+    case ROUTE_SSO: /* a bearer token, not SigV4; answered from the headers */
       p.sigv4 = 0;
       break;
   }
