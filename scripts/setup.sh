@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libgdal-dev gdal-bin libproj-dev proj-bin
   libcurl4-openssl-dev libssl-dev libjson-c-dev libgtest-dev libmicrohttpd-dev
-  sqlite3 valgrind)
+  sqlite3 valgrind clang libclang-rt-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

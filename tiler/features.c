@@ -36,6 +36,7 @@
  */
 #include "asyncdetect/asd_features.h"
 
+#include <ctype.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdarg.h>
@@ -43,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "asyncdetect/asd_common.h"
 
@@ -188,6 +190,7 @@ const char *asd_reject_reason_name(asd_reject_reason r) {
   case ASD_REJECT_BAD_SCORE: return "bad_score";
   case ASD_REJECT_OUT_OF_TILE: return "out_of_tile";
   case ASD_REJECT_TOO_MANY_VERTICES: return "too_many_vertices";
+  case ASD_REJECT_TOO_LARGE: return "too_large";
   case ASD_REJECT_REASON_COUNT: break;
   }
   return "unknown";
@@ -702,8 +705,225 @@ fail:
 }
 
 /* ------------------------------------------------------------------------ */
-/* The document                                                             */
+/* Scanning the document without building it                                */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * json-c can only parse a whole document into a tree, and a tree costs
+ * 30-70 times the text: a 64 MiB result of [0,0,0,...] took 2.2 GB.  So the
+ * document is first walked by this validating scanner, which allocates
+ * nothing: it checks the syntax (RFC 8259, plus the NaN and Infinity
+ * literals json-c accepts, so that they reach the per-feature checks as
+ * bad numbers), finds the extent of each value and counts the values in it.
+ * Only one feature at a time is then handed to json-c, and only when its
+ * value count is within a budget, so the memory a result can cost is its
+ * text plus one feature's tree, whatever the text holds.
+ */
+typedef struct scanner {
+  const char *s;
+  size_t len, pos;
+  size_t values;     /* values scanned so far */
+  const char *error; /* static description of the first syntax error */
+  size_t error_at;
+} scanner;
+
+static void skip_ws(scanner *sc) {
+  while (sc->pos < sc->len) {
+    char c = sc->s[sc->pos];
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+    sc->pos++;
+  }
+}
+
+static int scan_fail(scanner *sc, const char *what) {
+  if (!sc->error) {
+    sc->error = sc->pos >= sc->len ? "truncated document" : what;
+    sc->error_at = sc->pos;
+  }
+  return -1;
+}
+
+static int is_hex(char c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+
+static int scan_string(scanner *sc) {
+  sc->pos++; /* the opening quote */
+  while (sc->pos < sc->len) {
+    char c = sc->s[sc->pos++];
+    if (c == '"') return 0;
+    if (c != '\\') continue;
+    if (sc->pos >= sc->len) break;
+    c = sc->s[sc->pos++];
+    if (c == 'u') {
+      for (int i = 0; i < 4; i++, sc->pos++)
+        if (sc->pos >= sc->len || !is_hex(sc->s[sc->pos])) return scan_fail(sc, "invalid \\u escape");
+    } else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+      sc->pos--;
+      return scan_fail(sc, "invalid escape in a string");
+    }
+  }
+  return scan_fail(sc, "truncated document");
+}
+
+/* A number, or one of the literals true, false, null, NaN, Infinity, -Infinity. */
+static int scan_literal(scanner *sc) {
+  size_t a = sc->pos;
+  while (sc->pos < sc->len && (isalnum((unsigned char)sc->s[sc->pos]) || strchr("+-.", sc->s[sc->pos])) &&
+         sc->s[sc->pos] != '\0')
+    sc->pos++;
+  size_t n = sc->pos - a;
+  const char *t = sc->s + a;
+  static const char *const words[] = {"true", "false", "null", "NaN", "Infinity", "-Infinity", "-NaN"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (n == strlen(words[i]) && strncasecmp(t, words[i], n) == 0) return 0;
+  size_t i = 0;
+  if (i < n && t[i] == '-') i++;
+  size_t d = i;
+  while (i < n && isdigit((unsigned char)t[i])) i++;
+  if (i == d) goto bad;
+  if (i < n && t[i] == '.') {
+    i++;
+    while (i < n && isdigit((unsigned char)t[i])) i++;
+  }
+  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+    i++;
+    if (i < n && (t[i] == '+' || t[i] == '-')) i++;
+    d = i;
+    while (i < n && isdigit((unsigned char)t[i])) i++;
+    if (i == d) goto bad;
+  }
+  if (i == n && n > 0) return 0;
+bad:
+  sc->pos = a;
+  return scan_fail(sc, n ? "invalid number or literal" : "unexpected character");
+}
+
+static int scan_value(scanner *sc, int depth);
+
+/* An array or an object; the scanner stands on its opening bracket. */
+static int scan_container(scanner *sc, int depth) {
+  char close = sc->s[sc->pos] == '[' ? ']' : '}';
+  if (depth >= ASD_JSON_MAX_DEPTH) return scan_fail(sc, "nesting too deep");
+  sc->pos++;
+  skip_ws(sc);
+  if (sc->pos < sc->len && sc->s[sc->pos] == close) {
+    sc->pos++;
+    return 0;
+  }
+  for (;;) {
+    if (close == '}') {
+      skip_ws(sc);
+      if (sc->pos >= sc->len || sc->s[sc->pos] != '"') return scan_fail(sc, "expected a member name");
+      if (scan_string(sc) != 0) return -1;
+      skip_ws(sc);
+      if (sc->pos >= sc->len || sc->s[sc->pos] != ':') return scan_fail(sc, "expected ':'");
+      sc->pos++;
+    }
+    if (scan_value(sc, depth + 1) != 0) return -1;
+    skip_ws(sc);
+    if (sc->pos >= sc->len) return scan_fail(sc, "truncated document");
+    char c = sc->s[sc->pos++];
+    if (c == close) return 0;
+    if (c != ',') {
+      sc->pos--;
+      return scan_fail(sc, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
+    }
+  }
+}
+
+static int scan_value(scanner *sc, int depth) {
+  skip_ws(sc);
+  if (sc->pos >= sc->len) return scan_fail(sc, "truncated document");
+  sc->values++;
+  char c = sc->s[sc->pos];
+  if (c == '{' || c == '[') return scan_container(sc, depth);
+  if (c == '"') return scan_string(sc);
+  return scan_literal(sc);
+}
+
+/* What the scan of the top level found. */
+typedef struct doc_shape {
+  char root;                 /* '{', '[', or the first character of a scalar */
+  size_t root_at;            /* its offset */
+  int is_feature;            /* root object with "type": "Feature" */
+  size_t features_at;        /* offset of the "features" value (0: none) */
+  int features_is_array;
+  size_t root_values;        /* values in the whole document */
+} doc_shape;
+
+/* Scans the whole document; the root object's members are noted on the way. */
+static int scan_document(scanner *sc, doc_shape *shape) {
+  memset(shape, 0, sizeof *shape);
+  skip_ws(sc);
+  if (sc->pos >= sc->len) return scan_fail(sc, "empty document");
+  shape->root = sc->s[sc->pos];
+  shape->root_at = sc->pos;
+  if (shape->root != '{') {
+    if (scan_value(sc, 0) != 0) return -1;
+  } else {
+    /* The members of the root, one at a time, to find "type" and "features". */
+    sc->values++;
+    sc->pos++;
+    skip_ws(sc);
+    if (sc->pos < sc->len && sc->s[sc->pos] == '}') {
+      sc->pos++;
+    } else {
+      for (;;) {
+        skip_ws(sc);
+        if (sc->pos >= sc->len || sc->s[sc->pos] != '"') return scan_fail(sc, "expected a member name");
+        size_t key = sc->pos;
+        if (scan_string(sc) != 0) return -1;
+        size_t key_len = sc->pos - key;
+        skip_ws(sc);
+        if (sc->pos >= sc->len || sc->s[sc->pos] != ':') return scan_fail(sc, "expected ':'");
+        sc->pos++;
+        skip_ws(sc);
+        size_t val = sc->pos;
+        if (scan_value(sc, 1) != 0) return -1;
+        /* Duplicate names: the last one counts, as json-c keeps the last. */
+        if (key_len == 10 && memcmp(sc->s + key, "\"features\"", 10) == 0) {
+          shape->features_at = val;
+          shape->features_is_array = sc->s[val] == '[';
+        } else if (key_len == 6 && memcmp(sc->s + key, "\"type\"", 6) == 0) {
+          shape->is_feature = sc->pos - val == 9 && memcmp(sc->s + val, "\"Feature\"", 9) == 0;
+        }
+        skip_ws(sc);
+        if (sc->pos >= sc->len) return scan_fail(sc, "truncated document");
+        char c = sc->s[sc->pos++];
+        if (c == '}') break;
+        if (c != ',') {
+          sc->pos--;
+          return scan_fail(sc, "expected ',' or '}'");
+        }
+      }
+    }
+  }
+  shape->root_values = sc->values;
+  return 0;
+}
+
+/*
+ * The most JSON values one feature may hold: four per vertex of the largest
+ * ring allowed (the position array and its numbers), plus room for classes
+ * and metadata.  A feature over it is skipped as too_large before json-c
+ * builds anything.
+ */
+static size_t feature_value_budget(const asd_parse_options *opt) {
+  size_t v = opt->max_vertices;
+  return (v > SIZE_MAX / 8 ? SIZE_MAX / 2 : 4 * v) + 4096;
+}
+
+/* json-c on one value's text; NULL when json-c refuses it. */
+static json_object *parse_span(json_tokener *tok, const char *s, size_t n) {
+  json_tokener_reset(tok);
+  json_object *o = json_tokener_parse_ex(tok, s, (int)n);
+  if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+    o = json_tokener_parse_ex(tok, " ", 1); /* a bare number waits for its end */
+  if (o && json_tokener_get_error(tok) != json_tokener_success) {
+    json_object_put(o);
+    o = NULL;
+  }
+  return o;
+}
 
 static asd_parse_status fail_doc(asd_parse_report *r, asd_parse_status s, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -717,6 +937,75 @@ static asd_parse_status fail_doc(asd_parse_report *r, asd_parse_status s, const 
   vsnprintf(r->message, sizeof(r->message), fmt, ap);
   va_end(ap);
   return s;
+}
+
+/* One feature's text -> a detection in out, or a reason in the report. */
+static int take_feature(json_tokener *tok, const char *s, size_t n, size_t values, size_t seq,
+                        const asd_tile_ref *tile, const asd_parse_options *opt, asd_detections *out,
+                        asd_parse_report *report) {
+  int rc;
+  asd_detection d;
+  int clipped = 0;
+  if (values > feature_value_budget(opt)) {
+    rc = ASD_REJECT_TOO_LARGE;
+  } else {
+    json_object *f = parse_span(tok, s, n);
+    rc = f ? parse_feature(f, seq, tile, opt, &d, &clipped) : ASD_REJECT_NOT_A_FEATURE;
+    json_object_put(f);
+  }
+  if (rc == FEAT_OK) {
+    if (asd_detections_push(out, &d) == 0) {
+      report->accepted++;
+      if (clipped) report->clipped++;
+      return FEAT_OK;
+    }
+    asd_detection_clear(&d);
+    rc = FEAT_NOMEM;
+  }
+  if (rc == FEAT_NOMEM) return FEAT_NOMEM;
+  report->by_reason[rc]++;
+  if (report->rejected++ == 0)
+    snprintf(report->message, sizeof(report->message), "feature %zu skipped: %s", seq,
+             asd_reject_reason_name((asd_reject_reason)rc));
+  return rc;
+}
+
+/* Each element of the features array at sc->pos, in order. */
+static int take_features(scanner *sc, json_tokener *tok, const asd_tile_ref *tile, const asd_parse_options *opt,
+                         asd_detections *out, asd_parse_report *report) {
+  sc->pos++; /* '[' */
+  for (size_t seq = 0;; seq++) {
+    skip_ws(sc);
+    if (sc->s[sc->pos] == ']') return 0;
+    size_t a = sc->pos, v0 = sc->values;
+    if (scan_value(sc, 1) != 0) return FEAT_NOMEM; /* cannot happen: scanned before */
+    if (take_feature(tok, sc->s + a, sc->pos - a, sc->values - v0, seq, tile, opt, out, report) == FEAT_NOMEM)
+      return FEAT_NOMEM;
+    skip_ws(sc);
+    if (sc->s[sc->pos] == ',') sc->pos++;
+  }
+}
+
+/* Elements of the array at sc->pos (already validated). */
+static size_t count_elements(scanner *sc) {
+  size_t n = 0;
+  sc->pos++;
+  skip_ws(sc);
+  while (sc->s[sc->pos] != ']') {
+    scan_value(sc, 1);
+    n++;
+    skip_ws(sc);
+    if (sc->s[sc->pos] == ',') sc->pos++;
+    skip_ws(sc);
+  }
+  return n;
+}
+
+static const char *scalar_name(const char *t) {
+  if (*t == '"') return "string";
+  if (strncasecmp(t, "true", 4) == 0 || strncasecmp(t, "false", 5) == 0) return "boolean";
+  if (strncasecmp(t, "null", 4) == 0) return "null";
+  return "number";
 }
 
 asd_parse_status asd_features_parse(const char *text, size_t len, const asd_tile_ref *tile,
@@ -740,96 +1029,58 @@ asd_parse_status asd_features_parse(const char *text, size_t len, const asd_tile
     return fail_doc(report, ASD_PARSE_ERR_TOO_LARGE, "model output is %zu bytes, too large to parse",
                     len);
 
-  json_tokener *tok = json_tokener_new_ex(ASD_JSON_MAX_DEPTH);
-  if (!tok) return fail_doc(report, ASD_PARSE_ERR_NOMEM, "out of memory parsing model output");
-  json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-  enum json_tokener_error jerr = json_tokener_get_error(tok);
-  size_t end = json_tokener_get_parse_end(tok);
-  if (!root && jerr == json_tokener_continue) {
-    /* A bare number at the very end may still be waiting for its last digit: end it. */
-    root = json_tokener_parse_ex(tok, " ", 1);
-    jerr = json_tokener_get_error(tok);
-    end = len;
-  }
-  json_tokener_free(tok);
-  if (!root || jerr != json_tokener_success) {
-    json_object_put(root);
-    if (jerr == json_tokener_continue)
-      return fail_doc(report, ASD_PARSE_ERR_JSON, "model output is not JSON: truncated document");
-    return fail_doc(report, ASD_PARSE_ERR_JSON, "model output is not JSON: %s at byte %zu",
-                    json_tokener_error_desc(jerr), end);
+  scanner sc = {text, len, 0, 0, NULL, 0};
+  doc_shape shape;
+  if (scan_document(&sc, &shape) != 0) {
+    if (strcmp(sc.error, "truncated document") == 0 || strcmp(sc.error, "empty document") == 0)
+      return fail_doc(report, ASD_PARSE_ERR_JSON, "model output is not JSON: %s", sc.error);
+    return fail_doc(report, ASD_PARSE_ERR_JSON, "model output is not JSON: %s at byte %zu", sc.error,
+                    sc.error_at);
   }
   /* Anything but whitespace after the value means the text is not one JSON document. */
-  for (size_t i = end; i < len; i++) {
+  for (size_t i = sc.pos; i < len; i++) {
     char c = text[i];
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\0') {
-      json_object_put(root);
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\0')
       return fail_doc(report, ASD_PARSE_ERR_JSON,
                       "model output is not JSON: unexpected text after the document at byte %zu", i);
-    }
   }
 
-  json_object *features = NULL;
-  json_object *single = NULL;
-  if (json_object_is_type(root, json_type_array)) {
-    features = root;
-  } else if (json_object_is_type(root, json_type_object)) {
-    json_object *type = get_key(root, "type");
-    const char *t = json_object_is_type(type, json_type_string) ? json_object_get_string(type) : "";
-    if (strcmp(t, "Feature") == 0) {
-      single = root;
-    } else {
-      features = get_key(root, "features");
-      if (!json_object_is_type(features, json_type_array)) {
-        json_object_put(root);
-        return fail_doc(report, ASD_PARSE_ERR_SCHEMA,
-                        "model output is JSON but not a FeatureCollection (no \"features\" array)");
-      }
-    }
-  } else {
-    json_object_put(root);
+  if (shape.root != '{' && shape.root != '[')
+    return fail_doc(report, ASD_PARSE_ERR_SCHEMA, "model output is JSON but not a FeatureCollection (a %s)",
+                    scalar_name(text + shape.root_at));
+  if (shape.root == '{' && !shape.is_feature && !shape.features_is_array)
     return fail_doc(report, ASD_PARSE_ERR_SCHEMA,
-                    "model output is JSON but not a FeatureCollection (a %s)",
-                    json_type_to_name(json_object_get_type(root)));
-  }
+                    "model output is JSON but not a FeatureCollection (no \"features\" array)");
 
-  size_t n = single ? 1 : json_object_array_length(features);
+  size_t start_pos = shape.root_at;
+  size_t array_at = shape.root == '[' ? start_pos : shape.features_at;
+  size_t n = 1;
+  if (!shape.is_feature) {
+    sc.pos = array_at;
+    n = count_elements(&sc);
+  }
   report->features = n;
-  if (n > opt.max_features) {
-    json_object_put(root);
+  if (n > opt.max_features)
     return fail_doc(report, ASD_PARSE_ERR_TOO_LARGE,
                     "model output has %zu features, more than the limit of %zu", n,
                     opt.max_features);
-  }
 
+  json_tokener *tok = json_tokener_new_ex(ASD_JSON_MAX_DEPTH);
+  if (!tok) return fail_doc(report, ASD_PARSE_ERR_NOMEM, "out of memory parsing model output");
   size_t start = out->count;
-  for (size_t i = 0; i < n; i++) {
-    json_object *f = single ? single : json_object_array_get_idx(features, i);
-    asd_detection d;
-    int clipped = 0;
-    int rc = parse_feature(f, i, tile, &opt, &d, &clipped);
-    if (rc == FEAT_OK) {
-      if (asd_detections_push(out, &d)) {
-        asd_detection_clear(&d);
-        rc = FEAT_NOMEM;
-      } else {
-        report->accepted++;
-        if (clipped) report->clipped++;
-        continue;
-      }
-    }
-    if (rc == FEAT_NOMEM) {
-      for (size_t k = start; k < out->count; k++) asd_detection_clear(&out->items[k]);
-      out->count = start;
-      json_object_put(root);
-      report->accepted = 0;
-      return fail_doc(report, ASD_PARSE_ERR_NOMEM, "out of memory parsing model output");
-    }
-    report->by_reason[rc]++;
-    if (report->rejected++ == 0)
-      snprintf(report->message, sizeof(report->message), "feature %zu skipped: %s", i,
-               asd_reject_reason_name((asd_reject_reason)rc));
+  int rc;
+  if (shape.is_feature) {
+    rc = take_feature(tok, text + start_pos, sc.pos - start_pos, shape.root_values, 0, tile, &opt, out, report);
+  } else {
+    sc.pos = array_at;
+    rc = take_features(&sc, tok, tile, &opt, out, report);
   }
-  json_object_put(root);
+  json_tokener_free(tok);
+  if (rc == FEAT_NOMEM) {
+    for (size_t k = start; k < out->count; k++) asd_detection_clear(&out->items[k]);
+    out->count = start;
+    report->accepted = 0;
+    return fail_doc(report, ASD_PARSE_ERR_NOMEM, "out of memory parsing model output");
+  }
   return ASD_PARSE_OK;
 }

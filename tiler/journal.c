@@ -41,7 +41,9 @@
  * the configuration option ASD_JOURNAL_SYNC=FULL to pay for that too.
  *
  * The in-memory index (tile number -> row id and entry) avoids a query per
- * lookup; results stay on disk and are read on demand.
+ * lookup; results stay on disk and are read on demand.  It is paged, so
+ * that its size follows the rows present rather than the largest tile
+ * number a (possibly damaged) journal names.
  */
 #include "asyncdetect/asd_journal.h"
 #include "asyncdetect/asd_common.h"
@@ -70,8 +72,8 @@ struct asd_journal {
   OGRLayerH lyr;
   OGRLayerH meta;
   pthread_mutex_t mu;
-  slot *slots;
-  int nslots;
+  slot **pages; /* pages[tile / PAGE_SLOTS], allocated when a tile in it is recorded */
+  int npages;
   int count;
 };
 
@@ -129,24 +131,50 @@ static OGRLayerH create_table(GDALDatasetH ds, const char *name, int journal) {
   return lyr;
 }
 
-static int grow(asd_journal *j, int tile) {
-  if (tile < j->nslots) return 0;
-  int n = j->nslots ? j->nslots : 64;
-  while (n <= tile) n *= 2;
-  slot *s = realloc(j->slots, (size_t)n * sizeof(slot));
-  if (!s) {
-    CPLError(CE_Failure, CPLE_OutOfMemory, "journal: out of memory");
-    return -1;
+/*
+ * The index is paged so that its memory follows the rows present, not the
+ * largest tile number: a damaged or edited journal with one row for tile
+ * 100,000,000 made the flat array of earlier versions allocate 9.6 GB on
+ * -resume (found by autotest/fuzz/fuzz_journal.c).  With create, a missing
+ * page is allocated; NULL for a tile out of range, an absent page (without
+ * create) or out of memory (after a CPLError).
+ */
+#define PAGE_SLOTS 1024
+
+static slot *slot_at(asd_journal *j, int tile, int create) {
+  if (tile < 0) return NULL;
+  int p = tile / PAGE_SLOTS;
+  if (p >= j->npages) {
+    if (!create) return NULL;
+    int n = j->npages ? j->npages : 16;
+    while (n <= p) n *= 2;
+    slot **np = realloc(j->pages, (size_t)n * sizeof(*np));
+    if (!np) goto oom;
+    memset(np + j->npages, 0, (size_t)(n - j->npages) * sizeof(*np));
+    j->pages = np;
+    j->npages = n;
   }
-  for (int i = j->nslots; i < n; i++) {
-    memset(&s[i], 0, sizeof(slot));
-    s[i].fid = OGRNullFID;
-    s[i].e.tile = i;
+  if (!j->pages[p]) {
+    if (!create) return NULL;
+    slot *pg = malloc(PAGE_SLOTS * sizeof(slot));
+    if (!pg) goto oom;
+    for (int i = 0; i < PAGE_SLOTS; i++) {
+      memset(&pg[i], 0, sizeof(slot));
+      pg[i].fid = OGRNullFID;
+      pg[i].e.tile = p * PAGE_SLOTS + i;
+    }
+    j->pages[p] = pg;
   }
-  j->slots = s;
-  j->nslots = n;
-  return 0;
+  return &j->pages[p][tile % PAGE_SLOTS];
+oom:
+  CPLError(CE_Failure, CPLE_OutOfMemory, "journal: out of memory");
+  return NULL;
 }
+
+/* Every slot of every allocated page, for the whole-journal loops. */
+#define FOR_EACH_SLOT(j, s)                                 \
+  for (int pg_ = 0; pg_ < (j)->npages; pg_++)               \
+    for (slot *s = (j)->pages[pg_], *end_ = s ? s + PAGE_SLOTS : NULL; s && s < end_; s++)
 
 static void entry_clear(asd_journal_entry *e) {
   CPLFree(e->inference_id);
@@ -179,14 +207,14 @@ static int load(asd_journal *j) {
   int rc = 0;
   while ((f = OGR_L_GetNextFeature(j->lyr)) != NULL) {
     int tile = OGR_F_GetFieldAsInteger(f, idx[F_TILE]);
-    if (tile < 0 || tile > 100000000 || grow(j, tile) != 0) {
+    slot *s = tile < 0 || tile > 100000000 ? NULL : slot_at(j, tile, 1);
+    if (!s) {
       OGR_F_Destroy(f);
       if (tile < 0 || tile > 100000000)
         CPLError(CE_Failure, CPLE_AppDefined, "journal: invalid tile number %d", tile);
       rc = -1;
       break;
     }
-    slot *s = &j->slots[tile];
     if (s->fid == OGRNullFID) j->count++;
     entry_clear(&s->e);
     s->fid = OGR_F_GetFID(f);
@@ -400,7 +428,8 @@ static asd_journal_entry *entry_copy(const asd_journal_entry *e) {
 asd_journal_entry *asd_journal_get(asd_journal *j, int tile) {
   asd_journal_entry *c = NULL;
   pthread_mutex_lock(&j->mu);
-  if (tile >= 0 && tile < j->nslots && j->slots[tile].fid != OGRNullFID) c = entry_copy(&j->slots[tile].e);
+  const slot *s = slot_at(j, tile, 0);
+  if (s && s->fid != OGRNullFID) c = entry_copy(&s->e);
   pthread_mutex_unlock(&j->mu);
   return c;
 }
@@ -414,9 +443,9 @@ void asd_journal_entry_free(asd_journal_entry *e) {
 char *asd_journal_result(asd_journal *j, int tile) {
   char *out = NULL;
   pthread_mutex_lock(&j->mu);
-  if (tile >= 0 && tile < j->nslots && j->slots[tile].fid != OGRNullFID &&
-      j->slots[tile].e.state == ASD_JOURNAL_SUCCEEDED) {
-    OGRFeatureH f = OGR_L_GetFeature(j->lyr, j->slots[tile].fid);
+  const slot *s = slot_at(j, tile, 0);
+  if (s && s->fid != OGRNullFID && s->e.state == ASD_JOURNAL_SUCCEEDED) {
+    OGRFeatureH f = OGR_L_GetFeature(j->lyr, s->fid);
     if (f) {
       out = dup_field(f, field_index(j->lyr, F_RESULT));
       OGR_F_Destroy(f);
@@ -478,9 +507,9 @@ int asd_journal_submitted(asd_journal *j, int tile, const char *inference_id, co
                           const char *output_location, const char *failure_location) {
   if (tile < 0) return -1;
   pthread_mutex_lock(&j->mu);
-  int rc = grow(j, tile);
+  slot *s = slot_at(j, tile, 1);
+  int rc = s ? 0 : -1;
   if (rc == 0) {
-    slot *s = &j->slots[tile];
     s->e.state = ASD_JOURNAL_SUBMITTED;
     replace(&s->e.inference_id, inference_id);
     replace(&s->e.input_location, input_location);
@@ -497,9 +526,9 @@ int asd_journal_submitted(asd_journal *j, int tile, const char *inference_id, co
 int asd_journal_succeeded(asd_journal *j, int tile, const char *result_text) {
   if (tile < 0) return -1;
   pthread_mutex_lock(&j->mu);
-  int rc = grow(j, tile);
+  slot *s = slot_at(j, tile, 1);
+  int rc = s ? 0 : -1;
   if (rc == 0) {
-    slot *s = &j->slots[tile];
     s->e.state = ASD_JOURNAL_SUCCEEDED;
     replace(&s->e.reason, NULL);
     rc = write_slot(j, s, result_text ? result_text : "", 1);
@@ -511,9 +540,9 @@ int asd_journal_succeeded(asd_journal *j, int tile, const char *result_text) {
 int asd_journal_failed(asd_journal *j, int tile, const char *reason) {
   if (tile < 0) return -1;
   pthread_mutex_lock(&j->mu);
-  int rc = grow(j, tile);
+  slot *s = slot_at(j, tile, 1);
+  int rc = s ? 0 : -1;
   if (rc == 0) {
-    slot *s = &j->slots[tile];
     s->e.state = ASD_JOURNAL_FAILED;
     replace(&s->e.reason, reason ? reason : "unknown failure");
     rc = write_slot(j, s, NULL, 1);
@@ -525,8 +554,8 @@ int asd_journal_failed(asd_journal *j, int tile, const char *reason) {
 void asd_journal_counts(asd_journal *j, int *submitted, int *succeeded, int *failed) {
   int n[4] = {0, 0, 0, 0};
   pthread_mutex_lock(&j->mu);
-  for (int i = 0; i < j->nslots; i++)
-    if (j->slots[i].fid != OGRNullFID) n[j->slots[i].e.state & 3]++;
+  FOR_EACH_SLOT(j, s)
+    if (s->fid != OGRNullFID) n[s->e.state & 3]++;
   pthread_mutex_unlock(&j->mu);
   if (submitted) *submitted = n[ASD_JOURNAL_SUBMITTED];
   if (succeeded) *succeeded = n[ASD_JOURNAL_SUCCEEDED];
@@ -535,8 +564,9 @@ void asd_journal_counts(asd_journal *j, int *submitted, int *succeeded, int *fai
 
 void asd_journal_close(asd_journal *j) {
   if (!j) return;
-  for (int i = 0; i < j->nslots; i++) entry_clear(&j->slots[i].e);
-  free(j->slots);
+  FOR_EACH_SLOT(j, s) entry_clear(&s->e);
+  for (int p = 0; p < j->npages; p++) free(j->pages[p]);
+  free(j->pages);
   if (j->owns_ds && j->ds) GDALClose(j->ds);
   pthread_mutex_destroy(&j->mu);
   CPLFree(j);

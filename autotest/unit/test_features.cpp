@@ -2,8 +2,12 @@
 // OSML schemas) into detections in image pixels, and refusing bad input
 // without failing the tile.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -389,4 +393,116 @@ TEST(Features, ContainerMovesAndCopies) {
   asd_detections_free(&other);
   EXPECT_STREQ("out_of_tile", asd_reject_reason_name(ASD_REJECT_OUT_OF_TILE));
   EXPECT_STREQ("not_json", asd_parse_status_name(ASD_PARSE_ERR_JSON));
+}
+
+// A feature holding more JSON values than any detection needs is skipped as
+// too_large before json-c builds it; its neighbours survive.
+TEST(Features, AHugeFeatureIsSkippedNotParsed) {
+  asd_tile_ref t = Tile(0, 0);
+  asd_parse_options o;
+  asd_parse_options_init(&o);
+  o.max_vertices = 10;  // budget: 4 * 10 + 4096 values
+  std::string zeros = "[0";
+  for (int i = 0; i < 5000; i++) zeros += ",0";
+  zeros += "]";
+  const std::string good = R"({"type":"Feature","properties":{"imageBBox":[1,1,5,5],"featureClasses":[{"iri":"a","score":0.5}]}})";
+  const std::string huge = R"({"type":"Feature","properties":{"imageBBox":[1,1,5,5],"detection_score":0.5,"modelMetadata":{"z":)" + zeros + "}}}";
+  // Members of the collection other than "features" are checked but never built.
+  Parsed p;
+  Parse(p, R"({"type":"FeatureCollection","bbox":)" + zeros + R"(,"features":[)" + good + "," + huge + "," + good + "]}", &t, &o);
+  ASSERT_EQ(ASD_PARSE_OK, p.st) << p.rep.message;
+  EXPECT_EQ(3u, p.rep.features);
+  EXPECT_EQ(2u, p.v.count);
+  EXPECT_EQ(1u, p.rep.by_reason[ASD_REJECT_TOO_LARGE]);
+  EXPECT_STREQ("feature 1 skipped: too_large", p.rep.message);
+  EXPECT_EQ(2u, p.v.items[1].seq);
+  // The same feature as a single-Feature document.
+  Parsed single;
+  Parse(single, huge, &t, &o);
+  ASSERT_EQ(ASD_PARSE_OK, single.st) << single.rep.message;
+  EXPECT_EQ(1u, single.rep.by_reason[ASD_REJECT_TOO_LARGE]);
+  // Within the budget it is an ordinary detection.
+  o.max_vertices = 2000;
+  Parsed fits;
+  Parse(fits, huge, &t, &o);
+  EXPECT_EQ(1u, fits.v.count) << fits.rep.message;
+}
+
+// Syntax errors anywhere in the document still fail it as a whole, with the
+// byte where the scanner stopped; valid JSON that json-c reads (NaN,
+// Infinity) still reaches the per-feature checks.
+TEST(Features, ScannerRefusesWhatIsNotJson) {
+  asd_tile_ref t = Tile(0, 0);
+  const char *bad[] = {
+      R"({"features":[],"bbox":[1,,2]})",
+      R"({"features":[{"a":1}],"x":"unterminated)",
+      R"({"features":[{"a":"\q"}]})",
+      R"({"features":[{"a":01x}]})",
+      R"({"features":[1 2]})",
+      R"({"features" [1]})",
+      R"({"features":[1],})",
+      R"([{"a":1},])",
+      R"({"features":[{"a":"\u12"}]})",
+  };
+  for (const char *b : bad) {
+    Parsed p;
+    Parse(p, b, &t);
+    EXPECT_EQ(ASD_PARSE_ERR_JSON, p.st) << b;
+    EXPECT_NE(nullptr, std::strstr(p.rep.message, "not JSON")) << b << " -> " << p.rep.message;
+  }
+  Parsed ok;
+  Parse(ok, R"( {"features":[{"type":"Feature","properties":{"imageBBox":[-Infinity,1,2,NaN],"detection_score":1e-2}}],
+                 "name":"\"esc\\aped\" \u00e9","n":[true,false,null,-0.5e+3]} )", &t);
+  ASSERT_EQ(ASD_PARSE_OK, ok.st) << ok.rep.message;
+  EXPECT_EQ(1u, ok.rep.by_reason[ASD_REJECT_BAD_NUMBER]);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASD_ASAN 1
+#endif
+#endif
+
+// The memory a result costs is its text plus one feature, not a tree of the
+// whole document: in a child process whose address space may grow by only
+// 256 MB, a 24 MiB result of [0,0,...] members (which json-c would build
+// into about 800 MB) parses.  Address-space limits do not mix with ASan's
+// shadow memory, so the sanitizer build skips this test.
+TEST(Features, MemoryIsBoundedByOneFeature) {
+#ifdef ASD_ASAN
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  std::string zeros;
+  zeros.reserve(24u << 20);
+  zeros = "[0";
+  while (zeros.size() < (24u << 20)) zeros += ",0,0,0,0,0,0,0,0";
+  zeros += "]";
+  const std::string doc = R"({"type":"FeatureCollection","bbox":)" + zeros +
+                          R"(,"features":[{"type":"Feature","properties":{"imageBBox":[1,1,5,5],"detection_score":0.5,"modelMetadata":{"z":)" +
+                          zeros + R"(}}},{"type":"Feature","properties":{"imageBBox":[1,1,5,5],"detection_score":0.5}}]})";
+  fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1) _exit(3);
+    fclose(f);
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(4);
+    asd_tile_ref t = Tile(0, 0);
+    asd_detections v;
+    asd_detections_init(&v);
+    asd_parse_report rep;
+    asd_parse_status st = asd_features_parse(doc.data(), doc.size(), &t, nullptr, &v, &rep);
+    _exit(st == ASD_PARSE_OK && v.count == 1 && rep.by_reason[ASD_REJECT_TOO_LARGE] == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(pid, waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status)) << "the parser died under a 256 MB address-space allowance";
+  EXPECT_EQ(0, WEXITSTATUS(status)) << "the parser failed under a 256 MB address-space allowance";
+#endif
 }

@@ -491,9 +491,12 @@ int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char 
     rc = asd_aws_send(ctx, &req, &resp, err);
     asd_buf_free(&q);
     result->pages++;
-    free(token);
+    /* Kept until the reply is read: a server answering with the token it
+       was just sent would be followed forever (found by fuzz_s3_client). */
+    char *sent = token;
     token = NULL;
     if (rc != 0) {
+      free(sent);
       describe_failure(err, "ListObjectsV2", bucket, prefix);
       asd_http_response_free(&resp);
       break;
@@ -506,6 +509,7 @@ int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char 
     asd_http_response_free(&resp);
     if (!lr) {
       if (root) CPLDestroyXMLNode(root);
+      free(sent);
       asd_aws_error_set(err, ASD_AWS_ERR_PARSE, "S3 ListObjectsV2 on bucket %s: reply is not a ListBucketResult",
                         bucket);
       rc = -1;
@@ -553,10 +557,16 @@ int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char 
         asd_aws_error_set(err, ASD_AWS_ERR_PARSE,
                           "S3 ListObjectsV2 on bucket %s: truncated reply without NextContinuationToken", bucket);
         rc = -1;
+      } else if (sent && strcmp(sent, next) == 0) {
+        asd_aws_error_set(err, ASD_AWS_ERR_PARSE,
+                          "S3 ListObjectsV2 on bucket %s: the server returned the same continuation token twice",
+                          bucket);
+        rc = -1;
       } else {
         token = strdup(next);
       }
     }
+    free(sent);
     CPLDestroyXMLNode(root);
     if (rc != 0) {
       if (!err->kind) asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "out of memory");

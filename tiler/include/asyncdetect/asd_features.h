@@ -143,11 +143,13 @@ typedef enum asd_reject_reason {
   ASD_REJECT_BAD_SCORE = 4,        /* no score, or a score that is not a finite number */
   ASD_REJECT_OUT_OF_TILE = 5,      /* entirely outside the tile window */
   ASD_REJECT_TOO_MANY_VERTICES = 6,/* ring longer than max_vertices */
-  ASD_REJECT_REASON_COUNT = 7
+  ASD_REJECT_TOO_LARGE = 7,        /* more JSON values than 4 x max_vertices + 4096: parsing it
+                                      would cost more memory than any detection can need */
+  ASD_REJECT_REASON_COUNT = 8
 } asd_reject_reason;
 
 /* "not_a_feature", "no_geometry", "bad_geometry", "bad_number", "bad_score",
- * "out_of_tile", "too_many_vertices". */
+ * "out_of_tile", "too_many_vertices", "too_large". */
 const char *asd_reject_reason_name(asd_reject_reason r);
 
 typedef struct asd_parse_report {

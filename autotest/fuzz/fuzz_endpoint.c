@@ -1,0 +1,374 @@
+/*
+ * fuzz_endpoint.c: the local endpoint's request routing, S3 handlers and
+ * multipart assembly (apps/endpoint/), through its public interface: a real
+ * server (asd_server_start) on a loopback port, fed HTTP requests.
+ *
+ * The endpoint is exposed to anyone who reaches its port, so everything
+ * after the socket is attack surface: target parsing and routing, SigV4 and
+ * presigned-URL checks, the S3 operations and their XML bodies
+ * (DeleteObjects, CompleteMultipartUpload), multipart part bookkeeping and
+ * assembly, STS, the stats page.  libmicrohttpd's own HTTP parsing is not
+ * the target: the harness writes each request well-formed (request line,
+ * headers, its own Content-Length, Connection: close) and fuzzes what is in
+ * it.
+ *
+ * Input: byte 0 selects the server's mode (bit 0: SigV4 required with the
+ * default keys, else -no-auth); the rest is a sequence of requests separated
+ * by a line "~~~".  Each request is
+ *
+ *   [SIGN ]METHOD TARGET
+ *   Name: value          (any number of header lines)
+ *                        (empty line)
+ *   body
+ *
+ * "SIGN " makes the harness sign the request (SigV4, current time, every
+ * header given plus host, x-amz-date and x-amz-content-sha256) so that the
+ * fuzzer reaches the handlers with authentication on.  In targets, headers
+ * and bodies, "@UPLOAD@" becomes the last UploadId a response returned and
+ * "@ETAGn@" (n = 1..9) the n-th ETag header received, so that a multipart
+ * upload can be created, filled and completed.  Each input runs against a
+ * fresh server and data directory (bucket "bucket" exists).
+ *
+ * Checked: every request gets an HTTP answer (the endpoint never drops a
+ * connection it was not told to), and after the sequence the server still
+ * answers its health check.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "asyncdetect/asd_common.h"
+#include "asyncdetect/asd_sigv4.h"
+#include "auth.h"
+#include "gdal.h"
+#include "s3_api.h"
+#include "s3_store.h"
+#include "server.h"
+#include "stats.h"
+#include "sts_api.h"
+#include "fuzz_target.h"
+
+#define ACCESS_KEY "ASDLOCALACCESSKEY"
+#define SECRET_KEY "asdlocal-secret-not-for-aws"
+#define MAX_REQUESTS 16
+#define MAX_ETAGS 9
+
+typedef struct endpoint {
+  char dir[64];
+  asd_store *store;
+  asd_ep_auth *auth;
+  asd_sts_api *sts;
+  asd_ep_stats *stats;
+  asd_s3_api *s3;
+  asd_server *srv;
+  int port;
+} endpoint;
+
+/* What earlier responses taught the harness, for the placeholders. */
+typedef struct learnt {
+  char upload_id[128];
+  char etags[MAX_ETAGS][80];
+  int n_etags;
+} learnt;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  GDALAllRegister();
+  return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static int endpoint_start(endpoint *e, int with_auth) {
+  memset(e, 0, sizeof *e);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(e->dir, sizeof e->dir, "%s/asd-fuzz-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+  if (!mkdtemp(e->dir)) return -1;
+  char *err = NULL;
+  e->store = asd_store_open(e->dir, &err);
+  free(err);
+  if (!e->store || asd_store_create_bucket(e->store, "bucket") != ASD_STORE_OK) return -1;
+  if (with_auth) e->auth = asd_ep_auth_new(ACCESS_KEY, SECRET_KEY, NULL, 900);
+  e->sts = asd_sts_api_new(NULL);
+  if (e->auth && e->sts) asd_ep_auth_set_issued_keys(e->auth, asd_sts_api_lookup, e->sts);
+  e->stats = asd_ep_stats_new();
+  e->s3 = asd_s3_api_new(e->store, 64u << 20, "us-east-1");
+  asd_server_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.bind = "127.0.0.1";
+  cfg.port = 0;
+  cfg.threads = 2;
+  cfg.max_body = 64u << 20;
+  cfg.store = e->store;
+  cfg.s3 = e->s3;
+  cfg.stats = e->stats;
+  cfg.auth = e->auth;
+  cfg.sts = e->sts;
+  char serr[256] = "";
+  e->srv = asd_server_start(&cfg, serr, sizeof serr);
+  if (!e->srv) {
+    fprintf(stderr, "fuzz_endpoint: %s\n", serr);
+    return -1;
+  }
+  e->port = asd_server_port(e->srv);
+  return 0;
+}
+
+static void endpoint_stop(endpoint *e) {
+  if (e->srv) {
+    asd_server_quiesce(e->srv);
+    asd_server_stop(e->srv);
+  }
+  asd_s3_api_free(e->s3);
+  asd_ep_stats_free(e->stats);
+  asd_ep_auth_free(e->auth);
+  asd_sts_api_free(e->sts);
+  if (e->store) asd_store_close(e->store);
+  if (e->dir[0]) nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Replaces every placeholder in [s, s+n) into out. */
+static void substitute(asd_buf *out, const char *s, size_t n, const learnt *l) {
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '@' && i + 8 <= n && memcmp(s + i, "@UPLOAD@", 8) == 0) {
+      asd_buf_append_str(out, l->upload_id);
+      i += 7;
+    } else if (s[i] == '@' && i + 7 <= n && memcmp(s + i, "@ETAG", 5) == 0 && s[i + 5] >= '1' &&
+               s[i + 5] <= '9' && s[i + 6] == '@') {
+      int k = s[i + 5] - '1';
+      if (k < l->n_etags) asd_buf_append_str(out, l->etags[k]);
+      i += 6;
+    } else {
+      asd_buf_append(out, s + i, 1);
+    }
+  }
+}
+
+typedef struct hdr {
+  char *name, *value;
+} hdr;
+
+/* Signs the request as an SDK would; adds Authorization and friends to h. */
+static void sign(const char *method, const char *target, hdr *h, int *nh, const asd_buf *body, char *host,
+                 char *amz_date, char *sha_hex, char **authz) {
+  char path[2048], *query = NULL;
+  snprintf(path, sizeof path, "%s", target);
+  char *q = strchr(path, '?');
+  if (q) {
+    *q = '\0';
+    query = q + 1;
+  }
+  asd_sha256_hex(body->data ? (const char *)body->data : "", body->len, sha_hex);
+  asd_sigv4_format_amz_date((double)time(NULL), amz_date);
+  int s3 = strncmp(path, "/endpoints/", 11) != 0 && strcmp(path, "/") != 0;
+  asd_sigv4_header sh[40];
+  size_t n = 0;
+  for (int i = 0; i < *nh && n < 36; i++) {
+    sh[n].name = h[i].name;
+    sh[n].name_len = 0;
+    sh[n].value = h[i].value;
+    sh[n].value_len = 0;
+    n++;
+  }
+  sh[n++] = (asd_sigv4_header){"host", 0, host, 0};
+  sh[n++] = (asd_sigv4_header){"x-amz-date", 0, amz_date, 0};
+  if (s3) sh[n++] = (asd_sigv4_header){"x-amz-content-sha256", 0, sha_hex, 0};
+  asd_sigv4_params p;
+  memset(&p, 0, sizeof p);
+  p.method = method;
+  p.path = path;
+  p.query = query;
+  p.headers = sh;
+  p.n_headers = n;
+  p.payload_hash = sha_hex;
+  p.region = "us-east-1";
+  p.service = s3 ? "s3" : strcmp(path, "/") == 0 ? "sts" : "sagemaker";
+  p.amz_date = amz_date;
+  p.access_key_id = ACCESS_KEY;
+  p.secret_access_key = SECRET_KEY;
+  asd_sigv4_signature sig;
+  asd_sigv4_signature_init(&sig);
+  if (asd_sigv4_sign(&p, &sig) == 0) *authz = strdup((const char *)sig.authorization.data);
+  asd_sigv4_signature_free(&sig);
+  h[(*nh)++] = (hdr){"x-amz-date", amz_date};
+  if (s3) h[(*nh)++] = (hdr){"x-amz-content-sha256", sha_hex};
+  if (*authz) h[(*nh)++] = (hdr){"Authorization", *authz};
+}
+
+/* Reads the whole answer (the server closes: Connection: close). */
+static int read_all(int fd, asd_buf *resp) {
+  char chunk[16384];
+  for (;;) {
+    ssize_t r = recv(fd, chunk, sizeof chunk, 0);
+    if (r > 0) {
+      if (resp->len < (8u << 20)) asd_buf_append(resp, chunk, (size_t)r);
+      continue;
+    }
+    if (r == 0) return 0;
+    if (errno == EINTR) continue;
+    return -1;
+  }
+}
+
+static void learn(const char *t, learnt *l) {
+  const char *hend = strstr(t, "\r\n\r\n");
+  for (const char *p = t; p && (!hend || p < hend);) {
+    if (strncasecmp(p, "ETag:", 5) == 0 && l->n_etags < MAX_ETAGS) {
+      const char *v = p + 5;
+      while (*v == ' ') v++;
+      size_t n = strcspn(v, "\r\n");
+      snprintf(l->etags[l->n_etags++], sizeof l->etags[0], "%.*s", (int)n, v);
+    }
+    p = strstr(p, "\r\n");
+    if (p) p += 2;
+  }
+  const char *u = strstr(t, "<UploadId>");
+  if (u) {
+    u += 10;
+    const char *e = strstr(u, "</UploadId>");
+    if (e) snprintf(l->upload_id, sizeof l->upload_id, "%.*s", (int)(e - u), u);
+  }
+}
+
+/* Sends one request; returns the HTTP status (0: no valid answer). */
+static int send_request(int port, const char *text, size_t len, learnt *l) {
+  asd_buf sub;
+  asd_buf_init(&sub);
+  substitute(&sub, text, len, l);
+  if (!sub.data) asd_buf_append_str(&sub, ""); /* asd_buf keeps a NUL after the bytes */
+  char *s = (char *)sub.data;
+  int do_sign = strncmp(s, "SIGN ", 5) == 0;
+  if (do_sign) s += 5;
+  char *nl = strchr(s, '\n');
+  char *hdrs = nl ? nl + 1 : s + strlen(s);
+  if (nl) *nl = '\0';
+  char method[32], target[2048];
+  if (sscanf(s, "%31s %2047s", method, target) != 2) {
+    asd_buf_free(&sub);
+    return -1; /* not a request: skipped */
+  }
+  hdr h[48];
+  int nh = 0;
+  char *p = hdrs, *body_start = hdrs + strlen(hdrs);
+  while (*p) {
+    char *e = strchr(p, '\n');
+    if (e == p) {
+      body_start = p + 1;
+      break;
+    }
+    if (e) *e = '\0';
+    char *colon = strchr(p, ':');
+    /* The harness frames the request: the fuzzer does not choose these. */
+    if (colon && nh < 32 && strncasecmp(p, "content-length:", 15) != 0 &&
+        strncasecmp(p, "transfer-encoding:", 18) != 0 && strncasecmp(p, "connection:", 11) != 0 &&
+        strncasecmp(p, "host:", 5) != 0 && !memchr(p, '\r', strlen(p))) {
+      *colon = '\0';
+      char *v = colon + 1;
+      while (*v == ' ') v++;
+      if (*p) h[nh++] = (hdr){p, v};
+    }
+    if (!e) {
+      body_start = p + strlen(p);
+      break;
+    }
+    p = e + 1;
+  }
+  asd_buf body;
+  asd_buf_init(&body);
+  asd_buf_append(&body, body_start, sub.len - (size_t)(body_start - (char *)sub.data));
+
+  char host[64], amz_date[17], sha_hex[65];
+  char *authz = NULL;
+  snprintf(host, sizeof host, "127.0.0.1:%d", port);
+  if (do_sign) sign(method, target, h, &nh, &body, host, amz_date, sha_hex, &authz);
+
+  asd_buf req;
+  asd_buf_init(&req);
+  asd_buf_appendf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n", method,
+                  target, host, body.len);
+  for (int i = 0; i < nh; i++) asd_buf_appendf(&req, "%s: %s\r\n", h[i].name, h[i].value);
+  asd_buf_append_str(&req, "\r\n");
+  asd_buf_append(&req, body.data, body.len);
+
+  int status = 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* Reset on close: thousands of connections must not leave TIME_WAITs. */
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+    size_t off = 0;
+    while (off < req.len) {
+      ssize_t w = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      off += (size_t)w;
+    }
+    asd_buf resp;
+    asd_buf_init(&resp);
+    read_all(fd, &resp);
+    asd_buf_append(&resp, "", 0);
+    const char *r = (const char *)resp.data;
+    /* Skip interim 1xx answers (Expect: 100-continue). */
+    while (r && strncmp(r, "HTTP/1.1 1", 10) == 0) {
+      r = strstr(r, "\r\n\r\n");
+      if (r) r += 4;
+    }
+    if (r && sscanf(r, "HTTP/1.%*d %d", &status) == 1) learn(r, l);
+    if (getenv("FUZZ_VERBOSE") && status >= 400 && r && strstr(r, "\r\n\r\n"))
+      fprintf(stderr, "  %.600s\n", strstr(r, "\r\n\r\n") + 4);
+    asd_buf_free(&resp);
+  }
+  if (fd >= 0) close(fd);
+  /* FUZZ_VERBOSE=1 shows each exchange, to check what a seed reaches. */
+  if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "  %s %s -> %d\n", method, target, status);
+  free(authz);
+  asd_buf_free(&req);
+  asd_buf_free(&body);
+  asd_buf_free(&sub);
+  return status;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1) return 0;
+  endpoint e;
+  if (endpoint_start(&e, data[0] & 1) != 0) {
+    fprintf(stderr, "fuzz_endpoint: cannot start the endpoint\n");
+    abort();
+  }
+  learnt l;
+  memset(&l, 0, sizeof l);
+  const char *p = (const char *)data + 1, *end = (const char *)data + size;
+  for (int n = 0; p < end && n < MAX_REQUESTS; n++) {
+    const char *sep = memmem(p, (size_t)(end - p), "\n~~~\n", 5);
+    size_t len = sep ? (size_t)(sep - p) : (size_t)(end - p);
+    int status = send_request(e.port, p, len, &l);
+    FUZZ_CHECK(status != 0);
+    p = sep ? sep + 5 : end;
+  }
+  learnt none;
+  memset(&none, 0, sizeof none);
+  static const char health[] = "GET /_asd/health\n\n";
+  FUZZ_CHECK(send_request(e.port, health, sizeof health - 1, &none) == 200);
+  endpoint_stop(&e);
+  return 0;
+}
