@@ -176,6 +176,7 @@ typedef struct asd_run {
   int q_cap, q_head, q_len;
   int q_reserved;         /* slots promised to encoders at work */
   asd_run_event *ev_head, *ev_tail;
+  size_t ev_text_bytes;   /* result texts queued or being handled (see pool_done) */
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* queue or events changed */
   int stop_submitting;    /* drain requested */

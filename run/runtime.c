@@ -216,8 +216,35 @@ static void pool_submitted(void *user, int64_t tile_id, const char *inference_id
   push_event(r, e);
 }
 
+static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
+
+/*
+ * Result texts waiting for the sink are bounded by ASD_MAX_RESULT_BYTES x
+ * polling workers: a worker whose result would pass that waits until the
+ * sink (which drains events until the pool has finished) has parsed what is
+ * queued, so model outputs cannot pile up in memory faster than they are
+ * parsed.  One result is always let through, whatever its size.
+ */
+static void reserve_text(asd_run *r, size_t len) {
+  size_t workers = r->cfg.polling_workers > 0 ? (size_t)r->cfg.polling_workers : 1;
+  size_t budget = asd_max_result_bytes() * workers;
+  pthread_mutex_lock(&r->mu);
+  while (r->ev_text_bytes > 0 && r->ev_text_bytes + len > budget && !r->stop_now) timed_wait(&r->cv, &r->mu, 0.1);
+  r->ev_text_bytes += len;
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void release_text(asd_run *r, const asd_run_event *e) {
+  if (e->kind != ASD_RUN_EV_DONE || !e->ok) return;
+  pthread_mutex_lock(&r->mu);
+  r->ev_text_bytes -= e->text_len < r->ev_text_bytes ? e->text_len : r->ev_text_bytes;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
 static void pool_done(void *user, const asd_pool_result *res) {
   asd_run *r = user;
+  if (res->ok) reserve_text(r, res->feature_collection_len);
   asd_run_event *e = CPLCalloc(1, sizeof *e);
   e->kind = ASD_RUN_EV_DONE;
   e->tile = (int)res->tile_id;
@@ -333,6 +360,7 @@ static void sink_loop(asd_run *r) {
       asd_run_event *e = list;
       list = e->next;
       asd_run_handle_event(r, e);
+      release_text(r, e);
       asd_run_event_free(e);
     }
     watch_stop(r, &last_level);

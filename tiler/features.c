@@ -175,7 +175,7 @@ void asd_detections_free(asd_detections *v) {
 /* ------------------------------------------------------------------------ */
 
 void asd_parse_options_init(asd_parse_options *o) {
-  o->max_bytes = (size_t)64 << 20;
+  o->max_bytes = asd_max_result_bytes();
   o->max_features = 1000000;
   o->max_vertices = 100000;
   o->tolerance = 0.5;

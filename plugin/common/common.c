@@ -20,6 +20,8 @@
 
 #include <pthread.h>
 
+#include <cpl_conv.h>
+#include <cpl_error.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -310,4 +312,22 @@ void asd_md5_base64(const void *data, size_t len, char out[25]) {
   pthread_once(&digests_once, digests_init);
   EVP_Digest(data ? data : (const void *)"", len, d, &dlen, md_md5 ? md_md5 : EVP_md5(), NULL);
   EVP_EncodeBlock((unsigned char *)out, d, (int)dlen);
+}
+
+size_t asd_max_result_bytes(void) {
+  const char *v = CPLGetConfigOption("ASD_MAX_RESULT_BYTES", NULL);
+  if (!v || !*v) return ASD_DEFAULT_MAX_RESULT_BYTES;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  unsigned shift = 0;
+  if (end && (*end == 'K' || *end == 'k')) shift = 10, end++;
+  else if (end && (*end == 'M' || *end == 'm')) shift = 20, end++;
+  else if (end && (*end == 'G' || *end == 'g')) shift = 30, end++;
+  if (errno || end == v || *end || n == 0 || v[0] == '-' || n > (SIZE_MAX >> shift)) {
+    CPLError(CE_Warning, CPLE_IllegalArg, "ASD_MAX_RESULT_BYTES=%s is not a size in bytes; using %zu",
+             v, ASD_DEFAULT_MAX_RESULT_BYTES);
+    return ASD_DEFAULT_MAX_RESULT_BYTES;
+  }
+  return (size_t)n << shift;
 }

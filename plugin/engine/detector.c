@@ -508,7 +508,19 @@ int asd_det_poll(asd_detector *d, asd_det_job *job, asd_buf *result, asd_metrics
   job->polls++;
   double t0 = asd_time_monotonic();
   size_t before = result->len;
-  int rc = asd_s3_get_object(d->aws, job->out_bucket, job->out_key, 0, result, NULL, &ae);
+  /* The cap applies while the body streams in (http.c stops the transfer
+     there), so a runaway model output never costs more than the cap. */
+  size_t cap = asd_max_result_bytes();
+  int rc = asd_s3_get_object(d->aws, job->out_bucket, job->out_key, cap, result, NULL, &ae);
+  if (rc != 0 && ae.kind == ASD_AWS_ERR_TOO_LARGE) {
+    result->len = before;
+    asd_metrics_record(m, "PollDuration", asd_time_monotonic() - t0);
+    asd_error_clear(err);
+    return asd_error_set(err, ASD_ERR_BAD_RESULT,
+                         "the result at %s is larger than ASD_MAX_RESULT_BYTES (%zu bytes); "
+                         "raise it with --config ASD_MAX_RESULT_BYTES if the model really returns that much",
+                         job->output_location, cap);
+  }
   if (rc == 0) {
     double t1 = asd_time_monotonic();
     asd_metrics_record(m, "S3DownloadDuration", t1 - t0);

@@ -550,10 +550,9 @@ static int poll_once(asd_pool *p, pjob *j) {
     reschedule_parked(p);
   if (rc == 1) {
     asd_metrics_record(p->m, "InferenceDuration", asd_time_monotonic() - j->dj.t_invoked);
-    if (asd_det_check_result(out.data, out.len, NULL, &e) == 0)
-      report(p, j, 1, out.data, out.len, NULL, 0);
-    else
-      report(p, j, 0, NULL, 0, &e, 0);
+    /* Handed on as it came: the consumer's parser (asd_features_parse) is
+       the one parse, and fails the tile with a reason if it is not usable. */
+    report(p, j, 1, out.data, out.len, NULL, 0);
     asd_buf_free(&out);
     return 1;
   }

@@ -75,6 +75,17 @@ double asd_rng_uniform(asd_rng *rng); /* in [0, 1) */
 /* A random (version 4) UUID in lower-case 8-4-4-4-12 form; out has 37 bytes. */
 void asd_uuid4(char out[37]);
 
+/*
+ * The largest model result the client accepts, in bytes: the GDAL
+ * configuration option ASD_MAX_RESULT_BYTES (a number, optionally with a
+ * K, M or G suffix for KiB, MiB, GiB), 64 MiB by default.  The download of
+ * a result stops as soon as it passes this size and the tile fails with a
+ * reason, so at most this much per polling worker is ever held.  An
+ * unreadable value gives the default with a CPLError warning.
+ */
+#define ASD_DEFAULT_MAX_RESULT_BYTES ((size_t)64 << 20)
+size_t asd_max_result_bytes(void);
+
 /* Lower-case hex of n bytes into out, which must hold 2n+1 bytes. */
 void asd_hex_encode(const unsigned char *in, size_t n, char *out);
 

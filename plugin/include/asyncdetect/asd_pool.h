@@ -2,8 +2,9 @@
  * asd_pool.h: AsyncTileWorkerPool, many tiles through one async endpoint.
  *
  * The pool pulls jobs from the caller's source callback and reports every one
- * of them exactly once through on_done, as processed (with the
- * FeatureCollection text) or failed (with an error code and a reason).
+ * of them exactly once through on_done, as processed (with the output
+ * object's text, unparsed, at most ASD_MAX_RESULT_BYTES) or failed (with an
+ * error code and a reason; a result over the cap is ASD_ERR_BAD_RESULT).
  *
  * Optimised mode (enable_worker_optimization = true):
  *   submission_workers threads pull a job, wait for one of the
@@ -99,7 +100,10 @@ typedef void (*asd_pool_submitted_fn)(void *user_data, int64_t tile_id, const ch
 typedef struct asd_pool_result {
   int64_t tile_id;
   int ok;                          /* 1 processed, 0 failed */
-  const char *feature_collection;  /* ok: the output object's text (valid during the call) */
+  const char *feature_collection;  /* ok: the output object's text, as the endpoint wrote it and
+                                      not parsed (the consumer's asd_features_parse is the one
+                                      parse); at most asd_max_result_bytes(), NUL-terminated;
+                                      valid during the call */
   size_t feature_collection_len;
   asd_errcode code;                /* failed: the error code */
   const char *reason;              /* failed: one line (valid during the call) */

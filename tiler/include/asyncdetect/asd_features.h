@@ -125,7 +125,8 @@ typedef struct asd_tile_ref {
 } asd_tile_ref;
 
 typedef struct asd_parse_options {
-  size_t max_bytes;    /* larger documents are refused (default 64 MiB) */
+  size_t max_bytes;    /* larger documents are refused (default asd_max_result_bytes():
+                          ASD_MAX_RESULT_BYTES, 64 MiB) */
   size_t max_features; /* documents with more features are refused (default 1,000,000) */
   size_t max_vertices; /* a ring with more points is skipped (default 100,000) */
   double tolerance;    /* a feature reaching further than this many pixels outside the
