@@ -56,23 +56,24 @@ MODEL_PORT=$(head -1 "$WORK/model.port")
 run_one() {
   local build="$1" label="$2"
   mkdir -p "$WORK/data-$label"
-  "$build/asyncdetect_endpoint" -port 0 -bucket in -data-dir "$WORK/data-$label" \
-    -endpoint "cap,model=http://127.0.0.1:$MODEL_PORT,output=s3://out/results,failure=s3://out/failures,instances=1" \
+  "$build/asyncdetect_endpoint" -port 0 -bucket cap-input -data-dir "$WORK/data-$label" \
+    -endpoint "cap,model=http://127.0.0.1:$MODEL_PORT,output=s3://cap-output/results,failure=s3://cap-output/failures,instances=1" \
     > "$WORK/ep-$label.url" 2> "$WORK/ep-$label.err" &
   local ep=$!
   PIDS+=($ep)
   for _ in $(seq 100); do [ -s "$WORK/ep-$label.url" ] && break; sleep 0.1; done
   AWS_ENDPOINT_URL=$(head -1 "$WORK/ep-$label.url") AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
     AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1 \
-    /usr/bin/time -v "$build/gdal_asyncdetect" -endpoint cap -input-bucket in -srcwin 0 0 512 512 \
+    /usr/bin/time -v "$build/gdal_asyncdetect" -endpoint cap -input-bucket cap-input -srcwin 0 0 512 512 \
       -tile-size 512 -overlap 0 -polling-interval 0.2 -max-wait-time 300 -q \
       data/scene_utm.tif "$WORK/out-$label.gpkg" > "$WORK/app-$label.out" 2> "$WORK/app-$label.err" || true
   kill "$ep" 2>/dev/null || true
   wait "$ep" 2>/dev/null || true
   local rss reason
-  rss=$(grep "Maximum resident set size" "$WORK/app-$label.err" | awk '{print $NF}')
+  rss=$(grep "Maximum resident set size" "$WORK/app-$label.err" | awk '{print $NF}' || true)
+  [ -n "$rss" ] || { echo "$label: gdal_asyncdetect did not run:" >&2; tail -3 "$WORK/app-$label.err" >&2; return 1; }
   reason=$(ogrinfo -q -ro "$WORK/out-$label.gpkg" -sql "SELECT status, reason FROM tiles" 2>/dev/null |
-           grep -E "status|reason" | sed 's/^ *//' | tr '\n' ' ')
+           grep -E "status|reason" | sed 's/^ *//' | tr '\n' ' ' || true)
   printf '%-9s peak RSS %7.1f MiB  %s\n' "$label" "$(echo "$rss / 1024" | bc -l)" "$reason"
 }
 
