@@ -68,7 +68,6 @@ TEST(E2eResults, TooLargeAndMalformedResultsFailTheirTileOnly) {
                         {"-tile-size", "1024", "-overlap", "128", "--config", "ASD_MAX_RESULT_BYTES", "100000"}),
       dir.path());
   EXPECT_EQ(2, r.status) << r.err;
-  EXPECT_FALSE(r.err.empty()) << "a non-zero exit prints at least one line";
   std::map<std::string, int> st = asd_e2e::tile_statuses(out);
   EXPECT_EQ(2, st["failed"]);
   EXPECT_GE(st["succeeded"], 4) << "the run goes on after the bad results";
