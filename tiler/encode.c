@@ -33,12 +33,12 @@
  * Range adjustment.  Models expect 8-bit pixels.  The linear map
  * byte = (v - offset) * scale, clamped to 0..255, is fixed once per image in
  * asd_encoder_new, so every tile of an image gets the same map (a per-tile
- * stretch would make the same object look different in two tiles).  For
- * min/max and percentile modes the statistics are approximate: from the
- * smallest overview with at least half a million pixels if there is one,
- * else from a grid of up to 16 x 16 whole blocks spread over the image.  Nothing
- * is written next to the source (GDAL's own statistics would be saved to a
- * .aux.xml file).
+ * stretch would make the same object look different in two tiles).  By
+ * default Byte images are passed through and every other type gets the
+ * OSML dynamic range adjustment; dra.c gathers the statistics (an overview
+ * or a grid of whole blocks, valid pixels only, nothing written next to the
+ * source) and explains the rule.  asd_encoder_scaling_info keeps what was
+ * decided so that the run can say it.
  *
  * Encoding.  The Byte pixels are wrapped, without a copy, in a MEM dataset
  * (DATAPOINTER bands), CreateCopy'd by the target driver into a /vsimem/
@@ -72,6 +72,7 @@
 #include <ogr_srs_api.h>
 
 #include "blockread.h"
+#include "dra.h"
 #include "tiler_gdal_internal.h"
 
 /* Block cache size used when the user has not set GDAL_CACHEMAX. */
@@ -92,6 +93,7 @@ struct asd_encoder {
   GDALDataType read_dt;    /* GDT_Byte for the no-conversion fast path, else GDT_Float64 */
   double offset[ASD_ENCODE_MAX_BANDS];
   double scale[ASD_ENCODE_MAX_BANDS];
+  asd_encode_scaling_info info; /* what the map is and where it came from */
   GDALDriverH driver;
   char **copts;            /* creation options for the driver */
   /* Georeferencing copied into GTiff / NITF payloads. */
@@ -166,7 +168,74 @@ int asd_scale_mode_from_name(const char *name) {
   if (EQUAL(name, "minmax") || EQUAL(name, "min-max") || EQUAL(name, "min_max")) return ASD_SCALE_MINMAX;
   if (EQUAL(name, "percentile") || EQUAL(name, "percent") || EQUAL(name, "clip")) return ASD_SCALE_PERCENTILE;
   if (EQUAL(name, "explicit") || EQUAL(name, "scale")) return ASD_SCALE_EXPLICIT;
+  if (EQUAL(name, "dra")) return ASD_SCALE_DRA;
+  if (EQUAL(name, "auto") || EQUAL(name, "default")) return ASD_SCALE_AUTO;
   return -1;
+}
+
+const char *asd_scale_mode_name(asd_scale_mode m) {
+  switch (m) {
+    case ASD_SCALE_NONE: return "none";
+    case ASD_SCALE_MINMAX: return "minmax";
+    case ASD_SCALE_PERCENTILE: return "percentile";
+    case ASD_SCALE_EXPLICIT: return "explicit";
+    case ASD_SCALE_DRA: return "dra";
+    case ASD_SCALE_AUTO: return "auto";
+  }
+  return "unknown";
+}
+
+int asd_scale_mode_parse(const char *spec, asd_scale_mode *mode, double *low, double *high, char *err,
+                         size_t err_size) {
+  char **parts = CSLTokenizeString2(spec ? spec : "", ":", CSLT_ALLOWEMPTYTOKENS);
+  const int n = CSLCount(parts);
+  const int m = n > 0 ? asd_scale_mode_from_name(parts[0]) : -1;
+  int rc = -1;
+  if (m < 0 || m == ASD_SCALE_EXPLICIT) {
+    snprintf(err, err_size, "-scale-mode %s: expected none, minmax, auto, percentile[:LOW:HIGH] or dra[:LOW:HIGH]",
+             spec ? spec : "");
+  } else if (n != 1 && !(n == 3 && (m == ASD_SCALE_PERCENTILE || m == ASD_SCALE_DRA))) {
+    snprintf(err, err_size, "-scale-mode %s: only percentile and dra take percentiles, as NAME:LOW:HIGH", spec);
+  } else if (n == 3) {
+    char *e1 = NULL, *e2 = NULL;
+    const double lo = CPLStrtod(parts[1], &e1), hi = CPLStrtod(parts[2], &e2);
+    if (e1 == parts[1] || *e1 || e2 == parts[2] || *e2 || !(lo >= 0 && lo < hi && hi <= 100)) {
+      snprintf(err, err_size, "-scale-mode %s: percentiles must be numbers with 0 <= LOW < HIGH <= 100", spec);
+    } else {
+      *mode = (asd_scale_mode)m;
+      *low = lo;
+      *high = hi;
+      rc = 0;
+    }
+  } else {
+    *mode = (asd_scale_mode)m;
+    rc = 0;
+  }
+  CSLDestroy(parts);
+  return rc;
+}
+
+char *asd_encode_scaling_describe(const asd_encode_scaling_info *in) {
+  const char *type = GDALGetDataTypeName(in->data_type);
+  if (in->mode == ASD_SCALE_NONE)
+    return CPLStrdup(CPLSPrintf("%s, no range adjustment%s", type ? type : "?",
+                                in->data_type == GDT_Byte ? "" : " (values clamped to 0..255)"));
+  char what[64];
+  if (in->mode == ASD_SCALE_PERCENTILE || in->mode == ASD_SCALE_DRA)
+    snprintf(what, sizeof(what), "%s %g..%g %%", asd_scale_mode_name(in->mode), in->percentile_low,
+             in->percentile_high);
+  else
+    snprintf(what, sizeof(what), "%s", in->mode == ASD_SCALE_EXPLICIT ? "-scale" : asd_scale_mode_name(in->mode));
+  char *out = CPLStrdup(CPLSPrintf("%s -> Byte by %s%s (", type ? type : "?", what, in->automatic ? ", the default" : ""));
+  for (int b = 0; b < in->nbands; b++) {
+    char *next = CPLStrdup(CPLSPrintf("%s%sband %d %.6g..%.6g", out, b ? ", " : "", in->bands[b], in->src_min[b],
+                                      in->src_max[b]));
+    CPLFree(out);
+    out = next;
+  }
+  char *next = CPLStrdup(CPLSPrintf("%s%s%s)", out, in->source[0] ? "; statistics from " : "", in->source));
+  CPLFree(out);
+  return next;
 }
 
 int asd_read_mode_from_name(const char *name) {
@@ -181,7 +250,7 @@ void asd_encode_options_init(asd_encode_options *o) {
   memset(o, 0, sizeof(*o));
   o->format = ASD_FORMAT_PNG;
   o->jpeg_quality = 90;
-  o->scale = ASD_SCALE_NONE;
+  o->scale = ASD_SCALE_AUTO;
   o->percentile_low = 2.0;
   o->percentile_high = 98.0;
   o->skip_nodata = 1;
@@ -193,182 +262,92 @@ void asd_encode_options_init(asd_encode_options *o) {
 }
 
 /* ------------------------------------------------------------------------
- * Approximate statistics for the range adjustment.
+ * Range adjustment (statistics in dra.c).
  * ---------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Appends the valid values of a band-sequential window to per-band sample
- * arrays. */
-typedef struct samples {
-  double *v[ASD_ENCODE_MAX_BANDS];
-  size_t n[ASD_ENCODE_MAX_BANDS];
-  size_t cap[ASD_ENCODE_MAX_BANDS];
-} samples;
-
-static int samples_add(samples *s, const asd_window_pixels *px) {
-  for (int b = 0; b < px->nbands; b++) {
-    if (s->n[b] + px->npix > s->cap[b]) {
-      size_t cap = s->cap[b] ? s->cap[b] : 65536;
-      while (cap < s->n[b] + px->npix) cap *= 2;
-      double *nv = VSI_REALLOC_VERBOSE(s->v[b], cap * sizeof(double));
-      if (!nv) return -1;
-      s->v[b] = nv;
-      s->cap[b] = cap;
-    }
-    const double *src = (const double *)px->values + (size_t)b * px->npix;
-    const unsigned char *valid = px->valid ? px->valid + (size_t)b * px->npix : NULL;
-    for (size_t i = 0; i < px->npix; i++)
-      if ((!valid || valid[i]) && !isnan(src[i])) s->v[b][s->n[b]++] = src[i];
-  }
-  return 0;
-}
-
-static void samples_free(samples *s) {
-  for (int b = 0; b < ASD_ENCODE_MAX_BANDS; b++) VSIFree(s->v[b]);
-}
-
-/* Collects samples of every selected band: a whole overview when one is
- * suitable, else whole blocks spread over the image. */
-static int collect_samples(GDALDatasetH ds, const int *bands, int nbands, samples *s) {
-  GDALRasterBandH b1 = GDALGetRasterBand(ds, bands[0]);
-  GDALRasterBandH ov = GDALGetRasterSampleOverviewEx(b1, (GUIntBig)512 * 1024);
-  if (ov && ov != b1) {
-    /* Find the overview level of band 1 and use the same level for every
-     * band (per-band overviews have the same levels). */
-    int level = -1;
-    for (int i = 0; i < GDALGetOverviewCount(b1); i++)
-      if (GDALGetOverview(b1, i) == ov) level = i;
-    int ow = GDALGetRasterBandXSize(ov), oh = GDALGetRasterBandYSize(ov);
-    if (level >= 0 && (size_t)ow * (size_t)oh <= (size_t)8 * 1024 * 1024) {
-      /* A MEM-free path: read each band's overview into a window buffer. */
-      asd_window_pixels px;
-      memset(&px, 0, sizeof(px));
-      px.dt = GDT_Float64;
-      px.nbands = nbands;
-      px.npix = (size_t)ow * (size_t)oh;
-      px.values = VSI_MALLOC3_VERBOSE(px.npix, (size_t)nbands, sizeof(double));
-      px.valid = VSI_MALLOC2_VERBOSE(px.npix, (size_t)nbands);
-      if (!px.values || !px.valid) {
-        asd_window_pixels_free(&px);
-        return -1;
-      }
-      int ok = 1;
-      for (int b = 0; b < nbands && ok; b++) {
-        GDALRasterBandH band = GDALGetRasterBand(ds, bands[b]);
-        GDALRasterBandH o = level < GDALGetOverviewCount(band) ? GDALGetOverview(band, level) : NULL;
-        if (!o || GDALGetRasterBandXSize(o) != ow || GDALGetRasterBandYSize(o) != oh) {
-          ok = 0;
-          break;
-        }
-        double *dst = (double *)px.values + (size_t)b * px.npix;
-        unsigned char *vd = px.valid + (size_t)b * px.npix;
-        if (GDALRasterIO(o, GF_Read, 0, 0, ow, oh, dst, ow, oh, GDT_Float64, 0, 0) != CE_None ||
-            GDALRasterIO(GDALGetMaskBand(o), GF_Read, 0, 0, ow, oh, vd, ow, oh, GDT_Byte, 0, 0) != CE_None)
-          ok = 0;
-      }
-      if (ok) {
-        int rc = samples_add(s, &px);
-        asd_window_pixels_free(&px);
-        return rc;
-      }
-      asd_window_pixels_free(&px);
-      CPLErrorReset();
-    }
-  }
-  /* No usable overview: sample whole blocks on a regular grid (reading
-   * whole blocks costs the same as reading any part of them). */
-  int bx = 0, by = 0;
-  GDALGetBlockSize(b1, &bx, &by);
-  const int iw = GDALGetRasterXSize(ds), ih = GDALGetRasterYSize(ds);
-  if (bx <= 0 || by <= 0) bx = iw, by = 1;
-  /* Very wide strips or huge blocks: read a piece of at most 1024 x 1024. */
-  if (bx > 1024) bx = 1024;
-  if (by > 1024) by = 1024;
-  const int nbx = (iw + bx - 1) / bx, nby = (ih + by - 1) / by;
-  /* A grid of up to 16 x 16 blocks spread evenly over both axes, so that
-   * every part of the image is represented whatever the block shape. */
-  const int sx = nbx < 16 ? nbx : 16, sy = nby < 16 ? nby : 16;
-  for (int j = 0; j < sy; j++) {
-    for (int i = 0; i < sx; i++) {
-      int cx = (int)(((long long)i * nbx + nbx / 2) / sx), cy = (int)(((long long)j * nby + nby / 2) / sy);
-      if (cx >= nbx) cx = nbx - 1;
-      if (cy >= nby) cy = nby - 1;
-      int x = cx * bx, y = cy * by;
-      int w = x + bx > iw ? iw - x : bx, h = y + by > ih ? ih - y : by;
-      asd_window_pixels px;
-      if (asd_read_window(ds, bands, nbands, x, y, w, h, GDT_Float64, &px) != 0) return -1;
-      int rc = samples_add(s, &px);
-      asd_window_pixels_free(&px);
-      if (rc != 0) return -1;
-    }
-  }
-  return 0;
-}
-
-static int compute_scaling(asd_encoder *e, GDALDatasetH ds) {
+/* Checks an explicit (-scale) range and installs it. */
+static int explicit_scaling(asd_encoder *e) {
   const asd_encode_options *o = &e->opt;
-  for (int b = 0; b < e->nbands; b++) {
-    e->offset[b] = 0;
-    e->scale[b] = 1;
+  if (o->scale_count != 1 && o->scale_count != e->nbands) {
+    CPLError(CE_Failure, CPLE_IllegalArg,
+             "asd_encoder: -scale needs one src_min/src_max pair or one per band (%d bands, %d pairs)", e->nbands,
+             o->scale_count);
+    return -1;
   }
-  if (o->scale == ASD_SCALE_NONE) return 0;
-  if (o->scale == ASD_SCALE_EXPLICIT) {
-    if (o->scale_count != 1 && o->scale_count != e->nbands) {
-      CPLError(CE_Failure, CPLE_IllegalArg,
-               "asd_encoder: -scale needs one src_min/src_max pair or one per band (%d bands, %d pairs)",
-               e->nbands, o->scale_count);
+  for (int b = 0; b < e->nbands; b++) {
+    const int k = o->scale_count == 1 ? 0 : b;
+    const double lo = o->src_min[k], hi = o->src_max[k];
+    if (!(hi > lo) || !isfinite(lo) || !isfinite(hi)) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: -scale range %g..%g is empty", lo, hi);
       return -1;
     }
-    for (int b = 0; b < e->nbands; b++) {
-      int k = o->scale_count == 1 ? 0 : b;
-      double lo = o->src_min[k], hi = o->src_max[k];
-      if (!(hi > lo) || !isfinite(lo) || !isfinite(hi)) {
-        CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: -scale range %g..%g is empty", lo, hi);
-        return -1;
-      }
-      e->offset[b] = lo;
-      e->scale[b] = 255.0 / (hi - lo);
+    e->info.src_min[b] = lo;
+    e->info.src_max[b] = hi;
+  }
+  return 0;
+}
+
+/* Fixes the per-band map byte = (v - offset) * scale for the whole image. */
+static int compute_scaling(asd_encoder *e, GDALDatasetH ds, int all_byte) {
+  const asd_encode_options *o = &e->opt;
+  asd_encode_scaling_info *in = &e->info;
+  memset(in, 0, sizeof(*in));
+  in->mode = o->scale;
+  if (in->mode == ASD_SCALE_AUTO) {
+    in->mode = all_byte ? ASD_SCALE_NONE : ASD_SCALE_DRA;
+    in->automatic = 1;
+  }
+  in->data_type = GDALGetRasterDataType(GDALGetRasterBand(ds, e->bands[0]));
+  in->nbands = e->nbands;
+  for (int b = 0; b < e->nbands; b++) {
+    in->bands[b] = e->bands[b];
+    in->src_min[b] = 0;
+    in->src_max[b] = 255;
+  }
+  if ((int)in->mode < ASD_SCALE_NONE || (int)in->mode > ASD_SCALE_DRA) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: unknown scale mode %d", (int)o->scale);
+    return -1;
+  }
+  int rc = 0;
+  if (in->mode == ASD_SCALE_EXPLICIT) {
+    rc = explicit_scaling(e);
+  } else if (in->mode != ASD_SCALE_NONE) {
+    if ((in->mode == ASD_SCALE_PERCENTILE || in->mode == ASD_SCALE_DRA) &&
+        !(o->percentile_low >= 0 && o->percentile_low < o->percentile_high && o->percentile_high <= 100)) {
+      CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: percentiles %g..%g must satisfy 0 <= low < high <= 100",
+               o->percentile_low, o->percentile_high);
+      return -1;
     }
-    return 0;
-  }
-  if (o->scale == ASD_SCALE_PERCENTILE &&
-      !(o->percentile_low >= 0 && o->percentile_low < o->percentile_high && o->percentile_high <= 100)) {
-    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: percentiles %g..%g must satisfy 0 <= low < high <= 100",
-             o->percentile_low, o->percentile_high);
-    return -1;
-  }
-  samples s;
-  memset(&s, 0, sizeof(s));
-  if (collect_samples(ds, e->bands, e->nbands, &s) != 0) {
-    samples_free(&s);
-    return -1;
+    in->percentile_low = o->percentile_low;
+    in->percentile_high = o->percentile_high;
+    asd_dra_band *st[ASD_ENCODE_MAX_BANDS];
+    if (asd_dra_collect(ds, e->bands, e->nbands, st, in->source, sizeof(in->source)) != 0) return -1;
+    for (int b = 0; b < e->nbands; b++) {
+      asd_dra_range(st[b], in->mode, o->percentile_low, o->percentile_high, &in->src_min[b], &in->src_max[b]);
+      in->samples[b] = asd_dra_band_count(st[b]);
+      CPLDebug("ASD", "encoder: band %d range %.10g..%.10g (%lld samples, %s)", e->bands[b], in->src_min[b],
+               in->src_max[b], in->samples[b], in->source);
+      asd_dra_band_free(st[b]);
+    }
   }
   for (int b = 0; b < e->nbands; b++) {
-    double lo = 0, hi = 255;
-    if (s.n[b] > 0) {
-      if (o->scale == ASD_SCALE_MINMAX) {
-        lo = hi = s.v[b][0];
-        for (size_t i = 1; i < s.n[b]; i++) {
-          if (s.v[b][i] < lo) lo = s.v[b][i];
-          if (s.v[b][i] > hi) hi = s.v[b][i];
-        }
-      } else {
-        qsort(s.v[b], s.n[b], sizeof(double), cmp_double);
-        lo = s.v[b][(size_t)floor(o->percentile_low / 100.0 * (double)(s.n[b] - 1))];
-        hi = s.v[b][(size_t)ceil(o->percentile_high / 100.0 * (double)(s.n[b] - 1))];
-      }
+    if (in->mode == ASD_SCALE_NONE) {
+      e->offset[b] = 0;
+      e->scale[b] = 1;
+    } else {
+      e->offset[b] = in->src_min[b];
+      e->scale[b] = in->src_max[b] > in->src_min[b] ? 255.0 / (in->src_max[b] - in->src_min[b]) : 1.0;
     }
-    e->offset[b] = lo;
-    e->scale[b] = hi > lo ? 255.0 / (hi - lo) : 1.0;
-    CPLDebug("ASD", "encoder: band %d range %.10g..%.10g (%lu samples)", e->bands[b], lo, hi,
-             (unsigned long)s.n[b]);
   }
-  samples_free(&s);
-  return 0;
+  return rc;
+}
+
+void asd_encoder_scaling_info(const asd_encoder *e, asd_encode_scaling_info *info) {
+  if (!e) {
+    memset(info, 0, sizeof(*info));
+    return;
+  }
+  *info = e->info;
 }
 
 /* ------------------------------------------------------------------------
@@ -582,8 +561,12 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
   int all_byte = 1;
   for (int i = 0; i < e->nbands; i++)
     if (GDALGetRasterDataType(GDALGetRasterBand(ds, e->bands[i])) != GDT_Byte) all_byte = 0;
-  e->read_dt = (all_byte && o->scale == ASD_SCALE_NONE) ? GDT_Byte : GDT_Float64;
-  if (compute_scaling(e, ds) != 0 || setup_reads(e, ds) != 0) {
+  if (compute_scaling(e, ds, all_byte) != 0) {
+    asd_encoder_free(e);
+    return NULL;
+  }
+  e->read_dt = (all_byte && e->info.mode == ASD_SCALE_NONE) ? GDT_Byte : GDT_Float64;
+  if (setup_reads(e, ds) != 0) {
     asd_encoder_free(e);
     return NULL;
   }

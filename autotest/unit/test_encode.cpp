@@ -240,6 +240,7 @@ TEST(Encode, RangeAdjustmentModes) {
   asd_payload p;
 
   // none: clamped.
+  o.scale = ASD_SCALE_NONE;
   asd_encoder *e = asd_encoder_new(name, &o);
   ASSERT_NE(nullptr, e);
   ASSERT_EQ(1, asd_encoder_scaling(e, off, sc));

@@ -11,13 +11,19 @@
  * Pixels: the selected bands (default: the first three, or the only one) are
  * read as one pixel-interleaved buffer, converted to Byte with the range
  * adjustment chosen once per image at asd_encoder_new:
+ *   ASD_SCALE_AUTO       the default: NONE when every selected band is Byte,
+ *                        else DRA;
  *   ASD_SCALE_NONE       values clamped to 0..255 (right for Byte images);
  *   ASD_SCALE_MINMAX     per-band min/max of the approximate statistics;
  *   ASD_SCALE_PERCENTILE per-band percentile clip (default 2 %..98 %);
+ *   ASD_SCALE_DRA        the OSML dynamic range adjustment: the percentile
+ *                        range widened by 20 % below and 40 % above, within
+ *                        the actual min/max (tiler/dra.c);
  *   ASD_SCALE_EXPLICIT   src_min/src_max given by the caller (like -scale).
  * Approximate statistics come from an overview when one is small enough,
- * otherwise from a sample of whole blocks spread over the image; nothing is
- * written next to the source (no .aux.xml).
+ * otherwise from a sample of whole blocks spread over the image, nodata,
+ * masked and NaN pixels excluded; nothing is written next to the source (no
+ * .aux.xml).  asd_encoder_scaling_info says what was applied.
  *
  * Reads (asd_read_mode): with ASD_READ_BLOCKS the source is read in whole
  * native blocks (GDALGetBlockSize; strips for striped files), each block
@@ -78,11 +84,21 @@ typedef enum asd_scale_mode {
   ASD_SCALE_NONE = 0,
   ASD_SCALE_MINMAX = 1,
   ASD_SCALE_PERCENTILE = 2,
-  ASD_SCALE_EXPLICIT = 3
+  ASD_SCALE_EXPLICIT = 3,
+  ASD_SCALE_DRA = 4,
+  ASD_SCALE_AUTO = 5
 } asd_scale_mode;
 
-/* "none", "minmax", "percentile", "explicit" -> mode; -1 if unknown. */
+/* "none", "minmax", "percentile", "dra", "explicit", "auto" -> mode; -1 if
+ * unknown. */
 int asd_scale_mode_from_name(const char *name);
+const char *asd_scale_mode_name(asd_scale_mode m);
+
+/* Parses a -scale-mode value: none | minmax | auto | percentile[:LOW:HIGH] |
+ * dra[:LOW:HIGH] (percentiles 0 <= LOW < HIGH <= 100; default 2:98).  Sets
+ * *mode and, when given, *low / *high.  Returns 0, or -1 with err filled. */
+int asd_scale_mode_parse(const char *spec, asd_scale_mode *mode, double *low, double *high, char *err,
+                         size_t err_size);
 
 #define ASD_ENCODE_MAX_BANDS 16
 
@@ -108,7 +124,7 @@ typedef struct asd_encode_options {
   char **creation_options;
   int bands[ASD_ENCODE_MAX_BANDS]; /* 1-based; band_count 0 = default selection */
   int band_count;
-  asd_scale_mode scale;     /* default NONE */
+  asd_scale_mode scale;     /* default AUTO (DRA for non-Byte bands, NONE for Byte) */
   double percentile_low;    /* default 2.0 */
   double percentile_high;   /* default 98.0 */
   /* ASD_SCALE_EXPLICIT: one pair for all bands (scale_count 1) or one per band. */
@@ -139,6 +155,27 @@ void asd_encoder_free(asd_encoder *e);
  * clamped to 0..255.  Returns the band count. */
 int asd_encoder_scaling(const asd_encoder *e, double *offset, double *scale);
 int asd_encoder_band_count(const asd_encoder *e);
+
+/* What the range adjustment is, for summaries and metrics. */
+typedef struct asd_encode_scaling_info {
+  asd_scale_mode mode;      /* as applied: AUTO resolved to NONE or DRA */
+  int automatic;            /* 1 when mode was chosen by AUTO */
+  double percentile_low, percentile_high; /* PERCENTILE and DRA */
+  GDALDataType data_type;   /* of the first selected band */
+  int nbands;
+  int bands[ASD_ENCODE_MAX_BANDS];      /* 1-based source bands */
+  double src_min[ASD_ENCODE_MAX_BANDS]; /* value mapped to 0 */
+  double src_max[ASD_ENCODE_MAX_BANDS]; /* value mapped to 255 */
+  long long samples[ASD_ENCODE_MAX_BANDS]; /* valid pixels behind the statistics (0: none read) */
+  char source[96];          /* what the statistics were read from, "" when none were */
+} asd_encode_scaling_info;
+
+void asd_encoder_scaling_info(const asd_encoder *e, asd_encode_scaling_info *info);
+
+/* One line for a summary, e.g. "UInt16 -> Byte: dra 2..98 % per band
+ * (band 1 479..2002, band 2 527..1897, band 3 166..1922; 96 of 96 blocks
+ * of 256x256)".  CPLFree the result. */
+char *asd_encode_scaling_describe(const asd_encode_scaling_info *info);
 
 typedef enum asd_encode_status {
   ASD_ENCODE_ERROR = -1,
