@@ -377,3 +377,172 @@ TEST(Georef, GeolocationArraysMatchGdaltransform) {
   VSIUnlink(img.c_str());
   VSIUnlink(geo.c_str());
 }
+
+namespace {
+
+// A GeoTIFF georeferenced by 25 lon/lat GCPs only (600 x 400).
+std::string make_gcp_tif(const std::string &path) {
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path.c_str(), 600, 400, 1, GDT_Byte, nullptr);
+  std::vector<GDAL_GCP> gcps;
+  std::vector<std::string> ids;
+  for (int k = 0; k < 25; k++) ids.push_back(std::to_string(k));
+  for (int j = 0; j <= 4; j++)
+    for (int i = 0; i <= 4; i++) {
+      GDAL_GCP g;
+      g.pszId = const_cast<char *>(ids[j * 5 + i].c_str());
+      g.pszInfo = const_cast<char *>("");
+      g.dfGCPPixel = i * 150.0;
+      g.dfGCPLine = j * 100.0;
+      g.dfGCPX = 52.0 + i * 0.001;
+      g.dfGCPY = 24.0 - j * 0.0008;
+      g.dfGCPZ = 0;
+      gcps.push_back(g);
+    }
+  OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+  OSRImportFromEPSG(srs, 4326);
+  EXPECT_EQ(CE_None, GDALSetGCPs2(ds, (int)gcps.size(), gcps.data(), srs));
+  OSRDestroySpatialReference(srs);
+  GDALClose(ds);
+  return path;
+}
+
+}  // namespace
+
+// GCPs next to the default geotransform (a VRT holding both, as some
+// writers produce): the GCPs are the georeferencing, and the method says so.
+TEST(Georef, GcpsWinOverTheDefaultGeotransform) {
+  GDALAllRegister();
+  std::string tif = make_gcp_tif(tmp_path("asd_georef_gcp_only.tif"));
+  std::string vrt = tmp_path("asd_georef_gcp_identity.vrt");
+  GDALDatasetH src = GDALOpen(tif.c_str(), GA_ReadOnly);
+  GDALDatasetH ds = GDALCreateCopy(GDALGetDriverByName("VRT"), vrt.c_str(), src, FALSE, nullptr, nullptr, nullptr);
+  ASSERT_NE(nullptr, ds);
+  double identity[6] = {0, 1, 0, 0, 0, 1};
+  ASSERT_EQ(CE_None, GDALSetGeoTransform(ds, identity));
+  GDALClose(ds);  // the VRT first: it refers to src's bands
+  GDALClose(src);
+  ds = GDALOpen(vrt.c_str(), GA_ReadOnly);
+  ASSERT_NE(nullptr, ds);
+  double gt[6];
+  ASSERT_EQ(CE_None, GDALGetGeoTransform(ds, gt));  // the trap: GDAL reports a geotransform
+  ASSERT_GT(GDALGetGCPCount(ds), 0);
+
+  asd_georef *g = asd_georef_new(ds, nullptr);
+  ASSERT_NE(nullptr, g);
+  EXPECT_STREQ("GCP_POLYNOMIAL", asd_georef_method(g));
+  char d[256];
+  asd_georef_describe(g, d, sizeof d);
+  EXPECT_STREQ("GCP_POLYNOMIAL -> EPSG:4326 (25 GCPs; the default geotransform next to them ignored)", d);
+  // Where the GCPs say, as gdaltransform puts the GCP-only file.
+  expect_same_as_gdaltransform(g, "-t_srs EPSG:4326", tif, sample_points(600, 400), 1e-9);
+  asd_georef_free(g);
+
+  // -to METHOD=... still decides: the user may want that geotransform.
+  asd_georef_options o;
+  asd_georef_options_init(&o);
+  char **to = CSLSetNameValue(nullptr, "METHOD", "GCP_TPS");
+  o.transformer_options = to;
+  g = asd_georef_new(ds, &o);
+  ASSERT_NE(nullptr, g);
+  EXPECT_STREQ("GCP_TPS", asd_georef_method(g));
+  expect_same_as_gdaltransform(g, "-tps -t_srs EPSG:4326", tif, sample_points(600, 400), 1e-9);
+  asd_georef_free(g);
+  CSLDestroy(to);
+  GDALClose(ds);
+  VSIUnlink(vrt.c_str());
+  VSIUnlink(tif.c_str());
+}
+
+namespace {
+
+// A full-disk geostationary image (1000 x 1000, 11.2 km pixels) whose
+// corners look past the Earth: the disk's edge is at ~5,430 km.
+GDALDatasetH make_geos() {
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("MEM"), "geos", 1000, 1000, 1, GDT_Byte, nullptr);
+  double gt[6] = {-5.6e6, 11200, 0, 5.6e6, 0, -11200};
+  GDALSetGeoTransform(ds, gt);
+  OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+  OSRSetFromUserInput(srs, "+proj=geos +h=35785831 +lon_0=0 +datum=WGS84 +units=m +no_defs");
+  GDALSetSpatialRef(ds, srs);
+  OSRDestroySpatialReference(srs);
+  return ds;
+}
+
+// Every vertex of poly (EPSG:4326 lon/lat) taken back to the image's pixels.
+std::vector<Pt> back_to_pixels(OGRGeometryH poly) {
+  OGRSpatialReferenceH wgs = OSRNewSpatialReference(nullptr), geos = OSRNewSpatialReference(nullptr);
+  OSRImportFromEPSG(wgs, 4326);
+  OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
+  OSRSetFromUserInput(geos, "+proj=geos +h=35785831 +lon_0=0 +datum=WGS84 +units=m +no_defs");
+  OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(wgs, geos);
+  OGRGeometryH ring = OGR_G_GetGeometryRef(poly, 0);
+  std::vector<Pt> out;
+  for (int i = 0; i < OGR_G_GetPointCount(ring); i++) {
+    double x = OGR_G_GetX(ring, i), y = OGR_G_GetY(ring, i);
+    EXPECT_TRUE(OCTTransform(ct, 1, &x, &y, nullptr));
+    out.push_back({(x + 5.6e6) / 11200, (5.6e6 - y) / 11200});
+  }
+  OCTDestroyCoordinateTransformation(ct);
+  OSRDestroySpatialReference(wgs);
+  OSRDestroySpatialReference(geos);
+  return out;
+}
+
+}  // namespace
+
+// Shapes over the edge of the disk are trimmed to the part on the Earth;
+// shapes wholly in space have no geometry; nothing is silently lost.
+TEST(Georef, GeostationaryCornersAreTrimmedOrReported) {
+  GDALAllRegister();
+  GDALDatasetH ds = make_geos();
+  asd_georef *g = asd_georef_new(ds, nullptr);
+  ASSERT_NE(nullptr, g);
+  asd_georef_status st = ASD_GEOREF_FAILED;
+
+  // The middle of the disk: as before.
+  OGRGeometryH p = asd_georef_box_ex(g, 450, 450, 550, 550, &st);
+  ASSERT_NE(nullptr, p);
+  EXPECT_EQ(ASD_GEOREF_OK, st);
+  OGR_G_DestroyGeometry(p);
+
+  // A corner tile in space: nothing to draw, and it says so.
+  p = asd_georef_box_ex(g, 0, 0, 64, 64, &st);
+  EXPECT_EQ(nullptr, p);
+  EXPECT_EQ(ASD_GEOREF_FAILED, st);
+  double cx = 10, cy = 10;
+  EXPECT_EQ(1, asd_georef_transform(g, 1, &cx, &cy));
+
+  // A tile across the limb (north-west, 45 degrees): trimmed to the disk.
+  for (auto box : {std::vector<double>{60, 60, 316, 316}, std::vector<double>{0, 0, 1000, 1000},
+                   std::vector<double>{400, 0, 600, 40}}) {
+    p = asd_georef_box_ex(g, box[0], box[1], box[2], box[3], &st);
+    ASSERT_NE(nullptr, p) << box[0] << "," << box[1];
+    EXPECT_EQ(ASD_GEOREF_TRIMMED, st);
+    EXPECT_TRUE(OGR_G_IsValid(p));
+    OGREnvelope env;
+    OGR_G_GetEnvelope(p, &env);
+    EXPECT_GE(env.MinX, -90);
+    EXPECT_LE(env.MaxX, 90);
+    EXPECT_GE(env.MinY, -90);
+    EXPECT_LE(env.MaxY, 90);
+    // Every vertex is a point of the box, and on the disk.
+    for (const Pt &q : back_to_pixels(p)) {
+      EXPECT_GE(q.x, box[0] - 0.01);
+      EXPECT_LE(q.x, box[2] + 0.01);
+      EXPECT_GE(q.y, box[1] - 0.01);
+      EXPECT_LE(q.y, box[3] + 0.01);
+    }
+    OGR_G_DestroyGeometry(p);
+  }
+  // The whole image's outline reaches (within a pixel) the disk's edge on
+  // all four sides: the left edge's crossings are near x = 500 +- 485 px.
+  p = asd_georef_box_ex(g, 0, 0, 1000, 1000, &st);
+  ASSERT_NE(nullptr, p);
+  double minx = 1e9, maxx = -1e9;
+  for (const Pt &q : back_to_pixels(p)) minx = std::min(minx, q.x), maxx = std::max(maxx, q.x);
+  EXPECT_LT(minx, 16.5);
+  EXPECT_GT(maxx, 983.5);
+  OGR_G_DestroyGeometry(p);
+  asd_georef_free(g);
+  GDALClose(ds);
+}

@@ -10,7 +10,10 @@
  *   RPC metadata present      -> METHOD=RPC (the sensor model is the
  *                                accurate one; a NITF's IGEOLO corners are not)
  *   GEOLOCATION metadata      -> METHOD=GEOLOC_ARRAY
- *   otherwise                 -> GDAL's default (geotransform, then GCPs)
+ *   a real geotransform       -> METHOD=GEOTRANSFORM
+ *   GCPs                      -> METHOD=GCP_POLYNOMIAL (also when the only
+ *                                geotransform is the default (0,1,0,0,0,1) or
+ *                                (0,1,0,0,0,-1), which is no georeferencing)
  * The output SRS is EPSG:4326 with longitude first (traditional GIS order,
  * OAMS_TRADITIONAL_GIS_ORDER) unless t_srs says otherwise.
  *
@@ -24,11 +27,18 @@
  * curves on the ground, so polygon edges are densified (a vertex every
  * densify_pixels along each edge) before transforming.
  *
+ * Limited domains: a shape whose pixels do not all transform (the corners of
+ * a geostationary full disk, a diverging polynomial) is trimmed to its
+ * transformable part (asd_georef_ring_ex: ASD_GEOREF_TRIMMED); only a shape
+ * with no transformable vertex gives no geometry (ASD_GEOREF_FAILED).
+ *
  * A georeferencer is safe to use from several threads (calls are
  * serialised with a mutex; GDAL transformers keep caches).
  */
 #ifndef ASD_GEOREF_H
 #define ASD_GEOREF_H
+
+#include <stddef.h>
 
 #include <gdal.h>
 #include <ogr_api.h>
@@ -66,6 +76,13 @@ const char *asd_georef_method(const asd_georef *g);
  * traditional GIS order. */
 OGRSpatialReferenceH asd_georef_srs(const asd_georef *g);
 
+/* One line naming the method and the output SRS, e.g. "GCP_POLYNOMIAL ->
+ * EPSG:4326 (12 GCPs; the default geotransform next to them ignored)" or
+ * "none (image pixel coordinates)". */
+void asd_georef_describe(const asd_georef *g, char *out, size_t size);
+/* Why a shape could not be georeferenced (a sentence fragment). */
+const char *asd_georef_why(const asd_georef *g);
+
 /* Transforms n image-pixel points (x = column, y = row, pixel corners at
  * integers, as GDAL) in place to the output SRS.  Returns the number of
  * points that failed (0 = all good); a failed point is left unchanged. */
@@ -77,6 +94,21 @@ int asd_georef_transform(asd_georef *g, int n, double *x, double *y);
 OGRGeometryH asd_georef_ring(asd_georef *g, const double *xy, int n);
 /* Same for the box [minx, miny, maxx, maxy] in image pixels. */
 OGRGeometryH asd_georef_box(asd_georef *g, double minx, double miny, double maxx, double maxy);
+
+typedef enum asd_georef_status {
+  ASD_GEOREF_OK = 0,      /* every vertex transformed */
+  ASD_GEOREF_TRIMMED = 1, /* part of the shape is outside the transform's domain: the rest is returned */
+  ASD_GEOREF_FAILED = 2   /* nothing transformable: NULL */
+} asd_georef_status;
+
+/* asd_georef_ring / asd_georef_box that repair instead of failing: a
+ * polygon with some vertices outside the transform's domain is trimmed to
+ * the transformable part (the crossings found by bisection, joined by the
+ * straight pixel segment between them, densified).  *status (may be NULL)
+ * says which case it was. */
+OGRGeometryH asd_georef_ring_ex(asd_georef *g, const double *xy, int n, asd_georef_status *status);
+OGRGeometryH asd_georef_box_ex(asd_georef *g, double minx, double miny, double maxx, double maxy,
+                               asd_georef_status *status);
 
 #ifdef __cplusplus
 }
