@@ -65,7 +65,7 @@
 /* Field indexes of the detections layer. */
 enum {
   F_CLASS, F_SCORE, F_RAW_SCORE, F_CLASSES, F_IMINX, F_IMINY, F_IMAXX, F_IMAXY, F_IGEOM, F_CLON, F_CLAT,
-  F_TROW, F_TCOL, F_INFID, F_SRC, F_MODEL, F_MERGED,
+  F_TROW, F_TCOL, F_INFID, F_SRC, F_MODEL, F_MERGED, F_GEOREF,
   /* nested (GeoJSON) */
   N_IMAGE_GEOMETRY, N_IMAGE_BBOX, N_FEATURE_CLASSES, N_MODEL_METADATA, N_CENTER_LON, N_CENTER_LAT,
   N_INFERENCE_METADATA, N_SOURCE_METADATA,
@@ -96,6 +96,7 @@ static const field_def DETECTION_FIELDS[F_COUNT] = {
     {"source_image", OFTString, OFSTNone},
     {"model_metadata", OFTString, OFSTJSON},
     {"merged_count", OFTInteger, OFSTNone},
+    {"georef", OFTString, OFSTNone},
     {"imageGeometry", OFTString, OFSTJSON},
     {"imageBBox", OFTString, OFSTJSON},
     {"featureClasses", OFTString, OFSTJSON},
@@ -106,15 +107,27 @@ static const field_def DETECTION_FIELDS[F_COUNT] = {
     {"sourceMetadata", OFTString, OFSTJSON},
 };
 
-enum { T_INDEX, T_ROW, T_COL, T_X, T_Y, T_W, T_H, T_STATUS, T_REASON, T_INFID, T_FCOUNT, T_SRC, T_COUNT };
+enum { T_INDEX, T_ROW, T_COL, T_X, T_Y, T_W, T_H, T_STATUS, T_REASON, T_INFID, T_FCOUNT, T_SRC, T_GEOREF, T_UNGEO,
+       T_COUNT };
 
 static const field_def TILE_FIELDS[T_COUNT] = {
     {"tile_index", OFTInteger, OFSTNone}, {"tile_row", OFTInteger, OFSTNone}, {"tile_col", OFTInteger, OFSTNone},
     {"x", OFTInteger, OFSTNone},          {"y", OFTInteger, OFSTNone},        {"width", OFTInteger, OFSTNone},
     {"height", OFTInteger, OFSTNone},     {"status", OFTString, OFSTNone},    {"reason", OFTString, OFSTNone},
     {"inference_id", OFTString, OFSTNone}, {"feature_count", OFTInteger64, OFSTNone},
-    {"source_image", OFTString, OFSTNone},
+    {"source_image", OFTString, OFSTNone},    {"georef", OFTString, OFSTNone},
+    {"not_georeferenced", OFTInteger64, OFSTNone},
 };
+
+/* The value of the georef fields: how the geometry was made. */
+static const char *georef_value(asd_georef_status st) {
+  switch (st) {
+    case ASD_GEOREF_OK: return "ok";
+    case ASD_GEOREF_TRIMMED: return "trimmed";
+    case ASD_GEOREF_FAILED: return "none";
+  }
+  return "none";
+}
 
 typedef struct out_ds {
   GDALDatasetH ds;
@@ -142,7 +155,11 @@ struct asd_writer {
   OGRSpatialReferenceH deferred_srs;
   char **deferred_lco;
   long long written;
-  long long geometry_failures;
+  asd_writer_georef_counts geo; /* shapes trimmed or left without a geometry */
+  /* Detections without a geometry per producing tile, keyed by
+   * (tile_row, tile_col): the tile layer says how many each tile has. */
+  long long *ungeo_keys, *ungeo_counts;
+  size_t ungeo_n;
   char *source_image;
   char *source_metadata;
   char inference_dt[32];
@@ -692,6 +709,42 @@ static void json_str(asd_buf *b, const char *s) {
   json_object_put(o);
 }
 
+static long long ungeo_key(int row, int col) { return ((long long)row << 32) | (unsigned int)col; }
+
+/* Detections of tile (row, col) written without a geometry so far. */
+static long long ungeo_count(const asd_writer *w, int row, int col) {
+  const long long k = ungeo_key(row, col);
+  for (size_t i = 0; i < w->ungeo_n; i++)
+    if (w->ungeo_keys[i] == k) return w->ungeo_counts[i];
+  return 0;
+}
+
+/* Counts a shape trimmed or left without a geometry.  Failures are rare
+ * (the edge of a limited domain), so a list searched linearly will do. */
+static void count_georef(asd_writer *w, asd_georef_status st, int tile, int row, int col) {
+  if (st == ASD_GEOREF_TRIMMED) {
+    if (tile) w->geo.tiles_trimmed++;
+    else w->geo.detections_trimmed++;
+    return;
+  }
+  if (st != ASD_GEOREF_FAILED || asd_georef_is_pixel_space(w->georef)) return;
+  if (tile) {
+    w->geo.tiles_failed++;
+    return;
+  }
+  w->geo.detections_failed++;
+  const long long k = ungeo_key(row, col);
+  for (size_t i = 0; i < w->ungeo_n; i++)
+    if (w->ungeo_keys[i] == k) {
+      w->ungeo_counts[i]++;
+      return;
+    }
+  w->ungeo_keys = CPLRealloc(w->ungeo_keys, (w->ungeo_n + 1) * sizeof(long long));
+  w->ungeo_counts = CPLRealloc(w->ungeo_counts, (w->ungeo_n + 1) * sizeof(long long));
+  w->ungeo_keys[w->ungeo_n] = k;
+  w->ungeo_counts[w->ungeo_n++] = 1;
+}
+
 /* Counts a write, committing when the batch is full or old enough. */
 static int after_write(asd_writer *w, out_ds *o) {
   if (!o->in_tx) return 0;
@@ -707,24 +760,32 @@ int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
   const int n = pixel_shape(d, &xy);
   OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(w->det));
 
-  /* Geometry. */
-  OGRGeometryH g = asd_georef_ring(w->georef, xy, n);
+  /* Geometry: trimmed to its georeferenced part when it crosses the edge
+   * of the transform's domain, absent (and counted) when nothing of it is
+   * georeferenced; the image-pixel fields are written either way. */
+  asd_georef_status gst = ASD_GEOREF_FAILED;
+  OGRGeometryH g = asd_georef_ring_ex(w->georef, xy, n, &gst);
   if (g && OGR_L_GetGeomType(w->det) == wkbPolygon && wkbFlatten(OGR_G_GetGeometryType(g)) != wkbPolygon) {
     /* A point in a polygon-only layer (Shapefile) becomes its box. */
     OGR_G_DestroyGeometry(g);
-    g = asd_georef_box(w->georef, d->minx, d->miny, d->maxx, d->maxy);
+    g = asd_georef_box_ex(w->georef, d->minx, d->miny, d->maxx, d->maxy, &gst);
   }
-  if (g) {
-    OGR_F_SetGeometryDirectly(f, g);
-  } else {
-    w->geometry_failures++;
-    CPLDebug("ASD", "writer: detection at pixel box %g,%g,%g,%g could not be georeferenced", d->minx, d->miny,
-             d->maxx, d->maxy);
-  }
+  count_georef(w, gst, 0, d->tile_row, d->tile_col);
 
-  /* Centre of the box, converted. */
+  /* Centre of the box, converted; the centre of what was georeferenced
+   * when the box's own centre is outside the transform's domain. */
   double cx = (d->minx + d->maxx) / 2, cy = (d->miny + d->maxy) / 2;
-  const int center_ok = asd_georef_transform(w->georef, 1, &cx, &cy) == 0;
+  int center_ok = asd_georef_transform(w->georef, 1, &cx, &cy) == 0;
+  if (!center_ok && g) {
+    OGRGeometryH c = OGR_G_CreateGeometry(wkbPoint);
+    if (OGR_G_Centroid(g, c) == OGRERR_NONE) {
+      cx = OGR_G_GetX(c, 0);
+      cy = OGR_G_GetY(c, 0);
+      center_ok = 1;
+    }
+    OGR_G_DestroyGeometry(c);
+  }
+  if (g) OGR_F_SetGeometryDirectly(f, g);
 
   const int *ix = w->det_idx;
   OGR_F_SetFieldString(f, ix[F_CLASS], d->class_iri ? d->class_iri : "");
@@ -751,6 +812,7 @@ int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d) {
   OGR_F_SetFieldString(f, ix[F_SRC], w->source_image);
   if (d->model_metadata_json) OGR_F_SetFieldString(f, ix[F_MODEL], d->model_metadata_json);
   OGR_F_SetFieldInteger(f, ix[F_MERGED], d->merged_count > 0 ? d->merged_count : 1);
+  OGR_F_SetFieldString(f, ix[F_GEOREF], georef_value(gst));
 
   if (w->nested) {
     char *gj = shape_geojson(xy, n);
@@ -832,8 +894,10 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
   out_ds *o = w->tiles_owner;
   tx_begin(o);
   OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(w->tiles));
-  OGRGeometryH g = asd_georef_box(w->georef, t->x, t->y, (double)t->x + t->w, (double)t->y + t->h);
+  asd_georef_status gst = ASD_GEOREF_FAILED;
+  OGRGeometryH g = asd_georef_box_ex(w->georef, t->x, t->y, (double)t->x + t->w, (double)t->y + t->h, &gst);
   if (g) OGR_F_SetGeometryDirectly(f, g);
+  count_georef(w, gst, 1, t->row, t->col);
   const int *ix = w->tile_idx;
   OGR_F_SetFieldInteger(f, ix[T_INDEX], t->index);
   OGR_F_SetFieldInteger(f, ix[T_ROW], t->row);
@@ -849,6 +913,8 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
   if (inference_id) OGR_F_SetFieldString(f, ix[T_INFID], inference_id);
   if (feature_count >= 0) OGR_F_SetFieldInteger64(f, ix[T_FCOUNT], feature_count);
   OGR_F_SetFieldString(f, ix[T_SRC], w->source_image);
+  OGR_F_SetFieldString(f, ix[T_GEOREF], georef_value(gst));
+  OGR_F_SetFieldInteger64(f, ix[T_UNGEO], ungeo_count(w, t->row, t->col));
   int rc = 0;
   if (OGR_L_CreateFeature(w->tiles, f) != OGRERR_NONE) {
     CPLError(CE_Failure, CPLE_AppDefined, "asd_writer: writing tile %d to layer '%s' failed", t->index,
@@ -865,6 +931,13 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
 }
 
 long long asd_writer_feature_count(const asd_writer *w) { return w ? w->written : 0; }
+
+void asd_writer_get_georef_counts(const asd_writer *w, asd_writer_georef_counts *c) {
+  if (w)
+    *c = w->geo;
+  else
+    memset(c, 0, sizeof(*c));
+}
 
 GDALDatasetH asd_writer_dataset(asd_writer *w) { return w ? w->main.ds : NULL; }
 
@@ -902,9 +975,16 @@ static int close_out(out_ds *o) {
 int asd_writer_close(asd_writer *w) {
   if (!w) return -1;
   int rc = w->failed ? -1 : 0;
-  if (w->geometry_failures > 0)
-    CPLError(CE_Warning, CPLE_AppDefined, "asd_writer: %lld detection(s) could not be georeferenced and have no geometry",
-             w->geometry_failures);
+  const asd_writer_georef_counts *c = &w->geo;
+  if (c->detections_failed || c->tiles_failed || c->detections_trimmed || c->tiles_trimmed)
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "%lld detection(s) and %lld tile footprint(s) not georeferenced (%s): written with their image-pixel "
+             "fields and no geometry (field georef = none); %lld detection(s) and %lld footprint(s) trimmed to their "
+             "georeferenced part (georef = trimmed)",
+             c->detections_failed, c->tiles_failed, asd_georef_why(w->georef), c->detections_trimmed,
+             c->tiles_trimmed);
+  CPLFree(w->ungeo_keys);
+  CPLFree(w->ungeo_counts);
   if (close_out(&w->tiles_ds) != 0) rc = -1;
   if (close_out(&w->main) != 0) rc = -1;
   CPLFree(w->source_image);

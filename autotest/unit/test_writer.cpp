@@ -500,3 +500,87 @@ TEST(Writer, OneLayerFormatsPutTheTileLayerInASiblingFile) {
 }
 
 }  // namespace
+
+// A geostationary full disk whose corners look past the Earth: detections
+// and tile footprints there are never lost silently.  Over the edge they are
+// trimmed to the georeferenced part; wholly in space they keep their image
+// fields, get no geometry, georef = "none", and are counted, per tile too.
+TEST(Writer, OutsideTheTransformsDomainIsTrimmedOrCounted) {
+  GDALAllRegister();
+  GDALDatasetH src = GDALCreate(GDALGetDriverByName("MEM"), "geos", 1000, 1000, 1, GDT_Byte, nullptr);
+  double gt[6] = {-5.6e6, 11200, 0, 5.6e6, 0, -11200};
+  GDALSetGeoTransform(src, gt);
+  OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+  OSRSetFromUserInput(srs, "+proj=geos +h=35785831 +lon_0=0 +datum=WGS84 +units=m +no_defs");
+  GDALSetSpatialRef(src, srs);
+  OSRDestroySpatialReference(srs);
+  asd_georef *g = asd_georef_new(src, nullptr);
+  ASSERT_NE(nullptr, g);
+  std::string path = tmp("geos.gpkg");
+  asd_writer_options o;
+  asd_writer_options_init(&o);
+  o.source_image = "geos";
+  asd_writer *w = asd_writer_open(path.c_str(), &o, g);
+  ASSERT_NE(nullptr, w);
+  std::vector<asd_detection> v(3);
+  const double boxes[3][4] = {{490, 490, 510, 510}, {10, 10, 30, 30}, {140, 140, 180, 180}};
+  for (int i = 0; i < 3; i++) {
+    memset(&v[i], 0, sizeof(asd_detection));
+    v[i].kind = ASD_GEOM_BOX;
+    v[i].minx = boxes[i][0], v[i].miny = boxes[i][1], v[i].maxx = boxes[i][2], v[i].maxy = boxes[i][3];
+    v[i].tile_row = i, v[i].tile_col = 0;
+    ASSERT_EQ(0, asd_writer_add_detection(w, &v[i]));
+  }
+  asd_tile t[3];
+  memset(t, 0, sizeof t);
+  const int origins[3][2] = {{448, 448}, {0, 0}, {100, 100}};
+  for (int i = 0; i < 3; i++) {
+    t[i].index = i, t[i].row = i, t[i].col = 0, t[i].x = origins[i][0], t[i].y = origins[i][1], t[i].w = 100,
+    t[i].h = 100;
+    ASSERT_EQ(0, asd_writer_add_tile(w, &t[i], ASD_TILE_SUCCEEDED, nullptr, nullptr, 1));
+  }
+  asd_writer_georef_counts c;
+  asd_writer_get_georef_counts(w, &c);
+  EXPECT_EQ(1, c.detections_failed);
+  EXPECT_EQ(1, c.detections_trimmed);
+  EXPECT_EQ(1, c.tiles_failed);
+  EXPECT_EQ(1, c.tiles_trimmed);
+  std::string warning;
+  CPLPushErrorHandlerEx(
+      [](CPLErr cls, CPLErrorNum, const char *msg) {
+        if (cls == CE_Warning) *static_cast<std::string *>(CPLGetErrorHandlerUserData()) += msg;
+      },
+      &warning);
+  ASSERT_EQ(0, asd_writer_close(w));
+  CPLPopErrorHandler();
+  EXPECT_NE(std::string::npos, warning.find("1 detection(s) and 1 tile footprint(s) not georeferenced")) << warning;
+  EXPECT_NE(std::string::npos, warning.find("1 detection(s) and 1 footprint(s) trimmed")) << warning;
+
+  GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+  ASSERT_NE(nullptr, ds);
+  OGRLayerH det = GDALDatasetGetLayerByName(ds, "detections");
+  const char *want[3] = {"ok", "none", "trimmed"};
+  for (int i = 0; i < 3; i++) {
+    OGRFeatureH f = OGR_L_GetFeature(det, i + 1);
+    ASSERT_NE(nullptr, f);
+    EXPECT_STREQ(want[i], OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "georef")));
+    EXPECT_EQ(i == 1, OGR_F_GetGeometryRef(f) == nullptr);
+    EXPECT_DOUBLE_EQ(boxes[i][0], OGR_F_GetFieldAsDouble(f, OGR_F_GetFieldIndex(f, "image_minx")));
+    EXPECT_STRNE("", OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "image_geometry")));
+    // A trimmed box whose own centre is in space is centred on its georeferenced part.
+    EXPECT_EQ(i != 1, OGR_F_IsFieldSetAndNotNull(f, OGR_F_GetFieldIndex(f, "center_lon")) != 0);
+    OGR_F_Destroy(f);
+  }
+  OGRLayerH tiles = GDALDatasetGetLayerByName(ds, "tiles");
+  for (int i = 0; i < 3; i++) {
+    OGRFeatureH f = OGR_L_GetFeature(tiles, i + 1);
+    ASSERT_NE(nullptr, f);
+    EXPECT_STREQ(want[i], OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "georef")));
+    EXPECT_EQ(i == 1 ? 1 : 0, OGR_F_GetFieldAsInteger64(f, OGR_F_GetFieldIndex(f, "not_georeferenced")));
+    OGR_F_Destroy(f);
+  }
+  GDALClose(ds);
+  VSIUnlink(path.c_str());
+  asd_georef_free(g);
+  GDALClose(src);
+}

@@ -30,6 +30,8 @@
  *    | inference_id     | String   | SageMaker inference id of that tile                  |
  *    | source_image     | String   | the source image name as given                       |
  *    | model_metadata   | String   | the model's modelMetadata as JSON (subtype JSON)     |
+ *    | georef           | String   | "ok", "trimmed" (partly outside the transform's domain: the |
+ *    |                  |          | georeferenced part) or "none" (no geometry; image fields only) |
  *
  *    For GeoJSON output (driver GeoJSON or GeoJSONSeq), nested OSML-
  *    compatible properties are written too, as JSON-typed fields that the
@@ -43,7 +45,8 @@
  *    tile in the same SRS, fields tile_index, tile_row, tile_col, x, y,
  *    width, height (image pixels), status ("succeeded" | "failed" |
  *    "skipped"), reason (why it failed or was skipped), inference_id,
- *    feature_count, source_image.  QGIS users see the gaps of a partial run
+ *    feature_count, source_image, georef (the footprint's, as above) and
+ *    not_georeferenced (detections of the tile written without a geometry).  QGIS users see the gaps of a partial run
  *    at once.  Drivers that hold one layer per file (GeoJSON, GeoJSONSeq,
  *    CSV, FlatGeobuf, a single .shp, ...) cannot hold it next to the
  *    detections: it then goes to tiles_fallback_path, a sibling file of the
@@ -125,6 +128,17 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
                         const char *inference_id, long long feature_count);
 
 long long asd_writer_feature_count(const asd_writer *w);
+
+/* Shapes whose transform failed at some of their pixels (a limited domain:
+ * the corners of a geostationary disk, a diverging polynomial): trimmed to
+ * their georeferenced part (field georef = "trimmed"), or written without a
+ * geometry, with their image-pixel fields (georef = "none"). */
+typedef struct asd_writer_georef_counts {
+  long long detections_trimmed, detections_failed;
+  long long tiles_trimmed, tiles_failed;
+} asd_writer_georef_counts;
+
+void asd_writer_get_georef_counts(const asd_writer *w, asd_writer_georef_counts *c);
 
 /* The output datasource, for code that must write in the same connection
  * and transactions (the run journal inside an output GeoPackage).  Callers
