@@ -131,6 +131,11 @@ int main(int argc, char **argv) {
     char *text = asd_detect_summary_format(&summary);
     fputs(text, stdout);
     CPLFree(text);
+  } else if (bin->quiet) {
+    /* -q silences the summary, not the reason for a non-zero exit. */
+    char *line = asd_detect_summary_exit_line(&summary, status);
+    if (line) fprintf(stderr, "gdal_asyncdetect: %s\n", line);
+    CPLFree(line);
   }
 
   GDALClose(src);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "asd_detect_options.h"
+#include "asyncdetect/asd_encode.h"
 #include "cpl_conv.h"
 #include "cpl_error.h"
 #include "cpl_string.h"
@@ -84,7 +85,7 @@ static const char *const usage_parts[] = {
     "       [-max-concurrent-jobs N] [-job-queue-timeout S]\n"
     "       [-tile-size N] [-overlap N] [-srcwin XOFF YOFF XSIZE YSIZE]\n"
     "       [-projwin ULX ULY LRX LRY [-projwin_srs SRS]] [-b BAND]...\n"
-    "       [-scale [SRC_MIN SRC_MAX]] [-tile-format PNG|GTiff|JPEG|NITF|WEBP]\n"
+    "       [-scale [SRC_MIN SRC_MAX]] [-scale-mode MODE] [-tile-format PNG|GTiff|JPEG|NITF|WEBP]\n"
     "       [-tco NAME=VALUE]...\n"
     "       [-skip-nodata | -no-skip-nodata] [-encoder-threads N]\n"
     "       [-merge nmm|nms|soft-nms|none] [-match-metric ios|iou] [-merge-threshold T]\n"
@@ -133,6 +134,9 @@ static const char *const usage_parts[] = {
     "                            process only this window of the raster.\n"
     "  -b BAND                   band to send (repeat; default: all, or the first 3).\n"
     "  -scale [SMIN SMAX]        rescale to 8 bits (no values: each band's min/max).\n"
+    "  -scale-mode MODE          without -scale: auto (default: Byte as is, other types dra),\n"
+    "                            dra[:LOW:HIGH] (percentiles 2:98 widened as OSML does),\n"
+    "                            percentile[:LOW:HIGH] (plain cut), minmax, none (clamp).\n"
     "  -tile-format F            tile encoding sent to the model: PNG (default), JPEG, WEBP,\n"
     "                            GTiff, NITF.\n"
     "  -tco NAME=VALUE           creation option of the tile format's GDAL driver (repeat),\n"
@@ -156,7 +160,11 @@ static const char *const usage_parts[] = {
     "                            same format: out.geojson -> out_tiles.geojson.\n"
     "  -status-output DST        write the tile-status layer to DST instead (format from\n"
     "                            its extension).\n"
-    "  -t_srs SRS (EPSG:4326)  -to NAME=VALUE  transformer options (RPC_HEIGHT, RPC_DEM...)\n"
+    "  -t_srs SRS (EPSG:4326)  -to NAME=VALUE  transformer options, as gdaltransform -to:\n"
+    "                            METHOD=GEOTRANSFORM|GCP_POLYNOMIAL|GCP_TPS|RPC|GEOLOC_ARRAY,\n"
+    "                            MAX_GCP_ORDER=N, RPC_HEIGHT=M, RPC_DEM=FILE...  Default: RPCs,\n"
+    "                            else geolocation arrays, else the geotransform, else GCPs\n"
+    "                            (polynomial; also when the geotransform is the default one).\n"
     "  -overwrite                replace the output's two layers (a one-layer file whole).\n"
     "  -append                   add to an existing output (e.g. a second image).\n"
     "  --config ASD_OUTPUT_BATCH_SIZE N   detections per transaction (10000; also every 5 s).\n"
@@ -229,6 +237,7 @@ void asd_detect_options_free(asd_detect_options *o) {
   CPLFree(o->status_output);
   CPLFree(o->t_srs);
   CSLDestroy(o->transformer_options);
+  CPLFree(o->scale_spec);
   CPLFree(o->metrics_path);
   CPLFree(o);
 }
@@ -474,6 +483,18 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
         goto fail;
       }
       i += n;
+    } else if (EQUAL(a, "-scale-mode")) {
+      NEED(1);
+      asd_scale_mode m;
+      double lo = 2, hi = 98;
+      char err[256];
+      if (asd_scale_mode_parse(argv[i + 1], &m, &lo, &hi, err, sizeof err) != 0) {
+        usage_error("%s", err);
+        goto fail;
+      }
+      CPLFree(o->scale_spec);
+      o->scale_spec = CPLStrdup(argv[i + 1]);
+      i++;
     } else if (EQUAL(a, "-tile-format")) {
       NEED(1);
       int k = in_list(argv[i + 1], tile_formats);
@@ -629,6 +650,10 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
   /* Combinations. */
   if (o->overwrite && o->append) {
     usage_error("-overwrite and -append exclude each other");
+    goto fail;
+  }
+  if (o->scale_mode && o->scale_spec) {
+    usage_error("-scale and -scale-mode cannot be combined (-scale is -scale-mode minmax, -scale A B a fixed range)");
     goto fail;
   }
   if (o->resume && o->overwrite) {

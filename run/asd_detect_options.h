@@ -44,6 +44,7 @@ struct asd_detect_options {
   int nbands;
   int scale_mode; /* 0 none, 1 automatic (per band min/max), 2 explicit */
   double scale[2]; /* src_min src_max, mapped to 0..255 */
+  char *scale_spec; /* -scale-mode none|minmax|auto|percentile[:LOW:HIGH]|dra[:LOW:HIGH]; NULL = auto */
   char *tile_format;
   char **tile_creation_options; /* -tco NAME=VALUE */
   int skip_nodata;

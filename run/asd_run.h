@@ -80,7 +80,12 @@ typedef struct asd_run_tile {
   char *output_location;
   char *failure_location;
   long long features;     /* detections parsed from its result */
+  int read_error;         /* failed because its pixels could not be read from the input */
 } asd_run_tile;
+
+/* The reason of a tile whose pixels could not be read starts so (GDAL's
+ * cause follows); retrying such a tile with -resume does not help. */
+#define ASD_RUN_READ_FAILURE "cannot read the input"
 
 /* Events the sink (the thread that owns the journal and the output) handles. */
 typedef enum asd_run_event_kind { ASD_RUN_EV_SUBMITTED, ASD_RUN_EV_DONE, ASD_RUN_EV_SKIPPED } asd_run_event_kind;
@@ -150,6 +155,7 @@ typedef struct asd_run {
   asd_writer *writer;
   int output_created;     /* this run created dest (removed again on a fatal error) */
   char *tiles_path;       /* separate tile-status file this run created, removed on a fatal error */
+  asd_writer_georef_counts geo_counts; /* taken from the writer when it closes */
 
   /* Bind journal (resume.c). */
   asd_journal *journal;

@@ -98,6 +98,26 @@ static int dry_run(asd_run *r) {
   return ASD_DETECT_OK;
 }
 
+/* Tiles tried in this run failed because the input could not be read, and
+ * no tile at all could be (none succeeded, now or earlier, none was read
+ * and skipped, none failed for another reason): the input is unreadable,
+ * which is the run's failure (exit 1), not a list of failed tiles.  The
+ * rule depends on what happened to the tiles, never on their order. */
+static void check_input_readable(asd_run *r, const asd_detect_summary *s) {
+  if (r->fatal || s->tiles_read_failed == 0) return;
+  const char *first = NULL;
+  for (int i = 0; i < r->ntiles; i++) {
+    const asd_run_tile *t = &r->tiles[i];
+    if (t->state == ASD_RUN_TILE_SUCCEEDED || (t->state == ASD_RUN_TILE_FAILED && !t->read_error)) return;
+    if (t->state == ASD_RUN_TILE_SKIPPED && t->skip != ASD_SKIP_OUTSIDE_AOI) return;
+    if (t->read_error && !first) first = t->reason;
+  }
+  const char *why = first ? strstr(first, ASD_RUN_READ_FAILURE ": ") : NULL;
+  asd_run_set_fatal(r, "cannot read input '%s': none of the %d tile(s) tried could be read (the first: %s)",
+                    GDALGetDescription(r->src), s->tiles_read_failed,
+                    why ? why + strlen(ASD_RUN_READ_FAILURE ": ") : "unknown error");
+}
+
 int asd_run_finish(asd_run *r) {
   const asd_detect_options *o = r->o;
   asd_detect_summary *s = r->summary;
@@ -108,6 +128,7 @@ int asd_run_finish(asd_run *r) {
   asd_run_keep_pending(r); /* while a shared journal's connection is open */
   asd_run_close_output(r);
   asd_run_fill_summary(r, s);
+  check_input_readable(r, s);
   s->interrupted = interrupted && s->tiles_not_run > 0;
   int status = ASD_DETECT_OK;
   if (r->fatal)

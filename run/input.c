@@ -76,6 +76,11 @@ static int open_encoder(asd_run *r) {
     eo.src_max[0] = o->scale[1];
     eo.scale_count = 1;
   }
+  if (o->scale_spec) {
+    /* Checked when the options were parsed. */
+    char err[256];
+    asd_scale_mode_parse(o->scale_spec, &eo.scale, &eo.percentile_low, &eo.percentile_high, err, sizeof err);
+  }
   eo.skip_nodata = o->skip_nodata;
   eo.skip_constant = o->skip_nodata;
   eo.max_handles = o->encoder_threads + 1;

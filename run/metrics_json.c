@@ -53,6 +53,49 @@ static void append_figures(asd_buf *b, const asd_detect_summary *s) {
   json_object_object_add(bound, "detail", json_object_new_string(s->bound_detail));
   asd_buf_appendf(b, "  \"bound\": %s,\n", json_object_to_json_string_ext(bound, JSON_C_TO_STRING_PLAIN));
   json_object_put(bound);
+  asd_buf_appendf(b, "  \"tiles_read_failed\": %d,\n", s->tiles_read_failed);
+}
+
+/* What was done to the pixels and the coordinates (issue 16). */
+static void append_rasters(asd_buf *b, const asd_run *r, const asd_detect_summary *s) {
+  json_object *px = json_object_new_object();
+  if (r->encoder) {
+    asd_encode_scaling_info in;
+    asd_encoder_scaling_info(r->encoder, &in);
+    json_object_object_add(px, "mode", json_object_new_string(asd_scale_mode_name(in.mode)));
+    json_object_object_add(px, "automatic", json_object_new_boolean(in.automatic));
+    json_object_object_add(px, "data_type", json_object_new_string(GDALGetDataTypeName(in.data_type)));
+    if (in.mode == ASD_SCALE_PERCENTILE || in.mode == ASD_SCALE_DRA) {
+      json_object_object_add(px, "percentile_low", json_object_new_double(in.percentile_low));
+      json_object_object_add(px, "percentile_high", json_object_new_double(in.percentile_high));
+    }
+    json_object_object_add(px, "statistics_from", json_object_new_string(in.source));
+    json_object *bands = json_object_new_array();
+    for (int i = 0; i < in.nbands; i++) {
+      json_object *bo = json_object_new_object();
+      json_object_object_add(bo, "band", json_object_new_int(in.bands[i]));
+      json_object_object_add(bo, "src_min", json_object_new_double(in.src_min[i]));
+      json_object_object_add(bo, "src_max", json_object_new_double(in.src_max[i]));
+      json_object_object_add(bo, "samples", json_object_new_int64(in.samples[i]));
+      json_object_array_add(bands, bo);
+    }
+    json_object_object_add(px, "bands", bands);
+  }
+  json_object_object_add(px, "summary", json_object_new_string(s->pixels));
+  asd_buf_appendf(b, "  \"pixels\": %s,\n", json_object_to_json_string_ext(px, JSON_C_TO_STRING_PLAIN));
+  json_object_put(px);
+  json_object *geo = json_object_new_object();
+  json_object_object_add(geo, "method", json_object_new_string(asd_georef_method(r->georef)));
+  json_object_object_add(geo, "summary", json_object_new_string(s->georeferencing));
+  json_object *ng = json_object_new_object();
+  json_object_object_add(ng, "detections", json_object_new_int64(s->detections_not_georeferenced));
+  json_object_object_add(ng, "tiles", json_object_new_int64(s->tiles_not_georeferenced));
+  json_object_object_add(ng, "detections_trimmed", json_object_new_int64(s->detections_trimmed));
+  json_object_object_add(ng, "tiles_trimmed", json_object_new_int64(s->tiles_trimmed));
+  json_object_object_add(ng, "why", json_object_new_string(s->georef_why));
+  json_object_object_add(geo, "not_georeferenced", ng);
+  asd_buf_appendf(b, "  \"georeferencing\": %s,\n", json_object_to_json_string_ext(geo, JSON_C_TO_STRING_PLAIN));
+  json_object_put(geo);
 }
 
 static json_object *failed_tile_json(const asd_run *r, int i) {
@@ -69,6 +112,7 @@ static json_object *failed_tile_json(const asd_run *r, int i) {
   json_object_array_add(win, json_object_new_int(t->h));
   json_object_object_add(o, "window", win);
   json_object_object_add(o, "reason", json_object_new_string(ti->reason ? ti->reason : ""));
+  json_object_object_add(o, "read_error", json_object_new_boolean(ti->read_error));
   json_object_object_add(o, "inference_id", ti->inference_id ? json_object_new_string(ti->inference_id) : NULL);
   json_object_object_add(o, "output_location",
                          ti->output_location ? json_object_new_string(ti->output_location) : NULL);
@@ -104,6 +148,7 @@ int asd_run_write_metrics(const asd_run *r, const asd_detect_summary *s, int sta
   append_json_string(&b, "tile_status", s->tiles_location);
   append_json_string(&b, "endpoint", r->o->endpoint ? r->o->endpoint : "");
   append_figures(&b, s);
+  append_rasters(&b, r, s);
   asd_buf_appendf(&b, "  \"config\": %s,\n", config ? config : "null");
   asd_buf_appendf(&b, "  \"engine\": %s,\n", engine ? engine : "{}");
   asd_buf_append_str(&b, "  \"failed_tiles\": [");

@@ -229,6 +229,7 @@ void asd_run_write_tile_status(asd_run *r, int interrupted) {
 
 void asd_run_close_output(asd_run *r) {
   if (!r->writer) return;
+  asd_writer_get_georef_counts(r->writer, &r->geo_counts);
   int crc = asd_writer_close(r->writer);
   r->writer = NULL;
   if (crc != 0) asd_run_set_fatal(r, "cannot finish writing '%s': %s", r->dest, CPLGetLastErrorMsg());

@@ -46,9 +46,14 @@ char **asd_run_identity(const asd_run *r) {
   for (int i = 0; i < o->nbands && strlen(bands) < 200; i++)
     snprintf(bands + strlen(bands), sizeof bands - strlen(bands), "%s%d", i ? "," : "", o->bands[i]);
   m = CSLSetNameValue(m, "bands", bands[0] ? bands : "default");
+  /* The default became auto (a range adjustment for non-Byte data): a
+     journal of a run that clamped ("none") must not be resumed by one
+     that adjusts. */
   m = CSLSetNameValue(m, "scale",
-                      o->scale_mode == 2 ? CPLSPrintf("%.17g,%.17g", o->scale[0], o->scale[1])
-                                         : o->scale_mode == 1 ? "minmax" : "none");
+                      o->scale_mode == 2   ? CPLSPrintf("%.17g,%.17g", o->scale[0], o->scale[1])
+                      : o->scale_mode == 1 ? "minmax"
+                      : o->scale_spec      ? o->scale_spec
+                                           : "auto");
   m = CSLSetNameValue(m, "tile_format", o->tile_format);
   m = CSLSetNameValue(m, "endpoint", o->endpoint ? o->endpoint : "");
   return m;

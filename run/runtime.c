@@ -114,7 +114,8 @@ static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
     }
   } else {
     item->failed = 1;
-    snprintf(item->reason, sizeof item->reason, ENCODE_FAILURE ": %s",
+    snprintf(item->reason, sizeof item->reason, "%s: %s",
+             st == ASD_ENCODE_READ_ERROR ? ASD_RUN_READ_FAILURE : ENCODE_FAILURE,
              *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
   }
   asd_payload_free(&p);

@@ -32,9 +32,6 @@
 #include "cpl_conv.h"
 #include "cpl_string.h"
 
-/* The reason of a tile that could not be read or encoded starts so. */
-#define ENCODE_FAILURE "cannot read or encode the tile"
-
 void asd_run_set_fatal(asd_run *r, const char *fmt, ...) {
   if (r->fatal) return;
   char msg[2048];
@@ -149,7 +146,9 @@ void asd_run_journal_commit(asd_run *r) {
  */
 static int is_fatal_failure(asd_run *r, const asd_run_event *e) {
   if (r->any_success || e->ok) return 0;
-  if (e->text && strstr(e->text, ENCODE_FAILURE)) return 1; /* unreadable input */
+  /* An unreadable tile is the tile's failure, whatever came back before
+     it: the run goes on, and finishes with exit 1 only if no tile at all
+     could be read (asd_run_finish). */
   if (e->code != ASD_ERR_ENDPOINT && e->code != ASD_ERR_S3) return 0;
   static const char *const markers[] = {"ValidationError", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                                         "AccessDenied", "NoSuchBucket", "UnrecognizedClientException",
@@ -162,10 +161,7 @@ static int is_fatal_failure(asd_run *r, const asd_run_event *e) {
 
 /* Stops the run with the failure's one line. */
 static void stop_on_fatal(asd_run *r, const asd_run_event *e) {
-  if (strstr(e->text, ENCODE_FAILURE))
-    asd_run_set_fatal(r, "cannot read input '%s': %s", GDALGetDescription(r->src),
-                      e->text + strlen(ENCODE_FAILURE ": "));
-  else if (e->code == ASD_ERR_ENDPOINT)
+  if (e->code == ASD_ERR_ENDPOINT)
     asd_run_set_fatal(r, "endpoint '%s': %s", r->o->endpoint, e->text);
   else
     asd_run_set_fatal(r, "%s", e->text);
@@ -220,6 +216,7 @@ static void on_done(asd_run *r, asd_run_event *e, asd_run_tile *ti) {
   } else {
     asd_journal_failed(r->journal, e->tile, reason);
     ti->state = ASD_RUN_TILE_FAILED;
+    ti->read_error = strstr(reason, ASD_RUN_READ_FAILURE ": ") != NULL; /* the pool may prefix it */
     asd_run_set_text(&ti->reason, reason);
   }
   asd_run_journal_commit(r);

@@ -33,6 +33,7 @@ static void count_tiles(const asd_run *r, asd_detect_summary *s) {
         break;
       case ASD_RUN_TILE_FAILED:
         s->tiles_failed++;
+        if (r->tiles[i].read_error) s->tiles_read_failed++;
         break;
       case ASD_RUN_TILE_SKIPPED:
         s->tiles_skipped++;
@@ -95,8 +96,28 @@ static void fill_throughput(const asd_run *r, asd_detect_summary *s) {
   snprintf(s->bound, sizeof s->bound, "%s", asd_bound_name(b));
 }
 
+/* What the run did to the pixels and to the coordinates (issue 16). */
+static void describe_rasters(const asd_run *r, asd_detect_summary *s) {
+  if (r->encoder) {
+    asd_encode_scaling_info info;
+    asd_encoder_scaling_info(r->encoder, &info);
+    char *d = asd_encode_scaling_describe(&info);
+    snprintf(s->pixels, sizeof s->pixels, "%s", d);
+    CPLFree(d);
+  }
+  if (r->georef) {
+    asd_georef_describe(r->georef, s->georeferencing, sizeof s->georeferencing);
+    snprintf(s->georef_why, sizeof s->georef_why, "%s", asd_georef_why(r->georef));
+  }
+  s->detections_not_georeferenced = r->geo_counts.detections_failed;
+  s->detections_trimmed = r->geo_counts.detections_trimmed;
+  s->tiles_not_georeferenced = r->geo_counts.tiles_failed;
+  s->tiles_trimmed = r->geo_counts.tiles_trimmed;
+}
+
 void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
   count_tiles(r, s);
+  describe_rasters(r, s);
   s->features_received = r->received;
   s->features_kept = r->kept;
   s->elapsed_seconds = asd_time_monotonic() - r->t0;
@@ -131,13 +152,40 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
                       s->polls_per_job, s->adaptive_polling ? "adaptive" : "fixed schedule");
       asd_buf_appendf(&b, "Bound by: %s (%s)\n", s->bound, s->bound_detail);
     }
+    if (s->pixels[0]) asd_buf_appendf(&b, "Pixels: %s\n", s->pixels);
+    if (s->georeferencing[0]) asd_buf_appendf(&b, "Georeferencing: %s\n", s->georeferencing);
+    if (s->detections_not_georeferenced || s->tiles_not_georeferenced || s->detections_trimmed || s->tiles_trimmed)
+      asd_buf_appendf(&b,
+                      "Not georeferenced: %lld detections, %lld tile footprints (%s; image-pixel fields only, "
+                      "georef = none); trimmed to their georeferenced part: %lld detections, %lld footprints\n",
+                      s->detections_not_georeferenced, s->tiles_not_georeferenced, s->georef_why,
+                      s->detections_trimmed, s->tiles_trimmed);
     if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
     if (s->interrupted)
       asd_buf_append_str(&b, "Interrupted: rerun the same command with -resume to finish.\n");
-    else if (s->tiles_failed)
+    if (s->tiles_read_failed)
+      asd_buf_appendf(&b,
+                      "%d tile(s) could not be read from the input (GDAL's reason is in the tile-status layer): "
+                      "-resume cannot fix that; repair or fetch the input again.\n",
+                      s->tiles_read_failed);
+    if (!s->interrupted && s->tiles_failed > s->tiles_read_failed)
       asd_buf_append_str(&b, "Some tiles failed (see the tile-status layer); rerun with -resume to retry them.\n");
   }
   char *out = CPLStrdup((const char *)b.data);
   asd_buf_free(&b);
   return out;
+}
+
+char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status) {
+  if (status == ASD_DETECT_OK || status == ASD_DETECT_ERROR) return NULL; /* an error has printed its line */
+  if (status == ASD_DETECT_INTERRUPTED)
+    return CPLStrdup(CPLSPrintf("interrupted: %d of %d tiles not run; rerun the same command with -resume to finish",
+                                s->tiles_not_run, s->tiles_planned));
+  const int retryable = s->tiles_failed - s->tiles_read_failed;
+  return CPLStrdup(CPLSPrintf("%d of %d tiles failed%s%s%s (see %s)", s->tiles_failed + s->tiles_not_run,
+                              s->tiles_planned,
+                              s->tiles_read_failed ? CPLSPrintf(", %d could not be read from the input", s->tiles_read_failed) : "",
+                              retryable > 0 || s->tiles_not_run ? "; rerun with -resume to retry" : "",
+                              s->tiles_read_failed ? " the others" : "",
+                              s->tiles_location[0] ? s->tiles_location : "the tile-status layer"));
 }

@@ -375,8 +375,12 @@ static int load_block(asd_block_reader *r, GDALDatasetH h, blk *b) {
   if (!b->values) return -1;
   if (GDALDatasetRasterIO(h, GF_Read, b->x0, b->y0, b->w, b->h, b->values, b->w, b->h, r->store_dt, r->nbands,
                           r->bands, 0, 0, 0) != CE_None) {
-    CPLError(CE_Failure, CPLE_FileIO, "cannot read block %d,%d (window %d,%d %dx%d) of '%s'", b->bx, b->by, b->x0,
-             b->y0, b->w, b->h, GDALGetDescription(h));
+    /* GDAL's own cause (TIFFFillTile: Read error...) goes in the message:
+     * it ends up in the tile's reason. */
+    char why[512];
+    snprintf(why, sizeof(why), "%s", CPLGetLastErrorMsg());
+    CPLError(CE_Failure, CPLE_FileIO, "cannot read block %d,%d (window %d,%d %dx%d) of '%s': %s", b->bx, b->by,
+             b->x0, b->y0, b->w, b->h, GDALGetDescription(h), why[0] ? why : "unknown error");
     return -1;
   }
   if (r->nmask > 0) {
@@ -386,8 +390,10 @@ static int load_block(asd_block_reader *r, GDALDatasetH h, blk *b) {
       unsigned char *m = b->masks + (size_t)k * npix;
       GDALRasterBandH mask = GDALGetMaskBand(GDALGetRasterBand(h, r->mask_band[k]));
       if (GDALRasterIO(mask, GF_Read, b->x0, b->y0, b->w, b->h, m, b->w, b->h, GDT_Byte, 0, 0) != CE_None) {
-        CPLError(CE_Failure, CPLE_FileIO, "cannot read the mask of band %d, block %d,%d of '%s'", r->mask_band[k],
-                 b->bx, b->by, GDALGetDescription(h));
+        char why[512];
+        snprintf(why, sizeof(why), "%s", CPLGetLastErrorMsg());
+        CPLError(CE_Failure, CPLE_FileIO, "cannot read the mask of band %d, block %d,%d of '%s': %s",
+                 r->mask_band[k], b->bx, b->by, GDALGetDescription(h), why[0] ? why : "unknown error");
         return -1;
       }
       for (size_t i = 0; i < npix; i++) m[i] = m[i] != 0;

@@ -732,9 +732,11 @@ asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payl
   asd_window_pixels px;
   int rc = asd_encoder_read_pixels(e, t, &px);
   if (rc != 0) {
-    CPLError(CE_Failure, CPLE_FileIO, "asd_encoder: tile %d (row %d col %d) could not be read", t->index, t->row,
-             t->col);
-    return ASD_ENCODE_ERROR;
+    /* The reader's message carries GDAL's own cause; keep it. */
+    char why[768];
+    snprintf(why, sizeof(why), "%s", CPLGetLastErrorMsg());
+    CPLError(CE_Failure, CPLE_FileIO, "%s", why[0] ? why : "cannot read the tile's pixels (unknown error)");
+    return ASD_ENCODE_READ_ERROR;
   }
   if (e->opt.skip_nodata || e->opt.skip_constant) {
     int r = asd_classify_pixels(&px, e->opt.skip_nodata, e->opt.skip_constant);

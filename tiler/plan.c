@@ -500,8 +500,10 @@ int asd_read_window(GDALDatasetH ds, const int *bands, int nbands, int x, int y,
    * sources block by block once instead of once per band. */
   if (GDALDatasetRasterIO(ds, GF_Read, x, y, w, h, px->values, w, h, dt, nbands, (int *)bands, 0, 0, 0) !=
       CE_None) {
-    CPLError(CE_Failure, CPLE_FileIO, "cannot read window %d,%d %dx%d of '%s'", x, y, w, h,
-             GDALGetDescription(ds));
+    char why[512]; /* GDAL's own cause, which CPLError would overwrite */
+    snprintf(why, sizeof(why), "%s", CPLGetLastErrorMsg());
+    CPLError(CE_Failure, CPLE_FileIO, "cannot read window %d,%d %dx%d of '%s': %s", x, y, w, h,
+             GDALGetDescription(ds), why[0] ? why : "unknown error");
     asd_window_pixels_free(px);
     return -1;
   }

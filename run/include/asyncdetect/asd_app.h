@@ -111,7 +111,20 @@ typedef struct asd_detect_summary {
   int adaptive_polling;     /* polls followed the learnt result time (asd_config_adaptive_polling) */
   char bound[32];           /* "encoding CPU", "uplink", "endpoint capacity", "polling", ... ("" if not run) */
   char bound_detail[512];   /* the figures behind it, one line */
+  /* Added by issue 16 (rasters). */
+  int tiles_read_failed;    /* of tiles_failed: pixels unreadable from the input (-resume cannot help) */
+  char pixels[640];         /* the range adjustment to 8 bits, one line ("" before the input is open) */
+  char georeferencing[256]; /* method -> output SRS, one line */
+  long long detections_not_georeferenced; /* written without a geometry (image-pixel fields only) */
+  long long detections_trimmed;           /* partly outside the transform's domain: the rest written */
+  long long tiles_not_georeferenced;      /* tile footprints without a geometry */
+  long long tiles_trimmed;
+  char georef_why[160];     /* why shapes could not be georeferenced */
 } asd_detect_summary;
+
+/* The one line that explains a non-zero exit status (CPLFree), or NULL for
+ * a run that succeeded: what -q still prints. */
+char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status);
 
 /*
  * Runs the job: plans tiles over src, sends them to the endpoint, merges and

@@ -178,7 +178,8 @@ void asd_encoder_scaling_info(const asd_encoder *e, asd_encode_scaling_info *inf
 char *asd_encode_scaling_describe(const asd_encode_scaling_info *info);
 
 typedef enum asd_encode_status {
-  ASD_ENCODE_ERROR = -1,
+  ASD_ENCODE_READ_ERROR = -2, /* the pixels could not be read from the input (GDAL's cause in the CPLError) */
+  ASD_ENCODE_ERROR = -1,      /* any other failure (encoding, memory) */
   ASD_ENCODE_OK = 0,
   ASD_ENCODE_SKIPPED = 1
 } asd_encode_status;
@@ -194,7 +195,8 @@ typedef struct asd_payload {
 
 /* Reads and encodes the window (x, y, w, h) of the tile.  Thread-safe.
  * On ASD_ENCODE_OK out->data holds the bytes; on SKIPPED out->skip says
- * why and out->data is NULL; on ERROR a CPLError was emitted. */
+ * why and out->data is NULL; on READ_ERROR or ERROR a CPLError was emitted
+ * (for a read error its message ends with GDAL's own cause). */
 asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out);
 void asd_payload_free(asd_payload *p);
 
