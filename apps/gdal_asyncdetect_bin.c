@@ -98,6 +98,15 @@ int main(int argc, char **argv) {
     return ASD_DETECT_ERROR;
   }
 
+  /* A /vsis3/ input is read through the tool's endpoint and credentials. */
+  if (asd_detect_prepare_input(bin->source, opts) != 0) {
+    asd_detect_options_free(opts);
+    asd_detect_options_for_binary_free(bin);
+    CSLDestroy(argv);
+    GDALDestroyDriverManager();
+    return ASD_DETECT_ERROR;
+  }
+
   /* Open the input quietly and report one line that names the file. */
   CPLPushErrorHandler(CPLQuietErrorHandler);
   GDALDatasetH src = GDALOpenEx(bin->source, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);

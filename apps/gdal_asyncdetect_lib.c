@@ -179,8 +179,9 @@ static const char *const usage_parts[] = {
     "                            under -cleanup-policy delayed, once due; invoke nothing.\n"
     "\n"
     "Exit status: 0 every tile succeeded; 1 error before any work (usage, input, output,\n"
-    "credentials, endpoint); 2 output written but some tiles failed (see the tile-status\n"
-    "layer and -metrics; rerun with -resume); 3 interrupted (rerun with -resume).\n",
+    "credentials, endpoint) or no tile of the input could be read; 2 output written but some\n"
+    "tiles failed (see the tile-status layer and -metrics; rerun with -resume, which cannot\n"
+    "fix tiles the input could not give); 3 interrupted (rerun with -resume).\n",
     NULL};
 
 /* ISO C bounds the length of one string literal, so the text is kept in

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "asd_run.h"
+#include "asyncdetect/asd_vsis3.h"
 #include "cpl_conv.h"
 
 /* Bands exist and are not too many: a usage error, reported before work. */
@@ -96,4 +97,27 @@ int asd_run_open_input(asd_run *r) {
   if (check_bands(r) != 0) return -1;
   if (open_plan(r) != 0) return -1;
   return open_encoder(r);
+}
+
+int asd_detect_prepare_input(const char *src_name, const asd_detect_options *o) {
+  if (!o || !asd_vsis3_is_s3_path(src_name)) return 0;
+  /* The same AWS settings the run's detector gets (connect.c). */
+  asd_aws_config ac;
+  asd_aws_config_init(&ac);
+  ac.region = o->region;
+  ac.profile = o->profile;
+  ac.role_arn = o->assume_role;
+  ac.external_id = o->external_id;
+  asd_aws_error err;
+  asd_aws_error_clear(&err);
+  asd_aws_context *ctx = asd_aws_context_new(&ac, &err);
+  char info[256];
+  int rc = ctx ? asd_vsis3_configure(src_name, ctx, info, sizeof info, &err) : -1;
+  asd_aws_context_free(ctx);
+  if (rc != 0) {
+    asd_run_error("cannot read input '%s' through GDAL's /vsis3/: %s", src_name, err.message);
+    return -1;
+  }
+  CPLDebug("ASYNCDETECT", "%s: %s", src_name, info);
+  return 0;
 }

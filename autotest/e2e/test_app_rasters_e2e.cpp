@@ -385,3 +385,41 @@ TEST_F(E2eRasters, NoReadableTileIsExitOne) {
   struct stat sb;
   EXPECT_NE(0, stat(out.c_str(), &sb)) << "nothing achieved, nothing left behind";
 }
+
+// A /vsis3/ input on the local endpoint with only the AWS variables set
+// (AWS_ENDPOINT_URL, keys, region: what GDAL 3.6's /vsis3/ does not read):
+// GDAL reads it through the tool's endpoint and credentials.  GDAL options
+// the user sets explicitly still win.
+TEST_F(E2eRasters, Vsis3InputOnTheToolsTerms) {
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  unsetenv("AWS_S3_ENDPOINT");
+  unsetenv("AWS_HTTPS");
+  unsetenv("AWS_VIRTUAL_HOSTING");
+  // Put the input there with GDAL itself, configured in this process only.
+  const std::string host = ep.url().substr(std::string("http://").size());
+  const std::string key = std::string("/vsis3/") + asd_e2e::kInputBucket + "/inputs/scene_utm.tif";
+  CPLSetConfigOption("AWS_S3_ENDPOINT", host.c_str());
+  CPLSetConfigOption("AWS_HTTPS", "NO");
+  CPLSetConfigOption("AWS_VIRTUAL_HOSTING", "FALSE");
+  ASSERT_EQ(0, CPLCopyFile(key.c_str(), sample("scene_utm.tif").c_str()));
+  CPLSetConfigOption("AWS_S3_ENDPOINT", nullptr);
+  CPLSetConfigOption("AWS_HTTPS", nullptr);
+  CPLSetConfigOption("AWS_VIRTUAL_HOSTING", nullptr);
+
+  TempDir dir;
+  std::string out = dir.path() + "/out.gpkg";
+  RunResult r = asd_e2e::run_app(app_args(key, out, {"-tile-size", "1024", "-overlap", "128"}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  Accuracy a = accuracy(out);
+  std::printf("/vsis3/ input: %s\n", a.score.describe().c_str());
+  EXPECT_GE(a.score.recall(), 0.99) << a.score.describe();
+  EXPECT_GE(a.score.precision(), 0.99) << a.score.describe();
+
+  // An explicit GDAL endpoint (here a closed port) is the user's choice.
+  r = asd_e2e::run_app(app_args(key, dir.path() + "/explicit.gpkg", {"--config", "AWS_S3_ENDPOINT", "127.0.0.1:9",
+                                                                     "--config", "GDAL_HTTP_MAX_RETRY", "0"}),
+                       dir.path());
+  EXPECT_EQ(1, r.status) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("cannot open input raster")) << r.err;
+}

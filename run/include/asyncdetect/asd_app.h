@@ -122,6 +122,13 @@ typedef struct asd_detect_summary {
   char georef_why[160];     /* why shapes could not be georeferenced */
 } asd_detect_summary;
 
+/* Before opening a /vsis3/ (or /vsis3_streaming/) input: makes GDAL read
+ * it through the same S3 endpoint, region and credentials as the run will
+ * use (-region, -profile, -assume-role, AWS_ENDPOINT_URL*...), set for that
+ * bucket only, unless GDAL was configured explicitly (asd_vsis3.h).  Any
+ * other path: nothing.  Returns 0, or -1 after one CPLError line. */
+int asd_detect_prepare_input(const char *src_name, const asd_detect_options *o);
+
 /* The one line that explains a non-zero exit status (CPLFree), or NULL for
  * a run that succeeded: what -q still prints. */
 char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status);

@@ -1,0 +1,137 @@
+/*
+ * vsis3.c: GDAL's /vsis3/ reads on the same terms as the tool's own S3 calls.
+ *
+ * The tool resolves its endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, a
+ * profile's endpoint_url), its region and its credentials (the whole chain:
+ * environment, profiles, SSO, assume-role with -assume-role, web identity,
+ * ECS, IMDS) itself.  GDAL's /vsis3/ has its own, older rules: GDAL 3.6
+ * reads AWS_S3_ENDPOINT, AWS_HTTPS and AWS_VIRTUAL_HOSTING, not the
+ * AWS_ENDPOINT_URL* variables, and its own credential chain, which knows
+ * nothing of -assume-role.  Left alone, an input named /vsis3/... could be
+ * read from another place, with other credentials, than the one the user
+ * pointed the tool at, or not at all.
+ *
+ * So for an input path under /vsis3/ or /vsis3_streaming/, the tool hands
+ * GDAL what it resolved, as path-specific options for that bucket only
+ * (VSISetPathSpecificOption, GDAL >= 3.6): endpoint host, scheme and
+ * addressing style of a custom endpoint, the region, and the current
+ * credentials (with their session token, or an empty one).  Nothing global
+ * changes: another bucket, another /vsi handler and the user's own GDAL
+ * settings behave as before.
+ *
+ * The user's explicit GDAL configuration wins.  Whoever set GDAL's own
+ * endpoint options (AWS_S3_ENDPOINT, AWS_HTTPS, AWS_VIRTUAL_HOSTING, by
+ * --config or the environment) keeps their endpoint; whoever set
+ * AWS_NO_SIGN_REQUEST, or credentials with --config, or any path-specific
+ * option for the bucket, keeps their credentials.  The AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY environment variables are not "explicit GDAL
+ * configuration": the tool's chain reads them too, so handing GDAL the
+ * resolved credentials changes nothing then, and honours -assume-role.
+ *
+ * Credentials that expire (assume-role, SSO) are the ones current when the
+ * input is opened; asd_vsis3_configure may be called again to refresh them.
+ */
+#include "asyncdetect/asd_vsis3.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+
+/* "/vsis3/" or "/vsis3_streaming/" and the bucket of path; 0 if path is
+ * not an S3 path. */
+static int split(const char *path, char *prefix, size_t psize, char *bucket, size_t bsize) {
+  static const char *const handlers[] = {"/vsis3/", "/vsis3_streaming/", NULL};
+  for (int i = 0; handlers[i]; i++) {
+    const size_t n = strlen(handlers[i]);
+    if (!path || strncmp(path, handlers[i], n) != 0) continue;
+    const char *b = path + n, *slash = strchr(b, '/');
+    const size_t len = slash ? (size_t)(slash - b) : strlen(b);
+    if (len == 0 || len >= bsize) return 0;
+    memcpy(bucket, b, len);
+    bucket[len] = '\0';
+    snprintf(prefix, psize, "%s", handlers[i]);
+    return 1;
+  }
+  return 0;
+}
+
+int asd_vsis3_is_s3_path(const char *path) {
+  char p[32], b[256];
+  return split(path, p, sizeof p, b, sizeof b);
+}
+
+/* A key the user set for GDAL: a config option (--config, or the
+ * environment for GDAL-only names), or an option for this bucket. */
+static int user_set(const char *key, int env_counts, char **const *paths) {
+  if (env_counts && CPLGetConfigOption(key, NULL)) return 1;
+  char **global = CPLGetConfigOptions();
+  const int in_global = CSLFetchNameValue(global, key) != NULL;
+  CSLDestroy(global);
+  if (in_global || CPLGetThreadLocalConfigOption(key, NULL)) return 1;
+  for (int i = 0; paths[i]; i++)
+    if (VSIGetPathSpecificOption(*paths[i], key, NULL)) return 1;
+  return 0;
+}
+
+int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size_t info_size,
+                        asd_aws_error *err) {
+  char handler[32], bucket[256];
+  if (info && info_size) info[0] = '\0';
+  if (!split(path, handler, sizeof handler, bucket, sizeof bucket)) return 0;
+  char *p1 = CPLStrdup(CPLSPrintf("/vsis3/%s", bucket));
+  char *p2 = CPLStrdup(CPLSPrintf("/vsis3_streaming/%s", bucket));
+  char **paths[] = {&p1, &p2, NULL};
+  const char *const prefixes[] = {p1, p2};
+  int rc = 0;
+  char what[256] = "";
+
+  const asd_aws_endpoint *ep = asd_aws_context_endpoint(ctx, ASD_AWS_S3);
+  const int own_endpoint = user_set("AWS_S3_ENDPOINT", 1, paths) || user_set("AWS_HTTPS", 1, paths) ||
+                           user_set("AWS_VIRTUAL_HOSTING", 1, paths);
+  if (ep && ep->custom && !own_endpoint) {
+    if (ep->base_path[0]) {
+      asd_aws_error_set(err, ASD_AWS_ERR_CONFIG,
+                        "GDAL's /vsis3/ cannot use an S3 endpoint with a path (%s): set AWS_S3_ENDPOINT for GDAL",
+                        ep->base_url);
+      rc = -1;
+      goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+      VSISetPathSpecificOption(prefixes[i], "AWS_S3_ENDPOINT", ep->host);
+      VSISetPathSpecificOption(prefixes[i], "AWS_HTTPS", ep->https ? "YES" : "NO");
+      VSISetPathSpecificOption(prefixes[i], "AWS_VIRTUAL_HOSTING", ep->path_style ? "FALSE" : "TRUE");
+    }
+    snprintf(what, sizeof what, "endpoint %s", ep->base_url);
+  }
+  const char *region = asd_aws_context_region(ctx);
+  if (region && *region && !user_set("AWS_REGION", 0, paths))
+    for (int i = 0; i < 2; i++) VSISetPathSpecificOption(prefixes[i], "AWS_REGION", region);
+
+  const int own_creds = user_set("AWS_NO_SIGN_REQUEST", 1, paths) || user_set("AWS_ACCESS_KEY_ID", 0, paths) ||
+                        user_set("AWS_SECRET_ACCESS_KEY", 0, paths);
+  if (!own_creds) {
+    asd_aws_credentials c;
+    asd_aws_credentials_init(&c);
+    if (asd_aws_context_get_credentials(ctx, &c, err) != 0) {
+      rc = -1;
+      goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+      VSISetPathSpecificOption(prefixes[i], "AWS_ACCESS_KEY_ID", c.access_key_id);
+      VSISetPathSpecificOption(prefixes[i], "AWS_SECRET_ACCESS_KEY", c.secret_access_key);
+      VSISetPathSpecificOption(prefixes[i], "AWS_SESSION_TOKEN", c.session_token ? c.session_token : "");
+    }
+    snprintf(what + strlen(what), sizeof what - strlen(what), "%scredentials from %s", what[0] ? ", " : "",
+             c.source);
+    asd_aws_credentials_free(&c);
+  }
+  if (info && info_size)
+    snprintf(info, info_size, "%s", what[0] ? what : "GDAL's own /vsis3/ settings (configured explicitly)");
+done:
+  CPLFree(p1);
+  CPLFree(p2);
+  return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * asd_vsis3.h: make GDAL read a /vsis3/ input through the same S3 endpoint,
+ * region and credentials as the tool (plugin/aws/vsis3.c explains why and
+ * when the user's own GDAL settings win).
+ */
+#ifndef ASD_VSIS3_H
+#define ASD_VSIS3_H
+
+#include <stddef.h>
+
+#include "asyncdetect/asd_aws.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 if path is a /vsis3/ or /vsis3_streaming/ path with a bucket. */
+int asd_vsis3_is_s3_path(const char *path);
+
+/* For a /vsis3/ or /vsis3_streaming/ path: sets GDAL path-specific options
+ * for its bucket (both handlers) from ctx: the custom S3 endpoint
+ * (AWS_S3_ENDPOINT, AWS_HTTPS, AWS_VIRTUAL_HOSTING), AWS_REGION and the
+ * current credentials, except where the user configured GDAL explicitly.
+ * Any other path: nothing.  info (may be NULL) receives one line saying what
+ * was set (no secret).  Returns 0, or -1 with err set (credentials that
+ * cannot be resolved, an endpoint GDAL cannot use). */
+int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size_t info_size,
+                        asd_aws_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASD_VSIS3_H */
