@@ -111,7 +111,7 @@ int asd_detect_prepare_input(const char *src_name, const asd_detect_options *o) 
   asd_aws_error err;
   asd_aws_error_clear(&err);
   asd_aws_context *ctx = asd_aws_context_new(&ac, &err);
-  char info[256];
+  char info[1024];
   int rc = ctx ? asd_vsis3_configure(src_name, ctx, info, sizeof info, &err) : -1;
   asd_aws_context_free(ctx);
   if (rc != 0) {

@@ -86,7 +86,7 @@ int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size
   char **paths[] = {&p1, &p2, NULL};
   const char *const prefixes[] = {p1, p2};
   int rc = 0;
-  char what[256] = "";
+  char what[768] = "";
 
   const asd_aws_endpoint *ep = asd_aws_context_endpoint(ctx, ASD_AWS_S3);
   const int own_endpoint = user_set("AWS_S3_ENDPOINT", 1, paths) || user_set("AWS_HTTPS", 1, paths) ||
