@@ -267,9 +267,7 @@ char *asd_styles_tiles_sld(const char *layer) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* The distinct non-empty values of the layer's "class" column, sorted;
- * NULL (and *n = 0) when there is none.  CSLDestroy the list. */
-static char **layer_classes(GDALDatasetH ds, OGRLayerH lyr, int *n) {
+char **asd_styles_layer_classes(GDALDatasetH ds, OGRLayerH lyr, int *n) {
   *n = 0;
   OGRFeatureDefnH defn = OGR_L_GetLayerDefn(lyr);
   if (OGR_FD_GetFieldIndex(defn, "class") < 0) return NULL;
@@ -474,7 +472,7 @@ static int styles_enabled(void) { return CPLTestBool(CPLGetConfigOption("ASD_WRI
 
 static void style_gpkg_detections(GDALDatasetH ds, OGRLayerH det) {
   int n = 0;
-  char **classes = layer_classes(ds, det, &n);
+  char **classes = asd_styles_layer_classes(ds, det, &n);
   char *qml = asd_styles_detections_qml((const char *const *)classes, n);
   char *sld = asd_styles_detections_sld(OGR_L_GetName(det), (const char *const *)classes, n);
   if (gpkg_put_style(ds, det, qml, sld, "gdal_asyncdetect: detections, outlines coloured by class") != 0)
@@ -526,7 +524,7 @@ static char **file_classes(const char *path, const char *layer, int *n) {
   if (!ds) return NULL;
   OGRLayerH lyr = GDALDatasetGetLayerByName(ds, layer);
   if (!lyr) lyr = GDALDatasetGetLayer(ds, 0);
-  char **classes = lyr ? layer_classes(ds, lyr, n) : NULL;
+  char **classes = lyr ? asd_styles_layer_classes(ds, lyr, n) : NULL;
   GDALClose(ds);
   return classes;
 }

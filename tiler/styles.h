@@ -18,6 +18,10 @@
 #include <gdal.h>
 #include <ogr_api.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct asd_styles_job asd_styles_job;
 
 /* Styles the detections layer det of det_ds and the tile-status layer tiles
@@ -35,11 +39,20 @@ void asd_styles_finish(asd_styles_job *job, int ok);
  * Classes are numbered in their sorted order (strcmp). */
 void asd_styles_class_color(int i, unsigned char rgb[3]);
 
+/* The distinct non-empty values of the layer's "class" column, sorted (the
+ * order that gives each class its colour); NULL and *n = 0 when there is
+ * none.  CSLDestroy the list. */
+char **asd_styles_layer_classes(GDALDatasetH ds, OGRLayerH lyr, int *n);
+
 /* The QGIS style (QML) and SLD of the detections layer for the given
  * classes (sorted, n >= 0), and of the tile-status layer; CPLFree them. */
 char *asd_styles_detections_qml(const char *const *classes, int n);
 char *asd_styles_detections_sld(const char *layer, const char *const *classes, int n);
 char *asd_styles_tiles_qml(void);
 char *asd_styles_tiles_sld(const char *layer);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,8 +11,11 @@ Each case is one CTest test (e2e.python.<case>, see autotest/CMakeLists.txt):
   errors        asyncdetect.Error with the library's one line (unknown
                 endpoint, bad option = usage error, unreadable source),
                 TypeError for a src that is neither;
-  cancel_resume the callback returns False mid-run: INTERRUPTED, tiles left
-                for -resume, which then completes from the journal;
+  cancel_resume the callback returns False mid-run: INTERRUPTED, the progress
+                then measuring the tiles in flight (to 1.0), tiles left for
+                -resume, which then completes from the journal;
+  quicklook     -quicklook FILE.png -quicklook-width 750: the picture's size and
+                every detection's class colour on its outline;
   pipeline      the ten-line pipeline of python/README.md, run as written.
 
 Environment (set by CTest): ASD_LIBRARY, ASD_ENDPOINT_BIN, ASD_SOURCE_DIR.
@@ -79,7 +82,9 @@ class LocalEndpoint:
 
 def feature_count(path, layer="detections"):
     ds = ogr.Open(path)
-    return ds.GetLayerByName(layer).GetFeatureCount()
+    n = ds.GetLayerByName(layer).GetFeatureCount()
+    ds = None
+    return n
 
 
 class AsyncDetectTest(unittest.TestCase):
@@ -149,6 +154,9 @@ class AsyncDetectTest(unittest.TestCase):
         self.assertTrue(cm.exception.usage_error)
         self.assertIn("-no-such-option", str(cm.exception))
         with self.assertRaises(asyncdetect.Error) as cm:
+            asyncdetect.Detect(os.path.join(self.tmp, "x.gpkg"), SCENE, options=["-quicklook-width", "5"])
+        self.assertIn("-quicklook-width", str(cm.exception))
+        with self.assertRaises(asyncdetect.Error) as cm:
             asyncdetect.Detect(os.path.join(self.tmp, "x.gpkg"), os.path.join(self.tmp, "missing.tif"),
                                options=self.options())
         self.assertIn("missing.tif", str(cm.exception))
@@ -158,10 +166,22 @@ class AsyncDetectTest(unittest.TestCase):
 
     def test_cancel_resume(self):
         ep = LocalEndpoint("slow", latency_ms=150, instances=1, concurrency=1)
+        progress = []
+
+        def stop_at_10_percent(complete, message, data):
+            progress.append(complete)
+            return complete < 0.1
         try:
             out = os.path.join(self.tmp, "cancel.gpkg")
-            result = asyncdetect.Detect(out, SCENE, options=self.options("slow"), callback=lambda c, m, d: c < 0.1)
+            # At most 4 tiles at the endpoint: most tiles are never sent.
+            result = asyncdetect.Detect(out, SCENE, options=self.options("slow", "-max-concurrent-jobs", "4"),
+                                        callback=stop_at_10_percent)
             self.assertEqual(result.status, asyncdetect.INTERRUPTED)
+            # After the stop the bar measures the tiles in flight: it reaches the end when they are
+            # done, although most tiles never ran.
+            self.assertEqual(progress, sorted(progress))
+            self.assertEqual(progress[-1], 1.0)
+            self.assertGreater(result.tiles_not_run, 20)
             self.assertTrue(result.interrupted)
             self.assertGreater(result.tiles_not_run, 0)
             done = result.tiles_succeeded
@@ -173,6 +193,36 @@ class AsyncDetectTest(unittest.TestCase):
         self.assertEqual(result.tiles_resumed, done)
         self.assertEqual(result.tiles_succeeded, 40)
         self.assertEqual(feature_count(out), GROUND_TRUTH)
+
+    def test_quicklook(self):
+        """-quicklook through the options: the picture's size, and each detection's class colour on its
+        outline (the colours of the output's map style: classes sorted, cyan then yellow)."""
+        ep = LocalEndpoint()
+        try:
+            out, png = os.path.join(self.tmp, "ql.gpkg"), os.path.join(self.tmp, "ql.png")
+            result = asyncdetect.Detect(out, SCENE, options=self.options() + ["-quicklook", png,
+                                                                            "-quicklook-width", "750"])
+        finally:
+            ep.stop()
+        self.assertEqual(result.status, asyncdetect.OK)
+        pic = gdal.Open(png)
+        self.assertEqual((pic.RasterXSize, pic.RasterYSize, pic.RasterCount), (750, 500, 3))
+        rgb = [pic.GetRasterBand(b).ReadAsArray() for b in (1, 2, 3)]
+        colours = {"building": (0, 229, 255), "vehicle": (255, 214, 0)}
+        scale = 750 / 3000.0
+        ds = ogr.Open(out)  # kept: a layer dies with its dataset
+        layer = ds.GetLayerByName("detections")
+        checked = 0
+        for f in layer:
+            shape = ogr.CreateGeometryFromWkt(f["image_geometry"])  # kept: its ring dies with it
+            x, y = shape.GetGeometryRef(0).GetPoint_2D(0)
+            c, r = int(x * scale), int(y * scale)
+            want = colours[f["class"]]
+            found = any(all(abs(int(rgb[k][rr][cc]) - want[k]) < 8 for k in range(3))
+                        for rr in range(max(r - 2, 0), min(r + 3, 500)) for cc in range(max(c - 2, 0), min(c + 3, 750)))
+            self.assertTrue(found, (f["class"], x, y))
+            checked += 1
+        self.assertEqual(checked, GROUND_TRUTH)
 
     def test_pipeline(self):
         """The README's pipeline, as written (the endpoint and bucket names substituted)."""
