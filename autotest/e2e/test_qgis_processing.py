@@ -369,6 +369,11 @@ class QgisProcessingTest(unittest.TestCase):
                 got = values[name]
                 got = got.sink.staticValue() if hasattr(got, "sink") else got
                 self.assertEqual(got, value, name)
+            # A Help button, opening the README installed beside the algorithm.
+            from qgis.PyQt.QtWidgets import QDialogButtonBox
+            help_button = dialog.buttonBox().button(QDialogButtonBox.Help)
+            self.assertTrue(help_button is not None and help_button.isEnabled())
+            self.assertTrue(alg.helpUrl().endswith("/README.md"), alg.helpUrl())
             dialog.runAlgorithm()
             deadline = time.monotonic() + 300
             vectors = []
@@ -807,6 +812,17 @@ class QgisProcessingTest(unittest.TestCase):
             os.environ["PATH"] = saved_path
         self.assertIn("gdal_asyncdetect not found", str(cm.exception))
         self.assertIn(asd_alg.ENV_BINARY, str(cm.exception))
+
+        # Short labels; the explanations are the parameters' help; choices in words.
+        alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+        for param in alg.parameterDefinitions():
+            self.assertLessEqual(len(param.description()), 40, param.description())
+            self.assertTrue(param.help(), param.name())
+            # No explanation in brackets; a unit is fine.
+            self.assertNotIn("(", param.description().replace(" (s)", ""), param.description())
+        merge = alg.parameterDefinition("MERGE").options()
+        self.assertTrue(all(len(o.split()) > 2 for o in merge), merge)
+        self.assertIn("Overlap / union of the boxes (IoU)", alg.parameterDefinition("MATCH_METRIC").options())
 
         # An output path under a file: one sentence, no traceback.
         blocker = os.path.join(self.tmp, "guards-file")
