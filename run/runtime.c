@@ -329,9 +329,13 @@ static double progress_fraction(asd_run *r) {
       r->drain_done = r->tiles_done;
       r->drain_at = f;
     }
+    /* In flight: sent and not finished; abandoned ones (stopped now, left
+       for -resume) stay in the count, so the bar never reaches the end for them. */
     int in_flight = 0;
     for (int i = 0; i < r->ntiles; i++)
-      if (r->tiles[i].state == ASD_RUN_TILE_PENDING && r->tiles[i].inference_id) in_flight++;
+      if ((r->tiles[i].state == ASD_RUN_TILE_PENDING || r->tiles[i].state == ASD_RUN_TILE_NOT_RUN) &&
+          r->tiles[i].inference_id)
+        in_flight++;
     const int finished = r->tiles_done - r->drain_done;
     f = r->drain_at + (1.0 - r->drain_at) * (finished + in_flight ? (double)finished / (finished + in_flight) : 1.0);
   }
