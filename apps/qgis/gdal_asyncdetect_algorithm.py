@@ -137,7 +137,8 @@ TILE_FORMATS = [("PNG", "PNG (lossless)"), ("GTiff", "GeoTIFF (georeferenced)"),
 _SIGINT_LINES = re.compile(r"^gdal_asyncdetect: (interrupted: no new tiles|stopping now)")
 # Command-line advice in the utility's summary, and the same advice for a dialog.
 _CLI_ADVICE = [(re.compile(r"rerun (the same command )?with -resume"), "check Resume and run again"),
-               (re.compile(r"\(see --help\)|, see --help"), "")]
+               (re.compile(r"\(see --help\)|, see --help"), ""),
+               (re.compile(r"\(check -endpoint and -region[^)]*\)"), "(check the SageMaker endpoint and the AWS region)")]
 
 
 def find_binary():

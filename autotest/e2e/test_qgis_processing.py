@@ -420,7 +420,8 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertLess(len(msg), 160, msg)
         self.assertNotIn("request id", msg)
         self.assertEqual(fb.errors, [], "an error line reported besides the exception")
-        self.assertIn("request id", fb.text())  # the details stay in the log
+        self.assertIn("Error: endpoint 'no-such-endpoint'", fb.text())  # the details stay in the log
+        self.assertNotIn("check -endpoint", msg)  # the dialog's words, not the command line's
         self.assertEqual(children_named("gdal_asyncdetect"), [])
 
     def test_cancel_resume(self):
