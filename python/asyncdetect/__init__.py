@@ -66,6 +66,7 @@ class Error(RuntimeError):
 
 
 class _Summary(ctypes.Structure):
+    """asd_detect_summary of asd_app.h, field for field (keep in step with the header)."""
     _fields_ = [
         ("tiles_planned", ctypes.c_int),
         ("tiles_skipped", ctypes.c_int),
@@ -84,6 +85,13 @@ class _Summary(ctypes.Structure):
         ("dry_run", ctypes.c_int),
         ("interrupted", ctypes.c_int),
         ("tiles_location", ctypes.c_char * 1024),
+        ("bytes_uploaded", ctypes.c_longlong),
+        ("bytes_per_tile", ctypes.c_double),
+        ("encode_cpu_ms_per_tile", ctypes.c_double),
+        ("polls_per_job", ctypes.c_double),
+        ("adaptive_polling", ctypes.c_int),
+        ("bound", ctypes.c_char * 32),
+        ("bound_detail", ctypes.c_char * 512),
     ]
 
 
@@ -94,9 +102,9 @@ class Result:
         self.status = status
         for name, _ in _Summary._fields_:
             value = getattr(summary, name)
-            if name == "tiles_location":
+            if name in ("tiles_location", "bound", "bound_detail"):
                 value = value.decode("utf-8", "replace")
-            elif name in ("dry_run", "interrupted"):
+            elif name in ("dry_run", "interrupted", "adaptive_polling"):
                 value = bool(value)
             setattr(self, name, value)
         self.text = text  # the summary the utility prints
