@@ -93,7 +93,8 @@ static const char *const usage_parts[] = {
     "       [-of FORMAT] [-dsco NAME=VALUE]... [-lco NAME=VALUE]... [-nln NAME]\n"
     "       [-status-nln NAME] [-status-output DST] [-t_srs SRS] [-to NAME=VALUE]...\n"
     "       [-overwrite | -append]\n"
-    "       [-metrics FILE.json] [-q] [-dry-run] [-resume] [-cleanup-pending]\n"
+    "       [-metrics FILE.json] [-quicklook FILE.png [-quicklook-width N]]\n"
+    "       [-q] [-dry-run] [-resume] [-cleanup-pending]\n"
     "       SRC_RASTER DST_VECTOR\n"
     "\n"
     "Runs object detection over SRC_RASTER through an Amazon SageMaker asynchronous\n"
@@ -171,6 +172,9 @@ static const char *const usage_parts[] = {
     "\n"
     "Run:\n"
     "  -metrics FILE.json        write figures, failed tiles with reason and inference id.\n"
+    "  -quicklook FILE.png       write a picture of the run: the image reduced, failed tiles\n"
+    "                            shaded red, detections outlined in their class colours.\n"
+    "  -quicklook-width N        its width in pixels (1024; never wider than the image).\n"
     "  -q                        quiet: no progress bar, no summary.\n"
     "  -dry-run                  plan tiles, check credentials and bucket access; invoke nothing.\n"
     "  -resume                   finish an interrupted run from its journal: completed tiles\n"
@@ -240,6 +244,7 @@ void asd_detect_options_free(asd_detect_options *o) {
   CSLDestroy(o->transformer_options);
   CPLFree(o->scale_spec);
   CPLFree(o->metrics_path);
+  CPLFree(o->quicklook);
   CPLFree(o);
 }
 
@@ -321,6 +326,7 @@ static int is_name_value(const char *s) {
 asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary) {
   asd_detect_options *o = CPLCalloc(1, sizeof(*o));
   o->tile_size = 512;
+  o->quicklook_width = 1024;
   o->overlap = 128;
   o->skip_nodata = 1;
   o->encoder_threads = 2;
@@ -620,6 +626,17 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
     } else if (EQUAL(a, "-metrics")) {
       NEED(1);
       set_str(&o->metrics_path, argv[++i]);
+    } else if (EQUAL(a, "-quicklook")) {
+      NEED(1);
+      set_str(&o->quicklook, argv[++i]);
+    } else if (EQUAL(a, "-quicklook-width")) {
+      NEED(1);
+      if (parse_int(argv[i + 1], &o->quicklook_width) != 0 || o->quicklook_width < 16 || o->quicklook_width > 65536) {
+        usage_error("option -quicklook-width wants a whole number of pixels between 16 and 65536, not '%s'",
+                    argv[i + 1]);
+        goto fail;
+      }
+      i++;
     } else if (EQUAL(a, "-q") || EQUAL(a, "-quiet")) {
       o->quiet = 1;
       if (for_binary) for_binary->quiet = 1;

@@ -72,6 +72,8 @@ struct asd_detect_options {
 
   /* Run. */
   char *metrics_path;
+  char *quicklook;     /* -quicklook FILE.png: a picture of the run (tiler/quicklook.c) */
+  int quicklook_width; /* -quicklook-width N (1024) */
   int quiet;
   int dry_run;
   int resume;

@@ -197,6 +197,8 @@ typedef struct asd_run {
 
   /* Sink (sink.c, caller's thread only). */
   int tiles_done;         /* finished tiles (any state) for the progress */
+  int drain_seen, drain_done;         /* a stop was seen; tiles_done then (progress_fraction) */
+  double drain_at, last_progress;     /* the progress then; the last progress reported */
   int tiles_this_run;     /* finished by work of this run (not resumed, not skipped) */
   long long received, kept;
   int any_success;

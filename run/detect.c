@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "asd_run.h"
+#include "quicklook.h"
 #include "asyncdetect/asd_common.h"
 #include "cpl_conv.h"
 #include "cpl_string.h"
@@ -118,6 +119,17 @@ static void check_input_readable(asd_run *r, const asd_detect_summary *s) {
                     why ? why + strlen(ASD_RUN_READ_FAILURE ": ") : "unknown error");
 }
 
+/* -quicklook: a picture of what was just written (tiler/quicklook.c).  The
+   output is written already, so a picture that cannot be made is a warning. */
+static void write_quicklook(asd_run *r) {
+  const asd_detect_options *o = r->o;
+  const asd_quicklook_request q = {o->quicklook, o->quicklook_width, r->src, o->bands, o->nbands, r->dest,
+                                   o->layer_name, r->summary->tiles_location[0] ? r->summary->tiles_location : NULL,
+                                   r->tiles_layer, GDALGetDescription(r->src)};
+  if (asd_quicklook_write(&q) != 0)
+    CPLError(CE_Warning, CPLE_AppDefined, "cannot write the quicklook '%s': %s", o->quicklook, CPLGetLastErrorMsg());
+}
+
 int asd_run_finish(asd_run *r) {
   const asd_detect_options *o = r->o;
   asd_detect_summary *s = r->summary;
@@ -138,6 +150,7 @@ int asd_run_finish(asd_run *r) {
   else if (s->tiles_failed || s->tiles_not_run)
     status = ASD_DETECT_PARTIAL;
   if (o->metrics_path) asd_run_write_metrics(r, s, status);
+  if (o->quicklook && !r->fatal) write_quicklook(r);
   if (r->fatal) {
     asd_run_error("%s", r->fatal);
     asd_run_discard_output(r);

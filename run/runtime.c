@@ -21,7 +21,9 @@
  * watched by the sink's loop: the first request stops submitting new tiles
  * and drains the ones in flight; the second, or a run-level failure, stops
  * at once, leaving in-flight tiles as "submitted" in the journal, where
- * -resume will find them.
+ * -resume will find them.  From the first request on, the progress measures
+ * what is left, the tiles in flight, not the tiles that will never run
+ * (progress_fraction).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,11 +317,39 @@ static int start_encoders(asd_run *r) {
   return started;
 }
 
+/* The progress reported (0..1, never going back).  Tiles done over tiles
+   planned, until a stop: the tiles never submitted will not run, so from
+   then on the rest of the bar measures the tiles in flight, and it reaches
+   the end when the last of them is done (or stays short of it when they are
+   abandoned for -resume). */
+static double progress_fraction(asd_run *r) {
+  double f = r->ntiles ? (double)r->tiles_done / r->ntiles : 1.0;
+  if (r->ntiles && stop_level(r) > 0) {
+    if (!r->drain_seen) {
+      r->drain_seen = 1;
+      r->drain_done = r->tiles_done;
+      r->drain_at = f;
+    }
+    /* In flight: sent and not finished; abandoned ones (stopped now, left
+       for -resume) stay in the count, so the bar never reaches the end for them. */
+    int in_flight = 0;
+    for (int i = 0; i < r->ntiles; i++)
+      if ((r->tiles[i].state == ASD_RUN_TILE_PENDING || r->tiles[i].state == ASD_RUN_TILE_NOT_RUN) &&
+          r->tiles[i].inference_id)
+        in_flight++;
+    const int finished = r->tiles_done - r->drain_done;
+    f = r->drain_at + (1.0 - r->drain_at) * (finished + in_flight ? (double)finished / (finished + in_flight) : 1.0);
+  }
+  if (f < r->last_progress) f = r->last_progress;
+  r->last_progress = f;
+  return f;
+}
+
 /* Turns the progress callback's answer and the interrupt counter into the
    pool's drain / stop-now requests. */
 static void watch_stop(asd_run *r, int *last_level) {
   const asd_detect_options *o = r->o;
-  if (o->progress && r->ntiles && !o->progress((double)r->tiles_done / r->ntiles, "", o->progress_data) &&
+  if (o->progress && r->ntiles && !o->progress(progress_fraction(r), "", o->progress_data) &&
       !r->stop_submitting) {
     pthread_mutex_lock(&r->mu);
     r->stop_submitting = 1;
@@ -349,7 +379,7 @@ static void watch_stop(asd_run *r, int *last_level) {
 static void sink_loop(asd_run *r) {
   int last_level = 0;
   const asd_detect_options *o = r->o;
-  if (o->progress) o->progress(r->ntiles ? (double)r->tiles_done / r->ntiles : 1.0, "", o->progress_data);
+  if (o->progress) o->progress(progress_fraction(r), "", o->progress_data);
   for (;;) {
     pthread_mutex_lock(&r->mu);
     if (!r->ev_head && !r->pool_finished) timed_wait(&r->cv, &r->mu, 0.1);

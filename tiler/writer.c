@@ -61,6 +61,7 @@
 
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_features.h"
+#include "styles.h"
 
 /* Field indexes of the detections layer. */
 enum {
@@ -985,8 +986,12 @@ int asd_writer_close(asd_writer *w) {
              c->tiles_trimmed);
   CPLFree(w->ungeo_keys);
   CPLFree(w->ungeo_counts);
+  /* Default map styles (styles.c): GeoPackage rows now, style files once closed. */
+  asd_styles_job *styles =
+      w->failed ? NULL : asd_styles_begin(w->main.ds, w->det, w->tiles_owner ? w->tiles_owner->ds : NULL, w->tiles);
   if (close_out(&w->tiles_ds) != 0) rc = -1;
   if (close_out(&w->main) != 0) rc = -1;
+  asd_styles_finish(styles, rc == 0);
   CPLFree(w->source_image);
   CPLFree(w->source_metadata);
   CPLFree(w->tiles_location);

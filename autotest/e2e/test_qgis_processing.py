@@ -17,6 +17,14 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   cancelled/resume, the utility gone (no child process, no
                   zombie), then a resumed run completes from the journal with
                   the ground truth's count and tiles reused;
+  cancel_completed  Cancel once the endpoint has every tile: the run completes,
+                  is reported complete with its results, and its layers are
+                  loaded (by the algorithm: Processing loads nothing after a
+                  cancel), styled, tiles below detections;
+  map             a partial run loaded by Processing's own post-processing, then
+                  rendered by QGIS's map renderer: layer order, styles, every
+                  detection's outline in its class colour, failed tiles tinted
+                  red, the raster unchanged inside succeeded tiles;
   partial         injected model errors: exit status 2 is a warning, not a failure;
                   output, failed tiles with reasons, both layers loaded; resume
                   on a healthy endpoint retries only the failed tiles;
@@ -29,9 +37,10 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
   plugin          apps/qgis/ installed as a plugin, enabled and run by qgis_process,
                   the binary found through the Processing setting only, output
                   to a named table of an existing GeoPackage (its other layers stay);
-  guards          no QGIS run needed: binary not found, credentials in the extra
-                  options refused, redaction of the logged command line, the
-                  GDALTermProgress parser.
+  guards          no utility run needed: binary not found, credentials in the extra
+                  options refused, an output path under a file, one-sentence
+                  errors, GUI wording, redaction of the logged command line,
+                  the GDALTermProgress parser.
 
 Environment (set by CTest): ASD_APP_BIN, ASD_ENDPOINT_BIN, ASD_SOURCE_DIR.
 Needs Debian's python3 with python3-qgis (scripts/setup.sh installs it).
@@ -46,8 +55,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.request
 
 SOURCE_DIR = os.environ.get("ASD_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -283,15 +294,15 @@ class QgisProcessingTest(unittest.TestCase):
         det = QgsVectorLayer(results["OUTPUT"], "det", "ogr")
         self.assertTrue(det.isValid(), results["OUTPUT"])
         self.assertEqual(det.featureCount(), expected)
-        self.assertEqual(det.crs().authid(), "EPSG:4326")
+        self.assertEqual(det.crs().authid(), "EPSG:32633")  # the input's CRS by default
         names = det.fields().names()
         for field in ("class", "score"):
             self.assertIn(field, names)
         classes = {f["class"] for f in det.getFeatures()}
         self.assertEqual(classes, {"building", "vehicle"})
-        # The layer lies on the scene (UTM 33N, near 15 E).
+        # The layer lies on the scene (UTM 33N).
         ext = det.extent()
-        self.assertTrue(10 < ext.center().x() < 20, ext.toString())
+        self.assertTrue(QgsRasterLayer(SCENE, "scene", "gdal").extent().contains(ext), ext.toString())
 
         tiles = QgsVectorLayer(results["TILES"], "tiles", "ogr")
         self.assertTrue(tiles.isValid(), results["TILES"])
@@ -320,13 +331,19 @@ class QgisProcessingTest(unittest.TestCase):
         # Processing loads the detections layer and the tile-status layer, not the file's first layer.
         to_load = context.layersToLoadOnCompletion()
         self.assertEqual(set(to_load), {out + "|layername=detections", out + "|layername=tiles"})
-        counts = {}
+        counts, renderers = {}, {}
         for uri, details in to_load.items():
             # What the Processing GUI does with them at the end.
             layer = QgsProcessingUtils.mapLayerFromString(uri, context, True, details.layerTypeHint)
             self.assertIsNotNone(layer, uri)
             counts[uri.rsplit("=", 1)[1]] = layer.featureCount()
+            self.assertIsNotNone(details.postProcessor(), uri)
+            details.postProcessor().postProcessLayer(layer, context, fb)
+            renderers[uri.rsplit("=", 1)[1]] = (layer.renderer().type(), layer.renderer().classAttribute())
         self.assertEqual(counts, {"detections": expected, "tiles": 40})
+        # The styles the utility wrote into the GeoPackage, applied by the algorithm's post-processor.
+        self.assertEqual(renderers, {"detections": ("categorizedSymbol", "class"),
+                                     "tiles": ("categorizedSymbol", "status")})
 
     def test_dialog(self):
         """What a QGIS Desktop user does: the algorithm's dialog, filled in and run (a background
@@ -352,6 +369,11 @@ class QgisProcessingTest(unittest.TestCase):
                 got = values[name]
                 got = got.sink.staticValue() if hasattr(got, "sink") else got
                 self.assertEqual(got, value, name)
+            # A Help button, opening the README installed beside the algorithm.
+            from qgis.PyQt.QtWidgets import QDialogButtonBox
+            help_button = dialog.buttonBox().button(QDialogButtonBox.Help)
+            self.assertTrue(help_button is not None and help_button.isEnabled())
+            self.assertTrue(alg.helpUrl().endswith("/README.md"), alg.helpUrl())
             dialog.runAlgorithm()
             deadline = time.monotonic() + 300
             vectors = []
@@ -367,8 +389,16 @@ class QgisProcessingTest(unittest.TestCase):
         by_name = {lyr.name(): lyr for lyr in vectors}
         self.assertEqual(set(by_name), {"Detections", "Detections tiles"}, log[-2000:])
         self.assertEqual(by_name["Detections"].featureCount(), ground_truth_count())
-        self.assertEqual(by_name["Detections"].crs().authid(), "EPSG:4326")
+        self.assertEqual(by_name["Detections"].crs().authid(), "EPSG:32633")
         self.assertEqual(by_name["Detections tiles"].featureCount(), 40)
+        # Styled from the output, the tiles below the detections.
+        self.assertEqual(by_name["Detections"].renderer().classAttribute(), "class")
+        self.assertEqual(by_name["Detections tiles"].renderer().classAttribute(), "status")
+        order = [lyr.name() for lyr in QgsProject.instance().layerTreeRoot().layerOrder()]
+        self.assertLess(order.index("Detections"), order.index("Detections tiles"), order)
+        for lyr in by_name.values():
+            QgsProject.instance().removeMapLayer(lyr.id())
+        QgsProject.instance().removeMapLayer(scene.id())
         self.assertIn("91 kept after merging", log)
         self.assertNotIn(SECRET_KEY, log)
 
@@ -382,13 +412,16 @@ class QgisProcessingTest(unittest.TestCase):
         finally:
             ep.stop()
         msg = str(cm.exception)
-        self.assertTrue(msg.startswith("gdal_asyncdetect: "), msg)
         self.assertIn("no-such-endpoint", msg)
         self.assertIn("not found", msg)
-        # It is the utility's own one-line error, as it was reported.
-        self.assertTrue(fb.errors, fb.text())
-        self.assertEqual(msg, "gdal_asyncdetect: " + fb.errors[-1])
+        # One sentence, once: no request id or HTTP details (they are in the log), no second copy.
         self.assertEqual("\n" in msg, False)
+        self.assertTrue(msg.endswith("."), msg)
+        self.assertLess(len(msg), 160, msg)
+        self.assertNotIn("request id", msg)
+        self.assertEqual(fb.errors, [], "an error line reported besides the exception")
+        self.assertIn("Error: endpoint 'no-such-endpoint'", fb.text())  # the details stay in the log
+        self.assertNotIn("check -endpoint", msg)  # the dialog's words, not the command line's
         self.assertEqual(children_named("gdal_asyncdetect"), [])
 
     def test_cancel_resume(self):
@@ -402,16 +435,18 @@ class QgisProcessingTest(unittest.TestCase):
                 self.run_alg(self.params(ep.url, "qgis-slow", out, CANCEL_GRACE=0.5), fb)
             msg = str(cm.exception)
             self.assertIn("Cancelled", msg)
-            self.assertIn("Resume", msg)
-            self.assertIn(out, msg)  # the journal is inside the GeoPackage
+            self.assertIn("check Resume", msg)
+            self.assertIn("of 40 tiles finished", msg)
+            self.assertIn("The journal {} keeps".format(out), fb.text())  # inside the GeoPackage
+            self.assertIn("Cancel: no new tile is sent", fb.text())
+            self.assertIn("left for Resume", fb.text())
+            self.assertNotIn("Ctrl-C", fb.text())
+            self.assertNotIn("-resume", fb.text().split("Cancel:", 1)[1])  # GUI words after the cancel
             self.assertTrue(fb.isCanceled())
             self.assertLess(fb.progress[-1], 100.0)
             # The utility is gone and reaped: no child process, not even a zombie.
             self.assertEqual(children_named("gdal_asyncdetect"), [])
             self.assertTrue(os.path.exists(out))
-
-            # Stopped by the SIGINTs (exit status 3), not run to its end.
-            self.assertIn("exit status 3", msg)
 
             fb2 = RecordingFeedback()
             metrics = os.path.join(self.tmp, "cancel", "resume.json")
@@ -430,6 +465,147 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(results["TILES_FAILED"], 0)
         det = QgsVectorLayer(results["OUTPUT"], "det", "ogr")
         self.assertEqual(det.featureCount(), ground_truth_count())
+
+    def test_cancel_completed(self):
+        """Cancel when every tile is already at the endpoint: the tiles in flight finish, the run is
+        complete, and it is reported and loaded as complete, not as a failure."""
+        # 12 tiles (1024/128), 16 slots, 3 s per tile; Cancel comes once the endpoint has received
+        # all 12 invocations (its stats say so), whatever the machine's load.
+        ep = LocalEndpoint(endpoint_spec("qgis-late", instances=2, concurrency=8, latency_ms=3000))
+        project = QgsProject.instance()
+        before = set(project.mapLayers())
+        fb = RecordingFeedback()
+        stop = threading.Event()
+
+        def cancel_when_all_sent():
+            while not stop.wait(0.05):
+                try:
+                    with urllib.request.urlopen(ep.url + "/_asd/stats", timeout=5) as r:
+                        stats = json.load(r)
+                except OSError:
+                    continue
+                if stats["requests"].get("InvokeEndpointAsync", {}).get("count", 0) >= 12:
+                    fb.cancel()  # thread-safe: QgsFeedback's flag
+                    return
+        watcher = threading.Thread(target=cancel_when_all_sent, daemon=True)
+        watcher.start()
+        try:
+            out = os.path.join(self.tmp, "cancel_done", "out.gpkg")
+            results, _ = self.run_alg(self.params(ep.url, "qgis-late", out, TILE_SIZE=1024, CANCEL_GRACE=120), fb)
+        finally:
+            stop.set()
+            watcher.join()
+            ep.stop()
+        self.assertTrue(fb.isCanceled())
+        self.assertIn("Cancel: no new tile is sent", fb.text())
+        self.assertIn("the run is complete", fb.text())
+        self.assertEqual(results["EXIT_STATUS"], 0)
+        self.assertEqual(results["TILES_SUCCEEDED"], 12)
+        self.assertEqual(results["FEATURES"], ground_truth_count())
+        self.assertEqual(fb.progress[-1], 100.0)
+        # Processing loads nothing for a cancelled algorithm: the algorithm did, on the main thread.
+        deadline = time.monotonic() + 30
+        added = []
+        while time.monotonic() < deadline and len(added) < 2:
+            QgsApplication.processEvents()
+            added = [lyr for lid, lyr in project.mapLayers().items() if lid not in before]
+        self.assertEqual(sorted(lyr.featureCount() for lyr in added), [12, ground_truth_count()])
+        order = [lyr.id() for lyr in project.layerTreeRoot().layerOrder() if lyr.id() not in before]
+        by_count = {lyr.featureCount(): lyr for lyr in added}
+        self.assertEqual(order, [by_count[ground_truth_count()].id(), by_count[12].id()])
+        self.assertEqual(by_count[12].renderer().classAttribute(), "status")
+        for lyr in added:
+            project.removeMapLayer(lyr.id())
+
+    def test_map(self):
+        """The map after a partial run, rendered by QGIS: the raster visible through the tiles, the
+        failed tiles shaded red, the detections outlined in their class colours on top."""
+        from processing.gui.Postprocessing import handleAlgorithmResults
+        from qgis.core import QgsMapRendererParallelJob, QgsMapSettings
+        from qgis.PyQt.QtCore import QSize
+        from qgis.PyQt.QtGui import QColor
+        project = QgsProject.instance()
+        scene = QgsRasterLayer(SCENE, "scene", "gdal")
+        project.addMapLayer(scene)
+        out = os.path.join(self.tmp, "map", "out.gpkg")
+        ep = LocalEndpoint(endpoint_spec("qgis-blobs"), extra_args=["-faults", "model_error=0.2,seed=3"])
+        try:
+            alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+            context = QgsProcessingContext()
+            context.setProject(project)
+            fb = RecordingFeedback()
+            params = self.params(ep.url, "qgis-blobs", out)
+            results, ok = alg.run(params, context, fb)
+            self.assertTrue(ok, fb.text()[-2000:])
+            # What the dialog does at the end: Processing's own loading, with the algorithm's post-processors.
+            self.assertTrue(handleAlgorithmResults(alg, context, fb, True, params))
+        finally:
+            ep.stop()
+        self.assertEqual(results["EXIT_STATUS"], 2)
+        order = [lyr.name() for lyr in project.layerTreeRoot().layerOrder()]
+        self.assertEqual(order, ["Detections", "Detections tiles", "scene"])
+        layers = project.layerTreeRoot().layerOrder()
+        det, tiles = layers[0], layers[1]
+        self.assertEqual((det.renderer().type(), det.renderer().classAttribute()), ("categorizedSymbol", "class"))
+        self.assertEqual(tiles.renderer().classAttribute(), "status")
+
+        def render(which):
+            settings = QgsMapSettings()
+            settings.setLayers(which)
+            settings.setDestinationCrs(scene.crs())
+            settings.setExtent(scene.extent())
+            settings.setOutputSize(QSize(1500, 1000))
+            settings.setBackgroundColor(QColor(0, 0, 0))
+            job = QgsMapRendererParallelJob(settings)
+            job.start()
+            job.waitForFinished()
+            return job.renderedImage(), settings.mapToPixel()
+
+        image, m2p = render(layers)
+        raster_only, _ = render([scene])
+        shot = os.environ.get("ASD_QGIS_SCREENSHOT") or os.path.join(self.tmp, "map", "map.png")
+        image.save(shot)
+
+        def rgb(img, x, y):
+            c = img.pixelColor(min(max(int(x), 0), img.width() - 1), min(max(int(y), 0), img.height() - 1))
+            return c.red(), c.green(), c.blue()
+
+        def near(a, b, tol=40):
+            return all(abs(p - q) <= tol for p, q in zip(a, b))
+
+        # Each class's colour (the utility's table: sorted classes, cyan then yellow) on its boxes' edges.
+        colours = {"building": (0, 229, 255), "vehicle": (255, 214, 0)}
+        checked = 0
+        for f in det.getFeatures():
+            corner = f.geometry().vertexAt(0)  # on the outline
+            p = m2p.transform(corner.x(), corner.y())
+            found = any(near(rgb(image, p.x() + dx, p.y() + dy), colours[f["class"]])
+                        for dx in (-2, -1, 0, 1, 2) for dy in (-2, -1, 0, 1, 2))
+            self.assertTrue(found, (f["class"], rgb(image, p.x(), p.y())))
+            checked += 1
+        self.assertGreater(checked, 10)
+
+        # Failed tiles: the raster shows through a red tint; succeeded tiles leave it untouched.
+        failed = succeeded = 0
+        failed_boxes = [f.geometry().boundingBox() for f in tiles.getFeatures() if f["status"] == "failed"]
+        for f in tiles.getFeatures():
+            c = f.geometry().centroid().asPoint()
+            p = m2p.transform(c.x(), c.y())
+            before, after = rgb(raster_only, p.x(), p.y()), rgb(image, p.x(), p.y())
+            covered = any(g.geometry().boundingBox().buffered(2).contains(c) for g in det.getFeatures()) or \
+                any(b.contains(c) for b in failed_boxes)
+            if f["status"] == "failed":
+                # Redder than the raster there, whether the pixel is dark or bright.
+                self.assertGreater((after[0] - after[1]) - (before[0] - before[1]), 25, (before, after))
+                self.assertLess(after[1], before[1] + 1, (before, after))
+                failed += 1
+            elif not covered:
+                self.assertTrue(near(before, after, 3), (f["status"], before, after))
+                succeeded += 1
+        self.assertGreater(failed, 0)
+        self.assertGreater(succeeded, 0)
+        for lyr in layers:
+            project.removeMapLayer(lyr.id())
 
     def test_user_script(self):
         """The algorithm as a user script in the Processing scripts folder, run by qgis_process."""
@@ -462,7 +638,7 @@ class QgisProcessingTest(unittest.TestCase):
         det = QgsVectorLayer(doc["results"]["OUTPUT"], "det", "ogr")
         self.assertTrue(det.isValid(), doc["results"]["OUTPUT"])
         self.assertEqual(det.featureCount(), ground_truth_count())
-        self.assertEqual(det.crs().authid(), "EPSG:4326")
+        self.assertEqual(det.crs().authid(), "EPSG:32633")
         self.assertNotIn(SECRET_KEY, stdout + proc.stderr.decode(errors="replace"))
 
     def test_partial(self):
@@ -533,9 +709,15 @@ class QgisProcessingTest(unittest.TestCase):
             self.assertIn(expected, log)
         self.assertEqual(results["EXIT_STATUS"], 0)
         self.assertTrue(0 < results["TILES_SUCCEEDED"] < 40, results)
-        # GeoJSON holds one layer: the detections, and no tile-status layer.
+        # GeoJSON holds one layer: the tile-status layer is the sibling file, loaded too.
         self.assertEqual(results["OUTPUT"], out)
-        self.assertIsNone(results["TILES"])
+        self.assertEqual(results["TILES"], os.path.join(self.tmp, "options", "west_tiles.geojson"))
+        self.assertEqual(set(context.layersToLoadOnCompletion()), {out, results["TILES"]})
+        # Styled like a GeoPackage's layers: from the .qml files the utility wrote beside them.
+        for uri, details in context.layersToLoadOnCompletion().items():
+            layer = QgsProcessingUtils.mapLayerFromString(uri, context, True, details.layerTypeHint)
+            details.postProcessor().postProcessLayer(layer, context, fb)
+            self.assertEqual(layer.renderer().classAttribute(), "status" if uri == results["TILES"] else "class")
         det = QgsVectorLayer(out, "det", "ogr")
         self.assertTrue(det.isValid())
         self.assertEqual(det.crs().authid(), "EPSG:32633")
@@ -612,11 +794,11 @@ class QgisProcessingTest(unittest.TestCase):
         with self.assertRaises(QgsProcessingException) as cm:
             self.run_alg(self.params("http://127.0.0.1:9", "x", out,
                                      EXTRA_OPTIONS="--config AWS_SECRET_ACCESS_KEY abc"), fb)
-        self.assertIn("credentials are not accepted", str(cm.exception))
+        self.assertIn("Credentials are not accepted", str(cm.exception))
         self.assertNotIn("abc", fb.text())
         # Inconsistent values are refused before anything runs, with a message the dialog shows.
         for extra, words in (({"TILE_SIZE": 256, "OVERLAP": 256}, "overlap (256) must be smaller"),
-                             ({"SCALE": 2}, "source range with minimum < maximum")):
+                             ({"SCALE": 2}, "range with minimum < maximum")):
             with self.assertRaises(QgsProcessingException) as cm:
                 self.run_alg(self.params("http://127.0.0.1:9", "x", out, **extra), RecordingFeedback())
             self.assertIn(words, str(cm.exception))
@@ -632,6 +814,34 @@ class QgisProcessingTest(unittest.TestCase):
             os.environ["PATH"] = saved_path
         self.assertIn("gdal_asyncdetect not found", str(cm.exception))
         self.assertIn(asd_alg.ENV_BINARY, str(cm.exception))
+
+        # Short labels; the explanations are the parameters' help; choices in words.
+        alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+        for param in alg.parameterDefinitions():
+            self.assertLessEqual(len(param.description()), 40, param.description())
+            self.assertTrue(param.help(), param.name())
+            # No explanation in brackets; a unit is fine.
+            self.assertNotIn("(", param.description().replace(" (s)", ""), param.description())
+        merge = alg.parameterDefinition("MERGE").options()
+        self.assertTrue(all(len(o.split()) > 2 for o in merge), merge)
+        self.assertIn("Overlap / union of the boxes (IoU)", alg.parameterDefinition("MATCH_METRIC").options())
+
+        # An output path under a file: one sentence, no traceback.
+        blocker = os.path.join(self.tmp, "guards-file")
+        open(blocker, "w").close()
+        with self.assertRaises(QgsProcessingException) as cm:
+            self.run_alg(self.params("http://127.0.0.1:9", "x", os.path.join(blocker, "sub", "out.gpkg")),
+                         RecordingFeedback())
+        self.assertIn("'{}' is a file, not a folder".format(blocker), str(cm.exception))
+
+        # Error lines in one sentence: what failed, then why; no request details.
+        line = ("endpoint 'nope': endpoint invocation failed: InvokeEndpointAsync on 'nope' for s3://b/k: "
+                "POST http://127.0.0.1:1/endpoints/nope/async-invocations: Endpoint nope of account 0 not "
+                "found. (after 1 attempt) (HTTP 400, ValidationError, request id b4d3)")
+        self.assertEqual(asd_alg.one_sentence(line), "Endpoint 'nope': Endpoint nope of account 0 not found.")
+        self.assertEqual(asd_alg.one_sentence("no credentials found"), "No credentials found.")
+        self.assertEqual(asd_alg.gui_words("Interrupted: rerun the same command with -resume to finish."),
+                         "Interrupted: check Resume and run again to finish.")
 
         # The logged command line never shows secret values.
         line = asd_alg.redact_command(["gdal_asyncdetect", "--config", "AWS_SESSION_TOKEN", "tok123",
