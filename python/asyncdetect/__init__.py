@@ -92,6 +92,14 @@ class _Summary(ctypes.Structure):
         ("adaptive_polling", ctypes.c_int),
         ("bound", ctypes.c_char * 32),
         ("bound_detail", ctypes.c_char * 512),
+        ("tiles_read_failed", ctypes.c_int),
+        ("pixels", ctypes.c_char * 640),
+        ("georeferencing", ctypes.c_char * 256),
+        ("detections_not_georeferenced", ctypes.c_longlong),
+        ("detections_trimmed", ctypes.c_longlong),
+        ("tiles_not_georeferenced", ctypes.c_longlong),
+        ("tiles_trimmed", ctypes.c_longlong),
+        ("georef_why", ctypes.c_char * 160),
     ]
 
 
