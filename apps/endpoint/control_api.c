@@ -96,7 +96,7 @@ static json_object *describe_endpoint(const asd_endpoint_spec *s, const char *re
   json_object_object_add(o, "EndpointStatus", json_object_new_string("InService"));
   json_object_object_add(o, "CreationTime", json_object_new_int64((int64_t)g_started));
   json_object_object_add(o, "LastModifiedTime", json_object_new_int64((int64_t)g_started));
-  json_object_object_add(o, "AsyncInferenceConfig", async_config(s));
+  if (!s->realtime) json_object_object_add(o, "AsyncInferenceConfig", async_config(s));
   return o;
 }
 
@@ -116,7 +116,7 @@ static json_object *describe_config(const asd_endpoint_spec *s, const char *regi
   json_object_array_add(vs, v);
   json_object_object_add(o, "ProductionVariants", vs);
   json_object_object_add(o, "CreationTime", json_object_new_int64((int64_t)g_started));
-  json_object_object_add(o, "AsyncInferenceConfig", async_config(s));
+  if (!s->realtime) json_object_object_add(o, "AsyncInferenceConfig", async_config(s));
   return o;
 }
 

@@ -13,11 +13,19 @@
  *
  * One uniform draw decides between the faults of a kind by cumulative
  * probability, so "s3_503=0.2,s3_500=0.1" gives 20% 503s and 10% 500s and
- * the probabilities of a kind must not add up to more than 1.
+ * the probabilities of a kind must not add up to more than 1.  The
+ * invocation faults are tried in a fixed order (the older keys first), so
+ * that adding keys never changed what an existing seed and spec produce.
+ *
+ * The invocation faults named after SageMaker's errors are answered by the
+ * runtime (runtime.c) with the status, x-amzn-ErrorType and JSON body of the
+ * real error; accept_then_5xx and accept_then_drop are decided before the
+ * request is validated but applied only once it was accepted and queued.
  */
 #include "faults.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +46,11 @@ enum {
   C_INV_DROP,
   C_MODEL_ERROR,
   C_HANG,
+  C_INV_VALIDATION,
+  C_INV_NOT_READY,
+  C_INV_DEPENDENCY,
+  C_ACCEPT_5XX,
+  C_ACCEPT_DROP,
   C_COUNT
 };
 
@@ -79,6 +92,40 @@ bad:
   return -1;
 }
 
+/* The probability a key sets, or NULL for a key that is not a probability.
+ * ThrottlingException is invoke_throttle under its AWS name. */
+static double *probability_field(asd_fault_spec *spec, const char *key) {
+  const struct {
+    const char *key;
+    double *field;
+  } keys[] = {
+      {"s3_503", &spec->s3_503},
+      {"s3_500", &spec->s3_500},
+      {"invoke_throttle", &spec->invoke_throttle},
+      {"ThrottlingException", &spec->invoke_throttle},
+      {"invoke_5xx", &spec->invoke_5xx},
+      {"drop", &spec->drop},
+      {"model_error", &spec->model_error},
+      {"hang", &spec->hang},
+      {"ValidationError", &spec->validation},
+      {"ModelNotReadyException", &spec->not_ready},
+      {"ServiceUnavailable", &spec->unavailable},
+      {"InternalFailure", &spec->internal},
+      {"InternalDependencyException", &spec->dependency},
+      {"accept_then_5xx", &spec->accept_then_5xx},
+      {"accept_then_drop", &spec->accept_then_drop},
+  };
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    if (strcmp(key, keys[i].key) == 0) return keys[i].field;
+  return NULL;
+}
+
+/* The invocation faults other than drop, which one draw decides between. */
+static double invoke_sum(const asd_fault_spec *s) {
+  return s->invoke_throttle + s->invoke_5xx + s->validation + s->not_ready + s->unavailable + s->internal +
+         s->dependency + s->accept_then_5xx + s->accept_then_drop;
+}
+
 int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size_t err_len) {
   asd_fault_spec_init(spec);
   if (err_len) err[0] = '\0';
@@ -105,16 +152,8 @@ int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size
     key[klen] = '\0';
     const char *value = eq + 1;
     unsigned long long u = 0;
-    if (strcmp(key, "s3_503") == 0) rc = parse_probability(key, value, &spec->s3_503, err, err_len);
-    else if (strcmp(key, "s3_500") == 0) rc = parse_probability(key, value, &spec->s3_500, err, err_len);
-    else if (strcmp(key, "invoke_throttle") == 0)
-      rc = parse_probability(key, value, &spec->invoke_throttle, err, err_len);
-    else if (strcmp(key, "invoke_5xx") == 0)
-      rc = parse_probability(key, value, &spec->invoke_5xx, err, err_len);
-    else if (strcmp(key, "drop") == 0) rc = parse_probability(key, value, &spec->drop, err, err_len);
-    else if (strcmp(key, "model_error") == 0)
-      rc = parse_probability(key, value, &spec->model_error, err, err_len);
-    else if (strcmp(key, "hang") == 0) rc = parse_probability(key, value, &spec->hang, err, err_len);
+    double *prob = probability_field(spec, key);
+    if (prob) rc = parse_probability(key, value, prob, err, err_len);
     else if (strcmp(key, "slow_consumer_ms") == 0) {
       rc = parse_uint(key, value, 600000, &u, err, err_len);
       if (rc == 0) spec->slow_consumer_ms = (int)u;
@@ -124,7 +163,9 @@ int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size
     } else {
       snprintf(err, err_len,
                "-faults: unknown key '%s' (expected s3_503, s3_500, invoke_throttle, invoke_5xx, "
-               "drop, model_error, hang, slow_consumer_ms, seed)",
+               "drop, model_error, hang, ValidationError, ModelNotReadyException, ThrottlingException, "
+               "ServiceUnavailable, InternalFailure, InternalDependencyException, accept_then_5xx, "
+               "accept_then_drop, slow_consumer_ms, seed)",
                key);
       rc = -1;
     }
@@ -137,8 +178,10 @@ int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size
     snprintf(err, err_len, "-faults: s3_503 + s3_500 + drop must not exceed 1");
     return -1;
   }
-  if (spec->invoke_throttle + spec->invoke_5xx + spec->drop > 1.0 + 1e-9) {
-    snprintf(err, err_len, "-faults: invoke_throttle + invoke_5xx + drop must not exceed 1");
+  if (invoke_sum(spec) + spec->drop > 1.0 + 1e-9) {
+    snprintf(err, err_len,
+             "-faults: the invocation faults (invoke_*, the SageMaker error names, accept_then_*) "
+             "and drop must not add up to more than 1");
     return -1;
   }
   if (spec->model_error + spec->hang > 1.0 + 1e-9) {
@@ -178,8 +221,8 @@ static double draw(asd_faults *f, int kind, uint64_t *bits) {
 int asd_faults_enabled(const asd_faults *f) {
   if (!f) return 0;
   const asd_fault_spec *s = &f->spec;
-  return s->s3_503 > 0 || s->s3_500 > 0 || s->invoke_throttle > 0 || s->invoke_5xx > 0 ||
-         s->drop > 0 || s->model_error > 0 || s->hang > 0 || s->slow_consumer_ms > 0;
+  return s->s3_503 > 0 || s->s3_500 > 0 || invoke_sum(s) > 0 || s->drop > 0 || s->model_error > 0 ||
+         s->hang > 0 || s->slow_consumer_ms > 0;
 }
 
 asd_s3_fault asd_faults_s3(asd_faults *f) {
@@ -204,31 +247,49 @@ asd_s3_fault asd_faults_s3(asd_faults *f) {
   return ASD_S3_FAULT_NONE;
 }
 
+/* Takes the fault when the draw u falls in [0, p), else moves u past it. */
+static int take(double *u, double p) {
+  if (*u < p) return 1;
+  *u -= p;
+  return 0;
+}
+
 asd_invoke_fault asd_faults_invoke(asd_faults *f) {
   if (!f) return ASD_INVOKE_FAULT_NONE;
   const asd_fault_spec *s = &f->spec;
-  if (s->invoke_throttle <= 0 && s->invoke_5xx <= 0 && s->drop <= 0) return ASD_INVOKE_FAULT_NONE;
+  if (invoke_sum(s) <= 0 && s->drop <= 0) return ASD_INVOKE_FAULT_NONE;
   uint64_t bits = 0;
   double u = draw(f, KIND_INVOKE, &bits);
-  if (u < s->invoke_throttle) {
-    atomic_fetch_add(&f->counts[C_INV_THROTTLE], 1);
-    return ASD_INVOKE_FAULT_THROTTLE;
-  }
-  u -= s->invoke_throttle;
-  if (u < s->invoke_5xx) {
-    /* Half 500 InternalFailure, half 503 ServiceUnavailable: both are
-     * documented answers of InvokeEndpointAsync and clients must retry both. */
-    if (bits & 1) {
-      atomic_fetch_add(&f->counts[C_INV_503], 1);
-      return ASD_INVOKE_FAULT_503;
+  /* The order below is part of the reproducibility contract: a given seed
+   * and spec give the same decisions as before these keys existed. */
+  static const struct {
+    size_t offset;
+    asd_invoke_fault fault;
+    int counter;
+  } table[] = {
+      {offsetof(asd_fault_spec, invoke_throttle), ASD_INVOKE_FAULT_THROTTLE, C_INV_THROTTLE},
+      {offsetof(asd_fault_spec, invoke_5xx), ASD_INVOKE_FAULT_500, -1},
+      {offsetof(asd_fault_spec, drop), ASD_INVOKE_FAULT_DROP, C_INV_DROP},
+      {offsetof(asd_fault_spec, validation), ASD_INVOKE_FAULT_VALIDATION, C_INV_VALIDATION},
+      {offsetof(asd_fault_spec, not_ready), ASD_INVOKE_FAULT_NOT_READY, C_INV_NOT_READY},
+      {offsetof(asd_fault_spec, unavailable), ASD_INVOKE_FAULT_503, C_INV_503},
+      {offsetof(asd_fault_spec, internal), ASD_INVOKE_FAULT_500, C_INV_500},
+      {offsetof(asd_fault_spec, dependency), ASD_INVOKE_FAULT_DEPENDENCY, C_INV_DEPENDENCY},
+      {offsetof(asd_fault_spec, accept_then_5xx), ASD_INVOKE_FAULT_ACCEPT_THEN_5XX, C_ACCEPT_5XX},
+      {offsetof(asd_fault_spec, accept_then_drop), ASD_INVOKE_FAULT_ACCEPT_THEN_DROP, C_ACCEPT_DROP},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    double p = *(const double *)((const char *)s + table[i].offset);
+    if (!take(&u, p)) continue;
+    if (table[i].counter < 0) {
+      /* invoke_5xx: half 500 InternalFailure, half 503 ServiceUnavailable,
+       * both documented answers of InvokeEndpointAsync. */
+      int is503 = (int)(bits & 1);
+      atomic_fetch_add(&f->counts[is503 ? C_INV_503 : C_INV_500], 1);
+      return is503 ? ASD_INVOKE_FAULT_503 : ASD_INVOKE_FAULT_500;
     }
-    atomic_fetch_add(&f->counts[C_INV_500], 1);
-    return ASD_INVOKE_FAULT_500;
-  }
-  u -= s->invoke_5xx;
-  if (u < s->drop) {
-    atomic_fetch_add(&f->counts[C_INV_DROP], 1);
-    return ASD_INVOKE_FAULT_DROP;
+    atomic_fetch_add(&f->counts[table[i].counter], 1);
+    return table[i].fault;
   }
   return ASD_INVOKE_FAULT_NONE;
 }
@@ -253,9 +314,10 @@ asd_job_fault asd_faults_job(asd_faults *f) {
 int asd_faults_slow_consumer_ms(const asd_faults *f) { return f ? f->spec.slow_consumer_ms : 0; }
 
 struct json_object *asd_faults_stats_json(asd_faults *f) {
-  static const char *const names[C_COUNT] = {"s3_503",     "s3_500",     "s3_drop",
-                                             "invoke_throttle", "invoke_500", "invoke_503",
-                                             "invoke_drop", "model_error", "hang"};
+  static const char *const names[C_COUNT] = {
+      "s3_503",      "s3_500",          "s3_drop",          "invoke_throttle",   "invoke_500",
+      "invoke_503",  "invoke_drop",     "model_error",      "hang",              "invoke_validation",
+      "invoke_not_ready", "invoke_dependency", "accept_then_5xx", "accept_then_drop"};
   json_object *o = json_object_new_object();
   for (int i = 0; i < C_COUNT; i++)
     json_object_object_add(o, names[i],

@@ -15,6 +15,17 @@
  * The spec string is the value of the server's -faults option:
  *   "s3_503=P,s3_500=P,invoke_throttle=P,invoke_5xx=P,drop=P,model_error=P,
  *    hang=P,slow_consumer_ms=N,seed=N"
+ * plus one key per error SageMaker Runtime documents, named after it and
+ * answered with its real status (botocore's sagemaker-runtime model):
+ *   ValidationError=P (400), ModelNotReadyException=P (429),
+ *   ThrottlingException=P (400, the same as invoke_throttle),
+ *   ServiceUnavailable=P (503), InternalFailure=P (500),
+ *   InternalDependencyException=P (530);
+ * and two faults that strike after the invocation was accepted (queued, so
+ * that the job runs and writes its result) but before the client hears so:
+ *   accept_then_5xx=P (answered 500 InternalFailure instead of 202) and
+ *   accept_then_drop=P (the connection is closed without an answer).
+ * They are what makes a blind retry of InvokeEndpointAsync pay twice.
  * P are probabilities in [0,1]; every key is optional (default 0; seed 1).
  *
  * Who applies what:
@@ -42,6 +53,13 @@ typedef struct asd_fault_spec {
   double invoke_throttle; /* probability of 400 ThrottlingException on an invocation */
   double invoke_5xx;      /* probability of 500 InternalFailure / 503 ServiceUnavailable */
   double drop;            /* probability of a dropped connection (S3 or invocation) */
+  double validation;      /* 400 ValidationError on an invocation */
+  double not_ready;       /* 429 ModelNotReadyException */
+  double unavailable;     /* 503 ServiceUnavailable */
+  double internal;        /* 500 InternalFailure */
+  double dependency;      /* 530 InternalDependencyException */
+  double accept_then_5xx; /* accepted and run, then answered 500 InternalFailure */
+  double accept_then_drop; /* accepted and run, then the connection is closed */
   double model_error;     /* probability that a job fails with a model error */
   double hang;            /* probability that a job never finishes (until its timeout) */
   int slow_consumer_ms;   /* delay applied to every S3 request, 0 = none */
@@ -69,7 +87,12 @@ typedef enum asd_invoke_fault {
   ASD_INVOKE_FAULT_THROTTLE,  /* 400 ThrottlingException */
   ASD_INVOKE_FAULT_500,       /* 500 InternalFailure */
   ASD_INVOKE_FAULT_503,       /* 503 ServiceUnavailable */
-  ASD_INVOKE_FAULT_DROP       /* close the connection without an answer */
+  ASD_INVOKE_FAULT_DROP,      /* close the connection without an answer */
+  ASD_INVOKE_FAULT_VALIDATION, /* 400 ValidationError */
+  ASD_INVOKE_FAULT_NOT_READY,  /* 429 ModelNotReadyException */
+  ASD_INVOKE_FAULT_DEPENDENCY, /* 530 InternalDependencyException */
+  ASD_INVOKE_FAULT_ACCEPT_THEN_5XX,  /* queue the job, then answer 500 InternalFailure */
+  ASD_INVOKE_FAULT_ACCEPT_THEN_DROP  /* queue the job, then close the connection */
 } asd_invoke_fault;
 
 typedef enum asd_job_fault {
@@ -96,7 +119,9 @@ int asd_faults_enabled(const asd_faults *f);
 /*
  * Counts of injected faults as a new json-c object:
  * {"s3_503":n,"s3_500":n,"s3_drop":n,"invoke_throttle":n,"invoke_500":n,
- *  "invoke_503":n,"invoke_drop":n,"model_error":n,"hang":n,"seed":n}.
+ *  "invoke_503":n,"invoke_drop":n,"model_error":n,"hang":n,
+ *  "invoke_validation":n,"invoke_not_ready":n,"invoke_dependency":n,
+ *  "accept_then_5xx":n,"accept_then_drop":n,"seed":n}.
  * The caller owns the returned object (json_object_put).
  */
 struct json_object *asd_faults_stats_json(asd_faults *f);

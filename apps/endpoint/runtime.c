@@ -229,10 +229,18 @@ int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err
       rc = parse_number(key, value, 1e-6, 1e3, &spec->time_scale, err, err_len);
     } else if (strcmp(key, "cold_start_ms") == 0) {
       rc = parse_number(key, value, 0, 3600e3, &spec->cold_start_ms, err, err_len);
+    } else if (strcmp(key, "async") == 0) {
+      /* async=no: a real-time endpoint (no AsyncInferenceConfig). */
+      if (strcmp(value, "yes") == 0) spec->realtime = 0;
+      else if (strcmp(value, "no") == 0) spec->realtime = 1;
+      else {
+        snprintf(err, err_len, "-endpoint: async=%s must be yes or no", value);
+        rc = -1;
+      }
     } else {
       snprintf(err, err_len,
                "-endpoint: unknown key '%s' (expected model, output, failure, instances, "
-               "concurrency, latency_ms, spread_ms, time_scale, cold_start_ms)",
+               "concurrency, latency_ms, spread_ms, time_scale, cold_start_ms, async)",
                key);
       rc = -1;
     }
@@ -911,11 +919,34 @@ static int parse_int_header(const char *v, long lo, long hi, long *out) {
   return 0;
 }
 
-static int apply_invoke_fault(asd_runtime *rt, asd_rt_response *resp) {
-  switch (asd_faults_invoke(rt->faults)) {
+/*
+ * Applies the invocation fault drawn for this request.  Returns 1 when the
+ * request was answered (an error or a dropped connection), 0 when it goes on;
+ * *after_accept then holds a fault to apply once the job is accepted
+ * (accept_then_5xx / accept_then_drop), else ASD_INVOKE_FAULT_NONE.
+ * Statuses, codes and texts are SageMaker Runtime's (its service model gives
+ * the status of each error shape; 530 is InternalDependencyException's).
+ */
+static int apply_invoke_fault(asd_runtime *rt, const char *endpoint, asd_rt_response *resp,
+                              asd_invoke_fault *after_accept) {
+  asd_invoke_fault f = asd_faults_invoke(rt->faults);
+  *after_accept = ASD_INVOKE_FAULT_NONE;
+  switch (f) {
     case ASD_INVOKE_FAULT_NONE: return 0;
+    case ASD_INVOKE_FAULT_ACCEPT_THEN_5XX:
+    case ASD_INVOKE_FAULT_ACCEPT_THEN_DROP: *after_accept = f; return 0;
     case ASD_INVOKE_FAULT_THROTTLE:
       resp_error(resp, 400, "ThrottlingException", "Rate exceeded (injected fault).");
+      return 1;
+    case ASD_INVOKE_FAULT_VALIDATION:
+      resp_error(resp, 400, "ValidationError",
+                 "1 validation error detected: the request was refused by an injected fault on endpoint %s.",
+                 endpoint);
+      return 1;
+    case ASD_INVOKE_FAULT_NOT_READY:
+      resp_error(resp, 429, "ModelNotReadyException",
+                 "Model for endpoint %s is not ready yet; wait and try your request again (injected fault).",
+                 endpoint);
       return 1;
     case ASD_INVOKE_FAULT_500:
       resp_error(resp, 500, "InternalFailure", "An internal failure occurred (injected fault).");
@@ -923,12 +954,30 @@ static int apply_invoke_fault(asd_runtime *rt, asd_rt_response *resp) {
     case ASD_INVOKE_FAULT_503:
       resp_error(resp, 503, "ServiceUnavailable", "The service is unavailable (injected fault).");
       return 1;
+    case ASD_INVOKE_FAULT_DEPENDENCY:
+      resp_error(resp, 530, "InternalDependencyException",
+                 "Your request caused an exception with an internal dependency. Contact customer support "
+                 "(injected fault).");
+      return 1;
     case ASD_INVOKE_FAULT_DROP:
       resp->drop_connection = 1;
       resp->status = 0;
       return 1;
   }
   return 0;
+}
+
+/* The response of an accepted request is replaced by the fault drawn for it:
+ * the job stays queued and runs, the client does not learn so. */
+static void apply_after_accept(asd_invoke_fault f, asd_rt_response *resp) {
+  if (f == ASD_INVOKE_FAULT_NONE) return;
+  asd_rt_response_clear(resp);
+  if (f == ASD_INVOKE_FAULT_ACCEPT_THEN_DROP) {
+    resp->drop_connection = 1;
+    resp->status = 0;
+  } else {
+    resp_error(resp, 500, "InternalFailure", "An internal failure occurred (injected fault).");
+  }
 }
 
 static rt_endpoint *lookup_or_error(asd_runtime *rt, const char *endpoint, asd_rt_response *resp) {
@@ -958,11 +1007,19 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
   asd_rt_response_clear(resp);
   rt_endpoint *ep = lookup_or_error(rt, endpoint, resp);
   if (!ep) return;
-  if (apply_invoke_fault(rt, resp)) {
+  asd_invoke_fault after_accept;
+  if (apply_invoke_fault(rt, endpoint, resp, &after_accept)) {
     pthread_mutex_lock(&ep->mu);
     ep->rejected++;
     pthread_mutex_unlock(&ep->mu);
     return;
+  }
+  if (ep->spec.realtime) {
+    resp_error(resp, 400, "ValidationError",
+               "Endpoint %s is not an asynchronous inference endpoint: it was created without an "
+               "AsyncInferenceConfig, so it only serves InvokeEndpoint.",
+               endpoint);
+    goto rejected;
   }
   const char *input = header(header_ctx, H_INPUT);
   const char *ctype = header(header_ctx, H_CTYPE);
@@ -1163,6 +1220,7 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
   if (has_failure) resp_header(resp, "X-Amzn-SageMaker-FailureLocation", fail_loc);
   resp_body(resp, body.data, body.len);
   asd_buf_free(&body);
+  apply_after_accept(after_accept, resp);
   return;
 rejected:
   pthread_mutex_lock(&ep->mu);
@@ -1176,7 +1234,8 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
   asd_rt_response_clear(resp);
   rt_endpoint *ep = lookup_or_error(rt, endpoint, resp);
   if (!ep) return;
-  if (apply_invoke_fault(rt, resp)) return;
+  asd_invoke_fault after_accept;
+  if (apply_invoke_fault(rt, endpoint, resp, &after_accept)) return;
   /* InvokeEndpoint carries its content type and accept in the standard
    * headers; the SageMaker-specific ones are accepted too. */
   const char *ctype = header(header_ctx, "Content-Type");
@@ -1256,6 +1315,8 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
   if (!stopped && !timed_out) ring_add(&ep->model_time, (m1 - m0) * 1000.0);
   pthread_mutex_unlock(&ep->mu);
   asd_model_output_free(&out);
+  /* The model ran (and was paid for); the answer is lost on the way. */
+  apply_after_accept(after_accept, resp);
 }
 
 /* -------------------------------------------------------------------- stats */

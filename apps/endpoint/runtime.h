@@ -56,6 +56,8 @@ struct json_object;
  * invocation it accepts, as an async endpoint scaling out from zero).
  * failure=none declares an endpoint without an S3FailurePath: its replies
  * carry no FailureLocation and a failed job leaves no object anywhere.
+ * async=no declares a real-time endpoint (created without an
+ * AsyncInferenceConfig): InvokeEndpointAsync answers 400 ValidationError.
  */
 typedef struct asd_endpoint_spec {
   char name[ASD_RT_NAME_MAX];
@@ -70,6 +72,8 @@ typedef struct asd_endpoint_spec {
   double spread_ms;  /* each invocation draws uniformly in mean +/- spread */
   double time_scale;
   double cold_start_ms; /* instances start this long after the first invocation */
+  int realtime;         /* 1: async=no, a real-time endpoint: InvokeEndpointAsync is a
+                           ValidationError, DescribeEndpoint shows no AsyncInferenceConfig */
 } asd_endpoint_spec;
 
 /* Parses one -endpoint value.  Returns 0, or -1 with a one-line reason in err. */

@@ -268,6 +268,38 @@ TEST(EndpointRuntimeFaults, ParsesSpec) {
   }
 }
 
+// SageMaker's error names and the accept-then-fail faults: parsed, summed
+// with the other invocation faults, and each drawn in its proportion.
+TEST(EndpointRuntimeFaults, SageMakerErrorKeys) {
+  asd_fault_spec f;
+  char err[512];
+  ASSERT_EQ(0, asd_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
+                                    "ServiceUnavailable=0.1,InternalFailure=0.1,InternalDependencyException=0.1,"
+                                    "accept_then_5xx=0.1,accept_then_drop=0.1,seed=5",
+                                    &f, err, sizeof(err)))
+      << err;
+  EXPECT_DOUBLE_EQ(0.1, f.invoke_throttle);  // ThrottlingException is invoke_throttle
+  EXPECT_DOUBLE_EQ(0.1, f.accept_then_drop);
+  char e[512] = "";
+  EXPECT_EQ(-1, asd_fault_spec_parse("accept_then_5xx=0.6,InternalFailure=0.3,drop=0.2", &f, e, sizeof(e)));
+  EXPECT_NE(std::string::npos, std::string(e).find("more than 1")) << e;
+  ASSERT_EQ(0, asd_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
+                                    "ServiceUnavailable=0.1,InternalFailure=0.1,InternalDependencyException=0.1,"
+                                    "accept_then_5xx=0.1,accept_then_drop=0.1,seed=5",
+                                    &f, err, sizeof(err)));
+  asd_faults *inj = asd_faults_new(&f);
+  std::map<int, int> n;
+  for (int i = 0; i < 10000; i++) n[asd_faults_invoke(inj)]++;
+  for (asd_invoke_fault k : {ASD_INVOKE_FAULT_VALIDATION, ASD_INVOKE_FAULT_NOT_READY, ASD_INVOKE_FAULT_THROTTLE,
+                             ASD_INVOKE_FAULT_503, ASD_INVOKE_FAULT_500, ASD_INVOKE_FAULT_DEPENDENCY,
+                             ASD_INVOKE_FAULT_ACCEPT_THEN_5XX, ASD_INVOKE_FAULT_ACCEPT_THEN_DROP}) {
+    EXPECT_GT(n[k], 800) << k;
+    EXPECT_LT(n[k], 1200) << k;
+  }
+  EXPECT_GT(n[ASD_INVOKE_FAULT_NONE], 1700);
+  asd_faults_free(inj);
+}
+
 TEST(EndpointRuntimeFaults, ReproducibleAndProportional) {
   asd_fault_spec spec;
   char err[256];
