@@ -114,6 +114,7 @@ typedef struct blk {
   size_t bytes;
   unsigned char *values; /* nbands planes of w*h values of store_dt */
   unsigned char *masks;  /* nmask planes of w*h 0/1 bytes, or NULL */
+  char *why;             /* FAILED: the reading thread's message, for every request that waits on it */
   struct blk *prev, *next; /* LRU list: least recently used first */
 } blk;
 
@@ -194,6 +195,7 @@ static void blk_destroy(asd_block_reader *r, blk *b) {
   else
     VSIFree(b->values);
   VSIFree(b->masks);
+  CPLFree(b->why);
   CPLFree(b);
 }
 
@@ -434,10 +436,16 @@ static int load_blocks(asd_block_reader *r, blk **list, int n) {
   pthread_mutex_lock(&r->lock);
   for (;;) {
     int first = -1, loading = 0;
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < n && rc == 0; k++) {
       if (list[k]->state == BLK_QUEUED && first < 0) first = k;
       if (list[k]->state == BLK_LOADING) loading = 1;
-      if (list[k]->state == BLK_FAILED) rc = -1;
+      if (list[k]->state == BLK_FAILED) {
+        /* Whichever thread read the block, this request's tile fails with
+         * the same cause (GDAL's own words), not a generic message that
+         * depends on which encoder thread got there first. */
+        CPLError(CE_Failure, CPLE_FileIO, "%s", list[k]->why ? list[k]->why : "cannot read a block of the input");
+        rc = -1;
+      }
     }
     if (rc != 0) break;
     if (first < 0) {
@@ -458,6 +466,7 @@ static int load_blocks(asd_block_reader *r, blk **list, int n) {
     }
     for (int k = first; k <= last; k++) {
       const int ok = h != NULL && load_block(r, h, list[k]) == 0;
+      if (!ok) list[k]->why = CPLStrdup(CPLGetLastErrorMsg());
       pthread_mutex_lock(&r->lock);
       blk_loaded(r, list[k], ok);
       pthread_mutex_unlock(&r->lock);
