@@ -343,6 +343,24 @@ TEST(AwsErrors, ClassificationAndRetryPolicy) {
   EXPECT_EQ(ASD_AWS_ERR_MODEL, asd_aws_classify(424, "ModelError"));
   EXPECT_EQ(ASD_AWS_ERR_TIMEOUT, asd_aws_classify(400, "RequestTimeout"));
   EXPECT_EQ(ASD_AWS_ERR_VALIDATION, asd_aws_classify(400, "MalformedXML"));
+  // SageMaker Runtime: ModelNotReadyException (429) waits and retries;
+  // InternalDependencyException (530) is a fault no retry fixes.
+  EXPECT_EQ(ASD_AWS_ERR_THROTTLED, asd_aws_classify(429, "ModelNotReadyException"));
+  EXPECT_TRUE(asd_aws_is_retryable(429, "ModelNotReadyException"));
+  EXPECT_EQ(ASD_AWS_ERR_SERVER, asd_aws_classify(530, "InternalDependencyException"));
+  EXPECT_FALSE(asd_aws_is_retryable(530, "InternalDependencyException"));
+  EXPECT_FALSE(asd_aws_is_retryable(400, "ValidationError"));
+  EXPECT_TRUE(asd_aws_is_retryable(500, "InternalFailure"));
+  EXPECT_TRUE(asd_aws_is_retryable(503, "ServiceUnavailable"));
+  {
+    const char *hdr[] = {"x-amzn-ErrorType: InternalDependencyException", nullptr};
+    asd_aws_error e;
+    asd_aws_error_clear(&e);
+    asd_aws_parse_error(530, hdr, "{\"message\":\"dependency\"}", 24, &e);
+    EXPECT_STREQ("InternalDependencyException", e.code);
+    EXPECT_EQ(ASD_AWS_ERR_SERVER, e.kind);
+    EXPECT_FALSE(asd_aws_error_is_transient(&e));  // a 5xx, yet not worth retrying
+  }
   for (long s : {500L, 502L, 503L, 504L, 429L}) EXPECT_TRUE(asd_aws_is_retryable(s, nullptr)) << s;
   EXPECT_TRUE(asd_aws_is_retryable(400, "RequestTimeout"));
   EXPECT_TRUE(asd_aws_is_retryable(400, "ThrottlingException"));

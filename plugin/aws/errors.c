@@ -55,17 +55,6 @@ const char *asd_aws_error_kind_name(asd_aws_error_kind kind) {
   return "unknown";
 }
 
-int asd_aws_error_is_transient(const asd_aws_error *err) {
-  if (!err) return 0;
-  switch (err->kind) {
-    case ASD_AWS_ERR_NETWORK:
-    case ASD_AWS_ERR_TIMEOUT:
-    case ASD_AWS_ERR_THROTTLED:
-    case ASD_AWS_ERR_SERVER: return 1;
-    default: return 0;
-  }
-}
-
 void asd_aws_copy_line(char *dst, size_t size, const char *s, size_t len) {
   if (!size) return;
   size_t j = 0;
@@ -124,6 +113,15 @@ static const char *const kThrottling[] = {
     "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
     "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
     "EC2ThrottledException", NULL};
+/* SageMaker Runtime's errors, as its service model documents them:
+ * ModelNotReadyException (429, "wait and try your request again") is
+ * retried like throttling; InternalDependencyException (530, "contact
+ * customer support") is a server fault that no retry fixes, so neither the
+ * 5xx rule nor the transient list may retry it; ValidationError (400),
+ * InternalFailure (500) and ServiceUnavailable (503) follow the general
+ * rules. */
+static const char *const kRetryLater[] = {"ModelNotReadyException", NULL};
+static const char *const kPermanentFault[] = {"InternalDependencyException", NULL};
 static const char *const kTransient[] = {"RequestTimeout", "RequestTimeoutException",
                                          "InternalError", "InternalFailure", "InternalServerError",
                                          "ServiceUnavailable", "ServiceUnavailableException",
@@ -141,9 +139,22 @@ static const char *const kAuth[] = {"SignatureDoesNotMatch", "InvalidAccessKeyId
                                     "InvalidSignatureException", "InvalidIdentityToken",
                                     "AuthFailure", NULL};
 
+int asd_aws_error_is_transient(const asd_aws_error *err) {
+  if (!err) return 0;
+  if (in_list(err->code, kPermanentFault)) return 0;
+  switch (err->kind) {
+    case ASD_AWS_ERR_NETWORK:
+    case ASD_AWS_ERR_TIMEOUT:
+    case ASD_AWS_ERR_THROTTLED:
+    case ASD_AWS_ERR_SERVER: return 1;
+    default: return 0;
+  }
+}
+
 asd_aws_error_kind asd_aws_classify(long status, const char *code) {
   if (code && *code) {
-    if (in_list(code, kThrottling)) return ASD_AWS_ERR_THROTTLED;
+    if (in_list(code, kThrottling) || in_list(code, kRetryLater)) return ASD_AWS_ERR_THROTTLED;
+    if (in_list(code, kPermanentFault)) return ASD_AWS_ERR_SERVER;
     if (in_list(code, kNotFound)) return ASD_AWS_ERR_NOT_FOUND;
     if (in_list(code, kDenied)) return ASD_AWS_ERR_ACCESS_DENIED;
     if (in_list(code, kAuth)) return ASD_AWS_ERR_AUTH;
@@ -168,7 +179,8 @@ asd_aws_error_kind asd_aws_classify(long status, const char *code) {
 
 int asd_aws_is_retryable(long status, const char *code) {
   if (code && *code) {
-    if (in_list(code, kThrottling) || in_list(code, kTransient)) return 1;
+    if (in_list(code, kPermanentFault)) return 0;
+    if (in_list(code, kThrottling) || in_list(code, kRetryLater) || in_list(code, kTransient)) return 1;
   }
   return status == 500 || status == 502 || status == 503 || status == 504 || status == 429;
 }
