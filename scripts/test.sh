@@ -37,12 +37,5 @@ if [ "${ASD_FUZZ_RUN:-$([ $# -eq 0 ] && echo 1 || echo 0)}" != 0 ]; then
     -DASD_SANITIZE=ON -DASD_FUZZ=ON -DASD_FUZZ_SECONDS="${ASD_FUZZ_SECONDS:-25}" >&2
   cmake --build build-fuzz -j "$(nproc)" --target asd_fuzz >&2
   (cd build-fuzz && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../scripts/lsan.supp" \
-     ctest --output-on-failure -j2 -L fuzz -E '^fuzz\.endpoint$')
-  # fuzz.endpoint is left out of the timed pass for now: under libFuzzer its
-  # harness (a real libmicrohttpd daemon per run) can make libmicrohttpd abort
-  # with "Failed to remove listen FD from epoll set" when the daemon is torn
-  # down, a harness problem rather than a finding, and a random one, which
-  # would make CI flaky.  Its corpus is still replayed by
-  # unit.fuzz_replay.endpoint in both builds above; autotest/fuzz/README.md
-  # has the follow-up.
+     ctest --output-on-failure -j2 -L fuzz)
 fi
