@@ -95,7 +95,9 @@ typedef struct asd_run_event {
   asd_run_event_kind kind;
   int tile;
   int ok;
-  asd_errcode code;
+  asd_errcode code;       /* failed: the error kind, HTTP status and AWS code of the pool's result */
+  int http_status;
+  char aws_code[64];
   asd_skip_reason skip;
   char *text;             /* result text (ok) or reason (failed) */
   size_t text_len;
@@ -261,6 +263,7 @@ void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s);
 void asd_run_report_begin(asd_run_report *c);
 void asd_run_report_end(asd_run_report *c);
 const char *asd_run_report_first(const asd_run_report *c, const char *fallback);
+const char *asd_run_strip_module_prefix(const char *msg);
 void asd_run_error(const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(1, 2);
 int asd_run_fail(asd_run *r, const char *fmt, ...) CPL_PRINT_FUNC_FORMAT(2, 3);
 

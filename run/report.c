@@ -14,6 +14,14 @@
  * the line is printed, not captured) and emits the line, with newlines
  * flattened.  asd_run_report_first() quotes the captured cause without the
  * module prefix that means nothing to a user.
+ *
+ * Message prefixes, the one rule: a library module that reports through
+ * CPLError begins its message with "asd_<module>: " (asd_writer:, asd_plan:,
+ * asd_encoder:, asd_journal:...); the engine's asd_error messages carry no
+ * prefix (their code says where they come from, and asd_error_format() puts
+ * its text first); the run's own lines carry none either (the utility's
+ * error handler names the program).  The run strips "asd_<module>: " when
+ * it quotes a cause, and nothing else.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,12 +60,20 @@ void asd_run_report_end(asd_run_report *c) {
   c->warnings = NULL;
 }
 
+/* The one rule for message prefixes: a module of the library that reports
+   through CPLError starts its message with its name, "asd_<module>: ", so a
+   library user's log says where it comes from; a line of the run, which
+   says what was being done, quotes the cause without it. */
+const char *asd_run_strip_module_prefix(const char *msg) {
+  if (!STARTS_WITH(msg, "asd_")) return msg;
+  const char *p = msg + 4;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
+  return p[0] == ':' && p[1] == ' ' ? p + 2 : msg;
+}
+
 const char *asd_run_report_first(const asd_run_report *c, const char *fallback) {
   if (!c->first[0]) return fallback;
-  static const char *const prefixes[] = {"asd_writer: ", "journal: ", "asd_georef: ", "asd_plan: ", NULL};
-  for (int i = 0; prefixes[i]; i++)
-    if (STARTS_WITH(c->first, prefixes[i])) return c->first + strlen(prefixes[i]);
-  return c->first;
+  return asd_run_strip_module_prefix(c->first);
 }
 
 static void emit(const char *fmt, va_list ap) {

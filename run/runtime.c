@@ -35,9 +35,6 @@
 #include "cpl_conv.h"
 #include "cpl_error.h"
 
-/* The reason of a tile that could not be read or encoded starts so. */
-#define ENCODE_FAILURE "cannot read or encode the tile"
-
 static void push_event(asd_run *r, asd_run_event *e) {
   pthread_mutex_lock(&r->mu);
   e->next = NULL;
@@ -116,8 +113,11 @@ static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
     }
   } else {
     item->failed = 1;
-    snprintf(item->reason, sizeof item->reason, "%s: %s",
-             st == ASD_ENCODE_READ_ERROR ? ASD_RUN_READ_FAILURE : ENCODE_FAILURE,
+    /* The pool reports it as ASD_ERR_INPUT.  A read error is flagged on the
+     * tile here, where it is known (the summary counts those apart: -resume
+     * cannot fix them), and its reason says so in words for the user. */
+    r->tiles[tile].read_error = st == ASD_ENCODE_READ_ERROR;
+    snprintf(item->reason, sizeof item->reason, "%s%s", st == ASD_ENCODE_READ_ERROR ? ASD_RUN_READ_FAILURE ": " : "",
              *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
   }
   asd_payload_free(&p);
@@ -253,6 +253,8 @@ static void pool_done(void *user, const asd_pool_result *res) {
   e->tile = (int)res->tile_id;
   e->ok = res->ok;
   e->code = res->code;
+  e->http_status = res->http_status;
+  snprintf(e->aws_code, sizeof e->aws_code, "%s", res->aws_code ? res->aws_code : "");
   if (res->ok) {
     e->text = CPLMalloc(res->feature_collection_len + 1);
     memcpy(e->text, res->feature_collection, res->feature_collection_len);

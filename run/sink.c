@@ -140,23 +140,20 @@ void asd_run_journal_commit(asd_run *r) {
 
 /*
  * Is this failure the run's rather than the tile's?  Until one tile has
- * succeeded, an answer that says the endpoint does not exist, the
- * credentials are refused or a bucket is missing would fail every tile the
- * same way: stop at once with that one line instead of failing them all.
+ * succeeded, an error that would fail every tile the same way (the input
+ * cannot be read, the endpoint does not exist, the credentials are refused,
+ * a bucket is missing: asd_error_is_fatal_for_run decides, from the typed
+ * facts) stops the run at once with that one line instead of failing every
+ * tile alike.  After a success the same error is the tile's.
  */
-static int is_fatal_failure(asd_run *r, const asd_run_event *e) {
+static int is_fatal_failure(const asd_run *r, const asd_run_event *e) {
   if (r->any_success || e->ok) return 0;
-  /* An unreadable tile is the tile's failure, whatever came back before
-     it: the run goes on, and finishes with exit 1 only if no tile at all
-     could be read (asd_run_finish). */
-  if (e->code != ASD_ERR_ENDPOINT && e->code != ASD_ERR_S3) return 0;
-  static const char *const markers[] = {"ValidationError", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                                        "AccessDenied", "NoSuchBucket", "UnrecognizedClientException",
-                                        "InvalidClientTokenId", "ExpiredToken", "HTTP 403", "HTTP 404",
-                                        "not found", "does not exist", NULL};
-  for (int i = 0; markers[i]; i++)
-    if (e->text && strstr(e->text, markers[i])) return 1;
-  return 0;
+  asd_error err;
+  asd_error_clear(&err);
+  err.code = e->code;
+  err.http_status = e->http_status;
+  snprintf(err.aws_code, sizeof err.aws_code, "%s", e->aws_code);
+  return asd_error_is_fatal_for_run(&err);
 }
 
 /* Stops the run with the failure's one line. */
@@ -216,7 +213,6 @@ static void on_done(asd_run *r, asd_run_event *e, asd_run_tile *ti) {
   } else {
     asd_journal_failed(r->journal, e->tile, reason);
     ti->state = ASD_RUN_TILE_FAILED;
-    ti->read_error = strstr(reason, ASD_RUN_READ_FAILURE ": ") != NULL; /* the pool may prefix it */
     asd_run_set_text(&ti->reason, reason);
   }
   asd_run_journal_commit(r);

@@ -167,7 +167,7 @@ static slot *slot_at(asd_journal *j, int tile, int create) {
   }
   return &j->pages[p][tile % PAGE_SLOTS];
 oom:
-  CPLError(CE_Failure, CPLE_OutOfMemory, "journal: out of memory");
+  CPLError(CE_Failure, CPLE_OutOfMemory, "asd_journal: out of memory");
   return NULL;
 }
 
@@ -195,7 +195,7 @@ static int load(asd_journal *j) {
   int idx[NFIELDS];
   for (int i = 0; i < NFIELDS; i++) idx[i] = field_index(j->lyr, i);
   if (idx[F_TILE] < 0 || idx[F_STATE] < 0) {
-    CPLError(CE_Failure, CPLE_AppDefined, "journal: table %s lacks the tile/state columns; not a gdal_asyncdetect journal",
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: table %s lacks the tile/state columns; not a gdal_asyncdetect journal",
              JOURNAL_TABLE);
     return -1;
   }
@@ -211,7 +211,7 @@ static int load(asd_journal *j) {
     if (!s) {
       OGR_F_Destroy(f);
       if (tile < 0 || tile > 100000000)
-        CPLError(CE_Failure, CPLE_AppDefined, "journal: invalid tile number %d", tile);
+        CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: invalid tile number %d", tile);
       rc = -1;
       break;
     }
@@ -241,7 +241,7 @@ static asd_journal *open_common(GDALDatasetH ds, int owns, int create) {
   j->meta = GDALDatasetGetLayerByName(ds, META_TABLE);
   if (!j->lyr || !j->meta) {
     if (!create) {
-      CPLError(CE_Failure, CPLE_AppDefined, "journal: %s has no journal (table %s); nothing to resume",
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: %s has no journal (table %s); nothing to resume",
                GDALGetDescription(ds), JOURNAL_TABLE);
       asd_journal_close(j);
       return NULL;
@@ -252,7 +252,7 @@ static asd_journal *open_common(GDALDatasetH ds, int owns, int create) {
        so that the tables exist in the file even if no row follows before a
        crash. */
     if (!j->lyr || !j->meta || OGR_L_SyncToDisk(j->lyr) != OGRERR_NONE || OGR_L_SyncToDisk(j->meta) != OGRERR_NONE) {
-      CPLError(CE_Failure, CPLE_AppDefined, "journal: cannot create the journal tables in %s", GDALGetDescription(ds));
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: cannot create the journal tables in %s", GDALGetDescription(ds));
       asd_journal_close(j);
       return NULL;
     }
@@ -266,7 +266,7 @@ static asd_journal *open_common(GDALDatasetH ds, int owns, int create) {
 
 asd_journal *asd_journal_open_dataset(GDALDatasetH ds, int create) {
   if (!ds) {
-    CPLError(CE_Failure, CPLE_AppDefined, "journal: no dataset");
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: no dataset");
     return NULL;
   }
   return open_common(ds, 0, create);
@@ -279,22 +279,22 @@ asd_journal *asd_journal_open_path(const char *path, int create) {
   if (VSIStatL(path, &st) == 0) {
     ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, drivers, NULL, NULL);
     if (!ds) {
-      CPLError(CE_Failure, CPLE_OpenFailed, "journal: cannot open %s as a GeoPackage for update", path);
+      CPLError(CE_Failure, CPLE_OpenFailed, "asd_journal: cannot open %s as a GeoPackage for update", path);
       return NULL;
     }
   } else {
     if (!create) {
-      CPLError(CE_Failure, CPLE_OpenFailed, "journal: %s does not exist; nothing to resume", path);
+      CPLError(CE_Failure, CPLE_OpenFailed, "asd_journal: %s does not exist; nothing to resume", path);
       return NULL;
     }
     GDALDriverH drv = GDALGetDriverByName("GPKG");
     if (!drv) {
-      CPLError(CE_Failure, CPLE_AppDefined, "journal: the GDAL GPKG driver is not available");
+      CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: the GDAL GPKG driver is not available");
       return NULL;
     }
     ds = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
     if (!ds) {
-      CPLError(CE_Failure, CPLE_OpenFailed, "journal: cannot create %s", path);
+      CPLError(CE_Failure, CPLE_OpenFailed, "asd_journal: cannot create %s", path);
       return NULL;
     }
   }
@@ -334,7 +334,7 @@ int asd_journal_bind(asd_journal *j, char **meta, char **mismatch) {
       OGR_F_Destroy(nf);
       CPLFree(key);
     }
-    if (rc != 0) CPLError(CE_Failure, CPLE_AppDefined, "journal: cannot record the run identity");
+    if (rc != 0) CPLError(CE_Failure, CPLE_AppDefined, "asd_journal: cannot record the run identity");
   } else {
     for (char **p = meta; p && *p && rc == 0; p++) {
       char *key = NULL;
@@ -380,7 +380,7 @@ int asd_journal_set_note(asd_journal *j, const char *key, const char *value) {
   CPLFree(full);
   pthread_mutex_unlock(&j->mu);
   if (err != OGRERR_NONE) {
-    CPLError(CE_Failure, CPLE_FileIO, "journal: cannot record the note %s", key);
+    CPLError(CE_Failure, CPLE_FileIO, "asd_journal: cannot record the note %s", key);
     return -1;
   }
   return 0;
@@ -491,7 +491,7 @@ static int write_slot(asd_journal *j, slot *s, const char *result, int set_resul
   }
   OGR_F_Destroy(f);
   if (err != OGRERR_NONE) {
-    CPLError(CE_Failure, CPLE_FileIO, "journal: cannot record tile %d as %s in %s", s->e.tile,
+    CPLError(CE_Failure, CPLE_FileIO, "asd_journal: cannot record tile %d as %s in %s", s->e.tile,
              asd_journal_state_name(s->e.state), GDALGetDescription(j->ds));
     return -1;
   }

@@ -107,6 +107,7 @@ struct JobRun {
   std::map<int64_t, int> done_count;
   std::map<int64_t, asd_errcode> failures;
   std::map<int64_t, std::string> reasons;
+  std::map<int64_t, std::pair<int, std::string>> facts;  // HTTP status, AWS code
   std::map<int64_t, asd_pool_job> submitted;  // what a later run needs to resume
   int ok = 0, failed = 0;
   int features = 0;
@@ -160,6 +161,7 @@ void on_done(void *ud, const asd_pool_result *res) {
       r->failed++;
       r->failures[res->tile_id] = res->code;
       r->reasons[res->tile_id] = res->reason ? res->reason : "";
+      r->facts[res->tile_id] = {res->http_status, res->aws_code ? res->aws_code : ""};
     }
   }
   if (r->after_done) r->after_done(*r);
@@ -580,7 +582,7 @@ TEST(E2eEngine, SourceFailuresAndBadResumeAreReported) {
   ASSERT_EQ(0, asd_pool_process(pool, &cb, &counts, &err));
   EXPECT_EQ(3, counts.pulled);
   EXPECT_EQ(3, counts.failed);
-  EXPECT_EQ(ASD_ERR_RUNTIME, r.failures[1]);
+  EXPECT_EQ(ASD_ERR_INPUT, r.failures[1]);
   EXPECT_NE(std::string::npos, r.reasons[1].find("read error on band 2"));
   EXPECT_NE(std::string::npos, r.reasons[2].find("not-a-uri"));
   EXPECT_EQ(ASD_ERR_TIMEOUT, r.failures[3]);
@@ -624,3 +626,37 @@ TEST(E2eEngine, QueueTimeoutOnlyOnAStall) {
   asd_detector_free(d);
 }
 
+// A failed job carries the typed facts of the failing call (error kind, HTTP
+// status, AWS error code), not only a formatted line: the run decides from
+// them whether the failure is its own (asd_error_is_fatal_for_run).
+TEST(E2eEngine, FailedJobsCarryTheTypedFacts) {
+  asd_test::LocalEndpoint ep({"-bucket", "asd-in", "-endpoint", endpoint_spec("typed", 2, 0)});
+  asd_test::set_local_aws_env(ep);
+  asd_async_config cfg = test_config();
+  snprintf(cfg.input_bucket, sizeof cfg.input_bucket, "no-such-bucket");
+  asd_error err;
+  asd_detector *d = asd_detector_new("typed", &cfg, nullptr, &err);
+  ASSERT_NE(nullptr, d) << err.message;
+  asd_pool *pool = asd_pool_new(d, nullptr, &err);
+  ASSERT_NE(nullptr, pool) << err.message;
+  JobRun r;
+  r.total = 2;
+  r.payload = tiny_png();
+  asd_pool_callbacks cb = callbacks(r);
+  asd_pool_counts counts;
+  ASSERT_EQ(0, asd_pool_process(pool, &cb, &counts, &err));
+  ASSERT_EQ(2, r.failed);
+  for (auto &kv : r.failures) {
+    EXPECT_EQ(ASD_ERR_S3, kv.second);
+    EXPECT_EQ(404, r.facts[kv.first].first) << r.reasons[kv.first];
+    EXPECT_EQ("NoSuchBucket", r.facts[kv.first].second) << r.reasons[kv.first];
+    asd_error e;
+    asd_error_clear(&e);
+    e.code = kv.second;
+    e.http_status = r.facts[kv.first].first;
+    snprintf(e.aws_code, sizeof e.aws_code, "%s", r.facts[kv.first].second.c_str());
+    EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  }
+  asd_pool_free(pool);
+  asd_detector_free(d);
+}

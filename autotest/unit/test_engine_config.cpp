@@ -367,3 +367,36 @@ TEST(EngineErrors, TextsAndOneLineMessages) {
   EXPECT_NE(std::string::npos, s.find("HTTP 500"));
   EXPECT_NE(std::string::npos, s.find("request id req-1"));
 }
+
+// The run-level decision reads the typed facts (code, HTTP status, AWS code),
+// never the message.
+TEST(EngineErrors, FatalForTheRunFromTypedFactsOnly) {
+  auto make = [](asd_errcode c, int http, const char *aws, const char *msg) {
+    asd_error e;
+    asd_error_clear(&e);
+    asd_error_set(&e, c, "%s", msg);
+    e.http_status = http;
+    snprintf(e.aws_code, sizeof e.aws_code, "%s", aws);
+    return e;
+  };
+  asd_error e = make(ASD_ERR_INPUT, -1, "", "read error");
+  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_ENDPOINT, 400, "ValidationError", "Endpoint x not found");
+  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_S3, 403, "AccessDenied", "denied");
+  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_S3, 404, "NoSuchBucket", "no bucket");
+  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_S3, 403, "SignatureDoesNotMatch", "");
+  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  // Transient or per-tile answers stay the tile's, whatever their text says.
+  e = make(ASD_ERR_S3, 503, "SlowDown", "AccessDenied NoSuchBucket not found");
+  EXPECT_FALSE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_ENDPOINT, 0, "", "HTTP 403 does not exist");
+  EXPECT_FALSE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_INFERENCE, -1, "", "AccessDenied");
+  EXPECT_FALSE(asd_error_is_fatal_for_run(&e));
+  e = make(ASD_ERR_TIMEOUT, -1, "", "not found");
+  EXPECT_FALSE(asd_error_is_fatal_for_run(&e));
+  EXPECT_FALSE(asd_error_is_fatal_for_run(nullptr));
+}

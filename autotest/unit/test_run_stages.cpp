@@ -84,12 +84,15 @@ class RunStages : public ::testing::Test {
     asd_run_report_end(&run_.report);
     return 0;
   }
-  void done_event(int tile, bool ok, asd_errcode code, const char *text) {
+  void done_event(int tile, bool ok, asd_errcode code, const char *text, int http_status = -1,
+                  const char *aws_code = "") {
     asd_run_event *e = static_cast<asd_run_event *>(CPLCalloc(1, sizeof *e));
     e->kind = ASD_RUN_EV_DONE;
     e->tile = tile;
     e->ok = ok;
     e->code = code;
+    e->http_status = http_status;
+    snprintf(e->aws_code, sizeof e->aws_code, "%s", aws_code);
     e->text = CPLStrdup(text);
     e->text_len = strlen(text);
     e->inference_id = CPLStrdup(CPLSPrintf("inf-%d", tile));
@@ -209,7 +212,12 @@ TEST_F(RunStages, SinkJournalsWritesAndDecidesThePartialStatus) {
 TEST_F(RunStages, ARunLevelFailureStopsAndRemovesTheOutputItCreated) {
   start({"-endpoint", "e"});
   ASSERT_EQ(0, prepare()) << CPLGetLastErrorMsg();
-  done_event(0, false, ASD_ERR_ENDPOINT, "InvokeEndpointAsync failed: ValidationError: Endpoint e not found");
+  // The message names no code on purpose: the decision reads the typed facts.
+  done_event(1, false, ASD_ERR_ENDPOINT, "AccessDenied NoSuchBucket HTTP 403 not found", 500, "InternalFailure");
+  EXPECT_EQ(nullptr, run_.fatal) << "a server error is the tile's, whatever its text says";
+  EXPECT_EQ(ASD_RUN_TILE_FAILED, run_.tiles[1].state);
+  done_event(0, false, ASD_ERR_ENDPOINT, "endpoint invocation failed: Endpoint e of account 1 not found.", 400,
+             "ValidationError");
   ASSERT_NE(nullptr, run_.fatal);
   EXPECT_NE(nullptr, strstr(run_.fatal, "endpoint 'e': ")) << run_.fatal;
   EXPECT_EQ(1, run_.stop_now);
@@ -219,6 +227,24 @@ TEST_F(RunStages, ARunLevelFailureStopsAndRemovesTheOutputItCreated) {
   CPLPopErrorHandler();
   VSIStatBufL st;
   EXPECT_NE(0, VSIStatL(dest_.c_str(), &st)) << "the output of a run that achieved nothing stays";
+}
+
+TEST_F(RunStages, AnUnreadableTileBeforeAnySuccessIsTheInputsFailure) {
+  start({"-endpoint", "e"});
+  ASSERT_EQ(0, prepare()) << CPLGetLastErrorMsg();
+  done_event(2, false, ASD_ERR_INPUT, "tile could not be read or encoded: read error at block 3");
+  ASSERT_NE(nullptr, run_.fatal);
+  EXPECT_EQ("cannot read input '" + src_path_ + "': tile could not be read or encoded: read error at block 3",
+            std::string(run_.fatal));
+}
+
+TEST_F(RunStages, AfterASuccessARunLevelErrorIsTheTilesOwn) {
+  start({"-endpoint", "e"});
+  ASSERT_EQ(0, prepare()) << CPLGetLastErrorMsg();
+  done_event(0, true, ASD_OK, kResult);
+  done_event(1, false, ASD_ERR_S3, "S3 operation failed: upload: Access Denied", 403, "AccessDenied");
+  EXPECT_EQ(nullptr, run_.fatal);
+  EXPECT_EQ(ASD_RUN_TILE_FAILED, run_.tiles[1].state);
 }
 
 TEST_F(RunStages, ResumeReplaysSucceededTilesAndPollsSubmittedOnes) {
@@ -337,4 +363,16 @@ TEST_F(RunStages, AMissingInputBucketIsOneLineAndAUsageError) {
   EXPECT_EQ(1, usage);
   ASSERT_EQ(1u, lines.size());
   EXPECT_NE(std::string::npos, lines[0].find("no input bucket: give -input-bucket BUCKET")) << lines[0];
+}
+
+// One rule for message prefixes: "asd_<module>: " is dropped when the run
+// quotes a cause, and nothing else is.
+TEST(RunReport, StripsExactlyTheModulePrefix) {
+  EXPECT_STREQ("cannot open x", asd_run_strip_module_prefix("asd_writer: cannot open x"));
+  EXPECT_STREQ("bad block", asd_run_strip_module_prefix("asd_encoder: bad block"));
+  EXPECT_STREQ("table t lacks columns", asd_run_strip_module_prefix("asd_journal: table t lacks columns"));
+  EXPECT_STREQ("sqlite3: disk full", asd_run_strip_module_prefix("sqlite3: disk full"));
+  EXPECT_STREQ("asd_writer:no space", asd_run_strip_module_prefix("asd_writer:no space"));
+  EXPECT_STREQ("asd_ Writer: x", asd_run_strip_module_prefix("asd_ Writer: x"));
+  EXPECT_STREQ("", asd_run_strip_module_prefix(""));
 }

@@ -210,12 +210,12 @@ void asd_detector_free(asd_detector *d) {
   asd_resource_stats st;
   asd_resources_get_stats(d->res, &st);
   if (st.delete_failed > 0)
-    CPLError(CE_Warning, CPLE_AppDefined, "asyncdetect cleanup: %lld objects could not be deleted; last: %s",
+    CPLError(CE_Warning, CPLE_AppDefined, "asd_detector: cleanup: %lld objects could not be deleted; last: %s",
              st.delete_failed, st.last_failure);
   if (st.retained > 0) {
     if (asd_config_effective_policy(&d->cfg) == ASD_CLEANUP_DISABLED)
       CPLError(CE_Warning, CPLE_AppDefined,
-               "asyncdetect cleanup disabled: %lld objects kept in S3 (inputs under s3://%s/%s, "
+               "asd_detector: cleanup disabled: %lld objects kept in S3 (inputs under s3://%s/%s, "
                "results where the endpoint wrote them)",
                st.retained, d->cfg.input_bucket, d->cfg.input_prefix);
     else

@@ -5,7 +5,9 @@
  * caller can switch on, plus the facts of the failing call (HTTP status, AWS
  * code, request id) and a one-line message.  The retry decision is made here
  * and nowhere else, from those facts, so the detector's own retries and the
- * pool's job-level retries can never disagree about what is transient.
+ * pool's job-level retries can never disagree about what is transient; the
+ * decision that an error ends the whole run (asd_error_is_fatal_for_run) sits
+ * next to it and, like it, reads the typed facts and never the message.
  */
 #include "asyncdetect/asd_errors.h"
 
@@ -25,12 +27,13 @@ static const char *const k_texts[ASD_ERR__COUNT] = {
     "result is not a GeoJSON FeatureCollection",
     "runtime error",
     "cancelled",
+    "tile could not be read or encoded",
 };
 
 static const char *const k_names[ASD_ERR__COUNT] = {
     "ASD_OK",          "ASD_ERR_CONFIG",        "ASD_ERR_S3",         "ASD_ERR_ENDPOINT",
     "ASD_ERR_INFERENCE", "ASD_ERR_TIMEOUT",     "ASD_ERR_QUEUE_TIMEOUT", "ASD_ERR_BAD_RESULT",
-    "ASD_ERR_RUNTIME", "ASD_ERR_CANCELLED",
+    "ASD_ERR_RUNTIME", "ASD_ERR_CANCELLED",     "ASD_ERR_INPUT",
 };
 
 const char *asd_strerror(asd_errcode code) {
@@ -105,10 +108,37 @@ int asd_error_is_retryable(const asd_error *err) {
     case ASD_ERR_QUEUE_TIMEOUT:
     case ASD_ERR_BAD_RESULT:
     case ASD_ERR_CANCELLED:
+    case ASD_ERR_INPUT:
     case ASD_ERR__COUNT:
       return 0;
   }
   return 0;
+}
+
+/* AWS codes that say the credentials or the resource are wrong: the same
+   answer awaits every other request of the run. */
+static int is_run_level_aws_code(const char *c) {
+  static const char *const codes[] = {
+      "AccessDenied",         "AccessDeniedException",       "InvalidAccessKeyId",
+      "SignatureDoesNotMatch", "InvalidClientTokenId",       "UnrecognizedClientException",
+      "ExpiredToken",         "ExpiredTokenException",       "InvalidToken",
+      "NoSuchBucket",         "ValidationError",             "ValidationException",
+  };
+  if (!c || !*c) return 0;
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    if (strcasecmp(c, codes[i]) == 0) return 1;
+  return 0;
+}
+
+int asd_error_is_fatal_for_run(const asd_error *err) {
+  if (!err) return 0;
+  /* A tile the caller could not make (an unreadable block of a damaged
+   * file) is that tile's failure: the others may read fine, and the run
+   * decides at its end whether nothing at all could be read. */
+  if (err->code != ASD_ERR_S3 && err->code != ASD_ERR_ENDPOINT) return 0;
+  if (asd_error_is_retryable(err)) return 0;
+  if (err->http_status == 401 || err->http_status == 403 || err->http_status == 404) return 1;
+  return is_run_level_aws_code(err->aws_code);
 }
 
 const char *asd_error_format(const asd_error *err, char *buf, size_t len) {

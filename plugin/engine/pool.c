@@ -235,6 +235,9 @@ static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size
   r.feature_collection = ok ? (const char *)text : NULL;
   r.feature_collection_len = ok ? len : 0;
   r.code = ok ? ASD_OK : (e ? e->code : ASD_ERR_RUNTIME);
+  r.http_status = !ok && e ? e->http_status : 0;
+  r.aws_code = !ok && e ? e->aws_code : "";
+  r.request_id = !ok && e ? e->request_id : "";
   r.reason = ok ? "" : reason;
   r.inference_id = j->dj.inference_id;
   r.output_location = j->dj.output_location ? j->dj.output_location : "";
@@ -291,6 +294,7 @@ static void report_error(asd_pool *p, pjob *j, asd_errcode code, int abandon, co
 static void report_error(asd_pool *p, pjob *j, asd_errcode code, int abandon, const char *fmt, ...) {
   asd_error e;
   asd_error_clear(&e);
+  e.http_status = -1; /* the pool's own verdict, not an HTTP answer */
   char msg[sizeof e.message];
   va_list ap;
   va_start(ap, fmt);
@@ -349,8 +353,9 @@ static int pull(asd_pool *p, int worker, pjob **out) {
     memset(&r, 0, sizeof r);
     r.tile_id = in.tile_id;
     r.code = ASD_ERR_RUNTIME;
+    r.http_status = -1;
     r.reason = "out of memory";
-    r.inference_id = r.output_location = r.failure_location = "";
+    r.aws_code = r.request_id = r.inference_id = r.output_location = r.failure_location = "";
     if (p->cb->on_done) {
       pthread_mutex_lock(&p->cb_mu);
       p->cb->on_done(p->cb->user_data, &r);
@@ -372,8 +377,7 @@ static int pull(asd_pool *p, int worker, pjob **out) {
   free(in.payload);
   if (in.kind == ASD_POOL_JOB_FAILED) {
     in.reason[sizeof in.reason - 1] = 0;
-    report_error(p, j, ASD_ERR_RUNTIME, 0, "tile could not be prepared: %s",
-                 in.reason[0] ? in.reason : "no reason given");
+    report_error(p, j, ASD_ERR_INPUT, 0, "%s", in.reason[0] ? in.reason : "no reason given");
     return 1;
   }
   if (in.kind == ASD_POOL_JOB_RESUME) {

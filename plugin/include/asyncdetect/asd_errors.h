@@ -9,7 +9,11 @@
  * failure object the endpoint wrote).
  *
  * Whether an error is worth retrying is decided in exactly one place,
- * asd_error_is_retryable(); the pool and the detector both ask it.
+ * asd_error_is_retryable(); the pool and the detector both ask it.  Whether
+ * it ends a whole run is decided next to it, asd_error_is_fatal_for_run().
+ *
+ * Messages: one line, without a module prefix (the code and the call's facts
+ * say where it comes from); asd_error_format() puts the code's text first.
  */
 #ifndef ASD_ERRORS_H
 #define ASD_ERRORS_H
@@ -31,6 +35,7 @@ typedef enum asd_errcode {
   ASD_ERR_BAD_RESULT = 7,    /* the output object is not a GeoJSON FeatureCollection */
   ASD_ERR_RUNTIME = 8,       /* unexpected error (ExtensionRuntimeError): memory, internal */
   ASD_ERR_CANCELLED = 9,     /* stopped before it finished */
+  ASD_ERR_INPUT = 10,        /* the caller could not make the tile (read or encode error) */
   ASD_ERR__COUNT
 } asd_errcode;
 
@@ -79,6 +84,24 @@ void asd_error_copy(asd_error *dst, const asd_error *src);
  *    configuration errors and cancellation are permanent.
  */
 int asd_error_is_retryable(const asd_error *err);
+
+/*
+ * The one place where "this error is the run's, not the tile's" is decided:
+ * an error that would fail every other tile the same way, so that a run
+ * meeting it before any tile has succeeded stops with that one line instead
+ * of failing every tile alike.  From the typed facts only, never from the
+ * message text:
+ *  - S3 and endpoint errors answered 401, 403 or 404, or with an AWS code
+ *    that names missing credentials, refused credentials or a missing
+ *    resource (AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
+ *    InvalidClientTokenId, UnrecognizedClientException, ExpiredToken,
+ *    NoSuchBucket, ValidationError: SageMaker's answer for an unknown
+ *    endpoint).
+ * Throttling, server errors, timeouts, inference failures, bad results and
+ * tiles the caller could not make (ASD_ERR_INPUT: a damaged block of the
+ * input fails its tiles only) stay the tile's.  A retryable error is never fatal.
+ */
+int asd_error_is_fatal_for_run(const asd_error *err);
 
 /*
  * Formats "<strerror>: <message> (HTTP 503, SlowDown, request id X)" into

@@ -57,7 +57,7 @@ typedef enum asd_pool_job_kind {
   ASD_POOL_JOB_PAYLOAD = 0, /* upload payload, invoke, poll */
   ASD_POOL_JOB_RESUME = 1,  /* poll an earlier invocation again; no upload, no invoke */
   ASD_POOL_JOB_FAILED = 2   /* the caller could not make this tile (e.g. read or encode
-                               error): reported failed (ASD_ERR_RUNTIME, reason) */
+                               error): reported failed (ASD_ERR_INPUT, reason) */
 } asd_pool_job_kind;
 
 /* What the source fills in for one job.  The pool zeroes it before each call. */
@@ -105,8 +105,13 @@ typedef struct asd_pool_result {
                                       parse); at most asd_max_result_bytes(), NUL-terminated;
                                       valid during the call */
   size_t feature_collection_len;
-  asd_errcode code;                /* failed: the error code */
-  const char *reason;              /* failed: one line (valid during the call) */
+  asd_errcode code;                /* failed: the error kind */
+  int http_status;                 /* failed: HTTP status of the failing call; 0 no answer,
+                                      -1 not an HTTP failure */
+  const char *aws_code;            /* failed: AWS error code ("AccessDenied"...) or "" */
+  const char *request_id;          /* failed: AWS request id or "" */
+  const char *reason;              /* failed: one line (valid during the call), as
+                                      asd_error_format() writes it */
   const char *inference_id;        /* "" when never invoked */
   const char *output_location;     /* "" when never invoked */
   const char *failure_location;
