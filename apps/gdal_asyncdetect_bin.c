@@ -5,6 +5,7 @@
  * Everything a pipeline could want lives in the library; this file only does
  * what belongs to a process: GDAL's general options (--config, --debug,
  * --help-general, --version, --optfile through GDALGeneralCmdLineProcessor),
+ * the size of GDAL's block cache,
  * opening the input raster, the terminal progress bar, printing the summary,
  * the SIGINT handler and the exit status.
  *
@@ -62,6 +63,14 @@ int main(int argc, char **argv) {
   argc = GDALGeneralCmdLineProcessor(argc, &argv, 0);
   if (argc < 1) exit(-argc);
   CPLSetErrorHandler(error_handler);
+  /* GDAL's default block cache is 5 % of the RAM, which a scan over a large
+   * image fills entirely: memory would grow with the machine, not with the
+   * work.  Tile reads need only the few rows of blocks under the tiles in
+   * flight, so unless the user chose a size (GDAL_CACHEMAX, --config), the
+   * utility caps it for its own process.  The library never changes this
+   * process-wide setting: a host application keeps its own. */
+  const GIntBig cache_cap = (GIntBig)128 * 1024 * 1024;
+  if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL) && GDALGetCacheMax64() > cache_cap) GDALSetCacheMax64(cache_cap);
 
   for (int i = 1; i < argc; i++) {
     if (EQUAL(argv[i], "--utility_version")) {

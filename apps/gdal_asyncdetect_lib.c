@@ -28,7 +28,9 @@
 #include <string.h>
 
 #include "asd_detect_options.h"
+#include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_encode.h"
+#include "asyncdetect/asd_merge.h"
 #include "cpl_conv.h"
 #include "cpl_error.h"
 #include "cpl_string.h"
@@ -291,36 +293,40 @@ static int is_number(const char *s) {
   return parse_double(s, &v) == 0;
 }
 
-static int parse_bool(const char *s, int *out) {
-  if (EQUAL(s, "YES") || EQUAL(s, "TRUE") || EQUAL(s, "ON") || EQUAL(s, "1")) {
-    *out = 1;
-    return 0;
-  }
-  if (EQUAL(s, "NO") || EQUAL(s, "FALSE") || EQUAL(s, "OFF") || EQUAL(s, "0")) {
-    *out = 0;
-    return 0;
-  }
-  return -1;
-}
-
 static void set_str(char **dst, const char *v) {
   CPLFree(*dst);
   *dst = CPLStrdup(v);
 }
 
-static const char *const tile_formats[] = {"PNG", "GTiff", "JPEG", "NITF", "WEBP", NULL};
-static const char *const merge_methods[] = {"nmm", "nms", "soft-nms", "none", NULL};
-
-static int in_list(const char *v, const char *const *list) {
-  for (int i = 0; list[i]; i++)
-    if (EQUAL(v, list[i])) return i;
-  return -1;
-}
 
 /* "NAME=VALUE" with a non-empty NAME. */
 static int is_name_value(const char *s) {
   const char *eq = strchr(s, '=');
   return eq && eq != s;
+}
+
+/*
+ * A configuration flag's value is checked by the engine's own parser
+ * (asd_config_set on a scratch configuration), so the command line accepts
+ * exactly what ASYNC_SM_* and the library accept; the value is stored as
+ * given and parsed again, by the same parser, when the run applies it.  The
+ * command line adds one rule of its own: numbers are not negative.
+ */
+static int check_config_flag(const struct config_flag *f, const char *v) {
+  asd_async_config probe;
+  asd_config_init(&probe);
+  char err[512];
+  double d;
+  if (asd_config_set(&probe, f->field, v, err, sizeof err) != 0) {
+    if (f->kind == 'b') return usage_error("option %s wants YES or NO, not '%s'", f->flag, v);
+    if (f->kind == 'p')
+      return usage_error("option %s wants immediate, delayed or disabled, not '%s'", f->flag, v);
+    return usage_error("option %s: %s", f->flag, err);
+  }
+  if (f->kind == 'n' && (parse_double(v, &d) != 0 || d < 0))
+    return usage_error("option %s wants a number >= 0, not '%s'", f->flag, v);
+  if (f->kind == 's' && !*v) return usage_error("option %s wants a non-empty value", f->flag);
+  return 0;
 }
 
 asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary) {
@@ -356,34 +362,7 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       if (!EQUAL(a, config_flags[k].flag)) continue;
       NEED(1);
       const char *v = argv[++i];
-      double d;
-      int b;
-      switch (config_flags[k].kind) {
-        case 'n':
-          if (parse_double(v, &d) != 0 || d < 0) {
-            usage_error("option %s wants a number >= 0, not '%s'", a, v);
-            goto fail;
-          }
-          break;
-        case 'b':
-          if (parse_bool(v, &b) != 0) {
-            usage_error("option %s wants YES or NO, not '%s'", a, v);
-            goto fail;
-          }
-          v = b ? "true" : "false";
-          break;
-        case 'p':
-          if (!EQUAL(v, "immediate") && !EQUAL(v, "delayed") && !EQUAL(v, "disabled")) {
-            usage_error("option %s wants immediate, delayed or disabled, not '%s'", a, v);
-            goto fail;
-          }
-          break;
-        default:
-          if (!*v) {
-            usage_error("option %s wants a non-empty value", a);
-            goto fail;
-          }
-      }
+      if (check_config_flag(&config_flags[k], v) != 0) goto fail;
       o->config = CSLSetNameValue(o->config, config_flags[k].field, v);
       handled = 1;
       break;
@@ -504,12 +483,13 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       i++;
     } else if (EQUAL(a, "-tile-format")) {
       NEED(1);
-      int k = in_list(argv[i + 1], tile_formats);
-      if (k < 0) {
+      /* The encoder's own parser: the names (and aliases) it accepts. */
+      int f = asd_encode_format_from_name(argv[i + 1]);
+      if (f < 0) {
         usage_error("option -tile-format wants PNG, GTiff, JPEG, NITF or WEBP, not '%s'", argv[i + 1]);
         goto fail;
       }
-      set_str(&o->tile_format, tile_formats[k]);
+      set_str(&o->tile_format, asd_encode_format_name((asd_encode_format)f));
       i++;
     } else if (EQUAL(a, "-tco")) {
       NEED(1);
@@ -531,12 +511,13 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       i++;
     } else if (EQUAL(a, "-merge")) {
       NEED(1);
-      int k = in_list(argv[i + 1], merge_methods);
-      if (k < 0) {
+      /* The merger's own parser. */
+      asd_merge_mode mode;
+      if (asd_merge_mode_parse(argv[i + 1], &mode) != 0) {
         usage_error("option -merge wants nmm, nms, soft-nms or none, not '%s'", argv[i + 1]);
         goto fail;
       }
-      set_str(&o->merge, merge_methods[k]);
+      set_str(&o->merge, asd_merge_mode_name(mode));
       i++;
     } else if (EQUAL(a, "-match-metric")) {
       NEED(1);

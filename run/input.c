@@ -7,6 +7,12 @@
  * them (encode.c).  Nothing is sent and nothing is written yet: an input
  * that cannot be read fails here, before any network or output.
  *
+ * A good guest: asd_detect() works on whatever open dataset the caller
+ * hands it.  The encoder reopens it by name when that gives the same
+ * dataset (parallel reads), and otherwise shares the caller's handle (MEM,
+ * a VRT or GeoTIFF opened with open options); the caller must not use the
+ * handle from another thread during the call.
+ *
  * Options that shape the tiles or their payload (tile size, window, bands,
  * scaling, tile format, nodata skipping, encoder threads) are read here and
  * nowhere else.
@@ -16,6 +22,8 @@
 #include "asd_run.h"
 #include "asyncdetect/asd_vsis3.h"
 #include "cpl_conv.h"
+#include "cpl_error.h"
+#include "cpl_string.h"
 
 /* Bands exist and are not too many: a usage error, reported before work. */
 static int check_bands(asd_run *r) {
@@ -62,6 +70,33 @@ static int open_plan(asd_run *r) {
   return 0;
 }
 
+/*
+ * Whether the encoder may open the source again by name (one handle per
+ * encoder thread, reads in parallel), or must share the caller's handle
+ * (readers take turns).  A dataset reopens to the same thing unless it lives
+ * only in memory (MEM, or anything without a name) or was opened with open
+ * options that change what it is (OVERVIEW_LEVEL, a band subset...): the
+ * reopened dataset must have the same driver, size, bands and types, else
+ * the caller's handle is used.  The check opens and closes one handle.
+ */
+static int reopenable(GDALDatasetH src) {
+  const char *name = GDALGetDescription(src);
+  GDALDriverH drv = GDALGetDatasetDriver(src);
+  if (!name || !*name || !drv || EQUAL(GDALGetDriverShortName(drv), "MEM")) return 0;
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  GDALDatasetH again = GDALOpenEx(name, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+  CPLPopErrorHandler();
+  if (!again) return 0;
+  int same = GDALGetDatasetDriver(again) == drv && GDALGetRasterXSize(again) == GDALGetRasterXSize(src) &&
+             GDALGetRasterYSize(again) == GDALGetRasterYSize(src) &&
+             GDALGetRasterCount(again) == GDALGetRasterCount(src);
+  for (int b = 1; same && b <= GDALGetRasterCount(src); b++)
+    same = GDALGetRasterDataType(GDALGetRasterBand(again, b)) == GDALGetRasterDataType(GDALGetRasterBand(src, b));
+  GDALClose(again);
+  if (!same) CPLDebug("ASYNCDETECT", "'%s' does not reopen as the same dataset: sharing the caller's handle", name);
+  return same;
+}
+
 static int open_encoder(asd_run *r) {
   const asd_detect_options *o = r->o;
   asd_encode_options eo;
@@ -85,7 +120,8 @@ static int open_encoder(asd_run *r) {
   eo.skip_nodata = o->skip_nodata;
   eo.skip_constant = o->skip_nodata;
   eo.max_handles = o->encoder_threads + 1;
-  r->encoder = asd_encoder_new(GDALGetDescription(r->src), &eo);
+  r->encoder = reopenable(r->src) ? asd_encoder_new(GDALGetDescription(r->src), &eo)
+                                  : asd_encoder_new_shared(r->src, &eo);
   if (!r->encoder)
     return asd_run_fail(r, "cannot read input '%s': %s", GDALGetDescription(r->src),
                         asd_run_report_first(&r->report, "unknown error"));

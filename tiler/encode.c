@@ -7,7 +7,10 @@
  * Threads.  A GDALDatasetH must not be used by two threads at once.  Rather
  * than one global lock (which would serialise every read) or one handle per
  * caller-managed thread (which would leak the threading model into the API),
- * the encoder keeps a small pool of handles, each opened by name.  A call
+ * the encoder keeps a small pool of handles, each opened by name; a dataset
+ * that cannot be reopened by name (MEM, or opened with options that change
+ * it) is shared instead: asd_encoder_new_shared makes the caller's handle
+ * the pool's only one, so readers take turns on it.  A call
  * borrows a handle only while it reads the pixels, then gives it back;
  * classification, conversion and compression run without any lock.  Opening
  * by name works the same for local files, /vsis3/, /vsicurl/ and VRTs.
@@ -75,8 +78,6 @@
 #include "dra.h"
 #include "tiler_gdal_internal.h"
 
-/* Block cache size used when the user has not set GDAL_CACHEMAX. */
-#define ASD_ENCODE_DEFAULT_CACHE ((GIntBig)128 * 1024 * 1024)
 /* Cap on the blocks the block reader holds, unless block_cache_mb or
  * ASD_BLOCK_CACHEMAX says otherwise.  Two rows of 512-pixel tiles over a
  * 20,000-pixel-wide RGB image in 512 x 512 blocks hold about 90 MB; the cap
@@ -112,6 +113,7 @@ struct asd_encoder {
   asd_read_mode mode;       /* resolved: ASD_READ_BLOCKS or ASD_READ_WINDOW */
   asd_block_reader *blocks; /* always made: also sizes window reads */
   long long window_reads, window_bytes; /* under lock */
+  GDALDatasetH shared;      /* the caller's handle (asd_encoder_new_shared): never closed */
 };
 
 /* ------------------------------------------------------------------------
@@ -474,7 +476,21 @@ static int apply_creation_options(asd_encoder *e, char **user) {
   return ok ? 0 : -1;
 }
 
+static asd_encoder *encoder_new(const char *dataset_name, GDALDatasetH shared, const asd_encode_options *o);
+
 asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o) {
+  return encoder_new(dataset_name, NULL, o);
+}
+
+asd_encoder *asd_encoder_new_shared(GDALDatasetH ds, const asd_encode_options *o) {
+  if (!ds) {
+    CPLError(CE_Failure, CPLE_IllegalArg, "asd_encoder: no dataset");
+    return NULL;
+  }
+  return encoder_new(GDALGetDescription(ds), ds, o);
+}
+
+static asd_encoder *encoder_new(const char *dataset_name, GDALDatasetH shared, const asd_encode_options *o) {
   asd_encode_options def;
   if (!o) {
     asd_encode_options_init(&def);
@@ -498,16 +514,9 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
     return NULL;
   }
   GDALAllRegister();
-  /* GDAL's default block cache is 5 % of the RAM, which a scan over a
-   * large image fills entirely: memory would then grow with the machine,
-   * not with the work.  Tile reads only need the few rows of blocks under
-   * the tiles in flight, so unless the user chose a size (GDAL_CACHEMAX),
-   * the cache is capped. */
-  if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL) && GDALGetCacheMax64() > ASD_ENCODE_DEFAULT_CACHE) {
-    GDALSetCacheMax64(ASD_ENCODE_DEFAULT_CACHE);
-    CPLDebug("ASD", "encoder: GDAL block cache capped at %d MB (set GDAL_CACHEMAX to choose)",
-             (int)(ASD_ENCODE_DEFAULT_CACHE >> 20));
-  }
+  /* GDAL's block cache (GDAL_CACHEMAX) is the process's, not the library's:
+   * it is left alone.  Block reads keep it nearly empty anyway; the utility
+   * caps it for itself (apps/gdal_asyncdetect_bin.c). */
   asd_encoder *e = CPLCalloc(1, sizeof(*e));
   e->name = CPLStrdup(dataset_name);
   e->opt = *o;
@@ -515,11 +524,14 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
   e->opt.creation_options = NULL;
   e->opt.compress = NULL;
   if (e->opt.max_handles <= 0) e->opt.max_handles = 8;
+  /* The caller's handle is the only one: readers take turns on it. */
+  if (shared) e->opt.max_handles = 1;
+  e->shared = shared;
   pthread_mutex_init(&e->lock, NULL);
   pthread_cond_init(&e->cond, NULL);
   e->idle = CPLCalloc((size_t)e->opt.max_handles, sizeof(GDALDatasetH));
 
-  GDALDatasetH ds = open_handle(e);
+  GDALDatasetH ds = shared ? shared : open_handle(e);
   if (!ds) {
     CPLError(CE_Failure, CPLE_OpenFailed, "asd_encoder: cannot open raster '%s'", dataset_name);
     asd_encoder_free(e);
@@ -616,7 +628,8 @@ asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options 
 void asd_encoder_free(asd_encoder *e) {
   if (!e) return;
   asd_block_reader_free(e->blocks);
-  for (int i = 0; i < e->nidle; i++) GDALClose(e->idle[i]);
+  for (int i = 0; i < e->nidle; i++)
+    if (e->idle[i] != e->shared) GDALClose(e->idle[i]);
   CPLFree(e->idle);
   pthread_mutex_destroy(&e->lock);
   pthread_cond_destroy(&e->cond);

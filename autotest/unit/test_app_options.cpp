@@ -70,7 +70,7 @@ TEST(AppOptions, EveryConfigFieldHasAFlag) {
                              {"max_polling_interval", "5"},
                              {"exponential_backoff_multiplier", "2"},
                              {"max_retries", "7"},
-                             {"cleanup_enabled", "false"},
+                             {"cleanup_enabled", "NO"},
                              {"cleanup_policy", "delayed"},
                              {"cleanup_delay_seconds", "10"},
                              {"enable_worker_optimization", "false"},
@@ -244,3 +244,26 @@ TEST(AppOptions, LibraryCallersGetNoPositionals) {
 }
 
 }  // namespace
+
+// The command line accepts exactly what the modules' own parsers accept
+// (asd_config_set, asd_encode_format_from_name, asd_merge_mode_parse), and
+// stores the canonical names.
+TEST(AppOptions, ValuesGoThroughTheModulesParsers) {
+  Parsed p;
+  parse(p, {"-tile-format", "jpg", "-merge", "softnms", "-cleanup", "on", "-cleanup-policy", " Delayed "});
+  ASSERT_NE(nullptr, p.o) << p.error;
+  EXPECT_STREQ("JPEG", p.o->tile_format);
+  EXPECT_STREQ("soft-nms", p.o->merge);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"-max-retries", "2.5"}, "option -max-retries: max_retries must be an integer"},
+      {{"-submission-workers", "1e9x"}, "-submission-workers"},
+      {{"-polling-interval", "soon"}, "option -polling-interval: polling_interval must be a number"},
+      {{"-input-bucket", std::string(300, 'b')}, "option -input-bucket: input_bucket is too long"},
+  };
+  for (auto &c : bad) {
+    Parsed q;
+    parse(q, c.first);
+    EXPECT_EQ(nullptr, q.o) << c.second;
+    EXPECT_NE(std::string::npos, q.error.find(c.second)) << "got: " << q.error;
+  }
+}

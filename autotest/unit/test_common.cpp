@@ -80,3 +80,25 @@ TEST(Common, MonotonicClockAdvances) {
   asd_sleep(0.01);
   EXPECT_GT(asd_time_monotonic(), a);
 }
+
+// The library's one retry backoff: capped exponential, full jitter.
+TEST(Common, BackoffIsCappedExponentialWithFullJitter) {
+  EXPECT_DOUBLE_EQ(0.0, asd_backoff_delay(0.5, 30, 3, 0.0));     // full jitter reaches 0
+  EXPECT_DOUBLE_EQ(0.5, asd_backoff_delay(0.5, 30, 0, 1.0));     // attempt 0: the base
+  EXPECT_DOUBLE_EQ(4.0, asd_backoff_delay(0.5, 30, 3, 1.0));     // 0.5 * 2^3
+  EXPECT_DOUBLE_EQ(2.0, asd_backoff_delay(0.5, 30, 3, 0.5));     // uniform share of the cap
+  EXPECT_DOUBLE_EQ(30.0, asd_backoff_delay(0.5, 30, 10, 1.0));   // capped
+  EXPECT_DOUBLE_EQ(20.0, asd_backoff_delay(1, 20, 100000, 1.0)); // no overflow
+  EXPECT_DOUBLE_EQ(0.0, asd_backoff_delay(0, 20, 3, 1.0));
+  // Over many draws the delays spread over the whole [0, cap) range.
+  double lo = 1e9, hi = 0;
+  for (int i = 0; i < 2000; i++) {
+    double d = asd_backoff_delay(0.1, 5, 2, asd_random_uniform());
+    lo = d < lo ? d : lo;
+    hi = d > hi ? d : hi;
+    ASSERT_GE(d, 0.0);
+    ASSERT_LT(d, 0.4);
+  }
+  EXPECT_LT(lo, 0.05);
+  EXPECT_GT(hi, 0.35);
+}

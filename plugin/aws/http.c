@@ -714,9 +714,8 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
     if (immediate && attempts >= max_attempts + 2) break;
     asd_http_transport_count_retry(ctx->transport);
     if (!immediate) {
-      double cap = ctx->cfg.retry_base_delay * pow(2.0, attempts - 1);
-      if (cap > ctx->cfg.retry_max_backoff) cap = ctx->cfg.retry_max_backoff;
-      double delay = asd_random_uniform() * cap;
+      double delay = asd_backoff_delay(ctx->cfg.retry_base_delay, ctx->cfg.retry_max_backoff, attempts - 1,
+                                       asd_random_uniform());
       CPLDebug("ASD_HTTP", "retrying %s %s in %.3f s (%s)", req->method, what, delay,
                err->code[0] ? err->code : asd_aws_error_kind_name(err->kind));
       if (sleep_cancellable(ctx, delay)) break;
@@ -783,7 +782,10 @@ int asd_http_fetch(asd_aws_context *ctx, const char *method, const char *url,
     }
     err->attempts = attempts;
     if (!retry || attempts >= max_attempts) return -1;
-    if (sleep_cancellable(ctx, asd_random_uniform() * 0.2 * attempts)) return -1;
+    /* Credential endpoints (IMDS, ECS) answer fast or not at all: the same
+       policy from a 0.2 s base. */
+    if (sleep_cancellable(ctx, asd_backoff_delay(0.2, ctx->cfg.retry_max_backoff, attempts - 1, asd_random_uniform())))
+      return -1;
   }
 }
 

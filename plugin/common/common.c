@@ -182,6 +182,16 @@ static asd_rng *thread_rng(void) {
 uint64_t asd_random_u64(void) { return asd_rng_next(thread_rng()); }
 double asd_random_uniform(void) { return asd_rng_uniform(thread_rng()); }
 
+double asd_backoff_delay(double base, double cap, int attempt, double u) {
+  if (base <= 0 || cap <= 0) return 0;
+  if (u < 0) u = 0;
+  if (u > 1) u = 1;
+  /* Doubling stops at the cap, so a large attempt number cannot overflow. */
+  double v = base;
+  for (int i = 0; i < attempt && v < cap; i++) v *= 2;
+  return u * (v < cap ? v : cap);
+}
+
 void asd_uuid4(char out[37]) {
   unsigned char b[16];
   uint64_t a = asd_random_u64(), c = asd_random_u64();

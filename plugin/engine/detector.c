@@ -1,8 +1,9 @@
 /*
  * detector.c: AsyncSMDetector, one asynchronous SageMaker endpoint.
  *
- * A job is four steps, each a function here so that the synchronous
- * find_features(), the simple-mode workers and the optimised pool share them:
+ * A job is four steps, each a function here so that the simple-mode workers
+ * and the optimised pool (and through it the synchronous find_features(),
+ * which runs one job through a pool: pool.c) share them:
  *
  *   upload   PutObject of the payload to input_bucket/input_prefix<uuid>;
  *            the object is registered ACTIVE in the resource registry;
@@ -24,10 +25,10 @@
  * are counted as retained rather than deleted under the endpoint's feet.
  *
  * Retries: the AWS layer already retries each HTTP call the SDK way; on top
- * of that, a step that still fails with a retryable error
- * (asd_error_is_retryable) is repeated here up to max_retries times, and a
- * transient error while polling just means "poll again later", up to
- * max_retries consecutive errors.
+ * of that, the pool repeats a step that still fails with a retryable error
+ * (asd_error_is_retryable) up to max_retries times with the library's one
+ * backoff (asd_backoff_delay), and a transient error while polling just
+ * means "poll again later" here, up to max_retries consecutive errors.
  */
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -596,99 +597,4 @@ void asd_det_abandon(asd_detector *d, asd_det_job *job) {
   if (job->res_output) asd_resources_dispose(d->res, job->res_output);
   if (job->res_job) asd_resources_release(d->res, job->res_job);
   job->res_input = job->res_output = job->res_job = 0;
-}
-
-int asd_det_sleep_until(double until, volatile int *stop) {
-  for (;;) {
-    if (stop && *stop) return 1;
-    double left = until - asd_time_monotonic();
-    if (left <= 0) return stop ? *stop : 0;
-    asd_sleep(left < 0.02 ? left : 0.02);
-  }
-}
-
-/* ---------------------------------------------------------- find_features */
-
-/* Backoff between job-level retries: polling_interval-based, full jitter. */
-static double retry_delay(const asd_async_config *cfg, int attempt) {
-  double base = cfg->polling_interval < 1 ? cfg->polling_interval : 1;
-  double v = base;
-  for (int i = 0; i < attempt && v < 30; i++) v *= 2;
-  return v * (0.5 + 0.5 * asd_random_uniform());
-}
-
-struct json_object *asd_detector_find_features(asd_detector *d, const void *payload, size_t len,
-                                               asd_metrics *metrics, asd_error *err) {
-  asd_error_clear(err);
-  if (!d || (!payload && len)) {
-    asd_error_set(err, ASD_ERR_CONFIG, "find_features needs a detector and a payload");
-    return NULL;
-  }
-  asd_det_job job;
-  asd_det_job_init(&job);
-  json_object *fc = NULL;
-  asd_error e;
-  asd_error_clear(&e);
-  int failed = 0;
-
-  /* Upload and invoke, retrying what is retryable. */
-  for (int attempt = 0;; attempt++) {
-    if (asd_det_upload(d, &job, payload, len, metrics, &e) == 0 &&
-        asd_det_invoke(d, &job, metrics, &e) == 0)
-      break;
-    if (!asd_error_is_retryable(&e) || attempt >= d->cfg.max_retries) {
-      failed = 1;
-      break;
-    }
-    asd_metrics_incr(metrics, "Retries", 1);
-    asd_sleep(retry_delay(&d->cfg, attempt));
-  }
-
-  /* Poll on the backoff schedule until a result, a failure or the deadline. */
-  asd_buf out;
-  asd_buf_init(&out);
-  int timed_out = 0;
-  if (!failed) {
-    for (int attempt = 0;; attempt++) {
-      double next = asd_time_monotonic() + asd_config_poll_delay(&d->cfg, attempt, asd_random_uniform());
-      if (next > job.deadline) next = job.deadline;
-      asd_det_sleep_until(next, NULL);
-      int rc = asd_det_poll(d, &job, &out, metrics, &e);
-      if (rc == 1) {
-        asd_metrics_record(metrics, "InferenceDuration", asd_time_monotonic() - job.t_invoked);
-        if (asd_det_check_result(out.data, out.len, &fc, &e) != 0) failed = 1;
-        break;
-      }
-      if (rc < 0) {
-        failed = 1;
-        break;
-      }
-      if (asd_time_monotonic() >= job.deadline) {
-        timed_out = failed = 1;
-        asd_error_clear(&e);
-        char why[1024];
-        asd_det_timeout_message(&d->cfg, &job, why, sizeof why);
-        asd_error_set(&e, ASD_ERR_TIMEOUT, "endpoint '%s': %s", d->endpoint, why);
-        asd_metrics_incr(metrics, "AsyncInferenceTimeouts", 1);
-        break;
-      }
-    }
-  }
-  asd_buf_free(&out);
-  asd_metrics_record(metrics, "PollingAttempts", job.polls);
-  asd_metrics_record(metrics, "TotalAsyncDuration", asd_time_monotonic() - job.t_start);
-  if (failed) {
-    asd_metrics_incr(metrics, "JobFailures", 1);
-    asd_error_copy(err, &e);
-  } else {
-    asd_metrics_incr(metrics, "JobCompletions", 1);
-  }
-  if (timed_out)
-    asd_det_abandon(d, &job);
-  else
-    asd_det_finish(d, &job);
-  asd_det_job_clear(&job);
-  /* The synchronous API has no later moment to clean up: do what is due now. */
-  asd_resources_collect(d->res, asd_time_monotonic(), 0);
-  return fc;
 }

@@ -1,11 +1,11 @@
 /*
- * detector_priv.h: the steps of one job, shared by find_features() and the
- * worker pool (internal).
+ * detector_priv.h: the steps of one job, shared by the worker pool's two
+ * modes (and through the pool by find_features()) (internal).
  *
  * A job goes upload -> invoke -> poll... -> finish.  Each step is a function
- * of the detector and an asd_det_job, so the synchronous detector, the
- * simple-mode workers and the optimised pool run exactly the same code and
- * differ only in who waits, and where.
+ * of the detector and an asd_det_job, so the simple-mode workers and the
+ * optimised pool run exactly the same code and differ only in who waits, and
+ * where; the synchronous find_features() is one job through a pool.
  */
 #ifndef ASD_ENGINE_DETECTOR_PRIV_H
 #define ASD_ENGINE_DETECTOR_PRIV_H
@@ -80,9 +80,6 @@ void asd_det_finish(asd_detector *d, asd_det_job *job);
 /* The job is abandoned while the endpoint may still read its input (stop-now,
  * timeout): its objects are kept (counted as retained), nothing is deleted. */
 void asd_det_abandon(asd_detector *d, asd_det_job *job);
-
-/* Sleeps until `until` (monotonic) unless *stop becomes true; returns *stop. */
-int asd_det_sleep_until(double until, volatile int *stop);
 
 /* How long after its invocation a job is waited for: max_wait_time, but
  * never past RequestTTLSeconds + InvocationTimeoutSeconds (+ a margin). */

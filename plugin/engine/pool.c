@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include <cpl_error.h>
+#include <json-c/json.h>
 
 #include "asyncdetect/asd_s3.h"
 #include "engine/detector_priv.h"
@@ -238,6 +239,7 @@ static void report(asd_pool *p, pjob *j, int ok, const unsigned char *text, size
   r.http_status = !ok && e ? e->http_status : 0;
   r.aws_code = !ok && e ? e->aws_code : "";
   r.request_id = !ok && e ? e->request_id : "";
+  r.message = !ok && e ? e->message : "";
   r.reason = ok ? "" : reason;
   r.inference_id = j->dj.inference_id;
   r.output_location = j->dj.output_location ? j->dj.output_location : "";
@@ -356,6 +358,7 @@ static int pull(asd_pool *p, int worker, pjob **out) {
     r.http_status = -1;
     r.reason = "out of memory";
     r.aws_code = r.request_id = r.inference_id = r.output_location = r.failure_location = "";
+    r.message = "out of memory";
     if (p->cb->on_done) {
       pthread_mutex_lock(&p->cb_mu);
       p->cb->on_done(p->cb->user_data, &r);
@@ -463,12 +466,13 @@ static int take_slot(asd_pool *p, pjob *j) {
   return -1;
 }
 
-/* Backoff between job-level retries: capped exponential with full jitter. */
+/* Backoff between job-level retries: the library's one policy
+   (asd_backoff_delay: capped exponential, full jitter) from a base of the
+   polling interval, at most 0.5 s, capped at 30 s.  The HTTP layer has
+   already retried each request; this spaces out whole steps. */
 static double retry_delay(const asd_async_config *cfg, int attempt) {
   double base = cfg->polling_interval < 0.5 ? cfg->polling_interval : 0.5;
-  double v = base;
-  for (int i = 0; i < attempt && v < 30; i++) v *= 2;
-  return v * (0.5 + 0.5 * asd_random_uniform());
+  return asd_backoff_delay(base, 30, attempt, asd_random_uniform());
 }
 
 /*
@@ -910,4 +914,89 @@ done:
   p->cb = NULL;
   pthread_mutex_unlock(&p->mu);
   return rc;
+}
+
+/* ---------------------------------------------------------- find_features */
+
+/*
+ * The seed's synchronous find_features: one job through the pool itself,
+ * so that it goes through exactly the steps, retries, backoff, timeout and
+ * cleanup every tile of a run goes through, with one submission worker and
+ * one poller.  The caller's thread waits in asd_pool_process().
+ */
+typedef struct one_job {
+  const void *payload;
+  size_t len;
+  int given;
+  int done;
+  struct json_object *fc;
+  asd_error err;
+} one_job;
+
+static int one_job_source(void *user, int worker, asd_pool_job *job) {
+  (void)worker;
+  one_job *o = user;
+  if (o->given) return 0;
+  o->given = 1;
+  job->kind = ASD_POOL_JOB_PAYLOAD;
+  /* The pool owns and free()s the payload: hand it a copy. */
+  job->payload = malloc(o->len ? o->len : 1);
+  if (!job->payload) {
+    job->kind = ASD_POOL_JOB_FAILED;
+    snprintf(job->reason, sizeof job->reason, "out of memory for a %zu-byte payload", o->len);
+    return 1;
+  }
+  if (o->len) memcpy(job->payload, o->payload, o->len);
+  job->payload_len = o->len;
+  return 1;
+}
+
+static void one_job_done(void *user, const asd_pool_result *r) {
+  one_job *o = user;
+  o->done = 1;
+  if (r->ok) {
+    asd_det_check_result((const unsigned char *)r->feature_collection, r->feature_collection_len, &o->fc,
+                         &o->err);
+    return;
+  }
+  asd_error_clear(&o->err);
+  o->err.http_status = r->http_status;
+  snprintf(o->err.aws_code, sizeof o->err.aws_code, "%s", r->aws_code ? r->aws_code : "");
+  snprintf(o->err.request_id, sizeof o->err.request_id, "%s", r->request_id ? r->request_id : "");
+  asd_error_set(&o->err, r->code, "%s", r->message ? r->message : "");
+}
+
+struct json_object *asd_detector_find_features(asd_detector *d, const void *payload, size_t len,
+                                               asd_metrics *metrics, asd_error *err) {
+  asd_error_clear(err);
+  if (!d || (!payload && len)) {
+    asd_error_set(err, ASD_ERR_CONFIG, "find_features needs a detector and a payload");
+    return NULL;
+  }
+  asd_pool *p = asd_pool_new(d, metrics, err);
+  if (!p) return NULL;
+  p->cfg.submission_workers = 1;
+  p->cfg.polling_workers = 1;
+  p->cfg.enable_worker_optimization = 1;
+  one_job o;
+  memset(&o, 0, sizeof o);
+  o.payload = payload;
+  o.len = len;
+  asd_error_clear(&o.err);
+  asd_pool_callbacks cb;
+  memset(&cb, 0, sizeof cb);
+  cb.source = one_job_source;
+  cb.on_done = one_job_done;
+  cb.user_data = &o;
+  int rc = asd_pool_process(p, &cb, NULL, err);
+  asd_pool_free(p);
+  if (rc != 0) {
+    if (o.fc) json_object_put(o.fc);
+    return NULL;
+  }
+  if (!o.fc) {
+    if (!o.done) asd_error_set(&o.err, ASD_ERR_RUNTIME, "the job was not run");
+    asd_error_copy(err, &o.err);
+  }
+  return o.fc;
 }

@@ -72,6 +72,17 @@ void asd_rng_seed(asd_rng *rng, uint64_t seed);
 uint64_t asd_rng_next(asd_rng *rng);
 double asd_rng_uniform(asd_rng *rng); /* in [0, 1) */
 
+/*
+ * The one retry backoff of the library: capped exponential backoff with full
+ * jitter, the AWS SDKs' standard retry mode:
+ *   delay = u * min(cap, base * 2^attempt)
+ * with attempt counting from 0 and u uniform in [0, 1) (asd_random_uniform();
+ * a parameter so that tests can check the bounds).  The HTTP layer's request
+ * retries and the engine's job-level retries both use it, each with its own
+ * base and cap.
+ */
+double asd_backoff_delay(double base, double cap, int attempt, double u);
+
 /* A random (version 4) UUID in lower-case 8-4-4-4-12 form; out has 37 bytes. */
 void asd_uuid4(char out[37]);
 

@@ -110,6 +110,7 @@ typedef struct asd_pool_result {
                                       -1 not an HTTP failure */
   const char *aws_code;            /* failed: AWS error code ("AccessDenied"...) or "" */
   const char *request_id;          /* failed: AWS request id or "" */
+  const char *message;             /* failed: the error's own message (asd_error.message) */
   const char *reason;              /* failed: one line (valid during the call), as
                                       asd_error_format() writes it */
   const char *inference_id;        /* "" when never invoked */

@@ -45,9 +45,8 @@
  * that file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp
  * files and no copy.  Memory in use is therefore the tiles in flight (one
  * read buffer + one encoded payload each) plus GDAL's block cache, never
- * the image size.  Unless the user set GDAL_CACHEMAX, asd_encoder_new caps
- * GDAL's block cache (a process-wide setting) at 128 MB, since GDAL's
- * default (5 % of the RAM) would let memory grow with the machine.
+ * the image size.  GDAL's block cache (GDAL_CACHEMAX, a process-wide
+ * setting) is left as the process has it.
  *
  * Skipping: unless disabled, a tile whose pixels are all nodata or constant
  * is not encoded; asd_encoder_encode returns ASD_ENCODE_SKIPPED and the
@@ -149,6 +148,11 @@ typedef struct asd_encoder asd_encoder;
 /* Opens the image by name (GDALOpenEx, read-only, shared=no), checks the
  * bands, and computes the range adjustment.  NULL after CPLError on error. */
 asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o);
+/* Over the caller's open dataset, for one that cannot be reopened by name
+ * (MEM, a dataset opened with open options): the handle is the encoder's
+ * only one, used by one reader at a time and never closed; the caller keeps
+ * it open, and does not use it elsewhere, until asd_encoder_free. */
+asd_encoder *asd_encoder_new_shared(GDALDatasetH ds, const asd_encode_options *o);
 void asd_encoder_free(asd_encoder *e);
 
 /* The per-band linear adjustment in use: byte = (v - offset[b]) * scale[b]
