@@ -298,7 +298,6 @@ static void set_str(char **dst, const char *v) {
   *dst = CPLStrdup(v);
 }
 
-
 /* "NAME=VALUE" with a non-empty NAME. */
 static int is_name_value(const char *s) {
   const char *eq = strchr(s, '=');

@@ -15,6 +15,8 @@
 #ifndef ASD_AWS_H
 #define ASD_AWS_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -52,17 +54,17 @@ typedef struct asd_aws_error {
   char request_id[128];  /* x-amz-request-id / x-amzn-RequestId, or "" */
 } asd_aws_error;
 
-void asd_aws_error_clear(asd_aws_error *err);
+ASD_API void asd_aws_error_clear(asd_aws_error *err);
 /* "not_found", "throttled", ... */
-const char *asd_aws_error_kind_name(asd_aws_error_kind kind);
+ASD_API const char *asd_aws_error_kind_name(asd_aws_error_kind kind);
 /* Whether retrying the same call later may succeed (network, timeout,
  * throttled, server). */
-int asd_aws_error_is_transient(const asd_aws_error *err);
+ASD_API int asd_aws_error_is_transient(const asd_aws_error *err);
 /* One line: "<kind>: <message> (HTTP 404, NoSuchKey, request id ..., 3 attempts)".
  * Returns out. */
-char *asd_aws_error_format(const asd_aws_error *err, char *out, size_t size);
+ASD_API char *asd_aws_error_format(const asd_aws_error *err, char *out, size_t size);
 /* Sets kind and a printf-style message (used by every module). */
-void asd_aws_error_set(asd_aws_error *err, asd_aws_error_kind kind, const char *fmt, ...)
+ASD_API void asd_aws_error_set(asd_aws_error *err, asd_aws_error_kind kind, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -81,10 +83,10 @@ typedef struct asd_aws_credentials {
                           "ecs", "imds", "assume-role:<arn>" (for logs; no secrets) */
 } asd_aws_credentials;
 
-void asd_aws_credentials_init(asd_aws_credentials *c);
+ASD_API void asd_aws_credentials_init(asd_aws_credentials *c);
 /* Wipes the secret and token before freeing. */
-void asd_aws_credentials_free(asd_aws_credentials *c);
-int asd_aws_credentials_copy(asd_aws_credentials *dst, const asd_aws_credentials *src);
+ASD_API void asd_aws_credentials_free(asd_aws_credentials *c);
+ASD_API int asd_aws_credentials_copy(asd_aws_credentials *dst, const asd_aws_credentials *src);
 
 /* Services the context knows. */
 typedef enum asd_aws_service {
@@ -152,7 +154,7 @@ typedef struct asd_aws_config {
                                    1 = always hash and sign bodies; 0 = never (S3 only) */
 } asd_aws_config;
 
-void asd_aws_config_init(asd_aws_config *cfg);
+ASD_API void asd_aws_config_init(asd_aws_config *cfg);
 
 typedef struct asd_aws_context asd_aws_context;
 
@@ -163,26 +165,26 @@ typedef struct asd_aws_context asd_aws_context;
  * blocks on the network).  Returns NULL with err set (kind CONFIG) for bad
  * configuration such as a missing region or an unparsable endpoint URL.
  */
-asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg, asd_aws_error *err);
-void asd_aws_context_free(asd_aws_context *ctx);
+ASD_API asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg, asd_aws_error *err);
+ASD_API void asd_aws_context_free(asd_aws_context *ctx);
 
-const char *asd_aws_context_region(const asd_aws_context *ctx);
-const asd_aws_endpoint *asd_aws_context_endpoint(const asd_aws_context *ctx, asd_aws_service svc);
+ASD_API const char *asd_aws_context_region(const asd_aws_context *ctx);
+ASD_API const asd_aws_endpoint *asd_aws_context_endpoint(const asd_aws_context *ctx, asd_aws_service svc);
 
 /* Current credentials (refreshed when within the margin of their expiry).
  * The caller frees *out with asd_aws_credentials_free. */
-int asd_aws_context_get_credentials(asd_aws_context *ctx, asd_aws_credentials *out,
+ASD_API int asd_aws_context_get_credentials(asd_aws_context *ctx, asd_aws_credentials *out,
                                     asd_aws_error *err);
 /* Forgets cached credentials, e.g. after an ExpiredToken reply. */
-void asd_aws_context_invalidate_credentials(asd_aws_context *ctx);
+ASD_API void asd_aws_context_invalidate_credentials(asd_aws_context *ctx);
 
 /* Makes every in-flight and future request fail with ASD_AWS_ERR_CANCELLED
  * (retry sleeps are interrupted).  Irreversible. */
-void asd_aws_context_cancel(asd_aws_context *ctx);
-int asd_aws_context_cancelled(const asd_aws_context *ctx);
+ASD_API void asd_aws_context_cancel(asd_aws_context *ctx);
+ASD_API int asd_aws_context_cancelled(const asd_aws_context *ctx);
 
 /* Clock offset (server - local, seconds) learned from RequestTimeTooSkewed. */
-double asd_aws_context_clock_offset(const asd_aws_context *ctx);
+ASD_API double asd_aws_context_clock_offset(const asd_aws_context *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Resolution helpers (also used by the context; exposed for tools/tests).   */
@@ -190,19 +192,19 @@ double asd_aws_context_clock_offset(const asd_aws_context *ctx);
 
 /* Region from explicit, AWS_REGION, AWS_DEFAULT_REGION, then the profile's
  * region in the config file.  Returns 0, or -1 (CONFIG) when none is set. */
-int asd_aws_resolve_region(const char *explicit_region, const char *profile, char *out,
+ASD_API int asd_aws_resolve_region(const char *explicit_region, const char *profile, char *out,
                            size_t out_size, asd_aws_error *err);
 
 /* Endpoint of a service: override URL (may be NULL) else AWS_ENDPOINT_URL_<SVC>,
  * AWS_ENDPOINT_URL, profile endpoint_url, else the real AWS host name.
  * s3_path_style as in asd_aws_config.  Returns 0 or -1 (CONFIG). */
-int asd_aws_resolve_endpoint(asd_aws_service svc, const char *region, const char *override_url,
+ASD_API int asd_aws_resolve_endpoint(asd_aws_service svc, const char *region, const char *override_url,
                              const char *profile, int s3_path_style, asd_aws_endpoint *out,
                              asd_aws_error *err);
 
 /* Parses "scheme://host[:port][/path]" into an endpoint (signing fields are
  * left empty).  Returns 0 or -1 (CONFIG, naming the URL). */
-int asd_aws_parse_endpoint_url(const char *url, asd_aws_endpoint *out, asd_aws_error *err);
+ASD_API int asd_aws_parse_endpoint_url(const char *url, asd_aws_endpoint *out, asd_aws_error *err);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 #ifndef ASD_COMMON_H
 #define ASD_COMMON_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,14 +23,14 @@ extern "C" {
 #endif
 
 /* Library version, e.g. "0.1.0". */
-const char *asd_version(void);
+ASD_API const char *asd_version(void);
 
 /* Seconds from an arbitrary origin that never jumps (CLOCK_MONOTONIC). */
-double asd_time_monotonic(void);
+ASD_API double asd_time_monotonic(void);
 /* Seconds since the Unix epoch (CLOCK_REALTIME). */
-double asd_time_wall(void);
+ASD_API double asd_time_wall(void);
 /* Sleeps for the given number of seconds (fractions allowed, <= 0 returns). */
-void asd_sleep(double seconds);
+ASD_API void asd_sleep(double seconds);
 
 /*
  * A growable byte buffer.  The bytes are always followed by a NUL that is not
@@ -42,19 +44,19 @@ typedef struct asd_buf {
   size_t cap;
 } asd_buf;
 
-void asd_buf_init(asd_buf *b);
-int asd_buf_reserve(asd_buf *b, size_t extra);
-int asd_buf_append(asd_buf *b, const void *bytes, size_t n);
-int asd_buf_append_str(asd_buf *b, const char *s);
-int asd_buf_appendf(asd_buf *b, const char *fmt, ...)
+ASD_API void asd_buf_init(asd_buf *b);
+ASD_API int asd_buf_reserve(asd_buf *b, size_t extra);
+ASD_API int asd_buf_append(asd_buf *b, const void *bytes, size_t n);
+ASD_API int asd_buf_append_str(asd_buf *b, const char *s);
+ASD_API int asd_buf_appendf(asd_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-void asd_buf_reset(asd_buf *b);
+ASD_API void asd_buf_reset(asd_buf *b);
 /* Hands the bytes to the caller (free() them) and leaves the buffer empty. */
-unsigned char *asd_buf_take(asd_buf *b, size_t *len);
-void asd_buf_free(asd_buf *b);
+ASD_API unsigned char *asd_buf_take(asd_buf *b, size_t *len);
+ASD_API void asd_buf_free(asd_buf *b);
 
 /*
  * Random numbers.  asd_random_* use a per-thread generator seeded from the
@@ -62,15 +64,15 @@ void asd_buf_free(asd_buf *b);
  * (xoshiro256**) for anything that must be reproducible, such as fault
  * injection with a seed.
  */
-uint64_t asd_random_u64(void);
-double asd_random_uniform(void); /* in [0, 1) */
+ASD_API uint64_t asd_random_u64(void);
+ASD_API double asd_random_uniform(void); /* in [0, 1) */
 
 typedef struct asd_rng {
   uint64_t s[4];
 } asd_rng;
-void asd_rng_seed(asd_rng *rng, uint64_t seed);
-uint64_t asd_rng_next(asd_rng *rng);
-double asd_rng_uniform(asd_rng *rng); /* in [0, 1) */
+ASD_API void asd_rng_seed(asd_rng *rng, uint64_t seed);
+ASD_API uint64_t asd_rng_next(asd_rng *rng);
+ASD_API double asd_rng_uniform(asd_rng *rng); /* in [0, 1) */
 
 /*
  * The one retry backoff of the library: capped exponential backoff with full
@@ -81,10 +83,10 @@ double asd_rng_uniform(asd_rng *rng); /* in [0, 1) */
  * retries and the engine's job-level retries both use it, each with its own
  * base and cap.
  */
-double asd_backoff_delay(double base, double cap, int attempt, double u);
+ASD_API double asd_backoff_delay(double base, double cap, int attempt, double u);
 
 /* A random (version 4) UUID in lower-case 8-4-4-4-12 form; out has 37 bytes. */
-void asd_uuid4(char out[37]);
+ASD_API void asd_uuid4(char out[37]);
 
 /*
  * The largest model result the client accepts, in bytes: the GDAL
@@ -98,15 +100,15 @@ void asd_uuid4(char out[37]);
 size_t asd_max_result_bytes(void);
 
 /* Lower-case hex of n bytes into out, which must hold 2n+1 bytes. */
-void asd_hex_encode(const unsigned char *in, size_t n, char *out);
+ASD_API void asd_hex_encode(const unsigned char *in, size_t n, char *out);
 
 /* Digests through OpenSSL. */
-void asd_sha256(const void *data, size_t len, unsigned char out[32]);
-void asd_sha256_hex(const void *data, size_t len, char out[65]);
-void asd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+ASD_API void asd_sha256(const void *data, size_t len, unsigned char out[32]);
+ASD_API void asd_sha256_hex(const void *data, size_t len, char out[65]);
+ASD_API void asd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                      unsigned char out[32]);
 /* Base64 of the MD5 digest, as S3's Content-MD5 header wants (25 bytes). */
-void asd_md5_base64(const void *data, size_t len, char out[25]);
+ASD_API void asd_md5_base64(const void *data, size_t len, char out[25]);
 
 #ifdef __cplusplus
 }

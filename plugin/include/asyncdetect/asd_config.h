@@ -64,6 +64,8 @@
 #ifndef ASD_CONFIG_H
 #define ASD_CONFIG_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -133,7 +135,7 @@ typedef struct asd_async_config {
 #define ASD_POLLING_SET_MODE 2     /* adaptive_polling */
 
 /* Fills *cfg with the seed's defaults (input_bucket is empty). */
-void asd_config_init(asd_async_config *cfg);
+ASD_API void asd_config_init(asd_async_config *cfg);
 
 /*
  * Overlays every ASYNC_SM_* key that is set, read with CPLGetConfigOption()
@@ -142,7 +144,7 @@ void asd_config_init(asd_async_config *cfg);
  * wrong with its value in err (the fields read before the bad one keep their
  * new values).
  */
-int asd_config_load_env(asd_async_config *cfg, char *err, size_t err_len);
+ASD_API int asd_config_load_env(asd_async_config *cfg, char *err, size_t err_len);
 
 /*
  * Sets one field by its name (the seed's snake_case name, e.g.
@@ -151,7 +153,7 @@ int asd_config_load_env(asd_async_config *cfg, char *err, size_t err_len);
  * Returns 0, or -1 with one line naming the field in err (unknown field or
  * unparseable value).  Range checks are left to asd_config_validate().
  */
-int asd_config_set(asd_async_config *cfg, const char *name, const char *value, char *err,
+ASD_API int asd_config_set(asd_async_config *cfg, const char *name, const char *value, char *err,
                    size_t err_len);
 
 /*
@@ -159,28 +161,28 @@ int asd_config_set(asd_async_config *cfg, const char *name, const char *value, c
  * field and the accepted range in err, e.g.
  *   "exponential_backoff_multiplier must be > 1 (got 0.5)".
  */
-int asd_config_validate(const asd_async_config *cfg, char *err, size_t err_len);
+ASD_API int asd_config_validate(const asd_async_config *cfg, char *err, size_t err_len);
 
 /* "immediate", "delayed", "disabled". */
-const char *asd_cleanup_policy_name(asd_cleanup_policy p);
+ASD_API const char *asd_cleanup_policy_name(asd_cleanup_policy p);
 /* Parses a policy name (case-insensitive).  Returns 0 or -1. */
-int asd_cleanup_policy_parse(const char *text, asd_cleanup_policy *out);
+ASD_API int asd_cleanup_policy_parse(const char *text, asd_cleanup_policy *out);
 /* The policy in force: disabled when cleanup_enabled is false. */
-asd_cleanup_policy asd_config_effective_policy(const asd_async_config *cfg);
+ASD_API asd_cleanup_policy asd_config_effective_policy(const asd_async_config *cfg);
 
 /*
  * The delay before poll number `attempt` (0 = the first poll after the
  * invocation) without jitter: polling_interval * multiplier^attempt, capped
  * at max_polling_interval.
  */
-double asd_config_poll_interval(const asd_async_config *cfg, int attempt);
+ASD_API double asd_config_poll_interval(const asd_async_config *cfg, int attempt);
 
 /*
  * The same with jitter: u in [0,1) spreads the delay uniformly over
  * interval * [1 - polling_jitter, 1 + polling_jitter], still capped at
  * max_polling_interval, so that jobs submitted together do not poll together.
  */
-double asd_config_poll_delay(const asd_async_config *cfg, int attempt, double u);
+ASD_API double asd_config_poll_delay(const asd_async_config *cfg, int attempt, double u);
 
 /*
  * Whether jobs are polled adaptively: adaptive_polling when it was set by
@@ -194,7 +196,7 @@ int asd_config_adaptive_polling(const asd_async_config *cfg);
  * completes `latency` seconds after its invocation: the smallest k with
  * interval(0) + ... + interval(k-1) >= latency (at least 1).
  */
-int asd_config_min_polls(const asd_async_config *cfg, double latency);
+ASD_API int asd_config_min_polls(const asd_async_config *cfg, double latency);
 
 /*
  * output_prefix as SageMaker's S3OutputPathExtension: without leading or
@@ -212,7 +214,7 @@ int asd_config_request_ttl(const asd_async_config *cfg);
 int asd_config_invocation_timeout(const asd_async_config *cfg);
 
 /* The configuration as a JSON object text (malloc'd; free()).  NULL on OOM. */
-char *asd_config_to_json(const asd_async_config *cfg);
+ASD_API char *asd_config_to_json(const asd_async_config *cfg);
 
 #ifdef __cplusplus
 }

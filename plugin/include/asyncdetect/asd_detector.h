@@ -22,6 +22,8 @@
 #ifndef ASD_DETECTOR_H
 #define ASD_DETECTOR_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asd_config.h"
@@ -61,7 +63,7 @@ typedef struct asd_detector asd_detector;
  * configuration or endpoint name, ASD_ERR_RUNTIME for AWS setup failures such
  * as missing credentials).  Does not contact AWS (see validate_buckets).
  */
-asd_detector *asd_detector_new(const char *endpoint_name, const asd_async_config *cfg,
+ASD_API asd_detector *asd_detector_new(const char *endpoint_name, const asd_async_config *cfg,
                                const asd_detector_aws *aws, asd_error *err);
 
 /*
@@ -69,11 +71,11 @@ asd_detector *asd_detector_new(const char *endpoint_name, const asd_async_config
  * borrows: it must outlive the detector.  Use this when the caller already
  * resolved region, profile, role and endpoints.
  */
-asd_detector *asd_detector_new_with_context(const char *endpoint_name, const asd_async_config *cfg,
+ASD_API asd_detector *asd_detector_new_with_context(const char *endpoint_name, const asd_async_config *cfg,
                                             struct asd_aws_context *aws_ctx, asd_error *err);
 
 /* The AWS context the detector uses (owned or borrowed). */
-struct asd_aws_context *asd_detector_aws_context(asd_detector *d);
+ASD_API struct asd_aws_context *asd_detector_aws_context(asd_detector *d);
 
 /*
  * Applies the cleanup policy to everything the detector created and is not
@@ -81,18 +83,18 @@ struct asd_aws_context *asd_detector_aws_context(asd_detector *d);
  * many objects were kept), then frees it.  Cleanup failures are logged with
  * CPLError(CE_Warning), never fatal.
  */
-void asd_detector_free(asd_detector *d);
+ASD_API void asd_detector_free(asd_detector *d);
 
 /* The detector's copy of its configuration and endpoint name. */
-const asd_async_config *asd_detector_config(const asd_detector *d);
-const char *asd_detector_endpoint(const asd_detector *d);
+ASD_API const asd_async_config *asd_detector_config(const asd_detector *d);
+ASD_API const char *asd_detector_endpoint(const asd_detector *d);
 
 /*
  * HeadBucket on the input bucket (and the output bucket when set).  Returns
  * 0, or -1 with ASD_ERR_S3 and a message naming the bucket and the cause
  * ("input bucket 'b': access denied (HTTP 403)").
  */
-int asd_detector_validate_buckets(asd_detector *d, asd_error *err);
+ASD_API int asd_detector_validate_buckets(asd_detector *d, asd_error *err);
 
 /*
  * The whole round trip for one payload (see the top of this file).  metrics
@@ -100,23 +102,23 @@ int asd_detector_validate_buckets(asd_detector *d, asd_error *err);
  * with err set.  Retryable errors of the upload and the invocation are
  * retried up to max_retries times with exponential backoff and jitter.
  */
-struct json_object *asd_detector_find_features(asd_detector *d, const void *payload, size_t len,
+ASD_API struct json_object *asd_detector_find_features(asd_detector *d, const void *payload, size_t len,
                                                asd_metrics *metrics, asd_error *err);
 
 /* Resource statistics (the seed's get_resource_stats). */
-void asd_detector_get_resource_stats(asd_detector *d, asd_resource_stats *out);
+ASD_API void asd_detector_get_resource_stats(asd_detector *d, asd_resource_stats *out);
 /* The same as JSON text (malloc'd; free()). */
-char *asd_detector_resource_stats_json(asd_detector *d);
+ASD_API char *asd_detector_resource_stats_json(asd_detector *d);
 
 /*
  * Deletes what the cleanup policy says is due now; with force, every object
  * the detector created that is still registered, whether its job finished or
  * not (the seed's cleanup_resources(force=True)).  Returns the number deleted.
  */
-long long asd_detector_cleanup_resources(asd_detector *d, int force);
+ASD_API long long asd_detector_cleanup_resources(asd_detector *d, int force);
 
 /* The detector's resource registry (shared with the pool). */
-asd_resources *asd_detector_resources(asd_detector *d);
+ASD_API asd_resources *asd_detector_resources(asd_detector *d);
 
 #ifdef __cplusplus
 }

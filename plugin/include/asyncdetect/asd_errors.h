@@ -18,6 +18,8 @@
 #ifndef ASD_ERRORS_H
 #define ASD_ERRORS_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -40,9 +42,9 @@ typedef enum asd_errcode {
 } asd_errcode;
 
 /* A short fixed text for a code ("S3 operation failed", ...); never NULL. */
-const char *asd_strerror(asd_errcode code);
+ASD_API const char *asd_strerror(asd_errcode code);
 /* The code's symbolic name ("ASD_ERR_S3"); never NULL. */
-const char *asd_errcode_name(asd_errcode code);
+ASD_API const char *asd_errcode_name(asd_errcode code);
 
 typedef struct asd_error {
   asd_errcode code;
@@ -54,21 +56,21 @@ typedef struct asd_error {
 } asd_error;
 
 /* Resets to ASD_OK with empty details.  NULL is accepted (no-op). */
-void asd_error_clear(asd_error *err);
+ASD_API void asd_error_clear(asd_error *err);
 
 /*
  * Sets code and a printf-style one-line message (newlines are replaced by
  * spaces); keeps http_status/aws_code/request_id as they are.  NULL err is
  * accepted (no-op).  Returns -1 so that `return asd_error_set(...)` reads well.
  */
-int asd_error_set(asd_error *err, asd_errcode code, const char *fmt, ...)
+ASD_API int asd_error_set(asd_error *err, asd_errcode code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
 /* Copies src into dst (either may be NULL: no-op). */
-void asd_error_copy(asd_error *dst, const asd_error *src);
+ASD_API void asd_error_copy(asd_error *dst, const asd_error *src);
 
 /*
  * The one place where retryable vs permanent is decided:
@@ -83,7 +85,7 @@ void asd_error_copy(asd_error *dst, const asd_error *src);
  *  - inference failures, timeouts, queue timeouts, bad results,
  *    configuration errors and cancellation are permanent.
  */
-int asd_error_is_retryable(const asd_error *err);
+ASD_API int asd_error_is_retryable(const asd_error *err);
 
 /*
  * The one place where "this error is the run's, not the tile's" is decided:
@@ -101,13 +103,13 @@ int asd_error_is_retryable(const asd_error *err);
  * tiles the caller could not make (ASD_ERR_INPUT: a damaged block of the
  * input fails its tiles only) stay the tile's.  A retryable error is never fatal.
  */
-int asd_error_is_fatal_for_run(const asd_error *err);
+ASD_API int asd_error_is_fatal_for_run(const asd_error *err);
 
 /*
  * Formats "<strerror>: <message> (HTTP 503, SlowDown, request id X)" into
  * buf; returns buf.
  */
-const char *asd_error_format(const asd_error *err, char *buf, size_t len);
+ASD_API const char *asd_error_format(const asd_error *err, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 #ifndef ASD_HTTP_H
 #define ASD_HTTP_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_aws.h"
@@ -52,18 +54,18 @@ typedef struct asd_http_response {
   int attempts;
 } asd_http_response;
 
-void asd_http_response_init(asd_http_response *r);
-void asd_http_response_free(asd_http_response *r);
+ASD_API void asd_http_response_init(asd_http_response *r);
+ASD_API void asd_http_response_free(asd_http_response *r);
 /* Value of a response header (case-insensitive name), or NULL.  The pointer
  * lives as long as the response. */
-const char *asd_http_response_header(const asd_http_response *r, const char *name);
+ASD_API const char *asd_http_response_header(const asd_http_response *r, const char *name);
 
 /*
  * Executes an AWS call.  Returns 0 when the final status is 2xx (the
  * response is filled), -1 otherwise with err filled (response still holds
  * the last status, headers and body for callers that need them).
  */
-int asd_aws_send(asd_aws_context *ctx, const asd_http_request *req, asd_http_response *resp,
+ASD_API int asd_aws_send(asd_aws_context *ctx, const asd_http_request *req, asd_http_response *resp,
                  asd_aws_error *err);
 
 /*
@@ -71,7 +73,7 @@ int asd_aws_send(asd_aws_context *ctx, const asd_http_request *req, asd_http_res
  * transport, with the given attempt count: used for the ECS and IMDS
  * credential endpoints.  Same return convention.
  */
-int asd_http_fetch(asd_aws_context *ctx, const char *method, const char *url,
+ASD_API int asd_http_fetch(asd_aws_context *ctx, const char *method, const char *url,
                    const char *const *headers, const void *body, size_t body_len,
                    double timeout, int max_attempts, asd_http_response *resp, asd_aws_error *err);
 
@@ -81,14 +83,14 @@ int asd_http_fetch(asd_aws_context *ctx, const char *method, const char *url,
  * give a kind from the HTTP status and a message saying the body was not
  * understood.  Exposed for tests.
  */
-void asd_aws_parse_error(long http_status, const char *const *headers, const char *body,
+ASD_API void asd_aws_parse_error(long http_status, const char *const *headers, const char *body,
                          size_t body_len, asd_aws_error *err);
 
 /* Classifies an AWS error code + HTTP status into a kind. */
-asd_aws_error_kind asd_aws_classify(long http_status, const char *code);
+ASD_API asd_aws_error_kind asd_aws_classify(long http_status, const char *code);
 
 /* Whether the SDK standard retry policy retries this outcome. */
-int asd_aws_is_retryable(long http_status, const char *code);
+ASD_API int asd_aws_is_retryable(long http_status, const char *code);
 
 /* Transport statistics of a context (for benchmarks and tests). */
 typedef struct asd_http_stats {
@@ -97,7 +99,7 @@ typedef struct asd_http_stats {
   unsigned long connections;    /* new connections opened (curl num_connects) */
   unsigned long handles;        /* easy handles created */
 } asd_http_stats;
-void asd_aws_context_http_stats(asd_aws_context *ctx, asd_http_stats *out);
+ASD_API void asd_aws_context_http_stats(asd_aws_context *ctx, asd_http_stats *out);
 
 #ifdef __cplusplus
 }

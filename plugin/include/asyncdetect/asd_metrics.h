@@ -26,6 +26,8 @@
 #ifndef ASD_METRICS_H
 #define ASD_METRICS_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -41,27 +43,27 @@ typedef struct asd_metric_summary {
   double sum, min, max, mean, p50, p95;
 } asd_metric_summary;
 
-asd_metrics *asd_metrics_new(void);
-void asd_metrics_free(asd_metrics *m);
+ASD_API asd_metrics *asd_metrics_new(void);
+ASD_API void asd_metrics_free(asd_metrics *m);
 
 /* Adds one sample (a duration in seconds, or any value).  NULL m: no-op. */
-void asd_metrics_record(asd_metrics *m, const char *name, double value);
+ASD_API void asd_metrics_record(asd_metrics *m, const char *name, double value);
 /* Adds an increment to a counter (a sample of value n).  NULL m: no-op. */
-void asd_metrics_incr(asd_metrics *m, const char *name, double n);
+ASD_API void asd_metrics_incr(asd_metrics *m, const char *name, double n);
 
 /* Fills *out for a metric.  Returns 0, or -1 when nothing was recorded under name. */
-int asd_metrics_get(asd_metrics *m, const char *name, asd_metric_summary *out);
+ASD_API int asd_metrics_get(asd_metrics *m, const char *name, asd_metric_summary *out);
 /* Sum of a metric, 0 when never recorded (handy for counters). */
-double asd_metrics_sum(asd_metrics *m, const char *name);
+ASD_API double asd_metrics_sum(asd_metrics *m, const char *name);
 
 /* Forgets every sample. */
-void asd_metrics_reset(asd_metrics *m);
+ASD_API void asd_metrics_reset(asd_metrics *m);
 
 /*
  * {"NAME":{"count":n,"sum":x,"min":x,"max":x,"mean":x,"p50":x,"p95":x},...}
  * sorted by name; malloc'd text (free()), NULL on OOM.
  */
-char *asd_metrics_to_json(asd_metrics *m);
+ASD_API char *asd_metrics_to_json(asd_metrics *m);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,8 @@
 #ifndef ASD_POOL_H
 #define ASD_POOL_H
 
+#include "asd_export.h"
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,8 +161,8 @@ typedef struct asd_pool asd_pool;
  * detector's configuration.  metrics may be NULL.  No thread starts before
  * asd_pool_process().  Returns NULL with err set.
  */
-asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *err);
-void asd_pool_free(asd_pool *pool);
+ASD_API asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *err);
+ASD_API void asd_pool_free(asd_pool *pool);
 
 /*
  * The seed's process_tiles_async: runs until the source is exhausted and
@@ -170,15 +172,15 @@ void asd_pool_free(asd_pool *pool);
  * set when the pool could not run at all (threads could not start, bad
  * callbacks).  May be called again after it returned.
  */
-int asd_pool_process(asd_pool *pool, const asd_pool_callbacks *cb, asd_pool_counts *counts,
+ASD_API int asd_pool_process(asd_pool *pool, const asd_pool_callbacks *cb, asd_pool_counts *counts,
                      asd_error *err);
 
 /* Thread-safe, from any thread or a callback (not from a signal handler:
  * use the interrupt counter there).  A stronger mode overrides a weaker one. */
-void asd_pool_cancel(asd_pool *pool, asd_pool_cancel_mode mode);
+ASD_API void asd_pool_cancel(asd_pool *pool, asd_pool_cancel_mode mode);
 
 /* Jobs currently in flight (slots taken). */
-int asd_pool_in_flight(asd_pool *pool);
+ASD_API int asd_pool_in_flight(asd_pool *pool);
 
 #ifdef __cplusplus
 }

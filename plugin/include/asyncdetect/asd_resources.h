@@ -37,6 +37,8 @@
 #ifndef ASD_RESOURCES_H
 #define ASD_RESOURCES_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,7 +57,7 @@ typedef enum asd_resource_type {
 } asd_resource_type;
 
 /* "s3_object", "temp_file", "inference_job", "worker_thread". */
-const char *asd_resource_type_name(asd_resource_type t);
+ASD_API const char *asd_resource_type_name(asd_resource_type t);
 
 typedef struct asd_resource_stats {
   long long total;                    /* entries in the registry now */
@@ -82,7 +84,7 @@ typedef int (*asd_s3_delete_fn)(void *ctx, const char *bucket, const char *const
 
 typedef struct asd_resources asd_resources;
 
-asd_resources *asd_resources_new(asd_cleanup_policy policy, double delay_seconds,
+ASD_API asd_resources *asd_resources_new(asd_cleanup_policy policy, double delay_seconds,
                                  asd_s3_delete_fn s3_delete, void *ctx);
 /*
  * Allows deletion under s3://bucket/prefix (prefix "" = the whole bucket).
@@ -96,19 +98,19 @@ int asd_resources_allow(asd_resources *r, const char *bucket, const char *prefix
 int asd_resources_in_scope(asd_resources *r, const char *bucket, const char *key);
 
 /* Frees the registry without deleting anything (call collect(force) first). */
-void asd_resources_free(asd_resources *r);
+ASD_API void asd_resources_free(asd_resources *r);
 
 /*
  * Registers a resource.  For S3 objects `where` is the bucket and `what` the
  * key; for temporary files `what` is the path (where NULL); for jobs and
  * threads `what` is a name.  Returns an id > 0, or 0 on OOM.
  */
-uint64_t asd_resources_add(asd_resources *r, asd_resource_type type, const char *where,
+ASD_API uint64_t asd_resources_add(asd_resources *r, asd_resource_type type, const char *where,
                            const char *what);
 /* See the life of an entry above.  Unknown ids are ignored.  Return 0 or -1 (unknown id). */
-int asd_resources_dispose(asd_resources *r, uint64_t id);
-int asd_resources_release(asd_resources *r, uint64_t id);
-int asd_resources_retain(asd_resources *r, uint64_t id);
+ASD_API int asd_resources_dispose(asd_resources *r, uint64_t id);
+ASD_API int asd_resources_release(asd_resources *r, uint64_t id);
+ASD_API int asd_resources_retain(asd_resources *r, uint64_t id);
 
 /*
  * Deletes the entries that are due at `now` (asd_time_monotonic() seconds);
@@ -116,7 +118,7 @@ int asd_resources_retain(asd_resources *r, uint64_t id);
  * pending, due or not).  Returns the number deleted.  Safe to call from
  * several threads (a batch is deleted by the thread that took it).
  */
-long long asd_resources_collect(asd_resources *r, double now, int force);
+ASD_API long long asd_resources_collect(asd_resources *r, double now, int force);
 
 /*
  * Delayed cleanup across processes.  Hands every S3 object waiting for
@@ -138,12 +140,12 @@ long long asd_resources_delete_now(asd_resources *r, const char *bucket, const c
                                    int *outcome);
 
 /* Entries waiting for deletion, and the earliest due time (0 when none). */
-long long asd_resources_pending(asd_resources *r, double *next_due);
+ASD_API long long asd_resources_pending(asd_resources *r, double *next_due);
 
-void asd_resources_get_stats(asd_resources *r, asd_resource_stats *out);
+ASD_API void asd_resources_get_stats(asd_resources *r, asd_resource_stats *out);
 /* The stats as the seed's dict: {"total_resources":n,"by_type":{"s3_object":{"total":n},...},...}
  * malloc'd text. */
-char *asd_resources_stats_json(asd_resources *r);
+ASD_API char *asd_resources_stats_json(asd_resources *r);
 
 #ifdef __cplusplus
 }

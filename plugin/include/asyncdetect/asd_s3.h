@@ -11,6 +11,8 @@
 #ifndef ASD_S3_H
 #define ASD_S3_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_aws.h"
@@ -36,15 +38,15 @@ typedef struct asd_s3_uri {
  * "https://s3.region.amazonaws.com/bucket/key" as SageMaker may return them.
  * Free with asd_s3_uri_free.
  */
-int asd_s3_uri_parse(const char *uri, int allow_empty_key, asd_s3_uri *out, asd_aws_error *err);
-void asd_s3_uri_free(asd_s3_uri *u);
+ASD_API int asd_s3_uri_parse(const char *uri, int allow_empty_key, asd_s3_uri *out, asd_aws_error *err);
+ASD_API void asd_s3_uri_free(asd_s3_uri *u);
 /* "s3://bucket/key" (malloc'ed). */
-char *asd_s3_uri_format(const char *bucket, const char *key);
+ASD_API char *asd_s3_uri_format(const char *bucket, const char *key);
 /* Whether a bucket name follows the S3 rules (3-63 chars, lower-case, digits, '.', '-'). */
-int asd_s3_bucket_name_valid(const char *bucket);
+ASD_API int asd_s3_bucket_name_valid(const char *bucket);
 
 /* Percent-encodes an object key for a request path (keeps '/'); malloc'ed. */
-char *asd_s3_encode_key(const char *key);
+ASD_API char *asd_s3_encode_key(const char *key);
 
 /* ------------------------------------------------------------------------ */
 /* Objects                                                                   */
@@ -59,23 +61,23 @@ typedef struct asd_s3_object_info {
 } asd_s3_object_info;
 
 /* PutObject from memory.  content_type NULL = application/octet-stream. */
-int asd_s3_put_object(asd_aws_context *ctx, const char *bucket, const char *key,
+ASD_API int asd_s3_put_object(asd_aws_context *ctx, const char *bucket, const char *key,
                       const void *data, size_t len, const char *content_type,
                       asd_s3_object_info *info /* may be NULL */, asd_aws_error *err);
 
 /* GetObject into out (appended).  A body larger than max_bytes (0 = context
  * default) fails with ASD_AWS_ERR_TOO_LARGE without reading the rest. */
-int asd_s3_get_object(asd_aws_context *ctx, const char *bucket, const char *key,
+ASD_API int asd_s3_get_object(asd_aws_context *ctx, const char *bucket, const char *key,
                       size_t max_bytes, asd_buf *out, asd_s3_object_info *info,
                       asd_aws_error *err);
 
 /* HeadObject.  A missing object gives -1 with kind NOT_FOUND (HEAD has no body,
  * so 403 without ListBucket permission gives ACCESS_DENIED). */
-int asd_s3_head_object(asd_aws_context *ctx, const char *bucket, const char *key,
+ASD_API int asd_s3_head_object(asd_aws_context *ctx, const char *bucket, const char *key,
                        asd_s3_object_info *info, asd_aws_error *err);
 
 /* DeleteObject; a missing key is success (S3 answers 204). */
-int asd_s3_delete_object(asd_aws_context *ctx, const char *bucket, const char *key,
+ASD_API int asd_s3_delete_object(asd_aws_context *ctx, const char *bucket, const char *key,
                          asd_aws_error *err);
 
 /* Per-key failure of a DeleteObjects call. */
@@ -91,14 +93,14 @@ typedef struct asd_s3_delete_result {
   size_t n_errors;
 } asd_s3_delete_result;
 
-void asd_s3_delete_result_free(asd_s3_delete_result *r);
+ASD_API void asd_s3_delete_result_free(asd_s3_delete_result *r);
 
 /* Deletes any number of keys, in batches of <= 1000 (POST ?delete with
  * Content-MD5, Quiet mode).  Returns 0 when every batch call succeeded (even
  * if some keys have per-key errors: check result->n_errors), -1 when a batch
  * call failed as a whole (err set; keys of failed batches are reported as
  * per-key errors too). */
-int asd_s3_delete_objects(asd_aws_context *ctx, const char *bucket, const char *const *keys,
+ASD_API int asd_s3_delete_objects(asd_aws_context *ctx, const char *bucket, const char *const *keys,
                           size_t n_keys, asd_s3_delete_result *result, asd_aws_error *err);
 
 typedef struct asd_s3_list_entry {
@@ -115,17 +117,17 @@ typedef struct asd_s3_list_result {
   int pages;                    /* requests made */
 } asd_s3_list_result;
 
-void asd_s3_list_result_free(asd_s3_list_result *r);
+ASD_API void asd_s3_list_result_free(asd_s3_list_result *r);
 
 /* ListObjectsV2 following continuation tokens until done or max_keys_total
  * entries (0 = no limit).  prefix/delimiter may be NULL.  page_size 0 = 1000. */
-int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char *prefix,
+ASD_API int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char *prefix,
                            const char *delimiter, int page_size, size_t max_keys_total,
                            asd_s3_list_result *result, asd_aws_error *err);
 
 /* HeadBucket: 0 when the bucket exists and is accessible, else -1 with
  * NOT_FOUND or ACCESS_DENIED (or a transport error). */
-int asd_s3_head_bucket(asd_aws_context *ctx, const char *bucket, asd_aws_error *err);
+ASD_API int asd_s3_head_bucket(asd_aws_context *ctx, const char *bucket, asd_aws_error *err);
 
 #ifdef __cplusplus
 }

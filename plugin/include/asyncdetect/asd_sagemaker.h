@@ -10,6 +10,8 @@
 #ifndef ASD_SAGEMAKER_H
 #define ASD_SAGEMAKER_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_aws.h"
@@ -41,11 +43,11 @@ typedef struct asd_sm_invoke_async_result {
   char request_id[128];
 } asd_sm_invoke_async_result;
 
-void asd_sm_invoke_async_result_free(asd_sm_invoke_async_result *r);
+ASD_API void asd_sm_invoke_async_result_free(asd_sm_invoke_async_result *r);
 
 /* Validates the parameters (CONFIG/VALIDATION errors name the bad field)
  * and calls InvokeEndpointAsync.  Returns 0 or -1 with err set. */
-int asd_sm_invoke_async(asd_aws_context *ctx, const asd_sm_invoke_async_params *p,
+ASD_API int asd_sm_invoke_async(asd_aws_context *ctx, const asd_sm_invoke_async_params *p,
                         asd_sm_invoke_async_result *out, asd_aws_error *err);
 
 typedef struct asd_sm_invoke_params {
@@ -66,12 +68,12 @@ typedef struct asd_sm_invoke_result {
   char request_id[128];
 } asd_sm_invoke_result;
 
-void asd_sm_invoke_result_init(asd_sm_invoke_result *r);
-void asd_sm_invoke_result_free(asd_sm_invoke_result *r);
+ASD_API void asd_sm_invoke_result_init(asd_sm_invoke_result *r);
+ASD_API void asd_sm_invoke_result_free(asd_sm_invoke_result *r);
 
 /* Synchronous InvokeEndpoint.  A model failure (424 ModelError) gives
  * kind ASD_AWS_ERR_MODEL. */
-int asd_sm_invoke(asd_aws_context *ctx, const asd_sm_invoke_params *p,
+ASD_API int asd_sm_invoke(asd_aws_context *ctx, const asd_sm_invoke_params *p,
                   asd_sm_invoke_result *out, asd_aws_error *err);
 
 /* What the control plane says about an endpoint (sagemaker_api.c). */
@@ -97,7 +99,7 @@ int asd_sm_describe_endpoint(asd_aws_context *ctx, const char *name, asd_sm_endp
                              asd_aws_error *err);
 
 /* Whether an endpoint name follows SageMaker's rules. */
-int asd_sm_endpoint_name_valid(const char *name);
+ASD_API int asd_sm_endpoint_name_valid(const char *name);
 
 /* Whether a value satisfies SageMaker's constraints on S3OutputPathExtension
  * (1-512, ^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$) and on Filename (1-32,

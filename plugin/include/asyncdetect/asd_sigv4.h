@@ -22,6 +22,8 @@
 #ifndef ASD_SIGV4_H
 #define ASD_SIGV4_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_common.h"
@@ -72,28 +74,28 @@ typedef struct asd_sigv4_signature {
   char signature[65];     /* lower-case hex */
 } asd_sigv4_signature;
 
-void asd_sigv4_signature_init(asd_sigv4_signature *sig);
-void asd_sigv4_signature_free(asd_sigv4_signature *sig);
+ASD_API void asd_sigv4_signature_init(asd_sigv4_signature *sig);
+ASD_API void asd_sigv4_signature_free(asd_sigv4_signature *sig);
 
 /* Signs.  Returns 0, or -1 on invalid parameters (missing field, malformed
  * amz_date, out of memory) with a reason in sig->authorization as text. */
-int asd_sigv4_sign(const asd_sigv4_params *p, asd_sigv4_signature *sig);
+ASD_API int asd_sigv4_sign(const asd_sigv4_params *p, asd_sigv4_signature *sig);
 
 /* Derives the signing key HMAC("AWS4"+secret, date8, region, service, "aws4_request"). */
-void asd_sigv4_derive_key(const char *secret_access_key, const char *date8, const char *region,
+ASD_API void asd_sigv4_derive_key(const char *secret_access_key, const char *date8, const char *region,
                           const char *service, unsigned char key[32]);
 
 /* Formats an epoch time (seconds) as "YYYYMMDDTHHMMSSZ" (17 bytes incl. NUL). */
-void asd_sigv4_format_amz_date(double epoch_seconds, char out[17]);
+ASD_API void asd_sigv4_format_amz_date(double epoch_seconds, char out[17]);
 /* Parses "YYYYMMDDTHHMMSSZ"; returns 0 and the epoch seconds, or -1. */
-int asd_sigv4_parse_amz_date(const char *s, double *epoch_seconds);
+ASD_API int asd_sigv4_parse_amz_date(const char *s, double *epoch_seconds);
 
 /*
  * Percent-encodes with the SigV4 rules: A-Z a-z 0-9 - _ . ~ stay, everything
  * else becomes %XY (upper-case hex); '/' is kept when keep_slash is set
  * (S3 keys in paths).  Appends to out; returns 0 or -1 (out of memory).
  */
-int asd_sigv4_uri_encode(asd_buf *out, const char *s, size_t len, int keep_slash);
+ASD_API int asd_sigv4_uri_encode(asd_buf *out, const char *s, size_t len, int keep_slash);
 
 /*
  * A thread-safe cache of signing keys keyed by (access key, date, region,
@@ -102,10 +104,10 @@ int asd_sigv4_uri_encode(asd_buf *out, const char *s, size_t len, int keep_slash
  * free.
  */
 typedef struct asd_sigv4_key_cache asd_sigv4_key_cache;
-asd_sigv4_key_cache *asd_sigv4_key_cache_new(void);
-void asd_sigv4_key_cache_free(asd_sigv4_key_cache *cache);
+ASD_API asd_sigv4_key_cache *asd_sigv4_key_cache_new(void);
+ASD_API void asd_sigv4_key_cache_free(asd_sigv4_key_cache *cache);
 /* Fills key for the scope, deriving it on a miss. */
-void asd_sigv4_key_cache_get(asd_sigv4_key_cache *cache, const char *access_key_id,
+ASD_API void asd_sigv4_key_cache_get(asd_sigv4_key_cache *cache, const char *access_key_id,
                              const char *secret_access_key, const char *date8,
                              const char *region, const char *service, unsigned char key[32]);
 
@@ -127,7 +129,7 @@ typedef enum asd_sigv4_status {
 
 /* Returns the S3-style error code of a status ("SignatureDoesNotMatch", ...),
  * "" for OK, and the usual HTTP status in *http_status (403 or 400). */
-const char *asd_sigv4_status_code(asd_sigv4_status st, int *http_status);
+ASD_API const char *asd_sigv4_status_code(asd_sigv4_status st, int *http_status);
 
 /*
  * Looks up the secret of an access key.  Writes the secret (NUL-terminated)
@@ -171,7 +173,7 @@ typedef struct asd_sigv4_verify_result {
 
 /* Verifies a request.  The service (and so S3 mode) comes from the credential
  * scope.  Accepts both ", " and "," between the Authorization parts. */
-asd_sigv4_status asd_sigv4_verify(const asd_sigv4_verify_request *req,
+ASD_API asd_sigv4_status asd_sigv4_verify(const asd_sigv4_verify_request *req,
                                   asd_sigv4_verify_result *result);
 
 #ifdef __cplusplus

@@ -19,6 +19,8 @@
 #ifndef ASD_APP_H
 #define ASD_APP_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <signal.h>
 
 #include "gdal.h"
@@ -58,8 +60,8 @@ typedef struct asd_detect_options_for_binary {
   int show_help;  /* --help / -h was given */
 } asd_detect_options_for_binary;
 
-asd_detect_options_for_binary *asd_detect_options_for_binary_new(void);
-void asd_detect_options_for_binary_free(asd_detect_options_for_binary *b);
+ASD_API asd_detect_options_for_binary *asd_detect_options_for_binary_new(void);
+ASD_API void asd_detect_options_for_binary_free(asd_detect_options_for_binary *b);
 
 /*
  * Parses argv (NULL terminated, without the program name).  Returns NULL on a
@@ -67,22 +69,22 @@ void asd_detect_options_for_binary_free(asd_detect_options_for_binary *b);
  * the bad option.  Positional arguments are accepted only when for_binary is
  * not NULL (they go to source and dest).
  */
-asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary);
-void asd_detect_options_free(asd_detect_options *o);
+ASD_API asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary);
+ASD_API void asd_detect_options_free(asd_detect_options *o);
 
 /* Progress over tiles finished (0..1).  Returning FALSE from the callback
  * stops submitting new tiles and drains the ones in flight. */
-void asd_detect_options_set_progress(asd_detect_options *o, GDALProgressFunc progress, void *data);
+ASD_API void asd_detect_options_set_progress(asd_detect_options *o, GDALProgressFunc progress, void *data);
 
 /*
  * An interrupt counter the run watches (typically incremented by a SIGINT
  * handler): 1 = stop submitting and drain the tiles in flight, 2 or more =
  * stop now, leaving in-flight tiles in the journal for -resume.
  */
-void asd_detect_options_set_interrupt(asd_detect_options *o, volatile sig_atomic_t *counter);
+ASD_API void asd_detect_options_set_interrupt(asd_detect_options *o, volatile sig_atomic_t *counter);
 
 /* The full --help text (static storage). */
-const char *asd_detect_usage(void);
+ASD_API const char *asd_detect_usage(void);
 
 /* Figures of one run, filled by asd_detect() even when it fails part way. */
 typedef struct asd_detect_summary {
@@ -139,11 +141,11 @@ char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status);
  * asd_detect_status.  *usage_error (if not NULL) is set when the failure is a
  * usage error (bad option combination).  summary may be NULL.
  */
-int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o,
+ASD_API int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o,
                asd_detect_summary *summary, int *usage_error);
 
 /* The human-readable summary the utility prints (free with CPLFree). */
-char *asd_detect_summary_format(const asd_detect_summary *s);
+ASD_API char *asd_detect_summary_format(const asd_detect_summary *s);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,8 @@
 #ifndef ASD_ENCODE_H
 #define ASD_ENCODE_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <stddef.h>
 
 #include <gdal.h>
@@ -109,7 +111,7 @@ typedef enum asd_read_mode {
 } asd_read_mode;
 
 /* "auto", "blocks", "window" -> mode; -1 if unknown. */
-int asd_read_mode_from_name(const char *name);
+ASD_API int asd_read_mode_from_name(const char *name);
 
 typedef struct asd_encode_options {
   asd_encode_format format; /* default PNG */
@@ -141,24 +143,24 @@ typedef struct asd_encode_options {
   int block_cache_mb;       /* cap on the blocks held (0: ASD_BLOCK_CACHEMAX, else 256) */
 } asd_encode_options;
 
-void asd_encode_options_init(asd_encode_options *o);
+ASD_API void asd_encode_options_init(asd_encode_options *o);
 
 typedef struct asd_encoder asd_encoder;
 
 /* Opens the image by name (GDALOpenEx, read-only, shared=no), checks the
  * bands, and computes the range adjustment.  NULL after CPLError on error. */
-asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o);
+ASD_API asd_encoder *asd_encoder_new(const char *dataset_name, const asd_encode_options *o);
 /* Over the caller's open dataset, for one that cannot be reopened by name
  * (MEM, a dataset opened with open options): the handle is the encoder's
  * only one, used by one reader at a time and never closed; the caller keeps
  * it open, and does not use it elsewhere, until asd_encoder_free. */
-asd_encoder *asd_encoder_new_shared(GDALDatasetH ds, const asd_encode_options *o);
-void asd_encoder_free(asd_encoder *e);
+ASD_API asd_encoder *asd_encoder_new_shared(GDALDatasetH ds, const asd_encode_options *o);
+ASD_API void asd_encoder_free(asd_encoder *e);
 
 /* The per-band linear adjustment in use: byte = (v - offset[b]) * scale[b]
  * clamped to 0..255.  Returns the band count. */
-int asd_encoder_scaling(const asd_encoder *e, double *offset, double *scale);
-int asd_encoder_band_count(const asd_encoder *e);
+ASD_API int asd_encoder_scaling(const asd_encoder *e, double *offset, double *scale);
+ASD_API int asd_encoder_band_count(const asd_encoder *e);
 
 /* What the range adjustment is, for summaries and metrics. */
 typedef struct asd_encode_scaling_info {
@@ -219,7 +221,7 @@ typedef struct asd_encoder_read_stats {
   long long cache_max_bytes;    /* the cap */
 } asd_encoder_read_stats;
 
-void asd_encoder_get_read_stats(asd_encoder *e, asd_encoder_read_stats *s);
+ASD_API void asd_encoder_get_read_stats(asd_encoder *e, asd_encoder_read_stats *s);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,8 @@
 #ifndef ASD_FEATURES_H
 #define ASD_FEATURES_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -59,7 +61,7 @@ typedef enum asd_geom_kind {
 } asd_geom_kind;
 
 /* "box", "point", "polygon". */
-const char *asd_geom_kind_name(asd_geom_kind k);
+ASD_API const char *asd_geom_kind_name(asd_geom_kind k);
 
 typedef struct asd_point {
   double x, y;
@@ -83,17 +85,17 @@ typedef struct asd_detection {
 } asd_detection;
 
 /* Frees what d owns and zeroes it. */
-void asd_detection_clear(asd_detection *d);
+ASD_API void asd_detection_clear(asd_detection *d);
 /* Deep copy; dst is overwritten (not freed first).  0, or -1 out of memory. */
-int asd_detection_copy(asd_detection *dst, const asd_detection *src);
+ASD_API int asd_detection_copy(asd_detection *dst, const asd_detection *src);
 /* Centre of the bounding box. */
-void asd_detection_center(const asd_detection *d, double *x, double *y);
+ASD_API void asd_detection_center(const asd_detection *d, double *x, double *y);
 /*
  * The detection's shape in image pixels as WKT ("POINT (x y)" or
  * "POLYGON ((...))"; a box is written as its 5-point polygon).  The caller
  * free()s the string.  NULL when out of memory.
  */
-char *asd_detection_wkt(const asd_detection *d);
+ASD_API char *asd_detection_wkt(const asd_detection *d);
 
 /* A growable array of detections that owns them. */
 typedef struct asd_detections {
@@ -102,15 +104,15 @@ typedef struct asd_detections {
   size_t cap;
 } asd_detections;
 
-void asd_detections_init(asd_detections *v);
+ASD_API void asd_detections_init(asd_detections *v);
 /* Moves *d into v (d is zeroed).  0, or -1 out of memory (d left as it was). */
-int asd_detections_push(asd_detections *v, asd_detection *d);
+ASD_API int asd_detections_push(asd_detections *v, asd_detection *d);
 /* Moves every detection of src to the end of dst; src is left empty.  0 or -1. */
-int asd_detections_move_all(asd_detections *dst, asd_detections *src);
+ASD_API int asd_detections_move_all(asd_detections *dst, asd_detections *src);
 /* Clears every detection and empties v (keeps its storage for reuse). */
-void asd_detections_reset(asd_detections *v);
+ASD_API void asd_detections_reset(asd_detections *v);
 /* Clears every detection and frees the storage; v is left empty and reusable. */
-void asd_detections_free(asd_detections *v);
+ASD_API void asd_detections_free(asd_detections *v);
 
 /* ------------------------------------------------------------------------ */
 /* Parsing                                                                  */
@@ -133,7 +135,7 @@ typedef struct asd_parse_options {
                           tile counts as clipped (default 0.5); all are clipped to it */
 } asd_parse_options;
 
-void asd_parse_options_init(asd_parse_options *o);
+ASD_API void asd_parse_options_init(asd_parse_options *o);
 
 /* Why a feature was skipped. */
 typedef enum asd_reject_reason {
@@ -166,7 +168,7 @@ typedef struct asd_parse_report {
  * One line summarising a report for logs, e.g. "12 features: 9 accepted (1
  * clipped), 3 skipped (out_of_tile 2, bad_score 1)".  Returns buf.
  */
-const char *asd_parse_report_format(const asd_parse_report *r, char *buf, size_t len);
+ASD_API const char *asd_parse_report_format(const asd_parse_report *r, char *buf, size_t len);
 
 typedef enum asd_parse_status {
   ASD_PARSE_OK = 0,
@@ -176,7 +178,7 @@ typedef enum asd_parse_status {
   ASD_PARSE_ERR_NOMEM = 4
 } asd_parse_status;
 
-const char *asd_parse_status_name(asd_parse_status s);
+ASD_API const char *asd_parse_status_name(asd_parse_status s);
 
 /*
  * Parses len bytes of text (need not be NUL-terminated) as the model output
@@ -185,7 +187,7 @@ const char *asd_parse_status_name(asd_parse_status s);
  * report->message holds one line saying what was wrong.  Thread-safe (no
  * shared state).
  */
-asd_parse_status asd_features_parse(const char *text, size_t len, const asd_tile_ref *tile,
+ASD_API asd_parse_status asd_features_parse(const char *text, size_t len, const asd_tile_ref *tile,
                                     const asd_parse_options *opt, asd_detections *out,
                                     asd_parse_report *report);
 

@@ -40,6 +40,8 @@
 
 #include <stddef.h>
 
+#include "asyncdetect/asd_export.h"
+
 #include <gdal.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
@@ -56,7 +58,7 @@ typedef struct asd_georef_options {
   int max_points_per_edge;    /* cap on vertices added per edge (default 64) */
 } asd_georef_options;
 
-void asd_georef_options_init(asd_georef_options *o);
+ASD_API void asd_georef_options_init(asd_georef_options *o);
 
 typedef struct asd_georef asd_georef;
 
@@ -64,17 +66,17 @@ typedef struct asd_georef asd_georef;
  * in use).  NULL after CPLError if the transformer cannot be built from the
  * georeferencing the image has (or t_srs is invalid).  An image without any
  * georeferencing is not an error: see asd_georef_is_pixel_space. */
-asd_georef *asd_georef_new(GDALDatasetH ds, const asd_georef_options *o);
-void asd_georef_free(asd_georef *g);
+ASD_API asd_georef *asd_georef_new(GDALDatasetH ds, const asd_georef_options *o);
+ASD_API void asd_georef_free(asd_georef *g);
 
-int asd_georef_is_pixel_space(const asd_georef *g);
+ASD_API int asd_georef_is_pixel_space(const asd_georef *g);
 /* 1 if image pixels map to the output SRS by an affine transform (no densification needed). */
-int asd_georef_is_affine(const asd_georef *g);
+ASD_API int asd_georef_is_affine(const asd_georef *g);
 /* "GEOTRANSFORM", "GCP_POLYNOMIAL", "GCP_TPS", "RPC", "GEOLOC_ARRAY" or "PIXEL". */
-const char *asd_georef_method(const asd_georef *g);
+ASD_API const char *asd_georef_method(const asd_georef *g);
 /* The output SRS (owned by g; NULL in pixel space).  Axis mapping is
  * traditional GIS order. */
-OGRSpatialReferenceH asd_georef_srs(const asd_georef *g);
+ASD_API OGRSpatialReferenceH asd_georef_srs(const asd_georef *g);
 
 /* One line naming the method and the output SRS, e.g. "GCP_POLYNOMIAL ->
  * EPSG:4326 (12 GCPs; the default geotransform next to them ignored)" or
@@ -86,14 +88,14 @@ const char *asd_georef_why(const asd_georef *g);
 /* Transforms n image-pixel points (x = column, y = row, pixel corners at
  * integers, as GDAL) in place to the output SRS.  Returns the number of
  * points that failed (0 = all good); a failed point is left unchanged. */
-int asd_georef_transform(asd_georef *g, int n, double *x, double *y);
+ASD_API int asd_georef_transform(asd_georef *g, int n, double *x, double *y);
 
 /* Builds an output-SRS geometry from an image-pixel ring (n points, closed
  * or not): a densified polygon.  n == 1 gives a point, n == 2 a line.  NULL
  * if the transform fails.  The caller owns the result (OGR_G_DestroyGeometry). */
-OGRGeometryH asd_georef_ring(asd_georef *g, const double *xy, int n);
+ASD_API OGRGeometryH asd_georef_ring(asd_georef *g, const double *xy, int n);
 /* Same for the box [minx, miny, maxx, maxy] in image pixels. */
-OGRGeometryH asd_georef_box(asd_georef *g, double minx, double miny, double maxx, double maxy);
+ASD_API OGRGeometryH asd_georef_box(asd_georef *g, double minx, double miny, double maxx, double maxy);
 
 typedef enum asd_georef_status {
   ASD_GEOREF_OK = 0,      /* every vertex transformed */

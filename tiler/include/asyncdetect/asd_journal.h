@@ -21,6 +21,8 @@
 #ifndef ASD_JOURNAL_H
 #define ASD_JOURNAL_H
 
+#include "asyncdetect/asd_export.h"
+
 #include "gdal.h"
 
 #ifdef __cplusplus
@@ -34,7 +36,7 @@ typedef enum asd_journal_state {
   ASD_JOURNAL_FAILED = 3     /* ended with a reason; retried by -resume */
 } asd_journal_state;
 
-const char *asd_journal_state_name(asd_journal_state s);
+ASD_API const char *asd_journal_state_name(asd_journal_state s);
 
 /* One tile's record, as last written.  Strings may be NULL. */
 typedef struct asd_journal_entry {
@@ -55,16 +57,16 @@ typedef struct asd_journal asd_journal;
  * dataset in update mode (a GeoPackage).  The dataset stays the caller's.
  * Returns NULL after a CPLError.
  */
-asd_journal *asd_journal_open_dataset(GDALDatasetH ds, int create);
+ASD_API asd_journal *asd_journal_open_dataset(GDALDatasetH ds, int create);
 
 /*
  * Opens (or, with create, creates) a stand-alone journal GeoPackage at path;
  * the journal owns that dataset.
  */
-asd_journal *asd_journal_open_path(const char *path, int create);
+ASD_API asd_journal *asd_journal_open_path(const char *path, int create);
 
 /* Sidecar journal name for an output that is not a GeoPackage (CPLFree). */
-char *asd_journal_sidecar_path(const char *dest);
+ASD_API char *asd_journal_sidecar_path(const char *dest);
 
 /*
  * Run identity.  meta is a CSL list of KEY=VALUE describing what the tile
@@ -73,41 +75,41 @@ char *asd_journal_sidecar_path(const char *dest);
  * otherwise -1 is returned and *mismatch (CPLFree) names the first key that
  * differs.
  */
-int asd_journal_bind(asd_journal *j, char **meta, char **mismatch);
+ASD_API int asd_journal_bind(asd_journal *j, char **meta, char **mismatch);
 
 /*
  * Notes kept beside the identity but never compared by asd_journal_bind
  * (e.g. whether the run created its output or appended to it).  Set them
  * after asd_journal_bind.  set: 0 or -1; get: the value (CPLFree) or NULL.
  */
-int asd_journal_set_note(asd_journal *j, const char *key, const char *value);
-char *asd_journal_get_note(asd_journal *j, const char *key);
+ASD_API int asd_journal_set_note(asd_journal *j, const char *key, const char *value);
+ASD_API char *asd_journal_get_note(asd_journal *j, const char *key);
 
 /* Number of entries loaded or recorded. */
-int asd_journal_count(asd_journal *j);
+ASD_API int asd_journal_count(asd_journal *j);
 
 /*
  * A copy of the tile's entry (free with asd_journal_entry_free), or NULL if
  * the tile was never recorded.
  */
-asd_journal_entry *asd_journal_get(asd_journal *j, int tile);
-void asd_journal_entry_free(asd_journal_entry *e);
+ASD_API asd_journal_entry *asd_journal_get(asd_journal *j, int tile);
+ASD_API void asd_journal_entry_free(asd_journal_entry *e);
 
 /* The stored result text of a succeeded tile (CPLFree), NULL otherwise. */
-char *asd_journal_result(asd_journal *j, int tile);
+ASD_API char *asd_journal_result(asd_journal *j, int tile);
 
 /* State changes; each returns 0 once committed, -1 after a CPLError. */
-int asd_journal_submitted(asd_journal *j, int tile, const char *inference_id,
+ASD_API int asd_journal_submitted(asd_journal *j, int tile, const char *inference_id,
                           const char *input_location, const char *output_location,
                           const char *failure_location);
-int asd_journal_succeeded(asd_journal *j, int tile, const char *result_text);
-int asd_journal_failed(asd_journal *j, int tile, const char *reason);
+ASD_API int asd_journal_succeeded(asd_journal *j, int tile, const char *result_text);
+ASD_API int asd_journal_failed(asd_journal *j, int tile, const char *reason);
 
 /* Counts of entries per state (any pointer may be NULL). */
-void asd_journal_counts(asd_journal *j, int *submitted, int *succeeded, int *failed);
+ASD_API void asd_journal_counts(asd_journal *j, int *submitted, int *succeeded, int *failed);
 
 /* Closes the journal (and its dataset when it owns one). */
-void asd_journal_close(asd_journal *j);
+ASD_API void asd_journal_close(asd_journal *j);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,8 @@
 #ifndef ASD_MERGE_H
 #define ASD_MERGE_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_features.h"
@@ -64,9 +66,9 @@ typedef enum asd_merge_mode {
 } asd_merge_mode;
 
 /* "none", "nms", "soft-nms", "nmm". */
-const char *asd_merge_mode_name(asd_merge_mode m);
+ASD_API const char *asd_merge_mode_name(asd_merge_mode m);
 /* Parses the names above (case-insensitive; "softnms", "soft_nms" too).  0 or -1. */
-int asd_merge_mode_parse(const char *s, asd_merge_mode *m);
+ASD_API int asd_merge_mode_parse(const char *s, asd_merge_mode *m);
 
 typedef struct asd_merge_options {
   asd_merge_mode mode;    /* default ASD_MERGE_NMM */
@@ -86,9 +88,9 @@ typedef struct asd_merge_options {
   double point_radius;    /* points merge as boxes of this half-size (default 1 pixel) */
 } asd_merge_options;
 
-void asd_merge_options_init(asd_merge_options *o);
+ASD_API void asd_merge_options_init(asd_merge_options *o);
 /* 0 if usable, else -1 with one line in err (thresholds in [0,1], sigma > 0, ...). */
-int asd_merge_options_validate(const asd_merge_options *o, char *err, size_t errlen);
+ASD_API int asd_merge_options_validate(const asd_merge_options *o, char *err, size_t errlen);
 
 /* A tile window in full-image pixels, identified by the plan's tile index. */
 typedef struct asd_merge_tile {
@@ -104,9 +106,9 @@ typedef struct asd_merger asd_merger;
  * out or marked done.  NULL with one line in err when the options or tiles
  * are invalid or memory runs out.
  */
-asd_merger *asd_merger_new(const asd_merge_options *opt, const asd_merge_tile *tiles,
+ASD_API asd_merger *asd_merger_new(const asd_merge_options *opt, const asd_merge_tile *tiles,
                            size_t ntiles, char *err, size_t errlen);
-void asd_merger_free(asd_merger *m);
+ASD_API void asd_merger_free(asd_merger *m);
 
 /*
  * Hands over the detections of tile tile_index and marks the tile done.
@@ -115,16 +117,16 @@ void asd_merger_free(asd_merger *m);
  * tile_index is set to tile_index.  Returns 0, or -1 with err (unknown
  * tile, tile already done, out of memory; dets is then emptied too).
  */
-int asd_merger_add_tile(asd_merger *m, int tile_index, asd_detections *dets, char *err,
+ASD_API int asd_merger_add_tile(asd_merger *m, int tile_index, asd_detections *dets, char *err,
                         size_t errlen);
 /* Marks every tile not yet done as done (end of run, or cancellation). */
-void asd_merger_finish(asd_merger *m);
+ASD_API void asd_merger_finish(asd_merger *m);
 
 /*
  * Moves every final detection into out (appended).  Returns how many were
  * moved, or (size_t)-1 out of memory (they stay in the merger).
  */
-size_t asd_merger_pop(asd_merger *m, asd_detections *out);
+ASD_API size_t asd_merger_pop(asd_merger *m, asd_detections *out);
 
 typedef struct asd_merge_stats {
   size_t tiles_total, tiles_done;
@@ -139,14 +141,14 @@ typedef struct asd_merge_stats {
   size_t largest_group;
 } asd_merge_stats;
 
-void asd_merger_get_stats(asd_merger *m, asd_merge_stats *s);
+ASD_API void asd_merger_get_stats(asd_merger *m, asd_merge_stats *s);
 
 /*
  * Batch helper: merges dets (detections of all tiles, each with tile_index
  * set) in place with the given tiles, as a streaming merger fed every tile
  * would.  0, or -1 with err (dets is then emptied).
  */
-int asd_merge_batch(const asd_merge_options *opt, const asd_merge_tile *tiles, size_t ntiles,
+ASD_API int asd_merge_batch(const asd_merge_options *opt, const asd_merge_tile *tiles, size_t ntiles,
                     asd_detections *dets, char *err, size_t errlen);
 
 #ifdef __cplusplus

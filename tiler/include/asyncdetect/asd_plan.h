@@ -34,6 +34,8 @@
 #ifndef ASD_PLAN_H
 #define ASD_PLAN_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <gdal.h>
 
 #ifdef __cplusplus
@@ -50,7 +52,7 @@ typedef enum asd_skip_reason {
 } asd_skip_reason;
 
 /* "none", "nodata", "constant", "outside_aoi". */
-const char *asd_skip_reason_name(asd_skip_reason r);
+ASD_API const char *asd_skip_reason_name(asd_skip_reason r);
 
 typedef struct asd_tile {
   int index; /* 0-based, row-major over the grid */
@@ -77,31 +79,31 @@ typedef struct asd_plan_options {
 } asd_plan_options;
 
 /* Fills o with the defaults above. */
-void asd_plan_options_init(asd_plan_options *o);
+ASD_API void asd_plan_options_init(asd_plan_options *o);
 
 typedef struct asd_plan asd_plan;
 
 /* Builds the plan over ds.  Returns NULL (after a CPLError) on bad options or
  * a ROI that does not intersect the image. */
-asd_plan *asd_plan_new(GDALDatasetH ds, const asd_plan_options *o);
-void asd_plan_free(asd_plan *p);
+ASD_API asd_plan *asd_plan_new(GDALDatasetH ds, const asd_plan_options *o);
+ASD_API void asd_plan_free(asd_plan *p);
 
-int asd_plan_count(const asd_plan *p); /* tiles in the plan, skipped included */
-int asd_plan_rows(const asd_plan *p);
-int asd_plan_cols(const asd_plan *p);
+ASD_API int asd_plan_count(const asd_plan *p); /* tiles in the plan, skipped included */
+ASD_API int asd_plan_rows(const asd_plan *p);
+ASD_API int asd_plan_cols(const asd_plan *p);
 /* Tile i (0 <= i < count), or NULL out of range.  The pointer stays valid
  * until asd_plan_free. */
-const asd_tile *asd_plan_tile(const asd_plan *p, int i);
+ASD_API const asd_tile *asd_plan_tile(const asd_plan *p, int i);
 /* The ROI in image pixels after clipping to the image. */
-void asd_plan_roi(const asd_plan *p, int *x, int *y, int *w, int *h);
-int asd_plan_tile_width(const asd_plan *p);
-int asd_plan_tile_height(const asd_plan *p);
+ASD_API void asd_plan_roi(const asd_plan *p, int *x, int *y, int *w, int *h);
+ASD_API int asd_plan_tile_width(const asd_plan *p);
+ASD_API int asd_plan_tile_height(const asd_plan *p);
 
 /* Records the skip reason of tile i (e.g. from the encoder).  Not
  * thread-safe with itself: call it from one thread (or hold a lock). */
-void asd_plan_set_skip(asd_plan *p, int i, asd_skip_reason r);
+ASD_API void asd_plan_set_skip(asd_plan *p, int i, asd_skip_reason r);
 /* Tiles skipped for reason r; ASD_SKIP_NONE counts the tiles to process. */
-int asd_plan_skip_count(const asd_plan *p, asd_skip_reason r);
+ASD_API int asd_plan_skip_count(const asd_plan *p, asd_skip_reason r);
 
 /* Options for classifying tiles from their pixels. */
 typedef struct asd_skip_options {
@@ -110,16 +112,16 @@ typedef struct asd_skip_options {
   const int *bands;  /* 1-based band numbers, NULL = all bands */
   int band_count;
 } asd_skip_options;
-void asd_skip_options_init(asd_skip_options *o);
+ASD_API void asd_skip_options_init(asd_skip_options *o);
 
 /* Classifies the window by reading it from ds: ASD_SKIP_NODATA,
  * ASD_SKIP_CONSTANT or ASD_SKIP_NONE; -1 (after CPLError) on a read error. */
-int asd_classify_window(GDALDatasetH ds, int x, int y, int w, int h, const asd_skip_options *o);
+ASD_API int asd_classify_window(GDALDatasetH ds, int x, int y, int w, int h, const asd_skip_options *o);
 
 /* Classifies every tile not already skipped (reads the image once, tile by
  * tile).  Progress may be NULL.  Returns 0, or -1 on a read error or when
  * cancelled through the progress callback. */
-int asd_plan_scan(asd_plan *p, GDALDatasetH ds, const asd_skip_options *o, GDALProgressFunc progress,
+ASD_API int asd_plan_scan(asd_plan *p, GDALDatasetH ds, const asd_skip_options *o, GDALProgressFunc progress,
                   void *progress_data);
 
 #ifdef __cplusplus

@@ -69,6 +69,8 @@
 #ifndef ASD_WRITER_H
 #define ASD_WRITER_H
 
+#include "asyncdetect/asd_export.h"
+
 #include <gdal.h>
 
 #include "asyncdetect/asd_georef.h"
@@ -101,17 +103,17 @@ typedef struct asd_writer_options {
   const char *source_metadata_json; /* extra sourceMetadata JSON object, or NULL */
 } asd_writer_options;
 
-void asd_writer_options_init(asd_writer_options *o);
+ASD_API void asd_writer_options_init(asd_writer_options *o);
 
 typedef struct asd_writer asd_writer;
 
 /* Creates (or opens for append) the datasource at path and its layers.
  * georef converts image pixels to the output SRS (NULL = pixel space).
  * The georef must outlive the writer. */
-asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_georef *georef);
+ASD_API asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_georef *georef);
 
 /* Writes one detection (image-pixel coordinates).  0 or -1. */
-int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d);
+ASD_API int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d);
 
 typedef enum asd_tile_state {
   ASD_TILE_SUCCEEDED = 0,
@@ -120,14 +122,14 @@ typedef enum asd_tile_state {
 } asd_tile_state;
 
 /* "succeeded", "failed", "skipped". */
-const char *asd_tile_state_name(asd_tile_state s);
+ASD_API const char *asd_tile_state_name(asd_tile_state s);
 
 /* Writes the footprint of a tile with its final state.  reason and
  * inference_id may be NULL; feature_count < 0 leaves it unset. */
-int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, const char *reason,
+ASD_API int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, const char *reason,
                         const char *inference_id, long long feature_count);
 
-long long asd_writer_feature_count(const asd_writer *w);
+ASD_API long long asd_writer_feature_count(const asd_writer *w);
 
 /* Shapes whose transform failed at some of their pixels (a limited domain:
  * the corners of a geostationary disk, a diverging polynomial): trimmed to
@@ -143,24 +145,24 @@ void asd_writer_get_georef_counts(const asd_writer *w, asd_writer_georef_counts 
 /* The output datasource, for code that must write in the same connection
  * and transactions (the run journal inside an output GeoPackage).  Callers
  * must use it from the writer's thread and never close it. */
-GDALDatasetH asd_writer_dataset(asd_writer *w);
+ASD_API GDALDatasetH asd_writer_dataset(asd_writer *w);
 
 /* Commits the open transaction of the output now (features and whatever
  * else was written through asd_writer_dataset), so that it survives the
  * process being killed.  0, or -1 after a CPLError. */
-int asd_writer_commit(asd_writer *w);
+ASD_API int asd_writer_commit(asd_writer *w);
 
 /* Name of the datasource holding the tile layer (the output itself, or a
  * separate file), or NULL when it is not written. */
-const char *asd_writer_tiles_location(const asd_writer *w);
+ASD_API const char *asd_writer_tiles_location(const asd_writer *w);
 
 /* The sibling file for the tile layer of a one-layer output: the output's
  * name with "_tiles" before its extension (CPLFree). */
-char *asd_writer_tiles_sidecar_path(const char *dest);
+ASD_API char *asd_writer_tiles_sidecar_path(const char *dest);
 
 /* Commits, closes the datasource and frees the writer.  Returns 0, or -1 if
  * the final commit or close failed (the writer is freed either way). */
-int asd_writer_close(asd_writer *w);
+ASD_API int asd_writer_close(asd_writer *w);
 
 #ifdef __cplusplus
 }
