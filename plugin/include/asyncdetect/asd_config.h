@@ -203,15 +203,15 @@ ASD_API int asd_config_min_polls(const asd_async_config *cfg, double latency);
  * trailing '/'.  Writes it to out ("" when there is none) and returns its
  * length.
  */
-size_t asd_config_output_path_extension(const asd_async_config *cfg, char *out, size_t out_len);
+ASD_API size_t asd_config_output_path_extension(const asd_async_config *cfg, char *out, size_t out_len);
 
 /*
  * RequestTTLSeconds and InvocationTimeoutSeconds as sent: the configured
  * value, or else max_wait_time rounded up and clamped to SageMaker's ranges
  * (60-21600 and 1-3600 s).
  */
-int asd_config_request_ttl(const asd_async_config *cfg);
-int asd_config_invocation_timeout(const asd_async_config *cfg);
+ASD_API int asd_config_request_ttl(const asd_async_config *cfg);
+ASD_API int asd_config_invocation_timeout(const asd_async_config *cfg);
 
 /* The configuration as a JSON object text (malloc'd; free()).  NULL on OOM. */
 ASD_API char *asd_config_to_json(const asd_async_config *cfg);

@@ -15,6 +15,8 @@
 #ifndef ASD_PENDING_H
 #define ASD_PENDING_H
 
+#include "asd_export.h"
+
 #include <stddef.h>
 
 #include "asyncdetect/asd_resources.h"
@@ -34,24 +36,24 @@ typedef struct asd_pending_list {
   size_t n, cap;
 } asd_pending_list;
 
-void asd_pending_init(asd_pending_list *l);
-void asd_pending_free(asd_pending_list *l);
+ASD_API void asd_pending_init(asd_pending_list *l);
+ASD_API void asd_pending_free(asd_pending_list *l);
 /* Adds one item (duplicates of bucket+key keep the later due time).  0 or -1 on OOM. */
-int asd_pending_add(asd_pending_list *l, const char *bucket, const char *key, double due);
+ASD_API int asd_pending_add(asd_pending_list *l, const char *bucket, const char *key, double due);
 /* An asd_pending_fn (asd_resources_hand_over) whose ctx is an asd_pending_list. */
-void asd_pending_collect_fn(void *ctx, const char *bucket, const char *key, double due_wall);
+ASD_API void asd_pending_collect_fn(void *ctx, const char *bucket, const char *key, double due_wall);
 
 /* The list as JSON text [["bucket","key",due],...] (malloc'd; free()).  NULL on OOM. */
-char *asd_pending_to_json(const asd_pending_list *l);
+ASD_API char *asd_pending_to_json(const asd_pending_list *l);
 /* Appends the items of a JSON text made by asd_pending_to_json.  0, or -1 when
    the text is not such a list (nothing appended then). */
-int asd_pending_from_json(asd_pending_list *l, const char *text);
+ASD_API int asd_pending_from_json(asd_pending_list *l, const char *text);
 
 struct asd_journal;
 /* Loads the "pending_deletions" note of a journal (appending to l): 0, or -1 when malformed. */
-int asd_pending_load(asd_pending_list *l, struct asd_journal *j);
+ASD_API int asd_pending_load(asd_pending_list *l, struct asd_journal *j);
 /* Stores l as the journal's "pending_deletions" note (an empty list clears it).  0 or -1. */
-int asd_pending_save(const asd_pending_list *l, struct asd_journal *j);
+ASD_API int asd_pending_save(const asd_pending_list *l, struct asd_journal *j);
 
 /*
  * Deletes the items due at now_wall through r (asd_resources_delete_now:
@@ -60,11 +62,11 @@ int asd_pending_save(const asd_pending_list *l, struct asd_journal *j);
  * and *dropped (may be NULL) count the first two.  Returns the number of
  * items left.
  */
-size_t asd_pending_carry_out(asd_pending_list *l, asd_resources *r, double now_wall, long long *deleted,
+ASD_API size_t asd_pending_carry_out(asd_pending_list *l, asd_resources *r, double now_wall, long long *deleted,
                              long long *dropped);
 
 /* The earliest due time of the list (0 when empty). */
-double asd_pending_next_due(const asd_pending_list *l);
+ASD_API double asd_pending_next_due(const asd_pending_list *l);
 
 #ifdef __cplusplus
 }

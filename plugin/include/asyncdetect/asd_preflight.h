@@ -21,6 +21,8 @@
 #ifndef ASD_PREFLIGHT_H
 #define ASD_PREFLIGHT_H
 
+#include "asd_export.h"
+
 #include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_errors.h"
@@ -38,23 +40,23 @@ typedef struct asd_preflight {
 } asd_preflight;
 
 /* 0 (maybe with pf->warning), or -1 with err (code ASD_ERR_ENDPOINT). */
-int asd_preflight_endpoint(asd_aws_context *ctx, const char *endpoint, asd_preflight *pf, asd_error *err);
+ASD_API int asd_preflight_endpoint(asd_aws_context *ctx, const char *endpoint, asd_preflight *pf, asd_error *err);
 
 /* 0, or -1 with err (code ASD_ERR_S3) naming role ("input", "output"...),
    the bucket, the cause and, for 403, the missing s3:ListBucket grant. */
-int asd_preflight_bucket(asd_aws_context *ctx, const char *role, const char *bucket, asd_error *err);
+ASD_API int asd_preflight_bucket(asd_aws_context *ctx, const char *role, const char *bucket, asd_error *err);
 
 /* Checks every bucket of the run, each once; pf may be NULL.  0 or -1 with err. */
-int asd_preflight_buckets(asd_aws_context *ctx, const asd_async_config *cfg, const asd_preflight *pf,
+ASD_API int asd_preflight_buckets(asd_aws_context *ctx, const asd_async_config *cfg, const asd_preflight *pf,
                           asd_error *err);
 
 /* Sets the deletion scopes of r from cfg and, when described, the endpoint's paths. */
-void asd_preflight_scopes(asd_resources *r, const asd_async_config *cfg, const asd_preflight *pf);
+ASD_API void asd_preflight_scopes(asd_resources *r, const asd_async_config *cfg, const asd_preflight *pf);
 
 /* The one-line explanation of a 403 on a result not yet written, for the poller:
    "S3 answers 403 instead of 404 for an object that does not exist yet when
    s3:ListBucket on arn:aws:s3:::BUCKET is missing". */
-void asd_preflight_listbucket_hint(const char *bucket, char *out, size_t out_len);
+ASD_API void asd_preflight_listbucket_hint(const char *bucket, char *out, size_t out_len);
 
 #ifdef __cplusplus
 }

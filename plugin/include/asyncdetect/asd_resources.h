@@ -92,10 +92,10 @@ ASD_API asd_resources *asd_resources_new(asd_cleanup_policy policy, double delay
  * or a bad argument.  Thread-safe; scopes can be added while jobs run
  * (e.g. the endpoint's paths once DescribeEndpointConfig has named them).
  */
-int asd_resources_allow(asd_resources *r, const char *bucket, const char *prefix);
+ASD_API int asd_resources_allow(asd_resources *r, const char *bucket, const char *prefix);
 
 /* Whether s3://bucket/key may be deleted under the scopes given so far. */
-int asd_resources_in_scope(asd_resources *r, const char *bucket, const char *key);
+ASD_API int asd_resources_in_scope(asd_resources *r, const char *bucket, const char *key);
 
 /* Frees the registry without deleting anything (call collect(force) first). */
 ASD_API void asd_resources_free(asd_resources *r);
@@ -128,7 +128,7 @@ ASD_API long long asd_resources_collect(asd_resources *r, double now, int force)
  * this one deleting it early at exit.  Returns the number handed over.
  */
 typedef void (*asd_pending_fn)(void *ctx, const char *bucket, const char *key, double due_wall);
-long long asd_resources_hand_over(asd_resources *r, asd_pending_fn fn, void *ctx);
+ASD_API long long asd_resources_hand_over(asd_resources *r, asd_pending_fn fn, void *ctx);
 
 /*
  * Deletes s3://bucket/keys[i] (n <= 1000) now, whatever the policy, within
@@ -136,7 +136,7 @@ long long asd_resources_hand_over(asd_resources *r, asd_pending_fn fn, void *ctx
  * gone), 0 not deleted (try again later), -1 outside the scope (left alone,
  * counted and warned about like any other).  Returns the number deleted.
  */
-long long asd_resources_delete_now(asd_resources *r, const char *bucket, const char *const *keys, int n,
+ASD_API long long asd_resources_delete_now(asd_resources *r, const char *bucket, const char *const *keys, int n,
                                    int *outcome);
 
 /* Entries waiting for deletion, and the earliest due time (0 when none). */

@@ -95,7 +95,7 @@ typedef struct asd_sm_endpoint_info {
  * with err (kind ASD_AWS_ERR_ACCESS_DENIED for AccessDeniedException,
  * ASD_AWS_ERR_VALIDATION with "Could not find endpoint" for an unknown one).
  */
-int asd_sm_describe_endpoint(asd_aws_context *ctx, const char *name, asd_sm_endpoint_info *out,
+ASD_API int asd_sm_describe_endpoint(asd_aws_context *ctx, const char *name, asd_sm_endpoint_info *out,
                              asd_aws_error *err);
 
 /* Whether an endpoint name follows SageMaker's rules. */
@@ -104,8 +104,8 @@ ASD_API int asd_sm_endpoint_name_valid(const char *name);
 /* Whether a value satisfies SageMaker's constraints on S3OutputPathExtension
  * (1-512, ^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$) and on Filename (1-32,
  * ^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$). */
-int asd_sm_output_path_extension_valid(const char *ext);
-int asd_sm_filename_valid(const char *name);
+ASD_API int asd_sm_output_path_extension_valid(const char *ext);
+ASD_API int asd_sm_filename_valid(const char *name);
 
 #ifdef __cplusplus
 }
