@@ -97,7 +97,7 @@ ASD_API void asd_uuid4(char out[37]);
  * unreadable value gives the default with a CPLError warning.
  */
 #define ASD_DEFAULT_MAX_RESULT_BYTES ((size_t)64 << 20)
-size_t asd_max_result_bytes(void);
+ASD_API size_t asd_max_result_bytes(void);
 
 /* Lower-case hex of n bytes into out, which must hold 2n+1 bytes. */
 ASD_API void asd_hex_encode(const unsigned char *in, size_t n, char *out);

@@ -189,7 +189,7 @@ ASD_API double asd_config_poll_delay(const asd_async_config *cfg, int attempt, d
  * name or environment, else adaptive_polling unless the schedule was set
  * that way (a user who chose a polling interval gets exactly that schedule).
  */
-int asd_config_adaptive_polling(const asd_async_config *cfg);
+ASD_API int asd_config_adaptive_polling(const asd_async_config *cfg);
 
 /*
  * The fewest polls the schedule (without jitter) needs to observe a job that

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "asyncdetect/asd_export.h"
 #include "asyncdetect/asd_aws.h"
 
 #ifdef __cplusplus
@@ -15,7 +16,7 @@ extern "C" {
 #endif
 
 /* 1 if path is a /vsis3/ or /vsis3_streaming/ path with a bucket. */
-int asd_vsis3_is_s3_path(const char *path);
+ASD_API int asd_vsis3_is_s3_path(const char *path);
 
 /* For a /vsis3/ or /vsis3_streaming/ path: sets GDAL path-specific options
  * for its bucket (both handlers) from ctx: the custom S3 endpoint
@@ -24,7 +25,7 @@ int asd_vsis3_is_s3_path(const char *path);
  * Any other path: nothing.  info (may be NULL) receives one line saying what
  * was set (no secret).  Returns 0, or -1 with err set (credentials that
  * cannot be resolved, an endpoint GDAL cannot use). */
-int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size_t info_size,
+ASD_API int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size_t info_size,
                         asd_aws_error *err);
 
 #ifdef __cplusplus

@@ -129,11 +129,11 @@ typedef struct asd_detect_summary {
  * use (-region, -profile, -assume-role, AWS_ENDPOINT_URL*...), set for that
  * bucket only, unless GDAL was configured explicitly (asd_vsis3.h).  Any
  * other path: nothing.  Returns 0, or -1 after one CPLError line. */
-int asd_detect_prepare_input(const char *src_name, const asd_detect_options *o);
+ASD_API int asd_detect_prepare_input(const char *src_name, const asd_detect_options *o);
 
 /* The one line that explains a non-zero exit status (CPLFree), or NULL for
  * a run that succeeded: what -q still prints. */
-char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status);
+ASD_API char *asd_detect_summary_exit_line(const asd_detect_summary *s, int status);
 
 /*
  * Runs the job: plans tiles over src, sends them to the endpoint, merges and

@@ -77,9 +77,9 @@ typedef enum asd_encode_format {
 
 /* Parses "PNG", "JPEG"/"JPG", "GTiff"/"GeoTIFF"/"TIFF", "NITF", "WEBP" (any
  * case); -1 if unknown. */
-int asd_encode_format_from_name(const char *name);
-const char *asd_encode_format_name(asd_encode_format f);  /* GDAL driver name */
-const char *asd_encode_content_type(asd_encode_format f); /* e.g. "image/png" */
+ASD_API int asd_encode_format_from_name(const char *name);
+ASD_API const char *asd_encode_format_name(asd_encode_format f);  /* GDAL driver name */
+ASD_API const char *asd_encode_content_type(asd_encode_format f); /* e.g. "image/png" */
 
 typedef enum asd_scale_mode {
   ASD_SCALE_NONE = 0,
@@ -92,13 +92,13 @@ typedef enum asd_scale_mode {
 
 /* "none", "minmax", "percentile", "dra", "explicit", "auto" -> mode; -1 if
  * unknown. */
-int asd_scale_mode_from_name(const char *name);
-const char *asd_scale_mode_name(asd_scale_mode m);
+ASD_API int asd_scale_mode_from_name(const char *name);
+ASD_API const char *asd_scale_mode_name(asd_scale_mode m);
 
 /* Parses a -scale-mode value: none | minmax | auto | percentile[:LOW:HIGH] |
  * dra[:LOW:HIGH] (percentiles 0 <= LOW < HIGH <= 100; default 2:98).  Sets
  * *mode and, when given, *low / *high.  Returns 0, or -1 with err filled. */
-int asd_scale_mode_parse(const char *spec, asd_scale_mode *mode, double *low, double *high, char *err,
+ASD_API int asd_scale_mode_parse(const char *spec, asd_scale_mode *mode, double *low, double *high, char *err,
                          size_t err_size);
 
 #define ASD_ENCODE_MAX_BANDS 16
@@ -176,12 +176,12 @@ typedef struct asd_encode_scaling_info {
   char source[96];          /* what the statistics were read from, "" when none were */
 } asd_encode_scaling_info;
 
-void asd_encoder_scaling_info(const asd_encoder *e, asd_encode_scaling_info *info);
+ASD_API void asd_encoder_scaling_info(const asd_encoder *e, asd_encode_scaling_info *info);
 
 /* One line for a summary, e.g. "UInt16 -> Byte: dra 2..98 % per band
  * (band 1 479..2002, band 2 527..1897, band 3 166..1922; 96 of 96 blocks
  * of 256x256)".  CPLFree the result. */
-char *asd_encode_scaling_describe(const asd_encode_scaling_info *info);
+ASD_API char *asd_encode_scaling_describe(const asd_encode_scaling_info *info);
 
 typedef enum asd_encode_status {
   ASD_ENCODE_READ_ERROR = -2, /* the pixels could not be read from the input (GDAL's cause in the CPLError) */
@@ -203,8 +203,8 @@ typedef struct asd_payload {
  * On ASD_ENCODE_OK out->data holds the bytes; on SKIPPED out->skip says
  * why and out->data is NULL; on READ_ERROR or ERROR a CPLError was emitted
  * (for a read error its message ends with GDAL's own cause). */
-asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out);
-void asd_payload_free(asd_payload *p);
+ASD_API asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out);
+ASD_API void asd_payload_free(asd_payload *p);
 
 /* What the encoder has read from the source so far (all threads). */
 typedef struct asd_encoder_read_stats {

@@ -153,7 +153,7 @@ typedef enum asd_reject_reason {
 
 /* "not_a_feature", "no_geometry", "bad_geometry", "bad_number", "bad_score",
  * "out_of_tile", "too_many_vertices", "too_large". */
-const char *asd_reject_reason_name(asd_reject_reason r);
+ASD_API const char *asd_reject_reason_name(asd_reject_reason r);
 
 typedef struct asd_parse_report {
   size_t features;   /* features found in the document */

@@ -81,9 +81,9 @@ ASD_API OGRSpatialReferenceH asd_georef_srs(const asd_georef *g);
 /* One line naming the method and the output SRS, e.g. "GCP_POLYNOMIAL ->
  * EPSG:4326 (12 GCPs; the default geotransform next to them ignored)" or
  * "none (image pixel coordinates)". */
-void asd_georef_describe(const asd_georef *g, char *out, size_t size);
+ASD_API void asd_georef_describe(const asd_georef *g, char *out, size_t size);
 /* Why a shape could not be georeferenced (a sentence fragment). */
-const char *asd_georef_why(const asd_georef *g);
+ASD_API const char *asd_georef_why(const asd_georef *g);
 
 /* Transforms n image-pixel points (x = column, y = row, pixel corners at
  * integers, as GDAL) in place to the output SRS.  Returns the number of
@@ -108,8 +108,8 @@ typedef enum asd_georef_status {
  * the transformable part (the crossings found by bisection, joined by the
  * straight pixel segment between them, densified).  *status (may be NULL)
  * says which case it was. */
-OGRGeometryH asd_georef_ring_ex(asd_georef *g, const double *xy, int n, asd_georef_status *status);
-OGRGeometryH asd_georef_box_ex(asd_georef *g, double minx, double miny, double maxx, double maxy,
+ASD_API OGRGeometryH asd_georef_ring_ex(asd_georef *g, const double *xy, int n, asd_georef_status *status);
+ASD_API OGRGeometryH asd_georef_box_ex(asd_georef *g, double minx, double miny, double maxx, double maxy,
                                asd_georef_status *status);
 
 #ifdef __cplusplus

@@ -140,7 +140,7 @@ typedef struct asd_writer_georef_counts {
   long long tiles_trimmed, tiles_failed;
 } asd_writer_georef_counts;
 
-void asd_writer_get_georef_counts(const asd_writer *w, asd_writer_georef_counts *c);
+ASD_API void asd_writer_get_georef_counts(const asd_writer *w, asd_writer_georef_counts *c);
 
 /* The output datasource, for code that must write in the same connection
  * and transactions (the run journal inside an output GeoPackage).  Callers
