@@ -112,6 +112,7 @@ struct JobRun {
   int ok = 0, failed = 0;
   int features = 0;
   std::function<void(JobRun &)> after_done;
+  std::function<void(JobRun &)> after_submitted;
   asd_pool *pool = nullptr;
 };
 
@@ -144,6 +145,7 @@ void on_submitted(void *ud, int64_t tile, const char *inference_id, const char *
   snprintf(j.output_location, sizeof j.output_location, "%s", output);
   snprintf(j.failure_location, sizeof j.failure_location, "%s", failure);
   r->submitted[tile] = j;
+  if (r->after_submitted) r->after_submitted(*r);
 }
 
 void on_done(void *ud, const asd_pool_result *res) {
@@ -514,6 +516,98 @@ TEST(E2eEngine, StopNowMidRunThenResume) {
   asd_resource_stats st;
   asd_detector_get_resource_stats(d, &st);
   EXPECT_EQ(0, st.total);
+  asd_pool_free(pool);
+  asd_detector_free(d);
+}
+
+// A polling worker takes the due jobs in batches; when one poll of a batch
+// is stuck on the network (here every S3 request takes 0.7 s, far longer
+// than a poll should), the rest of the batch goes back to the heap for the
+// other polling worker instead of waiting behind it.  Twelve resumed jobs
+// are all due at once, the case where one worker would take them all.
+TEST(E2eEngine, AStuckPollDoesNotHoldTheOtherJobsOfItsBatch) {
+  // First: twelve jobs run to the end on a quick endpoint, their results
+  // kept (cleanup disabled).
+  asd_test::LocalEndpoint quick({"-bucket", "asd-in", "-endpoint", endpoint_spec("stuck", 16, 0)});
+  asd_test::set_local_aws_env(quick);
+  asd_async_config cfg = test_config();
+  cfg.cleanup_policy = ASD_CLEANUP_DISABLED;
+  asd_error err;
+  asd_detector *d = asd_detector_new("stuck", &cfg, nullptr, &err);
+  ASSERT_NE(nullptr, d) << err.message;
+  asd_pool *pool = asd_pool_new(d, nullptr, &err);
+  ASSERT_NE(nullptr, pool) << err.message;
+  JobRun r;
+  r.total = 12;
+  r.payload = tiny_png();
+  asd_pool_callbacks cb = callbacks(r);
+  asd_pool_counts counts;
+  ASSERT_EQ(0, asd_pool_process(pool, &cb, &counts, &err));
+  ASSERT_EQ(12, r.ok);
+  asd_pool_free(pool);
+  asd_detector_free(d);
+  quick.stop();
+  // Then the same objects behind a slow endpoint, and the twelve jobs
+  // resumed: all due at once.
+  asd_test::LocalEndpoint slow({"-bucket", "asd-in", "-endpoint", endpoint_spec("stuck", 16, 0), "-faults",
+                                "slow_consumer_ms=700", "-data-dir", quick.data_dir()});
+  asd_test::set_local_aws_env(slow);
+  d = asd_detector_new("stuck", &cfg, nullptr, &err);
+  ASSERT_NE(nullptr, d) << err.message;
+  pool = asd_pool_new(d, nullptr, &err);
+  ASSERT_NE(nullptr, pool) << err.message;
+  JobRun r2;
+  for (auto &kv : r.submitted) r2.resume.push_back(kv.second);
+  asd_pool_callbacks cb2 = callbacks(r2);
+  asd_pool_counts c2;
+  ASSERT_EQ(0, asd_pool_process(pool, &cb2, &c2, &err));
+  EXPECT_EQ(12, r2.ok);
+  for (auto &kv : r2.reasons) ADD_FAILURE() << "tile " << kv.first << ": " << kv.second;
+  EXPECT_EQ(0, c2.submitted);
+  EXPECT_GT(c2.handed_over, 0) << "the batch stayed with the worker whose poll was stuck";
+  asd_pool_free(pool);
+  asd_detector_free(d);
+}
+
+// Workers that cannot be started do not stop the pool: the jobs are bound
+// to no worker, so the ones that did start do the work (with a warning).
+// Without any polling worker the pool cannot run and says so.
+TEST(E2eEngine, WorkersThatCannotStartAreDoneWithout) {
+  asd_test::LocalEndpoint ep({"-bucket", "asd-in", "-endpoint", endpoint_spec("fewer", 8, 0)});
+  asd_test::set_local_aws_env(ep);
+  asd_async_config cfg = test_config();  // 4 submission workers (0-3), 2 polling (4, 5)
+  asd_error err;
+  asd_detector *d = asd_detector_new("fewer", &cfg, nullptr, &err);
+  ASSERT_NE(nullptr, d) << err.message;
+  asd_pool *pool = asd_pool_new(d, nullptr, &err);
+  ASSERT_NE(nullptr, pool) << err.message;
+  CPLSetConfigOption("ASD_TEST_WORKERS_NOT_STARTING", "0,1,2,4");
+  static std::string warning;
+  warning.clear();
+  CPLPushErrorHandler([](CPLErr cls, CPLErrorNum, const char *msg) {
+    if (cls == CE_Warning) warning += msg;
+  });
+  JobRun r;
+  r.total = 20;
+  r.payload = tiny_png();
+  asd_pool_callbacks cb = callbacks(r);
+  asd_pool_counts counts;
+  int rc = asd_pool_process(pool, &cb, &counts, &err);
+  CPLPopErrorHandler();
+  EXPECT_EQ(0, rc) << err.message;
+  EXPECT_EQ(20, r.ok);
+  EXPECT_NE(std::string::npos, warning.find("4 of 6 worker threads could not be started")) << warning;
+
+  CPLSetConfigOption("ASD_TEST_WORKERS_NOT_STARTING", "4,5");
+  JobRun r2;
+  r2.total = 3;
+  r2.payload = tiny_png();
+  asd_pool_callbacks cb2 = callbacks(r2);
+  EXPECT_NE(0, asd_pool_process(pool, &cb2, &counts, &err));
+  EXPECT_NE(std::string::npos, std::string(err.message).find("cannot start the pool's polling threads")) << err.message;
+  EXPECT_EQ(0, r2.ok);
+  EXPECT_EQ((long long)r2.done_count.size(), counts.pulled);  // whatever was pulled ended, once
+  CPLSetConfigOption("ASD_TEST_WORKERS_NOT_STARTING", nullptr);
   asd_pool_free(pool);
   asd_detector_free(d);
 }

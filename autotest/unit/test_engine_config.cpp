@@ -379,8 +379,10 @@ TEST(EngineErrors, FatalForTheRunFromTypedFactsOnly) {
     snprintf(e.aws_code, sizeof e.aws_code, "%s", aws);
     return e;
   };
+  // A tile that could not be read is that tile's failure (a damaged block
+  // of the input); the run decides at its end whether nothing was readable.
   asd_error e = make(ASD_ERR_INPUT, -1, "", "read error");
-  EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
+  EXPECT_FALSE(asd_error_is_fatal_for_run(&e));
   e = make(ASD_ERR_ENDPOINT, 400, "ValidationError", "Endpoint x not found");
   EXPECT_TRUE(asd_error_is_fatal_for_run(&e));
   e = make(ASD_ERR_S3, 403, "AccessDenied", "denied");

@@ -229,13 +229,15 @@ TEST_F(RunStages, ARunLevelFailureStopsAndRemovesTheOutputItCreated) {
   EXPECT_NE(0, VSIStatL(dest_.c_str(), &st)) << "the output of a run that achieved nothing stays";
 }
 
-TEST_F(RunStages, AnUnreadableTileBeforeAnySuccessIsTheInputsFailure) {
+// An unreadable tile, even before any success, is that tile's failure: the
+// other tiles may read fine (a damaged block), and the run finishes with
+// exit 1 only when no tile at all could be read (asd_run_finish).
+TEST_F(RunStages, AnUnreadableTileBeforeAnySuccessIsTheTilesOwn) {
   start({"-endpoint", "e"});
   ASSERT_EQ(0, prepare()) << CPLGetLastErrorMsg();
-  done_event(2, false, ASD_ERR_INPUT, "tile could not be read or encoded: read error at block 3");
-  ASSERT_NE(nullptr, run_.fatal);
-  EXPECT_EQ("cannot read input '" + src_path_ + "': tile could not be read or encoded: read error at block 3",
-            std::string(run_.fatal));
+  done_event(2, false, ASD_ERR_INPUT, "cannot read the input: read error at block 3");
+  EXPECT_EQ(nullptr, run_.fatal);
+  EXPECT_EQ(ASD_RUN_TILE_FAILED, run_.tiles[2].state);
 }
 
 TEST_F(RunStages, AfterASuccessARunLevelErrorIsTheTilesOwn) {

@@ -53,7 +53,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_string.h>
 #include <json-c/json.h>
 
 #include "asyncdetect/asd_s3.h"
@@ -584,6 +586,7 @@ static int poll_once(asd_pool *p, pjob *j) {
 typedef struct worker_arg {
   asd_pool *p;
   int index;
+  int started; /* its thread is running (and must be joined) */
 } worker_arg;
 
 static void push_heap(asd_pool *p, pjob *j, double due) {
@@ -638,6 +641,30 @@ static double poll_slack(const asd_async_config *cfg) {
   return s < 0.02 ? s : 0.02;
 }
 
+/* How long one worker may keep the jobs of a batch it has not polled yet.
+ * A poll normally takes milliseconds; one that takes longer is stuck on the
+ * network, and the jobs behind it must not wait for its timeout. */
+#define POLL_BATCH_HOLD 0.5
+
+/* Puts jobs taken from the heap but not polled back, due now, and wakes
+ * the other polling workers. */
+static void give_back(asd_pool *p, pjob **jobs, int n) {
+  const double now = asd_time_monotonic();
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < n; i++) {
+    if (asd_timer_heap_push(&p->heap, now, jobs[i]) != 0) {
+      pthread_mutex_unlock(&p->mu);
+      report_error(p, jobs[i], ASD_ERR_RUNTIME, 1, "out of memory scheduling the poll of inference %s",
+                   jobs[i]->dj.inference_id);
+      pthread_mutex_lock(&p->mu);
+      continue;
+    }
+    p->counts.handed_over++;
+  }
+  pthread_cond_broadcast(&p->heap_cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
 static void *polling_main(void *arg) {
   worker_arg *wa = arg;
   asd_pool *p = wa->p;
@@ -673,8 +700,17 @@ static void *polling_main(void *arg) {
       batch[nb++] = it.ptr;
     }
     pthread_mutex_unlock(&p->mu);
+    const double taken = asd_time_monotonic();
     for (int b = 0; b < nb; b++) {
       pjob *j = batch[b];
+      if (b > 0 && asd_time_monotonic() - taken > POLL_BATCH_HOLD) {
+        /* A poll of this batch outlived its share (a stalled connection
+         * waiting for its timeout): give the rest back to the heap, due
+         * now, so that the other polling workers take them instead of
+         * letting them wait behind the stuck call. */
+        give_back(p, batch + b, nb - b);
+        break;
+      }
       if (stop_now(p)) {
         report_cancelled(p, j);
         continue;
@@ -819,6 +855,31 @@ int asd_pool_in_flight(asd_pool *p) {
   return n;
 }
 
+/*
+ * Starts one worker.  pthread_create fails with EAGAIN when the system is
+ * short of threads for a moment, so it is tried again three times, 10, 20
+ * and 40 ms apart, before the worker is given up.  ASD_TEST_WORKERS_NOT_STARTING
+ * (a test-only setting, a comma-separated list of worker indexes) makes the
+ * listed workers fail to start, to prove that the pool goes on without them.
+ */
+static int start_worker(pthread_t *t, void *(*fn)(void *), worker_arg *a) {
+  const char *deny = CPLGetConfigOption("ASD_TEST_WORKERS_NOT_STARTING", NULL);
+  if (deny) {
+    char **ids = CSLTokenizeString2(deny, ",", 0);
+    int denied = 0;
+    for (char **id = ids; id && *id; id++) denied |= atoi(*id) == a->index;
+    CSLDestroy(ids);
+    if (denied) return -1;
+  }
+  for (int attempt = 0; attempt < 4; attempt++) {
+    if (attempt > 0) asd_sleep(0.01 * (double)(1 << (attempt - 1)));
+    int e = pthread_create(t, NULL, fn, a);
+    if (e == 0) return 0;
+    if (e != EAGAIN) break;
+  }
+  return -1;
+}
+
 int asd_pool_process(asd_pool *p, const asd_pool_callbacks *cb, asd_pool_counts *counts,
                      asd_error *err) {
   asd_error_clear(err);
@@ -855,30 +916,43 @@ int asd_pool_process(asd_pool *p, const asd_pool_callbacks *cb, asd_pool_counts 
   }
   p->submitters_alive = n_sub;
   p->pollers_alive = n_poll;
+  int sub_up = 0, poll_up = 0;
   for (int i = 0; i < n; i++) {
     args[i].p = p;
     args[i].index = i;
     void *(*fn)(void *) = !optimised ? simple_main : i < n_sub ? submission_main : polling_main;
-    if (pthread_create(&threads[i], NULL, fn, &args[i]) != 0) {
-      rc = asd_error_set(err, ASD_ERR_RUNTIME, "cannot start worker thread %d of %d", i + 1, n);
-      break;
-    }
+    if (start_worker(&threads[i], fn, &args[i]) != 0) continue;
     char name[32];
     snprintf(name, sizeof name, "%s-%d", fn == polling_main ? "poller" : "submitter", i);
     res_ids[i] = asd_resources_add(res, ASD_RES_WORKER_THREAD, NULL, name);
+    args[i].started = 1;
     started++;
+    if (fn == polling_main)
+      poll_up++;
+    else
+      sub_up++;
   }
   int cleaner_started = pthread_create(&cleaner, NULL, cleaner_main, p) == 0;
   if (cleaner_started) res_ids[n] = asd_resources_add(res, ASD_RES_WORKER_THREAD, NULL, "cleaner");
   if (started < n) {
-    /* Not all workers could start: stop the ones that did, cleanly. */
+    /* Workers that did not start are not waited for.  The jobs are bound to
+     * no worker, so the pool runs with the ones that did, as long as each
+     * kind has one; else it stops them cleanly, with the reason. */
     pthread_mutex_lock(&p->mu);
-    p->submitters_alive -= (started < n_sub ? n_sub - started : 0);
-    p->pollers_alive -= (started > n_sub ? n - started : n_poll);
+    p->submitters_alive -= (optimised ? n_sub : n) - sub_up;
+    p->pollers_alive -= n_poll - poll_up;
     pthread_mutex_unlock(&p->mu);
-    asd_pool_cancel(p, ASD_POOL_STOP_NOW);
+    if (sub_up == 0 || (optimised && poll_up == 0)) {
+      rc = asd_error_set(err, ASD_ERR_RUNTIME, "cannot start the pool's %s threads (%d of %d workers started)",
+                         sub_up == 0 ? "submission" : "polling", started, n);
+      asd_pool_cancel(p, ASD_POOL_STOP_NOW);
+    } else {
+      CPLError(CE_Warning, CPLE_AppDefined, "asd_pool: %d of %d worker threads could not be started; going on with %d",
+               n - started, n, started);
+    }
   }
-  for (int i = 0; i < started; i++) {
+  for (int i = 0; i < n; i++) {
+    if (!args[i].started) continue;
     pthread_join(threads[i], NULL);
     asd_resources_release(res, res_ids[i]);
   }

@@ -145,6 +145,8 @@ typedef struct asd_pool_counts {
   long long retries;    /* job-level retries */
   long long polls;      /* polls made */
   long long submitted;  /* successful invocations */
+  long long handed_over; /* due polls a worker gave back to the others because one of its
+                            polls was stuck on the network (see pool.c, POLL_BATCH_HOLD) */
 } asd_pool_counts;
 
 typedef enum asd_pool_cancel_mode {
