@@ -108,7 +108,11 @@ TEST_F(E2e, FaultsThenResumeCompletesTheOutput) {
         endpoint_args("", "s3_503=0.1,invoke_throttle=0.15,drop=0.05,model_error=0.2,seed=11"));
     asd_test::set_local_aws_env(ep);
     RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), out,
-                                            {"-tile-size", "512", "-overlap", "64", "-metrics", metrics, "-max-retries", "6"}),
+                                            {"-tile-size", "512", "-overlap", "64", "-metrics", metrics, "-max-retries", "6",
+                                             // An invocation whose connection is dropped may have been
+                                             // accepted: it is looked for, not sent again, and fails
+                                             // once max_wait_time has passed; keep that short here.
+                                             "-max-wait-time", "8"}),
                                    dir.path());
     // Model errors are permanent for a tile: the run ends partial (2), output written.
     ASSERT_EQ(2, r.status) << r.err;
