@@ -102,6 +102,8 @@ typedef struct asd_run_event {
   char *text;             /* result text (ok) or reason (failed) */
   size_t text_len;
   char *inference_id, *input_location, *output_location, *failure_location;
+  int *handled;           /* when set, the sink sets *handled = 1 (under mu, with a broadcast of cv)
+                             once the event is in the journal: its producer waits for that */
 } asd_run_event;
 
 /* A payload made by an encoder thread, waiting for a submission worker. */

@@ -148,7 +148,11 @@ int asd_run_replay(asd_run *r) {
       asd_journal_entry_free(e);
       continue;
     }
-    if (e && e->state == ASD_JOURNAL_SUBMITTED && e->output_location && *e->output_location) {
+    /* In flight: invoked, or stopped during the invocation (an id and an
+       input, no location yet): either way not invoked again blindly. */
+    if (e && e->state == ASD_JOURNAL_SUBMITTED &&
+        ((e->output_location && *e->output_location) ||
+         (e->inference_id && *e->inference_id && e->input_location && *e->input_location))) {
       asd_run_set_text(&r->tiles[i].inference_id, e->inference_id);
       r->to_resume[r->n_to_resume++] = e;
       continue;

@@ -160,7 +160,9 @@ static void resume_job(const asd_journal_entry *e, asd_pool_job *job) {
   job->tile_id = e->tile;
   snprintf(job->inference_id, sizeof job->inference_id, "%s", e->inference_id ? e->inference_id : "");
   snprintf(job->input_location, sizeof job->input_location, "%s", e->input_location ? e->input_location : "");
-  snprintf(job->output_location, sizeof job->output_location, "%s", e->output_location);
+  /* No output location: the earlier run stopped during the call (the pool
+     looks for the result where the inference id's Filename puts it). */
+  snprintf(job->output_location, sizeof job->output_location, "%s", e->output_location ? e->output_location : "");
   snprintf(job->failure_location, sizeof job->failure_location, "%s", e->failure_location ? e->failure_location : "");
 }
 
@@ -222,6 +224,31 @@ static void pool_submitted(void *user, int64_t tile_id, const char *inference_id
 static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
 
 /*
+ * Right before a tile's first invocation: its inference id, input and
+ * expected result location go into the journal (through the sink, which owns
+ * it) before the request leaves, so that a run killed during the call is
+ * resumed by looking for that result rather than by paying for a second
+ * inference.  The pool thread waits until the sink has written it.
+ */
+static void pool_invoking(void *user, int64_t tile_id, const char *inference_id, const char *input_location,
+                          const char *output_location, const char *failure_location) {
+  asd_run *r = user;
+  asd_run_event *e = CPLCalloc(1, sizeof *e);
+  e->kind = ASD_RUN_EV_SUBMITTED;
+  e->tile = (int)tile_id;
+  e->inference_id = dup_or_null(inference_id);
+  e->input_location = dup_or_null(input_location);
+  e->output_location = dup_or_null(output_location);
+  e->failure_location = dup_or_null(failure_location);
+  int handled = 0;
+  e->handled = &handled;
+  push_event(r, e);
+  pthread_mutex_lock(&r->mu);
+  while (!handled) timed_wait(&r->cv, &r->mu, 0.1);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/*
  * Result texts waiting for the sink are bounded by ASD_MAX_RESULT_BYTES x
  * polling workers: a worker whose result would pass that waits until the
  * sink (which drains events until the pool has finished) has parsed what is
@@ -274,6 +301,7 @@ static void *pool_main(void *arg) {
   asd_pool_callbacks cb;
   memset(&cb, 0, sizeof cb);
   cb.source = pool_source;
+  cb.on_invoking = pool_invoking;
   cb.on_submitted = pool_submitted;
   cb.on_done = pool_done;
   cb.user_data = r;
@@ -393,6 +421,12 @@ static void sink_loop(asd_run *r) {
       asd_run_event *e = list;
       list = e->next;
       asd_run_handle_event(r, e);
+      if (e->handled) {
+        pthread_mutex_lock(&r->mu);
+        *e->handled = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+      }
       release_text(r, e);
       asd_run_event_free(e);
     }

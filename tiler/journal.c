@@ -510,13 +510,17 @@ int asd_journal_submitted(asd_journal *j, int tile, const char *inference_id, co
   slot *s = slot_at(j, tile, 1);
   int rc = s ? 0 : -1;
   if (rc == 0) {
+    /* The same invocation recorded again (first before the call, then with
+       the locations its answer named) is one submission, not two. */
+    int same = s->e.state == ASD_JOURNAL_SUBMITTED && s->e.inference_id && inference_id &&
+               strcmp(s->e.inference_id, inference_id) == 0;
     s->e.state = ASD_JOURNAL_SUBMITTED;
     replace(&s->e.inference_id, inference_id);
     replace(&s->e.input_location, input_location);
     replace(&s->e.output_location, output_location);
     replace(&s->e.failure_location, failure_location);
     replace(&s->e.reason, NULL);
-    s->e.attempts++;
+    if (!same) s->e.attempts++;
     rc = write_slot(j, s, NULL, 1);
   }
   pthread_mutex_unlock(&j->mu);

@@ -273,6 +273,7 @@ static int parse_json_error(const char *body, size_t len, asd_aws_error *err) {
 void asd_aws_parse_error(long status, const char *const *headers, const char *body, size_t len,
                          asd_aws_error *err) {
   err->http_status = (int)status;
+  err->not_sent = 0; /* an answer came: the request reached the service */
   err->code[0] = '\0';
   err->message[0] = '\0';
   err->request_id[0] = '\0';

@@ -298,6 +298,8 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
    * default (5) would close connections of a busy pool on every return. */
   curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)t->pool_cap);
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  /* Set every time: handles are pooled, and the option sticks. */
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, a->fresh_connection ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   double ct = a->connect_timeout > 0 ? a->connect_timeout : t->connect_timeout;
   double to = a->timeout > 0 ? a->timeout : t->request_timeout;
@@ -465,6 +467,9 @@ static void set_transport_error(asd_aws_error *err, asd_http_outcome o, const ch
     default: break;
   }
   asd_aws_error_set(err, k, "%s %s: %s: %s", method, what, label, detail);
+  /* Whether the service can have seen the request: a caller that must not
+   * repeat a non-idempotent call (InvokeEndpointAsync) needs to know. */
+  err->not_sent = o == ASD_HTTP_CONNECT_FAILED || o == ASD_HTTP_TLS || o == ASD_HTTP_BAD_URL;
 }
 
 static int transport_retryable(asd_http_outcome o) {
@@ -662,6 +667,7 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
     at.body = req->body;
     at.body_len = req->body_len;
     at.max_response_bytes = req->max_response_bytes;
+    at.fresh_connection = req->fresh_connection;
     char detail[CURL_ERROR_SIZE + 32];
     double t0 = asd_time_monotonic();
     asd_http_outcome o = asd_http_transport_perform(ctx->transport, &at, resp, detail, sizeof(detail));

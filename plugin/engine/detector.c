@@ -72,6 +72,7 @@ static int from_aws(asd_error *err, asd_errcode code, const asd_aws_error *a, co
   asd_error_clear(err);
   err->http_status = a->http_status;
   err->transport = a->kind == ASD_AWS_ERR_NETWORK || a->kind == ASD_AWS_ERR_TIMEOUT;
+  err->not_sent = a->not_sent;
   snprintf(err->aws_code, sizeof err->aws_code, "%s", a->code);
   snprintf(err->request_id, sizeof err->request_id, "%s", a->request_id);
   /* Errors that are neither transport nor HTTP (bad URI, missing
@@ -399,6 +400,10 @@ int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error 
   p.invocation_timeout_seconds = asd_config_invocation_timeout(&d->cfg);
   char ext[ASD_CONFIG_PREFIX_MAX];
   if (asd_config_output_path_extension(&d->cfg, ext, sizeof ext) > 0) p.s3_output_path_extension = ext;
+  /* The caller's id and Filename (invoke.c): where the result will be is
+     then known before the call, should its answer be lost. */
+  if (job->inference_id[0]) p.inference_id = job->inference_id;
+  if (job->filename[0]) p.filename = job->filename;
   asd_sm_invoke_async_result r;
   memset(&r, 0, sizeof r);
   asd_aws_error ae;
@@ -423,7 +428,7 @@ int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error 
                          d->endpoint);
   }
   rc = set_locations(job, r.output_location, r.failure_location, err);
-  snprintf(job->inference_id, sizeof job->inference_id, "%s", r.inference_id);
+  if (r.inference_id[0]) snprintf(job->inference_id, sizeof job->inference_id, "%s", r.inference_id);
   asd_sm_invoke_async_result_free(&r);
   if (rc != 0) return -1;
   job->invoked = 1;
@@ -434,6 +439,27 @@ int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error 
   return 0;
 }
 
+int asd_det_resume_input(asd_detector *d, asd_det_job *job, const char *input_location, asd_error *err) {
+  if (parse_location(input_location, job->input_bucket, &job->input_key, err, "input location") != 0) return -1;
+  job->uploaded = 1;
+  job->res_input = asd_resources_add(d->res, ASD_RES_S3_OBJECT, job->input_bucket, job->input_key);
+  return 0;
+}
+
+int asd_det_lost(asd_detector *d, asd_det_job *job, const char *output, const char *failure,
+                 asd_error *err) {
+  if (output && set_locations(job, output, failure, err) != 0) return -1;
+  if (!job->invoked) {
+    /* From now on the endpoint may read the input: it is kept if the job
+       is abandoned, and the wait counts from the lost call. */
+    job->invoked = 1;
+    job->t_invoked = asd_time_monotonic();
+    job->deadline = job->t_invoked + asd_det_wait_bound(&d->cfg);
+    job->res_job = asd_resources_add(d->res, ASD_RES_INFERENCE_JOB, NULL, job->inference_id);
+  }
+  return 0;
+}
+
 int asd_det_resume(asd_detector *d, asd_det_job *job, const char *inference_id,
                    const char *input_location, const char *output_location,
                    const char *failure_location, double submitted_wall, asd_error *err) {
@@ -441,12 +467,7 @@ int asd_det_resume(asd_detector *d, asd_det_job *job, const char *inference_id,
     return asd_error_set(err, ASD_ERR_CONFIG, "resume job without an output location");
   if (set_locations(job, output_location, failure_location, err) != 0) return -1;
   snprintf(job->inference_id, sizeof job->inference_id, "%s", inference_id ? inference_id : "");
-  if (input_location && *input_location) {
-    if (parse_location(input_location, job->input_bucket, &job->input_key, err, "input location") != 0)
-      return -1;
-    job->uploaded = 1;
-    job->res_input = asd_resources_add(d->res, ASD_RES_S3_OBJECT, job->input_bucket, job->input_key);
-  }
+  if (input_location && *input_location && asd_det_resume_input(d, job, input_location, err) != 0) return -1;
   job->invoked = 1;
   double now = asd_time_monotonic();
   double age = submitted_wall > 0 ? asd_time_wall() - submitted_wall : 0;

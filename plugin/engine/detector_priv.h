@@ -29,6 +29,7 @@ typedef struct asd_det_job {
   /* Invocation. */
   int invoked;
   char inference_id[128];
+  char filename[40];       /* X-Amzn-SageMaker-Filename sent, "" = none */
   char *output_location;
   char *failure_location;  /* may be NULL */
   char out_bucket[64], fail_bucket[64];
@@ -53,6 +54,16 @@ int asd_det_upload(asd_detector *d, asd_det_job *job, const void *payload, size_
                    asd_metrics *m, asd_error *err);
 /* InvokeEndpointAsync on the uploaded input; sets the locations and the deadline. */
 int asd_det_invoke(asd_detector *d, asd_det_job *job, asd_metrics *m, asd_error *err);
+/*
+ * The answer of the job's invocation was lost (asd_error_invoke_maybe_accepted):
+ * marks it invoked from now (its input is the endpoint's until it ends) and,
+ * when output is given, sets the predicted locations to poll.  May be called
+ * again with the locations once they become predictable.
+ */
+int asd_det_lost(asd_detector *d, asd_det_job *job, const char *output, const char *failure,
+                 asd_error *err);
+/* The input of an earlier run's job, already in S3 (resume): registered, not uploaded again. */
+int asd_det_resume_input(asd_detector *d, asd_det_job *job, const char *input_location, asd_error *err);
 /* Fills a job from an earlier invocation (resume).  submitted_wall 0 = now. */
 int asd_det_resume(asd_detector *d, asd_det_job *job, const char *inference_id,
                    const char *input_location, const char *output_location,

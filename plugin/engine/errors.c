@@ -51,6 +51,7 @@ void asd_error_clear(asd_error *err) {
   err->code = ASD_OK;
   err->http_status = 0;
   err->transport = 0;
+  err->not_sent = 0;
   err->aws_code[0] = 0;
   err->request_id[0] = 0;
   err->message[0] = 0;
@@ -91,11 +92,16 @@ static int is_transient_aws_code(const char *c) {
   return 0;
 }
 
+/* SageMaker Runtime's InternalDependencyException (530): "contact customer
+   support"; a 5xx that no retry fixes. */
+static int is_permanent_fault(const char *c) { return c && strcasecmp(c, "InternalDependencyException") == 0; }
+
 int asd_error_is_retryable(const asd_error *err) {
   if (!err) return 0;
   switch (err->code) {
     case ASD_ERR_S3:
     case ASD_ERR_ENDPOINT:
+      if (is_permanent_fault(err->aws_code)) return 0;
       if (err->transport || err->http_status == 0) return 1;
       if (err->http_status == 429 || err->http_status >= 500) return 1;
       return is_transient_aws_code(err->aws_code);
@@ -123,6 +129,9 @@ static int is_run_level_aws_code(const char *c) {
       "SignatureDoesNotMatch", "InvalidClientTokenId",       "UnrecognizedClientException",
       "ExpiredToken",         "ExpiredTokenException",       "InvalidToken",
       "NoSuchBucket",         "ValidationError",             "ValidationException",
+      /* SageMaker Runtime's 530: "contact customer support"; no later
+         request of the run would fare better. */
+      "InternalDependencyException",
   };
   if (!c || !*c) return 0;
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
@@ -139,6 +148,12 @@ int asd_error_is_fatal_for_run(const asd_error *err) {
   if (asd_error_is_retryable(err)) return 0;
   if (err->http_status == 401 || err->http_status == 403 || err->http_status == 404) return 1;
   return is_run_level_aws_code(err->aws_code);
+}
+
+int asd_error_invoke_maybe_accepted(const asd_error *err) {
+  if (!err || err->code != ASD_ERR_ENDPOINT || err->not_sent) return 0;
+  if (is_permanent_fault(err->aws_code)) return 0;
+  return err->transport || err->http_status >= 500;
 }
 
 const char *asd_error_format(const asd_error *err, char *buf, size_t len) {

@@ -60,6 +60,7 @@
 
 #include "asyncdetect/asd_s3.h"
 #include "engine/detector_priv.h"
+#include "engine/invoke.h"
 #include "engine/latency.h"
 #include "engine/poller.h"
 
@@ -76,6 +77,9 @@ typedef struct pjob {
   double last_age; /* age of the last poll that found no result (adaptive polling) */
   double due_age;  /* age the next poll is planned for */
   int ahead;       /* jobs in flight when this one took its slot, itself included */
+  int lost;        /* the last invocation's answer was lost: it may have been accepted */
+  int announced;   /* on_invoking was called */
+  asd_error lost_err; /* what was lost, for the reason should no result ever appear */
 } pjob;
 
 struct asd_pool {
@@ -91,6 +95,7 @@ struct asd_pool {
   pthread_mutex_t cb_mu;   /* serialises on_submitted / on_done */
 
   asd_timer_heap heap;
+  asd_invoke_paths paths; /* where the endpoint writes, learnt from answered invocations */
   asd_latency *lat; /* adaptive polling (latency.c); NULL on the fixed schedule */
   int in_flight;
   double last_progress; /* monotonic: a slot freed, a job uploaded/invoked, a poll answered */
@@ -193,6 +198,7 @@ static void pjob_free(pjob *j) {
 }
 
 static double next_poll(asd_pool *p, pjob *j, double from);
+static void lost_answer(asd_pool *p, pjob *j, const asd_error *e);
 
 static double parked_due(void *ptr, void *ctx) {
   asd_pool *p = ctx;
@@ -320,6 +326,30 @@ static void report_cancelled(asd_pool *p, pjob *j) {
 /* ------------------------------------------------------------- submission */
 
 /*
+ * A resume job for an invocation whose answer never came (the earlier run
+ * stopped during the call): it is handled as a lost answer, looked for at
+ * the location its Filename predicts.  Its input must be known, so that it
+ * can be invoked again once SageMaker cannot hold it.
+ */
+static int resume_lost(asd_pool *p, pjob *j, const asd_pool_job *in, asd_error *e) {
+  snprintf(j->dj.inference_id, sizeof j->dj.inference_id, "%s", in->inference_id);
+  if (asd_invoke_filename_of(in->inference_id, j->dj.filename) != 0 || !in->input_location[0]) {
+    e->http_status = -1;
+    return asd_error_set(e, ASD_ERR_CONFIG,
+                         "inference %s was being invoked when the earlier run stopped, and neither where its "
+                         "result goes nor its input is known: run again without -resume for this tile",
+                         in->inference_id);
+  }
+  if (asd_det_resume_input(p->d, &j->dj, in->input_location, e) != 0) return -1;
+  asd_error lost;
+  asd_error_clear(&lost);
+  asd_error_set(&lost, ASD_ERR_ENDPOINT, "the earlier run stopped while invoking it");
+  j->announced = 1; /* the journal has it already */
+  lost_answer(p, j, &lost);
+  return 0;
+}
+
+/*
  * Pulls one job into *out.  Returns 0 at the end of input or when stopping,
  * 1 otherwise; *out is NULL when the job was already reported (a FAILED job
  * from the source, a bad resume record).
@@ -392,8 +422,13 @@ static int pull(asd_pool *p, int worker, pjob **out) {
     in.failure_location[sizeof in.failure_location - 1] = 0;
     asd_error e;
     asd_error_clear(&e);
-    if (asd_det_resume(p->d, &j->dj, in.inference_id, in.input_location, in.output_location,
-                       in.failure_location, in.submitted_wall, &e) != 0) {
+    if (!in.output_location[0] && in.inference_id[0]) {
+      if (resume_lost(p, j, &in, &e) != 0) {
+        report(p, j, 0, NULL, 0, &e, 1);
+        return 1;
+      }
+    } else if (asd_det_resume(p->d, &j->dj, in.inference_id, in.input_location, in.output_location,
+                              in.failure_location, in.submitted_wall, &e) != 0) {
       /* Not invoked by us in this run: nothing of it may be deleted. */
       report(p, j, 0, NULL, 0, &e, 1);
       return 1;
@@ -477,14 +512,73 @@ static double retry_delay(const asd_async_config *cfg, int attempt) {
   return asd_backoff_delay(base, 30, attempt, asd_random_uniform());
 }
 
+/* Sets the predicted locations of a job whose answer was lost, once the
+ * endpoint's paths are known.  Returns 1 when it has them. */
+static int expect_locations(asd_pool *p, pjob *j) {
+  if (j->dj.output_location) return 1;
+  char *out = NULL, *fail = NULL;
+  int known = asd_invoke_paths_predict(&p->paths, j->dj.filename, &out, &fail);
+  asd_error e;
+  asd_error_clear(&e);
+  if (known && asd_det_lost(p->d, &j->dj, out, fail, &e) != 0) known = 0;
+  free(out);
+  free(fail);
+  return known;
+}
+
 /*
- * Upload and invoke with job-level retries.  Returns 0 when invoked, or -1
- * after reporting the job.  The payload is freed once the input object
- * exists: a retried invocation only needs its location.
+ * The answer of j's invocation was lost after the request was sent: SageMaker
+ * may have accepted it, and invoking again would run (and bill) the model
+ * twice.  The job is polled instead, at the location its Filename makes
+ * predictable, like any accepted job; poll_once() decides what happens if
+ * nothing ever appears there.
+ */
+static void lost_answer(asd_pool *p, pjob *j, const asd_error *e) {
+  j->lost = 1;
+  j->lost_err = *e;
+  asd_error ignored;
+  asd_error_clear(&ignored);
+  asd_det_lost(p->d, &j->dj, NULL, NULL, &ignored);
+  expect_locations(p, j);
+  asd_metrics_incr(p->m, "LostInvocationAnswers", 1);
+  CPLDebug("ASD_POOL", "tile %lld: answer of inference %s lost (%s); looking for its result instead of invoking again",
+           (long long)j->tile_id, j->dj.inference_id, e->message);
+  note_progress(p);
+}
+
+/* Tells the caller the id, the input and where the result is expected,
+ * before the first call leaves (asd_pool_invoking_fn). */
+static void announce_invoking(asd_pool *p, pjob *j) {
+  j->announced = 1;
+  if (!p->cb->on_invoking) return;
+  char *out = NULL, *fail = NULL;
+  asd_invoke_paths_predict(&p->paths, j->dj.filename, &out, &fail);
+  char *input = asd_s3_uri_format(j->dj.input_bucket, j->dj.input_key);
+  pthread_mutex_lock(&p->cb_mu);
+  p->cb->on_invoking(p->cb->user_data, j->tile_id, j->dj.inference_id, input ? input : "", out ? out : "",
+                     fail ? fail : "");
+  pthread_mutex_unlock(&p->cb_mu);
+  free(input);
+  free(out);
+  free(fail);
+}
+
+/*
+ * Upload and invoke with job-level retries.  Returns 0 when invoked (or its
+ * answer lost: then it is polled at the predicted location), or -1 after
+ * reporting the job.  The payload is freed once the input object exists: a
+ * retried invocation only needs its location.
+ *
+ * The invocation is sent once per attempt (no HTTP-level retry:
+ * sagemaker_runtime.c), and attempted again only after an answer that says
+ * it was refused (throttling, ModelNotReadyException, no connection): never
+ * after one that may hide an acceptance (asd_error_invoke_maybe_accepted).
+ * Every attempt carries the same inference id and Filename, chosen here.
  */
 static int submit(asd_pool *p, pjob *j) {
   asd_error e;
   asd_error_clear(&e);
+  if (!j->dj.inference_id[0]) asd_invoke_new_id(j->dj.inference_id, j->dj.filename);
   for (;;) {
     j->attempts++;
     int rc = asd_det_upload(p->d, &j->dj, j->payload, j->payload_len, p->m, &e);
@@ -492,7 +586,14 @@ static int submit(asd_pool *p, pjob *j) {
       free(j->payload);
       j->payload = NULL;
     }
-    if (rc == 0) rc = asd_det_invoke(p->d, &j->dj, p->m, &e);
+    if (rc == 0) {
+      if (!j->announced) announce_invoking(p, j);
+      rc = asd_det_invoke(p->d, &j->dj, p->m, &e);
+      if (rc != 0 && asd_error_invoke_maybe_accepted(&e)) {
+        lost_answer(p, j, &e);
+        return 0;
+      }
+    }
     if (rc == 0) {
       note_progress(p);
       break;
@@ -512,6 +613,7 @@ static int submit(asd_pool *p, pjob *j) {
       return -1;
     }
   }
+  asd_invoke_paths_learn(&p->paths, j->dj.filename, j->dj.output_location, j->dj.failure_location);
   count(&p->counts.submitted);
   if (p->cb->on_submitted) {
     char *input = asd_s3_uri_format(j->dj.input_bucket, j->dj.input_key);
@@ -522,6 +624,40 @@ static int submit(asd_pool *p, pjob *j) {
     free(input);
   }
   return 0;
+}
+
+/*
+ * A lost invocation whose result never appeared by its deadline.  When the
+ * deadline is past RequestTTLSeconds + InvocationTimeoutSeconds (+ margin)
+ * from the lost call, SageMaker cannot have it any more (it would have
+ * written a result or a failure by then): it was never accepted, and is
+ * invoked again, with the same id and Filename.  Before that, it may still
+ * be queued there: the tile fails rather than pay twice.  Returns 1 when the
+ * job ended (reported), 0 when it was invoked again (poll it).
+ */
+static int lost_deadline(asd_pool *p, pjob *j) {
+  const asd_async_config *cfg = &p->cfg;
+  double certain = asd_config_request_ttl(cfg) + asd_config_invocation_timeout(cfg) + 10.0;
+  char lost[sizeof j->lost_err.message + 256];
+  asd_error_format(&j->lost_err, lost, sizeof lost);
+  if (cfg->max_wait_time >= certain && j->attempts <= cfg->max_retries) {
+    /* The input object stays: the new invocation names it again. */
+    j->lost = 0;
+    j->dj.invoked = 0;
+    if (j->dj.res_job) asd_resources_release(asd_detector_resources(p->d), j->dj.res_job);
+    j->dj.res_job = 0;
+    CPLDebug("ASD_POOL", "tile %lld: inference %s cannot have been accepted (nothing after %.0f s): invoking again",
+             (long long)j->tile_id, j->dj.inference_id, certain);
+    return submit(p, j) == 0 ? 0 : 1;
+  }
+  report_error(p, j, ASD_ERR_TIMEOUT, 1,
+               "the answer of inference %s was lost (%s) and no result appeared at %s within max_wait_time "
+               "%g s; not invoked again, since SageMaker may still hold it and would run it twice (a "
+               "max_wait_time above RequestTTLSeconds + InvocationTimeoutSeconds + 10 s lets such a tile be "
+               "invoked again once SageMaker cannot have it)",
+               j->dj.inference_id, lost, j->dj.output_location ? j->dj.output_location : "its predicted location",
+               cfg->max_wait_time);
+  return 1;
 }
 
 /* The next poll time of j, never past its deadline. */
@@ -541,6 +677,12 @@ static double next_poll(asd_pool *p, pjob *j, double from) {
  * polled again.
  */
 static int poll_once(asd_pool *p, pjob *j) {
+  if (j->lost && !expect_locations(p, j)) {
+    /* Nowhere to look yet: another job's answer will teach the endpoint's
+       paths.  Until then this one waits, up to its deadline. */
+    if (asd_time_monotonic() >= j->dj.deadline) return lost_deadline(p, j);
+    return 0;
+  }
   asd_error e;
   asd_error_clear(&e);
   asd_buf out;
@@ -571,6 +713,7 @@ static int poll_once(asd_pool *p, pjob *j) {
     report(p, j, 0, NULL, 0, &e, 0);
     return 1;
   }
+  if (asd_time_monotonic() >= j->dj.deadline && j->lost) return lost_deadline(p, j);
   if (asd_time_monotonic() >= j->dj.deadline) {
     /* The endpoint may still be running it: keep its input (abandon). */
     char why[1024];
@@ -822,12 +965,14 @@ asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *
   cond_init_monotonic(&p->heap_cv);
   cond_init_monotonic(&p->clean_cv);
   asd_timer_heap_init(&p->heap);
+  asd_invoke_paths_init(&p->paths);
   return p;
 }
 
 void asd_pool_free(asd_pool *p) {
   if (!p) return;
   asd_timer_heap_free(&p->heap);
+  asd_invoke_paths_free(&p->paths);
   asd_latency_free(p->lat);
   pthread_cond_destroy(&p->slot_cv);
   pthread_cond_destroy(&p->heap_cv);

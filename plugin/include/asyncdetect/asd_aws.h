@@ -52,6 +52,8 @@ typedef struct asd_aws_error {
   char code[64];         /* AWS error code ("NoSuchKey"), or "" */
   char message[512];     /* one line, never contains secrets */
   char request_id[128];  /* x-amz-request-id / x-amzn-RequestId, or "" */
+  int not_sent;          /* 1 when the request surely never reached the service (no
+                            connection, TLS refused, bad URL): it cannot have been acted on */
 } asd_aws_error;
 
 ASD_API void asd_aws_error_clear(asd_aws_error *err);

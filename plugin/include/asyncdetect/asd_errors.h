@@ -50,6 +50,7 @@ typedef struct asd_error {
   asd_errcode code;
   int http_status;      /* 0 when no HTTP answer was received, -1 when not applicable */
   int transport;        /* 1 when the request got no answer (connection, timeout) */
+  int not_sent;         /* 1 when the request surely never reached the service */
   char aws_code[64];    /* AWS error code such as "SlowDown", or "" */
   char request_id[128]; /* AWS request id, or "" */
   char message[1024];   /* one line: what failed and why */
@@ -98,12 +99,24 @@ ASD_API int asd_error_is_retryable(const asd_error *err);
  *    resource (AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
  *    InvalidClientTokenId, UnrecognizedClientException, ExpiredToken,
  *    NoSuchBucket, ValidationError: SageMaker's answer for an unknown
- *    endpoint).
+ *    endpoint, InternalDependencyException: its 530 that needs support).
  * Throttling, server errors, timeouts, inference failures, bad results and
  * tiles the caller could not make (ASD_ERR_INPUT: a damaged block of the
  * input fails its tiles only) stay the tile's.  A retryable error is never fatal.
  */
 ASD_API int asd_error_is_fatal_for_run(const asd_error *err);
+
+/*
+ * Whether an InvokeEndpointAsync that failed with err may nevertheless have
+ * been accepted (and its model run): the answer was lost after the request
+ * was sent (a timeout, a reset, a 5xx).  Such an invocation must not be
+ * repeated blindly: its result is looked for first (the pool does).  False
+ * for refusals (4xx: ValidationError, ThrottlingException,
+ * ModelNotReadyException), for InternalDependencyException (530, a fault
+ * SageMaker documents as needing support, which ends the run) and when the
+ * request surely never left (no connection).
+ */
+ASD_API int asd_error_invoke_maybe_accepted(const asd_error *err);
 
 /*
  * Formats "<strerror>: <message> (HTTP 503, SlowDown, request id X)" into

@@ -43,6 +43,9 @@ typedef struct asd_http_request {
   int unsigned_request;         /* 1 = do not sign (STS web identity) */
   size_t max_response_bytes;    /* 0 = context default */
   int max_attempts;             /* 0 = context default, 1 = no retry */
+  int fresh_connection;         /* 1 = on a new connection: libcurl silently sends a request
+                                   again when a reused connection dies before any answer,
+                                   which a non-idempotent call must not risk */
 } asd_http_request;
 
 typedef struct asd_http_response {

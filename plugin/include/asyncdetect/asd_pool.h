@@ -28,7 +28,16 @@
  *
  * Resume jobs carry an inference id and the output/failure locations of an
  * earlier run's invocation: they go straight to the poller, nothing is
- * uploaded or invoked again.
+ * uploaded or invoked again.  A resume job with an inference id but no
+ * output location (a run that stopped during the call, see on_invoking) is
+ * looked for where its Filename puts it once the endpoint's paths are known,
+ * and invoked again (same id, same input) only when SageMaker cannot hold
+ * it any more.
+ *
+ * InvokeEndpointAsync is sent at most once per attempt, and attempted again
+ * only after an answer that says the request was refused: an answer lost
+ * after the request was sent (timeout, reset, 5xx) may hide an accepted
+ * job, so its result is looked for instead of paying for a second run.
  *
  * Callbacks run on pool threads, one at a time (the pool serialises them), so
  * they need no locking of their own; they must not call asd_pool_process().
@@ -94,6 +103,19 @@ typedef struct asd_pool_job {
  */
 typedef int (*asd_pool_source_fn)(void *user_data, int worker, asd_pool_job *job);
 
+/*
+ * Right before a tile's first InvokeEndpointAsync: the inference id the pool
+ * chose for it (and whose Filename names its result), the input, and where
+ * the result will appear if the pool can already tell (else ""), so that a
+ * run that dies during the call can be resumed without invoking the tile a
+ * second time (give them back as a RESUME job).  Called on a pool thread,
+ * before the request leaves: recording them there is what makes them
+ * survive a crash in the call.
+ */
+typedef void (*asd_pool_invoking_fn)(void *user_data, int64_t tile_id, const char *inference_id,
+                                     const char *input_location, const char *expected_output_location,
+                                     const char *expected_failure_location);
+
 /* After a successful invocation: enough to resume the job in a later run. */
 typedef void (*asd_pool_submitted_fn)(void *user_data, int64_t tile_id, const char *inference_id,
                                       const char *input_location, const char *output_location,
@@ -127,6 +149,7 @@ typedef void (*asd_pool_done_fn)(void *user_data, const asd_pool_result *result)
 
 typedef struct asd_pool_callbacks {
   asd_pool_source_fn source;        /* required */
+  asd_pool_invoking_fn on_invoking;   /* optional */
   asd_pool_submitted_fn on_submitted; /* optional */
   asd_pool_done_fn on_done;         /* optional (counts are kept anyway) */
   void *user_data;
