@@ -100,6 +100,10 @@ class _Summary(ctypes.Structure):
         ("tiles_not_georeferenced", ctypes.c_longlong),
         ("tiles_trimmed", ctypes.c_longlong),
         ("georef_why", ctypes.c_char * 160),
+        # Added by issue 15: a run over several images (asd_detect_many) has a per-image list,
+        # which a call through this module (one image) never gets.
+        ("images", ctypes.c_int),
+        ("image_list", ctypes.c_void_p),
     ]
 
 
@@ -109,6 +113,8 @@ class Result:
     def __init__(self, status, summary, text):
         self.status = status
         for name, _ in _Summary._fields_:
+            if name == "image_list":
+                continue
             value = getattr(summary, name)
             if name in ("tiles_location", "bound", "bound_detail"):
                 value = value.decode("utf-8", "replace")
