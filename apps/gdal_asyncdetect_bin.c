@@ -7,7 +7,10 @@
  * --help-general, --version, --optfile through GDALGeneralCmdLineProcessor),
  * the size of GDAL's block cache,
  * opening the input raster, the terminal progress bar, printing the summary,
- * the SIGINT handler and the exit status.
+ * the SIGINT handler and the exit status.  Several inputs (SRC1 ... DST,
+ * -input_file_list) go to asd_detect_many(), which opens them itself, and
+ * -merge-shards to asd_detect_merge_shards(); one input is opened here, so
+ * that a name GDAL cannot open is one line before anything else.
  *
  * Ctrl-C: the handler only counts (an async-signal-safe store); the library
  * watches the counter.  The first Ctrl-C stops submitting tiles and drains
@@ -99,7 +102,9 @@ int main(int argc, char **argv) {
   }
   if (!bin->source || !bin->dest) {
     CPLError(CE_Failure, CPLE_IllegalArg, "%s (see gdal_asyncdetect --help)",
-             !bin->source ? "missing SRC_RASTER and DST_VECTOR" : "missing DST_VECTOR");
+             bin->merge_shards ? "-merge-shards wants SHARD... DST_VECTOR"
+             : !bin->source    ? "missing SRC_RASTER and DST_VECTOR"
+                               : "missing DST_VECTOR");
     asd_detect_options_free(opts);
     asd_detect_options_for_binary_free(bin);
     CSLDestroy(argv);
@@ -108,7 +113,10 @@ int main(int argc, char **argv) {
   }
 
   /* A /vsis3/ input is read through the tool's endpoint and credentials. */
-  if (asd_detect_prepare_input(bin->source, opts) != 0) {
+  int prepared = 0;
+  for (char **s = bin->merge_shards ? NULL : bin->sources; s && *s && prepared == 0; s++)
+    prepared = asd_detect_prepare_input(*s, opts);
+  if (prepared != 0) {
     asd_detect_options_free(opts);
     asd_detect_options_for_binary_free(bin);
     CSLDestroy(argv);
@@ -116,16 +124,24 @@ int main(int argc, char **argv) {
     return ASD_DETECT_ERROR;
   }
 
-  /* Open the input quietly and report one line that names the file. */
-  CPLPushErrorHandler(CPLQuietErrorHandler);
-  GDALDatasetH src = GDALOpenEx(bin->source, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
-  CPLPopErrorHandler();
-  if (!src) {
-    /* Copy: CPLError reuses the buffer CPLGetLastErrorMsg points into. */
+  /* One input: open it quietly and report one line that names the file
+     (without a query string: a presigned URL's signature is a secret). */
+  const int one = !bin->merge_shards && CSLCount(bin->sources) == 1;
+  GDALDatasetH src = NULL;
+  if (one) {
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    src = GDALOpenEx(bin->source, GDAL_OF_RASTER | GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+  }
+  if (one && !src) {
+    char *label = asd_detect_source_label(bin->source);
+    /* Copy: CPLError reuses the buffer CPLGetLastErrorMsg points into.
+       GDAL's message may quote the name as given: then it is left out. */
     char why[1024];
-    snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
-    CPLError(CE_Failure, CPLE_OpenFailed, "cannot open input raster '%s'%s%s", bin->source, *why ? ": " : "",
-             why);
+    snprintf(why, sizeof why, "%s", strstr(CPLGetLastErrorMsg(), bin->source) && strcmp(label, bin->source) != 0
+                                        ? "" : CPLGetLastErrorMsg());
+    CPLError(CE_Failure, CPLE_OpenFailed, "cannot open input raster '%s'%s%s", label, *why ? ": " : "", why);
+    CPLFree(label);
     asd_detect_options_free(opts);
     asd_detect_options_for_binary_free(bin);
     CSLDestroy(argv);
@@ -144,7 +160,9 @@ int main(int argc, char **argv) {
 
   asd_detect_summary summary;
   int usage = 0;
-  int status = asd_detect(bin->dest, src, opts, &summary, &usage);
+  int status = bin->merge_shards ? asd_detect_merge_shards(bin->dest, bin->sources, opts, &summary, &usage)
+               : one             ? asd_detect(bin->dest, src, opts, &summary, &usage)
+                                 : asd_detect_many(bin->dest, bin->sources, opts, &summary, &usage);
   if (!bin->quiet && status != ASD_DETECT_ERROR) {
     char *text = asd_detect_summary_format(&summary);
     fputs(text, stdout);
@@ -156,7 +174,8 @@ int main(int argc, char **argv) {
     CPLFree(line);
   }
 
-  GDALClose(src);
+  asd_detect_summary_clear(&summary);
+  if (src) GDALClose(src);
   asd_detect_options_free(opts);
   asd_detect_options_for_binary_free(bin);
   CSLDestroy(argv);

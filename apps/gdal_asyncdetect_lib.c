@@ -31,6 +31,7 @@
 #include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_encode.h"
 #include "asyncdetect/asd_merge.h"
+#include "inputs.h"
 #include "cpl_conv.h"
 #include "cpl_error.h"
 #include "cpl_string.h"
@@ -96,11 +97,13 @@ static const char *const usage_parts[] = {
     "       [-status-nln NAME] [-status-output DST] [-t_srs SRS] [-to NAME=VALUE]...\n"
     "       [-overwrite | -append]\n"
     "       [-metrics FILE.json] [-quicklook FILE.png [-quicklook-width N]]\n"
-    "       [-q] [-dry-run] [-resume] [-cleanup-pending]\n"
-    "       SRC_RASTER DST_VECTOR\n"
+    "       [-q] [-dry-run] [-resume] [-cleanup-pending] [-shard K/N]\n"
+    "       [-input_file_list FILE] SRC_RASTER [SRC_RASTER...] DST_VECTOR\n"
+    "   or: gdal_asyncdetect -merge-shards [merging and output options] SHARD... DST_VECTOR\n"
     "\n"
-    "Runs object detection over SRC_RASTER through an Amazon SageMaker asynchronous\n"
-    "inference endpoint and writes the georeferenced detections to DST_VECTOR.\n"
+    "Runs object detection over SRC_RASTER (or several: one run, one output) through an\n"
+    "Amazon SageMaker asynchronous inference endpoint and writes the georeferenced\n"
+    "detections to DST_VECTOR.\n"
     "\n",
     "Endpoint and AWS (the standard credential chain, AWS_REGION and AWS_ENDPOINT_URL*\n"
     "apply, so the same command runs against AWS or the local asyncdetect_endpoint):\n"
@@ -183,6 +186,17 @@ static const char *const usage_parts[] = {
     "                            are not invoked again, in-flight ones are polled again.\n"
     "  -cleanup-pending          only delete the S3 objects earlier runs on DST_VECTOR left\n"
     "                            under -cleanup-policy delayed, once due; invoke nothing.\n"
+    "\n",
+    "Many images and fleets (docs/fleet.md):\n"
+    "  SRC1 SRC2 ... DST         one run over several images: one pool (the next image is read\n"
+    "                            while the last one's tiles are in flight), one output with a\n"
+    "                            source_image field, one journal (-resume), a line per image.\n"
+    "  -input_file_list FILE     the images, one per line (VSI paths too; '#' lines skipped).\n"
+    "  -shard K/N                only the K-th (0..N-1) of N parts: a block of the tiles of one\n"
+    "                            image, or of the list; detections written unmerged.  K can be\n"
+    "                            $AWS_BATCH_JOB_ARRAY_INDEX or $JOB_COMPLETION_INDEX as it is.\n"
+    "  -merge-shards SHARD... DST merge the shards' outputs into DST as one run would have\n"
+    "                            written it (seams between shards included); invokes nothing.\n"
     "\n"
     "Exit status: 0 every tile succeeded; 1 error before any work (usage, input, output,\n"
     "credentials, endpoint) or no tile of the input could be read; 2 output written but some\n"
@@ -216,6 +230,7 @@ void asd_detect_options_for_binary_free(asd_detect_options_for_binary *b) {
   if (!b) return;
   CPLFree(b->source);
   CPLFree(b->dest);
+  CSLDestroy(b->sources);
   CPLFree(b);
 }
 
@@ -328,6 +343,34 @@ static int check_config_flag(const struct config_flag *f, const char *v) {
   return 0;
 }
 
+/* dst + src, in order (CSLMerge would merge NAME=VALUE pairs). */
+static char **append_all(char **dst, char **src) {
+  for (char **p = src; p && *p; p++) dst = CSLAddString(dst, *p);
+  return dst;
+}
+
+/* SRC... DST: the last positional argument is the output, the others and
+   then the -input_file_list lines the inputs.  A lone name is taken as an
+   input without an output (the likelier mistake), which the utility reports. */
+static void take_positionals(asd_detect_options_for_binary *b, char ***positionals, char ***file_list) {
+  int n = CSLCount(*positionals);
+  if (n == 1 && !*file_list) {
+    set_str(&b->source, (*positionals)[0]);
+    b->sources = *positionals;
+    *positionals = NULL;
+    return;
+  }
+  if (n >= 1) {
+    set_str(&b->dest, (*positionals)[n - 1]);
+    CPLFree((*positionals)[n - 1]);
+    (*positionals)[n - 1] = NULL;
+  }
+  b->sources = append_all(*positionals, *file_list);
+  CSLDestroy(*file_list);
+  *positionals = *file_list = NULL;
+  if (b->sources && b->sources[0]) set_str(&b->source, b->sources[0]);
+}
+
 asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_binary *for_binary) {
   asd_detect_options *o = CPLCalloc(1, sizeof(*o));
   o->tile_size = 512;
@@ -342,7 +385,7 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
   o->min_score = 0.0;
   o->tile_format = CPLStrdup("PNG");
   o->layer_name = CPLStrdup("detections");
-  int positional = 0;
+  char **positionals = NULL, **file_list = NULL;
   int argc = CSLCount(argv);
 
 /* Checks that option argv[i] has n arguments after it. */
@@ -626,24 +669,45 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       o->resume = 1;
     } else if (EQUAL(a, "-cleanup-pending")) {
       o->cleanup_pending = 1;
+    } else if (EQUAL(a, "-shard")) {
+      NEED(1);
+      char err[256];
+      if (asd_shard_parse(argv[i + 1], &o->shard_k, &o->shard_n, err, sizeof err) != 0) {
+        usage_error("%s", err);
+        goto fail;
+      }
+      i++;
+    } else if (EQUAL(a, "-merge-shards")) {
+      o->merge_shards = 1;
+      if (for_binary) for_binary->merge_shards = 1;
+    } else if (EQUAL(a, "-input_file_list") || EQUAL(a, "--input_file_list")) {
+      NEED(1);
+      if (!for_binary) {
+        usage_error("-input_file_list is the utility's: call asd_detect_many() with the list");
+        goto fail;
+      }
+      char err[512];
+      char **list = asd_read_input_file_list(argv[i + 1], err, sizeof err);
+      if (!list) {
+        if (!err[0]) snprintf(err, sizeof err, "-input_file_list: '%s' names no image", argv[i + 1]);
+        usage_error("%s", err);
+        goto fail;
+      }
+      file_list = append_all(file_list, list);
+      CSLDestroy(list);
+      i++;
     } else if (a[0] == '-' && a[1] != '\0' && !is_number(a)) {
       usage_error("unknown option '%s'", a);
       goto fail;
-    } else if (for_binary && positional == 0) {
-      set_str(&for_binary->source, a);
-      positional++;
-    } else if (for_binary && positional == 1) {
-      set_str(&for_binary->dest, a);
-      positional++;
     } else if (for_binary) {
-      usage_error("too many arguments: '%s' (expected SRC_RASTER DST_VECTOR)", a);
-      goto fail;
+      positionals = CSLAddString(positionals, a);
     } else {
       usage_error("unexpected argument '%s'", a);
       goto fail;
     }
   }
 #undef NEED
+  if (for_binary) take_positionals(for_binary, &positionals, &file_list);
 
   /* Combinations. */
   if (o->overwrite && o->append) {
@@ -678,9 +742,15 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
     usage_error("-projwin wants ULX < LRX and ULY > LRY");
     goto fail;
   }
+  if (o->merge_shards && (o->shard_n || o->resume || o->dry_run || o->cleanup_pending)) {
+    usage_error("-merge-shards merges finished shards: it takes no -shard, -resume, -dry-run or -cleanup-pending");
+    goto fail;
+  }
   return o;
 
 fail:
+  CSLDestroy(positionals);
+  CSLDestroy(file_list);
   asd_detect_options_free(o);
   return NULL;
 }

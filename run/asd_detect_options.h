@@ -78,6 +78,8 @@ struct asd_detect_options {
   int dry_run;
   int resume;
   int cleanup_pending; /* -cleanup-pending: only delete what earlier runs left pending */
+  int shard_k, shard_n; /* -shard K/N: the K-th (0-based) of N parts; shard_n 0 = the whole work */
+  int merge_shards;     /* -merge-shards: the positional arguments are shard outputs, then DST */
   GDALProgressFunc progress;
   void *progress_data;
   volatile sig_atomic_t *interrupt;

@@ -6,10 +6,11 @@
  * (detect.c calls them one after the other and stops at the first failure):
  *
  *   stage            function                 file        what it does
- *   open input       asd_run_open_input()     input.c     checks the dataset, plans tiles, opens the encoder
+ *   open input       asd_run_open_input()     input.c     checks each image, plans its tiles, georeferencer,
+ *                                                         the first image's encoder; the -shard part
  *                    asd_run_connect()        connect.c   engine configuration, endpoint client, preflight
  *                    asd_run_locate_output()  output.c    driver, journal place, tile-status layer name
- *   open output      asd_run_open_output()    output.c    existence rules, georeferencer, OGR writer
+ *   open output      asd_run_open_output()    output.c    existence rules, OGR writer
  *   bind journal     asd_run_bind_journal()   resume.c    journal in the output (or a sidecar), run identity
  *   replay           asd_run_replay()         resume.c    merger, stored results fed again, work lists
  *   run              asd_run_execute()        runtime.c   encoder threads -> pool thread -> sink (this thread)
@@ -20,6 +21,15 @@
  * the caller's thread only.  metrics_json.c writes -metrics, summary.c fills
  * asd_detect_summary and formats it, report.c turns the modules' CPLErrors
  * during setup into one line with context.
+ *
+ * A run works on a set of images (images.h): one for asd_detect(), several
+ * for asd_detect_many() (SRC1 SRC2 ... DST, -input_file_list), with one
+ * pool, one output and one journal; each image has its own plan,
+ * georeferencer, merger and (while its tiles are read) encoder.  Tiles are
+ * numbered globally across the set (asd_run_image_of).  Two more shapes of
+ * a run: -shard K/N takes a part of the tiles or of the list (input.c) and
+ * writes its detections unmerged; asd_detect_merge_shards() (shards.c)
+ * replays the shards' journals into one merged output instead of invoking.
  *
  * Where a new thing goes:
  *   - an option: a field in asd_detect_options.h, its parsing and --help line
@@ -42,6 +52,9 @@
 #include <stddef.h>
 
 #include "asd_detect_options.h"
+#include "images.h"
+#include "inputs.h"
+#include "shards.h"
 #include "asyncdetect/asd_pending.h"
 #include "asyncdetect/asd_app.h"
 #include "asyncdetect/asd_config.h"
@@ -68,11 +81,13 @@ typedef enum asd_run_tile_state {
   ASD_RUN_TILE_SUCCEEDED,
   ASD_RUN_TILE_FAILED,
   ASD_RUN_TILE_SKIPPED,
-  ASD_RUN_TILE_NOT_RUN
+  ASD_RUN_TILE_NOT_RUN,
+  ASD_RUN_TILE_OTHER_SHARD  /* another shard's (-shard K/N): not this run's, written nowhere */
 } asd_run_tile_state;
 
 typedef struct asd_run_tile {
   asd_run_tile_state state;
+  int image;              /* index in asd_run.images */
   int resumed;            /* succeeded in an earlier run (result from the journal) */
   asd_skip_reason skip;
   char *reason;
@@ -130,17 +145,23 @@ typedef struct asd_run {
   /* Given (asd_run_init). */
   const asd_detect_options *o;
   const char *dest;
-  GDALDatasetH src;
+  char **names;           /* the images by name (asd_detect_many, or the shards' sources), else NULL */
+  GDALDatasetH src;       /* asd_detect()'s dataset (the caller's), else NULL */
   asd_detect_summary *summary;
   int *usage_error;
   double t0;
   asd_run_report report;
 
-  /* Open input (input.c). */
-  asd_plan *plan;
-  int ntiles;
+  /* -merge-shards (shards.c): the shards, and the options with their tiling. */
+  asd_run_shards *shards;
+  asd_detect_options merge_opts;
+
+  /* Open input (input.c, images.c). */
+  asd_run_image *images;
+  int nimages;
+  int ntiles;             /* over every image */
+  int tiles_other;        /* of those, another shard's (-shard K/N) */
   asd_run_tile *tiles;
-  asd_encoder *encoder;
   const char *content_type;
 
   /* Connect (connect.c); detector stays NULL for a dry run without AWS settings. */
@@ -155,8 +176,8 @@ typedef struct asd_run {
   char tiles_layer[256];
   char *sidecar;          /* sidecar journal path, or NULL when in the GeoPackage */
   const char *journal_path;
-  asd_georef *georef;
   asd_writer *writer;
+  int writer_image;       /* the image the writer writes for now (asd_run_writer_image) */
   int output_created;     /* this run created dest (removed again on a fatal error) */
   char *tiles_path;       /* separate tile-status file this run created, removed on a fatal error */
   asd_writer_georef_counts geo_counts; /* taken from the writer when it closes */
@@ -168,8 +189,7 @@ typedef struct asd_run {
   int pending_noted;        /* the journal held a list when the run started */
   int pending_kept;         /* asd_run_keep_pending() has run */
 
-  /* Replay (resume.c, sink.c). */
-  asd_merger *merger;
+  /* Replay (resume.c, sink.c); the mergers are the images'. */
   asd_detections final_dets;
   int *to_encode;         /* tile indices to read, encode and invoke */
   int n_to_encode;
@@ -210,6 +230,13 @@ typedef struct asd_run {
   int write_error;
 } asd_run;
 
+/* The image of global tile g, and g's tile in that image's plan. */
+static inline asd_run_image *asd_run_image_of(const asd_run *r, int g) { return &r->images[r->tiles[g].image]; }
+static inline const asd_tile *asd_run_plan_tile(const asd_run *r, int g) {
+  const asd_run_image *im = asd_run_image_of(r, g);
+  return asd_plan_tile(im->plan, g - im->first);
+}
+
 /* detect.c: set up and tear down; the finish stage. */
 void asd_run_init(asd_run *r, const char *dest, GDALDatasetH src, const asd_detect_options *o,
                   asd_detect_summary *summary, int *usage_error);
@@ -218,6 +245,8 @@ int asd_run_finish(asd_run *r);
 
 /* input.c */
 int asd_run_open_input(asd_run *r);
+asd_encoder *asd_run_encoder_for(asd_run *r, int g, const char **why);
+void asd_run_encoded(asd_run *r, int g);
 
 /* connect.c */
 int asd_run_connect(asd_run *r);
@@ -231,6 +260,7 @@ void asd_run_locate_output(asd_run *r);
 int asd_run_open_output(asd_run *r);
 void asd_run_write_tile_status(asd_run *r, int interrupted);
 void asd_run_close_output(asd_run *r);
+int asd_run_writer_image(asd_run *r, int image);
 void asd_run_discard_output(asd_run *r);
 
 /* resume.c */
@@ -239,6 +269,14 @@ int asd_run_check_resume(asd_run *r);
 int asd_run_bind_journal(asd_run *r);
 int asd_run_replay(asd_run *r);
 int asd_run_count_resumed(const asd_run *r);
+void asd_run_note_skipped(asd_run *r);
+void asd_run_replay_recorded(asd_run *r, int g, const asd_journal_entry *e, const char *text);
+void asd_run_replay_skipped(asd_run *r, int g, asd_skip_reason why);
+void asd_run_replay_not_run(asd_run *r, int g, const asd_journal_entry *e, const char *reason);
+
+/* shards.c */
+int asd_run_open_shards(asd_run *r, char **paths);
+int asd_run_replay_shards(asd_run *r);
 
 /* sink.c */
 int asd_run_open_merger(asd_run *r);

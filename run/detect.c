@@ -17,6 +17,12 @@
  * writes its detections; output.c writes its row of the tile-status layer at
  * the end; summary.c and metrics_json.c count it.
  *
+ * asd_detect_many() runs the same stages over a list of images (one pool,
+ * one output, one journal), after -shard K/N has kept its block of the
+ * list; asd_detect_merge_shards() reads shard outputs instead of invoking
+ * (shards.c): open shards -> open input -> open output -> bind journal ->
+ * replay the shards -> finish.
+ *
  * The finish stage decides the status: a run-level failure is
  * ASD_DETECT_ERROR (and an output this run created is removed again when no
  * tile succeeded, so the next attempt needs no -overwrite); an interruption
@@ -74,13 +80,14 @@ void asd_run_free(asd_run *r) {
   asd_pending_free(&r->pending);
   if (r->detector) asd_detector_free(r->detector);
   if (r->metrics) asd_metrics_free(r->metrics);
-  if (r->merger) asd_merger_free(r->merger);
   asd_detections_free(&r->final_dets);
   if (r->writer) asd_writer_close(r->writer);
   if (r->journal) asd_journal_close(r->journal);
-  if (r->georef) asd_georef_free(r->georef);
-  if (r->encoder) asd_encoder_free(r->encoder);
-  if (r->plan) asd_plan_free(r->plan);
+  /* After the writer, which uses the images' georeferencers until it closes. */
+  for (int k = 0; k < r->nimages; k++) asd_run_image_free(&r->images[k]);
+  CPLFree(r->images);
+  asd_run_shards_free(r->shards);
+  CSLDestroy(r->names);
   CPLFree(r->sidecar);
   CPLFree(r->tiles_path);
   CPLFree(r->fatal);
@@ -93,8 +100,9 @@ static int dry_run(asd_run *r) {
   asd_detect_summary *s = r->summary;
   s->tiles_resumed = asd_run_count_resumed(r);
   asd_run_report_end(&r->report);
-  s->tiles_planned = r->ntiles;
-  s->tiles_skipped = asd_plan_skip_count(r->plan, ASD_SKIP_OUTSIDE_AOI);
+  s->tiles_planned = r->ntiles - r->tiles_other;
+  for (int k = 0; k < r->nimages; k++) s->tiles_skipped += asd_plan_skip_count(r->images[k].plan, ASD_SKIP_OUTSIDE_AOI);
+  s->images = r->nimages;
   s->elapsed_seconds = asd_time_monotonic() - r->t0;
   return ASD_DETECT_OK;
 }
@@ -114,8 +122,9 @@ static void check_input_readable(asd_run *r, const asd_detect_summary *s) {
     if (t->read_error && !first) first = t->reason;
   }
   const char *why = first ? strstr(first, ASD_RUN_READ_FAILURE ": ") : NULL;
-  asd_run_set_fatal(r, "cannot read input '%s': none of the %d tile(s) tried could be read (the first: %s)",
-                    GDALGetDescription(r->src), s->tiles_read_failed,
+  asd_run_set_fatal(r, "cannot read %s%s%s: none of the %d tile(s) tried could be read (the first: %s)",
+                    r->nimages > 1 ? "any of the inputs" : "input '", r->nimages > 1 ? "" : r->images[0].label,
+                    r->nimages > 1 ? "" : "'", s->tiles_read_failed,
                     why ? why + strlen(ASD_RUN_READ_FAILURE ": ") : "unknown error");
 }
 
@@ -123,9 +132,9 @@ static void check_input_readable(asd_run *r, const asd_detect_summary *s) {
    output is written already, so a picture that cannot be made is a warning. */
 static void write_quicklook(asd_run *r) {
   const asd_detect_options *o = r->o;
-  const asd_quicklook_request q = {o->quicklook, o->quicklook_width, r->src, o->bands, o->nbands, r->dest,
+  const asd_quicklook_request q = {o->quicklook, o->quicklook_width, r->images[0].src, o->bands, o->nbands, r->dest,
                                    o->layer_name, r->summary->tiles_location[0] ? r->summary->tiles_location : NULL,
-                                   r->tiles_layer, GDALGetDescription(r->src)};
+                                   r->tiles_layer, r->images[0].label};
   if (asd_quicklook_write(&q) != 0)
     CPLError(CE_Warning, CPLE_AppDefined, "cannot write the quicklook '%s': %s", o->quicklook, CPLGetLastErrorMsg());
 }
@@ -133,10 +142,11 @@ static void write_quicklook(asd_run *r) {
 int asd_run_finish(asd_run *r) {
   const asd_detect_options *o = r->o;
   asd_detect_summary *s = r->summary;
-  asd_merger_finish(r->merger);
   asd_run_write_final(r);
   int interrupted = (o->interrupt && *o->interrupt > 0) || r->stop_submitting;
   asd_run_write_tile_status(r, interrupted);
+  asd_run_note_skipped(r);
+  asd_run_journal_commit(r);
   asd_run_keep_pending(r); /* while a shared journal's connection is open */
   asd_run_close_output(r);
   asd_run_fill_summary(r, s);
@@ -176,27 +186,110 @@ static int run_stages(asd_run *r) {
   return asd_run_finish(r);
 }
 
+/* -merge-shards: the shards' journals replayed into one output. */
+static int merge_stages(asd_run *r, char **shards) {
+  asd_run_report_begin(&r->report);
+  if (asd_run_open_shards(r, shards) != 0 || asd_run_open_input(r) != 0) return ASD_DETECT_ERROR;
+  asd_run_locate_output(r);
+  if (asd_run_open_output(r) != 0 || asd_run_bind_journal(r) != 0) return ASD_DETECT_ERROR;
+  asd_run_report_end(&r->report);
+  if (asd_run_replay_shards(r) != 0 && !r->fatal) return ASD_DETECT_ERROR;
+  return asd_run_finish(r);
+}
+
+static int usage_fail(int *usage_error, const char *msg) {
+  if (usage_error) *usage_error = 1;
+  asd_run_error("%s (see gdal_asyncdetect --help)", msg);
+  return ASD_DETECT_ERROR;
+}
+
+/* What every entry point checks first: 0, or the status to return. */
+static int check_call(const char *dest, const asd_detect_options *o, asd_detect_summary *summary, int *usage_error,
+                      int need_endpoint) {
+  memset(summary, 0, sizeof *summary);
+  if (usage_error) *usage_error = 0;
+  if (!o || !dest || !*dest) {
+    asd_run_error("asd_detect: a source, a destination and options are required");
+    return ASD_DETECT_ERROR;
+  }
+  summary->dry_run = o->dry_run;
+  if (need_endpoint && !o->endpoint && !o->dry_run && !CPLGetConfigOption("ASYNC_SM_ENDPOINT", NULL))
+    return usage_fail(usage_error, "no endpoint: give -endpoint NAME or set ASYNC_SM_ENDPOINT");
+  if (o->merge_shards && need_endpoint)
+    return usage_fail(usage_error, "-merge-shards: call asd_detect_merge_shards() with the shard outputs");
+  return 0;
+}
+
+static int run_one(asd_run *run, char **shards) {
+  int status = shards ? merge_stages(run, shards) : run_stages(run);
+  if (status == ASD_DETECT_ERROR && !run->summary->elapsed_seconds)
+    run->summary->elapsed_seconds = asd_time_monotonic() - run->t0;
+  asd_run_free(run);
+  return status;
+}
+
 int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, asd_detect_summary *summary,
                int *usage_error) {
   asd_detect_summary local;
   if (!summary) summary = &local;
-  memset(summary, 0, sizeof *summary);
-  if (usage_error) *usage_error = 0;
-  if (!o || !src || !dest || !*dest) {
-    asd_run_error("asd_detect: a source dataset, a destination and options are required");
-    return ASD_DETECT_ERROR;
-  }
-  summary->dry_run = o->dry_run;
-  if (!o->endpoint && !o->dry_run && !CPLGetConfigOption("ASYNC_SM_ENDPOINT", NULL)) {
-    if (usage_error) *usage_error = 1;
-    asd_run_error("no endpoint: give -endpoint NAME or set ASYNC_SM_ENDPOINT (see gdal_asyncdetect --help)");
+  int rc = check_call(dest, o, summary, usage_error, 1);
+  if (rc != 0) return rc;
+  if (!src) {
+    asd_run_error("asd_detect: a source dataset is required");
     return ASD_DETECT_ERROR;
   }
   asd_run run;
   asd_run_init(&run, dest, src, o, summary, usage_error);
-  int status = run_stages(&run);
-  if (status == ASD_DETECT_ERROR && !summary->elapsed_seconds)
-    summary->elapsed_seconds = asd_time_monotonic() - run.t0;
-  asd_run_free(&run);
+  return run_one(&run, NULL);
+}
+
+/* -shard K/N over a list keeps a block of the list. */
+static char **shard_of_list(char **sources, const asd_detect_options *o, int *usage_error) {
+  const int m = CSLCount(sources);
+  if (!o->shard_n || m < 2) return CSLDuplicate(sources);
+  if (m < o->shard_n) {
+    if (usage_error) *usage_error = 1;
+    asd_run_error("-shard %d/%d: the list has %d images, fewer than %d shards: use at most %d shards (one image "
+                  "alone is split by tiles)",
+                  o->shard_k, o->shard_n, m, o->shard_n, m);
+    return NULL;
+  }
+  int a, b;
+  asd_shard_range(m, o->shard_k, o->shard_n, &a, &b);
+  char **part = NULL;
+  for (int i = a; i < b; i++) part = CSLAddString(part, sources[i]);
+  return part;
+}
+
+int asd_detect_many(const char *dest, char **sources, const asd_detect_options *o, asd_detect_summary *summary,
+                    int *usage_error) {
+  asd_detect_summary local;
+  if (!summary) summary = &local;
+  int rc = check_call(dest, o, summary, usage_error, 1);
+  if (rc != 0) return rc;
+  if (CSLCount(sources) < 1) return usage_fail(usage_error, "no input: give SRC_RASTER... DST_VECTOR");
+  if (CSLCount(sources) > 1 && (o->has_srcwin || o->has_projwin || o->quicklook))
+    return usage_fail(usage_error, "-srcwin, -projwin and -quicklook apply to one image, not to a list");
+  char **names = shard_of_list(sources, o, usage_error);
+  if (!names) return ASD_DETECT_ERROR;
+  asd_run run;
+  asd_run_init(&run, dest, NULL, o, summary, usage_error);
+  run.names = names;
+  int status = run_one(&run, NULL);
   return status;
+}
+
+int asd_detect_merge_shards(const char *dest, char **shards, const asd_detect_options *o,
+                            asd_detect_summary *summary, int *usage_error) {
+  asd_detect_summary local;
+  if (!summary) summary = &local;
+  int rc = check_call(dest, o, summary, usage_error, 0);
+  if (rc != 0) return rc;
+  if (CSLCount(shards) < 1) return usage_fail(usage_error, "-merge-shards wants SHARD... DST_VECTOR");
+  if (o->shard_n || o->resume || o->dry_run || o->cleanup_pending)
+    return usage_fail(usage_error, "-merge-shards merges finished shards: it takes no -shard, -resume, -dry-run or "
+                                   "-cleanup-pending");
+  asd_run run;
+  asd_run_init(&run, dest, NULL, o, summary, usage_error);
+  return run_one(&run, shards);
 }

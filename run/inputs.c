@@ -93,6 +93,25 @@ char *asd_source_label(const char *name) {
   return strip_url(name);
 }
 
+/* Where a URL quoted in a message ends. */
+static int url_end(char c) { return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '`'; }
+
+void asd_scrub_urls(char *text) {
+  if (!text) return;
+  char *out = text;
+  const char *p = text;
+  while (*p) {
+    const char *scheme = strstr(p, "://");
+    if (!scheme) break;
+    /* Copy up to the URL's host, then its path, dropping ?query and #fragment. */
+    while (p < scheme + 3) *out++ = *p++;
+    while (!url_end(*p) && *p != '?' && *p != '#') *out++ = *p++;
+    while (!url_end(*p)) p++;
+  }
+  while (*p) *out++ = *p++;
+  *out = '\0';
+}
+
 static char *trim(char *s) {
   while (*s == ' ' || *s == '\t') s++;
   size_t n = strlen(s);

@@ -27,6 +27,14 @@ extern "C" {
 char *asd_source_label(const char *name);
 
 /*
+ * Removes, in place, the query string of every URL ("scheme://...") in a
+ * message: GDAL's own messages about a /vsicurl/ source quote its URL, and
+ * such a message becomes a tile's failure reason (journal, tile layer,
+ * metrics) or a line on the terminal.  A URL ends at a blank or a quote.
+ */
+void asd_scrub_urls(char *text);
+
+/*
  * Reads an -input_file_list file: one source per line, as gdalbuildvrt and
  * gdal_merge take them.  Surrounding blanks and a CR are trimmed, empty
  * lines and lines starting with '#' are skipped.  Returns a CSL list (empty

@@ -9,6 +9,11 @@
  * up without the output.  It is written to a temporary name and renamed, so
  * a reader never sees half a file.
  *
+ * A run over several images adds "images", one object per image with its
+ * figures (the summary's image_list); "source" is then the first image.
+ * Sources are written by their label: no query string, so a presigned
+ * URL's signature never reaches the file.
+ *
  * A new figure goes in the summary first (asd_app.h, summary.c) and is
  * written here from the summary; a per-tile fact goes in the failed_tiles
  * objects.
@@ -59,9 +64,10 @@ static void append_figures(asd_buf *b, const asd_detect_summary *s) {
 /* What was done to the pixels and the coordinates (issue 16). */
 static void append_rasters(asd_buf *b, const asd_run *r, const asd_detect_summary *s) {
   json_object *px = json_object_new_object();
-  if (r->encoder) {
+  const asd_encoder *enc = r->nimages ? r->images[0].encoder : NULL;
+  if (enc) {
     asd_encode_scaling_info in;
-    asd_encoder_scaling_info(r->encoder, &in);
+    asd_encoder_scaling_info(enc, &in);
     json_object_object_add(px, "mode", json_object_new_string(asd_scale_mode_name(in.mode)));
     json_object_object_add(px, "automatic", json_object_new_boolean(in.automatic));
     json_object_object_add(px, "data_type", json_object_new_string(GDALGetDataTypeName(in.data_type)));
@@ -85,7 +91,7 @@ static void append_rasters(asd_buf *b, const asd_run *r, const asd_detect_summar
   asd_buf_appendf(b, "  \"pixels\": %s,\n", json_object_to_json_string_ext(px, JSON_C_TO_STRING_PLAIN));
   json_object_put(px);
   json_object *geo = json_object_new_object();
-  json_object_object_add(geo, "method", json_object_new_string(asd_georef_method(r->georef)));
+  json_object_object_add(geo, "method", json_object_new_string(r->nimages ? asd_georef_method(r->images[0].georef) : ""));
   json_object_object_add(geo, "summary", json_object_new_string(s->georeferencing));
   json_object *ng = json_object_new_object();
   json_object_object_add(ng, "detections", json_object_new_int64(s->detections_not_georeferenced));
@@ -98,11 +104,34 @@ static void append_rasters(asd_buf *b, const asd_run *r, const asd_detect_summar
   json_object_put(geo);
 }
 
+/* One object per image of a run over several. */
+static void append_images(asd_buf *b, const asd_detect_summary *s) {
+  if (!s->image_list) return;
+  json_object *a = json_object_new_array();
+  for (int k = 0; k < s->images; k++) {
+    const asd_detect_image_summary *im = &s->image_list[k];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "source", json_object_new_string(im->source));
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "planned", json_object_new_int(im->tiles_planned));
+    json_object_object_add(t, "skipped", json_object_new_int(im->tiles_skipped));
+    json_object_object_add(t, "succeeded", json_object_new_int(im->tiles_succeeded));
+    json_object_object_add(t, "failed", json_object_new_int(im->tiles_failed));
+    json_object_object_add(t, "not_run", json_object_new_int(im->tiles_not_run));
+    json_object_object_add(o, "tiles", t);
+    json_object_object_add(o, "features_kept", json_object_new_int64(im->features_kept));
+    json_object_array_add(a, o);
+  }
+  asd_buf_appendf(b, "  \"images\": %s,\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+  json_object_put(a);
+}
+
 static json_object *failed_tile_json(const asd_run *r, int i) {
   const asd_run_tile *ti = &r->tiles[i];
-  const asd_tile *t = asd_plan_tile(r->plan, i);
+  const asd_tile *t = asd_run_plan_tile(r, i);
   json_object *o = json_object_new_object();
   json_object_object_add(o, "tile", json_object_new_int(i));
+  if (r->nimages > 1) json_object_object_add(o, "source_image", json_object_new_string(asd_run_image_of(r, i)->label));
   json_object_object_add(o, "row", json_object_new_int(t->row));
   json_object_object_add(o, "col", json_object_new_int(t->col));
   json_object *win = json_object_new_array();
@@ -143,12 +172,14 @@ int asd_run_write_metrics(const asd_run *r, const asd_detect_summary *s, int sta
   char *engine = r->metrics ? asd_metrics_to_json(r->metrics) : NULL;
   char *config = asd_config_to_json(&r->cfg);
   asd_buf_appendf(&b, "{\n  \"status\": \"%s\",\n  \"exit_status\": %d,\n", names[status & 3], status);
-  append_json_string(&b, "source", GDALGetDescription(r->src));
+  append_json_string(&b, "source", r->nimages ? r->images[0].label : "");
+  if (r->o->shard_n) asd_buf_appendf(&b, "  \"shard\": \"%d/%d\",\n", r->o->shard_k, r->o->shard_n);
   append_json_string(&b, "dest", r->dest);
   append_json_string(&b, "tile_status", s->tiles_location);
   append_json_string(&b, "endpoint", r->o->endpoint ? r->o->endpoint : "");
   append_figures(&b, s);
   append_rasters(&b, r, s);
+  append_images(&b, s);
   asd_buf_appendf(&b, "  \"config\": %s,\n", config ? config : "null");
   asd_buf_appendf(&b, "  \"engine\": %s,\n", engine ? engine : "{}");
   asd_buf_append_str(&b, "  \"failed_tiles\": [");

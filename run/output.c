@@ -21,6 +21,12 @@
  * change (sink.c asd_run_journal_commit), which is what lets batches be large
  * without weakening -resume.
  *
+ * Several images.  One output for the set: every feature and tile footprint
+ * says its source_image (the label: no query string), and each image's
+ * shapes go through its own georeferencer (asd_run_writer_image switches
+ * the writer to an image before its features are written).  A resumed
+ * -append replaces the features of every image of the set.
+ *
  * Discard.  A run that failed before any tile succeeded leaves no output it
  * created behind, so the next attempt does not need -overwrite.
  */
@@ -147,7 +153,10 @@ static int open_writer(asd_run *r) {
   wo.overwrite = o->resume ? !r->resume_append : o->overwrite;
   wo.append = o->resume ? r->resume_append : o->append;
   wo.replace_source = o->resume && r->resume_append;
-  wo.source_image = GDALGetDescription(r->src);
+  wo.source_image = r->images[0].label;
+  char **labels = NULL;
+  for (int k = 0; r->nimages > 1 && k < r->nimages; k++) labels = CSLAddString(labels, r->images[k].label);
+  wo.replace_sources = labels;
   char *tiles_sidecar = asd_writer_tiles_sidecar_path(r->dest);
   wo.tiles_path = o->status_output;
   wo.tiles_fallback_path = tiles_sidecar;
@@ -160,8 +169,10 @@ static int open_writer(asd_run *r) {
      loses nothing either way. */
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS",
                                 r->in_gpkg ? CPLGetConfigOption("ASD_JOURNAL_SYNC", "OFF") : "OFF");
-  r->writer = asd_writer_open(r->dest, &wo, r->georef);
+  r->writer = asd_writer_open(r->dest, &wo, r->images[0].georef);
   CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", NULL);
+  CSLDestroy(labels);
+  r->writer_image = 0;
   if (!r->writer) {
     CPLFree(tiles_sidecar);
     return asd_run_fail(r, "cannot write output '%s': %s", r->dest,
@@ -186,25 +197,24 @@ int asd_run_open_output(asd_run *r) {
                         asd_run_report_first(&r->report, "not a writable GeoPackage"));
   r->resume_append = r->in_gpkg;
   if (o->resume && asd_run_check_resume(r) != 0) return -1;
-
-  asd_georef_options go;
-  asd_georef_options_init(&go);
-  go.t_srs = o->t_srs;
-  go.transformer_options = o->transformer_options;
-  r->georef = asd_georef_new(r->src, &go);
-  if (!r->georef)
-    return asd_run_fail(r, "cannot georeference '%s': %s", GDALGetDescription(r->src),
-                        asd_run_report_first(&r->report, "unknown error"));
   return open_writer(r);
+}
+
+/* Makes the writer write for image k (its source_image, its georeferencer). */
+int asd_run_writer_image(asd_run *r, int k) {
+  if (!r->writer || r->writer_image == k) return 0;
+  r->writer_image = k;
+  return asd_writer_set_image(r->writer, k, r->images[k].label, r->images[k].georef);
 }
 
 /* Every planned tile, with its final state, in the tile-status layer. */
 void asd_run_write_tile_status(asd_run *r, int interrupted) {
   for (int i = 0; i < r->ntiles; i++) {
     asd_run_tile *ti = &r->tiles[i];
-    const asd_tile *t = asd_plan_tile(r->plan, i);
+    const asd_tile *t = asd_run_plan_tile(r, i);
     if (ti->state == ASD_RUN_TILE_PENDING) ti->state = ASD_RUN_TILE_NOT_RUN;
-    if (!r->writer) continue;
+    if (!r->writer || ti->state == ASD_RUN_TILE_OTHER_SHARD) continue;
+    asd_run_writer_image(r, ti->image);
     int wrc = 0;
     switch (ti->state) {
       case ASD_RUN_TILE_SUCCEEDED:
@@ -218,8 +228,9 @@ void asd_run_write_tile_status(asd_run *r, int interrupted) {
         break;
       default:
         wrc = asd_writer_add_tile(r->writer, t, ASD_TILE_FAILED,
-                                  interrupted ? "not run: interrupted (rerun with -resume)"
-                                              : "not run (rerun with -resume)",
+                                  ti->reason      ? ti->reason
+                                  : interrupted ? "not run: interrupted (rerun with -resume)"
+                                                : "not run (rerun with -resume)",
                                   ti->inference_id, -1);
     }
     if (wrc != 0)

@@ -22,6 +22,9 @@
  * its text first); the run's own lines carry none either (the utility's
  * error handler names the program).  The run strips "asd_<module>: " when
  * it quotes a cause, and nothing else.
+ *
+ * Every line the run prints loses the query strings of the URLs it quotes
+ * (inputs.c asd_scrub_urls): a presigned source's signature is a secret.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +84,8 @@ static void emit(const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   for (char *p = msg; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
+  /* A quoted GDAL cause may name a presigned URL: never its signature. */
+  asd_scrub_urls(msg);
   CPLError(CE_Failure, CPLE_AppDefined, "%s", msg);
 }
 

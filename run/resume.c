@@ -22,23 +22,50 @@
  * or failed, are read, encoded and invoked.  The detections layer is rebuilt
  * from the merged results, so a run killed at any point and then resumed
  * gives the same output as a clean run: no duplicate, no gap.
+ *
+ * Several images.  Tile numbers run across the set, so the identity lists
+ * every image (image.K = LABEL|WxHxB|WINDOW|TILES, in order): -resume must
+ * be given the same list.  Sources are identified by their label (without
+ * a query string), so a presigned URL signed again resumes its run.  A
+ * shard (-shard K/N) is bound to the same identity as the whole run (its
+ * tile numbers are the whole plan's) and notes which shard it is; the tiles
+ * it skipped are noted too (note "skipped"), for -merge-shards.
  */
 #include <string.h>
 
 #include "asd_run.h"
+#include "asyncdetect/asd_common.h"
 #include "cpl_conv.h"
 #include "cpl_string.h"
 
+/* The keys that say what the images are. */
+static char **image_identity(const asd_run *r, char **m) {
+  for (int k = 0; k < r->nimages; k++) {
+    const asd_run_image *im = &r->images[k];
+    int x, y, w, h;
+    asd_plan_roi(im->plan, &x, &y, &w, &h);
+    if (r->nimages == 1) {
+      m = CSLSetNameValue(m, "source", im->label);
+      m = CSLSetNameValue(m, "raster_size", im->raster_size);
+      m = CSLSetNameValue(m, "window", CPLSPrintf("%d,%d,%d,%d", x, y, w, h));
+    } else {
+      m = CSLSetNameValue(m, CPLSPrintf("image.%d", k),
+                          CPLSPrintf("%s|%s|%d,%d,%d,%d|%d", im->label, im->raster_size, x, y, w, h, im->ntiles));
+    }
+  }
+  if (r->nimages > 1) m = CSLSetNameValue(m, "images", CPLSPrintf("%d", r->nimages));
+  return m;
+}
+
 char **asd_run_identity(const asd_run *r) {
   const asd_detect_options *o = r->o;
-  char **m = NULL;
-  m = CSLSetNameValue(m, "source", GDALGetDescription(r->src));
-  m = CSLSetNameValue(m, "raster_size",
-                      CPLSPrintf("%dx%dx%d", GDALGetRasterXSize(r->src), GDALGetRasterYSize(r->src),
-                                 GDALGetRasterCount(r->src)));
-  int x, y, w, h;
-  asd_plan_roi(r->plan, &x, &y, &w, &h);
-  m = CSLSetNameValue(m, "window", CPLSPrintf("%d,%d,%d,%d", x, y, w, h));
+  char **m = image_identity(r, NULL);
+  if (r->shards) {
+    /* A merge is bound to the identity its shards share. */
+    m = CSLSetNameValue(m, "tiles", CPLSPrintf("%d", r->ntiles));
+    for (char **p = r->shards->common; p && *p; p++) m = CSLAddString(m, *p);
+    return m;
+  }
   m = CSLSetNameValue(m, "tile_size", CPLSPrintf("%d", o->tile_size));
   m = CSLSetNameValue(m, "overlap", CPLSPrintf("%d", o->overlap));
   m = CSLSetNameValue(m, "tiles", CPLSPrintf("%d", r->ntiles));
@@ -59,6 +86,22 @@ char **asd_run_identity(const asd_run *r) {
   return m;
 }
 
+/* Which shard the journal is: a shard resumes as the same shard only, and a
+   whole run's journal is not taken over by a shard (or the reverse).
+   Checked before the output is reopened, like the identity. */
+static int check_shard(asd_run *r) {
+  char mine[64] = "";
+  if (r->o->shard_n) snprintf(mine, sizeof mine, "%d/%d", r->o->shard_k, r->o->shard_n);
+  char *noted = asd_journal_get_note(r->journal, "shard");
+  int rc = 0;
+  if (strcmp(noted ? noted : "", mine) != 0)
+    rc = asd_run_fail(r, "-resume: the journal of '%s' is %s%s, this run %s%s", r->dest,
+                      noted && *noted ? "shard " : "a whole run's", noted ? noted : "",
+                      *mine ? "is shard " : "is the whole run", mine);
+  CPLFree(noted);
+  return rc;
+}
+
 /* Binds the journal to this run's identity; one line on a mismatch. */
 static int bind_identity(asd_run *r) {
   char **identity = asd_run_identity(r);
@@ -77,7 +120,7 @@ int asd_run_check_resume(asd_run *r) {
   if (!r->journal)
     return asd_run_fail(r, "-resume: cannot read the journal of '%s': %s", r->dest,
                         asd_run_report_first(&r->report, "unknown error"));
-  if (bind_identity(r) != 0) return -1;
+  if (bind_identity(r) != 0 || check_shard(r) != 0) return -1;
   char *mode = asd_journal_get_note(r->journal, "output_mode");
   if (!r->in_gpkg) r->resume_append = mode && EQUAL(mode, "append");
   CPLFree(mode);
@@ -108,6 +151,11 @@ int asd_run_bind_journal(asd_run *r) {
       asd_journal_set_note(r->journal, "output_mode", r->dest_existed && r->o->append ? "append" : "create") != 0)
     return asd_run_fail(r, "cannot write the journal in '%s': %s", r->journal_path,
                         asd_run_report_first(&r->report, "unknown error"));
+  if (!r->o->resume &&
+      asd_journal_set_note(r->journal, "shard",
+                           r->o->shard_n ? CPLSPrintf("%d/%d", r->o->shard_k, r->o->shard_n) : "") != 0)
+    return asd_run_fail(r, "cannot write the journal in '%s': %s", r->journal_path,
+                        asd_run_report_first(&r->report, "unknown error"));
   asd_run_journal_commit(r);
   return 0;
 }
@@ -128,6 +176,7 @@ static int replay_succeeded(asd_run *r, int i, const asd_journal_entry *e) {
     asd_run_set_text(&ti->inference_id, e->inference_id);
     asd_run_set_text(&ti->output_location, e->output_location);
     r->received += (long long)dets.count;
+    asd_run_image_of(r, i)->received += (long long)dets.count;
     r->tiles_done++;
     r->any_success = 1;
     asd_run_merge_tile(r, i, &dets);
@@ -143,6 +192,10 @@ int asd_run_replay(asd_run *r) {
   r->to_encode = CPLCalloc((size_t)(r->ntiles ? r->ntiles : 1), sizeof(int));
   r->to_resume = CPLCalloc((size_t)(r->ntiles ? r->ntiles : 1), sizeof(asd_journal_entry *));
   for (int i = 0; i < r->ntiles; i++) {
+    if (r->tiles[i].state == ASD_RUN_TILE_OTHER_SHARD) {
+      asd_run_merge_tile(r, i, NULL); /* done as far as this run goes */
+      continue;
+    }
     asd_journal_entry *e = r->o->resume ? asd_journal_get(r->journal, i) : NULL;
     if (e && e->state == ASD_JOURNAL_SUCCEEDED && replay_succeeded(r, i, e)) {
       asd_journal_entry_free(e);
@@ -159,8 +212,78 @@ int asd_run_replay(asd_run *r) {
     }
     asd_journal_entry_free(e);
     r->to_encode[r->n_to_encode++] = i;
+    asd_run_image_of(r, i)->enc_left++;
   }
   return 0;
+}
+
+/* A tile's record from a shard (-merge-shards): a result is replayed and
+   recorded as this run's, a failure keeps its reason. */
+void asd_run_replay_recorded(asd_run *r, int g, const asd_journal_entry *e, const char *text) {
+  asd_run_tile *ti = &r->tiles[g];
+  asd_run_set_text(&ti->inference_id, e->inference_id);
+  asd_run_set_text(&ti->output_location, e->output_location);
+  if (asd_journal_submitted(r->journal, g, e->inference_id, e->input_location, e->output_location,
+                            e->failure_location) != 0)
+    asd_run_set_fatal(r, "cannot write the journal: %s", CPLGetLastErrorMsg());
+  asd_detections dets;
+  asd_detections_init(&dets);
+  char reason[600];
+  snprintf(reason, sizeof reason, "%s", e->reason ? e->reason : "failed");
+  int ok = text && asd_run_parse_result(r, g, text, strlen(text), e->inference_id, &dets, reason, sizeof reason) == 0;
+  if (ok) {
+    if (asd_journal_succeeded(r->journal, g, text) != 0)
+      asd_run_set_fatal(r, "cannot write the journal: %s", CPLGetLastErrorMsg());
+    ti->state = ASD_RUN_TILE_SUCCEEDED;
+    ti->features = (long long)dets.count;
+    r->received += (long long)dets.count;
+    asd_run_image_of(r, g)->received += (long long)dets.count;
+    r->any_success = 1;
+  } else {
+    asd_journal_failed(r->journal, g, reason);
+    ti->state = ASD_RUN_TILE_FAILED;
+    asd_run_set_text(&ti->reason, reason);
+  }
+  r->tiles_done++;
+  asd_run_merge_tile(r, g, &dets);
+  asd_detections_free(&dets);
+}
+
+void asd_run_replay_skipped(asd_run *r, int g, asd_skip_reason why) {
+  asd_run_image *im = asd_run_image_of(r, g);
+  r->tiles[g].state = ASD_RUN_TILE_SKIPPED;
+  r->tiles[g].skip = why;
+  asd_plan_set_skip(im->plan, g - im->first, why);
+  r->tiles_done++;
+  asd_run_merge_tile(r, g, NULL);
+}
+
+/* A tile no shard finished: left for -resume (in flight: polled again). */
+void asd_run_replay_not_run(asd_run *r, int g, const asd_journal_entry *e, const char *reason) {
+  asd_run_tile *ti = &r->tiles[g];
+  ti->state = ASD_RUN_TILE_NOT_RUN;
+  asd_run_set_text(&ti->reason, reason);
+  if (e && e->state == ASD_JOURNAL_SUBMITTED) {
+    asd_run_set_text(&ti->inference_id, e->inference_id);
+    if (asd_journal_submitted(r->journal, g, e->inference_id, e->input_location, e->output_location,
+                              e->failure_location) != 0)
+      asd_run_set_fatal(r, "cannot write the journal: %s", CPLGetLastErrorMsg());
+  }
+  asd_run_merge_tile(r, g, NULL);
+}
+
+/* The tiles this run skipped, for -merge-shards (a skipped tile has no
+   journal row): "TILE:REASON,...". */
+void asd_run_note_skipped(asd_run *r) {
+  if (!r->journal) return;
+  asd_buf b;
+  asd_buf_init(&b);
+  for (int g = 0; g < r->ntiles; g++)
+    if (r->tiles[g].state == ASD_RUN_TILE_SKIPPED)
+      asd_buf_appendf(&b, "%s%d:%s", b.len ? "," : "", g, asd_skip_reason_name(r->tiles[g].skip));
+  if ((b.len || r->o->shard_n) && asd_journal_set_note(r->journal, "skipped", b.len ? (const char *)b.data : "") != 0)
+    asd_run_set_fatal(r, "cannot write the journal: %s", CPLGetLastErrorMsg());
+  asd_buf_free(&b);
 }
 
 int asd_run_count_resumed(const asd_run *r) {

@@ -8,7 +8,9 @@
  *   and polling workers)  --event queue-->  the sink (the caller's thread).
  *
  * Encoder threads each take the next tile to run, read and encode it (the
- * encoder keeps one dataset handle per concurrent reader) and put the
+ * encoder keeps one dataset handle per concurrent reader; over several
+ * images, the tiles come image after image, and a thread reaching a new
+ * image opens its encoder: input.c asd_run_encoder_for) and put the
  * payload in a bounded queue; a slot is reserved before encoding, so that
  * encoders working at the same time never put more payloads in the queue
  * than it holds, which keeps memory to a few tiles whatever the image size.
@@ -78,12 +80,23 @@ static void broadcast(asd_run *r) {
 static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
   asd_payload p;
   memset(&p, 0, sizeof p);
+  const char *unreadable = NULL;
+  asd_encoder *enc = asd_run_encoder_for(r, tile, &unreadable);
+  if (!enc) {
+    /* The image cannot be opened again: each of its tiles fails so. */
+    memset(item, 0, sizeof *item);
+    item->tile = tile;
+    item->failed = 1;
+    r->tiles[tile].read_error = 1;
+    snprintf(item->reason, sizeof item->reason, ASD_RUN_READ_FAILURE ": %s", unreadable);
+    return 1;
+  }
   CPLErrorReset();
   CPLPushErrorHandler(CPLQuietErrorHandler);
   struct timespec c0, c1;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
   double t0 = asd_time_monotonic();
-  asd_encode_status st = asd_encoder_encode(r->encoder, asd_plan_tile(r->plan, tile), &p);
+  asd_encode_status st = asd_encoder_encode(enc, asd_run_plan_tile(r, tile), &p);
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
   CPLPopErrorHandler();
   /* What bounded the run (summary.c) and what a tile costs to send. */
@@ -119,6 +132,7 @@ static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
     r->tiles[tile].read_error = st == ASD_ENCODE_READ_ERROR;
     snprintf(item->reason, sizeof item->reason, "%s%s", st == ASD_ENCODE_READ_ERROR ? ASD_RUN_READ_FAILURE ": " : "",
              *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
+    asd_scrub_urls(item->reason); /* GDAL's cause may quote a presigned URL */
   }
   asd_payload_free(&p);
   return 1;
@@ -139,6 +153,7 @@ static void *encoder_main(void *arg) {
 
     asd_run_ready item;
     int queued = encode_tile(r, tile, &item);
+    asd_run_encoded(r, tile);
     pthread_mutex_lock(&r->mu);
     if (queued) {
       r->queue[(r->q_head + r->q_len) % r->q_cap] = item;
@@ -353,8 +368,9 @@ static int start_encoders(asd_run *r) {
    the end when the last of them is done (or stays short of it when they are
    abandoned for -resume). */
 static double progress_fraction(asd_run *r) {
-  double f = r->ntiles ? (double)r->tiles_done / r->ntiles : 1.0;
-  if (r->ntiles && stop_level(r) > 0) {
+  const int mine = r->ntiles - r->tiles_other;
+  double f = mine ? (double)r->tiles_done / mine : 1.0;
+  if (mine && stop_level(r) > 0) {
     if (!r->drain_seen) {
       r->drain_seen = 1;
       r->drain_done = r->tiles_done;

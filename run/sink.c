@@ -20,6 +20,11 @@
  * it at once (asd_run_journal_commit): a state is in the file as soon as it
  * is recorded, together with the detections before it.
  *
+ * Each image has its merger (seams are merged within an image); its final
+ * detections are written with the writer switched to that image.  A shard
+ * (-shard K/N) merges nothing (mode none: every raw detection is written,
+ * and -merge-shards merges the union later).
+ *
  * Merging options (-merge, -match-metric, -merge-threshold, -soft-nms-sigma,
  * -min-score, -class-agnostic) are read in asd_run_open_merger().
  */
@@ -47,11 +52,12 @@ void asd_run_set_text(char **dst, const char *v) {
   *dst = v && *v ? CPLStrdup(v) : NULL;
 }
 
-int asd_run_open_merger(asd_run *r) {
+static int open_image_merger(asd_run *r, asd_run_image *im) {
   const asd_detect_options *o = r->o;
   asd_merge_options mo;
   asd_merge_options_init(&mo);
   asd_merge_mode_parse(o->merge, &mo.mode);
+  if (o->shard_n) mo.mode = ASD_MERGE_NONE;
   /* NMM measures intersection over the smaller box; asking for IoU means
      plain suppression on IoU. */
   if (EQUAL(o->match_metric, "iou") && mo.mode == ASD_MERGE_NMM) mo.mode = ASD_MERGE_NMS;
@@ -63,9 +69,9 @@ int asd_run_open_merger(asd_run *r) {
   /* A large object at a four-tile corner comes as pieces from diagonal
      tiles that only meet through a third piece: merge whole chains. */
   mo.nmm_transitive = 1;
-  asd_merge_tile *mt = CPLCalloc((size_t)(r->ntiles ? r->ntiles : 1), sizeof *mt);
-  for (int i = 0; i < r->ntiles; i++) {
-    const asd_tile *t = asd_plan_tile(r->plan, i);
+  asd_merge_tile *mt = CPLCalloc((size_t)(im->ntiles ? im->ntiles : 1), sizeof *mt);
+  for (int i = 0; i < im->ntiles; i++) {
+    const asd_tile *t = asd_plan_tile(im->plan, i);
     mt[i].index = t->index;
     mt[i].x = t->x;
     mt[i].y = t->y;
@@ -73,16 +79,28 @@ int asd_run_open_merger(asd_run *r) {
     mt[i].h = t->h;
   }
   char err[256];
-  r->merger = asd_merger_new(&mo, mt, (size_t)r->ntiles, err, sizeof err);
+  im->merger = asd_merger_new(&mo, mt, (size_t)im->ntiles, err, sizeof err);
   CPLFree(mt);
-  if (!r->merger) return asd_run_fail(r, "invalid merge options: %s", err);
+  if (!im->merger) return asd_run_fail(r, "invalid merge options: %s", err);
   return 0;
 }
 
-void asd_run_write_final(asd_run *r) {
-  if (asd_merger_pop(r->merger, &r->final_dets) == (size_t)-1) {
+int asd_run_open_merger(asd_run *r) {
+  for (int k = 0; k < r->nimages; k++)
+    if (open_image_merger(r, &r->images[k]) != 0) return -1;
+  return 0;
+}
+
+/* Writes what image k's merger has finished. */
+static void write_final_of(asd_run *r, int k) {
+  asd_run_image *im = &r->images[k];
+  if (asd_merger_pop(im->merger, &r->final_dets) == (size_t)-1) {
     asd_run_set_fatal(r, "out of memory while merging detections");
     return;
+  }
+  if (r->final_dets.count && asd_run_writer_image(r, k) != 0 && !r->write_error) {
+    r->write_error = 1;
+    asd_run_set_fatal(r, "cannot write detections to '%s': %s", r->dest, CPLGetLastErrorMsg());
   }
   for (size_t i = 0; i < r->final_dets.count; i++) {
     if (r->writer && asd_writer_add_detection(r->writer, &r->final_dets.items[i]) != 0) {
@@ -93,13 +111,21 @@ void asd_run_write_final(asd_run *r) {
       continue;
     }
     r->kept++;
+    im->kept++;
   }
   asd_detections_reset(&r->final_dets);
 }
 
+void asd_run_write_final(asd_run *r) {
+  for (int k = 0; k < r->nimages; k++) {
+    asd_merger_finish(r->images[k].merger);
+    write_final_of(r, k);
+  }
+}
+
 int asd_run_parse_result(const asd_run *r, int tile, const char *text, size_t len, const char *inference_id,
                          asd_detections *out, char *reason, size_t reason_len) {
-  const asd_tile *t = asd_plan_tile(r->plan, tile);
+  const asd_tile *t = asd_run_plan_tile(r, tile);
   asd_tile_ref ref;
   memset(&ref, 0, sizeof ref);
   ref.index = t->index;
@@ -125,12 +151,13 @@ int asd_run_parse_result(const asd_run *r, int tile, const char *text, size_t le
 }
 
 void asd_run_merge_tile(asd_run *r, int tile, asd_detections *dets) {
+  const int k = r->tiles[tile].image;
   char err[256];
-  if (asd_merger_add_tile(r->merger, tile, dets, err, sizeof err) != 0) {
+  if (asd_merger_add_tile(r->images[k].merger, tile - r->images[k].first, dets, err, sizeof err) != 0) {
     CPLDebug("ASYNCDETECT", "merger: tile %d: %s", tile, err);
     return;
   }
-  asd_run_write_final(r);
+  write_final_of(r, k);
 }
 
 void asd_run_journal_commit(asd_run *r) {
@@ -200,14 +227,17 @@ static void on_done(asd_run *r, asd_run_event *e, asd_run_tile *ti) {
   int ok = e->ok;
   if (ok && asd_run_parse_result(r, e->tile, e->text, e->text_len, e->inference_id, &dets, reason, sizeof reason) != 0)
     ok = 0;
-  else if (!ok)
+  else if (!ok) {
     snprintf(reason, sizeof reason, "%s", e->text ? e->text : "failed");
+    asd_scrub_urls(reason);
+  }
   if (ok) {
     if (asd_journal_succeeded(r->journal, e->tile, e->text) != 0)
       asd_run_set_fatal(r, "cannot write the journal: %s", CPLGetLastErrorMsg());
     ti->state = ASD_RUN_TILE_SUCCEEDED;
     ti->features = (long long)dets.count;
     r->received += (long long)dets.count;
+    asd_run_image_of(r, e->tile)->received += (long long)dets.count;
     r->any_success = 1;
     asd_run_set_text(&ti->reason, NULL);
   } else {
@@ -232,7 +262,7 @@ void asd_run_handle_event(asd_run *r, asd_run_event *e) {
     case ASD_RUN_EV_SKIPPED:
       ti->state = ASD_RUN_TILE_SKIPPED;
       ti->skip = e->skip;
-      asd_plan_set_skip(r->plan, e->tile, e->skip);
+      asd_plan_set_skip(asd_run_image_of(r, e->tile)->plan, e->tile - asd_run_image_of(r, e->tile)->first, e->skip);
       r->tiles_done++;
       asd_run_merge_tile(r, e->tile, NULL);
       break;

@@ -23,10 +23,40 @@
 #include "cpl_conv.h"
 #include "cpl_string.h"
 
+/* Per image, for a run over several: the same counts, and its detections. */
+static void count_images(const asd_run *r, asd_detect_summary *s) {
+  s->images = r->nimages;
+  if (r->nimages < 2) return;
+  CPLFree(s->image_list);
+  s->image_list = CPLCalloc((size_t)r->nimages, sizeof *s->image_list);
+  for (int k = 0; k < r->nimages; k++) {
+    asd_detect_image_summary *im = &s->image_list[k];
+    snprintf(im->source, sizeof im->source, "%s", r->images[k].label);
+    im->features_kept = r->images[k].kept;
+    for (int i = r->images[k].first; i < r->images[k].first + r->images[k].ntiles; i++) {
+      const asd_run_tile_state st = r->tiles[i].state;
+      if (st == ASD_RUN_TILE_OTHER_SHARD) continue;
+      im->tiles_planned++;
+      if (st == ASD_RUN_TILE_SUCCEEDED) im->tiles_succeeded++;
+      else if (st == ASD_RUN_TILE_FAILED) im->tiles_failed++;
+      else if (st == ASD_RUN_TILE_SKIPPED) im->tiles_skipped++;
+      else im->tiles_not_run++;
+    }
+  }
+}
+
+void asd_detect_summary_clear(asd_detect_summary *s) {
+  if (!s) return;
+  CPLFree(s->image_list);
+  s->image_list = NULL;
+}
+
 static void count_tiles(const asd_run *r, asd_detect_summary *s) {
-  s->tiles_planned = r->ntiles;
+  s->tiles_planned = r->ntiles - r->tiles_other;
   for (int i = 0; i < r->ntiles; i++) {
     switch (r->tiles[i].state) {
+      case ASD_RUN_TILE_OTHER_SHARD:
+        break;
       case ASD_RUN_TILE_SUCCEEDED:
         s->tiles_succeeded++;
         if (r->tiles[i].resumed) s->tiles_resumed++;
@@ -98,16 +128,20 @@ static void fill_throughput(const asd_run *r, asd_detect_summary *s) {
 
 /* What the run did to the pixels and to the coordinates (issue 16). */
 static void describe_rasters(const asd_run *r, asd_detect_summary *s) {
-  if (r->encoder) {
+  /* Over several images: the first one's (its encoder may be closed). */
+  const asd_run_image *im = r->nimages ? &r->images[0] : NULL;
+  if (im && im->encoder) {
     asd_encode_scaling_info info;
-    asd_encoder_scaling_info(r->encoder, &info);
+    asd_encoder_scaling_info(im->encoder, &info);
     char *d = asd_encode_scaling_describe(&info);
-    snprintf(s->pixels, sizeof s->pixels, "%s", d);
+    snprintf(s->pixels, sizeof s->pixels, "%s%s", d, r->nimages > 1 ? " (first image)" : "");
     CPLFree(d);
+  } else if (im && im->pixels) {
+    snprintf(s->pixels, sizeof s->pixels, "%s%s", im->pixels, r->nimages > 1 ? " (first image)" : "");
   }
-  if (r->georef) {
-    asd_georef_describe(r->georef, s->georeferencing, sizeof s->georeferencing);
-    snprintf(s->georef_why, sizeof s->georef_why, "%s", asd_georef_why(r->georef));
+  if (im && im->georef) {
+    asd_georef_describe(im->georef, s->georeferencing, sizeof s->georeferencing);
+    snprintf(s->georef_why, sizeof s->georef_why, "%s", asd_georef_why(im->georef));
   }
   s->detections_not_georeferenced = r->geo_counts.detections_failed;
   s->detections_trimmed = r->geo_counts.detections_trimmed;
@@ -117,6 +151,7 @@ static void describe_rasters(const asd_run *r, asd_detect_summary *s) {
 
 void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
   count_tiles(r, s);
+  count_images(r, s);
   describe_rasters(r, s);
   s->features_received = r->received;
   s->features_kept = r->kept;
@@ -160,6 +195,14 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
                       "georef = none); trimmed to their georeferenced part: %lld detections, %lld footprints\n",
                       s->detections_not_georeferenced, s->tiles_not_georeferenced, s->georef_why,
                       s->detections_trimmed, s->tiles_trimmed);
+    for (int k = 0; s->image_list && k < s->images; k++) {
+      const asd_detect_image_summary *im = &s->image_list[k];
+      asd_buf_appendf(&b, "Image %d/%d %s: %d tiles, %d succeeded, %d failed", k + 1, s->images, im->source,
+                      im->tiles_planned, im->tiles_succeeded, im->tiles_failed);
+      if (im->tiles_skipped) asd_buf_appendf(&b, ", %d skipped", im->tiles_skipped);
+      if (im->tiles_not_run) asd_buf_appendf(&b, ", %d not run", im->tiles_not_run);
+      asd_buf_appendf(&b, "; %lld detections\n", im->features_kept);
+    }
     if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
     if (s->interrupted)
       asd_buf_append_str(&b, "Interrupted: rerun the same command with -resume to finish.\n");

@@ -33,9 +33,15 @@
  * map whatever the format, and a GDAL user expects one file per layer.
  *
  * Resumed appends.  With replace_source the features an earlier, interrupted
- * run wrote for the same source image are deleted first (both layers), so
- * that the resumed run can write the whole result again without duplicating
- * it, while the other images' features in an appended-to output stay.
+ * run wrote for the same source image (or images: replace_sources) are
+ * deleted first (both layers), so that the resumed run can write the whole
+ * result again without duplicating it, while the other images' features in
+ * an appended-to output stay.
+ *
+ * Several images.  One writer serves a run over a set of images:
+ * asd_writer_set_image() switches the source_image value and the
+ * georeferencer used for the features that follow (the layers' SRS is the
+ * first image's output SRS, which every image shares: -t_srs).
  *
  * Existing outputs.  As with ogr2ogr, an existing datasource is never
  * silently replaced: without -overwrite or -append it is an error.
@@ -162,6 +168,7 @@ struct asd_writer {
   long long *ungeo_keys, *ungeo_counts;
   size_t ungeo_n;
   char *source_image;
+  int image;       /* the caller's number of the current image (asd_writer_set_image) */
   char *source_metadata;
   char inference_dt[32];
   int failed; /* a write failed: close reports it */
@@ -355,12 +362,21 @@ static int one_layer_file(GDALDatasetH ds, GDALDriverH drv, const char *path) {
  * the features of src (GDALVectorTranslate with a -where filter into a
  * temporary sibling, then renamed over it).  0 or -1.
  */
-static int rewrite_without_source(const char *path, GDALDriverH drv, const char *field, const char *src) {
+static int rewrite_without_source(const char *path, GDALDriverH drv, const char *field, char **srcs) {
   const char *ext = CPLGetExtension(path);
   char *tmp = CPLStrdup(CPLSPrintf("%s.asdtmp%s%s", CPLResetExtension(path, ""), *ext ? "." : "", ext));
-  char *val = CPLEscapeString(src, -1, CPLES_SQL);
+  const char *src = srcs[0];
+  asd_buf list;
+  asd_buf_init(&list);
+  for (char **p = srcs; *p; p++) {
+    char *v = CPLEscapeString(*p, -1, CPLES_SQL);
+    asd_buf_appendf(&list, "%s'%s'", p == srcs ? "" : ",", v);
+    CPLFree(v);
+  }
+  char *val = CPLStrdup((const char *)list.data);
+  asd_buf_free(&list);
   char *fesc = CPLEscapeString(field, -1, CPLES_SQLI);
-  char *where = CPLStrdup(CPLSPrintf("\"%s\" <> '%s' OR \"%s\" IS NULL", fesc, val, fesc));
+  char *where = CPLStrdup(CPLSPrintf("\"%s\" NOT IN (%s) OR \"%s\" IS NULL", fesc, val, fesc));
   const char *argv[] = {"-f", GDALGetDriverShortName(drv), "-where", where, NULL};
   int rc = -1;
   GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
@@ -405,14 +421,16 @@ static GDALDatasetH open_output(const char *path, GDALDriverH drv, const asd_wri
       GDALClose(ds);
       ds = NULL;
     }
-    if (ds && o->append && o->replace_source && o->source_image && one_layer_file(ds, drv, path) &&
+    char *single[] = {(char *)o->source_image, NULL};
+    char **srcs = o->replace_sources ? o->replace_sources : single;
+    if (ds && o->append && o->replace_source && srcs[0] && one_layer_file(ds, drv, path) &&
         GDALDatasetGetLayerCount(ds) == 1 && !OGR_L_TestCapability(GDALDatasetGetLayer(ds, 0), OLCDeleteFeature)) {
       OGRLayerH l = GDALDatasetGetLayer(ds, 0);
       int fi = OGR_L_FindFieldIndex(l, "source_image", FALSE);
       char *field = fi >= 0 ? CPLStrdup(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(OGR_L_GetLayerDefn(l), fi))) : NULL;
       GDALClose(ds);
       ds = NULL;
-      int rc = field ? rewrite_without_source(path, drv, field, o->source_image) : 0;
+      int rc = field ? rewrite_without_source(path, drv, field, srcs) : 0;
       CPLFree(field);
       if (rc == 0) ds = open_update(path, drv);
       if (!ds) return NULL;
@@ -616,9 +634,10 @@ asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_g
     }
     CPLFree(tname);
   }
-  if (o->replace_source && o->append && o->source_image) {
-    if (delete_source(ds, w->det, w->det_idx[F_SRC], o->source_image) != 0 ||
-        (w->tiles && delete_source(w->tiles_owner->ds, w->tiles, w->tile_idx[T_SRC], o->source_image) != 0)) {
+  char *single[] = {(char *)o->source_image, NULL};
+  for (char **src = o->replace_sources ? o->replace_sources : single; o->replace_source && o->append && *src; src++) {
+    if (delete_source(ds, w->det, w->det_idx[F_SRC], *src) != 0 ||
+        (w->tiles && delete_source(w->tiles_owner->ds, w->tiles, w->tile_idx[T_SRC], *src) != 0)) {
       if (local) OSRDestroySpatialReference(local);
       asd_writer_close(w);
       return NULL;
@@ -710,11 +729,14 @@ static void json_str(asd_buf *b, const char *s) {
   json_object_put(o);
 }
 
-static long long ungeo_key(int row, int col) { return ((long long)row << 32) | (unsigned int)col; }
+/* (image, row, col) -> one key; grids stay below 2^22 rows and columns. */
+static long long ungeo_key(int image, int row, int col) {
+  return ((long long)image << 44) | ((long long)(row & 0x3fffff) << 22) | (long long)(col & 0x3fffff);
+}
 
 /* Detections of tile (row, col) written without a geometry so far. */
 static long long ungeo_count(const asd_writer *w, int row, int col) {
-  const long long k = ungeo_key(row, col);
+  const long long k = ungeo_key(w->image, row, col);
   for (size_t i = 0; i < w->ungeo_n; i++)
     if (w->ungeo_keys[i] == k) return w->ungeo_counts[i];
   return 0;
@@ -734,7 +756,7 @@ static void count_georef(asd_writer *w, asd_georef_status st, int tile, int row,
     return;
   }
   w->geo.detections_failed++;
-  const long long k = ungeo_key(row, col);
+  const long long k = ungeo_key(w->image, row, col);
   for (size_t i = 0; i < w->ungeo_n; i++)
     if (w->ungeo_keys[i] == k) {
       w->ungeo_counts[i]++;
@@ -929,6 +951,15 @@ int asd_writer_add_tile(asd_writer *w, const asd_tile *t, asd_tile_state state, 
     rc = -1;
   }
   return rc;
+}
+
+int asd_writer_set_image(asd_writer *w, int image, const char *source_image, asd_georef *georef) {
+  if (!w || !georef) return -1;
+  w->image = image;
+  w->georef = georef;
+  CPLFree(w->source_image);
+  w->source_image = CPLStrdup(source_image ? source_image : "");
+  return 0;
 }
 
 long long asd_writer_feature_count(const asd_writer *w) { return w ? w->written : 0; }

@@ -3,13 +3,16 @@
 // option at fault.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "asd_detect_options.h"
 #include "asyncdetect/asd_app.h"
+#include "cpl_conv.h"
 #include "cpl_error.h"
 #include "cpl_string.h"
+#include "cpl_vsi.h"
 
 namespace {
 
@@ -224,7 +227,10 @@ TEST(AppOptions, UsageErrorsNameTheOption) {
       {{"-resume", "-overwrite"}, "-resume"},
       {{"-external-id", "x"}, "-external-id needs -assume-role"},
       {{"-assume-role", "role"}, "-assume-role"},
-      {{"a", "b", "c"}, "too many arguments"},
+      {{"-shard", "3/3"}, "-shard"},
+      {{"-shard", "1"}, "-shard wants K/N"},
+      {{"-merge-shards", "-resume", "a", "b"}, "-merge-shards"},
+      {{"-input_file_list", "/nonexistent/list.txt", "out.gpkg"}, "-input_file_list: cannot read"},
       {{"-projwin", "10", "0", "0", "10"}, "-projwin"},
   };
   for (auto &c : cases) {
@@ -234,6 +240,36 @@ TEST(AppOptions, UsageErrorsNameTheOption) {
     EXPECT_NE(std::string::npos, p.error.find(c.second)) << "got: " << p.error;
     EXPECT_EQ(std::string::npos, p.error.find('\n')) << p.error;
   }
+}
+
+// SRC1 SRC2 ... DST, -input_file_list after them, -shard, -merge-shards.
+TEST(AppOptions, ManyInputsShardsAndMerge) {
+  Parsed p;
+  std::string list = std::string(CPLGenerateTempFilename("asdlist")) + ".txt";
+  FILE *f = fopen(list.c_str(), "w");
+  ASSERT_NE(nullptr, f);
+  fputs("c.tif\n\n# skipped\n/vsis3/b/d.tif\n", f);
+  fclose(f);
+  parse(p, {"a.tif", "-shard", "2/7", "b.tif", "-input_file_list", list, "out.gpkg"});
+  ASSERT_NE(nullptr, p.o) << p.error;
+  ASSERT_EQ(4, CSLCount(p.b->sources));
+  EXPECT_STREQ("a.tif", p.b->sources[0]);
+  EXPECT_STREQ("b.tif", p.b->sources[1]);
+  EXPECT_STREQ("c.tif", p.b->sources[2]);
+  EXPECT_STREQ("/vsis3/b/d.tif", p.b->sources[3]);
+  EXPECT_STREQ("a.tif", p.b->source);
+  EXPECT_STREQ("out.gpkg", p.b->dest);
+  EXPECT_EQ(2, p.o->shard_k);
+  EXPECT_EQ(7, p.o->shard_n);
+  EXPECT_FALSE(p.b->merge_shards);
+  VSIUnlink(list.c_str());
+
+  Parsed m;
+  parse(m, {"-merge-shards", "s0.gpkg", "s1.gpkg", "merged.gpkg"});
+  ASSERT_NE(nullptr, m.o) << m.error;
+  EXPECT_TRUE(m.b->merge_shards);
+  EXPECT_EQ(2, CSLCount(m.b->sources));
+  EXPECT_STREQ("merged.gpkg", m.b->dest);
 }
 
 TEST(AppOptions, LibraryCallersGetNoPositionals) {

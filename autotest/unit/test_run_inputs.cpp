@@ -59,6 +59,19 @@ TEST(SourceLabel, ChainedPathKeepsWhatFollowsTheBrace) {
   EXPECT_EQ("/vsizip/{/vsicurl/https://h/a.zip}/b.tif", label("/vsizip/{/vsicurl/https://h/a.zip?sig=abc}/b.tif"));
 }
 
+TEST(ScrubUrls, QueryStringsOfQuotedUrlsGo) {
+  std::string m = "HTTP error code: 403 - http://h:1/b/k.tif?X-Amz-Signature=abc&X-Amz-Credential=AK. "
+                  "'/vsicurl/https://h/x.tif?sig=1' again https://h/y#frag and plain? text";
+  std::vector<char> buf(m.begin(), m.end());
+  buf.push_back('\0');
+  asd_scrub_urls(buf.data());
+  EXPECT_STREQ("HTTP error code: 403 - http://h:1/b/k.tif '/vsicurl/https://h/x.tif' again https://h/y and plain? text",
+               buf.data());
+  char none[] = "no url here?x=1";
+  asd_scrub_urls(none);
+  EXPECT_STREQ("no url here?x=1", none);
+}
+
 TEST(InputFileList, OnePathPerLine) {
   std::string path = std::string(CPLGetPath(CPLGenerateTempFilename("asd"))) + "/asd_list_" +
                      std::to_string(getpid()) + ".txt";

@@ -149,7 +149,7 @@ TEST(RunOutput, FormatFromOptionOrExtension) {
 TEST_F(RunStages, OpenInputPlansTheTiles) {
   start({"-endpoint", "e", "-tile-size", "512", "-overlap", "128"});
   EXPECT_EQ(6, run_.ntiles);
-  EXPECT_NE(nullptr, run_.encoder);
+  EXPECT_NE(nullptr, run_.images[0].encoder);
   EXPECT_STREQ("image/png", run_.content_type);
   EXPECT_STREQ("GPKG", run_.format);
   EXPECT_EQ(dest_, run_.journal_path);

@@ -54,10 +54,13 @@ typedef struct asd_detect_options asd_detect_options;
  * caller passes one; free with asd_detect_options_for_binary_free().
  */
 typedef struct asd_detect_options_for_binary {
-  char *source;   /* input raster name */
+  char *source;   /* input raster name (the first of sources) */
   char *dest;     /* output vector dataset name */
   int quiet;      /* -q */
   int show_help;  /* --help / -h was given */
+  char **sources; /* every input (SRC1 ... SRCN, then -input_file_list's lines), NULL terminated;
+                     with -merge-shards, the shard outputs */
+  int merge_shards; /* -merge-shards was given: call asd_detect_merge_shards() */
 } asd_detect_options_for_binary;
 
 ASD_API asd_detect_options_for_binary *asd_detect_options_for_binary_new(void);
@@ -85,6 +88,13 @@ ASD_API void asd_detect_options_set_interrupt(asd_detect_options *o, volatile si
 
 /* The full --help text (static storage). */
 ASD_API const char *asd_detect_usage(void);
+
+/* The figures of one image of a run over several (asd_detect_many). */
+typedef struct asd_detect_image_summary {
+  char source[1024];        /* the name, without a query string (a presigned URL's signature) */
+  int tiles_planned, tiles_skipped, tiles_succeeded, tiles_failed, tiles_not_run;
+  long long features_kept;
+} asd_detect_image_summary;
 
 /* Figures of one run, filled by asd_detect() even when it fails part way. */
 typedef struct asd_detect_summary {
@@ -122,7 +132,18 @@ typedef struct asd_detect_summary {
   long long tiles_not_georeferenced;      /* tile footprints without a geometry */
   long long tiles_trimmed;
   char georef_why[160];     /* why shapes could not be georeferenced */
+  /* Added by issue 15 (many images, shards). */
+  int images;               /* images in the run (1 for asd_detect) */
+  asd_detect_image_summary *image_list; /* per image when images > 1, else NULL: asd_detect_summary_clear */
 } asd_detect_summary;
+
+/* The name of a source as the run writes it anywhere (features, journal,
+ * metrics, messages): without a URL's query string and user information,
+ * where a presigned URL keeps its signature (CPLFree). */
+ASD_API char *asd_detect_source_label(const char *name);
+
+/* Frees what a summary holds (image_list); the figures stay. */
+ASD_API void asd_detect_summary_clear(asd_detect_summary *s);
 
 /* Before opening a /vsis3/ (or /vsis3_streaming/) input: makes GDAL read
  * it through the same S3 endpoint, region and credentials as the run will
@@ -143,6 +164,25 @@ ASD_API char *asd_detect_summary_exit_line(const asd_detect_summary *s, int stat
  */
 ASD_API int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o,
                asd_detect_summary *summary, int *usage_error);
+
+/*
+ * The same job over several images (SRC1 SRC2 ... DST): one worker pool,
+ * one output (field source_image), one journal, one line per image in the
+ * summary.  sources is a NULL-terminated list of names GDAL opens; each
+ * image is opened only while it is needed.  Call asd_detect_summary_clear()
+ * afterwards.
+ */
+ASD_API int asd_detect_many(const char *dest, char **sources, const asd_detect_options *o,
+                            asd_detect_summary *summary, int *usage_error);
+
+/*
+ * -merge-shards: the outputs of -shard K/N runs (NULL-terminated list)
+ * merged into dest as one run over the whole work would have written it;
+ * nothing is invoked.  The shards' tiling comes from their journals; the
+ * merging and output options from o.
+ */
+ASD_API int asd_detect_merge_shards(const char *dest, char **shards, const asd_detect_options *o,
+                                    asd_detect_summary *summary, int *usage_error);
 
 /* The human-readable summary the utility prints (free with CPLFree). */
 ASD_API char *asd_detect_summary_format(const asd_detect_summary *s);

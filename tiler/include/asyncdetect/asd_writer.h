@@ -100,6 +100,8 @@ typedef struct asd_writer_options {
                                source_image is source_image (a resumed run rewrites them) */
   int nested_properties;    /* -1 auto (GeoJSON drivers), 0 no, 1 yes */
   const char *source_image; /* value of source_image (the image name) */
+  char **replace_sources;   /* with replace_source: every image whose features go (a run over
+                               several images), NULL = source_image only */
   const char *source_metadata_json; /* extra sourceMetadata JSON object, or NULL */
 } asd_writer_options;
 
@@ -111,6 +113,12 @@ typedef struct asd_writer asd_writer;
  * georef converts image pixels to the output SRS (NULL = pixel space).
  * The georef must outlive the writer. */
 ASD_API asd_writer *asd_writer_open(const char *path, const asd_writer_options *o, asd_georef *georef);
+
+/* A run over several images: the detections and tiles written from now on
+ * are image's (a number of the caller's, kept apart in the writer's counts),
+ * named source_image and georeferenced by georef, which must outlive the
+ * writer.  0 or -1. */
+ASD_API int asd_writer_set_image(asd_writer *w, int image, const char *source_image, asd_georef *georef);
 
 /* Writes one detection (image-pixel coordinates).  0 or -1. */
 ASD_API int asd_writer_add_detection(asd_writer *w, const struct asd_detection *d);
