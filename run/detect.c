@@ -276,6 +276,7 @@ int asd_detect_many(const char *dest, char **sources, const asd_detect_options *
   asd_run_init(&run, dest, NULL, o, summary, usage_error);
   run.names = names;
   int status = run_one(&run, NULL);
+  if (summary == &local) asd_detect_summary_clear(&local);
   return status;
 }
 
@@ -291,5 +292,7 @@ int asd_detect_merge_shards(const char *dest, char **shards, const asd_detect_op
                                    "-cleanup-pending");
   asd_run run;
   asd_run_init(&run, dest, NULL, o, summary, usage_error);
-  return run_one(&run, shards);
+  int status = run_one(&run, shards);
+  if (summary == &local) asd_detect_summary_clear(&local);
+  return status;
 }

@@ -121,7 +121,8 @@ int asd_run_open_input(asd_run *r) {
   const int n = r->names ? CSLCount(r->names) : 1;
   r->images = CPLCalloc((size_t)n, sizeof *r->images);
   r->nimages = n;
-  for (int k = 0; k < n; k++) asd_run_image_init(&r->images[k], r->names ? r->names[k] : NULL, r->names ? NULL : r->src);
+  for (int k = 0; k < n; k++)
+    asd_run_image_init(&r->images[k], r->names ? r->names[k] : NULL, r->names ? NULL : r->src);
   for (int k = 0; k < n; k++) {
     if (open_image(r, &r->images[k]) != 0) return -1;
     r->images[k].first = r->ntiles;

@@ -94,7 +94,9 @@ char *asd_source_label(const char *name) {
 }
 
 /* Where a URL quoted in a message ends. */
-static int url_end(char c) { return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '`'; }
+static int url_end(char c) {
+  return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '`';
+}
 
 void asd_scrub_urls(char *text) {
   if (!text) return;

@@ -91,7 +91,8 @@ static void append_rasters(asd_buf *b, const asd_run *r, const asd_detect_summar
   asd_buf_appendf(b, "  \"pixels\": %s,\n", json_object_to_json_string_ext(px, JSON_C_TO_STRING_PLAIN));
   json_object_put(px);
   json_object *geo = json_object_new_object();
-  json_object_object_add(geo, "method", json_object_new_string(r->nimages ? asd_georef_method(r->images[0].georef) : ""));
+  json_object_object_add(geo, "method",
+                         json_object_new_string(r->nimages ? asd_georef_method(r->images[0].georef) : ""));
   json_object_object_add(geo, "summary", json_object_new_string(s->georeferencing));
   json_object *ng = json_object_new_object();
   json_object_object_add(ng, "detections", json_object_new_int64(s->detections_not_georeferenced));

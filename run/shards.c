@@ -182,7 +182,8 @@ static int shard_images(asd_run *r, asd_run_shards *sh, int k) {
   if (!n) {
     const char *src = CSLFetchNameValue(m, "source"), *size = CSLFetchNameValue(m, "raster_size");
     const char *win = CSLFetchNameValue(m, "window"), *tiles = CSLFetchNameValue(m, "tiles");
-    if (!src || !size || !win || !tiles) return asd_run_fail(r, "-merge-shards: '%s': incomplete journal identity", sh->shard[k].path);
+    if (!src || !size || !win || !tiles)
+      return asd_run_fail(r, "-merge-shards: '%s': incomplete journal identity", sh->shard[k].path);
     return add_image(r, sh, k, src, size, win, atoi(tiles), 0);
   }
   int offset = 0;
@@ -199,7 +200,8 @@ static int shard_images(asd_run *r, asd_run_shards *sh, int k) {
     }
     int rc = copy && f[0] ? add_image(r, sh, k, copy, f[0], f[1], atoi(f[2]), offset) : -1;
     if (rc == 0) offset += atoi(f[2]);
-    if (!copy || !f[0]) asd_run_fail(r, "-merge-shards: '%s': incomplete journal identity (image %d)", sh->shard[k].path, i);
+    if (!copy || !f[0])
+      asd_run_fail(r, "-merge-shards: '%s': incomplete journal identity (image %d)", sh->shard[k].path, i);
     CPLFree(copy);
     if (rc != 0) return -1;
   }
@@ -292,7 +294,8 @@ static void merge_tile_from_shards(asd_run *r, int g, int *not_run) {
     asd_run_replay_not_run(r, g, best, "not run: in no shard given to -merge-shards");
     (*not_run)++;
   } else if (best->state == ASD_JOURNAL_SUBMITTED) {
-    asd_run_replay_not_run(r, g, best, "not run: still in flight in its shard (finish it with -resume, then merge again)");
+    asd_run_replay_not_run(r, g, best,
+                           "not run: still in flight in its shard (finish it with -resume, then merge again)");
     (*not_run)++;
   } else {
     asd_run_replay_recorded(r, g, best, text);
