@@ -124,6 +124,26 @@ class AsyncDetectTest(unittest.TestCase):
         self.assertEqual(values[-1], 1.0)
         self.assertEqual({d for _, d in progress}, {"x"})
 
+    def test_many(self):
+        """A list of paths: one run (asd_detect_many), one output, a dict per image."""
+        scenes = []
+        for name in ("a", "b"):
+            scenes.append(os.path.join(self.tmp, name + ".tif"))
+            shutil.copyfile(SCENE, scenes[-1])
+        ep = LocalEndpoint()
+        try:
+            out = os.path.join(self.tmp, "many.gpkg")
+            result = asyncdetect.Detect(out, scenes, options=self.options())
+        finally:
+            ep.stop()
+        self.assertEqual(result.status, asyncdetect.OK)
+        self.assertEqual(result.images, 2)
+        self.assertEqual([im["source"] for im in result.image_list], scenes)
+        self.assertEqual([im["features_kept"] for im in result.image_list], [GROUND_TRUTH, GROUND_TRUTH])
+        self.assertEqual(result.tiles_succeeded, 80)
+        self.assertEqual(feature_count(out), 2 * GROUND_TRUTH)
+        self.assertIn("Image 2/2 " + scenes[1], result.text)
+
     def test_dataset(self):
         # A dataset that exists only in this process: no other process could open it.
         src = gdal.GetDriverByName("MEM").CreateCopy("", gdal.Open(SCENE))

@@ -65,6 +65,19 @@ class Error(RuntimeError):
         self.usage_error = usage_error
 
 
+class _ImageSummary(ctypes.Structure):
+    """asd_detect_image_summary of asd_app.h (one image of a run over several)."""
+    _fields_ = [
+        ("source", ctypes.c_char * 1024),
+        ("tiles_planned", ctypes.c_int),
+        ("tiles_skipped", ctypes.c_int),
+        ("tiles_succeeded", ctypes.c_int),
+        ("tiles_failed", ctypes.c_int),
+        ("tiles_not_run", ctypes.c_int),
+        ("features_kept", ctypes.c_longlong),
+    ]
+
+
 class _Summary(ctypes.Structure):
     """asd_detect_summary of asd_app.h, field for field (keep in step with the header)."""
     _fields_ = [
@@ -100,10 +113,9 @@ class _Summary(ctypes.Structure):
         ("tiles_not_georeferenced", ctypes.c_longlong),
         ("tiles_trimmed", ctypes.c_longlong),
         ("georef_why", ctypes.c_char * 160),
-        # Added by issue 15: a run over several images (asd_detect_many) has a per-image list,
-        # which a call through this module (one image) never gets.
+        # Added by issue 15: a run over several images (asd_detect_many) has a per-image list.
         ("images", ctypes.c_int),
-        ("image_list", ctypes.c_void_p),
+        ("image_list", ctypes.POINTER(_ImageSummary)),
     ]
 
 
@@ -121,6 +133,12 @@ class Result:
             elif name in ("dry_run", "interrupted", "adaptive_polling"):
                 value = bool(value)
             setattr(self, name, value)
+        # One dict per image of a run over several (Detect with a list), else [].
+        self.image_list = []
+        for k in range(summary.images if summary.image_list else 0):
+            im = summary.image_list[k]
+            self.image_list.append({name: (getattr(im, name).decode("utf-8", "replace") if name == "source"
+                                           else getattr(im, name)) for name, _ in _ImageSummary._fields_})
         self.text = text  # the summary the utility prints
 
     @property
@@ -171,6 +189,10 @@ def _load():
         lib.asd_detect.restype = ctypes.c_int
         lib.asd_detect.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_Summary),
                                    ctypes.POINTER(ctypes.c_int)]
+        lib.asd_detect_many.restype = ctypes.c_int
+        lib.asd_detect_many.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_void_p,
+                                        ctypes.POINTER(_Summary), ctypes.POINTER(ctypes.c_int)]
+        lib.asd_detect_summary_clear.argtypes = [ctypes.POINTER(_Summary)]
         lib.asd_detect_summary_format.restype = ctypes.c_void_p
         lib.asd_detect_summary_format.argtypes = [ctypes.POINTER(_Summary)]
         lib.asd_detect_usage.restype = ctypes.c_char_p
@@ -228,6 +250,9 @@ def _reopenable(ds):
 def Detect(dst, src, options=None, callback=None, callback_data=None):  # noqa: N802 (GDAL's naming)
     """Runs gdal_asyncdetect on src (a path or an osgeo.gdal.Dataset) into dst (a vector path).
 
+    src may also be a list of paths: one run over every image (asd_detect_many), one output;
+    Result.image_list then has one dict per image.
+
     options: the utility's arguments (list or string), e.g. ["-endpoint", "e", "-input-bucket", "b"].
     callback: callback(complete, message, user_data) -> truthy to go on (gdal.TermProgress_nocb works).
     Returns a Result; raises Error when the run fails (status ERROR)."""
@@ -267,7 +292,15 @@ def Detect(dst, src, options=None, callback=None, callback_data=None):  # noqa: 
             raise Error(_last_failure(messages) or "invalid options", usage_error=True)
         try:
             lib.asd_detect_options_set_progress(opts, on_progress, None)
-            if isinstance(src, (str, bytes, os.PathLike)):
+            summary = _Summary()
+            usage_error = ctypes.c_int(0)
+            if isinstance(src, (list, tuple)):
+                gdal.GDALAllRegister()
+                names = [os.fsencode(s) for s in src]
+                array = (ctypes.c_char_p * (len(names) + 1))(*names, None)
+                status = lib.asd_detect_many(os.fsencode(dst), array, opts, ctypes.byref(summary),
+                                             ctypes.byref(usage_error))
+            elif isinstance(src, (str, bytes, os.PathLike)):
                 gdal.GDALAllRegister()
                 opened = gdal.GDALOpenEx(os.fsencode(src), _GDAL_OF_RASTER | _GDAL_OF_VERBOSE_ERROR,
                                          None, None, None)
@@ -278,9 +311,9 @@ def Detect(dst, src, options=None, callback=None, callback_data=None):  # noqa: 
                 _dataset_handle(src)  # a TypeError before any work when src is neither
                 src, temporary = _reopenable(src)
                 handle = _dataset_handle(src)
-            summary = _Summary()
-            usage_error = ctypes.c_int(0)
-            status = lib.asd_detect(os.fsencode(dst), handle, opts, ctypes.byref(summary), ctypes.byref(usage_error))
+            if not isinstance(src, (list, tuple)):
+                status = lib.asd_detect(os.fsencode(dst), handle, opts, ctypes.byref(summary),
+                                        ctypes.byref(usage_error))
         finally:
             lib.asd_detect_options_free(opts)
     finally:
@@ -296,14 +329,17 @@ def Detect(dst, src, options=None, callback=None, callback_data=None):  # noqa: 
         if err_class == _CE_WARNING:
             warnings.warn(text, RuntimeWarning, stacklevel=2)
     if status == ERROR:
+        lib.asd_detect_summary_clear(ctypes.byref(summary))
         raise Error(_last_failure(messages) or "gdal_asyncdetect failed", usage_error=bool(usage_error.value))
     raw = lib.asd_detect_summary_format(ctypes.byref(summary))
     text = ctypes.string_at(raw).decode("utf-8", "replace") if raw else ""
     if raw:
         gdal.VSIFree(raw)
+    result = Result(status, summary, text)
+    lib.asd_detect_summary_clear(ctypes.byref(summary))
     if cancelled:
         raise KeyboardInterrupt  # after the drain: the journal is intact, "-resume" finishes
-    return Result(status, summary, text)
+    return result
 
 
 def _last_failure(messages):
