@@ -35,6 +35,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "cpl_conv.h"
 #include "cpl_error.h"
@@ -47,6 +50,7 @@
 #include "faults.h"
 #include "runtime.h"
 #include "s3_api.h"
+#include "s3_buckets.h"
 #include "s3_store.h"
 #include "server.h"
 #include "stats.h"
@@ -65,16 +69,19 @@
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: asyncdetect_endpoint [-port N] [-bind ADDR] [-insecure-bind] [-data-dir DIR]\n"
-          "           [-bucket NAME]... [-access-key KEY (-secret-key-file FILE | -secret-key SECRET)]\n"
+          "           [-bucket NAME[@REGION][,owner=ACCOUNT][,require-sse=ALG]]...\n"
+          "           [-tls-cert FILE -tls-key FILE] [-domain NAME]...\n"
+          "           [-access-key KEY (-secret-key-file FILE | -secret-key SECRET)]\n"
           "           [-session-token TOKEN] [-no-auth] [-stats-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
           "           [-sts-external-id ID] [-no-sts] [-sso-token TOKEN] [-deny ACTION[:RESOURCE]]...\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
           "\n"
-          "A local server speaking the S3 (path-style) and SageMaker Runtime protocols,\n"
-          "with built-in models, for demos, tests, benchmarks and offline development.\n"
-          "When ready it prints its base URL (http://127.0.0.1:PORT) as the first line\n"
-          "on stdout.  SIGINT or SIGTERM stop it cleanly.\n"
+          "A local server speaking the S3 (path-style and virtual-hosted) and SageMaker\n"
+          "Runtime protocols, with built-in models, for demos, tests, benchmarks and\n"
+          "offline development.  When ready it prints its base URL (http://127.0.0.1:PORT,\n"
+          "https:// with -tls-cert) as the first line on stdout.  SIGINT or SIGTERM stop\n"
+          "it cleanly.\n"
           "\n"
           "Options:\n"
           "  -port N            TCP port; 0 (the default) picks a free port.\n"
@@ -85,7 +92,19 @@ static void usage(FILE *f) {
           "  -data-dir DIR      where buckets and objects are stored; kept across restarts.\n"
           "                     Default: a fresh temporary directory removed at exit.\n"
           "                     Made 0700, files 0600 (the umask is 077).\n"
-          "  -bucket NAME       create this bucket at startup (repeatable).\n"
+          "  -bucket SPEC       create this bucket at startup (repeatable).  SPEC is\n"
+          "                     NAME[@REGION][,owner=ACCOUNT][,require-sse=AES256|aws:kms|aws:kms:dsse]:\n"
+          "                     @REGION places it in a region (requests signed for another\n"
+          "                     region get S3's 301 PermanentRedirect, or 400\n"
+          "                     AuthorizationHeaderMalformed, with x-amz-bucket-region);\n"
+          "                     owner= is its 12-digit account (default 000000000000, checked\n"
+          "                     against x-amz-expected-bucket-owner); require-sse= refuses\n"
+          "                     uploads without that x-amz-server-side-encryption (403).\n"
+          "  -tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
+          "  -tls-key FILE      ... and its PEM private key.\n"
+          "  -domain NAME       virtual-hosted addressing under NAME: Host BUCKET.NAME is\n"
+          "                     bucket BUCKET (repeatable).  BUCKET.s3[.REGION].amazonaws.com\n"
+          "                     hosts are always understood.\n"
           "  -access-key KEY    access key id clients must sign with.\n");
   /* Split in two: ISO C caps string literals at 4095 characters. */
   fprintf(f,
@@ -204,6 +223,56 @@ static void scrub_secret_args(int argc, char **argv) {
     }
 }
 
+/* Reads a whole (small) text file; malloc'd, NULL with errno set. */
+static char *read_text_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  asd_buf b;
+  asd_buf_init(&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20)) asd_buf_append(&b, chunk, n);
+  fclose(f);
+  asd_buf_append(&b, "", 1);
+  return (char *)asd_buf_take(&b, NULL);
+}
+
+/*
+ * -tls-cert and -tls-key: read both PEM files and check them with OpenSSL
+ * before libmicrohttpd sees them, so a wrong file gets a line naming the
+ * problem instead of GnuTLS's silence.  0, or -1 with the line printed.
+ */
+static int load_tls(const char *cert_path, const char *key_path, char **cert_pem, char **key_pem) {
+  *cert_pem = read_text_file(cert_path);
+  if (!*cert_pem) {
+    fprintf(stderr, "asyncdetect_endpoint: -tls-cert %s: %s\n", cert_path, strerror(errno));
+    return -1;
+  }
+  *key_pem = read_text_file(key_path);
+  if (!*key_pem) {
+    fprintf(stderr, "asyncdetect_endpoint: -tls-key %s: %s\n", key_path, strerror(errno));
+    return -1;
+  }
+  BIO *cb = BIO_new_mem_buf(*cert_pem, -1), *kb = BIO_new_mem_buf(*key_pem, -1);
+  X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+  int rc = -1;
+  if (!x)
+    fprintf(stderr, "asyncdetect_endpoint: -tls-cert %s: not a PEM certificate\n", cert_path);
+  else if (!k)
+    fprintf(stderr, "asyncdetect_endpoint: -tls-key %s: not an unencrypted PEM private key\n", key_path);
+  else if (X509_check_private_key(x, k) != 1)
+    fprintf(stderr, "asyncdetect_endpoint: -tls-key %s is not the key of the certificate in %s\n", key_path,
+            cert_path);
+  else
+    rc = 0;
+  X509_free(x);
+  EVP_PKEY_free(k);
+  BIO_free(cb);
+  BIO_free(kb);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   /* Objects, parts, logs and the data directory are the user's only. */
   umask(077);
@@ -228,7 +297,10 @@ int main(int argc, char **argv) {
   const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
   const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
   unsigned long long max_body = DEFAULT_MAX_BODY;
-  char **buckets = NULL, **endpoints = NULL;
+  char **buckets = NULL, **endpoints = NULL, **domains = NULL;
+  const char *tls_cert = NULL, *tls_key = NULL;
+  char *tls_cert_pem = NULL, *tls_key_pem = NULL;
+  asd_s3_buckets *bucket_conf = asd_s3_buckets_new(NULL);
   int rc = 1;
   asd_ep_policy *policy = asd_ep_policy_new(); /* -deny rules */
 
@@ -263,6 +335,15 @@ int main(int argc, char **argv) {
     } else if (EQUAL(a, "-bucket")) {
       NEED_ARG();
       buckets = CSLAddString(buckets, argv[++i]);
+    } else if (EQUAL(a, "-tls-cert")) {
+      NEED_ARG();
+      tls_cert = argv[++i];
+    } else if (EQUAL(a, "-tls-key")) {
+      NEED_ARG();
+      tls_key = argv[++i];
+    } else if (EQUAL(a, "-domain")) {
+      NEED_ARG();
+      domains = CSLAddString(domains, argv[++i]);
     } else if (EQUAL(a, "-access-key")) {
       NEED_ARG();
       access_key = argv[++i];
@@ -368,12 +449,27 @@ int main(int argc, char **argv) {
                       "reaches it can read, write and delete every object (-insecure-bind)\n", bind_addr, exposure);
     }
   }
+  if (!bucket_conf) goto out;
   for (int i = 0; buckets && buckets[i]; i++) {
-    if (!asd_store_bucket_name_valid(buckets[i])) {
-      fprintf(stderr, "asyncdetect_endpoint: -bucket '%s' is not a valid S3 bucket name\n", buckets[i]);
+    asd_s3_bucket_spec bs;
+    char berr[256];
+    if (asd_s3_bucket_spec_parse(buckets[i], &bs, berr, sizeof berr) != 0) {
+      fprintf(stderr, "asyncdetect_endpoint: -bucket '%s': %s\n", buckets[i], berr);
       goto out;
     }
+    if (!asd_store_bucket_name_valid(bs.name)) {
+      fprintf(stderr, "asyncdetect_endpoint: -bucket '%s' is not a valid S3 bucket name\n", bs.name);
+      goto out;
+    }
+    if (asd_s3_buckets_add(bucket_conf, &bs) != 0) goto out;
+    CPLFree(buckets[i]);
+    buckets[i] = CPLStrdup(bs.name);
   }
+  if ((tls_cert == NULL) != (tls_key == NULL)) {
+    fprintf(stderr, "asyncdetect_endpoint: -tls-cert and -tls-key go together\n");
+    goto out;
+  }
+  if (tls_cert && load_tls(tls_cert, tls_key, &tls_cert_pem, &tls_key_pem) != 0) goto out;
 
   /* Endpoints and faults: parsed by the runtime's own parsers. */
   int n_specs = CSLCount(endpoints);
@@ -479,6 +575,8 @@ int main(int argc, char **argv) {
   stats = asd_ep_stats_new();
   s3 = asd_s3_api_new(store, max_body, region);
   if (!stats || !s3) goto cleanup;
+  asd_s3_buckets_set_default_region(bucket_conf, region);
+  asd_s3_api_set_buckets(s3, bucket_conf);
 
   asd_server_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -498,6 +596,10 @@ int main(int argc, char **argv) {
   cfg.policy = policy;
   cfg.region = region;
   cfg.stats_auth = stats_auth && auth;
+  cfg.tls_cert_pem = tls_cert_pem;
+  cfg.tls_key_pem = tls_key_pem;
+  cfg.buckets = bucket_conf;
+  cfg.domains = domains;
   char err[256] = "";
   srv = asd_server_start(&cfg, err, sizeof err);
   if (!srv) {
@@ -506,15 +608,17 @@ int main(int argc, char **argv) {
   }
   {
     const char *host = bind_addr;
+    const char *scheme = tls_cert_pem ? "https" : "http";
     if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
     if (strchr(host, ':'))
-      printf("http://[%s]:%d\n", strcmp(host, "::") == 0 ? "::1" : host, asd_server_port(srv));
+      printf("%s://[%s]:%d\n", scheme, strcmp(host, "::") == 0 ? "::1" : host, asd_server_port(srv));
     else
-      printf("http://%s:%d\n", host, asd_server_port(srv));
+      printf("%s://%s:%d\n", scheme, host, asd_server_port(srv));
     fflush(stdout);
   }
-  fprintf(stderr, "asyncdetect_endpoint: serving %s on port %d (data in %s, %s, %d endpoint(s))\n", bind_addr,
-          asd_server_port(srv), asd_store_root(store), auth ? "SigV4 required" : "no auth", n_specs);
+  fprintf(stderr, "asyncdetect_endpoint: serving %s on %s port %d (data in %s, %s, %d endpoint(s))\n",
+          tls_cert_pem ? "HTTPS" : "HTTP", bind_addr, asd_server_port(srv), asd_store_root(store),
+          auth ? "SigV4 required" : "no auth", n_specs);
 
   int sig = 0;
   while (sigwait(&sigs, &sig) != 0) {
@@ -545,6 +649,13 @@ cleanup:
   free(specs);
 out:
   asd_ep_policy_free(policy);
+  asd_s3_buckets_free(bucket_conf);
+  CSLDestroy(domains);
+  free(tls_cert_pem);
+  if (tls_key_pem) {
+    OPENSSL_cleanse(tls_key_pem, strlen(tls_key_pem));
+    free(tls_key_pem);
+  }
   CSLDestroy(buckets);
   CSLDestroy(endpoints);
   CSLDestroy(argv);

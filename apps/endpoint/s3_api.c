@@ -48,6 +48,7 @@
 #include <openssl/evp.h>
 
 #include "asyncdetect/asd_common.h"
+#include "s3_buckets.h"
 #include "s3_multipart.h"
 
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -58,7 +59,12 @@ struct asd_s3_api {
   asd_mpu *mpu;
   uint64_t max_body;
   char region[64];
+  asd_s3_buckets *buckets; /* regions, owners, encryption (not owned; may be NULL) */
 };
+
+void asd_s3_api_set_buckets(asd_s3_api *api, struct asd_s3_buckets *buckets) {
+  if (api) api->buckets = buckets;
+}
 
 asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region) {
   asd_s3_api *api = calloc(1, sizeof *api);
@@ -226,6 +232,9 @@ static long long parse_count(const char *s) {
 
 /* ---------------------------------------------------------------- routing */
 
+static int route_object_or_bucket(const asd_ep_request *req, const char *bucket, const char *key,
+                                  asd_s3_target *t, asd_ep_response *resp);
+
 int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, asd_ep_response *resp) {
   (void)api;
   memset(t, 0, sizeof *t);
@@ -233,6 +242,7 @@ int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, a
   t->operation = "S3Unsupported";
   const char *path = req->path;
   const char *m = req->method;
+  if (req->host_bucket) return route_object_or_bucket(req, req->host_bucket, path + (*path == '/'), t, resp);
   while (*path == '/') path++;
   if (!*path) {
     if (strcmp(m, "GET") == 0) {
@@ -244,9 +254,20 @@ int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, a
     return -1;
   }
   const char *slash = strchr(path, '/');
-  t->bucket = slash ? strndup(path, (size_t)(slash - path)) : strdup(path);
-  if (slash && slash[1]) t->key = strdup(slash + 1);
-  if (!t->bucket || (slash && slash[1] && !t->key)) {
+  char *bucket = slash ? strndup(path, (size_t)(slash - path)) : strdup(path);
+  int rc = route_object_or_bucket(req, bucket ? bucket : "", slash ? slash + 1 : "", t, resp);
+  free(bucket);
+  return rc;
+}
+
+/* The operation on bucket and key ("" = a bucket operation), however the
+ * request addressed them (path style or virtual-hosted). */
+static int route_object_or_bucket(const asd_ep_request *req, const char *bucket, const char *key,
+                                  asd_s3_target *t, asd_ep_response *resp) {
+  const char *m = req->method;
+  t->bucket = strdup(bucket);
+  if (*key) t->key = strdup(key);
+  if (!t->bucket || (*key && !t->key)) {
     asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
@@ -472,7 +493,7 @@ static void object_headers(asd_ep_response *resp, const asd_store_meta *m, const
   for (const char *p = user_meta; p && *p;) {
     size_t l = strcspn(p, "\n");
     const char *colon = memchr(p, ':', l);
-    if (colon)
+    if (colon && p[0] != '=') /* '=' lines are the endpoint's own (s3_buckets.c) */
       asd_ep_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
                                    CPLSPrintf("%.*s", (int)(l - (size_t)(colon - p) - 1), colon + 1));
     p += l;
@@ -491,7 +512,7 @@ typedef struct umeta_vec {
 
 static void umeta_collect(void *ctx, const char *name, const char *value) {
   umeta_vec *v = ctx;
-  if (strncasecmp(name, "x-amz-meta-", 11) != 0 || !name[11] || v->oom) return;
+  if (strncasecmp(name, "x-amz-meta-", 11) != 0 || !name[11] || name[11] == '=' || v->oom) return;
   while (*value == ' ' || *value == '\t') value++;
   size_t vl = strlen(value);
   while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t')) vl--;
@@ -558,6 +579,60 @@ static int request_user_meta(const asd_ep_request *req, asd_ep_response *resp, c
   return 0;
 }
 
+/* S3's flexible checksums of a PUT body, as headers and store kinds. */
+static const struct {
+  const char *header;
+  const char *name; /* as in messages and the object's "=checksum-NAME:" line */
+  unsigned kind;
+  size_t b64_len;
+} k_checksums[] = {{"x-amz-checksum-crc32c", "crc32c", ASD_STORE_CK_CRC32C, 8},
+                   {"x-amz-checksum-crc32", "crc32", ASD_STORE_CK_CRC32, 8},
+                   {"x-amz-checksum-sha1", "sha1", ASD_STORE_CK_SHA1, 28},
+                   {"x-amz-checksum-sha256", "sha256", ASD_STORE_CK_SHA256, 44}};
+#define N_CHECKSUMS (sizeof k_checksums / sizeof k_checksums[0])
+
+/*
+ * Holds the body to the x-amz-checksum-* header it came with, as S3 does:
+ * one such header at most, of the right length, equal to what the bytes
+ * give, else 400 (InvalidRequest for the form, BadDigest for the value).
+ * On success *line is the object's "=checksum-NAME:VALUE\n" line (or "")
+ * and the header is echoed in the response.  0 or -1 (resp filled).
+ */
+static int check_put_checksum(const asd_ep_request *req, asd_store_writer *w, asd_ep_response *resp,
+                              char line[96]) {
+  line[0] = '\0';
+  size_t found = N_CHECKSUMS;
+  for (size_t i = 0; i < N_CHECKSUMS; i++) {
+    if (!asd_ep_request_header(req, k_checksums[i].header)) continue;
+    if (found != N_CHECKSUMS) {
+      asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+                      "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+      return -1;
+    }
+    found = i;
+  }
+  if (found == N_CHECKSUMS) return 0;
+  const char *given = asd_ep_request_header(req, k_checksums[found].header);
+  char actual[64];
+  if (strlen(given) != k_checksums[found].b64_len ||
+      asd_store_writer_checksum_b64(w, k_checksums[found].kind, actual) != 0) {
+    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+                    CPLSPrintf("Value for %s header is invalid.", k_checksums[found].header));
+    return -1;
+  }
+  if (strcmp(given, actual) != 0) {
+    char upper[16];
+    snprintf(upper, sizeof upper, "%s", k_checksums[found].name);
+    for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
+    asd_ep_s3_error(resp, req, 400, "BadDigest",
+                    CPLSPrintf("The %s you specified did not match the calculated checksum.", upper));
+    return -1;
+  }
+  snprintf(line, 96, "=checksum-%s:%s\n", k_checksums[found].name, actual);
+  asd_ep_response_set_header(resp, k_checksums[found].header, actual);
+  return 0;
+}
+
 int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
                      asd_store_writer **w, asd_ep_response *resp) {
   *w = NULL;
@@ -599,6 +674,10 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_ta
     store_error(resp, req, st, t->bucket);
     return -1;
   }
+  unsigned kinds = 0;
+  for (size_t i = 0; i < N_CHECKSUMS; i++)
+    if (asd_ep_request_header(req, k_checksums[i].header)) kinds |= k_checksums[i].kind;
+  asd_store_writer_want_checksums(*w, kinds);
   return 0;
 }
 
@@ -625,25 +704,37 @@ void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
       return;
     }
   }
+  char ck_line[96];
+  if (check_put_checksum(req, w, resp, ck_line) != 0) {
+    asd_store_writer_abort(w);
+    return;
+  }
   asd_store_meta m;
   /* Parts keep no content type: the upload's, given at its creation, applies. */
   const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : asd_ep_request_header(req, "Content-Type");
+  char *block = NULL;
   if (t->op == ASD_S3_PUT_OBJECT) {
     char *um = NULL;
     if (request_user_meta(req, resp, &um) != 0) {
       asd_store_writer_abort(w);
       return;
     }
-    asd_store_writer_set_user_meta(w, um);
+    char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+    block = CPLStrdup(CPLSPrintf("%s%s%s", um ? um : "", sse ? sse : "", ck_line));
+    asd_store_writer_set_user_meta(w, block);
     free(um);
+    CPLFree(sse);
   }
   asd_store_status st = asd_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
+    CPLFree(block);
     store_error(resp, req, st, t->bucket);
     return;
   }
   resp->status = 200;
   asd_ep_response_set_header(resp, "ETag", m.etag);
+  if (t->op == ASD_S3_PUT_OBJECT) asd_s3_object_system_headers(resp, block, 0);
+  CPLFree(block);
 }
 
 /* Parses a single "bytes=a-b" range against size.  0: no usable range (serve
@@ -675,6 +766,12 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
   return 1;
 }
 
+/* x-amz-checksum-mode: ENABLED asks GET and HEAD for the stored checksum. */
+static int checksum_mode(const asd_ep_request *req) {
+  const char *v = asd_ep_request_header(req, "x-amz-checksum-mode");
+  return v && strcasecmp(v, "ENABLED") == 0;
+}
+
 static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
                        asd_ep_response *resp, int head) {
   asd_store_meta m;
@@ -688,6 +785,7 @@ static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
     resp->status = 200;
     resp->head_size = m.size;
     object_headers(resp, &m, um);
+    asd_s3_object_system_headers(resp, um, checksum_mode(req));
     free(um);
     return;
   }
@@ -708,6 +806,8 @@ static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
     return;
   }
   object_headers(resp, &m, um);
+  /* A range's bytes are not the whole object's: no whole-object checksum. */
+  asd_s3_object_system_headers(resp, um, checksum_mode(req) && r != 1);
   free(um);
   resp->fd = fd;
   if (r == 1) {
@@ -1049,6 +1149,24 @@ static int open_copy_source(asd_s3_api *api, const asd_ep_request *req, asd_ep_r
   return 0;
 }
 
+/* A metadata block without the endpoint's own '=' lines; malloc'd or NULL. */
+static char *without_system_lines(const char *block) {
+  if (!block) return NULL;
+  asd_buf b;
+  asd_buf_init(&b);
+  for (const char *p = block; *p;) {
+    size_t l = strcspn(p, "\n");
+    if (p[0] != '=') {
+      asd_buf_append(&b, p, l);
+      asd_buf_append(&b, "\n", 1);
+    }
+    p += l;
+    if (*p == '\n') p++;
+  }
+  asd_buf_append(&b, "", 1);
+  return (char *)asd_buf_take(&b, NULL);
+}
+
 static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
                         asd_ep_response *resp) {
   const char *dir = asd_ep_request_header(req, "x-amz-metadata-directive");
@@ -1093,8 +1211,16 @@ static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3
     store_error(resp, req, st, t->bucket);
     return;
   }
-  asd_store_writer_set_user_meta(w, um);
+  /* The copy's encryption is the request's (S3's default when none), never the source's. */
+  char *block = without_system_lines(um);
+  char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+  char *full = CPLStrdup(CPLSPrintf("%s%s", block ? block : "", sse ? sse : ""));
+  asd_store_writer_set_user_meta(w, full);
+  asd_s3_object_system_headers(resp, full, 0);
   free(um);
+  free(block);
+  CPLFree(sse);
+  CPLFree(full);
   int rc = asd_store_writer_append_fd(w, fd, off, src.size, 1);
   close(fd);
   if (rc != 0) {
@@ -1130,9 +1256,15 @@ static void create_multipart_upload(asd_s3_api *api, const asd_ep_request *req, 
   char id[33];
   char *um = NULL;
   if (request_user_meta(req, resp, &um) != 0) return;
-  asd_store_status st =
-      asd_mpu_create(api->mpu, t->bucket, t->key, asd_ep_request_header(req, "Content-Type"), um, id);
+  /* The upload's encryption is given here and applies to the object it completes. */
+  char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+  char *block = sse ? CPLStrdup(CPLSPrintf("%s%s", um ? um : "", sse)) : NULL;
+  asd_store_status st = asd_mpu_create(api->mpu, t->bucket, t->key, asd_ep_request_header(req, "Content-Type"),
+                                       block ? block : um, id);
   free(um);
+  CPLFree(sse);
+  if (st == ASD_STORE_OK) asd_s3_object_system_headers(resp, block, 0);
+  CPLFree(block);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1475,7 +1607,11 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
         return;
       }
       resp->status = 200;
-      asd_ep_response_set_header(resp, "x-amz-bucket-region", api->region);
+      {
+        asd_s3_bucket_spec bs;
+        asd_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
+        asd_ep_response_set_header(resp, "x-amz-bucket-region", api->buckets ? bs.region : api->region);
+      }
       return;
     case ASD_S3_DELETE_BUCKET:
       st = asd_store_delete_bucket(api->store, t->bucket);
@@ -1494,8 +1630,11 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
       asd_buf x;
       asd_buf_init(&x);
       /* us-east-1 is reported as an empty LocationConstraint, as on S3. */
+      asd_s3_bucket_spec bs;
+      asd_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
+      const char *where = api->buckets ? bs.region : api->region;
       asd_buf_appendf(&x, XML_DECL "<LocationConstraint xmlns=\"%s\">%s</LocationConstraint>", S3_XMLNS,
-                      strcmp(api->region, "us-east-1") == 0 ? "" : api->region);
+                      strcmp(where, "us-east-1") == 0 ? "" : where);
       set_xml_body(resp, 200, &x);
       asd_buf_free(&x);
       return;

@@ -57,6 +57,9 @@ typedef struct asd_s3_api asd_s3_api;
 
 asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region);
 void asd_s3_api_free(asd_s3_api *api);
+/* Bucket settings (s3_buckets.h) for regions, owners and encryption; not owned. */
+struct asd_s3_buckets;
+void asd_s3_api_set_buckets(asd_s3_api *api, struct asd_s3_buckets *buckets);
 
 /* Classifies the request.  Returns 0, or -1 with an error response filled
  * (invalid bucket name, bad key, unsupported subresource...). */

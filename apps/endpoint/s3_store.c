@@ -47,6 +47,8 @@
  */
 #include "s3_store.h"
 
+#include "common/asd_crc.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +104,9 @@ struct asd_store_writer {
   char *final_path;  /* part writers: where commit renames the file (no index entry) */
   char etag[48];     /* "" = the MD5 of the bytes; else given by asd_store_writer_set_etag */
   char *user_meta;   /* asd_store_writer_set_user_meta; NULL = none */
+  unsigned want;     /* ASD_STORE_CK_* the client declared: computed as the bytes stream */
+  uint32_t crc32c, crc32;
+  EVP_MD_CTX *sha1;
 };
 
 const char *asd_store_status_text(asd_store_status st) {
@@ -808,8 +813,21 @@ int asd_store_writer_write(asd_store_writer *w, const void *data, size_t len) {
   }
   EVP_DigestUpdate(w->md5, data, len);
   EVP_DigestUpdate(w->sha, data, len);
+  if (w->want & ASD_STORE_CK_CRC32C) w->crc32c = asd_crc32c(w->crc32c, data, len);
+  if (w->want & ASD_STORE_CK_CRC32) w->crc32 = asd_crc32(w->crc32, data, len);
+  if (w->sha1) EVP_DigestUpdate(w->sha1, data, len);
   w->size += len;
   return 0;
+}
+
+void asd_store_writer_want_checksums(asd_store_writer *w, unsigned kinds) {
+  if (!w || w->size) return; /* only from the first byte */
+  w->want = kinds;
+  if ((kinds & ASD_STORE_CK_SHA1) && !w->sha1 && (w->sha1 = EVP_MD_CTX_new()) != NULL &&
+      EVP_DigestInit_ex(w->sha1, EVP_sha1(), NULL) != 1) {
+    EVP_MD_CTX_free(w->sha1);
+    w->sha1 = NULL;
+  }
 }
 
 uint64_t asd_store_writer_size(const asd_store_writer *w) { return w ? w->size : 0; }
@@ -829,8 +847,35 @@ void asd_store_writer_sha256_hex(asd_store_writer *w, char out[65]) {
   asd_hex_encode(d, 32, out);
 }
 
+int asd_store_writer_checksum_b64(asd_store_writer *w, unsigned kind, char out[64]) {
+  unsigned char d[32];
+  int n = 0;
+  if (!w) return -1;
+  if (kind == ASD_STORE_CK_CRC32C && (w->want & kind)) {
+    asd_crc_base64(w->crc32c, out);
+    return 0;
+  }
+  if (kind == ASD_STORE_CK_CRC32 && (w->want & kind)) {
+    asd_crc_base64(w->crc32, out);
+    return 0;
+  }
+  if (kind == ASD_STORE_CK_SHA1 && w->sha1) {
+    digest_copy_final(w->sha1, d);
+    n = 20;
+  } else if (kind == ASD_STORE_CK_SHA256) {
+    digest_copy_final(w->sha, d);
+    n = 32;
+  } else {
+    return -1;
+  }
+  EVP_EncodeBlock((unsigned char *)out, d, n);
+  return 0;
+}
+
 void asd_store_writer_abort(asd_store_writer *w) {
   if (!w) return;
+  EVP_MD_CTX_free(w->sha1);
+  w->sha1 = NULL;
   if (w->fd >= 0) close(w->fd);
   if (w->tmp_path) unlink(w->tmp_path);
   free(w->tmp_path);

@@ -125,6 +125,16 @@ uint64_t asd_store_writer_size(const asd_store_writer *w);
 /* Digests of everything written so far (call before commit). */
 void asd_store_writer_md5(asd_store_writer *w, unsigned char out[16]);
 void asd_store_writer_sha256_hex(asd_store_writer *w, char out[65]);
+/* S3's flexible checksums (x-amz-checksum-*): the writer computes those
+ * asked for, from the first byte, beside its MD5 and SHA-256. */
+#define ASD_STORE_CK_CRC32C 1u
+#define ASD_STORE_CK_CRC32 2u
+#define ASD_STORE_CK_SHA1 4u
+#define ASD_STORE_CK_SHA256 8u /* always computed */
+void asd_store_writer_want_checksums(asd_store_writer *w, unsigned kinds);
+/* The base64 of one checksum (as the header carries it).  0, or -1 when it
+ * was not asked for. */
+int asd_store_writer_checksum_b64(asd_store_writer *w, unsigned kind, char out[64]);
 /* Commits and frees the writer. */
 asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *content_type,
                                          asd_store_meta *meta);

@@ -76,6 +76,7 @@
 #include "faults.h"
 #include "runtime.h"
 #include "s3_api.h"
+#include "s3_buckets.h"
 #include "s3_store.h"
 #include "sso_api.h"
 #include "stats.h"
@@ -119,6 +120,8 @@ typedef struct conn_req {
   int nq;
   char request_id[24];
   char host_id[40];
+  char host_bucket[64]; /* virtual-hosted addressing (s3_buckets.c) */
+  char host_region[32];
   double t0;
   int started, queued;
   int auth_pending;   /* SigV4 check deferred until the body hash is known */
@@ -255,10 +258,9 @@ static void xml_escape_into(asd_buf *b, const char *s) {
   }
 }
 
-/* An S3 error body, with one extra element when extra_name is not NULL
- * (AccessDenied's <HeadersNotSigned>). */
-static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
-                        const char *message, const char *extra_name, const char *extra_value) {
+/* An S3 error body, with extra elements after <Message> (see server.h). */
+void asd_ep_s3_error_extra(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+                           const char *message, const char *const *extra) {
   reset_for_error(resp);
   resp->status = status;
   asd_buf *b = &resp->body;
@@ -267,10 +269,10 @@ static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int st
   asd_buf_append_str(b, "</Code><Message>");
   xml_escape_into(b, message);
   asd_buf_append_str(b, "</Message>");
-  if (extra_name) {
-    asd_buf_appendf(b, "<%s>", extra_name);
-    xml_escape_into(b, extra_value);
-    asd_buf_appendf(b, "</%s>", extra_name);
+  for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
+    asd_buf_appendf(b, "<%s>", extra[i]);
+    xml_escape_into(b, extra[i + 1]);
+    asd_buf_appendf(b, "</%s>", extra[i]);
   }
   asd_buf_append_str(b, "<Resource>");
   xml_escape_into(b, req && req->path ? req->path : "/");
@@ -278,6 +280,12 @@ static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int st
   xml_escape_into(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId></Error>");
   asd_ep_response_set_header(resp, "Content-Type", "application/xml");
+}
+
+static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+                        const char *message, const char *extra_name, const char *extra_value) {
+  const char *extra[] = {extra_name, extra_value, NULL};
+  asd_ep_s3_error_extra(resp, req, status, code, message, extra_name ? extra : NULL);
 }
 
 void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
@@ -488,9 +496,10 @@ static enum MHD_Result send_error(conn_req *r, int status, const char *code, con
 
 static int parse_target(conn_req *r) {
   const char *u = r->raw_uri;
-  /* An absolute-form target (http://host/path) is reduced to its path. */
-  if (strncasecmp(u, "http://", 7) == 0) {
-    const char *p = strchr(u + 7, '/');
+  /* An absolute-form target (http[s]://host/path) is reduced to its path. */
+  size_t scheme = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
+  if (scheme) {
+    const char *p = strchr(u + scheme, '/');
     u = p ? p : "/";
   }
   const char *q = strchr(u, '?');
@@ -535,6 +544,10 @@ static int parse_target(conn_req *r) {
 
 static void classify(conn_req *r) {
   const char *p = r->path;
+  if (r->req.host_bucket) { /* BUCKET.s3...: every path is a key of that bucket */
+    r->route = ROUTE_S3;
+    return;
+  }
   if (strcmp(p, "/_asd/stats") == 0) {
     r->route = ROUTE_STATS;
     r->operation = "Stats";
@@ -764,6 +777,10 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   r->req.raw_query = r->raw_query;
   r->req.request_id = r->request_id;
   r->req.impl = r;
+  if (asd_s3_parse_host(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host"), srv->cfg.domains,
+                        r->host_bucket, r->host_region))
+    r->req.host_bucket = r->host_bucket;
+  r->req.host_region = r->host_region[0] ? r->host_region : NULL;
   classify(r);
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
   if (r->route == ROUTE_SSO) { /* unsigned, bearer token: answered from the headers, no body read */
@@ -781,13 +798,25 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
       asd_s3_target_clear(&r->target);
       return send_response(r, &resp);
     }
-    asd_ep_response_clear(&resp);
     r->have_target = 1;
     r->operation = r->target.operation;
+    /* Another region's bucket is redirected before its signature is
+     * checked, as the front end of the wrong region does. */
+    if (asd_s3_check_region(srv->cfg.buckets, &r->req, &r->target, &resp) != 0) return send_response(r, &resp);
+    asd_ep_response_clear(&resp);
   }
   route_policy pol = route_policy_of(r);
   r->body_cap = pol.body_cap;
   if (authenticate_headers(r, &pol, &rc) != 0) return rc;
+  if (r->route == ROUTE_S3 && r->target.bucket) {
+    /* Owner and encryption policy, before a byte of the body is read. */
+    asd_ep_response resp;
+    asd_ep_response_init(&resp);
+    int exists = asd_store_head_bucket(srv->cfg.store, r->target.bucket) == ASD_STORE_OK;
+    if (asd_s3_check_bucket_policy(srv->cfg.buckets, &r->req, &r->target, exists, &resp) != 0)
+      return send_response(r, &resp);
+    asd_ep_response_clear(&resp);
+  }
 
   /* The body's size, before a byte of it is read. */
   const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
@@ -987,19 +1016,31 @@ asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err
     return NULL;
   }
   unsigned int threads = cfg->threads > 0 ? (unsigned int)cfg->threads : 4;
-  srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_URI_LOG_CALLBACK, uri_log, srv,
-                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_identity, srv,
-                            MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+  /* HTTPS: libmicrohttpd's TLS (GnuTLS) with the PEM certificate and key
+   * held in memory; everything above the socket is the same. */
+  int tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+  if (tls) flags |= MHD_USE_TLS;
+  struct MHD_OptionItem opts[] = {
+      {MHD_OPTION_SOCK_ADDR, 0, &ss},
+      {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, srv},
+      {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity, srv},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv},
+      {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
+      {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+      {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cfg->tls_cert_pem},
+      {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+      {MHD_OPTION_END, 0, NULL}};
+  srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
   if (!srv->d) {
-    snprintf(err, err_len, "cannot listen on %s port %d (in use or not permitted)", bind_addr, cfg->port);
+    if (tls)
+      snprintf(err, err_len, "cannot serve HTTPS on %s port %d (port in use, or -tls-cert/-tls-key rejected by GnuTLS)",
+               bind_addr, cfg->port);
+    else
+      snprintf(err, err_len, "cannot listen on %s port %d (in use or not permitted)", bind_addr, cfg->port);
     if (srv->log) fclose(srv->log);
     pthread_mutex_destroy(&srv->log_mu);
     free(srv);

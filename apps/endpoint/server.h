@@ -29,6 +29,8 @@ typedef struct asd_ep_request {
   const unsigned char *body; /* whole body (NULL when empty or streamed to the store) */
   size_t body_len;
   const char *request_id;    /* generated per request; echoed as x-amz-request-id / x-amzn-RequestId */
+  const char *host_bucket;   /* virtual-hosted addressing: the bucket named by the Host header, else NULL */
+  const char *host_region;   /* the region a Host like s3.REGION.amazonaws.com names, else NULL */
   void *impl;                /* server.c's connection data */
 } asd_ep_request;
 
@@ -65,6 +67,11 @@ void asd_ep_response_set_header(asd_ep_response *resp, const char *name, const c
  */
 void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status,
                        const char *code, const char *message);
+/* The same with extra elements after <Message>: extra is NULL or a
+ * NULL-terminated list of name, value, name, value... (PermanentRedirect's
+ * <Endpoint> and <Bucket>, AuthorizationHeaderMalformed's <Region>). */
+void asd_ep_s3_error_extra(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+                           const char *message, const char *const *extra);
 void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status,
                          const char *code, const char *message);
 
@@ -82,6 +89,7 @@ struct asd_ep_stats;
 struct asd_ep_auth;
 struct asd_sts_api;
 struct asd_sso_api;
+struct asd_s3_buckets;
 
 typedef struct asd_server_config {
   const char *bind;      /* listen address, default "127.0.0.1" */
@@ -100,6 +108,10 @@ typedef struct asd_server_config {
   const char *region;          /* for the control plane's ARNs; NULL = us-east-1 */
   struct asd_sso_api *sso;     /* SSO GetRoleCredentials (sso_api.c), or NULL */
   int stats_auth;              /* 1: /_asd/stats needs a signature too (-stats-auth) */
+  const char *tls_cert_pem;    /* HTTPS: the certificate chain (PEM, in memory), NULL = plain HTTP */
+  const char *tls_key_pem;     /* its private key (PEM) */
+  struct asd_s3_buckets *buckets; /* per-bucket region, owner, required encryption, or NULL */
+  char **domains;              /* -domain names: BUCKET.NAME in the Host header addresses BUCKET */
 } asd_server_config;
 
 typedef struct asd_server asd_server;

@@ -77,6 +77,12 @@ bool read_line(int fd, double timeout_s, std::string *line) {
   }
 }
 
+// HTTPS to a test server: its CA comes from AWS_CA_BUNDLE, as for the code under test.
+void use_test_ca(CURL *c) {
+  const char *ca = std::getenv("AWS_CA_BUNDLE");
+  if (ca && *ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+}
+
 size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
   static_cast<std::string *>(userdata)->append(ptr, size * nmemb);
   return size * nmemb;
@@ -124,7 +130,8 @@ LocalEndpoint::LocalEndpoint(std::vector<std::string> extra_args) {
   std::string line;
   bool ok = read_line(fds[0], 20.0, &line);
   close(fds[0]);
-  const std::string prefix = "http://127.0.0.1:";
+  // "https://" when the server was given -tls-cert.
+  const std::string prefix = line.rfind("https://", 0) == 0 ? "https://127.0.0.1:" : "http://127.0.0.1:";
   if (!ok || line.compare(0, prefix.size(), prefix) != 0) {
     stop();
     std::filesystem::remove_all(data_dir_);
@@ -174,6 +181,7 @@ int http_get(const std::string &url, std::string *body, double timeout_s) {
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  use_test_ca(c);
   long status = -1;
   if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
@@ -223,6 +231,7 @@ HttpResult http_request(const std::string &method, const std::string &url, const
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &res);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  use_test_ca(c);
   if (method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (method == "GET") {

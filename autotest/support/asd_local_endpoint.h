@@ -33,7 +33,7 @@ class LocalEndpoint {
   LocalEndpoint(const LocalEndpoint &) = delete;
   LocalEndpoint &operator=(const LocalEndpoint &) = delete;
 
-  const std::string &url() const { return url_; }  // "http://127.0.0.1:PORT"
+  const std::string &url() const { return url_; }  // "http://127.0.0.1:PORT" (https:// with -tls-cert)
   int port() const { return port_; }
   const std::string &data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }
@@ -59,7 +59,7 @@ class LocalEndpoint {
 // clears AWS_PROFILE and AWS_SESSION_TOKEN.
 void set_local_aws_env(const LocalEndpoint &ep);
 
-// A minimal HTTP GET on loopback (no signing).  Returns the status (or -1) and
+// A minimal HTTP GET on loopback (no signing).  HTTPS trusts AWS_CA_BUNDLE.  Returns the status (or -1) and
 // fills body.  Bounded by timeout_s.
 int http_get(const std::string &url, std::string *body, double timeout_s = 10.0);
 

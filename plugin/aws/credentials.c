@@ -121,6 +121,27 @@ static const char *own(asd_aws_context *ctx, const char *s) {
   return ctx->owned[CSLCount(ctx->owned) - 1];
 }
 
+/*
+ * AWS_S3_ADDRESSING_STYLE (environment or --config): path, virtual or auto,
+ * the values of botocore's s3.addressing_style.  auto (the default) is what
+ * the SDKs do: virtual-hosted (BUCKET.s3.REGION.amazonaws.com) on AWS for
+ * DNS-compatible names, path style for a custom endpoint URL, which may
+ * have no wildcard DNS or certificate for bucket names.  0, or -1 (CONFIG).
+ */
+static int addressing_style(int *path_style, asd_aws_error *err) {
+  const char *v = CPLGetConfigOption("AWS_S3_ADDRESSING_STYLE", NULL);
+  if (!v || !*v || strcasecmp(v, "auto") == 0) return 0;
+  if (strcasecmp(v, "path") == 0) {
+    *path_style = 1;
+  } else if (strcasecmp(v, "virtual") == 0) {
+    *path_style = 0;
+  } else {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "AWS_S3_ADDRESSING_STYLE='%.40s': expected path, virtual or auto", v);
+    return -1;
+  }
+  return 0;
+}
+
 asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg_in, asd_aws_error *err) {
   asd_aws_error_clear(err);
   asd_aws_config defaults;
@@ -149,6 +170,9 @@ asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg_in, asd_aws_error
   c->s3_endpoint_url = own(ctx, c->s3_endpoint_url);
   c->sagemaker_runtime_endpoint_url = own(ctx, c->sagemaker_runtime_endpoint_url);
   c->sts_endpoint_url = own(ctx, c->sts_endpoint_url);
+  /* AWS_CA_BUNDLE is the AWS convention (CLI, SDKs) for a private CA; the
+   * transport falls back to GDAL's CURL_CA_BUNDLE, then the system store. */
+  if (!c->ca_bundle || !*c->ca_bundle) c->ca_bundle = CPLGetConfigOption("AWS_CA_BUNDLE", NULL);
   c->ca_bundle = own(ctx, c->ca_bundle);
   c->proxy = own(ctx, c->proxy);
   c->user_agent = own(ctx, c->user_agent);
@@ -165,6 +189,10 @@ asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg_in, asd_aws_error
   if (bad_explicit) {
     asd_aws_error_set(err, ASD_AWS_ERR_CONFIG,
                       "explicit AWS credentials need both an access key id and a secret access key");
+    asd_aws_context_free(ctx);
+    return NULL;
+  }
+  if (c->s3_path_style < 0 && addressing_style(&c->s3_path_style, err) != 0) {
     asd_aws_context_free(ctx);
     return NULL;
   }

@@ -25,6 +25,7 @@
 
 #include "asyncdetect/asd_s3.h"
 #include "aws_internal.h"
+#include "common/asd_crc.h"
 
 /* -------------------------------------------------------------------- URIs */
 
@@ -265,11 +266,42 @@ static int object_call(asd_aws_context *ctx, const char *op, const char *bucket,
   return rc;
 }
 
+/*
+ * Whether an S3 body travels as UNSIGNED-PAYLOAD (the rule send_impl in
+ * http.c applies): over HTTPS unless payload signing was forced, as
+ * botocore does.  Such a body gets a CRC-32C instead (below).
+ */
+static int body_unsigned(const asd_aws_context *ctx) {
+  return ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ctx->endpoints[ASD_AWS_S3].https);
+}
+
+/*
+ * Integrity of a PUT body.  Over HTTP the signature covers the body's
+ * SHA-256 (x-amz-content-sha256), so S3 rejects a body changed on the way.
+ * Over HTTPS the body is not hashed for the signature (TLS protects it in
+ * transit, and the SHA-256 pass was the dearest part of an upload), and,
+ * as the current SDKs do, a CRC-32C (x-amz-checksum-crc32c, hardware
+ * accelerated: asd_crc.h) lets S3 check it end to end: BadDigest on a
+ * mismatch.  No Content-MD5 either way: a third pass over the same bytes
+ * would buy nothing.  Fills the header lines (or leaves them "").
+ */
+static void body_checksum(const asd_aws_context *ctx, const void *data, size_t len, char line[64],
+                          char algo[48]) {
+  line[0] = algo[0] = '\0';
+  if (!body_unsigned(ctx)) return;
+  char b64[9];
+  asd_crc_base64(asd_crc32c(0, data, len), b64);
+  snprintf(line, 64, "x-amz-checksum-crc32c: %s", b64);
+  snprintf(algo, 48, "x-amz-sdk-checksum-algorithm: CRC32C");
+}
+
 int asd_s3_put_object(asd_aws_context *ctx, const char *bucket, const char *key, const void *data,
                       size_t len, const char *content_type, asd_s3_object_info *info, asd_aws_error *err) {
   char ct[300];
   snprintf(ct, sizeof(ct), "Content-Type: %.250s", content_type && *content_type ? content_type : "application/octet-stream");
-  const char *headers[] = {ct, NULL};
+  char ck[64], algo[48];
+  body_checksum(ctx, data ? data : "", len, ck, algo);
+  const char *headers[] = {ct, ck[0] ? ck : NULL, algo, NULL};
   asd_http_request req;
   memset(&req, 0, sizeof(req));
   req.method = "PUT";
@@ -367,11 +399,12 @@ int asd_s3_delete_objects(asd_aws_context *ctx, const char *bucket, const char *
       CPLFree(esc);
     }
     asd_buf_append_str(&body, "</Delete>");
-    char md5[25];
-    asd_md5_base64(body.data, body.len, md5);
-    char md5h[64];
-    snprintf(md5h, sizeof(md5h), "Content-MD5: %s", md5);
-    const char *headers[] = {md5h, "Content-Type: application/xml", NULL};
+    /* S3 requires an integrity header on DeleteObjects: Content-MD5 or,
+     * as the SDKs now send, an x-amz-checksum-* header (cheaper). */
+    char ck[9], ckh[64];
+    asd_crc_base64(asd_crc32c(0, body.data, body.len), ck);
+    snprintf(ckh, sizeof(ckh), "x-amz-checksum-crc32c: %s", ck);
+    const char *headers[] = {ckh, "x-amz-sdk-checksum-algorithm: CRC32C", "Content-Type: application/xml", NULL};
     asd_http_request req;
     memset(&req, 0, sizeof(req));
     req.method = "POST";
