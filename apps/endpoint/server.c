@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -977,6 +978,18 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *con, con
 
 /* --------------------------------------------------------------- daemon */
 
+/* libmicrohttpd's own messages (a client that gave up a TLS handshake,
+ * a connection it could not accept) go to stderr like the server's, named
+ * as its: GnuTLS's bare "Error: ..." says nothing about who wrote it. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+  fprintf(stderr, "asyncdetect_endpoint: libmicrohttpd: %s\n", msg);
+}
+
 asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err_len) {
   asd_server *srv = calloc(1, sizeof *srv);
   if (!srv) {
@@ -1022,6 +1035,7 @@ asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err
   if (tls) flags |= MHD_USE_TLS;
   struct MHD_OptionItem opts[] = {
       {MHD_OPTION_SOCK_ADDR, 0, &ss},
+      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
       {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, srv},
       {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity, srv},

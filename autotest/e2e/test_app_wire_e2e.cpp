@@ -1,0 +1,89 @@
+// End-to-end tests of issue 12 (the wire as real AWS has it) through the
+// gdal_asyncdetect binary against the local endpoint served over HTTPS with
+// a CA made for the test (asd_test_pki.h), given as AWS_CA_BUNDLE:
+//   - a whole run over TLS (S3 uploads, SageMaker invocations, polling,
+//     result reads, cleanup) finds what the path-style HTTP run finds;
+//   - an untrusted CA, and a certificate for another host, each stop the
+//     run with exit 1 and one line naming the TLS problem, before any tile
+//     reaches the endpoint.
+// No test asserts a duration.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "asd_test_pki.h"
+#include "e2e_helpers.h"
+
+using asd_e2e::RunResult;
+using asd_e2e::TempDir;
+
+namespace {
+
+const std::vector<std::string> kServerNames = {"DNS:localhost", "IP:127.0.0.1", "DNS:s3.asd.test",
+                                               "DNS:*.s3.asd.test"};
+
+class WireE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { GDALAllRegister(); }
+  void TearDown() override { unsetenv("AWS_CA_BUNDLE"); }
+};
+
+std::vector<std::string> tls_endpoint_args(const asd_test::TestPki::Leaf &leaf,
+                                           const std::vector<std::string> &extra = {}) {
+  std::vector<std::string> a = asd_e2e::endpoint_args();
+  a.insert(a.end(), {"-tls-cert", leaf.cert, "-tls-key", leaf.key});
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+TEST_F(WireE2E, WholeRunOverTls) {
+  asd_test::TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  asd_test::LocalEndpoint ep(tls_endpoint_args(leaf));
+  ASSERT_EQ(0u, ep.url().rfind("https://", 0)) << ep.url();
+  asd_test::set_local_aws_env(ep);
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  TempDir dir;
+  std::string out = dir.path() + "/tls.gpkg";
+  RunResult r = asd_e2e::run_app(asd_e2e::app_args(asd_e2e::sample("scene_utm.tif"), out), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  auto acc = asd_e2e::accuracy(out);
+  ASSERT_TRUE(acc.error.empty()) << acc.error;
+  EXPECT_GT(acc.score.matched, 0) << "detections over TLS";
+  EXPECT_GT(asd_e2e::endpoint_stat(ep, "accepted"), 0);
+}
+
+// One line, exit 1, and no request got through: the endpoint's access log
+// (one line per HTTP request) stays empty.
+void expect_tls_refusal(const asd_test::TestPki::Leaf &leaf, const std::string &ca, const char *fragment) {
+  TempDir dir;
+  std::string log = dir.path() + "/access.log";
+  asd_test::LocalEndpoint ep(tls_endpoint_args(leaf, {"-access-log", log}));
+  asd_test::set_local_aws_env(ep);
+  setenv("AWS_CA_BUNDLE", ca.c_str(), 1);
+  std::string out = dir.path() + "/o.gpkg";
+  RunResult r = asd_e2e::run_app(asd_e2e::app_args(asd_e2e::sample("scene_utm.tif"), out), dir.path(), 120);
+  EXPECT_EQ(1, r.status) << r.err;
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("TLS")) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find(fragment)) << r.err;
+  ep.stop();
+  EXPECT_EQ("", asd_e2e::read_file(log)) << "no request may get through";
+  std::printf("the line: %s", r.err.c_str());
+}
+
+TEST_F(WireE2E, UntrustedCaStopsTheRunWithOneLine) {
+  asd_test::TestPki pki, other("a CA the server does not use");
+  expect_tls_refusal(pki.issue("server", kServerNames), other.ca_path(), "certificate");
+}
+
+TEST_F(WireE2E, CertificateForAnotherHostStopsTheRunWithOneLine) {
+  asd_test::TestPki pki;
+  expect_tls_refusal(pki.issue("server", {"DNS:elsewhere.example"}), pki.ca_path(), "127.0.0.1");
+}
+
+}  // namespace
