@@ -24,6 +24,7 @@
 #include "asyncdetect/asd_s3.h"
 #include "asyncdetect/asd_sagemaker.h"
 #include "asyncdetect/asd_sigv4.h"
+#include "common/asd_crc.h"
 
 using asd_test::MiniHttp;
 using asd_test::MiniRequest;
@@ -263,14 +264,16 @@ class FakeAws {
 
   MiniResponse delete_objects(const MiniRequest &r, const std::string &bucket) {
     MiniResponse resp;
-    char md5[25];
+    // S3 wants Content-MD5 or an x-amz-checksum-* header; the client sends a CRC-32C.
+    char md5[25], crc[9];
     asd_md5_base64(r.body.data(), r.body.size(), md5);
-    if (r.header("Content-MD5") != md5) {
+    asd_crc_base64(asd_crc32c(0, r.body.data(), r.body.size()), crc);
+    if (r.header("Content-MD5") != md5 && r.header("x-amz-checksum-crc32c") != crc) {
       resp.status = 400;
-      resp.body = asd_test::s3_error_xml("BadDigest", "Content-MD5 mismatch");
+      resp.body = asd_test::s3_error_xml("BadDigest", "Content-MD5 / x-amz-checksum-crc32c mismatch");
       return resp;
     }
-    delete_batches_md5_ok.push_back(md5);
+    delete_batches_md5_ok.push_back(r.header("x-amz-checksum-crc32c"));
     std::string out = "<?xml version=\"1.0\"?><DeleteResult>";
     int n = 0;
     for (size_t at = r.body.find("<Key>"); at != std::string::npos; at = r.body.find("<Key>", at + 5)) {
@@ -402,7 +405,7 @@ TEST_F(AwsHttp, S3RoundTripWithAwkwardKeys) {
   EXPECT_EQ(ASD_AWS_ERR_NOT_FOUND, err.kind);
 }
 
-TEST_F(AwsHttp, DeleteObjectsBatchesOf1000WithMd5AndPerKeyErrors) {
+TEST_F(AwsHttp, DeleteObjectsBatchesOf1000WithChecksumAndPerKeyErrors) {
   make_default();
   std::vector<std::string> ks;
   for (int i = 0; i < 2500; i++) ks.push_back((i % 500 == 7 ? "locked/" : "k/") + std::to_string(i) + " &<x>");
@@ -949,6 +952,11 @@ TEST_F(AwsHttp, UnsignedPayloadWhenConfigured) {
   auto reqs = server.requests();
   ASSERT_EQ(1u, reqs.size());
   EXPECT_EQ("UNSIGNED-PAYLOAD", reqs[0].header("x-amz-content-sha256"));
+  // An unsigned body is covered by a CRC-32C instead, and by nothing else.
+  char crc[9];
+  asd_crc_base64(asd_crc32c(0, "hello", 5), crc);
+  EXPECT_EQ(crc, reqs[0].header("x-amz-checksum-crc32c"));
+  EXPECT_EQ("", reqs[0].header("Content-MD5"));
   EXPECT_EQ("hello", fake.objects["bkt/k"]);
   // Default over plain http: the body hash is signed.
   asd_aws_context_free(ctx);
@@ -958,6 +966,7 @@ TEST_F(AwsHttp, UnsignedPayloadWhenConfigured) {
   char h[65];
   asd_sha256_hex("hello", 5, h);
   EXPECT_EQ(h, server.requests().back().header("x-amz-content-sha256"));
+  EXPECT_EQ("", server.requests().back().header("x-amz-checksum-crc32c")) << "the signature covers the body";
 }
 
 TEST_F(AwsHttp, ProxySettingsAreHonoured) {

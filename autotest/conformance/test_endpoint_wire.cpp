@@ -233,6 +233,158 @@ TEST_F(Wire, AwsCliOverTls) {
   EXPECT_NE(std::string::npos, out.find("SSL")) << out;
 }
 
+// Virtual-hosted addressing over TLS with the project's client: the bucket
+// in the host name (BUCKET.s3.asd.test, verified against the certificate's
+// *.s3.asd.test), reached through the test-only ASD_RESOLVE pin; the
+// endpoint's access log shows the path without the bucket.
+TEST_F(Wire, OwnClientVirtualHostedOverTls) {
+  TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  char logt[] = "/tmp/asd-wire-log-XXXXXX";
+  int lfd = mkstemp(logt);
+  ASSERT_GE(lfd, 0);
+  close(lfd);
+  LocalEndpoint ep({"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-domain", "s3.asd.test", "-bucket", "vh-bkt",
+                    "-access-log", logt});
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  std::string port = std::to_string(ep.port());
+  setenv("ASD_RESOLVE", ("vh-bkt.s3.asd.test:" + port + ":127.0.0.1").c_str(), 1);
+  setenv("AWS_S3_ADDRESSING_STYLE", "virtual", 1);
+  asd_aws_config c;
+  asd_aws_config_init(&c);
+  std::string url = "https://s3.asd.test:" + port;
+  c.endpoint_url = url.c_str();
+  c.access_key_id = asd_test::kLocalAccessKey;
+  c.secret_access_key = asd_test::kLocalSecretKey;
+  c.region = "us-east-1";
+  c.max_attempts = 1;
+  asd_aws_error err;
+  asd_aws_error_clear(&err);
+  asd_aws_context *ctx = asd_aws_context_new(&c, &err);
+  unsetenv("ASD_RESOLVE");
+  unsetenv("AWS_S3_ADDRESSING_STYLE");
+  ASSERT_NE(nullptr, ctx) << err.message;
+  EXPECT_EQ(0, asd_aws_context_endpoint(ctx, ASD_AWS_S3)->path_style);
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "vh-bkt", "v/k.txt", "hosted", 6, nullptr, nullptr, &err)) << err.message;
+  asd_buf got;
+  asd_buf_init(&got);
+  ASSERT_EQ(0, asd_s3_get_object(ctx, "vh-bkt", "v/k.txt", 1024, &got, nullptr, &err)) << err.message;
+  EXPECT_EQ("hosted", std::string(reinterpret_cast<const char *>(got.data), got.len));
+  asd_buf_free(&got);
+  ASSERT_EQ(0, asd_s3_head_bucket(ctx, "vh-bkt", &err)) << err.message;
+  asd_aws_context_free(ctx);
+  ep.stop();
+  std::string log;
+  FILE *f = fopen(logt, "r");
+  ASSERT_NE(nullptr, f);
+  char line[1024];
+  while (fgets(line, sizeof line, f)) log += line;
+  fclose(f);
+  unlink(logt);
+  EXPECT_NE(std::string::npos, log.find("\"PUT /v/k.txt\" 200")) << log;
+  EXPECT_EQ(std::string::npos, log.find("/vh-bkt/")) << "no path-style request: " << log;
+}
+
+// A bucket in another region: the client follows S3's redirect once,
+// re-signed for the bucket's region, and remembers it for the bucket.
+TEST_F(Wire, OwnClientFollowsRegionRedirectOnce) {
+  TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  char logt[] = "/tmp/asd-wire-log-XXXXXX";
+  int lfd = mkstemp(logt);
+  ASSERT_GE(lfd, 0);
+  close(lfd);
+  LocalEndpoint ep({"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-bucket", "far-bkt@ap-southeast-2",
+                    "-bucket", "near-bkt", "-access-log", logt});
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  asd_aws_error err;
+  asd_aws_error_clear(&err);
+  asd_aws_context *ctx = client(ep, &err);
+  ASSERT_NE(nullptr, ctx) << err.message;
+  ASSERT_EQ(0, asd_s3_head_bucket(ctx, "far-bkt", &err)) << err.message;
+  for (int i = 0; i < 3; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(0, asd_s3_put_object(ctx, "far-bkt", k.c_str(), "far", 3, nullptr, nullptr, &err)) << err.message;
+  }
+  asd_buf got;
+  asd_buf_init(&got);
+  ASSERT_EQ(0, asd_s3_get_object(ctx, "far-bkt", "k1", 1024, &got, nullptr, &err)) << err.message;
+  asd_buf_free(&got);
+  ASSERT_EQ(0, asd_s3_put_object(ctx, "near-bkt", "n", "near", 4, nullptr, nullptr, &err)) << err.message;
+  asd_aws_context_free(ctx);
+  ep.stop();
+  std::string log;
+  FILE *f = fopen(logt, "r");
+  ASSERT_NE(nullptr, f);
+  char line[1024];
+  int redirects = 0, lines = 0;
+  while (fgets(line, sizeof line, f)) {
+    log += line;
+    lines++;
+    if (strstr(line, "\" 301 ")) redirects++;
+  }
+  fclose(f);
+  unlink(logt);
+  EXPECT_EQ(1, redirects) << "one redirect, then the remembered region: " << log;
+  EXPECT_EQ(7, lines) << log;
+}
+
+// Encryption and ownership from the client's configuration, as an
+// enterprise bucket policy wants them; a mistake is one line at startup.
+TEST_F(Wire, OwnClientSendsEncryptionAndOwner) {
+  TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  LocalEndpoint ep({"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-bucket",
+                    "kms-bkt,owner=111122223333,require-sse=aws:kms"});
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  auto make = [&](const char *sse, const char *kms, const char *owner, asd_aws_error *err) {
+    asd_aws_config c;
+    asd_aws_config_init(&c);
+    c.endpoint_url = ep.url().c_str();
+    c.access_key_id = asd_test::kLocalAccessKey;
+    c.secret_access_key = asd_test::kLocalSecretKey;
+    c.region = "us-east-1";
+    c.max_attempts = 1;
+    c.s3_sse = sse;
+    c.s3_sse_kms_key_id = kms;
+    c.s3_expected_bucket_owner = owner;
+    return asd_aws_context_new(&c, err);
+  };
+  asd_aws_error err;
+  asd_aws_error_clear(&err);
+  asd_aws_context *ok = make("aws:kms", "alias/tiles", "111122223333", &err);
+  ASSERT_NE(nullptr, ok) << err.message;
+  ASSERT_EQ(0, asd_s3_put_object(ok, "kms-bkt", "t.bin", "tile", 4, nullptr, nullptr, &err)) << err.message;
+  asd_buf got;
+  asd_buf_init(&got);
+  ASSERT_EQ(0, asd_s3_get_object(ok, "kms-bkt", "t.bin", 64, &got, nullptr, &err)) << err.message;
+  asd_buf_free(&got);
+  asd_aws_context_free(ok);
+
+  asd_aws_context *plain = make(nullptr, nullptr, nullptr, &err);
+  ASSERT_NE(nullptr, plain);
+  EXPECT_EQ(-1, asd_s3_put_object(plain, "kms-bkt", "u.bin", "tile", 4, nullptr, nullptr, &err));
+  EXPECT_STREQ("AccessDenied", err.code) << err.message;
+  asd_aws_context_free(plain);
+
+  asd_aws_context *stranger = make("aws:kms", nullptr, "999999999999", &err);
+  ASSERT_NE(nullptr, stranger);
+  EXPECT_EQ(-1, asd_s3_head_object(stranger, "kms-bkt", "t.bin", nullptr, &err));
+  EXPECT_EQ(403, err.http_status) << err.message;
+  asd_aws_context_free(stranger);
+
+  struct Bad {
+    const char *sse, *kms, *owner, *fragment;
+  } bad[] = {{"rot13", nullptr, nullptr, "expected AES256, aws:kms or aws:kms:dsse"},
+             {"AES256", "k", nullptr, "needs server-side encryption aws:kms"},
+             {nullptr, nullptr, "1234", "is not a 12-digit AWS account id"}};
+  for (const auto &b : bad) {
+    asd_aws_error_clear(&err);
+    EXPECT_EQ(nullptr, make(b.sse, b.kms, b.owner, &err));
+    EXPECT_NE(nullptr, strstr(err.message, b.fragment)) << err.message;
+  }
+}
+
 // Bad TLS and bucket options stop the endpoint with one line each.
 TEST_F(Wire, EndpointOptionMistakesAreOneLine) {
   TestPki pki, other;

@@ -100,6 +100,13 @@ void asd_http_transport_count_retry(asd_http_transport *t);
 
 /* ----------------------------------------------------------------- context */
 
+/* S3 region redirects (s3.c): the region S3 named for a bucket, learnt from a
+ * 301/400 with x-amz-bucket-region, cached per bucket for the context's life. */
+typedef struct asd_bucket_region {
+  char bucket[64];
+  char region[32];
+} asd_bucket_region;
+
 struct asd_aws_context {
   /* Configuration (owned copies of the strings). */
   asd_aws_config cfg;
@@ -117,6 +124,8 @@ struct asd_aws_context {
   asd_aws_credentials creds;     /* cached; access_key_id NULL = none */
   int have_creds;
   double clock_offset;           /* server - local, seconds */
+  asd_bucket_region *bucket_regions; /* guarded by lock; see s3.c */
+  size_t n_bucket_regions;
 };
 
 /* Resolves credentials from scratch (the whole chain plus the optional
@@ -189,6 +198,11 @@ int asd_sts_parse_credentials(const char *xml, size_t len, asd_aws_credentials *
  * resolving credentials must not recurse into the provider). */
 int asd_aws_send_with(asd_aws_context *ctx, const asd_http_request *req,
                       const asd_aws_credentials *creds, asd_http_response *resp, asd_aws_error *err);
+
+/* Whether S3 request bodies travel as UNSIGNED-PAYLOAD: over HTTPS unless
+ * payload signing was forced (cfg.payload_signing), as botocore does.  s3.c
+ * then adds a CRC-32C; send_impl leaves the body out of the signature. */
+int asd_aws_s3_body_unsigned(const asd_aws_context *ctx);
 
 /* Builds "scheme://host/base_path" for a request; malloc'ed. */
 char *asd_aws_request_url(const asd_aws_endpoint *ep, const asd_http_request *req);

@@ -142,6 +142,34 @@ static int addressing_style(int *path_style, asd_aws_error *err) {
   return 0;
 }
 
+/* The S3 encryption and ownership settings, checked before any call so a
+ * typo is one line at startup, not an AccessDenied per tile.  0 or -1. */
+static int s3_policy_headers_check(const asd_aws_config *c, asd_aws_error *err) {
+  const char *sse = c->s3_sse;
+  if (sse && strcmp(sse, "AES256") != 0 && strcmp(sse, "aws:kms") != 0 && strcmp(sse, "aws:kms:dsse") != 0) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "server-side encryption '%.40s': expected AES256, aws:kms or aws:kms:dsse",
+                      sse);
+    return -1;
+  }
+  if (c->s3_sse_kms_key_id && (!sse || strncmp(sse, "aws:kms", 7) != 0)) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "a KMS key id needs server-side encryption aws:kms (or aws:kms:dsse)");
+    return -1;
+  }
+  for (const char *k = c->s3_sse_kms_key_id; k && *k; k++)
+    if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e) {
+      asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "the KMS key id must be printable ASCII without spaces");
+      return -1;
+    }
+  const char *o = c->s3_expected_bucket_owner;
+  size_t digits = 0;
+  for (const char *p = o; p && *p && isdigit((unsigned char)*p); p++) digits++;
+  if (o && (strlen(o) != 12 || digits != 12)) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "expected bucket owner '%.40s' is not a 12-digit AWS account id", o);
+    return -1;
+  }
+  return 0;
+}
+
 asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg_in, asd_aws_error *err) {
   asd_aws_error_clear(err);
   asd_aws_config defaults;
@@ -175,6 +203,14 @@ asd_aws_context *asd_aws_context_new(const asd_aws_config *cfg_in, asd_aws_error
   if (!c->ca_bundle || !*c->ca_bundle) c->ca_bundle = CPLGetConfigOption("AWS_CA_BUNDLE", NULL);
   c->ca_bundle = own(ctx, c->ca_bundle);
   c->proxy = own(ctx, c->proxy);
+  c->s3_sse = own(ctx, c->s3_sse && *c->s3_sse ? c->s3_sse : NULL);
+  c->s3_sse_kms_key_id = own(ctx, c->s3_sse_kms_key_id && *c->s3_sse_kms_key_id ? c->s3_sse_kms_key_id : NULL);
+  c->s3_expected_bucket_owner =
+      own(ctx, c->s3_expected_bucket_owner && *c->s3_expected_bucket_owner ? c->s3_expected_bucket_owner : NULL);
+  if (s3_policy_headers_check(c, err) != 0) {
+    asd_aws_context_free(ctx);
+    return NULL;
+  }
   c->user_agent = own(ctx, c->user_agent);
   if (c->max_attempts <= 0) {
     const char *e = getenv("AWS_MAX_ATTEMPTS");
@@ -231,6 +267,7 @@ void asd_aws_context_free(asd_aws_context *ctx) {
   asd_http_transport_free(ctx->transport);
   asd_sigv4_key_cache_free(ctx->keys);
   asd_aws_credentials_free(&ctx->creds);
+  free(ctx->bucket_regions);
   for (char **p = ctx->owned; p && *p; p++) OPENSSL_cleanse(*p, strlen(*p));
   CSLDestroy(ctx->owned);
   pthread_mutex_destroy(&ctx->lock);

@@ -85,8 +85,8 @@ struct asd_http_transport {
   long low_speed_limit;
   long low_speed_time;
   size_t max_response_bytes;
-  int insecure;
   char *ca_bundle;
+  struct curl_slist *resolve; /* ASD_RESOLVE: test-only host:port:address pins */
   char *proxy;
   char *proxy_userpwd;
   char *user_agent;
@@ -111,6 +111,24 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user) {
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
+/*
+ * ASD_RESOLVE: "HOST:PORT:ADDRESS[,HOST:PORT:ADDRESS...]", libcurl's
+ * CURLOPT_RESOLVE entries.  Test-only: it lets a test reach a local server
+ * under the names real clients use (BUCKET.s3.asd.test over TLS) without
+ * DNS, while everything else (URL, Host header, SNI, certificate name
+ * check, signature) runs exactly as in production.  Unset, nothing changes.
+ */
+static struct curl_slist *resolve_list(const char *spec) {
+  struct curl_slist *l = NULL;
+  char **items = spec && *spec ? CSLTokenizeString2(spec, ", ", 0) : NULL;
+  for (int i = 0; items && items[i]; i++) {
+    struct curl_slist *n = curl_slist_append(l, items[i]);
+    if (n) l = n;
+  }
+  CSLDestroy(items);
+  return l;
+}
+
 asd_http_transport *asd_http_transport_new(const asd_aws_config *cfg, const int *cancel_flag) {
   pthread_once(&g_curl_once, curl_init_once);
   asd_http_transport *t = calloc(1, sizeof(*t));
@@ -123,7 +141,7 @@ asd_http_transport *asd_http_transport_new(const asd_aws_config *cfg, const int 
   t->low_speed_limit = cfg->low_speed_limit > 0 ? cfg->low_speed_limit : 1;
   t->low_speed_time = cfg->low_speed_time > 0 ? (long)ceil(cfg->low_speed_time) : 30;
   t->max_response_bytes = cfg->max_response_bytes ? cfg->max_response_bytes : (64u << 20);
-  t->insecure = cfg->insecure_tls;
+  t->resolve = resolve_list(CPLGetConfigOption("ASD_RESOLVE", NULL));
   t->pool_cap = cfg->max_connections > 0 ? (size_t)cfg->max_connections : 64;
   t->ca_bundle = dup_or_null(cfg->ca_bundle);
   if (!t->ca_bundle) t->ca_bundle = dup_or_null(CPLGetConfigOption("CURL_CA_BUNDLE", NULL));
@@ -158,6 +176,7 @@ void asd_http_transport_free(asd_http_transport *t) {
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&t->share_locks[i]);
   pthread_mutex_destroy(&t->pool_lock);
   free(t->ca_bundle);
+  curl_slist_free_all(t->resolve);
   free(t->proxy);
   if (t->proxy_userpwd) {
     memset(t->proxy_userpwd, 0, strlen(t->proxy_userpwd));
@@ -314,11 +333,11 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  if (t->insecure) {
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
+  /* TLS: libcurl verifies the peer's chain and host name by default and
+   * nothing here ever turns that off; a private CA comes in through
+   * AWS_CA_BUNDLE (or GDAL's CURL_CA_BUNDLE). */
   if (t->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_bundle);
+  if (t->resolve) curl_easy_setopt(h, CURLOPT_RESOLVE, t->resolve);
   if (t->proxy) curl_easy_setopt(h, CURLOPT_PROXY, t->proxy);
   if (t->proxy_userpwd) curl_easy_setopt(h, CURLOPT_PROXYUSERPWD, t->proxy_userpwd);
 
@@ -466,7 +485,12 @@ static void set_transport_error(asd_aws_error *err, asd_http_outcome o, const ch
     case ASD_HTTP_CONNECT_FAILED: k = ASD_AWS_ERR_NETWORK; label = "could not connect"; break;
     default: break;
   }
-  asd_aws_error_set(err, k, "%s %s: %s: %s", method, what, label, detail);
+  /* A certificate problem is nearly always a private CA the client was not
+   * told about: say where to tell it. */
+  const char *hint = o == ASD_HTTP_TLS && strstr(detail, "certificate problem")
+                         ? " (give the server's CA in AWS_CA_BUNDLE)"
+                         : "";
+  asd_aws_error_set(err, k, "%s %s: %s: %s%s", method, what, label, detail, hint);
   /* Whether the service can have seen the request: a caller that must not
    * repeat a non-idempotent call (InvokeEndpointAsync) needs to know. */
   err->not_sent = o == ASD_HTTP_CONNECT_FAILED || o == ASD_HTTP_TLS || o == ASD_HTTP_BAD_URL;
@@ -512,11 +536,36 @@ static void wipe_free(char *line) {
   free(line);
 }
 
+int asd_aws_s3_body_unsigned(const asd_aws_context *ctx) {
+  return ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ctx->endpoints[ASD_AWS_S3].https);
+}
+
+/*
+ * The endpoint of a request for a bucket in another region (req->region,
+ * from S3's redirect): signed for that region; on AWS also sent to that
+ * region's host (s3.REGION.amazonaws.com), as S3 asks.  A custom endpoint
+ * (the local one, MinIO...) serves every region at one URL, so only the
+ * signing scope changes there, as the SDKs do.
+ */
+static void region_endpoint(const asd_aws_endpoint *base, const char *region, asd_aws_endpoint *out) {
+  *out = *base;
+  snprintf(out->signing_region, sizeof(out->signing_region), "%s", region);
+  if (base->custom) return;
+  const char *suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+  snprintf(out->host, sizeof(out->host), "s3.%s.%s", region, suffix);
+  snprintf(out->base_url, sizeof(out->base_url), "https://%s", out->host);
+}
+
 static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
                      const asd_aws_credentials *fixed_creds, asd_http_response *resp,
                      asd_aws_error *err) {
   asd_aws_error_clear(err);
   const asd_aws_endpoint *ep = &ctx->endpoints[req->service];
+  asd_aws_endpoint moved;
+  if (req->service == ASD_AWS_S3 && req->region && *req->region && strcmp(req->region, ep->signing_region) != 0) {
+    region_endpoint(ep, req->region, &moved);
+    ep = &moved;
+  }
   char *url = asd_aws_request_url(ep, req);
   if (!url) {
     asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "out of memory building the request URL");
@@ -537,7 +586,7 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
 
   char payload_hash[80];
   int unsigned_payload = req->service == ASD_AWS_S3 && req->body_len > 0 && !req->payload_hash &&
-                         (ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ep->https));
+                         asd_aws_s3_body_unsigned(ctx);
   if (unsigned_payload)
     snprintf(payload_hash, sizeof(payload_hash), "%s", ASD_SIGV4_UNSIGNED_PAYLOAD);
   else if (req->payload_hash)

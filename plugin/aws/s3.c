@@ -229,6 +229,141 @@ static void describe_failure(asd_aws_error *err, const char *op, const char *buc
     asd_aws_error_set(err, err->kind, "S3 %s s3://%s/%s failed: %s", op, bucket, key ? key : "", m);
 }
 
+/* ----------------------------------------------------------- region, policy */
+
+/*
+ * Bucket regions.  S3 serves a bucket from its own region; a request signed
+ * for another gets 301 PermanentRedirect (or 400 AuthorizationHeaderMalformed
+ * when the host was right but the signature's scope was not; a HEAD gets the
+ * status alone), naming the region in x-amz-bucket-region or <Region>.  As
+ * the SDKs do, the call is re-signed for that region (and, on AWS, sent to
+ * its host) and tried once more, and the region is remembered for the
+ * bucket, so later calls go right the first time.
+ */
+static int region_name_ok(const char *r, size_t n) {
+  if (n < 2 || n > 31) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-')) return 0;
+  return 1;
+}
+
+static int cached_region(asd_aws_context *ctx, const char *bucket, char out[32]) {
+  int found = 0;
+  pthread_mutex_lock(&ctx->lock);
+  for (size_t i = 0; i < ctx->n_bucket_regions && !found; i++)
+    if (strcmp(ctx->bucket_regions[i].bucket, bucket) == 0) {
+      snprintf(out, 32, "%s", ctx->bucket_regions[i].region);
+      found = 1;
+    }
+  pthread_mutex_unlock(&ctx->lock);
+  return found;
+}
+
+static void remember_region(asd_aws_context *ctx, const char *bucket, const char *region) {
+  pthread_mutex_lock(&ctx->lock);
+  size_t i = 0;
+  while (i < ctx->n_bucket_regions && strcmp(ctx->bucket_regions[i].bucket, bucket) != 0) i++;
+  if (i == ctx->n_bucket_regions) {
+    asd_bucket_region *n = realloc(ctx->bucket_regions, (i + 1) * sizeof(*n));
+    if (n) {
+      ctx->bucket_regions = n;
+      ctx->n_bucket_regions++;
+      snprintf(n[i].bucket, sizeof(n[i].bucket), "%s", bucket);
+    }
+  }
+  if (i < ctx->n_bucket_regions) snprintf(ctx->bucket_regions[i].region, sizeof(ctx->bucket_regions[i].region), "%s", region);
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+/* The region a failed reply redirects to ("" when it is no redirect). */
+static void redirect_region(const asd_http_response *resp, const asd_aws_error *err, char out[32]) {
+  out[0] = '\0';
+  int redirect = resp->status == 301 || resp->status == 307 ||
+                 (resp->status == 400 && (strcmp(err->code, "AuthorizationHeaderMalformed") == 0 ||
+                                          strcmp(err->code, "AuthorizationQueryParametersError") == 0 ||
+                                          !resp->body.len));
+  if (!redirect) return;
+  const char *r = asd_http_response_header(resp, "x-amz-bucket-region");
+  size_t n = r ? strcspn(r, " \r\n") : 0;
+  if (!r && resp->body.data) {
+    const char *body = (const char *)resp->body.data;
+    const char *tag = strstr(body, "<Region>");
+    if (tag) {
+      r = tag + 8;
+      n = strcspn(r, "<");
+    }
+  }
+  if (r && region_name_ok(r, n)) {
+    memcpy(out, r, n);
+    out[n] = '\0';
+  }
+}
+
+/* Sends an S3 request for a bucket, following one region redirect. */
+static int s3_send(asd_aws_context *ctx, const char *bucket, asd_http_request *req, asd_http_response *resp,
+                   asd_aws_error *err) {
+  char region[32];
+  req->region = cached_region(ctx, bucket, region) ? region : NULL;
+  int rc = asd_aws_send(ctx, req, resp, err);
+  char moved[32];
+  if (rc == 0) return 0;
+  redirect_region(resp, err, moved);
+  const char *used = req->region ? req->region : ctx->endpoints[ASD_AWS_S3].signing_region;
+  if (!moved[0] || strcmp(moved, used) == 0) return rc;
+  CPLDebug("ASD_AWS", "S3 bucket %s is in %s, not %s: signing for %s from now on", bucket, moved, used, moved);
+  remember_region(ctx, bucket, moved);
+  req->region = moved;
+  rc = asd_aws_send(ctx, req, resp, err);
+  req->region = NULL;
+  return rc;
+}
+
+/*
+ * Headers enterprise bucket policies ask for (asd_aws_config): the expected
+ * bucket owner on every call, the server-side encryption on uploads.  They
+ * are added to the caller's list in out (room for n_in + 4 entries).
+ */
+static const char **policy_headers(const asd_aws_context *ctx, const char *const *in, int upload,
+                                   char lines[3][320]) {
+  size_t n_in = 0;
+  for (const char *const *p = in; p && *p; p++) n_in++;
+  const char **out = calloc(n_in + 4, sizeof(*out));
+  if (!out) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n_in; i++) out[k++] = in[i];
+  const asd_aws_config *c = &ctx->cfg;
+  if (c->s3_expected_bucket_owner) {
+    snprintf(lines[0], 320, "x-amz-expected-bucket-owner: %s", c->s3_expected_bucket_owner);
+    out[k++] = lines[0];
+  }
+  if (upload && c->s3_sse) {
+    snprintf(lines[1], 320, "x-amz-server-side-encryption: %s", c->s3_sse);
+    out[k++] = lines[1];
+    if (c->s3_sse_kms_key_id) {
+      snprintf(lines[2], 320, "x-amz-server-side-encryption-aws-kms-key-id: %.250s", c->s3_sse_kms_key_id);
+      out[k++] = lines[2];
+    }
+  }
+  return out;
+}
+
+/* The policy headers around one s3_send. */
+static int s3_send_policy(asd_aws_context *ctx, const char *bucket, int upload, asd_http_request *req,
+                          asd_http_response *resp, asd_aws_error *err) {
+  char lines[3][320];
+  const char *const *orig = req->headers;
+  const char **all = policy_headers(ctx, orig, upload, lines);
+  if (!all) {
+    asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "out of memory");
+    return -1;
+  }
+  req->headers = all;
+  int rc = s3_send(ctx, bucket, req, resp, err);
+  req->headers = orig;
+  free(all);
+  return rc;
+}
+
 /* ----------------------------------------------------------------- objects */
 
 /*
@@ -254,7 +389,7 @@ static int object_call(asd_aws_context *ctx, const char *op, const char *bucket,
   req->service = ASD_AWS_S3;
   req->path = t.path;
   req->host_prefix = t.virtual_host ? t.host_prefix : NULL;
-  int rc = asd_aws_send(ctx, req, resp, err);
+  int rc = s3_send_policy(ctx, bucket, strcmp(req->method, "PUT") == 0, req, resp, err);
   req->path = NULL;
   req->host_prefix = NULL;
   free(t.path);
@@ -266,14 +401,6 @@ static int object_call(asd_aws_context *ctx, const char *op, const char *bucket,
   return rc;
 }
 
-/*
- * Whether an S3 body travels as UNSIGNED-PAYLOAD (the rule send_impl in
- * http.c applies): over HTTPS unless payload signing was forced, as
- * botocore does.  Such a body gets a CRC-32C instead (below).
- */
-static int body_unsigned(const asd_aws_context *ctx) {
-  return ctx->cfg.payload_signing == 0 || (ctx->cfg.payload_signing < 0 && ctx->endpoints[ASD_AWS_S3].https);
-}
 
 /*
  * Integrity of a PUT body.  Over HTTP the signature covers the body's
@@ -288,7 +415,7 @@ static int body_unsigned(const asd_aws_context *ctx) {
 static void body_checksum(const asd_aws_context *ctx, const void *data, size_t len, char line[64],
                           char algo[48]) {
   line[0] = algo[0] = '\0';
-  if (!body_unsigned(ctx)) return;
+  if (!asd_aws_s3_body_unsigned(ctx)) return;
   char b64[9];
   asd_crc_base64(asd_crc32c(0, data, len), b64);
   snprintf(line, 64, "x-amz-checksum-crc32c: %s", b64);
@@ -419,7 +546,7 @@ int asd_s3_delete_objects(asd_aws_context *ctx, const char *bucket, const char *
     asd_http_response resp;
     asd_http_response_init(&resp);
     asd_aws_error berr;
-    int rc = asd_aws_send(ctx, &req, &resp, &berr);
+    int rc = s3_send_policy(ctx, bucket, 0, &req, &resp, &berr);
     size_t batch_errors = 0;
     if (rc == 0) {
       CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -521,7 +648,7 @@ int asd_s3_list_objects_v2(asd_aws_context *ctx, const char *bucket, const char 
     req.max_response_bytes = 32u << 20;
     asd_http_response resp;
     asd_http_response_init(&resp);
-    rc = asd_aws_send(ctx, &req, &resp, err);
+    rc = s3_send_policy(ctx, bucket, 0, &req, &resp, err);
     asd_buf_free(&q);
     result->pages++;
     /* Kept until the reply is read: a server answering with the token it
@@ -625,7 +752,7 @@ int asd_s3_head_bucket(asd_aws_context *ctx, const char *bucket, asd_aws_error *
   req.host_prefix = t.virtual_host ? t.host_prefix : NULL;
   asd_http_response resp;
   asd_http_response_init(&resp);
-  int rc = asd_aws_send(ctx, &req, &resp, err);
+  int rc = s3_send_policy(ctx, bucket, 0, &req, &resp, err);
   if (rc != 0) {
     char m[sizeof(err->message)];
     snprintf(m, sizeof(m), "%s", err->message);

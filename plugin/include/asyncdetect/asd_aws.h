@@ -143,8 +143,9 @@ typedef struct asd_aws_config {
   double low_speed_time;        /* seconds below low_speed_limit before abort, default 30 */
   long low_speed_limit;         /* bytes/s, default 1 */
   size_t max_response_bytes;    /* cap on any response body, default 64 MiB */
-  int insecure_tls;             /* 1 = disable TLS verification (never the default) */
-  const char *ca_bundle;        /* NULL = system default (or GDAL CURL_CA_BUNDLE) */
+  const char *ca_bundle;        /* a private CA (PEM); NULL = AWS_CA_BUNDLE, then GDAL's
+                                   CURL_CA_BUNDLE, then the system store.  TLS peer and
+                                   host name verification cannot be turned off. */
   const char *proxy;            /* NULL = GDAL_HTTP_PROXY config option, then curl's env */
   const char *user_agent;       /* NULL = "gdal-asyncdetect/<version>" */
   double credential_refresh_margin; /* refresh temporary credentials this long before
@@ -154,6 +155,11 @@ typedef struct asd_aws_config {
                                    UNSIGNED-PAYLOAD, as botocore does (TLS protects them and the
                                    SHA-256 pass is saved); over http they are hashed and signed.
                                    1 = always hash and sign bodies; 0 = never (S3 only) */
+  /* What enterprise bucket policies ask of S3 calls (NULL = not sent): */
+  const char *s3_sse;            /* x-amz-server-side-encryption on uploads: AES256, aws:kms
+                                    or aws:kms:dsse */
+  const char *s3_sse_kms_key_id; /* x-amz-server-side-encryption-aws-kms-key-id (aws:kms only) */
+  const char *s3_expected_bucket_owner; /* x-amz-expected-bucket-owner on every call: 12 digits */
 } asd_aws_config;
 
 ASD_API void asd_aws_config_init(asd_aws_config *cfg);

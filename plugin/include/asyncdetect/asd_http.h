@@ -46,6 +46,9 @@ typedef struct asd_http_request {
   int fresh_connection;         /* 1 = on a new connection: libcurl silently sends a request
                                    again when a reused connection dies before any answer,
                                    which a non-idempotent call must not risk */
+  const char *region;           /* S3: the bucket's region when S3 said it is not the
+                                   context's (a redirect): signed for it and, on AWS, sent
+                                   to s3.REGION; NULL = the context's */
 } asd_http_request;
 
 typedef struct asd_http_response {
