@@ -57,6 +57,44 @@ TEST_F(WireE2E, WholeRunOverTls) {
   EXPECT_GT(asd_e2e::endpoint_stat(ep, "accepted"), 0);
 }
 
+// Virtual-hosted addressing over TLS, the way the SDKs address AWS: every S3
+// call names its bucket in the host (e2e-input.s3.asd.test), verified
+// against the certificate's *.s3.asd.test.  The names reach the local
+// server through the documented test-only ASD_RESOLVE pin (libcurl's
+// CURLOPT_RESOLVE); URL, Host, SNI, certificate check and signature are the
+// production ones.  The endpoint's access log shows no path-style S3 call.
+TEST_F(WireE2E, VirtualHostedOverTls) {
+  asd_test::TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  TempDir dir;
+  std::string log = dir.path() + "/access.log";
+  asd_test::LocalEndpoint ep(tls_endpoint_args(leaf, {"-domain", "s3.asd.test", "-access-log", log}));
+  asd_test::set_local_aws_env(ep);
+  const std::string port = std::to_string(ep.port());
+  const std::string url = "https://s3.asd.test:" + port;
+  setenv("AWS_ENDPOINT_URL", url.c_str(), 1);
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  setenv("AWS_S3_ADDRESSING_STYLE", "virtual", 1);
+  std::string pins;
+  for (const char *h : {"s3.asd.test", "e2e-input.s3.asd.test", "e2e-output.s3.asd.test"})
+    pins += std::string(pins.empty() ? "" : ",") + h + ":" + port + ":127.0.0.1";
+  setenv("ASD_RESOLVE", pins.c_str(), 1);
+  std::string out = dir.path() + "/vh.gpkg";
+  RunResult r = asd_e2e::run_app(asd_e2e::app_args(asd_e2e::sample("scene_utm.tif"), out), dir.path());
+  unsetenv("ASD_RESOLVE");
+  unsetenv("AWS_S3_ADDRESSING_STYLE");
+  ASSERT_EQ(0, r.status) << r.err;
+  auto acc = asd_e2e::accuracy(out);
+  ASSERT_TRUE(acc.error.empty()) << acc.error;
+  EXPECT_GT(acc.score.matched, 0);
+  ep.stop();
+  std::string text = asd_e2e::read_file(log);
+  EXPECT_NE(std::string::npos, text.find("PutObject")) << text;
+  EXPECT_NE(std::string::npos, text.find("GetObject")) << text;
+  EXPECT_EQ(std::string::npos, text.find(" /e2e-input/")) << "no path-style S3 call: " << text;
+  EXPECT_EQ(std::string::npos, text.find(" /e2e-output/")) << "no path-style S3 call: " << text;
+}
+
 // One line, exit 1, and no request got through: the endpoint's access log
 // (one line per HTTP request) stays empty.
 void expect_tls_refusal(const asd_test::TestPki::Leaf &leaf, const std::string &ca, const char *fragment) {
