@@ -1,5 +1,5 @@
 // CRC-32C and CRC-32 (plugin/common/crc.c): the published check values, the
-// hardware (ISA-L) and table implementations agreeing on every length and
+// hardware (SSE4.2 crc32 instruction) and table implementations agreeing on every length and
 // alignment, incremental use, and S3's base64 form.
 #include <gtest/gtest.h>
 
@@ -55,3 +55,11 @@ TEST(Crc, Base64AsS3HasIt) {
   asd_crc_base64(0u, out);
   EXPECT_STREQ("AAAAAA==", out);
 }
+
+#if defined(__x86_64__)
+TEST(Crc, HardwarePathIsTakenWhereTheCpuHasIt) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("sse4.2")) GTEST_SKIP() << "this CPU has no SSE4.2";
+  EXPECT_STREQ("sse4.2", asd_crc_implementation());
+}
+#endif

@@ -24,7 +24,7 @@ uint32_t asd_crc32c_table(uint32_t crc, const void *data, size_t len);
 uint32_t asd_crc32_table(uint32_t crc, const void *data, size_t len);
 /* The big-endian bytes of a CRC in base64, as S3's headers carry it ("yZRlqg=="). */
 void asd_crc_base64(uint32_t crc, char out[9]);
-/* Which implementation runs: "isa-l" (hardware, runtime-dispatched) or "table". */
+/* Which CRC-32C implementation runs: "sse4.2" (the CPU's crc32 instruction) or "table". */
 const char *asd_crc_implementation(void);
 
 #ifdef __cplusplus
