@@ -71,6 +71,9 @@ static const struct config_flag {
     {"-polling-workers", "polling_workers", 'n'},
     {"-max-concurrent-jobs", "max_concurrent_jobs", 'n'},
     {"-job-queue-timeout", "job_queue_timeout", 'n'},
+    {"-sse", "sse", 's'},
+    {"-sse-kms-key-id", "sse_kms_key_id", 's'},
+    {"-expected-bucket-owner", "expected_bucket_owner", 's'},
 };
 #define N_CONFIG_FLAGS ((int)(sizeof(config_flags) / sizeof(config_flags[0])))
 
@@ -81,6 +84,7 @@ static const char *const usage_parts[] = {
     "       [-input-prefix PREFIX] [-output-prefix PREFIX]\n"
     "       [-region REGION] [-profile NAME] [-assume-role ARN [-external-id ID]]\n"
     "       [-content-type TYPE] [-accept TYPE] [-custom-attributes TEXT]\n"
+    "       [-sse AES256|aws:kms [-sse-kms-key-id ID]] [-expected-bucket-owner ACCOUNT]\n"
     "       [-max-wait-time S] [-polling-interval S] [-max-polling-interval S] [-adaptive-polling YES|NO]\n"
     "       [-backoff-multiplier F] [-max-retries N] [-cleanup YES|NO]\n"
     "       [-cleanup-policy immediate|delayed|disabled] [-cleanup-delay S]\n"
@@ -120,6 +124,10 @@ static const char *const usage_parts[] = {
     "  -assume-role ARN [-external-id ID]  call STS AssumeRole first and use its credentials.\n"
     "  -content-type TYPE, -accept TYPE    X-Amzn-SageMaker-Content-Type / -Accept.\n"
     "  -custom-attributes TEXT   passed to the model unchanged (e.g. model_selection=blobs).\n"
+    "  -sse AES256|aws:kms|aws:kms:dsse [-sse-kms-key-id ID]  server-side encryption of uploads\n"
+    "                            (ASYNC_SM_SSE, ASYNC_SM_SSE_KMS_KEY_ID), as bucket policies require.\n"
+    "  -expected-bucket-owner ACCOUNT  x-amz-expected-bucket-owner on every S3 call\n"
+    "                            (ASYNC_SM_EXPECTED_BUCKET_OWNER): 403 if another account owns it.\n"
     "\n"
     "Engine (AsyncEndpointConfig).  Where each value comes from, first found wins: the flag,\n"
     "then --config ASYNC_SM_KEY VALUE, then the environment variable ASYNC_SM_KEY (or\n"

@@ -47,7 +47,7 @@
  */
 #include "s3_store.h"
 
-#include "common/asd_crc.h"
+#include "asyncdetect/asd_checksum.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -95,6 +95,52 @@ TEST_F(WireE2E, VirtualHostedOverTls) {
   EXPECT_EQ(std::string::npos, text.find(" /e2e-output/")) << "no path-style S3 call: " << text;
 }
 
+// Encryption and ownership through the utility: buckets of account
+// 111122223333, the input one with a policy requiring SSE-KMS (as enterprise buckets are),
+// takes the run with -sse aws:kms -sse-kms-key-id -expected-bucket-owner; the
+// same run without -sse has every upload refused; a wrong owner or a typo
+// stops the run before any upload with one line.
+TEST_F(WireE2E, EncryptionAndOwnerFlags) {
+  asd_test::TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  std::vector<std::string> a = {"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-bucket",
+                                std::string(asd_e2e::kInputBucket) + ",owner=111122223333,require-sse=aws:kms",
+                                "-bucket", "e2e-output,owner=111122223333", "-endpoint",
+                                std::string(asd_e2e::kEndpoint) +
+                                    ",model=blobs,output=s3://e2e-output/results,failure=s3://e2e-output/failures"};
+  asd_test::LocalEndpoint ep(a);
+  asd_test::set_local_aws_env(ep);
+  setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
+  TempDir dir;
+  const std::string in = asd_e2e::sample("scene_utm.tif");
+  RunResult ok = asd_e2e::run_app(
+      asd_e2e::app_args(in, dir.path() + "/ok.gpkg",
+                        {"-sse", "aws:kms", "-sse-kms-key-id", "alias/tiles", "-expected-bucket-owner", "111122223333"}),
+      dir.path());
+  ASSERT_EQ(0, ok.status) << ok.err;
+  EXPECT_GT(asd_e2e::endpoint_stat(ep, "accepted"), 0);
+
+  RunResult plain = asd_e2e::run_app(asd_e2e::app_args(in, dir.path() + "/plain.gpkg"), dir.path());
+  EXPECT_NE(0, plain.status) << plain.err;
+  EXPECT_NE(std::string::npos, plain.err.find("AccessDenied")) << plain.err;
+
+  struct Bad {
+    std::vector<std::string> flags;
+    const char *fragment;
+  } bad[] = {{{"-sse", "aws:kms", "-expected-bucket-owner", "999999999999"}, "access denied"},
+             {{"-sse", "rot13"}, "sse 'rot13' must be AES256, aws:kms or aws:kms:dsse"},
+             {{"-sse", "AES256", "-sse-kms-key-id", "k"}, "sse_kms_key_id needs sse aws:kms"},
+             {{"-expected-bucket-owner", "12"}, "expected_bucket_owner '12' is not a 12-digit AWS account id"}};
+  long long accepted = asd_e2e::endpoint_stat(ep, "accepted");
+  for (const auto &b : bad) {
+    RunResult r = asd_e2e::run_app(asd_e2e::app_args(in, dir.path() + "/bad.gpkg", b.flags), dir.path(), 120);
+    EXPECT_EQ(1, r.status) << r.err;
+    EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+    EXPECT_NE(std::string::npos, r.err.find(b.fragment)) << r.err;
+  }
+  EXPECT_EQ(accepted, asd_e2e::endpoint_stat(ep, "accepted")) << "no mistake reaches the model";
+}
+
 // One line, exit 1, and no request got through: the endpoint's access log
 // (one line per HTTP request) stays empty.
 void expect_tls_refusal(const asd_test::TestPki::Leaf &leaf, const std::string &ca, const char *fragment) {

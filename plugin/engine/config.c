@@ -85,6 +85,9 @@ static const field k_fields[] = {
     FI("request_ttl_seconds", "ASYNC_SM_REQUEST_TTL", request_ttl_seconds),
     FS("endpoint", "ASYNC_SM_ENDPOINT", endpoint),
     FS("region", "ASYNC_SM_REGION", region),
+    FS("sse", "ASYNC_SM_SSE", sse),
+    FS("sse_kms_key_id", "ASYNC_SM_SSE_KMS_KEY_ID", sse_kms_key_id),
+    FS("expected_bucket_owner", "ASYNC_SM_EXPECTED_BUCKET_OWNER", expected_bucket_owner),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -302,6 +305,14 @@ static int bucket_name_ok(const char *b) {
   return isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[n - 1]);
 }
 
+/* AWS account ids: 12 digits. */
+static int account_ok(const char *a) {
+  if (strlen(a) != 12) return 0;
+  for (const char *p = a; *p; p++)
+    if (!isdigit((unsigned char)*p)) return 0;
+  return 1;
+}
+
 /* AWS region names: lower-case letters, digits and '-' (us-east-1,
    us-gov-west-1, cn-north-1); anything else would end up in a host name. */
 static int region_ok(const char *r) {
@@ -398,6 +409,13 @@ int asd_config_validate(const asd_async_config *c, char *err, size_t err_len) {
               c->endpoint);
   RANGE_CHECK(!c->region[0] || region_ok(c->region),
               "region '%s' is not an AWS region name (e.g. us-east-1)", c->region);
+  RANGE_CHECK(!c->sse[0] || strcmp(c->sse, "AES256") == 0 || strcmp(c->sse, "aws:kms") == 0 ||
+                  strcmp(c->sse, "aws:kms:dsse") == 0,
+              "sse '%s' must be AES256, aws:kms or aws:kms:dsse", c->sse);
+  RANGE_CHECK(!c->sse_kms_key_id[0] || strncmp(c->sse, "aws:kms", 7) == 0,
+              "sse_kms_key_id needs sse aws:kms (or aws:kms:dsse)%s", "");
+  RANGE_CHECK(!c->expected_bucket_owner[0] || account_ok(c->expected_bucket_owner),
+              "expected_bucket_owner '%s' is not a 12-digit AWS account id", c->expected_bucket_owner);
   char ext[ASD_CONFIG_PREFIX_MAX];
   asd_config_output_path_extension(c, ext, sizeof ext);
   RANGE_CHECK(!ext[0] || asd_sm_output_path_extension_valid(ext),

@@ -190,6 +190,10 @@ asd_detector *asd_detector_new(const char *endpoint_name, const asd_async_config
     ac.role_arn = aws->role_arn;
     ac.external_id = aws->external_id;
   }
+  /* Encryption and ownership headers the buckets' policies ask for. */
+  ac.s3_sse = cfg->sse[0] ? cfg->sse : NULL;
+  ac.s3_sse_kms_key_id = cfg->sse_kms_key_id[0] ? cfg->sse_kms_key_id : NULL;
+  ac.s3_expected_bucket_owner = cfg->expected_bucket_owner[0] ? cfg->expected_bucket_owner : NULL;
   /* Enough pooled connections for every worker of the pool at once. */
   int workers = cfg->submission_workers + cfg->polling_workers + 2;
   if (ac.max_connections < workers) ac.max_connections = workers;

@@ -129,6 +129,11 @@ typedef struct asd_async_config {
   /* Where to send it (callers may take these from the configuration). */
   char endpoint[64];
   char region[64];
+
+  /* What enterprise S3 bucket policies ask of every call (empty = not sent). */
+  char sse[16];                   /* x-amz-server-side-encryption on uploads: AES256, aws:kms, aws:kms:dsse */
+  char sse_kms_key_id[256];       /* x-amz-server-side-encryption-aws-kms-key-id (aws:kms only) */
+  char expected_bucket_owner[16]; /* x-amz-expected-bucket-owner on every S3 call: 12-digit account */
 } asd_async_config;
 
 #define ASD_POLLING_SET_SCHEDULE 1 /* polling_interval, max_polling_interval or multiplier */
