@@ -57,10 +57,10 @@
  * and neither header can widen what a signer allowed (a range of an object
  * one may read, or one more integrity check).
  *
- * Two stages.  asd_ep_auth_check_headers decides everything the headers
+ * Two stages.  ep_auth_check_headers decides everything the headers
  * decide (form, key, token, clock skew, signed-header set) and stops before
  * the signature when the signer hashed a body not yet read; the server calls
- * it first and asd_ep_auth_check once a (capped) body is in.  Session tokens
+ * it first and ep_auth_check once a (capped) body is in.  Session tokens
  * are compared in constant time, like signatures.
  */
 #include "auth.h"
@@ -97,36 +97,36 @@
 
 #define PRESIGN_MAX_EXPIRES 604800 /* one week, S3's limit */
 
-struct asd_ep_auth {
+struct ep_auth {
   char *access_key;
   char *secret_key;
   char *session_token;
   double max_skew;
   double clock; /* 0 = real time; tests set a fixed time */
-  asd_ep_auth_lookup_fn issued_lookup; /* STS-issued keys, or NULL */
+  ep_auth_lookup_fn issued_lookup; /* STS-issued keys, or NULL */
   void *issued_user;
 };
 
-void asd_ep_auth_set_clock(asd_ep_auth *a, double now) {
+void ep_auth_set_clock(ep_auth *a, double now) {
   if (a) a->clock = now;
 }
 
-asd_ep_auth *asd_ep_auth_new(const char *access_key, const char *secret_key, const char *session_token,
+ep_auth *ep_auth_new(const char *access_key, const char *secret_key, const char *session_token,
                              double max_skew_s) {
-  asd_ep_auth *a = calloc(1, sizeof *a);
+  ep_auth *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->access_key = strdup(access_key ? access_key : "");
   a->secret_key = strdup(secret_key ? secret_key : "");
   a->session_token = session_token && *session_token ? strdup(session_token) : NULL;
   a->max_skew = max_skew_s > 0 ? max_skew_s : 900;
   if (!a->access_key || !a->secret_key) {
-    asd_ep_auth_free(a);
+    ep_auth_free(a);
     return NULL;
   }
   return a;
 }
 
-void asd_ep_auth_free(asd_ep_auth *a) {
+void ep_auth_free(ep_auth *a) {
   if (!a) return;
   if (a->secret_key) OPENSSL_cleanse(a->secret_key, strlen(a->secret_key));
   free(a->secret_key);
@@ -135,7 +135,7 @@ void asd_ep_auth_free(asd_ep_auth *a) {
   free(a);
 }
 
-int asd_ep_secret_equal(const char *a, const char *b) {
+int ep_secret_equal(const char *a, const char *b) {
   if (!a || !b) return 0;
   size_t la = strlen(a), lb = strlen(b);
   /* The length of a token is not secret; its bytes are. */
@@ -145,25 +145,25 @@ int asd_ep_secret_equal(const char *a, const char *b) {
 #ifdef ASD_HAVE_SIGV4
 static int lookup_secret(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                          size_t secret_out_size) {
-  const asd_ep_auth *a = user;
+  const ep_auth *a = user;
   if (strcmp(access_key_id, a->access_key) != 0)
     return a->issued_lookup ? a->issued_lookup(a->issued_user, access_key_id, session_token, secret_out,
                                                secret_out_size)
                             : -1;
-  if (a->session_token && !asd_ep_secret_equal(session_token, a->session_token)) return -2;
+  if (a->session_token && !ep_secret_equal(session_token, a->session_token)) return -2;
   if (strlen(a->secret_key) + 1 > secret_out_size) return -1;
   memcpy(secret_out, a->secret_key, strlen(a->secret_key) + 1);
   return 0;
 }
 #endif
 
-void asd_ep_auth_set_issued_keys(asd_ep_auth *a, asd_ep_auth_lookup_fn lookup, void *user) {
+void ep_auth_set_issued_keys(ep_auth *a, ep_auth_lookup_fn lookup, void *user) {
   if (!a) return;
   a->issued_lookup = lookup;
   a->issued_user = user;
 }
 
-static void fail(asd_ep_auth_result *res, int status, const char *code, const char *msg) {
+static void fail(ep_auth_result *res, int status, const char *code, const char *msg) {
   res->status = status;
   res->code = code;
   snprintf(res->message, sizeof res->message, "%s", msg);
@@ -185,8 +185,8 @@ static int list_has(const char *list, size_t list_len, const char *name) {
 
 /* S3's rule: every x-amz-* header but x-amz-content-sha256 must be signed.
  * 0, or -1 with 403 AccessDenied and the unsigned names in res. */
-static int check_signed_set(const char *list, size_t list_len, const asd_ep_header *headers, int n_headers,
-                            asd_ep_auth_result *res) {
+static int check_signed_set(const char *list, size_t list_len, const ep_header *headers, int n_headers,
+                            ep_auth_result *res) {
   char names[sizeof res->headers_not_signed] = "";
   size_t used = 0;
   for (int i = 0; i < n_headers; i++) {
@@ -253,17 +253,17 @@ static int cmp_cstr(const void *x, const void *y) {
   return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static const char *header_value(const asd_ep_header *headers, int n, const char *name) {
+static const char *header_value(const ep_header *headers, int n, const char *name) {
   for (int i = 0; i < n; i++)
     if (strcasecmp(headers[i].name, name) == 0) return headers[i].value;
   return NULL;
 }
 
-static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
-                              int n_headers, asd_ep_auth_result *res) {
-  const char *akid = asd_ep_request_query(req, "AWSAccessKeyId");
-  const char *expires = asd_ep_request_query(req, "Expires");
-  const char *sig = asd_ep_request_query(req, "Signature");
+static int check_presigned_v2(ep_auth *a, const ep_request *req, const ep_header *headers,
+                              int n_headers, ep_auth_result *res) {
+  const char *akid = ep_request_query(req, "AWSAccessKeyId");
+  const char *expires = ep_request_query(req, "Expires");
+  const char *sig = ep_request_query(req, "Signature");
   if (!akid || !expires || !sig) {
     fail(res, 403, "AccessDenied", "Query-string authentication requires the Signature, Expires and "
                                    "AWSAccessKeyId parameters");
@@ -278,7 +278,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const a
   /* Same key sources as signed headers: the configured key, or one the
    * endpoint issued (STS), whose token travels as x-amz-security-token. */
   char secret[256];
-  int lr = lookup_secret(a, akid, asd_ep_request_query(req, "x-amz-security-token"), secret, sizeof secret);
+  int lr = lookup_secret(a, akid, ep_request_query(req, "x-amz-security-token"), secret, sizeof secret);
   if (lr != 0) {
     if (lr == -1)
       fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
@@ -313,7 +313,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const a
   }
   /* Signers add a session token as an x-amz-security-token header, sign it
    * as one, then move it to the query: it counts as a header here too. */
-  const char *qtok = asd_ep_request_query(req, "x-amz-security-token");
+  const char *qtok = ep_request_query(req, "x-amz-security-token");
   if (qtok && !header_value(headers, n_headers, "x-amz-security-token")) {
     char **na = realloc(amz, (n_amz + 1) * sizeof *na);
     if (na) {
@@ -345,7 +345,7 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const a
   asd_buf_append_str(&sts, req->raw_path);
   int nsub = 0;
   for (int i = 0; v2_subresources[i]; i++) {
-    const char *v = asd_ep_request_query(req, v2_subresources[i]);
+    const char *v = ep_request_query(req, v2_subresources[i]);
     if (!v) continue;
     asd_buf_append_str(&sts, nsub++ ? "&" : "?");
     asd_buf_append_str(&sts, v2_subresources[i]);
@@ -368,24 +368,24 @@ static int check_presigned_v2(asd_ep_auth *a, const asd_ep_request *req, const a
   return 0;
 }
 
-static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
+static int presigned_v4_signature(const ep_request *req, const ep_header *headers, int n_headers,
                                   const char *signed_list, char *const parts[5], const char *date,
                                   const char *payload_hash, const char *secret, const char *sig,
-                                  asd_ep_auth_result *res);
+                                  ep_auth_result *res);
 
-static int check_presigned(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
-                           const char *payload_hash, int headers_only, asd_ep_auth_result *res) {
+static int check_presigned(ep_auth *a, const ep_request *req, const ep_header *headers, int n_headers,
+                           const char *payload_hash, int headers_only, ep_auth_result *res) {
   if (!asd_sigv4_sign || !asd_sigv4_signature_init || !asd_sigv4_signature_free || !asd_sigv4_parse_amz_date) {
     fail(res, 501, "NotImplemented", "This build has no SigV4 signer; presigned URLs cannot be verified.");
     return -1;
   }
-  const char *alg = asd_ep_request_query(req, "X-Amz-Algorithm");
-  const char *cred = asd_ep_request_query(req, "X-Amz-Credential");
-  const char *date = asd_ep_request_query(req, "X-Amz-Date");
-  const char *expires = asd_ep_request_query(req, "X-Amz-Expires");
-  const char *signed_list = asd_ep_request_query(req, "X-Amz-SignedHeaders");
-  const char *sig = asd_ep_request_query(req, "X-Amz-Signature");
-  const char *token = asd_ep_request_query(req, "X-Amz-Security-Token");
+  const char *alg = ep_request_query(req, "X-Amz-Algorithm");
+  const char *cred = ep_request_query(req, "X-Amz-Credential");
+  const char *date = ep_request_query(req, "X-Amz-Date");
+  const char *expires = ep_request_query(req, "X-Amz-Expires");
+  const char *signed_list = ep_request_query(req, "X-Amz-SignedHeaders");
+  const char *sig = ep_request_query(req, "X-Amz-Signature");
+  const char *token = ep_request_query(req, "X-Amz-Security-Token");
   if (!alg || !cred || !date || !expires || !signed_list || !sig) {
     fail(res, 400, "AuthorizationQueryParametersError",
          "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, "
@@ -469,10 +469,10 @@ static int check_presigned(asd_ep_auth *a, const asd_ep_request *req, const asd_
 
 /* The SigV4 part of check_presigned: rebuilds the signature over the request
  * and compares.  0, or -1 with res filled. */
-static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
+static int presigned_v4_signature(const ep_request *req, const ep_header *headers, int n_headers,
                                   const char *signed_list, char *const parts[5], const char *date,
                                   const char *payload_hash, const char *secret, const char *sig,
-                                  asd_ep_auth_result *res) {
+                                  ep_auth_result *res) {
   /* The signed headers, in the request's own values; host must be one. */
   asd_sigv4_header *hv = calloc((size_t)(n_headers > 0 ? n_headers : 1), sizeof *hv);
   if (!hv) {
@@ -504,7 +504,7 @@ static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header
                   : "X-Amz-SignedHeaders must include host.");
     return -1;
   }
-  const char *qsha = asd_ep_request_query(req, "X-Amz-Content-Sha256");
+  const char *qsha = ep_request_query(req, "X-Amz-Content-Sha256");
   int s3 = strcmp(parts[3], "s3") == 0;
   asd_buf q;
   asd_buf_init(&q);
@@ -543,8 +543,8 @@ static int presigned_v4_signature(const asd_ep_request *req, const asd_ep_header
 }
 #endif
 
-static int auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
-                      const char *payload_hash, int headers_only, asd_ep_auth_result *res) {
+static int auth_check(ep_auth *a, const ep_request *req, const ep_header *headers, int n_headers,
+                      const char *payload_hash, int headers_only, ep_auth_result *res) {
   memset(res, 0, sizeof *res);
   if (!a) return 0;
 #ifndef ASD_HAVE_SIGV4
@@ -568,9 +568,9 @@ static int auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_he
     if (strcasecmp(headers[i].name, "x-amz-content-sha256") == 0) sha_hdr = headers[i].value;
   }
   if (!authz) {
-    if (asd_ep_request_query(req, "X-Amz-Signature") || asd_ep_request_query(req, "X-Amz-Credential"))
+    if (ep_request_query(req, "X-Amz-Signature") || ep_request_query(req, "X-Amz-Credential"))
       return check_presigned(a, req, headers, n_headers, payload_hash, headers_only, res);
-    else if (asd_ep_request_query(req, "Signature") && asd_ep_request_query(req, "AWSAccessKeyId"))
+    else if (ep_request_query(req, "Signature") && ep_request_query(req, "AWSAccessKeyId"))
       return check_presigned_v2(a, req, headers, n_headers, res);
     else
       fail(res, 403, "AccessDenied", "Access Denied: the request is not signed (start the endpoint with -no-auth "
@@ -622,12 +622,12 @@ static int auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_he
 #endif
 }
 
-int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers, int n_headers,
-                      const char *payload_hash, asd_ep_auth_result *res) {
+int ep_auth_check(ep_auth *a, const ep_request *req, const ep_header *headers, int n_headers,
+                      const char *payload_hash, ep_auth_result *res) {
   return auth_check(a, req, headers, n_headers, payload_hash, 0, res);
 }
 
-int asd_ep_auth_check_headers(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
-                              int n_headers, asd_ep_auth_result *res) {
+int ep_auth_check_headers(ep_auth *a, const ep_request *req, const ep_header *headers,
+                              int n_headers, ep_auth_result *res) {
   return auth_check(a, req, headers, n_headers, NULL, 1, res);
 }

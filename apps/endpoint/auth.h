@@ -25,22 +25,22 @@
 extern "C" {
 #endif
 
-typedef struct asd_ep_auth asd_ep_auth;
+typedef struct ep_auth ep_auth;
 
 /* session_token may be NULL (then any x-amz-security-token is accepted as
  * long as it is signed); max_skew_s is the allowed clock difference (900). */
-asd_ep_auth *asd_ep_auth_new(const char *access_key, const char *secret_key, const char *session_token,
+ep_auth *ep_auth_new(const char *access_key, const char *secret_key, const char *session_token,
                              double max_skew_s);
-void asd_ep_auth_free(asd_ep_auth *a);
+void ep_auth_free(ep_auth *a);
 
-typedef struct asd_ep_auth_result {
+typedef struct ep_auth_result {
   int status;          /* 0 when authorised, else the HTTP status (400/403) */
   const char *code;    /* AWS error code: SignatureDoesNotMatch, InvalidAccessKeyId, ... */
   char message[256];
   /* With AccessDenied for unsigned x-amz-* headers: their names, ", "-separated,
    * for S3's <HeadersNotSigned> error element; "" otherwise. */
   char headers_not_signed[256];
-} asd_ep_auth_result;
+} ep_auth_result;
 
 /*
  * A second source of credentials: keys the endpoint issued itself (STS
@@ -48,15 +48,15 @@ typedef struct asd_ep_auth_result {
  * access key other than the configured one; it returns 0 with the secret,
  * -1 for an unknown key, -2 for a missing, wrong or expired session token.
  */
-typedef int (*asd_ep_auth_lookup_fn)(void *user, const char *access_key_id, const char *session_token,
+typedef int (*ep_auth_lookup_fn)(void *user, const char *access_key_id, const char *session_token,
                                      char *secret_out, size_t secret_out_size);
-void asd_ep_auth_set_issued_keys(asd_ep_auth *a, asd_ep_auth_lookup_fn lookup, void *user);
+void ep_auth_set_issued_keys(ep_auth *a, ep_auth_lookup_fn lookup, void *user);
 
 /* Header access for the verifier: names as received (any case). */
-typedef struct asd_ep_header {
+typedef struct ep_header {
   const char *name;
   const char *value;
-} asd_ep_header;
+} ep_header;
 
 /*
  * Verifies req.  headers are all request headers.  payload_hash is the hex
@@ -64,28 +64,28 @@ typedef struct asd_ep_header {
  * value (S3 signs that value; it is checked against the body separately).
  * Returns 0 or -1 (res filled).
  */
-int asd_ep_auth_check(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
-                      int n_headers, const char *payload_hash, asd_ep_auth_result *res);
+int ep_auth_check(ep_auth *a, const ep_request *req, const ep_header *headers,
+                      int n_headers, const char *payload_hash, ep_auth_result *res);
 
 /*
- * Everything asd_ep_auth_check decides from the headers alone: the form of
+ * Everything ep_auth_check decides from the headers alone: the form of
  * the Authorization header or presigned query, the access key, the session
  * token, the clock skew and the signed-header set.  Only the signature over
  * the body's hash is left out, for requests whose signer hashed a body that
  * has not been read yet (SageMaker, STS): the server calls this before it
- * reads such a body and asd_ep_auth_check once the body (capped) is in.
+ * reads such a body and ep_auth_check once the body (capped) is in.
  * Returns 0 or -1 (res filled).
  */
-int asd_ep_auth_check_headers(asd_ep_auth *a, const asd_ep_request *req, const asd_ep_header *headers,
-                              int n_headers, asd_ep_auth_result *res);
+int ep_auth_check_headers(ep_auth *a, const ep_request *req, const ep_header *headers,
+                              int n_headers, ep_auth_result *res);
 
 /* Compares two secrets (session tokens) in time independent of where they
  * differ; 1 when equal.  NULL equals nothing. */
-int asd_ep_secret_equal(const char *a, const char *b);
+int ep_secret_equal(const char *a, const char *b);
 
 /* Tests: pretend the clock reads now (seconds since the epoch; 0 = the real
  * clock), so expiry of presigned URLs can be checked against fixed vectors. */
-void asd_ep_auth_set_clock(asd_ep_auth *a, double now);
+void ep_auth_set_clock(ep_auth *a, double now);
 
 #ifdef __cplusplus
 }

@@ -32,14 +32,14 @@ static time_t g_started;
 static pthread_once_t g_started_once = PTHREAD_ONCE_INIT;
 static void note_start(void) { g_started = time(NULL); }
 
-int asd_control_api_matches(const char *method, const char *path, const char *target) {
+int ep_control_api_matches(const char *method, const char *path, const char *target) {
   return method && path && target && strcmp(method, "POST") == 0 && strcmp(path, "/") == 0 &&
          strncmp(target, "SageMaker.", 10) == 0;
 }
 
-static void json_error(asd_ep_response *resp, const asd_ep_request *req, const char *code, const char *msg) {
-  asd_ep_json_error(resp, req, 400, code, msg);
-  asd_ep_response_set_header(resp, "Content-Type", "application/x-amz-json-1.1");
+static void json_error(ep_response *resp, const ep_request *req, const char *code, const char *msg) {
+  ep_json_error(resp, req, 400, code, msg);
+  ep_response_set_header(resp, "Content-Type", "application/x-amz-json-1.1");
 }
 
 static void arn(char *out, size_t n, const char *region, const char *kind, const char *name) {
@@ -51,9 +51,9 @@ static void arn(char *out, size_t n, const char *region, const char *kind, const
   snprintf(out, n, "arn:aws:sagemaker:%s:000000000000:%s/%s", region, kind, lower);
 }
 
-static const asd_endpoint_spec *find_spec(struct asd_runtime *rt, const char *name) {
-  for (int i = 0; name && i < asd_runtime_endpoint_count(rt); i++) {
-    const asd_endpoint_spec *s = asd_runtime_endpoint_spec(rt, i);
+static const ep_endpoint_spec *find_spec(struct ep_runtime *rt, const char *name) {
+  for (int i = 0; name && i < ep_runtime_endpoint_count(rt); i++) {
+    const ep_endpoint_spec *s = ep_runtime_endpoint_spec(rt, i);
     if (s && strcmp(s->name, name) == 0) return s;
   }
   return NULL;
@@ -65,7 +65,7 @@ static json_object *s3_path(const char *bucket, const char *prefix) {
   return json_object_new_string(buf);
 }
 
-static json_object *async_config(const asd_endpoint_spec *s) {
+static json_object *async_config(const ep_endpoint_spec *s) {
   json_object *cfg = json_object_new_object();
   json_object *client = json_object_new_object();
   json_object_object_add(client, "MaxConcurrentInvocationsPerInstance", json_object_new_int(s->concurrency));
@@ -77,7 +77,7 @@ static json_object *async_config(const asd_endpoint_spec *s) {
   return cfg;
 }
 
-static json_object *describe_endpoint(const asd_endpoint_spec *s, const char *region) {
+static json_object *describe_endpoint(const ep_endpoint_spec *s, const char *region) {
   char a[256];
   json_object *o = json_object_new_object();
   json_object_object_add(o, "EndpointName", json_object_new_string(s->name));
@@ -100,7 +100,7 @@ static json_object *describe_endpoint(const asd_endpoint_spec *s, const char *re
   return o;
 }
 
-static json_object *describe_config(const asd_endpoint_spec *s, const char *region) {
+static json_object *describe_config(const ep_endpoint_spec *s, const char *region) {
   char a[256];
   json_object *o = json_object_new_object();
   json_object_object_add(o, "EndpointConfigName", json_object_new_string(s->name));
@@ -122,7 +122,7 @@ static json_object *describe_config(const asd_endpoint_spec *s, const char *regi
 
 /* The request's NAME member, or NULL with a ValidationException answered. */
 static const char *name_member(json_object *body, const char *member, const char *field,
-                               const asd_ep_request *req, asd_ep_response *resp) {
+                               const ep_request *req, ep_response *resp) {
   json_object *v = NULL;
   if (!body || !json_object_object_get_ex(body, member, &v) || !json_object_is_type(v, json_type_string)) {
     char msg[256];
@@ -135,11 +135,11 @@ static const char *name_member(json_object *body, const char *member, const char
   return json_object_get_string(v);
 }
 
-void asd_control_api_handle(struct asd_runtime *runtime, const struct asd_ep_policy *policy, const char *region,
-                            const asd_ep_request *req, asd_ep_response *resp) {
+void ep_control_api_handle(struct ep_runtime *runtime, const struct ep_policy *policy, const char *region,
+                            const ep_request *req, ep_response *resp) {
   pthread_once(&g_started_once, note_start);
   if (!region || !*region) region = "us-east-1";
-  const char *target = asd_ep_request_header(req, "X-Amz-Target");
+  const char *target = ep_request_header(req, "X-Amz-Target");
   const char *op = target && strncmp(target, "SageMaker.", 10) == 0 ? target + 10 : "";
   int is_ep = strcmp(op, "DescribeEndpoint") == 0, is_cfg = strcmp(op, "DescribeEndpointConfig") == 0;
   if (!is_ep && !is_cfg) {
@@ -159,9 +159,9 @@ void asd_control_api_handle(struct asd_runtime *runtime, const struct asd_ep_pol
     char a[256], msg[512];
     const char *action = is_ep ? "sagemaker:DescribeEndpoint" : "sagemaker:DescribeEndpointConfig";
     arn(a, sizeof a, region, is_ep ? "endpoint" : "endpoint-config", name);
-    const asd_endpoint_spec *s = find_spec(runtime, name);
-    if (asd_ep_policy_denies(policy, action, name)) {
-      asd_ep_policy_denial_message(action, a, msg, sizeof msg);
+    const ep_endpoint_spec *s = find_spec(runtime, name);
+    if (ep_policy_denies(policy, action, name)) {
+      ep_policy_denial_message(action, a, msg, sizeof msg);
       json_error(resp, req, "AccessDeniedException", msg);
     } else if (!s) {
       snprintf(msg, sizeof msg, "Could not find %s \"%s\".", is_ep ? "endpoint" : "endpoint configuration", a);
@@ -171,7 +171,7 @@ void asd_control_api_handle(struct asd_runtime *runtime, const struct asd_ep_pol
       asd_buf_append_str(&resp->body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
       json_object_put(o);
       resp->status = 200;
-      asd_ep_response_set_header(resp, "Content-Type", "application/x-amz-json-1.1");
+      ep_response_set_header(resp, "Content-Type", "application/x-amz-json-1.1");
     }
   }
   if (body) json_object_put(body);

@@ -24,20 +24,20 @@
 extern "C" {
 #endif
 
-struct asd_runtime;
-struct asd_ep_policy;
+struct ep_runtime;
+struct ep_policy;
 
 /* Is this a SageMaker control-plane request (POST / with an
  * X-Amz-Target of SageMaker.*)?  target may be NULL. */
-int asd_control_api_matches(const char *method, const char *path, const char *target);
+int ep_control_api_matches(const char *method, const char *path, const char *target);
 
 /*
  * Answers an authenticated control-plane request into resp.  runtime may be
  * NULL (no endpoints: every name is unknown); policy may be NULL.
  * region names the ARNs' region.
  */
-void asd_control_api_handle(struct asd_runtime *runtime, const struct asd_ep_policy *policy, const char *region,
-                            const asd_ep_request *req, asd_ep_response *resp);
+void ep_control_api_handle(struct ep_runtime *runtime, const struct ep_policy *policy, const char *region,
+                            const ep_request *req, ep_response *resp);
 
 #ifdef __cplusplus
 }

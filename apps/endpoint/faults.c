@@ -54,13 +54,13 @@ enum {
   C_COUNT
 };
 
-struct asd_faults {
-  asd_fault_spec spec;
+struct ep_faults {
+  ep_fault_spec spec;
   atomic_uint_fast64_t seq[4];
   atomic_uint_fast64_t counts[C_COUNT];
 };
 
-void asd_fault_spec_init(asd_fault_spec *spec) {
+void ep_fault_spec_init(ep_fault_spec *spec) {
   memset(spec, 0, sizeof(*spec));
   spec->seed = 1;
 }
@@ -94,7 +94,7 @@ bad:
 
 /* The probability a key sets, or NULL for a key that is not a probability.
  * ThrottlingException is invoke_throttle under its AWS name. */
-static double *probability_field(asd_fault_spec *spec, const char *key) {
+static double *probability_field(ep_fault_spec *spec, const char *key) {
   const struct {
     const char *key;
     double *field;
@@ -121,13 +121,13 @@ static double *probability_field(asd_fault_spec *spec, const char *key) {
 }
 
 /* The invocation faults other than drop, which one draw decides between. */
-static double invoke_sum(const asd_fault_spec *s) {
+static double invoke_sum(const ep_fault_spec *s) {
   return s->invoke_throttle + s->invoke_5xx + s->validation + s->not_ready + s->unavailable + s->internal +
          s->dependency + s->accept_then_5xx + s->accept_then_drop;
 }
 
-int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size_t err_len) {
-  asd_fault_spec_init(spec);
+int ep_fault_spec_parse(const char *text, ep_fault_spec *spec, char *err, size_t err_len) {
+  ep_fault_spec_init(spec);
   if (err_len) err[0] = '\0';
   if (!text) return 0;
   char **items = CSLTokenizeString2(text, ",", CSLT_STRIPLEADSPACES | CSLT_STRIPENDSPACES);
@@ -191,17 +191,17 @@ int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size
   return 0;
 }
 
-asd_faults *asd_faults_new(const asd_fault_spec *spec) {
-  asd_faults *f = calloc(1, sizeof(*f));
+ep_faults *ep_faults_new(const ep_fault_spec *spec) {
+  ep_faults *f = calloc(1, sizeof(*f));
   if (!f) return NULL;
   if (spec) f->spec = *spec;
-  else asd_fault_spec_init(&f->spec);
+  else ep_fault_spec_init(&f->spec);
   for (int i = 0; i < 4; i++) atomic_init(&f->seq[i], 0);
   for (int i = 0; i < C_COUNT; i++) atomic_init(&f->counts[i], 0);
   return f;
 }
 
-void asd_faults_free(asd_faults *f) { free(f); }
+void ep_faults_free(ep_faults *f) { free(f); }
 
 static uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -211,23 +211,23 @@ static uint64_t splitmix64(uint64_t x) {
 }
 
 /* The n-th uniform draw in [0,1) of a kind: a pure function of (seed, kind, n). */
-static double draw(asd_faults *f, int kind, uint64_t *bits) {
+static double draw(ep_faults *f, int kind, uint64_t *bits) {
   uint64_t n = atomic_fetch_add(&f->seq[kind], 1);
   uint64_t h = splitmix64(splitmix64(f->spec.seed ^ ((uint64_t)kind << 56)) ^ n);
   if (bits) *bits = splitmix64(h);
   return (double)(h >> 11) * (1.0 / 9007199254740992.0);
 }
 
-int asd_faults_enabled(const asd_faults *f) {
+int ep_faults_enabled(const ep_faults *f) {
   if (!f) return 0;
-  const asd_fault_spec *s = &f->spec;
+  const ep_fault_spec *s = &f->spec;
   return s->s3_503 > 0 || s->s3_500 > 0 || invoke_sum(s) > 0 || s->drop > 0 || s->model_error > 0 ||
          s->hang > 0 || s->slow_consumer_ms > 0;
 }
 
-asd_s3_fault asd_faults_s3(asd_faults *f) {
+ep_s3_fault ep_faults_s3(ep_faults *f) {
   if (!f) return ASD_S3_FAULT_NONE;
-  const asd_fault_spec *s = &f->spec;
+  const ep_fault_spec *s = &f->spec;
   if (s->s3_503 <= 0 && s->s3_500 <= 0 && s->drop <= 0) return ASD_S3_FAULT_NONE;
   double u = draw(f, KIND_S3, NULL);
   if (u < s->s3_503) {
@@ -254,9 +254,9 @@ static int take(double *u, double p) {
   return 0;
 }
 
-asd_invoke_fault asd_faults_invoke(asd_faults *f) {
+ep_invoke_fault ep_faults_invoke(ep_faults *f) {
   if (!f) return ASD_INVOKE_FAULT_NONE;
-  const asd_fault_spec *s = &f->spec;
+  const ep_fault_spec *s = &f->spec;
   if (invoke_sum(s) <= 0 && s->drop <= 0) return ASD_INVOKE_FAULT_NONE;
   uint64_t bits = 0;
   double u = draw(f, KIND_INVOKE, &bits);
@@ -264,19 +264,19 @@ asd_invoke_fault asd_faults_invoke(asd_faults *f) {
    * and spec give the same decisions as before these keys existed. */
   static const struct {
     size_t offset;
-    asd_invoke_fault fault;
+    ep_invoke_fault fault;
     int counter;
   } table[] = {
-      {offsetof(asd_fault_spec, invoke_throttle), ASD_INVOKE_FAULT_THROTTLE, C_INV_THROTTLE},
-      {offsetof(asd_fault_spec, invoke_5xx), ASD_INVOKE_FAULT_500, -1},
-      {offsetof(asd_fault_spec, drop), ASD_INVOKE_FAULT_DROP, C_INV_DROP},
-      {offsetof(asd_fault_spec, validation), ASD_INVOKE_FAULT_VALIDATION, C_INV_VALIDATION},
-      {offsetof(asd_fault_spec, not_ready), ASD_INVOKE_FAULT_NOT_READY, C_INV_NOT_READY},
-      {offsetof(asd_fault_spec, unavailable), ASD_INVOKE_FAULT_503, C_INV_503},
-      {offsetof(asd_fault_spec, internal), ASD_INVOKE_FAULT_500, C_INV_500},
-      {offsetof(asd_fault_spec, dependency), ASD_INVOKE_FAULT_DEPENDENCY, C_INV_DEPENDENCY},
-      {offsetof(asd_fault_spec, accept_then_5xx), ASD_INVOKE_FAULT_ACCEPT_THEN_5XX, C_ACCEPT_5XX},
-      {offsetof(asd_fault_spec, accept_then_drop), ASD_INVOKE_FAULT_ACCEPT_THEN_DROP, C_ACCEPT_DROP},
+      {offsetof(ep_fault_spec, invoke_throttle), ASD_INVOKE_FAULT_THROTTLE, C_INV_THROTTLE},
+      {offsetof(ep_fault_spec, invoke_5xx), ASD_INVOKE_FAULT_500, -1},
+      {offsetof(ep_fault_spec, drop), ASD_INVOKE_FAULT_DROP, C_INV_DROP},
+      {offsetof(ep_fault_spec, validation), ASD_INVOKE_FAULT_VALIDATION, C_INV_VALIDATION},
+      {offsetof(ep_fault_spec, not_ready), ASD_INVOKE_FAULT_NOT_READY, C_INV_NOT_READY},
+      {offsetof(ep_fault_spec, unavailable), ASD_INVOKE_FAULT_503, C_INV_503},
+      {offsetof(ep_fault_spec, internal), ASD_INVOKE_FAULT_500, C_INV_500},
+      {offsetof(ep_fault_spec, dependency), ASD_INVOKE_FAULT_DEPENDENCY, C_INV_DEPENDENCY},
+      {offsetof(ep_fault_spec, accept_then_5xx), ASD_INVOKE_FAULT_ACCEPT_THEN_5XX, C_ACCEPT_5XX},
+      {offsetof(ep_fault_spec, accept_then_drop), ASD_INVOKE_FAULT_ACCEPT_THEN_DROP, C_ACCEPT_DROP},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
     double p = *(const double *)((const char *)s + table[i].offset);
@@ -294,9 +294,9 @@ asd_invoke_fault asd_faults_invoke(asd_faults *f) {
   return ASD_INVOKE_FAULT_NONE;
 }
 
-asd_job_fault asd_faults_job(asd_faults *f) {
+ep_job_fault ep_faults_job(ep_faults *f) {
   if (!f) return ASD_JOB_FAULT_NONE;
-  const asd_fault_spec *s = &f->spec;
+  const ep_fault_spec *s = &f->spec;
   if (s->model_error <= 0 && s->hang <= 0) return ASD_JOB_FAULT_NONE;
   double u = draw(f, KIND_JOB, NULL);
   if (u < s->model_error) {
@@ -311,9 +311,9 @@ asd_job_fault asd_faults_job(asd_faults *f) {
   return ASD_JOB_FAULT_NONE;
 }
 
-int asd_faults_slow_consumer_ms(const asd_faults *f) { return f ? f->spec.slow_consumer_ms : 0; }
+int ep_faults_slow_consumer_ms(const ep_faults *f) { return f ? f->spec.slow_consumer_ms : 0; }
 
-struct json_object *asd_faults_stats_json(asd_faults *f) {
+struct json_object *ep_faults_stats_json(ep_faults *f) {
   static const char *const names[C_COUNT] = {
       "s3_503",      "s3_500",          "s3_drop",          "invoke_throttle",   "invoke_500",
       "invoke_503",  "invoke_drop",     "model_error",      "hang",              "invoke_validation",

@@ -29,11 +29,11 @@
  * P are probabilities in [0,1]; every key is optional (default 0; seed 1).
  *
  * Who applies what:
- *   - the HTTP server calls asd_faults_s3() for every S3 request and
+ *   - the HTTP server calls ep_faults_s3() for every S3 request and
  *     answers 503 SlowDown / 500 InternalError, or drops the connection, or
- *     serves it normally, and sleeps asd_faults_slow_consumer_ms() first;
- *   - the runtime (runtime.c) calls asd_faults_invoke() for every
- *     async/sync invocation and asd_faults_job() for every job it runs.
+ *     serves it normally, and sleeps ep_faults_slow_consumer_ms() first;
+ *   - the runtime (runtime.c) calls ep_faults_invoke() for every
+ *     async/sync invocation and ep_faults_job() for every job it runs.
  */
 #ifndef ASD_ENDPOINT_FAULTS_H
 #define ASD_ENDPOINT_FAULTS_H
@@ -47,7 +47,7 @@ extern "C" {
 
 struct json_object;
 
-typedef struct asd_fault_spec {
+typedef struct ep_fault_spec {
   double s3_503;          /* probability of 503 SlowDown on an S3 request */
   double s3_500;          /* probability of 500 InternalError on an S3 request */
   double invoke_throttle; /* probability of 400 ThrottlingException on an invocation */
@@ -64,25 +64,25 @@ typedef struct asd_fault_spec {
   double hang;            /* probability that a job never finishes (until its timeout) */
   int slow_consumer_ms;   /* delay applied to every S3 request, 0 = none */
   uint64_t seed;          /* default 1 */
-} asd_fault_spec;
+} ep_fault_spec;
 
 /* Sets every field to its default (no faults, seed 1). */
-void asd_fault_spec_init(asd_fault_spec *spec);
+void ep_fault_spec_init(ep_fault_spec *spec);
 
 /*
  * Parses a -faults spec string into *spec (which is initialised first).
  * Returns 0, or -1 with one line naming the bad key or value in err.
  */
-int asd_fault_spec_parse(const char *text, asd_fault_spec *spec, char *err, size_t err_len);
+int ep_fault_spec_parse(const char *text, ep_fault_spec *spec, char *err, size_t err_len);
 
-typedef enum asd_s3_fault {
+typedef enum ep_s3_fault {
   ASD_S3_FAULT_NONE = 0,
   ASD_S3_FAULT_503_SLOWDOWN, /* answer 503, code SlowDown */
   ASD_S3_FAULT_500_INTERNAL, /* answer 500, code InternalError */
   ASD_S3_FAULT_DROP          /* close the connection without an answer */
-} asd_s3_fault;
+} ep_s3_fault;
 
-typedef enum asd_invoke_fault {
+typedef enum ep_invoke_fault {
   ASD_INVOKE_FAULT_NONE = 0,
   ASD_INVOKE_FAULT_THROTTLE,  /* 400 ThrottlingException */
   ASD_INVOKE_FAULT_500,       /* 500 InternalFailure */
@@ -93,28 +93,28 @@ typedef enum asd_invoke_fault {
   ASD_INVOKE_FAULT_DEPENDENCY, /* 530 InternalDependencyException */
   ASD_INVOKE_FAULT_ACCEPT_THEN_5XX,  /* queue the job, then answer 500 InternalFailure */
   ASD_INVOKE_FAULT_ACCEPT_THEN_DROP  /* queue the job, then close the connection */
-} asd_invoke_fault;
+} ep_invoke_fault;
 
-typedef enum asd_job_fault {
+typedef enum ep_job_fault {
   ASD_JOB_FAULT_NONE = 0,
   ASD_JOB_FAULT_MODEL_ERROR, /* the model fails: a failure object is written */
   ASD_JOB_FAULT_HANG         /* the job never finishes until its invocation timeout */
-} asd_job_fault;
+} ep_job_fault;
 
-typedef struct asd_faults asd_faults;
+typedef struct ep_faults ep_faults;
 
 /* Creates the injector; a NULL spec means no faults.  Thread-safe to use. */
-asd_faults *asd_faults_new(const asd_fault_spec *spec);
-void asd_faults_free(asd_faults *f);
+ep_faults *ep_faults_new(const ep_fault_spec *spec);
+void ep_faults_free(ep_faults *f);
 
 /* Decisions.  A NULL injector never injects anything. */
-asd_s3_fault asd_faults_s3(asd_faults *f);
-asd_invoke_fault asd_faults_invoke(asd_faults *f);
-asd_job_fault asd_faults_job(asd_faults *f);
-int asd_faults_slow_consumer_ms(const asd_faults *f);
+ep_s3_fault ep_faults_s3(ep_faults *f);
+ep_invoke_fault ep_faults_invoke(ep_faults *f);
+ep_job_fault ep_faults_job(ep_faults *f);
+int ep_faults_slow_consumer_ms(const ep_faults *f);
 
 /* Whether any fault at all is configured (lets the server skip the calls). */
-int asd_faults_enabled(const asd_faults *f);
+int ep_faults_enabled(const ep_faults *f);
 
 /*
  * Counts of injected faults as a new json-c object:
@@ -124,7 +124,7 @@ int asd_faults_enabled(const asd_faults *f);
  *  "accept_then_5xx":n,"accept_then_drop":n,"seed":n}.
  * The caller owns the returned object (json_object_put).
  */
-struct json_object *asd_faults_stats_json(asd_faults *f);
+struct json_object *ep_faults_stats_json(ep_faults *f);
 
 #ifdef __cplusplus
 }

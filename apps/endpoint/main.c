@@ -300,9 +300,9 @@ int main(int argc, char **argv) {
   char **buckets = NULL, **endpoints = NULL, **domains = NULL;
   const char *tls_cert = NULL, *tls_key = NULL;
   char *tls_cert_pem = NULL, *tls_key_pem = NULL;
-  asd_s3_buckets *bucket_conf = asd_s3_buckets_new(NULL);
+  ep_s3_buckets *bucket_conf = ep_s3_buckets_new(NULL);
   int rc = 1;
-  asd_ep_policy *policy = asd_ep_policy_new(); /* -deny rules */
+  ep_policy *policy = ep_policy_new(); /* -deny rules */
 
 #define NEED_ARG()                                                         \
   do {                                                                     \
@@ -385,7 +385,7 @@ int main(int argc, char **argv) {
     } else if (EQUAL(a, "-deny")) {
       NEED_ARG();
       char derr[512];
-      if (!policy || asd_ep_policy_add_deny(policy, argv[++i], derr, sizeof derr) != 0) {
+      if (!policy || ep_policy_add_deny(policy, argv[++i], derr, sizeof derr) != 0) {
         fprintf(stderr, "asyncdetect_endpoint: %s\n", policy ? derr : "out of memory");
         goto out;
       }
@@ -451,17 +451,17 @@ int main(int argc, char **argv) {
   }
   if (!bucket_conf) goto out;
   for (int i = 0; buckets && buckets[i]; i++) {
-    asd_s3_bucket_spec bs;
+    ep_s3_bucket_spec bs;
     char berr[256];
-    if (asd_s3_bucket_spec_parse(buckets[i], &bs, berr, sizeof berr) != 0) {
+    if (ep_s3_bucket_spec_parse(buckets[i], &bs, berr, sizeof berr) != 0) {
       fprintf(stderr, "asyncdetect_endpoint: -bucket '%s': %s\n", buckets[i], berr);
       goto out;
     }
-    if (!asd_store_bucket_name_valid(bs.name)) {
+    if (!ep_store_bucket_name_valid(bs.name)) {
       fprintf(stderr, "asyncdetect_endpoint: -bucket '%s' is not a valid S3 bucket name\n", bs.name);
       goto out;
     }
-    if (asd_s3_buckets_add(bucket_conf, &bs) != 0) goto out;
+    if (ep_s3_buckets_add(bucket_conf, &bs) != 0) goto out;
     CPLFree(buckets[i]);
     buckets[i] = CPLStrdup(bs.name);
   }
@@ -473,15 +473,15 @@ int main(int argc, char **argv) {
 
   /* Endpoints and faults: parsed by the runtime's own parsers. */
   int n_specs = CSLCount(endpoints);
-  asd_endpoint_spec *specs = NULL;
-  asd_fault_spec fspec;
+  ep_endpoint_spec *specs = NULL;
+  ep_fault_spec fspec;
   memset(&fspec, 0, sizeof fspec);
   if (n_specs > 0) {
     specs = calloc((size_t)n_specs, sizeof *specs);
     if (!specs) goto out;
     for (int i = 0; i < n_specs; i++) {
       char err[256] = "";
-      if (asd_endpoint_spec_parse(endpoints[i], &specs[i], err, sizeof err) != 0) {
+      if (ep_endpoint_spec_parse(endpoints[i], &specs[i], err, sizeof err) != 0) {
         fprintf(stderr, "asyncdetect_endpoint: -endpoint '%s': %s\n", endpoints[i], err);
         free(specs);
         goto out;
@@ -490,7 +490,7 @@ int main(int argc, char **argv) {
   }
   if (faults_spec) {
     char err[256] = "";
-    if (asd_fault_spec_parse(faults_spec, &fspec, err, sizeof err) != 0) {
+    if (ep_fault_spec_parse(faults_spec, &fspec, err, sizeof err) != 0) {
       fprintf(stderr, "asyncdetect_endpoint: -faults '%s': %s\n", faults_spec, err);
       free(specs);
       goto out;
@@ -512,26 +512,26 @@ int main(int argc, char **argv) {
     data_dir = tmp_dir;
   }
 
-  asd_store *store = NULL;
-  asd_faults *faults = NULL;
-  asd_runtime *runtime = NULL;
-  asd_ep_auth *auth = NULL;
-  asd_sts_api *sts = NULL;
-  asd_sso_api *sso = NULL;
-  asd_ep_stats *stats = NULL;
-  asd_s3_api *s3 = NULL;
-  asd_server *srv = NULL;
+  ep_store *store = NULL;
+  ep_faults *faults = NULL;
+  ep_runtime *runtime = NULL;
+  ep_auth *auth = NULL;
+  ep_sts_api *sts = NULL;
+  ep_sso_api *sso = NULL;
+  ep_stats *stats = NULL;
+  ep_s3_api *s3 = NULL;
+  ep_server *srv = NULL;
   char *serr = NULL;
-  store = asd_store_open(data_dir, &serr);
+  store = ep_store_open(data_dir, &serr);
   if (!store) {
     fprintf(stderr, "asyncdetect_endpoint: %s\n", serr ? serr : "cannot open the data directory");
     free(serr);
     goto cleanup;
   }
   for (int i = 0; buckets && buckets[i]; i++) {
-    asd_store_status st = asd_store_create_bucket(store, buckets[i]);
+    ep_store_status st = ep_store_create_bucket(store, buckets[i]);
     if (st != ASD_STORE_OK && st != ASD_STORE_EXISTS) {
-      fprintf(stderr, "asyncdetect_endpoint: cannot create bucket %s: %s\n", buckets[i], asd_store_status_text(st));
+      fprintf(stderr, "asyncdetect_endpoint: cannot create bucket %s: %s\n", buckets[i], ep_store_status_text(st));
       goto cleanup;
     }
   }
@@ -539,46 +539,46 @@ int main(int argc, char **argv) {
     const char *bs[2] = {specs[i].output_bucket, specs[i].failure_bucket};
     for (int k = 0; k < 2; k++) {
       if (!bs[k][0]) continue; /* failure=none */
-      asd_store_status st = asd_store_create_bucket(store, bs[k]);
+      ep_store_status st = ep_store_create_bucket(store, bs[k]);
       if (st != ASD_STORE_OK && st != ASD_STORE_EXISTS) {
         fprintf(stderr, "asyncdetect_endpoint: -endpoint %s: cannot create bucket '%s': %s\n", specs[i].name, bs[k],
-                asd_store_status_text(st));
+                ep_store_status_text(st));
         goto cleanup;
       }
     }
   }
   if (faults_spec) {
-    faults = asd_faults_new(&fspec);
+    faults = ep_faults_new(&fspec);
     if (!faults) goto cleanup;
   }
   if (n_specs > 0) {
-    asd_rt_store rs;
-    asd_rt_store_from_store(store, &rs);
+    ep_rt_store rs;
+    ep_rt_store_from_store(store, &rs);
     char err[256] = "";
-    runtime = asd_runtime_new(specs, n_specs, &rs, faults, err, sizeof err);
+    runtime = ep_runtime_new(specs, n_specs, &rs, faults, err, sizeof err);
     if (!runtime) {
       fprintf(stderr, "asyncdetect_endpoint: %s\n", err[0] ? err : "cannot start the runtime");
       goto cleanup;
     }
   }
   if (!no_auth) {
-    auth = asd_ep_auth_new(access_key ? access_key : DEFAULT_ACCESS_KEY, secret_key ? secret_key : DEFAULT_SECRET_KEY,
+    auth = ep_auth_new(access_key ? access_key : DEFAULT_ACCESS_KEY, secret_key ? secret_key : DEFAULT_SECRET_KEY,
                            session_token, 900);
     if (!auth) goto cleanup;
   }
   if (!no_sts || sso_token) { /* SSO issues into the STS session table */
-    sts = asd_sts_api_new(sts_external_id);
+    sts = ep_sts_api_new(sts_external_id);
     if (!sts) goto cleanup;
-    asd_ep_auth_set_issued_keys(auth, asd_sts_api_lookup, sts);
+    ep_auth_set_issued_keys(auth, ep_sts_api_lookup, sts);
   }
-  if (sso_token && !(sso = asd_sso_api_new(sso_token, sts, 0))) goto cleanup;
-  stats = asd_ep_stats_new();
-  s3 = asd_s3_api_new(store, max_body, region);
+  if (sso_token && !(sso = ep_sso_api_new(sso_token, sts, 0))) goto cleanup;
+  stats = ep_stats_new();
+  s3 = ep_s3_api_new(store, max_body, region);
   if (!stats || !s3) goto cleanup;
-  asd_s3_buckets_set_default_region(bucket_conf, region);
-  asd_s3_api_set_buckets(s3, bucket_conf);
+  ep_s3_buckets_set_default_region(bucket_conf, region);
+  ep_s3_api_set_buckets(s3, bucket_conf);
 
-  asd_server_config cfg;
+  ep_server_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.bind = bind_addr;
   cfg.port = port;
@@ -601,7 +601,7 @@ int main(int argc, char **argv) {
   cfg.buckets = bucket_conf;
   cfg.domains = domains;
   char err[256] = "";
-  srv = asd_server_start(&cfg, err, sizeof err);
+  srv = ep_server_start(&cfg, err, sizeof err);
   if (!srv) {
     fprintf(stderr, "asyncdetect_endpoint: %s\n", err);
     goto cleanup;
@@ -611,13 +611,13 @@ int main(int argc, char **argv) {
     const char *scheme = tls_cert_pem ? "https" : "http";
     if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
     if (strchr(host, ':'))
-      printf("%s://[%s]:%d\n", scheme, strcmp(host, "::") == 0 ? "::1" : host, asd_server_port(srv));
+      printf("%s://[%s]:%d\n", scheme, strcmp(host, "::") == 0 ? "::1" : host, ep_server_port(srv));
     else
-      printf("%s://%s:%d\n", scheme, host, asd_server_port(srv));
+      printf("%s://%s:%d\n", scheme, host, ep_server_port(srv));
     fflush(stdout);
   }
   fprintf(stderr, "asyncdetect_endpoint: serving %s on %s port %d (data in %s, %s, %d endpoint(s))\n",
-          tls_cert_pem ? "HTTPS" : "HTTP", bind_addr, asd_server_port(srv), asd_store_root(store),
+          tls_cert_pem ? "HTTPS" : "HTTP", bind_addr, ep_server_port(srv), ep_store_root(store),
           auth ? "SigV4 required" : "no auth", n_specs);
 
   int sig = 0;
@@ -627,29 +627,29 @@ int main(int argc, char **argv) {
   rc = 0;
 
   /* Stop accepting, let requests in progress finish (bounded), then stop. */
-  asd_server_quiesce(srv);
+  ep_server_quiesce(srv);
   double deadline = asd_time_monotonic() + 10.0;
-  while (asd_server_in_flight(srv) > 0 && asd_time_monotonic() < deadline) asd_sleep(0.01);
-  if (runtime) asd_runtime_stop(runtime);
+  while (ep_server_in_flight(srv) > 0 && asd_time_monotonic() < deadline) asd_sleep(0.01);
+  if (runtime) ep_runtime_stop(runtime);
 
 cleanup:
-  asd_server_stop(srv);
-  if (runtime) asd_runtime_free(runtime);
-  if (faults) asd_faults_free(faults);
-  asd_s3_api_free(s3);
-  asd_ep_stats_free(stats);
-  asd_ep_auth_free(auth);
-  asd_sso_api_free(sso);
-  asd_sts_api_free(sts);
-  asd_store_close(store);
+  ep_server_stop(srv);
+  if (runtime) ep_runtime_free(runtime);
+  if (faults) ep_faults_free(faults);
+  ep_s3_api_free(s3);
+  ep_stats_free(stats);
+  ep_auth_free(auth);
+  ep_sso_api_free(sso);
+  ep_sts_api_free(sts);
+  ep_store_close(store);
   if (tmp_dir) {
     CPLUnlinkTree(tmp_dir);
     CPLFree(tmp_dir);
   }
   free(specs);
 out:
-  asd_ep_policy_free(policy);
-  asd_s3_buckets_free(bucket_conf);
+  ep_policy_free(policy);
+  ep_s3_buckets_free(bucket_conf);
   CSLDestroy(domains);
   free(tls_cert_pem);
   if (tls_key_pem) {

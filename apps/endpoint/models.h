@@ -21,7 +21,7 @@
  * The custom attribute model_selection=NAME picks another built-in model
  * for one request.
  *
- * Models are stateless and thread-safe: one asd_model serves every worker.
+ * Models are stateless and thread-safe: one ep_model serves every worker.
  */
 #ifndef ASD_ENDPOINT_MODELS_H
 #define ASD_ENDPOINT_MODELS_H
@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-typedef struct asd_model_input {
+typedef struct ep_model_input {
   const unsigned char *data;
   size_t len;
   const char *content_type;      /* may be NULL */
@@ -42,58 +42,58 @@ typedef struct asd_model_input {
   const char *custom_attributes; /* may be NULL; "k=v,k=v" or "k=v;k=v" */
   const char *inference_id;      /* may be NULL */
   double timeout_s;              /* time left for the model, > 0 */
-} asd_model_input;
+} ep_model_input;
 
-typedef struct asd_model_output {
+typedef struct ep_model_output {
   asd_buf body;              /* output body, or error payload on failure */
   char content_type[128];    /* of body */
   char error[512];           /* one line on failure, "" on success */
-} asd_model_output;
+} ep_model_output;
 
-void asd_model_output_init(asd_model_output *out);
-void asd_model_output_free(asd_model_output *out);
+void ep_model_output_init(ep_model_output *out);
+void ep_model_output_free(ep_model_output *out);
 
-typedef struct asd_model asd_model;
+typedef struct ep_model ep_model;
 
 /*
  * Creates a model by name ("centerpoint", "flood", "failure", "blobs" or
  * "http://HOST:PORT[/]").  Returns NULL with a reason in err.
  */
-asd_model *asd_model_new(const char *name, char *err, size_t err_len);
-void asd_model_free(asd_model *m);
-const char *asd_model_name(const asd_model *m);
+ep_model *ep_model_new(const char *name, char *err, size_t err_len);
+void ep_model_free(ep_model *m);
+const char *ep_model_name(const ep_model *m);
 /* 1 when name names a built-in model (not http://). */
-int asd_model_is_builtin(const char *name);
+int ep_model_is_builtin(const char *name);
 
 /*
  * Runs the model.  Returns 0 with out->body set, or -1 with out->error and
  * an error payload in out->body.  Never crashes on garbage input.
  */
-int asd_model_invoke(asd_model *m, const asd_model_input *in, asd_model_output *out);
+int ep_model_invoke(ep_model *m, const ep_model_input *in, ep_model_output *out);
 
 /*
  * Value of key in a custom-attributes string ("k=v,k2=v2", ';' also
  * separates), copied into value.  Returns 1 when found, 0 when not.
  */
-int asd_custom_attribute(const char *attrs, const char *key, char *value, size_t value_len);
+int ep_custom_attribute(const char *attrs, const char *key, char *value, size_t value_len);
 
 /* ----------------------------------------------------- blobs, exposed for tests */
 
-typedef struct asd_blobs_params {
+typedef struct ep_blobs_params {
   int threshold;   /* a pixel is foreground when max(R,G,B) > threshold (170) */
   int min_pixels;  /* components smaller than this are dropped (12) */
   int vehicle_rb;  /* mean(R) - mean(B) > vehicle_rb -> vehicle (60) */
-} asd_blobs_params;
+} ep_blobs_params;
 
-void asd_blobs_params_init(asd_blobs_params *p);
+void ep_blobs_params_init(ep_blobs_params *p);
 
 /*
  * Detects blobs in an 8-bit interleaved RGB image (3 bytes per pixel, rows
  * of width*3 bytes) and appends a FeatureCollection to out.  Returns the
  * number of features, -1 when memory runs out.
  */
-int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height,
-                         const asd_blobs_params *p, asd_buf *out);
+int ep_blobs_detect_rgb(const unsigned char *rgb, int width, int height,
+                         const ep_blobs_params *p, asd_buf *out);
 
 #ifdef __cplusplus
 }

@@ -40,14 +40,14 @@ typedef struct rule {
   char resource[256]; /* bucket / endpoint name, or "*" */
 } rule;
 
-struct asd_ep_policy {
+struct ep_policy {
   rule rules[MAX_RULES];
   int n;
 };
 
-asd_ep_policy *asd_ep_policy_new(void) { return calloc(1, sizeof(asd_ep_policy)); }
+ep_policy *ep_policy_new(void) { return calloc(1, sizeof(ep_policy)); }
 
-void asd_ep_policy_free(asd_ep_policy *p) { free(p); }
+void ep_policy_free(ep_policy *p) { free(p); }
 
 /* The services whose actions a rule may name, and their actions. */
 static const char *const k_actions[] = {
@@ -56,7 +56,7 @@ static const char *const k_actions[] = {
     "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads", "s3:*",
     "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:*", NULL};
 
-int asd_ep_policy_add_deny(asd_ep_policy *p, const char *text, char *err, size_t err_len) {
+int ep_policy_add_deny(ep_policy *p, const char *text, char *err, size_t err_len) {
   if (!p || !text) return -1;
   if (p->n >= MAX_RULES) {
     snprintf(err, err_len, "-deny: at most %d rules", MAX_RULES);
@@ -93,7 +93,7 @@ static int action_matches(const char *pattern, const char *action) {
   return strcasecmp(pattern, action) == 0;
 }
 
-int asd_ep_policy_denies(const asd_ep_policy *p, const char *action, const char *resource) {
+int ep_policy_denies(const ep_policy *p, const char *action, const char *resource) {
   if (!p || !action) return 0;
   for (int i = 0; i < p->n; i++) {
     const rule *r = &p->rules[i];
@@ -103,7 +103,7 @@ int asd_ep_policy_denies(const asd_ep_policy *p, const char *action, const char 
   return 0;
 }
 
-void asd_ep_policy_denial_message(const char *action, const char *arn, char *out, size_t out_len) {
+void ep_policy_denial_message(const char *action, const char *arn, char *out, size_t out_len) {
   snprintf(out, out_len,
            "User: arn:aws:iam::000000000000:user/local is not authorized to perform: %s on resource: "
            "\"%s\" because no identity-based policy allows the %s action",
@@ -111,7 +111,7 @@ void asd_ep_policy_denial_message(const char *action, const char *arn, char *out
 }
 
 /* The IAM action an S3 operation is authorised by. */
-static const char *s3_action(asd_s3_op op) {
+static const char *s3_action(ep_s3_op op) {
   switch (op) {
     case ASD_S3_LIST_BUCKETS: return "s3:ListAllMyBuckets";
     case ASD_S3_CREATE_BUCKET: return "s3:CreateBucket";
@@ -140,9 +140,9 @@ static const char *s3_action(asd_s3_op op) {
 
 /* The source bucket of a CopyObject / UploadPartCopy (x-amz-copy-source:
    [/]bucket/key), which needs s3:GetObject there. */
-static void copy_source_bucket(const asd_ep_request *req, char *out, size_t out_len) {
+static void copy_source_bucket(const ep_request *req, char *out, size_t out_len) {
   out[0] = '\0';
-  const char *src = asd_ep_request_header(req, "x-amz-copy-source");
+  const char *src = ep_request_header(req, "x-amz-copy-source");
   if (!src) return;
   if (*src == '/') src++;
   const char *slash = strchr(src, '/');
@@ -152,7 +152,7 @@ static void copy_source_bucket(const asd_ep_request *req, char *out, size_t out_
   out[n] = '\0';
 }
 
-static int deny(asd_ep_response *resp, const asd_ep_request *req, const char *action, const char *bucket,
+static int deny(ep_response *resp, const ep_request *req, const char *action, const char *bucket,
                 const char *key) {
   char arn[1400], msg[2000];
   if (key)
@@ -161,27 +161,27 @@ static int deny(asd_ep_response *resp, const asd_ep_request *req, const char *ac
     snprintf(arn, sizeof arn, "arn:aws:s3:::%s", bucket);
   else
     snprintf(arn, sizeof arn, "*");
-  asd_ep_policy_denial_message(action, arn, msg, sizeof msg);
-  asd_ep_s3_error(resp, req, 403, "AccessDenied", msg);
+  ep_policy_denial_message(action, arn, msg, sizeof msg);
+  ep_s3_error(resp, req, 403, "AccessDenied", msg);
   return -1;
 }
 
-int asd_ep_policy_check_s3(const asd_ep_policy *p, struct asd_store *store, const asd_ep_request *req,
-                           const struct asd_s3_target *t, asd_ep_response *resp) {
+int ep_policy_check_s3(const ep_policy *p, struct ep_store *store, const ep_request *req,
+                           const struct ep_s3_target *t, ep_response *resp) {
   if (!p || p->n == 0 || !t) return 0;
   const char *action = s3_action(t->op);
   if (!action) return 0;
-  if (asd_ep_policy_denies(p, action, t->bucket)) return deny(resp, req, action, t->bucket, t->key);
+  if (ep_policy_denies(p, action, t->bucket)) return deny(resp, req, action, t->bucket, t->key);
   if (t->op == ASD_S3_COPY_OBJECT || t->op == ASD_S3_UPLOAD_PART_COPY) {
     char src[256];
     copy_source_bucket(req, src, sizeof src);
-    if (src[0] && asd_ep_policy_denies(p, "s3:GetObject", src)) return deny(resp, req, "s3:GetObject", src, NULL);
+    if (src[0] && ep_policy_denies(p, "s3:GetObject", src)) return deny(resp, req, "s3:GetObject", src, NULL);
   }
   /* S3 tells whether a key exists only to who may list the bucket. */
   if ((t->op == ASD_S3_GET_OBJECT || t->op == ASD_S3_HEAD_OBJECT) && t->bucket && t->key &&
-      asd_ep_policy_denies(p, "s3:ListBucket", t->bucket) &&
-      asd_store_head(store, t->bucket, t->key, NULL) == ASD_STORE_NO_KEY) {
-    asd_ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
+      ep_policy_denies(p, "s3:ListBucket", t->bucket) &&
+      ep_store_head(store, t->bucket, t->key, NULL) == ASD_STORE_NO_KEY) {
+    ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
     return -1;
   }
   return 0;

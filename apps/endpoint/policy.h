@@ -30,35 +30,35 @@
 extern "C" {
 #endif
 
-struct asd_store;
-struct asd_s3_target;
+struct ep_store;
+struct ep_s3_target;
 
-typedef struct asd_ep_policy asd_ep_policy;
+typedef struct ep_policy ep_policy;
 
-asd_ep_policy *asd_ep_policy_new(void);
-void asd_ep_policy_free(asd_ep_policy *p);
+ep_policy *ep_policy_new(void);
+void ep_policy_free(ep_policy *p);
 
 /* Adds one -deny rule.  Returns 0, or -1 with a one-line reason in err. */
-int asd_ep_policy_add_deny(asd_ep_policy *p, const char *rule, char *err, size_t err_len);
+int ep_policy_add_deny(ep_policy *p, const char *rule, char *err, size_t err_len);
 
 /* Whether a rule denies action (e.g. "s3:GetObject") on resource (a bucket
  * or endpoint name; NULL for none).  A NULL policy denies nothing. */
-int asd_ep_policy_denies(const asd_ep_policy *p, const char *action, const char *resource);
+int ep_policy_denies(const ep_policy *p, const char *action, const char *resource);
 
 /*
  * Checks an S3 request already routed (t) and authenticated.  Returns 0 when
  * it may proceed, or -1 with S3's 403 AccessDenied filled into resp.  store
  * tells whether a key exists (for the missing-key-without-ListBucket case).
  */
-int asd_ep_policy_check_s3(const asd_ep_policy *p, struct asd_store *store, const asd_ep_request *req,
-                           const struct asd_s3_target *t, asd_ep_response *resp);
+int ep_policy_check_s3(const ep_policy *p, struct ep_store *store, const ep_request *req,
+                           const struct ep_s3_target *t, ep_response *resp);
 
 /*
  * The IAM-style denial text: "User: arn:aws:iam::000000000000:user/local is
  * not authorized to perform: ACTION on resource: ARN because no
  * identity-based policy allows the ACTION action".
  */
-void asd_ep_policy_denial_message(const char *action, const char *arn, char *out, size_t out_len);
+void ep_policy_denial_message(const char *action, const char *arn, char *out, size_t out_len);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,7 @@
  * (which also covers endpoints scaled to zero instances), and by the worker
  * that pops them if it gets there first.
  *
- * Shutdown.  asd_runtime_stop() refuses new invocations, wakes every
+ * Shutdown.  ep_runtime_stop() refuses new invocations, wakes every
  * sleeper and waits for the workers.  A worker whose model already returned
  * writes its object (a put is atomic, so no partial object can appear); a
  * sleeping, hanging or queued job is abandoned without writing anything.
@@ -78,7 +78,7 @@
 
 /* ------------------------------------------------------------ spec parsing */
 
-int asd_endpoint_name_valid(const char *name) {
+int ep_endpoint_name_valid(const char *name) {
   size_t n = name ? strlen(name) : 0;
   if (n == 0 || n > 63) return 0;
   if (!isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[n - 1])) return 0;
@@ -148,7 +148,7 @@ static int parse_number(const char *key, const char *value, double lo, double hi
   return 0;
 }
 
-int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err, size_t err_len) {
+int ep_endpoint_spec_parse(const char *text, ep_endpoint_spec *spec, char *err, size_t err_len) {
   memset(spec, 0, sizeof(*spec));
   snprintf(spec->model, sizeof(spec->model), "centerpoint");
   spec->instances = 1;
@@ -166,7 +166,7 @@ int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err
     rc = -1;
     goto done;
   }
-  if (!asd_endpoint_name_valid(items[0])) {
+  if (!ep_endpoint_name_valid(items[0])) {
     snprintf(err, err_len,
              "-endpoint: '%s' is not a valid endpoint name (1-63 chars, letters, digits and inner '-')",
              items[0]);
@@ -249,7 +249,7 @@ int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err
     snprintf(err, err_len, "-endpoint: instances x concurrency must not exceed 1024");
     rc = -1;
   }
-  if (rc == 0 && !asd_model_is_builtin(spec->model) && strncmp(spec->model, "http://", 7) != 0) {
+  if (rc == 0 && !ep_model_is_builtin(spec->model) && strncmp(spec->model, "http://", 7) != 0) {
     snprintf(err, err_len,
              "-endpoint: unknown model '%s' (expected centerpoint, flood, failure, blobs or http://HOST:PORT)",
              spec->model);
@@ -270,9 +270,9 @@ done:
 
 /* ---------------------------------------------------------------- response */
 
-void asd_rt_response_init(asd_rt_response *resp) { memset(resp, 0, sizeof(*resp)); }
+void ep_rt_response_init(ep_rt_response *resp) { memset(resp, 0, sizeof(*resp)); }
 
-void asd_rt_response_clear(asd_rt_response *resp) {
+void ep_rt_response_clear(ep_rt_response *resp) {
   free(resp->body);
   for (int i = 0; i < resp->n_headers; i++) {
     free(resp->header_names[i]);
@@ -281,7 +281,7 @@ void asd_rt_response_clear(asd_rt_response *resp) {
   memset(resp, 0, sizeof(*resp));
 }
 
-static void resp_header(asd_rt_response *resp, const char *name, const char *value) {
+static void resp_header(ep_rt_response *resp, const char *name, const char *value) {
   if (resp->n_headers >= ASD_RT_MAX_HEADERS) return;
   char *n = strdup(name), *v = strdup(value);
   if (!n || !v) {
@@ -294,7 +294,7 @@ static void resp_header(asd_rt_response *resp, const char *name, const char *val
   resp->n_headers++;
 }
 
-static void resp_body(asd_rt_response *resp, const void *data, size_t len) {
+static void resp_body(ep_rt_response *resp, const void *data, size_t len) {
   free(resp->body);
   resp->body = NULL;
   resp->body_len = 0;
@@ -314,7 +314,7 @@ static void json_escape_into(asd_buf *b, const char *s) {
   }
 }
 
-static void resp_start(asd_rt_response *resp, int status) {
+static void resp_start(ep_rt_response *resp, int status) {
   char rid[37];
   asd_uuid4(rid);
   resp->status = status;
@@ -322,12 +322,12 @@ static void resp_start(asd_rt_response *resp, int status) {
 }
 
 /* AWS rest-json error: status, x-amzn-ErrorType and {"__type","message"}. */
-static void resp_error(asd_rt_response *resp, int status, const char *code, const char *fmt, ...)
+static void resp_error(ep_rt_response *resp, int status, const char *code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-static void resp_error(asd_rt_response *resp, int status, const char *code, const char *fmt, ...) {
+static void resp_error(ep_rt_response *resp, int status, const char *code, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -371,9 +371,9 @@ typedef struct rt_ring {
 } rt_ring;
 
 typedef struct rt_endpoint {
-  asd_runtime *rt;
-  asd_endpoint_spec spec;
-  asd_model *model;
+  ep_runtime *rt;
+  ep_endpoint_spec spec;
+  ep_model *model;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   rt_job *head, *tail;
@@ -388,12 +388,12 @@ typedef struct rt_endpoint {
   rt_ring latency, model_time;
 } rt_endpoint;
 
-struct asd_runtime {
+struct ep_runtime {
   rt_endpoint *eps;
   int n_eps;
-  asd_rt_store store;
-  asd_faults *faults;
-  asd_model *builtins[4]; /* for model_selection */
+  ep_rt_store store;
+  ep_faults *faults;
+  ep_model *builtins[4]; /* for model_selection */
   atomic_int stopping;
   int stopped;
   pthread_mutex_t stop_mu; /* sleepers wait on stop_cv until their deadline or stop */
@@ -406,7 +406,7 @@ static const char *const builtin_names[4] = {"centerpoint", "flood", "failure", 
 
 static void ring_add(rt_ring *r, double v) { r->v[r->count++ % RT_LAT_RING] = v; }
 
-static int rt_wait_until(asd_runtime *rt, double deadline) {
+static int rt_wait_until(ep_runtime *rt, double deadline) {
   pthread_mutex_lock(&rt->stop_mu);
   for (;;) {
     if (atomic_load(&rt->stopping)) break;
@@ -501,10 +501,10 @@ static void write_timeout(rt_endpoint *ep, const rt_job *job) {
 }
 
 /* The model for a request: model_selection=NAME picks a built-in. */
-static asd_model *pick_model(asd_runtime *rt, rt_endpoint *ep, const char *attrs, char *bad, size_t bad_len) {
+static ep_model *pick_model(ep_runtime *rt, rt_endpoint *ep, const char *attrs, char *bad, size_t bad_len) {
   char sel[128];
   bad[0] = '\0';
-  if (!asd_custom_attribute(attrs, "model_selection", sel, sizeof(sel)) || !*sel ||
+  if (!ep_custom_attribute(attrs, "model_selection", sel, sizeof(sel)) || !*sel ||
       strcmp(sel, ep->spec.model) == 0)
     return ep->model;
   for (int i = 0; i < 4; i++)
@@ -519,13 +519,13 @@ static asd_model *pick_model(asd_runtime *rt, rt_endpoint *ep, const char *attrs
 static double draw_latency(const rt_endpoint *ep, const char *attrs) {
   double mean = ep->spec.latency_ms, spread = ep->spec.spread_ms;
   char v[32];
-  if (asd_custom_attribute(attrs, "mock_latency_mean", v, sizeof(v))) {
+  if (ep_custom_attribute(attrs, "mock_latency_mean", v, sizeof(v))) {
     char *end = NULL;
     double m = strtod(v, &end);
     if (end != v && *end == '\0' && m >= 0 && m <= 3600e3) {
       mean = m;
       spread = m * 0.1;
-      if (asd_custom_attribute(attrs, "mock_latency_std", v, sizeof(v))) {
+      if (ep_custom_attribute(attrs, "mock_latency_std", v, sizeof(v))) {
         double s = strtod(v, &end);
         if (end != v && *end == '\0' && s >= 0 && s <= 3600e3) spread = s;
       }
@@ -537,14 +537,14 @@ static double draw_latency(const rt_endpoint *ep, const char *attrs) {
 }
 
 static void run_job(rt_endpoint *ep, rt_job *job) {
-  asd_runtime *rt = ep->rt;
+  ep_runtime *rt = ep->rt;
   double start = asd_time_monotonic();
   if (start > job->ttl_deadline) {
     write_ttl_expired(ep, job, start);
     return;
   }
   double deadline = start + job->timeout_s;
-  asd_job_fault fault = asd_faults_job(rt->faults);
+  ep_job_fault fault = ep_faults_job(rt->faults);
 
   unsigned char *payload = NULL;
   size_t payload_len = 0;
@@ -580,9 +580,9 @@ static void run_job(rt_endpoint *ep, rt_job *job) {
   }
 
   char bad[128];
-  asd_model *model = pick_model(rt, ep, job->custom_attributes, bad, sizeof(bad));
-  asd_model_output out;
-  asd_model_output_init(&out);
+  ep_model *model = pick_model(rt, ep, job->custom_attributes, bad, sizeof(bad));
+  ep_model_output out;
+  ep_model_output_init(&out);
   int mrc;
   double m0 = asd_time_monotonic();
   if (!model) {
@@ -598,14 +598,14 @@ static void run_job(rt_endpoint *ep, rt_job *job) {
     asd_buf_append_str(&out.body, "ModelError: injected model error (fault injection)\n");
     snprintf(out.content_type, sizeof(out.content_type), "text/plain");
   } else {
-    asd_model_input in = {payload,
+    ep_model_input in = {payload,
                           payload_len,
                           job->content_type,
                           job->accept,
                           job->custom_attributes,
                           job->inference_id,
                           deadline - m0 > 0.001 ? deadline - m0 : 0.001};
-    mrc = asd_model_invoke(model, &in, &out);
+    mrc = ep_model_invoke(model, &in, &out);
   }
   double m1 = asd_time_monotonic();
   free(payload);
@@ -638,7 +638,7 @@ static void run_job(rt_endpoint *ep, rt_job *job) {
     ring_add(&ep->model_time, (m1 - m0) * 1000.0);
     pthread_mutex_unlock(&ep->mu);
   }
-  asd_model_output_free(&out);
+  ep_model_output_free(&out);
   return;
 abandoned:
   pthread_mutex_lock(&ep->mu);
@@ -648,7 +648,7 @@ abandoned:
 
 static void *worker_main(void *arg) {
   rt_endpoint *ep = arg;
-  asd_runtime *rt = ep->rt;
+  ep_runtime *rt = ep->rt;
   for (;;) {
     pthread_mutex_lock(&ep->mu);
     while (!atomic_load(&rt->stopping) && !ep->head) pthread_cond_wait(&ep->cv, &ep->mu);
@@ -684,7 +684,7 @@ static void *worker_main(void *arg) {
 /* Expires queued requests whose TTL has passed, on every endpoint, even
  * those with no free (or no) instance. */
 static void *janitor_main(void *arg) {
-  asd_runtime *rt = arg;
+  ep_runtime *rt = arg;
   while (rt_wait_until(rt, asd_time_monotonic() + RT_JANITOR_PERIOD_S) == 0) {
     for (int i = 0; i < rt->n_eps; i++) {
       rt_endpoint *ep = &rt->eps[i];
@@ -719,8 +719,8 @@ static void *janitor_main(void *arg) {
   return NULL;
 }
 
-asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const asd_rt_store *store,
-                             asd_faults *faults, char *err, size_t err_len) {
+ep_runtime *ep_runtime_new(const ep_endpoint_spec *specs, int n_specs, const ep_rt_store *store,
+                             ep_faults *faults, char *err, size_t err_len) {
   if (err_len) err[0] = '\0';
   if (!store || !store->get || !store->put || !store->exists) {
     snprintf(err, err_len, "runtime: no object store given");
@@ -732,7 +732,7 @@ asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const 
         snprintf(err, err_len, "-endpoint: endpoint '%s' is declared twice", specs[i].name);
         return NULL;
       }
-  asd_runtime *rt = calloc(1, sizeof(*rt));
+  ep_runtime *rt = calloc(1, sizeof(*rt));
   if (!rt) {
     snprintf(err, err_len, "runtime: out of memory");
     return NULL;
@@ -747,7 +747,7 @@ asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const 
   pthread_cond_init(&rt->stop_cv, &ca);
   pthread_condattr_destroy(&ca);
   for (int i = 0; i < 4; i++) {
-    rt->builtins[i] = asd_model_new(builtin_names[i], err, err_len);
+    rt->builtins[i] = ep_model_new(builtin_names[i], err, err_len);
     if (!rt->builtins[i]) goto fail;
   }
   rt->eps = calloc((size_t)(n_specs > 0 ? n_specs : 1), sizeof(rt_endpoint));
@@ -763,7 +763,7 @@ asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const 
     pthread_cond_init(&ep->cv, NULL);
     rt->n_eps++;
     char merr[512];
-    ep->model = asd_model_new(ep->spec.model, merr, sizeof(merr));
+    ep->model = ep_model_new(ep->spec.model, merr, sizeof(merr));
     if (!ep->model) {
       snprintf(err, err_len, "-endpoint %s: %s", ep->spec.name, merr);
       goto fail;
@@ -799,11 +799,11 @@ asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const 
   rt->janitor_started = 1;
   return rt;
 fail:
-  asd_runtime_free(rt);
+  ep_runtime_free(rt);
   return NULL;
 }
 
-void asd_runtime_stop(asd_runtime *rt) {
+void ep_runtime_stop(ep_runtime *rt) {
   if (!rt || rt->stopped) return;
   pthread_mutex_lock(&rt->stop_mu);
   atomic_store(&rt->stopping, 1);
@@ -836,30 +836,30 @@ void asd_runtime_stop(asd_runtime *rt) {
   rt->stopped = 1;
 }
 
-void asd_runtime_free(asd_runtime *rt) {
+void ep_runtime_free(ep_runtime *rt) {
   if (!rt) return;
-  asd_runtime_stop(rt);
+  ep_runtime_stop(rt);
   for (int i = 0; i < rt->n_eps; i++) {
     rt_endpoint *ep = &rt->eps[i];
-    asd_model_free(ep->model);
+    ep_model_free(ep->model);
     free(ep->workers);
     pthread_mutex_destroy(&ep->mu);
     pthread_cond_destroy(&ep->cv);
   }
   free(rt->eps);
-  for (int i = 0; i < 4; i++) asd_model_free(rt->builtins[i]);
+  for (int i = 0; i < 4; i++) ep_model_free(rt->builtins[i]);
   pthread_mutex_destroy(&rt->stop_mu);
   pthread_cond_destroy(&rt->stop_cv);
   free(rt);
 }
 
-int asd_runtime_endpoint_count(const asd_runtime *rt) { return rt ? rt->n_eps : 0; }
+int ep_runtime_endpoint_count(const ep_runtime *rt) { return rt ? rt->n_eps : 0; }
 
-const asd_endpoint_spec *asd_runtime_endpoint_spec(const asd_runtime *rt, int i) {
+const ep_endpoint_spec *ep_runtime_endpoint_spec(const ep_runtime *rt, int i) {
   return rt && i >= 0 && i < rt->n_eps ? &rt->eps[i].spec : NULL;
 }
 
-static rt_endpoint *find_endpoint(asd_runtime *rt, const char *name) {
+static rt_endpoint *find_endpoint(ep_runtime *rt, const char *name) {
   if (!name) return NULL;
   for (int i = 0; i < rt->n_eps; i++)
     if (strcmp(rt->eps[i].spec.name, name) == 0) return &rt->eps[i];
@@ -927,9 +927,9 @@ static int parse_int_header(const char *v, long lo, long hi, long *out) {
  * Statuses, codes and texts are SageMaker Runtime's (its service model gives
  * the status of each error shape; 530 is InternalDependencyException's).
  */
-static int apply_invoke_fault(asd_runtime *rt, const char *endpoint, asd_rt_response *resp,
-                              asd_invoke_fault *after_accept) {
-  asd_invoke_fault f = asd_faults_invoke(rt->faults);
+static int apply_invoke_fault(ep_runtime *rt, const char *endpoint, ep_rt_response *resp,
+                              ep_invoke_fault *after_accept) {
+  ep_invoke_fault f = ep_faults_invoke(rt->faults);
   *after_accept = ASD_INVOKE_FAULT_NONE;
   switch (f) {
     case ASD_INVOKE_FAULT_NONE: return 0;
@@ -969,9 +969,9 @@ static int apply_invoke_fault(asd_runtime *rt, const char *endpoint, asd_rt_resp
 
 /* The response of an accepted request is replaced by the fault drawn for it:
  * the job stays queued and runs, the client does not learn so. */
-static void apply_after_accept(asd_invoke_fault f, asd_rt_response *resp) {
+static void apply_after_accept(ep_invoke_fault f, ep_rt_response *resp) {
   if (f == ASD_INVOKE_FAULT_NONE) return;
-  asd_rt_response_clear(resp);
+  ep_rt_response_clear(resp);
   if (f == ASD_INVOKE_FAULT_ACCEPT_THEN_DROP) {
     resp->drop_connection = 1;
     resp->status = 0;
@@ -980,13 +980,13 @@ static void apply_after_accept(asd_invoke_fault f, asd_rt_response *resp) {
   }
 }
 
-static rt_endpoint *lookup_or_error(asd_runtime *rt, const char *endpoint, asd_rt_response *resp) {
+static rt_endpoint *lookup_or_error(ep_runtime *rt, const char *endpoint, ep_rt_response *resp) {
   if (atomic_load(&rt->stopping)) {
     resp_error(resp, 503, "ServiceUnavailable", "The endpoint server is shutting down.");
     return NULL;
   }
   rt_endpoint *ep = NULL;
-  if (!endpoint || !asd_endpoint_name_valid(endpoint)) {
+  if (!endpoint || !ep_endpoint_name_valid(endpoint)) {
     resp_error(resp, 400, "ValidationError",
                "1 validation error detected: Value '%.80s' at 'endpointName' failed to satisfy "
                "constraint: Member must satisfy regular expression pattern: "
@@ -1002,12 +1002,12 @@ static rt_endpoint *lookup_or_error(asd_runtime *rt, const char *endpoint, asd_r
   return ep;
 }
 
-void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_header_fn header,
-                              void *header_ctx, asd_rt_response *resp) {
-  asd_rt_response_clear(resp);
+void ep_runtime_invoke_async(ep_runtime *rt, const char *endpoint, ep_rt_header_fn header,
+                              void *header_ctx, ep_rt_response *resp) {
+  ep_rt_response_clear(resp);
   rt_endpoint *ep = lookup_or_error(rt, endpoint, resp);
   if (!ep) return;
-  asd_invoke_fault after_accept;
+  ep_invoke_fault after_accept;
   if (apply_invoke_fault(rt, endpoint, resp, &after_accept)) {
     pthread_mutex_lock(&ep->mu);
     ep->rejected++;
@@ -1228,13 +1228,13 @@ rejected:
   pthread_mutex_unlock(&ep->mu);
 }
 
-void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_header_fn header,
+void ep_runtime_invoke_sync(ep_runtime *rt, const char *endpoint, ep_rt_header_fn header,
                              void *header_ctx, const unsigned char *body, size_t body_len,
-                             asd_rt_response *resp) {
-  asd_rt_response_clear(resp);
+                             ep_rt_response *resp) {
+  ep_rt_response_clear(resp);
   rt_endpoint *ep = lookup_or_error(rt, endpoint, resp);
   if (!ep) return;
-  asd_invoke_fault after_accept;
+  ep_invoke_fault after_accept;
   if (apply_invoke_fault(rt, endpoint, resp, &after_accept)) return;
   /* InvokeEndpoint carries its content type and accept in the standard
    * headers; the SageMaker-specific ones are accepted too. */
@@ -1265,7 +1265,7 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
 
   /* SageMaker's own limit for a synchronous model call is 60 s. */
   double start = asd_time_monotonic(), deadline = start + 60.0 * ep->spec.time_scale;
-  asd_job_fault fault = asd_faults_job(rt->faults);
+  ep_job_fault fault = ep_faults_job(rt->faults);
   double latency = draw_latency(ep, attrs);
   int stopped = 0, timed_out = 0;
   if (fault == ASD_JOB_FAULT_HANG) {
@@ -1276,8 +1276,8 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
     stopped = rt_wait_until(rt, wake) != 0;
     timed_out = start + latency >= deadline;
   }
-  asd_model_output out;
-  asd_model_output_init(&out);
+  ep_model_output out;
+  ep_model_output_init(&out);
   int mrc = 0;
   char bad[128];
   double m0 = asd_time_monotonic();
@@ -1287,7 +1287,7 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
     resp_error(resp, 424, "ModelError", "Received server error (0) from primary: the model did not "
                "answer within 60 seconds.");
   } else {
-    asd_model *model = pick_model(rt, ep, attrs, bad, sizeof(bad));
+    ep_model *model = pick_model(rt, ep, attrs, bad, sizeof(bad));
     if (!model) {
       mrc = -1;
       snprintf(out.error, sizeof(out.error), "model_selection=%s: no such model", bad);
@@ -1295,8 +1295,8 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
       mrc = -1;
       snprintf(out.error, sizeof(out.error), "injected model error (fault injection)");
     } else {
-      asd_model_input in = {body, body_len, ctype, accept, attrs, infid, deadline - m0 > 0.001 ? deadline - m0 : 0.001};
-      mrc = asd_model_invoke(model, &in, &out);
+      ep_model_input in = {body, body_len, ctype, accept, attrs, infid, deadline - m0 > 0.001 ? deadline - m0 : 0.001};
+      mrc = ep_model_invoke(model, &in, &out);
     }
     if (mrc != 0) {
       resp_error(resp, 424, "ModelError", "Received client error (424) from primary with message \"%s\".",
@@ -1314,7 +1314,7 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
   if (resp->status != 200) ep->sync_failed++;
   if (!stopped && !timed_out) ring_add(&ep->model_time, (m1 - m0) * 1000.0);
   pthread_mutex_unlock(&ep->mu);
-  asd_model_output_free(&out);
+  ep_model_output_free(&out);
   /* The model ran (and was paid for); the answer is lost on the way. */
   apply_after_accept(after_accept, resp);
 }
@@ -1344,7 +1344,7 @@ static json_object *ring_json(const rt_ring *r, double *scratch) {
   return o;
 }
 
-struct json_object *asd_runtime_stats_json(asd_runtime *rt) {
+struct json_object *ep_runtime_stats_json(ep_runtime *rt) {
   json_object *root = json_object_new_object();
   json_object *eps = json_object_new_object();
   int64_t t_depth = 0, t_inflight = 0, t_completed = 0, t_failed = 0;

@@ -2,12 +2,12 @@
  * runtime.h: SageMaker Runtime semantics of the local endpoint.
  *
  * The HTTP server (server.c, owned by endpoint-core) routes
- *   POST /endpoints/{name}/async-invocations  -> asd_runtime_invoke_async()
- *   POST /endpoints/{name}/invocations        -> asd_runtime_invoke_sync()
- * and copies the asd_rt_response it gets back onto the wire (status, headers,
+ *   POST /endpoints/{name}/async-invocations  -> ep_runtime_invoke_async()
+ *   POST /endpoints/{name}/invocations        -> ep_runtime_invoke_sync()
+ * and copies the ep_rt_response it gets back onto the wire (status, headers,
  * body), or drops the connection when response.drop_connection is set.
  * The runtime never touches HTTP itself, so it can be tested without a
- * server, and it reads and writes S3 objects only through asd_rt_store,
+ * server, and it reads and writes S3 objects only through ep_rt_store,
  * which the server fills in with its own S3 store.
  *
  * Each declared endpoint owns a FIFO queue and instances x concurrency
@@ -59,7 +59,7 @@ struct json_object;
  * async=no declares a real-time endpoint (created without an
  * AsyncInferenceConfig): InvokeEndpointAsync answers 400 ValidationError.
  */
-typedef struct asd_endpoint_spec {
+typedef struct ep_endpoint_spec {
   char name[ASD_RT_NAME_MAX];
   char model[ASD_RT_MODEL_MAX];
   char output_bucket[ASD_RT_BUCKET_MAX];
@@ -74,13 +74,13 @@ typedef struct asd_endpoint_spec {
   double cold_start_ms; /* instances start this long after the first invocation */
   int realtime;         /* 1: async=no, a real-time endpoint: InvokeEndpointAsync is a
                            ValidationError, DescribeEndpoint shows no AsyncInferenceConfig */
-} asd_endpoint_spec;
+} ep_endpoint_spec;
 
 /* Parses one -endpoint value.  Returns 0, or -1 with a one-line reason in err. */
-int asd_endpoint_spec_parse(const char *text, asd_endpoint_spec *spec, char *err, size_t err_len);
+int ep_endpoint_spec_parse(const char *text, ep_endpoint_spec *spec, char *err, size_t err_len);
 
 /* 1 when name is a valid SageMaker endpoint name (<= 63, ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$). */
-int asd_endpoint_name_valid(const char *name);
+int ep_endpoint_name_valid(const char *name);
 
 /* ------------------------------------------------------------------- store */
 
@@ -88,7 +88,7 @@ int asd_endpoint_name_valid(const char *name);
  * The runtime's view of the server's S3 store.  Every function must be
  * thread-safe; put must be atomic (a reader sees the whole object or none).
  */
-typedef struct asd_rt_store {
+typedef struct ep_rt_store {
   void *ctx;
   /* Reads a whole object into a malloc'd buffer (*data, *len; free() it).
    * Returns 0 on success, 1 when the bucket or key does not exist, -1 on error. */
@@ -98,20 +98,20 @@ typedef struct asd_rt_store {
   /* Writes an object atomically, creating the bucket if needed.  Returns 0 or -1. */
   int (*put)(void *ctx, const char *bucket, const char *key, const void *data, size_t len,
              const char *content_type);
-} asd_rt_store;
+} ep_rt_store;
 
-struct asd_store;
+struct ep_store;
 /*
  * Fills *out with functions over the server's store (s3_store.h): get reads
  * at most 1 GB (SageMaker's async payload limit), put creates a missing
  * bucket and retries once.  The store must outlive the runtime.
  */
-void asd_rt_store_from_store(struct asd_store *store, asd_rt_store *out);
+void ep_rt_store_from_store(struct ep_store *store, ep_rt_store *out);
 
 /* ---------------------------------------------------------------- requests */
 
 /* Case-insensitive lookup of a request header; NULL when absent. */
-typedef const char *(*asd_rt_header_fn)(void *ctx, const char *name);
+typedef const char *(*ep_rt_header_fn)(void *ctx, const char *name);
 
 #define ASD_RT_MAX_HEADERS 8
 
@@ -121,7 +121,7 @@ typedef const char *(*asd_rt_header_fn)(void *ctx, const char *name);
  * routes); errors carry x-amzn-ErrorType and a JSON body
  * {"__type":CODE,"message":TEXT} as AWS rest-json services do.
  */
-typedef struct asd_rt_response {
+typedef struct ep_rt_response {
   int status;              /* HTTP status */
   int drop_connection;     /* 1: close the connection without answering */
   unsigned char *body;     /* malloc'd (may be NULL when body_len is 0) */
@@ -130,14 +130,14 @@ typedef struct asd_rt_response {
   char *header_names[ASD_RT_MAX_HEADERS];  /* malloc'd */
   char *header_values[ASD_RT_MAX_HEADERS]; /* malloc'd */
   const char *error_code;  /* static string such as "ValidationError", NULL on success (for logs/stats) */
-} asd_rt_response;
+} ep_rt_response;
 
-void asd_rt_response_init(asd_rt_response *resp);
-void asd_rt_response_clear(asd_rt_response *resp); /* frees body and headers */
+void ep_rt_response_init(ep_rt_response *resp);
+void ep_rt_response_clear(ep_rt_response *resp); /* frees body and headers */
 
 /* ------------------------------------------------------------------ runtime */
 
-typedef struct asd_runtime asd_runtime;
+typedef struct ep_runtime ep_runtime;
 
 /*
  * Creates the runtime and starts its worker threads.  specs are copied;
@@ -145,8 +145,8 @@ typedef struct asd_runtime asd_runtime;
  * stays owned by the caller (it must outlive the runtime).  Returns NULL with
  * a one-line reason in err (e.g. a duplicate endpoint name or unknown model).
  */
-asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const asd_rt_store *store,
-                             asd_faults *faults, char *err, size_t err_len);
+ep_runtime *ep_runtime_new(const ep_endpoint_spec *specs, int n_specs, const ep_rt_store *store,
+                             ep_faults *faults, char *err, size_t err_len);
 
 /*
  * Clean shutdown: new invocations are refused (503 ServiceUnavailable),
@@ -154,9 +154,9 @@ asd_runtime *asd_runtime_new(const asd_endpoint_spec *specs, int n_specs, const 
  * sleeping (simulated latency, hang) or still queued are abandoned without
  * writing anything.  Blocks until every worker has exited.  Idempotent.
  */
-void asd_runtime_stop(asd_runtime *rt);
+void ep_runtime_stop(ep_runtime *rt);
 /* Stops (if needed) and frees. */
-void asd_runtime_free(asd_runtime *rt);
+void ep_runtime_free(ep_runtime *rt);
 
 /*
  * POST /endpoints/{endpoint}/async-invocations.  The request body is
@@ -164,8 +164,8 @@ void asd_runtime_free(asd_runtime *rt);
  * 202 {"InferenceId":...} with X-Amzn-SageMaker-OutputLocation and
  * X-Amzn-SageMaker-FailureLocation, or an AWS-style error.
  */
-void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_header_fn header,
-                              void *header_ctx, asd_rt_response *resp);
+void ep_runtime_invoke_async(ep_runtime *rt, const char *endpoint, ep_rt_header_fn header,
+                              void *header_ctx, ep_rt_response *resp);
 
 /*
  * POST /endpoints/{endpoint}/invocations: runs the model on the body in the
@@ -174,9 +174,9 @@ void asd_runtime_invoke_async(asd_runtime *rt, const char *endpoint, asd_rt_head
  * AWS-style error.  Headers honoured: Content-Type, Accept,
  * X-Amzn-SageMaker-Custom-Attributes, X-Amzn-SageMaker-Inference-Id.
  */
-void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_header_fn header,
+void ep_runtime_invoke_sync(ep_runtime *rt, const char *endpoint, ep_rt_header_fn header,
                              void *header_ctx, const unsigned char *body, size_t body_len,
-                             asd_rt_response *resp);
+                             ep_rt_response *resp);
 
 /*
  * Statistics as a new json-c object (caller owns it), for GET /_asd/stats:
@@ -189,11 +189,11 @@ void asd_runtime_invoke_sync(asd_runtime *rt, const char *endpoint, asd_rt_heade
  *   "model_ms":{"count":n,"p50":x,"p90":x,"p99":x,"max":x}}},    (model run only)
  *  "totals":{"queue_depth":n,"in_flight":n,"completed":n,"failed":n}}
  */
-struct json_object *asd_runtime_stats_json(asd_runtime *rt);
+struct json_object *ep_runtime_stats_json(ep_runtime *rt);
 
 /* Number of endpoints and their specs (for the server's bucket creation and --help). */
-int asd_runtime_endpoint_count(const asd_runtime *rt);
-const asd_endpoint_spec *asd_runtime_endpoint_spec(const asd_runtime *rt, int i);
+int ep_runtime_endpoint_count(const ep_runtime *rt);
+const ep_endpoint_spec *ep_runtime_endpoint_spec(const ep_runtime *rt, int i);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /*
- * runtime_store.c: the runtime's object-store interface (asd_rt_store in
+ * runtime_store.c: the runtime's object-store interface (ep_rt_store in
  * runtime.h) over the server's S3 store (s3_store.h).
  *
  * The runtime reaches the store through three function pointers so that it
@@ -16,7 +16,7 @@
 #define RT_MAX_INPUT_BYTES ((size_t)1 << 30)
 
 static int store_get(void *ctx, const char *bucket, const char *key, unsigned char **data, size_t *len) {
-  asd_store_status st = asd_store_get(ctx, bucket, key, RT_MAX_INPUT_BYTES, data, len, NULL);
+  ep_store_status st = ep_store_get(ctx, bucket, key, RT_MAX_INPUT_BYTES, data, len, NULL);
   if (st == ASD_STORE_OK) return 0;
   if (st == ASD_STORE_NO_BUCKET || st == ASD_STORE_NO_KEY || st == ASD_STORE_BAD_BUCKET ||
       st == ASD_STORE_BAD_KEY)
@@ -25,20 +25,20 @@ static int store_get(void *ctx, const char *bucket, const char *key, unsigned ch
 }
 
 static int store_exists(void *ctx, const char *bucket, const char *key) {
-  return asd_store_head(ctx, bucket, key, NULL) == ASD_STORE_OK;
+  return ep_store_head(ctx, bucket, key, NULL) == ASD_STORE_OK;
 }
 
 static int store_put(void *ctx, const char *bucket, const char *key, const void *data, size_t len,
                      const char *content_type) {
-  asd_store_status st = asd_store_put(ctx, bucket, key, data, len, content_type, NULL);
+  ep_store_status st = ep_store_put(ctx, bucket, key, data, len, content_type, NULL);
   if (st == ASD_STORE_NO_BUCKET) {
-    asd_store_create_bucket(ctx, bucket);
-    st = asd_store_put(ctx, bucket, key, data, len, content_type, NULL);
+    ep_store_create_bucket(ctx, bucket);
+    st = ep_store_put(ctx, bucket, key, data, len, content_type, NULL);
   }
   return st == ASD_STORE_OK ? 0 : -1;
 }
 
-void asd_rt_store_from_store(struct asd_store *store, asd_rt_store *out) {
+void ep_rt_store_from_store(struct ep_store *store, ep_rt_store *out) {
   out->ctx = store;
   out->get = store_get;
   out->exists = store_exists;

@@ -15,15 +15,15 @@
  * Multipart uploads (?uploads, ?uploadId=, ?partNumber=) and copies
  * (x-amz-copy-source) are routed here and carried out by s3_multipart.c and
  * the store: UploadPart bodies stream to disk exactly like PutObject bodies
- * (server.c asks asd_s3_op_streams_body), and copies move bytes from the
+ * (server.c asks ep_s3_op_streams_body), and copies move bytes from the
  * source's file descriptor to the destination's writer through a bounded
  * buffer, so neither ever holds an object in memory.  Presigned URLs need
  * little here: auth.c verifies their query string before the request
- * reaches this file, and asd_s3_check_payload_hash holds the body to a
+ * reaches this file, and ep_s3_check_payload_hash holds the body to a
  * signed X-Amz-Content-Sha256 as it does to the x-amz-content-sha256 header.
  *
  * Byte offsets (Range, x-amz-copy-source-range, Content-Length) are parsed
- * as 64-bit numbers that never saturate (asd_ep_parse_u64): objects above
+ * as 64-bit numbers that never saturate (ep_parse_u64): objects above
  * 10^9 bytes are ordinary, and a wrong offset would hand /vsis3/ wrong bytes.
  *
  * What is deliberately not here: versioning, ACLs, tagging and the other
@@ -54,26 +54,26 @@
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
-struct asd_s3_api {
-  asd_store *store;
-  asd_mpu *mpu;
+struct ep_s3_api {
+  ep_store *store;
+  ep_mpu *mpu;
   uint64_t max_body;
   char region[64];
-  asd_s3_buckets *buckets; /* regions, owners, encryption (not owned; may be NULL) */
+  ep_s3_buckets *buckets; /* regions, owners, encryption (not owned; may be NULL) */
 };
 
-void asd_s3_api_set_buckets(asd_s3_api *api, struct asd_s3_buckets *buckets) {
+void ep_s3_api_set_buckets(ep_s3_api *api, struct ep_s3_buckets *buckets) {
   if (api) api->buckets = buckets;
 }
 
-asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region) {
-  asd_s3_api *api = calloc(1, sizeof *api);
+ep_s3_api *ep_s3_api_new(ep_store *store, uint64_t max_body, const char *region) {
+  ep_s3_api *api = calloc(1, sizeof *api);
   if (!api) return NULL;
   api->store = store;
   api->max_body = max_body;
   snprintf(api->region, sizeof api->region, "%s", region ? region : "us-east-1");
   char *err = NULL;
-  api->mpu = asd_mpu_open(store, &err);
+  api->mpu = ep_mpu_open(store, &err);
   if (!api->mpu) {
     CPLError(CE_Failure, CPLE_AppDefined, "%s", err ? err : "store: cannot open the multipart uploads folder");
     free(err);
@@ -83,13 +83,13 @@ asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *regi
   return api;
 }
 
-void asd_s3_api_free(asd_s3_api *api) {
+void ep_s3_api_free(ep_s3_api *api) {
   if (!api) return;
-  asd_mpu_close(api->mpu);
+  ep_mpu_close(api->mpu);
   free(api);
 }
 
-void asd_s3_target_clear(asd_s3_target *t) {
+void ep_s3_target_clear(ep_s3_target *t) {
   if (!t) return;
   free(t->bucket);
   free(t->key);
@@ -97,7 +97,7 @@ void asd_s3_target_clear(asd_s3_target *t) {
   memset(t, 0, sizeof *t);
 }
 
-int asd_s3_op_streams_body(asd_s3_op op) { return op == ASD_S3_PUT_OBJECT || op == ASD_S3_UPLOAD_PART; }
+int ep_s3_op_streams_body(ep_s3_op op) { return op == ASD_S3_PUT_OBJECT || op == ASD_S3_UPLOAD_PART; }
 
 /* --------------------------------------------------------------- helpers */
 
@@ -167,50 +167,50 @@ static void iso_date(double t, char *out, size_t n) {
            tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-static void set_xml_body(asd_ep_response *resp, int status, asd_buf *xml) {
+static void set_xml_body(ep_response *resp, int status, asd_buf *xml) {
   resp->status = status;
   asd_buf_reset(&resp->body);
   asd_buf_append(&resp->body, xml->data, xml->len);
-  asd_ep_response_set_header(resp, "Content-Type", "application/xml");
+  ep_response_set_header(resp, "Content-Type", "application/xml");
 }
 
-static void store_error(asd_ep_response *resp, const asd_ep_request *req, asd_store_status st,
+static void store_error(ep_response *resp, const ep_request *req, ep_store_status st,
                         const char *bucket) {
   switch (st) {
     case ASD_STORE_NO_BUCKET:
-      asd_ep_s3_error(resp, req, 404, "NoSuchBucket", "The specified bucket does not exist");
+      ep_s3_error(resp, req, 404, "NoSuchBucket", "The specified bucket does not exist");
       break;
     case ASD_STORE_NO_KEY:
-      asd_ep_s3_error(resp, req, 404, "NoSuchKey", "The specified key does not exist.");
+      ep_s3_error(resp, req, 404, "NoSuchKey", "The specified key does not exist.");
       break;
     case ASD_STORE_BAD_BUCKET:
-      asd_ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+      ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
       break;
     case ASD_STORE_BAD_KEY:
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument",
+      ep_s3_error(resp, req, 400, "InvalidArgument",
                         "The object key is not valid: empty, longer than 1024 bytes, or with a '..' segment.");
       break;
     case ASD_STORE_EXISTS:
-      asd_ep_s3_error(resp, req, 409, "BucketAlreadyOwnedByYou",
+      ep_s3_error(resp, req, 409, "BucketAlreadyOwnedByYou",
                         "Your previous request to create the named bucket succeeded and you already own it.");
       break;
     case ASD_STORE_NOT_EMPTY:
-      asd_ep_s3_error(resp, req, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+      ep_s3_error(resp, req, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
       break;
     case ASD_STORE_TOO_LARGE:
-      asd_ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
       break;
     case ASD_STORE_META_TOO_LARGE:
-      asd_ep_s3_error(resp, req, 400, "MetadataTooLarge",
+      ep_s3_error(resp, req, 400, "MetadataTooLarge",
                         "Your metadata headers exceed the maximum allowed metadata size");
       break;
     case ASD_STORE_NO_UPLOAD:
-      asd_ep_s3_error(resp, req, 404, "NoSuchUpload",
+      ep_s3_error(resp, req, 404, "NoSuchUpload",
                         "The specified upload does not exist. The upload ID may be invalid, or the upload may have "
                         "been aborted or completed.");
       break;
     default:
-      asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+      ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
       break;
   }
   (void)bucket;
@@ -218,7 +218,7 @@ static void store_error(asd_ep_response *resp, const asd_ep_request *req, asd_st
 
 /* Parses a non-negative decimal count (max-keys, part numbers), saturated at
  * 10^9, which is above every limit these are checked against; -1 if not one.
- * Byte offsets and lengths are 64-bit and never saturate: asd_ep_parse_u64. */
+ * Byte offsets and lengths are 64-bit and never saturate: ep_parse_u64. */
 static long long parse_count(const char *s) {
   if (!s || !*s) return -1;
   long long v = 0;
@@ -232,10 +232,10 @@ static long long parse_count(const char *s) {
 
 /* ---------------------------------------------------------------- routing */
 
-static int route_object_or_bucket(const asd_ep_request *req, const char *bucket, const char *key,
-                                  asd_s3_target *t, asd_ep_response *resp);
+static int route_object_or_bucket(const ep_request *req, const char *bucket, const char *key,
+                                  ep_s3_target *t, ep_response *resp);
 
-int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, asd_ep_response *resp) {
+int ep_s3_route(ep_s3_api *api, const ep_request *req, ep_s3_target *t, ep_response *resp) {
   (void)api;
   memset(t, 0, sizeof *t);
   t->op = ASD_S3_UNSUPPORTED;
@@ -250,7 +250,7 @@ int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, a
       t->operation = "ListBuckets";
       return 0;
     }
-    asd_ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
     return -1;
   }
   const char *slash = strchr(path, '/');
@@ -262,13 +262,13 @@ int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, a
 
 /* The operation on bucket and key ("" = a bucket operation), however the
  * request addressed them (path style or virtual-hosted). */
-static int route_object_or_bucket(const asd_ep_request *req, const char *bucket, const char *key,
-                                  asd_s3_target *t, asd_ep_response *resp) {
+static int route_object_or_bucket(const ep_request *req, const char *bucket, const char *key,
+                                  ep_s3_target *t, ep_response *resp) {
   const char *m = req->method;
   t->bucket = strdup(bucket);
   if (*key) t->key = strdup(key);
   if (!t->bucket || (*key && !t->key)) {
-    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
   int head = strcmp(m, "HEAD") == 0;
@@ -279,13 +279,13 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
       t->op = ASD_S3_HEAD_BUCKET, t->operation = "HeadBucket";
     } else if (strcmp(m, "DELETE") == 0) {
       t->op = ASD_S3_DELETE_BUCKET, t->operation = "DeleteBucket";
-    } else if (strcmp(m, "POST") == 0 && asd_ep_request_query(req, "delete")) {
+    } else if (strcmp(m, "POST") == 0 && ep_request_query(req, "delete")) {
       t->op = ASD_S3_DELETE_OBJECTS, t->operation = "DeleteObjects";
     } else if (strcmp(m, "GET") == 0) {
-      const char *lt = asd_ep_request_query(req, "list-type");
-      if (asd_ep_request_query(req, "location")) {
+      const char *lt = ep_request_query(req, "list-type");
+      if (ep_request_query(req, "location")) {
         t->op = ASD_S3_GET_BUCKET_LOCATION, t->operation = "GetBucketLocation";
-      } else if (asd_ep_request_query(req, "uploads")) {
+      } else if (ep_request_query(req, "uploads")) {
         t->op = ASD_S3_LIST_MULTIPART_UPLOADS, t->operation = "ListMultipartUploads";
       } else if (lt && strcmp(lt, "2") == 0) {
         t->op = ASD_S3_LIST_OBJECTS_V2, t->operation = "ListObjectsV2";
@@ -293,8 +293,8 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
         static const char *unsupported[] = {"acl", "versioning", "policy", "cors", "lifecycle",
                                             "tagging", "versions", "website", "logging", "encryption", NULL};
         for (int i = 0; unsupported[i]; i++)
-          if (asd_ep_request_query(req, unsupported[i])) {
-            asd_ep_s3_error(resp, req, 501, "NotImplemented",
+          if (ep_request_query(req, unsupported[i])) {
+            ep_s3_error(resp, req, 501, "NotImplemented",
                               "This bucket subresource is not implemented by the local endpoint.");
             return -1;
           }
@@ -305,23 +305,23 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
     static const char *unsupported[] = {"acl", "tagging", "retention", "legal-hold", "torrent", "restore",
                                         "select", "attributes", NULL};
     for (int i = 0; unsupported[i]; i++)
-      if (asd_ep_request_query(req, unsupported[i])) {
-        asd_ep_s3_error(resp, req, 501, "NotImplemented",
+      if (ep_request_query(req, unsupported[i])) {
+        ep_s3_error(resp, req, 501, "NotImplemented",
                           "This object subresource is not implemented by the local endpoint.");
         return -1;
       }
-    const char *upload_id = asd_ep_request_query(req, "uploadId");
-    int copy = asd_ep_request_header(req, "x-amz-copy-source") != NULL;
+    const char *upload_id = ep_request_query(req, "uploadId");
+    int copy = ep_request_header(req, "x-amz-copy-source") != NULL;
     if (upload_id) {
       t->upload_id = strdup(upload_id);
       if (!t->upload_id) {
-        asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+        ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
         return -1;
       }
       if (strcmp(m, "PUT") == 0) {
-        long long pn = parse_count(asd_ep_request_query(req, "partNumber"));
+        long long pn = parse_count(ep_request_query(req, "partNumber"));
         if (pn < 1 || pn > ASD_MPU_MAX_PARTS) {
-          asd_ep_s3_error(resp, req, 400, "InvalidArgument",
+          ep_s3_error(resp, req, 400, "InvalidArgument",
                             "Part number must be an integer between 1 and 10000, inclusive");
           return -1;
         }
@@ -337,7 +337,7 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
       } else if (strcmp(m, "GET") == 0) {
         t->op = ASD_S3_LIST_PARTS, t->operation = "ListParts";
       }
-    } else if (asd_ep_request_query(req, "uploads")) {
+    } else if (ep_request_query(req, "uploads")) {
       if (strcmp(m, "POST") == 0) t->op = ASD_S3_CREATE_MULTIPART_UPLOAD, t->operation = "CreateMultipartUpload";
     } else if (strcmp(m, "PUT") == 0 && copy) {
       t->op = ASD_S3_COPY_OBJECT, t->operation = "CopyObject";
@@ -352,18 +352,18 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
     }
   }
   if (t->op == ASD_S3_UNSUPPORTED) {
-    asd_ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    ep_s3_error(resp, req, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
     return -1;
   }
-  if (!asd_store_bucket_name_valid(t->bucket)) {
-    asd_ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
+  if (!ep_store_bucket_name_valid(t->bucket)) {
+    ep_s3_error(resp, req, 400, "InvalidBucketName", "The specified bucket is not valid.");
     return -1;
   }
-  if (t->key && !asd_store_key_valid(t->key)) {
+  if (t->key && !ep_store_key_valid(t->key)) {
     if (strlen(t->key) > 1024)
-      asd_ep_s3_error(resp, req, 400, "KeyTooLongError", "Your key is too long");
+      ep_s3_error(resp, req, 400, "KeyTooLongError", "Your key is too long");
     else
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Object keys with a '..' path segment are refused.");
+      ep_s3_error(resp, req, 400, "InvalidArgument", "Object keys with a '..' path segment are refused.");
     return -1;
   }
   return 0;
@@ -375,14 +375,14 @@ static int route_object_or_bucket(const asd_ep_request *req, const char *bucket,
  * the body must be held to that hash, whether it travels as the
  * x-amz-content-sha256 header or, in a presigned URL, as the signed
  * X-Amz-Content-Sha256 query parameter. */
-int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp) {
-  const char *declared[2] = {asd_ep_request_header(req, "x-amz-content-sha256"),
-                             asd_ep_request_query(req, "X-Amz-Content-Sha256")};
+int ep_s3_check_payload_hash(const ep_request *req, const char *sha256_hex, ep_response *resp) {
+  const char *declared[2] = {ep_request_header(req, "x-amz-content-sha256"),
+                             ep_request_query(req, "X-Amz-Content-Sha256")};
   for (int i = 0; i < 2; i++) {
     const char *h = declared[i];
     if (!h || strlen(h) != 64) continue; /* absent, UNSIGNED-PAYLOAD, STREAMING-... */
     if (strcasecmp(h, sha256_hex) == 0) continue;
-    asd_ep_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
+    ep_s3_error(resp, req, 400, "XAmzContentSHA256Mismatch",
                     i == 0 ? "The provided 'x-amz-content-sha256' header does not match what was computed."
                            : "The provided 'X-Amz-Content-Sha256' query parameter does not match what was "
                              "computed.");
@@ -423,10 +423,10 @@ static void b64(const unsigned char *in, int n, char *out) { EVP_EncodeBlock((un
  * the SDKs moved to flexible checksums) one of x-amz-checksum-crc32, -crc32c,
  * -sha1, -sha256.  Returns 0 when one is present and matches.
  */
-static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp) {
+static int check_body_integrity(const ep_request *req, ep_response *resp) {
   const unsigned char *body = req->body ? req->body : (const unsigned char *)"";
   size_t n = req->body_len;
-  const char *md5h = asd_ep_request_header(req, "Content-MD5");
+  const char *md5h = ep_request_header(req, "Content-MD5");
   int checked = 0;
   if (md5h) {
     unsigned char md5[16];
@@ -434,11 +434,11 @@ static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp
     EVP_Digest(body, n, md5, &ml, EVP_md5(), NULL);
     int rc = check_content_md5(md5h, md5);
     if (rc < 0) {
-      asd_ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+      ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
       return -1;
     }
     if (rc > 0) {
-      asd_ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return -1;
     }
     checked = 1;
@@ -449,7 +449,7 @@ static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp
   } sums[] = {{"x-amz-checksum-crc32", 0}, {"x-amz-checksum-crc32c", 1}, {"x-amz-checksum-sha1", 2},
               {"x-amz-checksum-sha256", 3}};
   for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++) {
-    const char *h = asd_ep_request_header(req, sums[i].header);
+    const char *h = ep_request_header(req, sums[i].header);
     if (!h) continue;
     unsigned char d[32];
     int dl;
@@ -466,14 +466,14 @@ static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp
     char expect[64];
     b64(d, dl, expect);
     if (strcmp(expect, h) != 0) {
-      asd_ep_s3_error(resp, req, 400, "BadDigest",
+      ep_s3_error(resp, req, 400, "BadDigest",
                         CPLSPrintf("The %s you specified did not match the calculated checksum.", sums[i].header));
       return -1;
     }
     checked = 1;
   }
   if (!checked) {
-    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+    ep_s3_error(resp, req, 400, "InvalidRequest",
                       "Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)");
     return -1;
   }
@@ -482,19 +482,19 @@ static int check_body_integrity(const asd_ep_request *req, asd_ep_response *resp
 
 /* ---------------------------------------------------------------- objects */
 
-static void object_headers(asd_ep_response *resp, const asd_store_meta *m, const char *user_meta) {
+static void object_headers(ep_response *resp, const ep_store_meta *m, const char *user_meta) {
   char date[64];
   http_date(m->mtime, date, sizeof date);
-  asd_ep_response_set_header(resp, "ETag", m->etag);
-  asd_ep_response_set_header(resp, "Last-Modified", date);
-  asd_ep_response_set_header(resp, "Accept-Ranges", "bytes");
-  asd_ep_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
+  ep_response_set_header(resp, "ETag", m->etag);
+  ep_response_set_header(resp, "Last-Modified", date);
+  ep_response_set_header(resp, "Accept-Ranges", "bytes");
+  ep_response_set_header(resp, "Content-Type", m->content_type[0] ? m->content_type : "binary/octet-stream");
   /* User metadata: one "name:value" line per x-amz-meta-name header. */
   for (const char *p = user_meta; p && *p;) {
     size_t l = strcspn(p, "\n");
     const char *colon = memchr(p, ':', l);
     if (colon && p[0] != '=') /* '=' lines are the endpoint's own (s3_buckets.c) */
-      asd_ep_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
+      ep_response_set_header(resp, CPLSPrintf("x-amz-meta-%.*s", (int)(colon - p), p),
                                    CPLSPrintf("%.*s", (int)(l - (size_t)(colon - p) - 1), colon + 1));
     p += l;
     if (*p == '\n') p++;
@@ -544,10 +544,10 @@ static int cmp_umeta(const void *a, const void *b) {
  * name; repeated names joined with ',' as HTTP does).  0 with *block
  * malloc'd (NULL when there are none), or -1 with 400 MetadataTooLarge.
  */
-static int request_user_meta(const asd_ep_request *req, asd_ep_response *resp, char **block) {
+static int request_user_meta(const ep_request *req, ep_response *resp, char **block) {
   *block = NULL;
   umeta_vec v = {0};
-  asd_ep_request_each_header(req, umeta_collect, &v);
+  ep_request_each_header(req, umeta_collect, &v);
   if (v.n) qsort(v.items, v.n, sizeof *v.items, cmp_umeta);
   asd_buf b;
   asd_buf_init(&b);
@@ -568,9 +568,9 @@ static int request_user_meta(const asd_ep_request *req, asd_ep_response *resp, c
   if (bytes > USER_META_MAX || v.oom) {
     asd_buf_free(&b);
     if (v.oom)
-      asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+      ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     else
-      asd_ep_s3_error(resp, req, 400, "MetadataTooLarge",
+      ep_s3_error(resp, req, 400, "MetadataTooLarge",
                         "Your metadata headers exceed the maximum allowed metadata size");
     return -1;
   }
@@ -598,25 +598,25 @@ static const struct {
  * On success *line is the object's "=checksum-NAME:VALUE\n" line (or "")
  * and the header is echoed in the response.  0 or -1 (resp filled).
  */
-static int check_put_checksum(const asd_ep_request *req, asd_store_writer *w, asd_ep_response *resp,
+static int check_put_checksum(const ep_request *req, ep_store_writer *w, ep_response *resp,
                               char line[96]) {
   line[0] = '\0';
   size_t found = N_CHECKSUMS;
   for (size_t i = 0; i < N_CHECKSUMS; i++) {
-    if (!asd_ep_request_header(req, k_checksums[i].header)) continue;
+    if (!ep_request_header(req, k_checksums[i].header)) continue;
     if (found != N_CHECKSUMS) {
-      asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+      ep_s3_error(resp, req, 400, "InvalidRequest",
                       "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
       return -1;
     }
     found = i;
   }
   if (found == N_CHECKSUMS) return 0;
-  const char *given = asd_ep_request_header(req, k_checksums[found].header);
+  const char *given = ep_request_header(req, k_checksums[found].header);
   char actual[64];
   if (strlen(given) != k_checksums[found].b64_len ||
-      asd_store_writer_checksum_b64(w, k_checksums[found].kind, actual) != 0) {
-    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+      ep_store_writer_checksum_b64(w, k_checksums[found].kind, actual) != 0) {
+    ep_s3_error(resp, req, 400, "InvalidRequest",
                     CPLSPrintf("Value for %s header is invalid.", k_checksums[found].header));
     return -1;
   }
@@ -624,21 +624,21 @@ static int check_put_checksum(const asd_ep_request *req, asd_store_writer *w, as
     char upper[16];
     snprintf(upper, sizeof upper, "%s", k_checksums[found].name);
     for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
-    asd_ep_s3_error(resp, req, 400, "BadDigest",
+    ep_s3_error(resp, req, 400, "BadDigest",
                     CPLSPrintf("The %s you specified did not match the calculated checksum.", upper));
     return -1;
   }
   snprintf(line, 96, "=checksum-%s:%s\n", k_checksums[found].name, actual);
-  asd_ep_response_set_header(resp, k_checksums[found].header, actual);
+  ep_response_set_header(resp, k_checksums[found].header, actual);
   return 0;
 }
 
-int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                     asd_store_writer **w, asd_ep_response *resp) {
+int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                     ep_store_writer **w, ep_response *resp) {
   *w = NULL;
-  const char *sha = asd_ep_request_header(req, "x-amz-content-sha256");
+  const char *sha = ep_request_header(req, "x-amz-content-sha256");
   if (sha && strncmp(sha, "STREAMING-", 10) == 0) {
-    asd_ep_s3_error(resp, req, 501, "NotImplemented",
+    ep_s3_error(resp, req, 501, "NotImplemented",
                       "aws-chunked (streaming) uploads are not implemented by the local endpoint; send a plain body.");
     return -1;
   }
@@ -648,27 +648,27 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_ta
     if (request_user_meta(req, resp, &um) != 0) return -1;
     free(um);
   }
-  const char *cl = asd_ep_request_header(req, "Content-Length");
+  const char *cl = ep_request_header(req, "Content-Length");
   if (cl) {
     uint64_t n = 0;
-    if (asd_ep_parse_u64(cl, &n) != 0) {
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
+    if (ep_parse_u64(cl, &n) != 0) {
+      ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
       return -1;
     }
     if (api->max_body && n > api->max_body) {
-      asd_ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+      ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
       return -1;
     }
   }
-  asd_store_status st;
+  ep_store_status st;
   if (t->op == ASD_S3_UPLOAD_PART) {
     /* The bucket is checked first so that a missing bucket is NoSuchBucket,
      * as on S3, rather than NoSuchUpload. */
-    st = asd_store_head_bucket(api->store, t->bucket);
+    st = ep_store_head_bucket(api->store, t->bucket);
     if (st == ASD_STORE_OK)
-      st = asd_mpu_part_writer_begin(api->mpu, t->bucket, t->key, t->upload_id, t->part_number, w);
+      st = ep_mpu_part_writer_begin(api->mpu, t->bucket, t->key, t->upload_id, t->part_number, w);
   } else {
-    st = asd_store_writer_begin(api->store, t->bucket, t->key, w);
+    st = ep_store_writer_begin(api->store, t->bucket, t->key, w);
   }
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
@@ -676,64 +676,64 @@ int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_ta
   }
   unsigned kinds = 0;
   for (size_t i = 0; i < N_CHECKSUMS; i++)
-    if (asd_ep_request_header(req, k_checksums[i].header)) kinds |= k_checksums[i].kind;
-  asd_store_writer_want_checksums(*w, kinds);
+    if (ep_request_header(req, k_checksums[i].header)) kinds |= k_checksums[i].kind;
+  ep_store_writer_want_checksums(*w, kinds);
   return 0;
 }
 
-void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                       asd_store_writer *w, asd_ep_response *resp) {
+void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                       ep_store_writer *w, ep_response *resp) {
   (void)api;
   char sha[65];
   unsigned char md5[16];
-  asd_store_writer_sha256_hex(w, sha);
-  asd_store_writer_md5(w, md5);
-  if (asd_s3_check_payload_hash(req, sha, resp) != 0) {
-    asd_store_writer_abort(w);
+  ep_store_writer_sha256_hex(w, sha);
+  ep_store_writer_md5(w, md5);
+  if (ep_s3_check_payload_hash(req, sha, resp) != 0) {
+    ep_store_writer_abort(w);
     return;
   }
-  const char *md5h = asd_ep_request_header(req, "Content-MD5");
+  const char *md5h = ep_request_header(req, "Content-MD5");
   if (md5h) {
     int rc = check_content_md5(md5h, md5);
     if (rc != 0) {
-      asd_store_writer_abort(w);
+      ep_store_writer_abort(w);
       if (rc < 0)
-        asd_ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+        ep_s3_error(resp, req, 400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
       else
-        asd_ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+        ep_s3_error(resp, req, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       return;
     }
   }
   char ck_line[96];
   if (check_put_checksum(req, w, resp, ck_line) != 0) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return;
   }
-  asd_store_meta m;
+  ep_store_meta m;
   /* Parts keep no content type: the upload's, given at its creation, applies. */
-  const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : asd_ep_request_header(req, "Content-Type");
+  const char *ctype = t->op == ASD_S3_UPLOAD_PART ? NULL : ep_request_header(req, "Content-Type");
   char *block = NULL;
   if (t->op == ASD_S3_PUT_OBJECT) {
     char *um = NULL;
     if (request_user_meta(req, resp, &um) != 0) {
-      asd_store_writer_abort(w);
+      ep_store_writer_abort(w);
       return;
     }
-    char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+    char *sse = ep_s3_sse_meta_lines(api->buckets, req, t->bucket);
     block = CPLStrdup(CPLSPrintf("%s%s%s", um ? um : "", sse ? sse : "", ck_line));
-    asd_store_writer_set_user_meta(w, block);
+    ep_store_writer_set_user_meta(w, block);
     free(um);
     CPLFree(sse);
   }
-  asd_store_status st = asd_store_writer_commit(w, ctype, &m);
+  ep_store_status st = ep_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
     CPLFree(block);
     store_error(resp, req, st, t->bucket);
     return;
   }
   resp->status = 200;
-  asd_ep_response_set_header(resp, "ETag", m.etag);
-  if (t->op == ASD_S3_PUT_OBJECT) asd_s3_object_system_headers(resp, block, 0);
+  ep_response_set_header(resp, "ETag", m.etag);
+  if (t->op == ASD_S3_PUT_OBJECT) ep_s3_object_system_headers(resp, block, 0);
   CPLFree(block);
 }
 
@@ -752,7 +752,7 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
   memcpy(b, dash + 1, lb);
   /* 64-bit offsets: objects above 4 GiB (and 10^9) are ordinary. */
   uint64_t va = 0, vb = 0;
-  if ((!la && !lb) || (la && asd_ep_parse_u64(a, &va) != 0) || (lb && asd_ep_parse_u64(b, &vb) != 0)) return 0;
+  if ((!la && !lb) || (la && ep_parse_u64(a, &va) != 0) || (lb && ep_parse_u64(b, &vb) != 0)) return 0;
   if (!la) { /* suffix: last vb bytes */
     if (vb == 0 || size == 0) return -1;
     *start = vb >= size ? 0 : size - vb;
@@ -767,17 +767,17 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
 }
 
 /* x-amz-checksum-mode: ENABLED asks GET and HEAD for the stored checksum. */
-static int checksum_mode(const asd_ep_request *req) {
-  const char *v = asd_ep_request_header(req, "x-amz-checksum-mode");
+static int checksum_mode(const ep_request *req) {
+  const char *v = ep_request_header(req, "x-amz-checksum-mode");
   return v && strcasecmp(v, "ENABLED") == 0;
 }
 
-static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                       asd_ep_response *resp, int head) {
-  asd_store_meta m;
+static void get_object(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                       ep_response *resp, int head) {
+  ep_store_meta m;
   char *um = NULL;
   if (head) {
-    asd_store_status st = asd_store_head_user_meta(api->store, t->bucket, t->key, &m, &um);
+    ep_store_status st = ep_store_head_user_meta(api->store, t->bucket, t->key, &m, &um);
     if (st != ASD_STORE_OK) {
       store_error(resp, req, st, t->bucket);
       return;
@@ -785,36 +785,36 @@ static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
     resp->status = 200;
     resp->head_size = m.size;
     object_headers(resp, &m, um);
-    asd_s3_object_system_headers(resp, um, checksum_mode(req));
+    ep_s3_object_system_headers(resp, um, checksum_mode(req));
     free(um);
     return;
   }
   int fd = -1;
   uint64_t off = 0;
-  asd_store_status st = asd_store_open_read_user_meta(api->store, t->bucket, t->key, &fd, &off, &m, &um);
+  ep_store_status st = ep_store_open_read_user_meta(api->store, t->bucket, t->key, &fd, &off, &m, &um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
   }
   uint64_t a = 0, b = 0;
-  int r = parse_range(asd_ep_request_header(req, "Range"), m.size, &a, &b);
+  int r = parse_range(ep_request_header(req, "Range"), m.size, &a, &b);
   if (r < 0) {
     close(fd);
     free(um);
-    asd_ep_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
-    asd_ep_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
+    ep_s3_error(resp, req, 416, "InvalidRange", "The requested range is not satisfiable");
+    ep_response_set_header(resp, "Content-Range", CPLSPrintf("bytes */%llu", (unsigned long long)m.size));
     return;
   }
   object_headers(resp, &m, um);
   /* A range's bytes are not the whole object's: no whole-object checksum. */
-  asd_s3_object_system_headers(resp, um, checksum_mode(req) && r != 1);
+  ep_s3_object_system_headers(resp, um, checksum_mode(req) && r != 1);
   free(um);
   resp->fd = fd;
   if (r == 1) {
     resp->status = 206;
     resp->fd_offset = off + a;
     resp->fd_size = b - a + 1;
-    asd_ep_response_set_header(resp, "Content-Range",
+    ep_response_set_header(resp, "Content-Range",
                                  CPLSPrintf("bytes %llu-%llu/%llu", (unsigned long long)a, (unsigned long long)b,
                                             (unsigned long long)m.size));
   } else {
@@ -826,9 +826,9 @@ static void get_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
 
 /* ---------------------------------------------------------------- buckets */
 
-static void list_buckets(asd_s3_api *api, const asd_ep_request *req, asd_ep_response *resp) {
+static void list_buckets(ep_s3_api *api, const ep_request *req, ep_response *resp) {
   (void)req;
-  char **names = asd_store_list_buckets(api->store);
+  char **names = ep_store_list_buckets(api->store);
   asd_buf x;
   asd_buf_init(&x);
   asd_buf_appendf(&x, XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>asdlocal</ID>"
@@ -847,16 +847,16 @@ static void list_buckets(asd_s3_api *api, const asd_ep_request *req, asd_ep_resp
   asd_buf_free(&x);
 }
 
-static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                         asd_ep_response *resp, int v2) {
-  const char *prefix = asd_ep_request_query(req, "prefix");
-  const char *delim = asd_ep_request_query(req, "delimiter");
-  const char *enc = asd_ep_request_query(req, "encoding-type");
-  const char *mk = asd_ep_request_query(req, "max-keys");
+static void list_objects(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                         ep_response *resp, int v2) {
+  const char *prefix = ep_request_query(req, "prefix");
+  const char *delim = ep_request_query(req, "delimiter");
+  const char *enc = ep_request_query(req, "encoding-type");
+  const char *mk = ep_request_query(req, "max-keys");
   int url = 0;
   if (enc) {
     if (strcmp(enc, "url") != 0) {
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+      ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
       return;
     }
     url = 1;
@@ -865,7 +865,7 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
   if (mk) {
     max_keys = parse_count(mk);
     if (max_keys < 0) {
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+      ep_s3_error(resp, req, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
       return;
     }
     if (max_keys > 1000) max_keys = 1000;
@@ -873,8 +873,8 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
   char *after = NULL;
   const char *token = NULL, *start_after = NULL, *marker = NULL;
   if (v2) {
-    token = asd_ep_request_query(req, "continuation-token");
-    start_after = asd_ep_request_query(req, "start-after");
+    token = ep_request_query(req, "continuation-token");
+    start_after = ep_request_query(req, "start-after");
     if (token) {
       size_t tl = strlen(token);
       int ok = tl % 2 == 0;
@@ -890,7 +890,7 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
       }
       if (!ok || !after) {
         free(after);
-        asd_ep_s3_error(resp, req, 400, "InvalidArgument", "The continuation token provided is incorrect");
+        ep_s3_error(resp, req, 400, "InvalidArgument", "The continuation token provided is incorrect");
         return;
       }
       after[tl / 2] = '\0';
@@ -898,11 +898,11 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
       after = strdup(start_after);
     }
   } else {
-    marker = asd_ep_request_query(req, "marker");
+    marker = ep_request_query(req, "marker");
     if (marker) after = strdup(marker);
   }
-  asd_store_listing l;
-  asd_store_status st = asd_store_list(api->store, t->bucket, prefix, delim, after, (size_t)max_keys, &l);
+  ep_store_listing l;
+  ep_store_status st = ep_store_list(api->store, t->bucket, prefix, delim, after, (size_t)max_keys, &l);
   free(after);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
@@ -956,7 +956,7 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
     asd_buf_append_str(&x, "</CommonPrefixes>");
   }
   asd_buf_append_str(&x, "</ListBucketResult>");
-  asd_store_listing_free(&l);
+  ep_store_listing_free(&l);
   set_xml_body(resp, 200, &x);
   asd_buf_free(&x);
 }
@@ -966,12 +966,12 @@ static void list_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s
  * Sets *root to the document (NULL when the body is empty or not XML) and
  * *found to the element or NULL.  Returns 0, or -1 after answering 500 when
  * out of memory. */
-static int parse_body_xml(asd_ep_response *resp, const asd_ep_request *req, const char *element,
+static int parse_body_xml(ep_response *resp, const ep_request *req, const char *element,
                           CPLXMLNode **root_out, CPLXMLNode **found) {
   *root_out = *found = NULL;
   char *text = malloc(req->body_len + 1);
   if (!text) {
-    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
   if (req->body_len) memcpy(text, req->body, req->body_len);
@@ -988,10 +988,10 @@ static int parse_body_xml(asd_ep_response *resp, const asd_ep_request *req, cons
   return 0;
 }
 
-static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                           asd_ep_response *resp) {
+static void delete_objects(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                           ep_response *resp) {
   if (check_body_integrity(req, resp) != 0) return;
-  if (asd_store_head_bucket(api->store, t->bucket) != ASD_STORE_OK) {
+  if (ep_store_head_bucket(api->store, t->bucket) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_BUCKET, t->bucket);
     return;
   }
@@ -1009,7 +1009,7 @@ static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd
   }
   if (bad || count == 0 || count > 1000) {
     CPLDestroyXMLNode(root);
-    asd_ep_s3_error(resp, req, 400, "MalformedXML",
+    ep_s3_error(resp, req, 400, "MalformedXML",
                       "The XML you provided was not well-formed or did not validate against our published schema");
     return;
   }
@@ -1019,7 +1019,7 @@ static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd
   for (CPLXMLNode *c = del->psChild; c; c = c->psNext) {
     if (c->eType != CXT_Element || strcmp(c->pszValue, "Object") != 0) continue;
     const char *key = CPLGetXMLValue(c, "Key", "");
-    asd_store_status st = asd_store_delete(api->store, t->bucket, key);
+    ep_store_status st = ep_store_delete(api->store, t->bucket, key);
     if (st == ASD_STORE_OK) {
       if (!quiet) {
         asd_buf_append_str(&x, "<Deleted>");
@@ -1030,7 +1030,7 @@ static void delete_objects(asd_s3_api *api, const asd_ep_request *req, const asd
       asd_buf_append_str(&x, "<Error>");
       xml_elem(&x, "Key", key, 0);
       xml_elem(&x, "Code", st == ASD_STORE_BAD_KEY ? "InvalidArgument" : "InternalError", 0);
-      xml_elem(&x, "Message", asd_store_status_text(st), 0);
+      xml_elem(&x, "Message", ep_store_status_text(st), 0);
       asd_buf_append_str(&x, "</Error>");
     }
   }
@@ -1054,9 +1054,9 @@ static int hexdigit(int c) {
  * followed by "?versionId=...".  This server keeps no versions, so a version
  * id other than "null" names nothing.  0, or -1 with the 400 filled.
  */
-static int parse_copy_source(const asd_ep_request *req, asd_ep_response *resp, char **bucket, char **key) {
+static int parse_copy_source(const ep_request *req, ep_response *resp, char **bucket, char **key) {
   *bucket = *key = NULL;
-  const char *h = asd_ep_request_header(req, "x-amz-copy-source");
+  const char *h = ep_request_header(req, "x-amz-copy-source");
   if (!h) h = "";
   while (*h == '/') h++;
   size_t n = strcspn(h, "?");
@@ -1076,13 +1076,13 @@ static int parse_copy_source(const asd_ep_request *req, asd_ep_response *resp, c
   char *slash = bad ? NULL : (dec[o] = '\0', strchr(dec, '/'));
   if (bad || !slash || slash == dec || !slash[1]) {
     free(dec);
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument",
+    ep_s3_error(resp, req, 400, "InvalidArgument",
                       "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
     return -1;
   }
   if (q && strncmp(q, "versionId=", 10) == 0 && strcmp(q + 10, "null") != 0) {
     free(dec);
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid version id specified");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid version id specified");
     return -1;
   }
   *slash = '\0';
@@ -1093,11 +1093,11 @@ static int parse_copy_source(const asd_ep_request *req, asd_ep_response *resp, c
     free(*bucket);
     free(*key);
     *bucket = *key = NULL;
-    asd_ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
     return -1;
   }
-  if (!asd_store_bucket_name_valid(*bucket) || !asd_store_key_valid(*key)) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "The copy source bucket or key is not valid.");
+  if (!ep_store_bucket_name_valid(*bucket) || !ep_store_key_valid(*key)) {
+    ep_s3_error(resp, req, 400, "InvalidArgument", "The copy source bucket or key is not valid.");
     free(*bucket);
     free(*key);
     *bucket = *key = NULL;
@@ -1115,11 +1115,11 @@ static int etag_equal(const char *a, const char *b) {
 }
 
 /* x-amz-copy-source-if-match / -if-none-match.  0, or -1 with 412 filled. */
-static int copy_preconditions(const asd_ep_request *req, const asd_store_meta *src, asd_ep_response *resp) {
-  const char *im = asd_ep_request_header(req, "x-amz-copy-source-if-match");
-  const char *inm = asd_ep_request_header(req, "x-amz-copy-source-if-none-match");
+static int copy_preconditions(const ep_request *req, const ep_store_meta *src, ep_response *resp) {
+  const char *im = ep_request_header(req, "x-amz-copy-source-if-match");
+  const char *inm = ep_request_header(req, "x-amz-copy-source-if-none-match");
   if ((im && !etag_equal(im, src->etag)) || (inm && etag_equal(inm, src->etag))) {
-    asd_ep_s3_error(resp, req, 412, "PreconditionFailed",
+    ep_s3_error(resp, req, 412, "PreconditionFailed",
                       "At least one of the pre-conditions you specified did not hold");
     return -1;
   }
@@ -1131,10 +1131,10 @@ static int copy_preconditions(const asd_ep_request *req, const asd_store_meta *s
  * bytes even if the source is replaced meanwhile, and bytes go from it to the
  * destination's writer through a bounded buffer.  0, or -1 with resp filled.
  */
-static int open_copy_source(asd_s3_api *api, const asd_ep_request *req, asd_ep_response *resp, int *fd,
-                            uint64_t *off, asd_store_meta *m, char **um, char **sb, char **sk) {
+static int open_copy_source(ep_s3_api *api, const ep_request *req, ep_response *resp, int *fd,
+                            uint64_t *off, ep_store_meta *m, char **um, char **sb, char **sk) {
   if (parse_copy_source(req, resp, sb, sk) != 0) return -1;
-  asd_store_status st = asd_store_open_read_user_meta(api->store, *sb, *sk, fd, off, m, um);
+  ep_store_status st = ep_store_open_read_user_meta(api->store, *sb, *sk, fd, off, m, um);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, *sb);
     return -1;
@@ -1167,11 +1167,11 @@ static char *without_system_lines(const char *block) {
   return (char *)asd_buf_take(&b, NULL);
 }
 
-static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                        asd_ep_response *resp) {
-  const char *dir = asd_ep_request_header(req, "x-amz-metadata-directive");
+static void copy_object(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                        ep_response *resp) {
+  const char *dir = ep_request_header(req, "x-amz-metadata-directive");
   if (dir && strcmp(dir, "COPY") != 0 && strcmp(dir, "REPLACE") != 0) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Unknown metadata directive.");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "Unknown metadata directive.");
     return;
   }
   int replace = dir && strcmp(dir, "REPLACE") == 0;
@@ -1181,7 +1181,7 @@ static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3
   char *sb = NULL, *sk = NULL, *src_um = NULL;
   int fd = -1;
   uint64_t off = 0;
-  asd_store_meta src;
+  ep_store_meta src;
   if (open_copy_source(api, req, resp, &fd, &off, &src, &src_um, &sb, &sk) != 0) {
     free(sb);
     free(sk);
@@ -1197,14 +1197,14 @@ static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3
   if (self && !replace) {
     free(um);
     close(fd);
-    asd_ep_s3_error(resp, req, 400, "InvalidRequest",
+    ep_s3_error(resp, req, 400, "InvalidRequest",
                       "This copy request is illegal because it is trying to copy an object to itself without "
                       "changing the object's metadata, storage class, website redirect location or encryption "
                       "attributes.");
     return;
   }
-  asd_store_writer *w = NULL;
-  asd_store_status st = asd_store_writer_begin(api->store, t->bucket, t->key, &w);
+  ep_store_writer *w = NULL;
+  ep_store_status st = ep_store_writer_begin(api->store, t->bucket, t->key, &w);
   if (st != ASD_STORE_OK) {
     free(um);
     close(fd);
@@ -1213,26 +1213,26 @@ static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3
   }
   /* The copy's encryption is the request's (S3's default when none), never the source's. */
   char *block = without_system_lines(um);
-  char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+  char *sse = ep_s3_sse_meta_lines(api->buckets, req, t->bucket);
   char *full = CPLStrdup(CPLSPrintf("%s%s", block ? block : "", sse ? sse : ""));
-  asd_store_writer_set_user_meta(w, full);
-  asd_s3_object_system_headers(resp, full, 0);
+  ep_store_writer_set_user_meta(w, full);
+  ep_s3_object_system_headers(resp, full, 0);
   free(um);
   free(block);
   CPLFree(sse);
   CPLFree(full);
-  int rc = asd_store_writer_append_fd(w, fd, off, src.size, 1);
+  int rc = ep_store_writer_append_fd(w, fd, off, src.size, 1);
   close(fd);
   if (rc != 0) {
-    asd_store_writer_abort(w);
-    asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+    ep_store_writer_abort(w);
+    ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
     return;
   }
   /* COPY keeps the source's content type; REPLACE takes the request's. */
-  const char *ctype = replace ? asd_ep_request_header(req, "Content-Type")
+  const char *ctype = replace ? ep_request_header(req, "Content-Type")
                               : src.content_type[0] ? src.content_type : NULL;
-  asd_store_meta m;
-  st = asd_store_writer_commit(w, ctype, &m);
+  ep_store_meta m;
+  st = ep_store_writer_commit(w, ctype, &m);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1251,19 +1251,19 @@ static void copy_object(asd_s3_api *api, const asd_ep_request *req, const asd_s3
 
 /* ------------------------------------------------------- multipart uploads */
 
-static void create_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                                    asd_ep_response *resp) {
+static void create_multipart_upload(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                                    ep_response *resp) {
   char id[33];
   char *um = NULL;
   if (request_user_meta(req, resp, &um) != 0) return;
   /* The upload's encryption is given here and applies to the object it completes. */
-  char *sse = asd_s3_sse_meta_lines(api->buckets, req, t->bucket);
+  char *sse = ep_s3_sse_meta_lines(api->buckets, req, t->bucket);
   char *block = sse ? CPLStrdup(CPLSPrintf("%s%s", um ? um : "", sse)) : NULL;
-  asd_store_status st = asd_mpu_create(api->mpu, t->bucket, t->key, asd_ep_request_header(req, "Content-Type"),
+  ep_store_status st = ep_mpu_create(api->mpu, t->bucket, t->key, ep_request_header(req, "Content-Type"),
                                        block ? block : um, id);
   free(um);
   CPLFree(sse);
-  if (st == ASD_STORE_OK) asd_s3_object_system_headers(resp, block, 0);
+  if (st == ASD_STORE_OK) ep_s3_object_system_headers(resp, block, 0);
   CPLFree(block);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
@@ -1281,42 +1281,42 @@ static void create_multipart_upload(asd_s3_api *api, const asd_ep_request *req, 
 }
 
 /* NoSuchBucket before NoSuchUpload, as S3 answers.  0 or -1 (resp filled). */
-static int check_bucket(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                        asd_ep_response *resp) {
-  asd_store_status st = asd_store_head_bucket(api->store, t->bucket);
+static int check_bucket(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                        ep_response *resp) {
+  ep_store_status st = ep_store_head_bucket(api->store, t->bucket);
   if (st == ASD_STORE_OK) return 0;
   store_error(resp, req, st, t->bucket);
   return -1;
 }
 
-static void upload_part_copy(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                             asd_ep_response *resp) {
+static void upload_part_copy(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                             ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
-  if (asd_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
+  if (ep_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
     return;
   }
   char *sb = NULL, *sk = NULL, *src_um = NULL;
   int fd = -1;
   uint64_t off = 0;
-  asd_store_meta src;
+  ep_store_meta src;
   int rc = open_copy_source(api, req, resp, &fd, &off, &src, &src_um, &sb, &sk);
   free(sb);
   free(sk);
   free(src_um); /* parts have no metadata of their own */
   if (rc != 0) return;
   uint64_t a = 0, len = src.size;
-  const char *range = asd_ep_request_header(req, "x-amz-copy-source-range");
+  const char *range = ep_request_header(req, "x-amz-copy-source-range");
   if (range) {
     /* Only the exact form "bytes=first-last" is allowed here, within the source. */
     uint64_t x = 0, y = 0;
     const char *dash = strncmp(range, "bytes=", 6) == 0 ? strchr(range + 6, '-') : NULL;
     char first[24] = "";
     if (dash && (size_t)(dash - range - 6) < sizeof first) memcpy(first, range + 6, (size_t)(dash - range - 6));
-    if (!dash || asd_ep_parse_u64(first, &x) != 0 || asd_ep_parse_u64(dash + 1, &y) != 0 || x > y ||
+    if (!dash || ep_parse_u64(first, &x) != 0 || ep_parse_u64(dash + 1, &y) != 0 || x > y ||
         y >= src.size) {
       close(fd);
-      asd_ep_s3_error(resp, req, 400, "InvalidArgument",
+      ep_s3_error(resp, req, 400, "InvalidArgument",
                         CPLSPrintf("Range specified is not valid for source object of size: %llu",
                                    (unsigned long long)src.size));
       return;
@@ -1324,22 +1324,22 @@ static void upload_part_copy(asd_s3_api *api, const asd_ep_request *req, const a
     a = x;
     len = y - x + 1;
   }
-  asd_store_writer *w = NULL;
-  asd_store_status st = asd_mpu_part_writer_begin(api->mpu, t->bucket, t->key, t->upload_id, t->part_number, &w);
+  ep_store_writer *w = NULL;
+  ep_store_status st = ep_mpu_part_writer_begin(api->mpu, t->bucket, t->key, t->upload_id, t->part_number, &w);
   if (st != ASD_STORE_OK) {
     close(fd);
     store_error(resp, req, st, t->bucket);
     return;
   }
-  rc = asd_store_writer_append_fd(w, fd, off + a, len, 1);
+  rc = ep_store_writer_append_fd(w, fd, off + a, len, 1);
   close(fd);
   if (rc != 0) {
-    asd_store_writer_abort(w);
-    asd_ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
+    ep_store_writer_abort(w);
+    ep_s3_error(resp, req, 500, "InternalError", "We encountered an internal error. Please try again.");
     return;
   }
-  asd_store_meta m;
-  st = asd_store_writer_commit(w, NULL, &m);
+  ep_store_meta m;
+  st = ep_store_writer_commit(w, NULL, &m);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1356,22 +1356,22 @@ static void upload_part_copy(asd_s3_api *api, const asd_ep_request *req, const a
   asd_buf_free(&x);
 }
 
-static void malformed_xml(asd_ep_response *resp, const asd_ep_request *req) {
-  asd_ep_s3_error(resp, req, 400, "MalformedXML",
+static void malformed_xml(ep_response *resp, const ep_request *req) {
+  ep_s3_error(resp, req, 400, "MalformedXML",
                     "The XML you provided was not well-formed or did not validate against our published schema");
 }
 
-static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                                      asd_ep_response *resp) {
+static void complete_multipart_upload(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                                      ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
-  if (asd_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
+  if (ep_mpu_check(api->mpu, t->bucket, t->key, t->upload_id) != ASD_STORE_OK) {
     store_error(resp, req, ASD_STORE_NO_UPLOAD, t->bucket);
     return;
   }
   CPLXMLNode *root = NULL, *cmu = NULL;
   if (parse_body_xml(resp, req, "CompleteMultipartUpload", &root, &cmu) != 0) return;
   size_t n = 0, cap = 0;
-  asd_mpu_request_part *parts = NULL;
+  ep_mpu_request_part *parts = NULL;
   int bad = cmu == NULL;
   for (CPLXMLNode *c = cmu ? cmu->psChild : NULL; c && !bad; c = c->psNext) {
     if (c->eType != CXT_Element || strcmp(c->pszValue, "Part") != 0) continue;
@@ -1383,7 +1383,7 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req
     }
     if (n == cap) {
       size_t nc = cap ? cap * 2 : 64;
-      asd_mpu_request_part *np = realloc(parts, nc * sizeof *np);
+      ep_mpu_request_part *np = realloc(parts, nc * sizeof *np);
       if (!np) {
         bad = 1;
         break;
@@ -1401,11 +1401,11 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req
     malformed_xml(resp, req);
     return;
   }
-  asd_mpu_verdict v = ASD_MPU_OK;
+  ep_mpu_verdict v = ASD_MPU_OK;
   char detail[400];
-  asd_store_meta m;
-  asd_store_status st =
-      asd_mpu_complete(api->mpu, t->bucket, t->key, t->upload_id, parts, n, &v, detail, sizeof detail, &m);
+  ep_store_meta m;
+  ep_store_status st =
+      ep_mpu_complete(api->mpu, t->bucket, t->key, t->upload_id, parts, n, &v, detail, sizeof detail, &m);
   free(parts);
   CPLDestroyXMLNode(root);
   if (st != ASD_STORE_OK) {
@@ -1414,12 +1414,12 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req
   }
   switch (v) {
     case ASD_MPU_OK: break;
-    case ASD_MPU_INVALID_PART: asd_ep_s3_error(resp, req, 400, "InvalidPart", detail); return;
-    case ASD_MPU_INVALID_PART_ORDER: asd_ep_s3_error(resp, req, 400, "InvalidPartOrder", detail); return;
-    case ASD_MPU_ENTITY_TOO_SMALL: asd_ep_s3_error(resp, req, 400, "EntityTooSmall", detail); return;
+    case ASD_MPU_INVALID_PART: ep_s3_error(resp, req, 400, "InvalidPart", detail); return;
+    case ASD_MPU_INVALID_PART_ORDER: ep_s3_error(resp, req, 400, "InvalidPartOrder", detail); return;
+    case ASD_MPU_ENTITY_TOO_SMALL: ep_s3_error(resp, req, 400, "EntityTooSmall", detail); return;
     case ASD_MPU_MALFORMED: malformed_xml(resp, req); return;
   }
-  const char *host = asd_ep_request_header(req, "Host");
+  const char *host = ep_request_header(req, "Host");
   asd_buf loc;
   asd_buf_init(&loc);
   asd_buf_appendf(&loc, "http://%s/", host ? host : "localhost");
@@ -1439,10 +1439,10 @@ static void complete_multipart_upload(asd_s3_api *api, const asd_ep_request *req
   asd_buf_free(&x);
 }
 
-static void abort_multipart_upload(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                                   asd_ep_response *resp) {
+static void abort_multipart_upload(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                                   ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
-  asd_store_status st = asd_mpu_abort(api->mpu, t->bucket, t->key, t->upload_id);
+  ep_store_status st = ep_mpu_abort(api->mpu, t->bucket, t->key, t->upload_id);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1454,20 +1454,20 @@ static void owner_xml(asd_buf *x, const char *elem) {
   asd_buf_appendf(x, "<%s><ID>asdlocal</ID><DisplayName>asdlocal</DisplayName></%s>", elem, elem);
 }
 
-static void list_parts(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                       asd_ep_response *resp) {
+static void list_parts(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                       ep_response *resp) {
   if (check_bucket(api, req, t, resp) != 0) return;
-  const char *mp = asd_ep_request_query(req, "max-parts");
-  const char *pm = asd_ep_request_query(req, "part-number-marker");
+  const char *mp = ep_request_query(req, "max-parts");
+  const char *pm = ep_request_query(req, "part-number-marker");
   long long max_parts = mp ? parse_count(mp) : 1000, marker = pm && *pm ? parse_count(pm) : 0;
   if (max_parts < 0 || marker < 0) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "max-parts and part-number-marker must be integers");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "max-parts and part-number-marker must be integers");
     return;
   }
   if (max_parts > 1000) max_parts = 1000;
-  asd_mpu_part *parts = NULL;
+  ep_mpu_part *parts = NULL;
   size_t n = 0;
-  asd_store_status st = asd_mpu_list_parts(api->mpu, t->bucket, t->key, t->upload_id, &parts, &n);
+  ep_store_status st = ep_mpu_list_parts(api->mpu, t->bucket, t->key, t->upload_id, &parts, &n);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1511,27 +1511,27 @@ static void list_parts(asd_s3_api *api, const asd_ep_request *req, const asd_s3_
   asd_buf_free(&x);
 }
 
-static void list_multipart_uploads(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                                   asd_ep_response *resp) {
-  const char *prefix = asd_ep_request_query(req, "prefix");
-  const char *enc = asd_ep_request_query(req, "encoding-type");
-  const char *mu = asd_ep_request_query(req, "max-uploads");
-  const char *km = asd_ep_request_query(req, "key-marker");
-  const char *um = asd_ep_request_query(req, "upload-id-marker");
+static void list_multipart_uploads(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                                   ep_response *resp) {
+  const char *prefix = ep_request_query(req, "prefix");
+  const char *enc = ep_request_query(req, "encoding-type");
+  const char *mu = ep_request_query(req, "max-uploads");
+  const char *km = ep_request_query(req, "key-marker");
+  const char *um = ep_request_query(req, "upload-id-marker");
   if (enc && strcmp(enc, "url") != 0) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
     return;
   }
   int url = enc != NULL;
   long long max_uploads = mu ? parse_count(mu) : 1000;
   if (max_uploads < 0) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "max-uploads must be an integer");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "max-uploads must be an integer");
     return;
   }
   if (max_uploads > 1000) max_uploads = 1000;
-  asd_mpu_upload *ups = NULL;
+  ep_mpu_upload *ups = NULL;
   size_t n = 0;
-  asd_store_status st = asd_mpu_list_uploads(api->mpu, t->bucket, prefix, &ups, &n);
+  ep_store_status st = ep_mpu_list_uploads(api->mpu, t->bucket, prefix, &ups, &n);
   if (st != ASD_STORE_OK) {
     store_error(resp, req, st, t->bucket);
     return;
@@ -1547,7 +1547,7 @@ static void list_multipart_uploads(asd_s3_api *api, const asd_ep_request *req, c
   if (url) xml_elem(&x, "EncodingType", "url", 0);
   long long shown = 0;
   int truncated = 0;
-  const asd_mpu_upload *last = NULL;
+  const ep_mpu_upload *last = NULL;
   for (size_t i = 0; i < n; i++) {
     /* Markers: keys after key-marker, or with the same key, ids after upload-id-marker
      * (ids sort by time here, not by value, so this is approximate, as documented). */
@@ -1581,40 +1581,40 @@ static void list_multipart_uploads(asd_s3_api *api, const asd_ep_request *req, c
   if (body.len) asd_buf_append(&x, body.data, body.len);
   asd_buf_free(&body);
   asd_buf_append_str(&x, "</ListMultipartUploadsResult>");
-  asd_mpu_uploads_free(ups, n);
+  ep_mpu_uploads_free(ups, n);
   set_xml_body(resp, 200, &x);
   asd_buf_free(&x);
 }
 
-void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                   asd_ep_response *resp) {
-  asd_store_status st;
+void ep_s3_handle(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                   ep_response *resp) {
+  ep_store_status st;
   switch (t->op) {
     case ASD_S3_LIST_BUCKETS: list_buckets(api, req, resp); return;
     case ASD_S3_CREATE_BUCKET:
-      st = asd_store_create_bucket(api->store, t->bucket);
+      st = ep_store_create_bucket(api->store, t->bucket);
       if (st != ASD_STORE_OK) {
         store_error(resp, req, st, t->bucket);
         return;
       }
       resp->status = 200;
-      asd_ep_response_set_header(resp, "Location", CPLSPrintf("/%s", t->bucket));
+      ep_response_set_header(resp, "Location", CPLSPrintf("/%s", t->bucket));
       return;
     case ASD_S3_HEAD_BUCKET:
-      st = asd_store_head_bucket(api->store, t->bucket);
+      st = ep_store_head_bucket(api->store, t->bucket);
       if (st != ASD_STORE_OK) {
         store_error(resp, req, st, t->bucket);
         return;
       }
       resp->status = 200;
       {
-        asd_s3_bucket_spec bs;
-        asd_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
-        asd_ep_response_set_header(resp, "x-amz-bucket-region", api->buckets ? bs.region : api->region);
+        ep_s3_bucket_spec bs;
+        ep_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
+        ep_response_set_header(resp, "x-amz-bucket-region", api->buckets ? bs.region : api->region);
       }
       return;
     case ASD_S3_DELETE_BUCKET:
-      st = asd_store_delete_bucket(api->store, t->bucket);
+      st = ep_store_delete_bucket(api->store, t->bucket);
       if (st != ASD_STORE_OK) {
         store_error(resp, req, st, t->bucket);
         return;
@@ -1622,7 +1622,7 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
       resp->status = 204;
       return;
     case ASD_S3_GET_BUCKET_LOCATION: {
-      st = asd_store_head_bucket(api->store, t->bucket);
+      st = ep_store_head_bucket(api->store, t->bucket);
       if (st != ASD_STORE_OK) {
         store_error(resp, req, st, t->bucket);
         return;
@@ -1630,8 +1630,8 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
       asd_buf x;
       asd_buf_init(&x);
       /* us-east-1 is reported as an empty LocationConstraint, as on S3. */
-      asd_s3_bucket_spec bs;
-      asd_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
+      ep_s3_bucket_spec bs;
+      ep_s3_buckets_get(api->buckets, t->bucket, &bs, NULL);
       const char *where = api->buckets ? bs.region : api->region;
       asd_buf_appendf(&x, XML_DECL "<LocationConstraint xmlns=\"%s\">%s</LocationConstraint>", S3_XMLNS,
                       strcmp(where, "us-east-1") == 0 ? "" : where);
@@ -1645,7 +1645,7 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
     case ASD_S3_GET_OBJECT: get_object(api, req, t, resp, 0); return;
     case ASD_S3_HEAD_OBJECT: get_object(api, req, t, resp, 1); return;
     case ASD_S3_DELETE_OBJECT:
-      st = asd_store_delete(api->store, t->bucket, t->key);
+      st = ep_store_delete(api->store, t->bucket, t->key);
       if (st != ASD_STORE_OK) {
         store_error(resp, req, st, t->bucket);
         return;
@@ -1662,17 +1662,17 @@ void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_targ
     case ASD_S3_UPLOAD_PART:
     case ASD_S3_PUT_OBJECT: {
       /* Only reached when the body was buffered (server.c normally streams). */
-      asd_store_writer *w = NULL;
-      if (asd_s3_put_begin(api, req, t, &w, resp) != 0) return;
-      if (req->body_len && asd_store_writer_write(w, req->body, req->body_len) != 0) {
-        asd_store_writer_abort(w);
-        asd_ep_s3_error(resp, req, 500, "InternalError", "Write failed");
+      ep_store_writer *w = NULL;
+      if (ep_s3_put_begin(api, req, t, &w, resp) != 0) return;
+      if (req->body_len && ep_store_writer_write(w, req->body, req->body_len) != 0) {
+        ep_store_writer_abort(w);
+        ep_s3_error(resp, req, 500, "InternalError", "Write failed");
         return;
       }
-      asd_s3_put_finish(api, req, t, w, resp);
+      ep_s3_put_finish(api, req, t, w, resp);
       return;
     }
     case ASD_S3_UNSUPPORTED: break;
   }
-  asd_ep_s3_error(resp, req, 501, "NotImplemented", "Not implemented by the local endpoint.");
+  ep_s3_error(resp, req, 501, "NotImplemented", "Not implemented by the local endpoint.");
 }

@@ -2,10 +2,10 @@
  * s3_api.h: the S3 operations of the local endpoint, over the store.
  *
  * server.c decides that a request belongs to S3 (anything that is not
- * /endpoints/... or /_asd/...), asks asd_s3_route() which operation it is,
+ * /endpoints/... or /_asd/...), asks ep_s3_route() which operation it is,
  * and then either streams a PutObject body into a store writer
- * (asd_s3_put_begin / asd_s3_put_finish) or hands the complete request to
- * asd_s3_handle().  Responses follow PROTOCOL.md: status codes, ETag,
+ * (ep_s3_put_begin / ep_s3_put_finish) or hands the complete request to
+ * ep_s3_handle().  Responses follow PROTOCOL.md: status codes, ETag,
  * Last-Modified, Content-Range, and XML error bodies.
  */
 #ifndef ASD_EP_S3_API_H
@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-typedef enum asd_s3_op {
+typedef enum ep_s3_op {
   ASD_S3_LIST_BUCKETS,
   ASD_S3_CREATE_BUCKET,
   ASD_S3_HEAD_BUCKET,
@@ -42,50 +42,50 @@ typedef enum asd_s3_op {
   ASD_S3_LIST_PARTS,
   ASD_S3_LIST_MULTIPART_UPLOADS,
   ASD_S3_UNSUPPORTED
-} asd_s3_op;
+} ep_s3_op;
 
-typedef struct asd_s3_target {
-  asd_s3_op op;
+typedef struct ep_s3_target {
+  ep_s3_op op;
   const char *operation; /* static name: "PutObject", ... */
   char *bucket;          /* decoded; NULL for ListBuckets */
   char *key;             /* decoded; NULL for bucket operations */
   char *upload_id;       /* ?uploadId= of multipart operations (validated by the handler) */
   int part_number;       /* ?partNumber= of UploadPart / UploadPartCopy, 1..10000 */
-} asd_s3_target;
+} ep_s3_target;
 
-typedef struct asd_s3_api asd_s3_api;
+typedef struct ep_s3_api ep_s3_api;
 
-asd_s3_api *asd_s3_api_new(asd_store *store, uint64_t max_body, const char *region);
-void asd_s3_api_free(asd_s3_api *api);
+ep_s3_api *ep_s3_api_new(ep_store *store, uint64_t max_body, const char *region);
+void ep_s3_api_free(ep_s3_api *api);
 /* Bucket settings (s3_buckets.h) for regions, owners and encryption; not owned. */
-struct asd_s3_buckets;
-void asd_s3_api_set_buckets(asd_s3_api *api, struct asd_s3_buckets *buckets);
+struct ep_s3_buckets;
+void ep_s3_api_set_buckets(ep_s3_api *api, struct ep_s3_buckets *buckets);
 
 /* Classifies the request.  Returns 0, or -1 with an error response filled
  * (invalid bucket name, bad key, unsupported subresource...). */
-int asd_s3_route(asd_s3_api *api, const asd_ep_request *req, asd_s3_target *t, asd_ep_response *resp);
-void asd_s3_target_clear(asd_s3_target *t);
+int ep_s3_route(ep_s3_api *api, const ep_request *req, ep_s3_target *t, ep_response *resp);
+void ep_s3_target_clear(ep_s3_target *t);
 
 /* Bodies that stream to disk: PutObject and UploadPart. */
-int asd_s3_op_streams_body(asd_s3_op op);
+int ep_s3_op_streams_body(ep_s3_op op);
 
 /* PutObject and UploadPart, streamed: begin checks the bucket, key and declared length and
  * opens a writer; finish checks Content-MD5 and x-amz-content-sha256, then
  * commits (or aborts) the writer and fills the response.  0 / -1 (resp filled). */
-int asd_s3_put_begin(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                     asd_store_writer **w, asd_ep_response *resp);
-void asd_s3_put_finish(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                       asd_store_writer *w, asd_ep_response *resp);
+int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                     ep_store_writer **w, ep_response *resp);
+void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                       ep_store_writer *w, ep_response *resp);
 
 /* Every other operation, with the whole body in req. */
-void asd_s3_handle(asd_s3_api *api, const asd_ep_request *req, const asd_s3_target *t,
-                   asd_ep_response *resp);
+void ep_s3_handle(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
+                   ep_response *resp);
 
 /* Checks the declared payload hash (x-amz-content-sha256, and a presigned
  * URL's X-Amz-Content-Sha256) against a body's hex SHA-256.  Returns 0 when
  * it matches or is not a literal hash (UNSIGNED-PAYLOAD...), -1 with a 400
  * XAmzContentSHA256Mismatch filled otherwise. */
-int asd_s3_check_payload_hash(const asd_ep_request *req, const char *sha256_hex, asd_ep_response *resp);
+int ep_s3_check_payload_hash(const ep_request *req, const char *sha256_hex, ep_response *resp);
 
 #ifdef __cplusplus
 }

@@ -39,8 +39,8 @@
 
 #include "cpl_string.h"
 
-struct asd_s3_buckets {
-  asd_s3_bucket_spec *items;
+struct ep_s3_buckets {
+  ep_s3_bucket_spec *items;
   size_t n;
   char default_region[32];
 };
@@ -67,7 +67,7 @@ static int sse_value_ok(const char *v) {
 }
 
 /* One ",name=value" option of a bucket spec. */
-static int spec_option(const char *opt, asd_s3_bucket_spec *out, char *err, size_t err_len) {
+static int spec_option(const char *opt, ep_s3_bucket_spec *out, char *err, size_t err_len) {
   const char *eq = strchr(opt, '=');
   if (!eq) {
     snprintf(err, err_len, "'%s' is not name=value (owner=ACCOUNT or require-sse=AES256|aws:kms)", opt);
@@ -93,7 +93,7 @@ static int spec_option(const char *opt, asd_s3_bucket_spec *out, char *err, size
   return 0;
 }
 
-int asd_s3_bucket_spec_parse(const char *spec, asd_s3_bucket_spec *out, char *err, size_t err_len) {
+int ep_s3_bucket_spec_parse(const char *spec, ep_s3_bucket_spec *out, char *err, size_t err_len) {
   memset(out, 0, sizeof *out);
   snprintf(out->owner, sizeof out->owner, "%s", ASD_S3_DEFAULT_OWNER);
   char **parts = CSLTokenizeString2(spec ? spec : "", ",", CSLT_ALLOWEMPTYTOKENS);
@@ -124,36 +124,36 @@ done:
   return rc;
 }
 
-asd_s3_buckets *asd_s3_buckets_new(const char *default_region) {
-  asd_s3_buckets *b = calloc(1, sizeof *b);
+ep_s3_buckets *ep_s3_buckets_new(const char *default_region) {
+  ep_s3_buckets *b = calloc(1, sizeof *b);
   if (b) snprintf(b->default_region, sizeof b->default_region, "%s", default_region ? default_region : "us-east-1");
   return b;
 }
 
-void asd_s3_buckets_set_default_region(asd_s3_buckets *b, const char *region) {
+void ep_s3_buckets_set_default_region(ep_s3_buckets *b, const char *region) {
   if (b && region) snprintf(b->default_region, sizeof b->default_region, "%s", region);
 }
 
-void asd_s3_buckets_free(asd_s3_buckets *b) {
+void ep_s3_buckets_free(ep_s3_buckets *b) {
   if (!b) return;
   free(b->items);
   free(b);
 }
 
-int asd_s3_buckets_add(asd_s3_buckets *b, const asd_s3_bucket_spec *spec) {
+int ep_s3_buckets_add(ep_s3_buckets *b, const ep_s3_bucket_spec *spec) {
   for (size_t i = 0; i < b->n; i++)
     if (strcmp(b->items[i].name, spec->name) == 0) {
       b->items[i] = *spec;
       return 0;
     }
-  asd_s3_bucket_spec *n = realloc(b->items, (b->n + 1) * sizeof *n);
+  ep_s3_bucket_spec *n = realloc(b->items, (b->n + 1) * sizeof *n);
   if (!n) return -1;
   b->items = n;
   b->items[b->n++] = *spec;
   return 0;
 }
 
-void asd_s3_buckets_get(const asd_s3_buckets *b, const char *name, asd_s3_bucket_spec *out, int *placed) {
+void ep_s3_buckets_get(const ep_s3_buckets *b, const char *name, ep_s3_bucket_spec *out, int *placed) {
   memset(out, 0, sizeof *out);
   snprintf(out->name, sizeof out->name, "%s", name ? name : "");
   snprintf(out->owner, sizeof out->owner, "%s", ASD_S3_DEFAULT_OWNER);
@@ -209,7 +209,7 @@ static long aws_s3_host(const char *rest, size_t n, char region[32]) {
   return s3 > rest ? (long)(s3 - rest - 1) : 0;
 }
 
-int asd_s3_parse_host(const char *host, char *const *domains, char bucket[64], char region[32]) {
+int ep_s3_parse_host(const char *host, char *const *domains, char bucket[64], char region[32]) {
   bucket[0] = region[0] = '\0';
   if (!host || !*host || host[0] == '[') return 0; /* IPv6 literal: path style */
   char h[300];
@@ -240,16 +240,16 @@ int asd_s3_parse_host(const char *host, char *const *domains, char bucket[64], c
   return 1;
 }
 
-void asd_s3_signing_region(const asd_ep_request *req, char region[32]) {
+void ep_s3_signing_region(const ep_request *req, char region[32]) {
   region[0] = '\0';
   const char *cred = NULL;
   size_t cl = 0;
-  const char *authz = asd_ep_request_header(req, "Authorization");
+  const char *authz = ep_request_header(req, "Authorization");
   const char *c = authz && strncmp(authz, "AWS4-", 5) == 0 ? strstr(authz, "Credential=") : NULL;
   if (c) {
     cred = c + 11;
     cl = strcspn(cred, ", ");
-  } else if ((cred = asd_ep_request_query(req, "X-Amz-Credential")) != NULL) {
+  } else if ((cred = ep_request_query(req, "X-Amz-Credential")) != NULL) {
     cl = strlen(cred);
   }
   if (!cred) return;
@@ -268,17 +268,17 @@ void asd_s3_signing_region(const asd_ep_request *req, char region[32]) {
 
 /* --------------------------------------------------------------- checks */
 
-int asd_s3_check_region(const asd_s3_buckets *b, const asd_ep_request *req, const asd_s3_target *t,
-                        asd_ep_response *resp) {
+int ep_s3_check_region(const ep_s3_buckets *b, const ep_request *req, const ep_s3_target *t,
+                        ep_response *resp) {
   if (!t->bucket || t->op == ASD_S3_CREATE_BUCKET || t->op == ASD_S3_GET_BUCKET_LOCATION) return 0;
-  asd_s3_bucket_spec bs;
+  ep_s3_bucket_spec bs;
   int placed = 0;
-  asd_s3_buckets_get(b, t->bucket, &bs, &placed);
+  ep_s3_buckets_get(b, t->bucket, &bs, &placed);
   if (!placed) return 0;
   char signed_for[32];
-  asd_s3_signing_region(req, signed_for);
+  ep_s3_signing_region(req, signed_for);
   if (!signed_for[0] || strcmp(signed_for, bs.region) == 0) return 0;
-  int presigned = asd_ep_request_query(req, "X-Amz-Credential") != NULL;
+  int presigned = ep_request_query(req, "X-Amz-Credential") != NULL;
   if (req->host_region && strcmp(req->host_region, bs.region) == 0) {
     /* The right regional host, the wrong scope. */
     const char *extra[] = {"Region", bs.region, NULL};
@@ -286,30 +286,30 @@ int asd_s3_check_region(const asd_s3_buckets *b, const asd_ep_request *req, cons
     snprintf(msg, sizeof msg, "%s; the region '%s' is wrong; expecting '%s'",
              presigned ? "Error parsing the X-Amz-Credential parameter" : "The authorization header is malformed",
              signed_for, bs.region);
-    asd_ep_s3_error_extra(resp, req, 400,
+    ep_s3_error_extra(resp, req, 400,
                           presigned ? "AuthorizationQueryParametersError" : "AuthorizationHeaderMalformed", msg,
                           extra);
   } else {
     char endpoint[128];
     snprintf(endpoint, sizeof endpoint, "%s.s3.%s.amazonaws.com", t->bucket, bs.region);
     const char *extra[] = {"Endpoint", endpoint, "Bucket", t->bucket, NULL};
-    asd_ep_s3_error_extra(resp, req, 301, "PermanentRedirect",
+    ep_s3_error_extra(resp, req, 301, "PermanentRedirect",
                           "The bucket you are attempting to access must be addressed using the specified "
                           "endpoint. Please send all future requests to this endpoint.",
                           extra);
   }
-  asd_ep_response_set_header(resp, "x-amz-bucket-region", bs.region);
+  ep_response_set_header(resp, "x-amz-bucket-region", bs.region);
   return -1;
 }
 
-static int takes_sse(asd_s3_op op) {
+static int takes_sse(ep_s3_op op) {
   return op == ASD_S3_PUT_OBJECT || op == ASD_S3_COPY_OBJECT || op == ASD_S3_CREATE_MULTIPART_UPLOAD;
 }
 
 /* The source bucket of x-amz-copy-source ("/bucket/key" or "bucket/key"). */
-static void copy_source_bucket(const asd_ep_request *req, char out[64]) {
+static void copy_source_bucket(const ep_request *req, char out[64]) {
   out[0] = '\0';
-  const char *cs = asd_ep_request_header(req, "x-amz-copy-source");
+  const char *cs = ep_request_header(req, "x-amz-copy-source");
   if (!cs) return;
   if (*cs == '/') cs++;
   size_t n = strcspn(cs, "/?");
@@ -323,41 +323,41 @@ static int owner_mismatch(const char *expected, const char *owner) {
   return expected && strcmp(expected, owner) != 0;
 }
 
-int asd_s3_check_bucket_policy(const asd_s3_buckets *b, const asd_ep_request *req, const asd_s3_target *t,
-                               int bucket_exists, asd_ep_response *resp) {
+int ep_s3_check_bucket_policy(const ep_s3_buckets *b, const ep_request *req, const ep_s3_target *t,
+                               int bucket_exists, ep_response *resp) {
   if (!t->bucket || !bucket_exists) return 0;
-  asd_s3_bucket_spec bs;
-  asd_s3_buckets_get(b, t->bucket, &bs, NULL);
-  if (owner_mismatch(asd_ep_request_header(req, "x-amz-expected-bucket-owner"), bs.owner)) {
-    asd_ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
+  ep_s3_bucket_spec bs;
+  ep_s3_buckets_get(b, t->bucket, &bs, NULL);
+  if (owner_mismatch(ep_request_header(req, "x-amz-expected-bucket-owner"), bs.owner)) {
+    ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
     return -1;
   }
   char src[64];
   copy_source_bucket(req, src);
   if (src[0] && (t->op == ASD_S3_COPY_OBJECT || t->op == ASD_S3_UPLOAD_PART_COPY)) {
-    asd_s3_bucket_spec ss;
-    asd_s3_buckets_get(b, src, &ss, NULL);
-    if (owner_mismatch(asd_ep_request_header(req, "x-amz-source-expected-bucket-owner"), ss.owner)) {
-      asd_ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
+    ep_s3_bucket_spec ss;
+    ep_s3_buckets_get(b, src, &ss, NULL);
+    if (owner_mismatch(ep_request_header(req, "x-amz-source-expected-bucket-owner"), ss.owner)) {
+      ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
       return -1;
     }
   }
   if (!takes_sse(t->op)) return 0;
-  const char *sse = asd_ep_request_header(req, "x-amz-server-side-encryption");
-  const char *kms = asd_ep_request_header(req, "x-amz-server-side-encryption-aws-kms-key-id");
+  const char *sse = ep_request_header(req, "x-amz-server-side-encryption");
+  const char *kms = ep_request_header(req, "x-amz-server-side-encryption-aws-kms-key-id");
   if (sse && !sse_value_ok(sse)) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument", "The encryption method specified is not supported");
+    ep_s3_error(resp, req, 400, "InvalidArgument", "The encryption method specified is not supported");
     return -1;
   }
   if (kms && (!sse || strncmp(sse, "aws:kms", 7) != 0)) {
-    asd_ep_s3_error(resp, req, 400, "InvalidArgument",
+    ep_s3_error(resp, req, 400, "InvalidArgument",
                     "Server Side Encryption with AWS KMS managed key requires HTTP header "
                     "x-amz-server-side-encryption : aws:kms");
     return -1;
   }
   if (bs.require_sse[0] && (!sse || strcmp(sse, bs.require_sse) != 0)) {
     /* What a bucket policy denying s3:PutObject without the header answers. */
-    asd_ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
+    ep_s3_error(resp, req, 403, "AccessDenied", "Access Denied");
     return -1;
   }
   return 0;
@@ -365,12 +365,12 @@ int asd_s3_check_bucket_policy(const asd_s3_buckets *b, const asd_ep_request *re
 
 /* ------------------------------------------------------------ encryption */
 
-char *asd_s3_sse_meta_lines(const asd_s3_buckets *b, const asd_ep_request *req, const char *bucket) {
-  const char *sse = asd_ep_request_header(req, "x-amz-server-side-encryption");
+char *ep_s3_sse_meta_lines(const ep_s3_buckets *b, const ep_request *req, const char *bucket) {
+  const char *sse = ep_request_header(req, "x-amz-server-side-encryption");
   if (!sse || !sse_value_ok(sse)) return NULL;
-  const char *kms = asd_ep_request_header(req, "x-amz-server-side-encryption-aws-kms-key-id");
-  asd_s3_bucket_spec bs;
-  asd_s3_buckets_get(b, bucket, &bs, NULL);
+  const char *kms = ep_request_header(req, "x-amz-server-side-encryption-aws-kms-key-id");
+  ep_s3_bucket_spec bs;
+  ep_s3_buckets_get(b, bucket, &bs, NULL);
   char arn[400] = "";
   if (strncmp(sse, "aws:kms", 7) == 0) {
     /* S3 reports the key as an ARN: a bare key id or alias is qualified with
@@ -404,14 +404,14 @@ static int system_line(const char *block, const char *name, char *out, size_t ou
   return 0;
 }
 
-void asd_s3_object_system_headers(asd_ep_response *resp, const char *meta_block, int with_checksum) {
+void ep_s3_object_system_headers(ep_response *resp, const char *meta_block, int with_checksum) {
   char v[400];
   if (system_line(meta_block, "sse", v, sizeof v)) {
-    asd_ep_response_set_header(resp, "x-amz-server-side-encryption", v);
+    ep_response_set_header(resp, "x-amz-server-side-encryption", v);
     if (system_line(meta_block, "sse-kms-key-id", v, sizeof v))
-      asd_ep_response_set_header(resp, "x-amz-server-side-encryption-aws-kms-key-id", v);
+      ep_response_set_header(resp, "x-amz-server-side-encryption-aws-kms-key-id", v);
   } else {
-    asd_ep_response_set_header(resp, "x-amz-server-side-encryption", "AES256");
+    ep_response_set_header(resp, "x-amz-server-side-encryption", "AES256");
   }
   if (!with_checksum) return;
   static const char *sums[] = {"crc32c", "crc32", "sha256", "sha1"};
@@ -419,7 +419,7 @@ void asd_s3_object_system_headers(asd_ep_response *resp, const char *meta_block,
     char name[32];
     snprintf(name, sizeof name, "checksum-%s", sums[i]);
     if (system_line(meta_block, name, v, sizeof v)) {
-      asd_ep_response_set_header(resp, CPLSPrintf("x-amz-checksum-%s", sums[i]), v);
+      ep_response_set_header(resp, CPLSPrintf("x-amz-checksum-%s", sums[i]), v);
       break;
     }
   }

@@ -65,8 +65,8 @@
 #define DESC_FILE "upload.json"
 #define DESC_MAX 16384
 
-struct asd_mpu {
-  asd_store *st;
+struct ep_mpu {
+  ep_store *st;
   char *dir; /* <root>/.uploads */
   pthread_mutex_t lock;
 };
@@ -90,7 +90,7 @@ static void desc_clear(upload_desc *d) {
 
 /* ------------------------------------------------------------- helpers */
 
-int asd_mpu_id_valid(const char *s) {
+int ep_mpu_id_valid(const char *s) {
   if (!s || strlen(s) != 32) return 0;
   for (int i = 0; i < 32; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
@@ -213,8 +213,8 @@ static int read_desc(const char *folder, upload_desc *d) {
 
 /* The folder of an upload of bucket/key, or NULL (ASD_STORE_NO_UPLOAD) when
  * the id is malformed, unknown, or belongs to another bucket or key. */
-static char *upload_folder(asd_mpu *m, const char *bucket, const char *key, const char *id, upload_desc *out) {
-  if (!asd_mpu_id_valid(id)) return NULL;
+static char *upload_folder(ep_mpu *m, const char *bucket, const char *key, const char *id, upload_desc *out) {
+  if (!ep_mpu_id_valid(id)) return NULL;
   char *folder = join(m->dir, id);
   if (!folder) return NULL;
   upload_desc d;
@@ -232,16 +232,16 @@ static char *upload_folder(asd_mpu *m, const char *bucket, const char *key, cons
 
 /* ----------------------------------------------------------- open/close */
 
-asd_mpu *asd_mpu_open(asd_store *st, char **err) {
+ep_mpu *ep_mpu_open(ep_store *st, char **err) {
   if (err) *err = NULL;
-  asd_mpu *m = calloc(1, sizeof *m);
+  ep_mpu *m = calloc(1, sizeof *m);
   if (!m) return NULL;
   m->st = st;
-  m->dir = join(asd_store_root(st), UPLOADS_DIR);
+  m->dir = join(ep_store_root(st), UPLOADS_DIR);
   pthread_mutex_init(&m->lock, NULL);
   if (!m->dir || (mkdir(m->dir, 0700) != 0 && errno != EEXIST)) {
     if (err) *err = strdup(CPLSPrintf("store: cannot create %s: %s", m->dir ? m->dir : UPLOADS_DIR, strerror(errno)));
-    asd_mpu_close(m);
+    ep_mpu_close(m);
     return NULL;
   }
   /* Repair what a crash left: see the comment at the top. */
@@ -254,11 +254,11 @@ asd_mpu *asd_mpu_open(asd_store *st, char **err) {
     if (!p) continue;
     if (strncmp(n, ".tmp-", 5) == 0 || strncmp(n, ".dead-", 6) == 0) {
       remove_folder(p);
-    } else if (strncmp(n, ".completing-", 12) == 0 && asd_mpu_id_valid(n + 12)) {
+    } else if (strncmp(n, ".completing-", 12) == 0 && ep_mpu_id_valid(n + 12)) {
       char *back = join(m->dir, n + 12);
       if (back && rename(p, back) != 0) remove_folder(p);
       free(back);
-    } else if (asd_mpu_id_valid(n)) {
+    } else if (ep_mpu_id_valid(n)) {
       DIR *pd = opendir(p);
       struct dirent *pe;
       while (pd && (pe = readdir(pd)) != NULL) {
@@ -275,7 +275,7 @@ asd_mpu *asd_mpu_open(asd_store *st, char **err) {
   return m;
 }
 
-void asd_mpu_close(asd_mpu *m) {
+void ep_mpu_close(ep_mpu *m) {
   if (!m) return;
   pthread_mutex_destroy(&m->lock);
   free(m->dir);
@@ -284,10 +284,10 @@ void asd_mpu_close(asd_mpu *m) {
 
 /* ------------------------------------------------------------ operations */
 
-asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key, const char *content_type,
+ep_store_status ep_mpu_create(ep_mpu *m, const char *bucket, const char *key, const char *content_type,
                                 const char *user_meta, char upload_id[33]) {
-  if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
-  asd_store_status hb = asd_store_head_bucket(m->st, bucket);
+  if (!ep_store_key_valid(key)) return ASD_STORE_BAD_KEY;
+  ep_store_status hb = ep_store_head_bucket(m->st, bucket);
   if (hb != ASD_STORE_OK) return hb;
   snprintf(upload_id, 33, "%016llx%016llx", (unsigned long long)asd_random_u64(),
            (unsigned long long)asd_random_u64());
@@ -295,7 +295,7 @@ asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key,
   snprintf(tmpname, sizeof tmpname, ".tmp-%s", upload_id);
   char *tmp = join(m->dir, tmpname), *fin = join(m->dir, upload_id);
   char *desc = tmp ? join(tmp, DESC_FILE) : NULL;
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   if (!tmp || !fin || !desc || mkdir(tmp, 0700) != 0 ||
       write_desc(desc, bucket, key, content_type, user_meta, asd_time_wall()) != 0) {
     CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a multipart upload folder: %s", strerror(errno));
@@ -312,32 +312,32 @@ asd_store_status asd_mpu_create(asd_mpu *m, const char *bucket, const char *key,
   return rc;
 }
 
-asd_store_status asd_mpu_check(asd_mpu *m, const char *bucket, const char *key, const char *upload_id) {
+ep_store_status ep_mpu_check(ep_mpu *m, const char *bucket, const char *key, const char *upload_id) {
   char *f = upload_folder(m, bucket, key, upload_id, NULL);
   free(f);
   return f ? ASD_STORE_OK : ASD_STORE_NO_UPLOAD;
 }
 
-asd_store_status asd_mpu_part_writer_begin(asd_mpu *m, const char *bucket, const char *key,
-                                           const char *upload_id, int part_number, asd_store_writer **w) {
+ep_store_status ep_mpu_part_writer_begin(ep_mpu *m, const char *bucket, const char *key,
+                                           const char *upload_id, int part_number, ep_store_writer **w) {
   *w = NULL;
   if (part_number < 1 || part_number > ASD_MPU_MAX_PARTS) return ASD_STORE_IO;
   char *f = upload_folder(m, bucket, key, upload_id, NULL);
   if (!f) return ASD_STORE_NO_UPLOAD;
   char name[16];
   snprintf(name, sizeof name, "part-%05d", part_number);
-  asd_store_status rc = asd_store_part_writer_begin(m->st, f, name, w);
+  ep_store_status rc = ep_store_part_writer_begin(m->st, f, name, w);
   free(f);
   return rc;
 }
 
-asd_store_status asd_mpu_abort(asd_mpu *m, const char *bucket, const char *key, const char *upload_id) {
+ep_store_status ep_mpu_abort(ep_mpu *m, const char *bucket, const char *key, const char *upload_id) {
   char *f = upload_folder(m, bucket, key, upload_id, NULL);
   if (!f) return ASD_STORE_NO_UPLOAD;
   char dead_name[48];
   snprintf(dead_name, sizeof dead_name, ".dead-%s", upload_id);
   char *dead = join(m->dir, dead_name);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   pthread_mutex_lock(&m->lock);
   if (!dead || rename(f, dead) != 0) rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
   pthread_mutex_unlock(&m->lock);
@@ -348,18 +348,18 @@ asd_store_status asd_mpu_abort(asd_mpu *m, const char *bucket, const char *key, 
 }
 
 static int cmp_part(const void *a, const void *b) {
-  const asd_mpu_part *x = a, *y = b;
+  const ep_mpu_part *x = a, *y = b;
   return (x->number > y->number) - (x->number < y->number);
 }
 
 /* Lists the part files of an upload folder. */
-static asd_store_status scan_parts(const char *folder, asd_mpu_part **parts, size_t *n) {
+static ep_store_status scan_parts(const char *folder, ep_mpu_part **parts, size_t *n) {
   *parts = NULL;
   *n = 0;
   DIR *d = opendir(folder);
   if (!d) return errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
   size_t cap = 0;
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     const char *nm = de->d_name;
@@ -367,15 +367,15 @@ static asd_store_status scan_parts(const char *folder, asd_mpu_part **parts, siz
     int num = atoi(nm + 5);
     if (num < 1 || num > ASD_MPU_MAX_PARTS) continue;
     char *p = join(folder, nm);
-    asd_mpu_part part;
+    ep_mpu_part part;
     memset(&part, 0, sizeof part);
     part.number = num;
-    int ok = p && asd_store_read_part_meta(p, &part.meta, NULL) == 0;
+    int ok = p && ep_store_read_part_meta(p, &part.meta, NULL) == 0;
     free(p);
     if (!ok) continue; /* replaced or removed while listing */
     if (*n == cap) {
       size_t nc = cap ? cap * 2 : 16;
-      asd_mpu_part *np = realloc(*parts, nc * sizeof *np);
+      ep_mpu_part *np = realloc(*parts, nc * sizeof *np);
       if (!np) {
         rc = ASD_STORE_IO;
         break;
@@ -396,38 +396,38 @@ static asd_store_status scan_parts(const char *folder, asd_mpu_part **parts, siz
   return ASD_STORE_OK;
 }
 
-asd_store_status asd_mpu_list_parts(asd_mpu *m, const char *bucket, const char *key, const char *upload_id,
-                                    asd_mpu_part **parts, size_t *n) {
+ep_store_status ep_mpu_list_parts(ep_mpu *m, const char *bucket, const char *key, const char *upload_id,
+                                    ep_mpu_part **parts, size_t *n) {
   *parts = NULL;
   *n = 0;
   char *f = upload_folder(m, bucket, key, upload_id, NULL);
   if (!f) return ASD_STORE_NO_UPLOAD;
-  asd_store_status rc = scan_parts(f, parts, n);
+  ep_store_status rc = scan_parts(f, parts, n);
   free(f);
   return rc;
 }
 
 static int cmp_upload(const void *a, const void *b) {
-  const asd_mpu_upload *x = a, *y = b;
+  const ep_mpu_upload *x = a, *y = b;
   int c = strcmp(x->key, y->key);
   if (c) return c;
   if (x->initiated != y->initiated) return x->initiated < y->initiated ? -1 : 1;
   return strcmp(x->upload_id, y->upload_id);
 }
 
-asd_store_status asd_mpu_list_uploads(asd_mpu *m, const char *bucket, const char *prefix, asd_mpu_upload **ups,
+ep_store_status ep_mpu_list_uploads(ep_mpu *m, const char *bucket, const char *prefix, ep_mpu_upload **ups,
                                       size_t *n) {
   *ups = NULL;
   *n = 0;
-  asd_store_status hb = asd_store_head_bucket(m->st, bucket);
+  ep_store_status hb = ep_store_head_bucket(m->st, bucket);
   if (hb != ASD_STORE_OK) return hb;
   DIR *d = opendir(m->dir);
   if (!d) return ASD_STORE_IO;
   size_t cap = 0, plen = prefix ? strlen(prefix) : 0;
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    if (!asd_mpu_id_valid(de->d_name)) continue;
+    if (!ep_mpu_id_valid(de->d_name)) continue;
     char *folder = join(m->dir, de->d_name);
     upload_desc desc;
     int ok = folder && read_desc(folder, &desc) == 0;
@@ -439,7 +439,7 @@ asd_store_status asd_mpu_list_uploads(asd_mpu *m, const char *bucket, const char
     }
     if (*n == cap) {
       size_t nc = cap ? cap * 2 : 16;
-      asd_mpu_upload *nu = realloc(*ups, nc * sizeof *nu);
+      ep_mpu_upload *nu = realloc(*ups, nc * sizeof *nu);
       if (!nu) {
         desc_clear(&desc);
         rc = ASD_STORE_IO;
@@ -448,17 +448,17 @@ asd_store_status asd_mpu_list_uploads(asd_mpu *m, const char *bucket, const char
       *ups = nu;
       cap = nc;
     }
-    asd_mpu_upload *u = &(*ups)[(*n)++];
+    ep_mpu_upload *u = &(*ups)[(*n)++];
     u->key = desc.key;
     desc.key = NULL;
-    memcpy(u->upload_id, de->d_name, 32); /* asd_mpu_id_valid: exactly 32 characters */
+    memcpy(u->upload_id, de->d_name, 32); /* ep_mpu_id_valid: exactly 32 characters */
     u->upload_id[32] = '\0';
     u->initiated = desc.initiated;
     desc_clear(&desc);
   }
   closedir(d);
   if (rc != ASD_STORE_OK) {
-    asd_mpu_uploads_free(*ups, *n);
+    ep_mpu_uploads_free(*ups, *n);
     *ups = NULL;
     *n = 0;
     return rc;
@@ -467,7 +467,7 @@ asd_store_status asd_mpu_list_uploads(asd_mpu *m, const char *bucket, const char
   return ASD_STORE_OK;
 }
 
-void asd_mpu_uploads_free(asd_mpu_upload *ups, size_t n) {
+void ep_mpu_uploads_free(ep_mpu_upload *ups, size_t n) {
   for (size_t i = 0; ups && i < n; i++) free(ups[i].key);
   free(ups);
 }
@@ -496,7 +496,7 @@ static int etag_hex(const char *etag, char out[33]) {
   return 0;
 }
 
-asd_mpu_verdict asd_mpu_validate(const asd_mpu_request_part *req, size_t n, const asd_mpu_part *have,
+ep_mpu_verdict ep_mpu_validate(const ep_mpu_request_part *req, size_t n, const ep_mpu_part *have,
                                  size_t n_have, uint64_t min_part_size, char *detail, size_t detail_len) {
   if (detail_len) detail[0] = '\0';
   if (n == 0) {
@@ -536,7 +536,7 @@ asd_mpu_verdict asd_mpu_validate(const asd_mpu_request_part *req, size_t n, cons
   return ASD_MPU_OK;
 }
 
-int asd_mpu_etag(const char *const *part_etags, size_t n, char out[48]) {
+int ep_mpu_etag(const char *const *part_etags, size_t n, char out[48]) {
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
     EVP_MD_CTX_free(ctx);
@@ -563,13 +563,13 @@ int asd_mpu_etag(const char *const *part_etags, size_t n, char out[48]) {
 }
 
 /* Copies the listed parts into a new object and commits it. */
-static asd_store_status assemble(asd_mpu *m, const char *folder, const upload_desc *desc,
-                                 const asd_mpu_request_part *req, size_t n, asd_store_meta *meta) {
-  asd_store_writer *w = NULL;
-  asd_store_status rc = asd_store_writer_begin(m->st, desc->bucket, desc->key, &w);
+static ep_store_status assemble(ep_mpu *m, const char *folder, const upload_desc *desc,
+                                 const ep_mpu_request_part *req, size_t n, ep_store_meta *meta) {
+  ep_store_writer *w = NULL;
+  ep_store_status rc = ep_store_writer_begin(m->st, desc->bucket, desc->key, &w);
   if (rc != ASD_STORE_OK) return rc;
   const char **etags = calloc(n, sizeof *etags);
-  asd_store_meta *pm = calloc(n, sizeof *pm);
+  ep_store_meta *pm = calloc(n, sizeof *pm);
   if (!etags || !pm) rc = ASD_STORE_IO;
   for (size_t i = 0; i < n && rc == ASD_STORE_OK; i++) {
     char name[16];
@@ -579,29 +579,29 @@ static asd_store_status assemble(asd_mpu *m, const char *folder, const upload_de
     int fd = -1;
     /* The folder is ours alone now (renamed), so the part validated is the
      * part copied; the header is read again for its offset and size. */
-    if (!p || asd_store_read_part_meta(p, &pm[i], &off) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 ||
-        asd_store_writer_append_fd(w, fd, off, pm[i].size, 0) != 0)
+    if (!p || ep_store_read_part_meta(p, &pm[i], &off) != 0 || (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 ||
+        ep_store_writer_append_fd(w, fd, off, pm[i].size, 0) != 0)
       rc = ASD_STORE_IO;
     if (fd >= 0) close(fd);
     free(p);
     etags[i] = pm[i].etag;
   }
   char etag[48];
-  if (rc == ASD_STORE_OK && asd_mpu_etag(etags, n, etag) != 0) rc = ASD_STORE_IO;
+  if (rc == ASD_STORE_OK && ep_mpu_etag(etags, n, etag) != 0) rc = ASD_STORE_IO;
   free(etags);
   free(pm);
   if (rc != ASD_STORE_OK) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return rc;
   }
-  asd_store_writer_set_etag(w, etag);
-  asd_store_writer_set_user_meta(w, desc->user_meta);
-  return asd_store_writer_commit(w, desc->content_type, meta);
+  ep_store_writer_set_etag(w, etag);
+  ep_store_writer_set_user_meta(w, desc->user_meta);
+  return ep_store_writer_commit(w, desc->content_type, meta);
 }
 
-asd_store_status asd_mpu_complete(asd_mpu *m, const char *bucket, const char *key, const char *upload_id,
-                                  const asd_mpu_request_part *parts, size_t n, asd_mpu_verdict *verdict,
-                                  char *detail, size_t detail_len, asd_store_meta *meta) {
+ep_store_status ep_mpu_complete(ep_mpu *m, const char *bucket, const char *key, const char *upload_id,
+                                  const ep_mpu_request_part *parts, size_t n, ep_mpu_verdict *verdict,
+                                  char *detail, size_t detail_len, ep_store_meta *meta) {
   *verdict = ASD_MPU_OK;
   if (detail_len) detail[0] = '\0';
   upload_desc desc;
@@ -610,17 +610,17 @@ asd_store_status asd_mpu_complete(asd_mpu *m, const char *bucket, const char *ke
   char claimed_name[64];
   snprintf(claimed_name, sizeof claimed_name, ".completing-%s", upload_id);
   char *claimed = join(m->dir, claimed_name);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   /* Claim the upload: concurrent parts, aborts and completions now fail. */
   pthread_mutex_lock(&m->lock);
   if (!claimed || rename(folder, claimed) != 0) rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
   pthread_mutex_unlock(&m->lock);
   if (rc == ASD_STORE_OK) {
-    asd_mpu_part *have = NULL;
+    ep_mpu_part *have = NULL;
     size_t n_have = 0;
     rc = scan_parts(claimed, &have, &n_have);
     if (rc == ASD_STORE_OK)
-      *verdict = asd_mpu_validate(parts, n, have, n_have, ASD_MPU_MIN_PART_SIZE, detail, detail_len);
+      *verdict = ep_mpu_validate(parts, n, have, n_have, ASD_MPU_MIN_PART_SIZE, detail, detail_len);
     free(have);
     if (rc == ASD_STORE_OK && *verdict == ASD_MPU_OK) rc = assemble(m, claimed, &desc, parts, n, meta);
     if (rc == ASD_STORE_OK && *verdict == ASD_MPU_OK) {

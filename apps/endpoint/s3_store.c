@@ -30,11 +30,11 @@
  *
  * Multipart parts use the same file format and the same write-then-rename
  * discipline, but live in an upload's folder under <data-dir>/.uploads/ (see
- * s3_multipart.c) and never enter the index: asd_store_part_writer_begin
+ * s3_multipart.c) and never enter the index: ep_store_part_writer_begin
  * gives a writer whose commit renames into that folder, and
- * asd_store_writer_append_fd lets completion and copies feed a writer from
+ * ep_store_writer_append_fd lets completion and copies feed a writer from
  * another file without loading it.  A multipart object's ETag is not the MD5
- * of its bytes, so the writer can be given one (asd_store_writer_set_etag).
+ * of its bytes, so the writer can be given one (ep_store_writer_set_etag).
  *
  * User metadata (x-amz-meta-*) is rare in this project's traffic, so an index
  * entry holds only a pointer to it, NULL for most objects: HEAD stays a
@@ -73,7 +73,7 @@
 
 typedef struct obj_entry {
   char *key;
-  asd_store_meta meta;
+  ep_store_meta meta;
   char *user_meta; /* x-amz-meta-* block, NULL when none (most objects) */
 } obj_entry;
 
@@ -84,15 +84,15 @@ typedef struct bucket {
   uint64_t bytes;
 } bucket;
 
-struct asd_store {
+struct ep_store {
   char *root;
   pthread_rwlock_t lock;
   bucket **buckets; /* sorted by name */
   size_t n, cap;
 };
 
-struct asd_store_writer {
-  asd_store *st;
+struct ep_store_writer {
+  ep_store *st;
   char *bucket;
   char *key;
   char *tmp_path;
@@ -102,14 +102,14 @@ struct asd_store_writer {
   EVP_MD_CTX *sha;
   int failed;
   char *final_path;  /* part writers: where commit renames the file (no index entry) */
-  char etag[48];     /* "" = the MD5 of the bytes; else given by asd_store_writer_set_etag */
-  char *user_meta;   /* asd_store_writer_set_user_meta; NULL = none */
+  char etag[48];     /* "" = the MD5 of the bytes; else given by ep_store_writer_set_etag */
+  char *user_meta;   /* ep_store_writer_set_user_meta; NULL = none */
   unsigned want;     /* ASD_STORE_CK_* the client declared: computed as the bytes stream */
   uint32_t crc32c, crc32;
   EVP_MD_CTX *sha1;
 };
 
-const char *asd_store_status_text(asd_store_status st) {
+const char *ep_store_status_text(ep_store_status st) {
   switch (st) {
     case ASD_STORE_OK: return "ok";
     case ASD_STORE_NO_BUCKET: return "the specified bucket does not exist";
@@ -128,7 +128,7 @@ const char *asd_store_status_text(asd_store_status st) {
 
 /* ------------------------------------------------------------------ names */
 
-int asd_store_bucket_name_valid(const char *name) {
+int ep_store_bucket_name_valid(const char *name) {
   if (!name) return 0;
   size_t n = strlen(name);
   if (n < 3 || n > 63) return 0;
@@ -150,7 +150,7 @@ int asd_store_bucket_name_valid(const char *name) {
   return 1;
 }
 
-int asd_store_key_valid(const char *key) {
+int ep_store_key_valid(const char *key) {
   if (!key) return 0;
   size_t n = strlen(key);
   if (n == 0 || n > KEY_MAX) return 0;
@@ -217,7 +217,7 @@ static char *decode_line_value(const char *v, size_t len) {
   return out;
 }
 
-static int build_header(const char *key, const asd_store_meta *m, const char *user_meta,
+static int build_header(const char *key, const ep_store_meta *m, const char *user_meta,
                         unsigned char hdr[HDR_SIZE]) {
   asd_buf b;
   asd_buf_init(&b);
@@ -242,7 +242,7 @@ static int build_header(const char *key, const asd_store_meta *m, const char *us
 
 /* Parses a header; returns the malloc'd key or NULL if it is not one of ours.
  * *user_meta (when not NULL) receives the malloc'd user metadata or NULL. */
-static char *parse_header(const unsigned char *hdr, size_t n, asd_store_meta *m, char **user_meta) {
+static char *parse_header(const unsigned char *hdr, size_t n, ep_store_meta *m, char **user_meta) {
   if (user_meta) *user_meta = NULL;
   if (n < HDR_SIZE || memcmp(hdr, HDR_MAGIC, strlen(HDR_MAGIC)) != 0) return NULL;
   memset(m, 0, sizeof *m);
@@ -292,7 +292,7 @@ static char *parse_header(const unsigned char *hdr, size_t n, asd_store_meta *m,
 
 /* ----------------------------------------------------------------- index */
 
-static bucket *find_bucket(asd_store *st, const char *name, size_t *pos) {
+static bucket *find_bucket(ep_store *st, const char *name, size_t *pos) {
   size_t lo = 0, hi = st->n;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -345,7 +345,7 @@ static void free_bucket(bucket *b) {
   free(b);
 }
 
-static bucket *add_bucket(asd_store *st, const char *name) {
+static bucket *add_bucket(ep_store *st, const char *name) {
   size_t pos;
   bucket *b = find_bucket(st, name, &pos);
   if (b) return b;
@@ -369,7 +369,7 @@ static bucket *add_bucket(asd_store *st, const char *name) {
 
 /* Inserts or replaces the entry for key; takes ownership of user_meta
  * (even on failure). */
-static int index_upsert(bucket *b, const char *key, const asd_store_meta *m, char *user_meta) {
+static int index_upsert(bucket *b, const char *key, const ep_store_meta *m, char *user_meta) {
   size_t i = lower_bound(b, key, 0);
   if (i < b->n && strcmp(b->objs[i]->key, key) == 0) {
     b->bytes -= b->objs[i]->meta.size;
@@ -419,7 +419,7 @@ static int cmp_entry_ptr(const void *a, const void *b) {
 }
 
 /* Indexes one bucket folder at open time. */
-static void scan_bucket(asd_store *st, bucket *b) {
+static void scan_bucket(ep_store *st, bucket *b) {
   char *dir = path_join3(st->root, b->name, NULL);
   DIR *d = dir ? opendir(dir) : NULL;
   if (!d) {
@@ -443,7 +443,7 @@ static void scan_bucket(asd_store *st, bucket *b) {
     if (fd < 0) continue;
     unsigned char *hdr = malloc(HDR_SIZE);
     struct stat sb;
-    asd_store_meta m;
+    ep_store_meta m;
     char *key = NULL, *umeta = NULL;
     if (hdr && pread(fd, hdr, HDR_SIZE, 0) == HDR_SIZE && fstat(fd, &sb) == 0)
       key = parse_header(hdr, HDR_SIZE, &m, &umeta);
@@ -488,7 +488,7 @@ static void scan_bucket(asd_store *st, bucket *b) {
 
 /* ------------------------------------------------------------ open/close */
 
-asd_store *asd_store_open(const char *dir, char **err) {
+ep_store *ep_store_open(const char *dir, char **err) {
   if (err) *err = NULL;
   if (!dir || !*dir) {
     if (err) *err = strdup("store: no data directory given");
@@ -509,7 +509,7 @@ asd_store *asd_store_open(const char *dir, char **err) {
   if ((sb.st_mode & 077) && chmod(real, 0700) != 0)
     CPLError(CE_Warning, CPLE_FileIO, "store: data directory %s is open to other users and cannot be made 0700: %s",
              real, strerror(errno));
-  asd_store *st = calloc(1, sizeof *st);
+  ep_store *st = calloc(1, sizeof *st);
   if (!st) {
     free(real);
     return NULL;
@@ -519,12 +519,12 @@ asd_store *asd_store_open(const char *dir, char **err) {
   DIR *d = opendir(real);
   if (!d) {
     if (err) *err = strdup(CPLSPrintf("store: cannot read data directory %s: %s", real, strerror(errno)));
-    asd_store_close(st);
+    ep_store_close(st);
     return NULL;
   }
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    if (!asd_store_bucket_name_valid(de->d_name)) continue;
+    if (!ep_store_bucket_name_valid(de->d_name)) continue;
     char *p = path_join3(real, de->d_name, NULL);
     if (p && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
       bucket *b = add_bucket(st, de->d_name);
@@ -536,7 +536,7 @@ asd_store *asd_store_open(const char *dir, char **err) {
   return st;
 }
 
-void asd_store_close(asd_store *st) {
+void ep_store_close(ep_store *st) {
   if (!st) return;
   for (size_t i = 0; i < st->n; i++) free_bucket(st->buckets[i]);
   free(st->buckets);
@@ -545,14 +545,14 @@ void asd_store_close(asd_store *st) {
   free(st);
 }
 
-const char *asd_store_root(const asd_store *st) { return st ? st->root : NULL; }
+const char *ep_store_root(const ep_store *st) { return st ? st->root : NULL; }
 
 /* --------------------------------------------------------------- buckets */
 
-asd_store_status asd_store_create_bucket(asd_store *st, const char *name) {
-  if (!asd_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
+ep_store_status ep_store_create_bucket(ep_store *st, const char *name) {
+  if (!ep_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
   pthread_rwlock_wrlock(&st->lock);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   if (find_bucket(st, name, NULL)) {
     rc = ASD_STORE_EXISTS;
   } else {
@@ -569,20 +569,20 @@ asd_store_status asd_store_create_bucket(asd_store *st, const char *name) {
   return rc;
 }
 
-asd_store_status asd_store_head_bucket(asd_store *st, const char *name) {
-  if (!asd_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
+ep_store_status ep_store_head_bucket(ep_store *st, const char *name) {
+  if (!ep_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
   pthread_rwlock_rdlock(&st->lock);
   bucket *b = find_bucket(st, name, NULL);
   pthread_rwlock_unlock(&st->lock);
   return b ? ASD_STORE_OK : ASD_STORE_NO_BUCKET;
 }
 
-asd_store_status asd_store_delete_bucket(asd_store *st, const char *name) {
-  if (!asd_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
+ep_store_status ep_store_delete_bucket(ep_store *st, const char *name) {
+  if (!ep_store_bucket_name_valid(name)) return ASD_STORE_BAD_BUCKET;
   pthread_rwlock_wrlock(&st->lock);
   size_t pos;
   bucket *b = find_bucket(st, name, &pos);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   if (!b) {
     rc = ASD_STORE_NO_BUCKET;
   } else if (b->n > 0) {
@@ -613,7 +613,7 @@ asd_store_status asd_store_delete_bucket(asd_store *st, const char *name) {
   return rc;
 }
 
-char **asd_store_list_buckets(asd_store *st) {
+char **ep_store_list_buckets(ep_store *st) {
   char **out = NULL;
   pthread_rwlock_rdlock(&st->lock);
   for (size_t i = 0; i < st->n; i++) out = CSLAddString(out, st->buckets[i]->name);
@@ -623,17 +623,17 @@ char **asd_store_list_buckets(asd_store *st) {
 
 /* --------------------------------------------------------------- objects */
 
-asd_store_status asd_store_head(asd_store *st, const char *bname, const char *key, asd_store_meta *meta) {
-  return asd_store_head_user_meta(st, bname, key, meta, NULL);
+ep_store_status ep_store_head(ep_store *st, const char *bname, const char *key, ep_store_meta *meta) {
+  return ep_store_head_user_meta(st, bname, key, meta, NULL);
 }
 
-asd_store_status asd_store_head_user_meta(asd_store *st, const char *bname, const char *key, asd_store_meta *meta,
+ep_store_status ep_store_head_user_meta(ep_store *st, const char *bname, const char *key, ep_store_meta *meta,
                                           char **user_meta) {
   if (user_meta) *user_meta = NULL;
-  if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
-  if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
+  if (!ep_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
+  if (!ep_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   pthread_rwlock_rdlock(&st->lock);
-  asd_store_status rc;
+  ep_store_status rc;
   bucket *b = find_bucket(st, bname, NULL);
   obj_entry *e = b ? find_obj(b, key) : NULL;
   if (!b)
@@ -649,16 +649,16 @@ asd_store_status asd_store_head_user_meta(asd_store *st, const char *bname, cons
   return rc;
 }
 
-asd_store_status asd_store_open_read(asd_store *st, const char *bname, const char *key, int *fd,
-                                     uint64_t *data_offset, asd_store_meta *meta) {
-  return asd_store_open_read_user_meta(st, bname, key, fd, data_offset, meta, NULL);
+ep_store_status ep_store_open_read(ep_store *st, const char *bname, const char *key, int *fd,
+                                     uint64_t *data_offset, ep_store_meta *meta) {
+  return ep_store_open_read_user_meta(st, bname, key, fd, data_offset, meta, NULL);
 }
 
-asd_store_status asd_store_open_read_user_meta(asd_store *st, const char *bname, const char *key, int *fd,
-                                               uint64_t *data_offset, asd_store_meta *meta, char **user_meta) {
+ep_store_status ep_store_open_read_user_meta(ep_store *st, const char *bname, const char *key, int *fd,
+                                               uint64_t *data_offset, ep_store_meta *meta, char **user_meta) {
   if (user_meta) *user_meta = NULL;
-  if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
-  if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
+  if (!ep_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
+  if (!ep_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   char fn[70];
   key_file_name(key, fn);
   char *p = path_join3(st->root, bname, fn);
@@ -666,7 +666,7 @@ asd_store_status asd_store_open_read_user_meta(asd_store *st, const char *bname,
   /* The open happens under the read lock so that the descriptor and the
    * metadata describe the same version of the object. */
   pthread_rwlock_rdlock(&st->lock);
-  asd_store_status rc;
+  ep_store_status rc;
   bucket *b = find_bucket(st, bname, NULL);
   obj_entry *e = b ? find_obj(b, key) : NULL;
   if (!b) {
@@ -691,12 +691,12 @@ asd_store_status asd_store_open_read_user_meta(asd_store *st, const char *bname,
   return rc;
 }
 
-asd_store_status asd_store_get(asd_store *st, const char *bname, const char *key, size_t max_size,
-                               unsigned char **data, size_t *len, asd_store_meta *meta) {
+ep_store_status ep_store_get(ep_store *st, const char *bname, const char *key, size_t max_size,
+                               unsigned char **data, size_t *len, ep_store_meta *meta) {
   int fd = -1;
   uint64_t off = 0;
-  asd_store_meta m;
-  asd_store_status rc = asd_store_open_read(st, bname, key, &fd, &off, &m);
+  ep_store_meta m;
+  ep_store_status rc = ep_store_open_read(st, bname, key, &fd, &off, &m);
   if (rc != ASD_STORE_OK) return rc;
   if ((max_size && m.size > max_size) || m.size > (uint64_t)SIZE_MAX - 1) {
     close(fd);
@@ -727,15 +727,15 @@ asd_store_status asd_store_get(asd_store *st, const char *bname, const char *key
   return ASD_STORE_OK;
 }
 
-asd_store_status asd_store_delete(asd_store *st, const char *bname, const char *key) {
-  if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
-  if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
+ep_store_status ep_store_delete(ep_store *st, const char *bname, const char *key) {
+  if (!ep_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
+  if (!ep_store_key_valid(key)) return ASD_STORE_BAD_KEY;
   char fn[70];
   key_file_name(key, fn);
   char *p = path_join3(st->root, bname, fn);
   if (!p) return ASD_STORE_IO;
   pthread_rwlock_wrlock(&st->lock);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   bucket *b = find_bucket(st, bname, NULL);
   if (!b) {
     rc = ASD_STORE_NO_BUCKET;
@@ -754,13 +754,13 @@ asd_store_status asd_store_delete(asd_store *st, const char *bname, const char *
 
 /* ---------------------------------------------------------------- writer */
 
-asd_store_status asd_store_writer_begin(asd_store *st, const char *bname, const char *key,
-                                        asd_store_writer **out) {
+ep_store_status ep_store_writer_begin(ep_store *st, const char *bname, const char *key,
+                                        ep_store_writer **out) {
   *out = NULL;
-  if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
-  if (!asd_store_key_valid(key)) return ASD_STORE_BAD_KEY;
-  if (asd_store_head_bucket(st, bname) != ASD_STORE_OK) return ASD_STORE_NO_BUCKET;
-  asd_store_writer *w = calloc(1, sizeof *w);
+  if (!ep_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
+  if (!ep_store_key_valid(key)) return ASD_STORE_BAD_KEY;
+  if (ep_store_head_bucket(st, bname) != ASD_STORE_OK) return ASD_STORE_NO_BUCKET;
+  ep_store_writer *w = calloc(1, sizeof *w);
   if (!w) return ASD_STORE_IO;
   w->st = st;
   w->fd = -1;
@@ -774,29 +774,29 @@ asd_store_status asd_store_writer_begin(asd_store *st, const char *bname, const 
   w->sha = EVP_MD_CTX_new();
   if (!w->bucket || !w->key || !w->tmp_path || !w->md5 || !w->sha ||
       EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1 || EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd < 0) {
     /* The bucket may have been deleted between the check and the open. */
-    asd_store_status rc = errno == ENOENT ? ASD_STORE_NO_BUCKET : ASD_STORE_IO;
+    ep_store_status rc = errno == ENOENT ? ASD_STORE_NO_BUCKET : ASD_STORE_IO;
     if (rc == ASD_STORE_IO)
       CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a temporary file in %s: %s", bname, strerror(errno));
     free(w->tmp_path);
     w->tmp_path = NULL;
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return rc;
   }
   if (lseek(w->fd, HDR_SIZE, SEEK_SET) != HDR_SIZE) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   *out = w;
   return ASD_STORE_OK;
 }
 
-int asd_store_writer_write(asd_store_writer *w, const void *data, size_t len) {
+int ep_store_writer_write(ep_store_writer *w, const void *data, size_t len) {
   if (!w || w->failed) return -1;
   const unsigned char *p = data;
   size_t left = len;
@@ -820,7 +820,7 @@ int asd_store_writer_write(asd_store_writer *w, const void *data, size_t len) {
   return 0;
 }
 
-void asd_store_writer_want_checksums(asd_store_writer *w, unsigned kinds) {
+void ep_store_writer_want_checksums(ep_store_writer *w, unsigned kinds) {
   if (!w || w->size) return; /* only from the first byte */
   w->want = kinds;
   if ((kinds & ASD_STORE_CK_SHA1) && !w->sha1 && (w->sha1 = EVP_MD_CTX_new()) != NULL &&
@@ -830,7 +830,7 @@ void asd_store_writer_want_checksums(asd_store_writer *w, unsigned kinds) {
   }
 }
 
-uint64_t asd_store_writer_size(const asd_store_writer *w) { return w ? w->size : 0; }
+uint64_t ep_store_writer_size(const ep_store_writer *w) { return w ? w->size : 0; }
 
 static void digest_copy_final(EVP_MD_CTX *ctx, unsigned char *out) {
   EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -839,15 +839,15 @@ static void digest_copy_final(EVP_MD_CTX *ctx, unsigned char *out) {
   EVP_MD_CTX_free(c);
 }
 
-void asd_store_writer_md5(asd_store_writer *w, unsigned char out[16]) { digest_copy_final(w->md5, out); }
+void ep_store_writer_md5(ep_store_writer *w, unsigned char out[16]) { digest_copy_final(w->md5, out); }
 
-void asd_store_writer_sha256_hex(asd_store_writer *w, char out[65]) {
+void ep_store_writer_sha256_hex(ep_store_writer *w, char out[65]) {
   unsigned char d[32];
   digest_copy_final(w->sha, d);
   asd_hex_encode(d, 32, out);
 }
 
-int asd_store_writer_checksum_b64(asd_store_writer *w, unsigned kind, char out[64]) {
+int ep_store_writer_checksum_b64(ep_store_writer *w, unsigned kind, char out[64]) {
   unsigned char d[32];
   int n = 0;
   if (!w) return -1;
@@ -872,7 +872,7 @@ int asd_store_writer_checksum_b64(asd_store_writer *w, unsigned kind, char out[6
   return 0;
 }
 
-void asd_store_writer_abort(asd_store_writer *w) {
+void ep_store_writer_abort(ep_store_writer *w) {
   if (!w) return;
   EVP_MD_CTX_free(w->sha1);
   w->sha1 = NULL;
@@ -888,20 +888,20 @@ void asd_store_writer_abort(asd_store_writer *w) {
   free(w);
 }
 
-asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *content_type, asd_store_meta *meta) {
+ep_store_status ep_store_writer_commit(ep_store_writer *w, const char *content_type, ep_store_meta *meta) {
   if (!w) return ASD_STORE_IO;
   if (w->failed) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
-  asd_store_meta m;
+  ep_store_meta m;
   memset(&m, 0, sizeof m);
   if (w->etag[0]) {
     snprintf(m.etag, sizeof m.etag, "%s", w->etag);
   } else {
     unsigned char md5[16];
     char hex[33];
-    asd_store_writer_md5(w, md5);
+    ep_store_writer_md5(w, md5);
     asd_hex_encode(md5, 16, hex);
     snprintf(m.etag, sizeof m.etag, "\"%s\"", hex);
   }
@@ -912,19 +912,19 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   if (hdr && build_header(w->key, &m, w->user_meta, hdr) != 0) {
     /* Only a key, content type and metadata too large together get here. */
     free(hdr);
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_META_TOO_LARGE;
   }
   if (!hdr || pwrite(w->fd, hdr, HDR_SIZE, 0) != HDR_SIZE) {
     free(hdr);
     CPLError(CE_Failure, CPLE_FileIO, "store: cannot write an object header in %s", w->bucket);
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   free(hdr);
   if (close(w->fd) != 0) {
     w->fd = -1;
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   w->fd = -1;
@@ -932,7 +932,7 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   if (w->final_path) {
     /* A multipart part: rename into the upload's folder; the folder is gone
      * when the upload was aborted or completed while the part streamed in. */
-    asd_store_status prc = ASD_STORE_OK;
+    ep_store_status prc = ASD_STORE_OK;
     if (rename(w->tmp_path, w->final_path) != 0) {
       prc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
       if (prc == ASD_STORE_IO)
@@ -942,14 +942,14 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
       w->tmp_path = NULL;
       if (meta) *meta = m;
     }
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return prc;
   }
 
   char fn[70];
   key_file_name(w->key, fn);
   char *final_path = path_join3(w->st->root, w->bucket, fn);
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   pthread_rwlock_wrlock(&w->st->lock);
   bucket *b = find_bucket(w->st, w->bucket, NULL);
   if (!b) {
@@ -968,21 +968,21 @@ asd_store_status asd_store_writer_commit(asd_store_writer *w, const char *conten
   pthread_rwlock_unlock(&w->st->lock);
   free(final_path);
   if (rc == ASD_STORE_OK && meta) *meta = m;
-  asd_store_writer_abort(w); /* frees; unlinks the temp file only if still there */
+  ep_store_writer_abort(w); /* frees; unlinks the temp file only if still there */
   return rc;
 }
 
-void asd_store_writer_set_user_meta(asd_store_writer *w, const char *block) {
+void ep_store_writer_set_user_meta(ep_store_writer *w, const char *block) {
   if (!w) return;
   free(w->user_meta);
   w->user_meta = block && *block ? strdup(block) : NULL;
 }
 
-void asd_store_writer_set_etag(asd_store_writer *w, const char *etag) {
+void ep_store_writer_set_etag(ep_store_writer *w, const char *etag) {
   if (w) snprintf(w->etag, sizeof w->etag, "%s", etag ? etag : "");
 }
 
-int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uint64_t len, int hash) {
+int ep_store_writer_append_fd(ep_store_writer *w, int fd, uint64_t offset, uint64_t len, int hash) {
   if (!w || w->failed) return -1;
   size_t bufsize = 1024 * 1024;
   unsigned char *buf = malloc(bufsize);
@@ -998,9 +998,9 @@ int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uin
       break;
     }
     if (hash) {
-      rc = asd_store_writer_write(w, buf, (size_t)r);
+      rc = ep_store_writer_write(w, buf, (size_t)r);
     } else {
-      /* Same as asd_store_writer_write without the digests. */
+      /* Same as ep_store_writer_write without the digests. */
       const unsigned char *p = buf;
       size_t left = (size_t)r;
       while (left > 0) {
@@ -1024,10 +1024,10 @@ int asd_store_writer_append_fd(asd_store_writer *w, int fd, uint64_t offset, uin
   return rc;
 }
 
-asd_store_status asd_store_part_writer_begin(asd_store *st, const char *dir, const char *name,
-                                             asd_store_writer **out) {
+ep_store_status ep_store_part_writer_begin(ep_store *st, const char *dir, const char *name,
+                                             ep_store_writer **out) {
   *out = NULL;
-  asd_store_writer *w = calloc(1, sizeof *w);
+  ep_store_writer *w = calloc(1, sizeof *w);
   if (!w) return ASD_STORE_IO;
   w->st = st;
   w->fd = -1;
@@ -1042,27 +1042,27 @@ asd_store_status asd_store_part_writer_begin(asd_store *st, const char *dir, con
   w->sha = EVP_MD_CTX_new();
   if (!w->bucket || !w->key || !w->tmp_path || !w->final_path || !w->md5 || !w->sha ||
       EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1 || EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd < 0) {
-    asd_store_status rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
+    ep_store_status rc = errno == ENOENT ? ASD_STORE_NO_UPLOAD : ASD_STORE_IO;
     if (rc == ASD_STORE_IO) CPLError(CE_Failure, CPLE_FileIO, "store: cannot create a part file: %s", strerror(errno));
     free(w->tmp_path);
     w->tmp_path = NULL;
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return rc;
   }
   if (lseek(w->fd, HDR_SIZE, SEEK_SET) != HDR_SIZE) {
-    asd_store_writer_abort(w);
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
   *out = w;
   return ASD_STORE_OK;
 }
 
-int asd_store_read_part_meta(const char *path, asd_store_meta *meta, uint64_t *data_offset) {
+int ep_store_read_part_meta(const char *path, ep_store_meta *meta, uint64_t *data_offset) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   unsigned char *hdr = malloc(HDR_SIZE);
@@ -1078,30 +1078,30 @@ int asd_store_read_part_meta(const char *path, asd_store_meta *meta, uint64_t *d
   return ok ? 0 : -1;
 }
 
-asd_store_status asd_store_put(asd_store *st, const char *bname, const char *key, const void *data, size_t len,
-                               const char *content_type, asd_store_meta *meta) {
-  asd_store_writer *w = NULL;
-  asd_store_status rc = asd_store_writer_begin(st, bname, key, &w);
+ep_store_status ep_store_put(ep_store *st, const char *bname, const char *key, const void *data, size_t len,
+                               const char *content_type, ep_store_meta *meta) {
+  ep_store_writer *w = NULL;
+  ep_store_status rc = ep_store_writer_begin(st, bname, key, &w);
   if (rc != ASD_STORE_OK) return rc;
-  if (len && asd_store_writer_write(w, data, len) != 0) {
-    asd_store_writer_abort(w);
+  if (len && ep_store_writer_write(w, data, len) != 0) {
+    ep_store_writer_abort(w);
     return ASD_STORE_IO;
   }
-  return asd_store_writer_commit(w, content_type, meta);
+  return ep_store_writer_commit(w, content_type, meta);
 }
 
 /* --------------------------------------------------------------- listing */
 
-static int push_entry(asd_store_listing *l, size_t *cap, const char *key, size_t keylen, int is_prefix,
-                      const asd_store_meta *m) {
+static int push_entry(ep_store_listing *l, size_t *cap, const char *key, size_t keylen, int is_prefix,
+                      const ep_store_meta *m) {
   if (l->count == *cap) {
     size_t nc = *cap ? *cap * 2 : 32;
-    asd_store_entry *ne = realloc(l->entries, nc * sizeof *ne);
+    ep_store_entry *ne = realloc(l->entries, nc * sizeof *ne);
     if (!ne) return -1;
     l->entries = ne;
     *cap = nc;
   }
-  asd_store_entry *e = &l->entries[l->count];
+  ep_store_entry *e = &l->entries[l->count];
   memset(e, 0, sizeof *e);
   e->key = malloc(keylen + 1);
   if (!e->key) return -1;
@@ -1113,15 +1113,15 @@ static int push_entry(asd_store_listing *l, size_t *cap, const char *key, size_t
   return 0;
 }
 
-asd_store_status asd_store_list(asd_store *st, const char *bname, const char *prefix, const char *delimiter,
-                                const char *after, size_t max_keys, asd_store_listing *out) {
+ep_store_status ep_store_list(ep_store *st, const char *bname, const char *prefix, const char *delimiter,
+                                const char *after, size_t max_keys, ep_store_listing *out) {
   memset(out, 0, sizeof *out);
-  if (!asd_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
+  if (!ep_store_bucket_name_valid(bname)) return ASD_STORE_BAD_BUCKET;
   if (!prefix) prefix = "";
   if (!after) after = "";
   if (delimiter && !*delimiter) delimiter = NULL;
   size_t plen = strlen(prefix), cap = 0;
-  asd_store_status rc = ASD_STORE_OK;
+  ep_store_status rc = ASD_STORE_OK;
   pthread_rwlock_rdlock(&st->lock);
   bucket *b = find_bucket(st, bname, NULL);
   if (!b) {
@@ -1169,11 +1169,11 @@ asd_store_status asd_store_list(asd_store *st, const char *bname, const char *pr
   if (out->truncated && out->count == 0) out->truncated = 0; /* max_keys == 0 */
 done:
   pthread_rwlock_unlock(&st->lock);
-  if (rc != ASD_STORE_OK) asd_store_listing_free(out);
+  if (rc != ASD_STORE_OK) ep_store_listing_free(out);
   return rc;
 }
 
-void asd_store_listing_free(asd_store_listing *l) {
+void ep_store_listing_free(ep_store_listing *l) {
   if (!l) return;
   for (size_t i = 0; i < l->count; i++) free(l->entries[i].key);
   free(l->entries);
@@ -1181,7 +1181,7 @@ void asd_store_listing_free(asd_store_listing *l) {
   memset(l, 0, sizeof *l);
 }
 
-void asd_store_totals(asd_store *st, uint64_t *objects, uint64_t *bytes) {
+void ep_store_totals(ep_store *st, uint64_t *objects, uint64_t *bytes) {
   uint64_t o = 0, by = 0;
   pthread_rwlock_rdlock(&st->lock);
   for (size_t i = 0; i < st->n; i++) {
@@ -1193,7 +1193,7 @@ void asd_store_totals(asd_store *st, uint64_t *objects, uint64_t *bytes) {
   if (bytes) *bytes = by;
 }
 
-int asd_store_parse_s3_uri(const char *uri, int allow_empty_key, char **bname, char **key) {
+int ep_store_parse_s3_uri(const char *uri, int allow_empty_key, char **bname, char **key) {
   *bname = NULL;
   *key = NULL;
   if (!uri || strncmp(uri, "s3://", 5) != 0) return -1;

@@ -84,8 +84,8 @@
 #include "sts_api.h"
 
 
-struct asd_server {
-  asd_server_config cfg;
+struct ep_server {
+  ep_server_config cfg;
   struct MHD_Daemon *d;
   int port;
   FILE *log;
@@ -113,7 +113,7 @@ typedef struct route_policy {
 #define MIB (KIB * 1024)
 
 typedef struct conn_req {
-  asd_server *srv;
+  ep_server *srv;
   struct MHD_Connection *conn;
   char *raw_uri;
   char *raw_path, *path, *raw_query;
@@ -131,12 +131,12 @@ typedef struct conn_req {
   int bad_path;       /* path did not decode (NUL byte) */
   route_kind route;
   char *endpoint;
-  asd_s3_target target;
+  ep_s3_target target;
   int have_target;
-  asd_store_writer *writer;
+  ep_store_writer *writer;
   asd_buf body;
   uint64_t bytes_in;
-  asd_ep_request req;
+  ep_request req;
   /* for stats and the access log */
   int status;
   uint64_t bytes_out;
@@ -174,7 +174,7 @@ static char *pct_decode(const char *s, size_t n) {
   return out;
 }
 
-const char *asd_ep_request_header(const asd_ep_request *req, const char *name) {
+const char *ep_request_header(const ep_request *req, const char *name) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r || !r->conn) return NULL;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -192,7 +192,7 @@ static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const 
   return MHD_YES;
 }
 
-void asd_ep_request_each_header(const asd_ep_request *req,
+void ep_request_each_header(const ep_request *req,
                                   void (*fn)(void *ctx, const char *name, const char *value), void *ctx) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r || !r->conn || !fn) return;
@@ -200,7 +200,7 @@ void asd_ep_request_each_header(const asd_ep_request *req,
   MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_header_cb, &c);
 }
 
-const char *asd_ep_request_query(const asd_ep_request *req, const char *name) {
+const char *ep_request_query(const ep_request *req, const char *name) {
   const conn_req *r = req ? req->impl : NULL;
   if (!r) return NULL;
   for (int i = 0; i < r->nq; i++)
@@ -208,13 +208,13 @@ const char *asd_ep_request_query(const asd_ep_request *req, const char *name) {
   return NULL;
 }
 
-void asd_ep_response_init(asd_ep_response *resp) {
+void ep_response_init(ep_response *resp) {
   memset(resp, 0, sizeof *resp);
   asd_buf_init(&resp->body);
   resp->fd = -1;
 }
 
-void asd_ep_response_clear(asd_ep_response *resp) {
+void ep_response_clear(ep_response *resp) {
   asd_buf_free(&resp->body);
   CSLDestroy(resp->headers);
   resp->headers = NULL;
@@ -222,7 +222,7 @@ void asd_ep_response_clear(asd_ep_response *resp) {
   resp->fd = -1;
 }
 
-void asd_ep_response_set_header(asd_ep_response *resp, const char *name, const char *value) {
+void ep_response_set_header(ep_response *resp, const char *name, const char *value) {
   size_t nl = strlen(name);
   for (int i = 0; resp->headers && resp->headers[i]; i++) {
     if (strncasecmp(resp->headers[i], name, nl) == 0 && resp->headers[i][nl] == ':') {
@@ -234,7 +234,7 @@ void asd_ep_response_set_header(asd_ep_response *resp, const char *name, const c
   resp->headers = CSLAddString(resp->headers, CPLSPrintf("%s: %s", name, value));
 }
 
-static void reset_for_error(asd_ep_response *resp) {
+static void reset_for_error(ep_response *resp) {
   asd_buf_reset(&resp->body);
   if (resp->fd >= 0) close(resp->fd);
   resp->fd = -1;
@@ -260,7 +260,7 @@ static void xml_escape_into(asd_buf *b, const char *s) {
 }
 
 /* An S3 error body, with extra elements after <Message> (see server.h). */
-void asd_ep_s3_error_extra(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+void ep_s3_error_extra(ep_response *resp, const ep_request *req, int status, const char *code,
                            const char *message, const char *const *extra) {
   reset_for_error(resp);
   resp->status = status;
@@ -280,21 +280,21 @@ void asd_ep_s3_error_extra(asd_ep_response *resp, const asd_ep_request *req, int
   asd_buf_append_str(b, "</Resource><RequestId>");
   xml_escape_into(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId></Error>");
-  asd_ep_response_set_header(resp, "Content-Type", "application/xml");
+  ep_response_set_header(resp, "Content-Type", "application/xml");
 }
 
-static void s3_error_ex(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+static void s3_error_ex(ep_response *resp, const ep_request *req, int status, const char *code,
                         const char *message, const char *extra_name, const char *extra_value) {
   const char *extra[] = {extra_name, extra_value, NULL};
-  asd_ep_s3_error_extra(resp, req, status, code, message, extra_name ? extra : NULL);
+  ep_s3_error_extra(resp, req, status, code, message, extra_name ? extra : NULL);
 }
 
-void asd_ep_s3_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+void ep_s3_error(ep_response *resp, const ep_request *req, int status, const char *code,
                        const char *message) {
   s3_error_ex(resp, req, status, code, message, NULL, NULL);
 }
 
-int asd_ep_parse_u64(const char *s, uint64_t *out) {
+int ep_parse_u64(const char *s, uint64_t *out) {
   if (!s || !*s) return -1;
   uint64_t v = 0;
   for (const char *p = s; *p; p++) {
@@ -307,7 +307,7 @@ int asd_ep_parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+void ep_json_error(ep_response *resp, const ep_request *req, int status, const char *code,
                          const char *message) {
   (void)req;
   reset_for_error(resp);
@@ -317,8 +317,8 @@ void asd_ep_json_error(asd_ep_response *resp, const asd_ep_request *req, int sta
   json_object_object_add(o, "message", json_object_new_string(message));
   asd_buf_append_str(&resp->body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
   json_object_put(o);
-  asd_ep_response_set_header(resp, "Content-Type", "application/json");
-  asd_ep_response_set_header(resp, "x-amzn-ErrorType", code);
+  ep_response_set_header(resp, "Content-Type", "application/json");
+  ep_response_set_header(resp, "x-amzn-ErrorType", code);
 }
 
 /* -------------------------------------------------- libmicrohttpd hooks */
@@ -330,7 +330,7 @@ static size_t unescape_identity(void *cls, struct MHD_Connection *c, char *s) {
 }
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
-  asd_server *srv = cls;
+  ep_server *srv = cls;
   conn_req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->srv = srv;
@@ -344,8 +344,8 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
 
 static void free_req(conn_req *r) {
   if (!r) return;
-  asd_store_writer_abort(r->writer);
-  asd_s3_target_clear(&r->target);
+  ep_store_writer_abort(r->writer);
+  ep_s3_target_clear(&r->target);
   for (int i = 0; i < r->nq; i++) {
     free(r->qnames[i]);
     free(r->qvalues[i]);
@@ -361,7 +361,7 @@ static void free_req(conn_req *r) {
   free(r);
 }
 
-static void access_log_line(asd_server *srv, conn_req *r, int completed_ok) {
+static void access_log_line(ep_server *srv, conn_req *r, int completed_ok) {
   if (!srv->log) return;
   char ts[32];
   time_t now = time(NULL);
@@ -391,7 +391,7 @@ static void access_log_line(asd_server *srv, conn_req *r, int completed_ok) {
 
 static void request_completed(void *cls, struct MHD_Connection *con, void **req_cls,
                               enum MHD_RequestTerminationCode toe) {
-  asd_server *srv = cls;
+  ep_server *srv = cls;
   (void)con;
   conn_req *r = *req_cls;
   if (!r) return;
@@ -410,15 +410,15 @@ static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 /* Sends resp (or drops the connection).  Consumes the response's resources. */
-static enum MHD_Result send_response(conn_req *r, asd_ep_response *resp) {
-  asd_server *srv = r->srv;
+static enum MHD_Result send_response(conn_req *r, ep_response *resp) {
+  ep_server *srv = r->srv;
   r->queued = 1;
   r->operation = resp->operation ? resp->operation : r->operation;
   if (resp->drop_connection) {
     r->dropped = 1;
     r->status = 0;
-    asd_ep_stats_dropped(srv->cfg.stats, r->operation);
-    asd_ep_response_clear(resp);
+    ep_stats_dropped(srv->cfg.stats, r->operation);
+    ep_response_clear(resp);
     return MHD_NO;
   }
   if (resp->status <= 0) resp->status = 500;
@@ -444,7 +444,7 @@ static enum MHD_Result send_response(conn_req *r, asd_ep_response *resp) {
     }
   }
   if (!mr) {
-    asd_ep_response_clear(resp);
+    ep_response_clear(resp);
     return MHD_NO;
   }
   int has_rid = 0;
@@ -474,22 +474,22 @@ static enum MHD_Result send_response(conn_req *r, asd_ep_response *resp) {
   MHD_destroy_response(mr);
   r->status = resp->status;
   r->bytes_out = out;
-  asd_ep_stats_record(srv->cfg.stats, r->operation, resp->status, r->bytes_in, out,
+  ep_stats_record(srv->cfg.stats, r->operation, resp->status, r->bytes_in, out,
                       asd_time_monotonic() - r->t0);
-  asd_ep_response_clear(resp);
+  ep_response_clear(resp);
   return rc;
 }
 
 /* Answers an error in the dialect of the route (XML for S3, JSON otherwise). */
 static enum MHD_Result send_error(conn_req *r, int status, const char *code, const char *message) {
-  asd_ep_response resp;
-  asd_ep_response_init(&resp);
+  ep_response resp;
+  ep_response_init(&resp);
   if (r->route == ROUTE_S3)
-    asd_ep_s3_error(&resp, &r->req, status, code, message);
+    ep_s3_error(&resp, &r->req, status, code, message);
   else if (r->route == ROUTE_STS)
-    asd_sts_api_error(&resp, &r->req, status, code, message);
+    ep_sts_api_error(&resp, &r->req, status, code, message);
   else
-    asd_ep_json_error(&resp, &r->req, status, code, message);
+    ep_json_error(&resp, &r->req, status, code, message);
   return send_response(r, &resp);
 }
 
@@ -580,18 +580,18 @@ static void classify(conn_req *r) {
     }
     return;
   }
-  if (asd_control_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Amz-Target"))) {
+  if (ep_control_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Amz-Target"))) {
     r->route = ROUTE_CONTROL;
     r->operation = "SageMaker";
     return;
   }
-  if (r->srv->cfg.sts && asd_sts_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+  if (r->srv->cfg.sts && ep_sts_api_matches(r->req.method, p, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                                                         "Content-Type"))) {
     r->route = ROUTE_STS;
     r->operation = "STS";
     return;
   }
-  if (r->srv->cfg.sso && asd_sso_api_matches(r->req.method, p)) {
+  if (r->srv->cfg.sso && ep_sso_api_matches(r->req.method, p)) {
     r->route = ROUTE_SSO;
     r->operation = "GetRoleCredentials";
     return;
@@ -601,7 +601,7 @@ static void classify(conn_req *r) {
 }
 
 typedef struct hdr_vec {
-  asd_ep_header *h;
+  ep_header *h;
   int n, cap;
 } hdr_vec;
 
@@ -610,7 +610,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
   hdr_vec *v = cls;
   if (v->n == v->cap) {
     int nc = v->cap ? v->cap * 2 : 32;
-    asd_ep_header *nh = realloc(v->h, sizeof *nh * (size_t)nc);
+    ep_header *nh = realloc(v->h, sizeof *nh * (size_t)nc);
     if (!nh) return MHD_NO;
     v->h = nh;
     v->cap = nc;
@@ -625,22 +625,22 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
  * x-amz-content-sha256), or of the headers alone when headers_only.
  * 0 = authorised (or auth off); -1 = response already queued. */
 static int check_auth(conn_req *r, const char *payload_hash, int headers_only, enum MHD_Result *rc) {
-  asd_server *srv = r->srv;
+  ep_server *srv = r->srv;
   if (!srv->cfg.auth) return 0;
   hdr_vec v = {0};
   MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &v);
-  asd_ep_auth_result res;
+  ep_auth_result res;
   memset(&res, 0, sizeof res);
-  int ok = headers_only ? asd_ep_auth_check_headers(srv->cfg.auth, &r->req, v.h, v.n, &res)
-                        : asd_ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
+  int ok = headers_only ? ep_auth_check_headers(srv->cfg.auth, &r->req, v.h, v.n, &res)
+                        : ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
   free(v.h);
   if (ok == 0) return 0;
   int status = res.status ? res.status : 403;
   const char *code = res.code ? res.code : "AccessDenied";
   const char *message = res.message[0] ? res.message : "Access Denied";
   if (r->route == ROUTE_S3 && res.headers_not_signed[0]) {
-    asd_ep_response resp;
-    asd_ep_response_init(&resp);
+    ep_response resp;
+    ep_response_init(&resp);
     s3_error_ex(&resp, &r->req, status, code, message, "HeadersNotSigned", res.headers_not_signed);
     *rc = send_response(r, &resp);
   } else {
@@ -655,26 +655,26 @@ static const char *rt_header(void *ctx, const char *name) {
 }
 
 /* Converts the runtime's response into ours. */
-static void from_rt_response(asd_rt_response *rr, asd_ep_response *resp) {
+static void from_rt_response(ep_rt_response *rr, ep_response *resp) {
   resp->status = rr->status;
   resp->drop_connection = rr->drop_connection;
   if (rr->body && rr->body_len) asd_buf_append(&resp->body, rr->body, rr->body_len);
   for (int i = 0; i < rr->n_headers; i++)
     if (rr->header_names[i] && rr->header_values[i])
-      asd_ep_response_set_header(resp, rr->header_names[i], rr->header_values[i]);
+      ep_response_set_header(resp, rr->header_names[i], rr->header_values[i]);
 }
 
-static void stats_page(asd_server *srv, asd_ep_response *resp) {
-  json_object *root = asd_ep_stats_json(srv->cfg.stats);
+static void stats_page(ep_server *srv, ep_response *resp) {
+  json_object *root = ep_stats_json(srv->cfg.stats);
   uint64_t objs = 0, bytes = 0;
-  if (srv->cfg.store) asd_store_totals(srv->cfg.store, &objs, &bytes);
+  if (srv->cfg.store) ep_store_totals(srv->cfg.store, &objs, &bytes);
   json_object *st = json_object_new_object();
   json_object_object_add(st, "objects", json_object_new_int64((int64_t)objs));
   json_object_object_add(st, "bytes", json_object_new_int64((int64_t)bytes));
   json_object_object_add(root, "store", st);
   json_object_object_add(root, "in_flight_http", json_object_new_int(atomic_load(&srv->in_flight) - 1));
   if (srv->cfg.runtime) {
-    json_object *rt = asd_runtime_stats_json(srv->cfg.runtime);
+    json_object *rt = ep_runtime_stats_json(srv->cfg.runtime);
     json_object *tot = NULL;
     /* The invocation totals are repeated at the top level for quick reading. */
     if (rt && json_object_object_get_ex(rt, "totals", &tot)) {
@@ -690,16 +690,16 @@ static void stats_page(asd_server *srv, asd_ep_response *resp) {
     }
     if (rt) json_object_object_add(root, "runtime", rt);
   }
-  if (srv->cfg.sts) json_object_object_add(root, "sts", asd_sts_api_stats_json(srv->cfg.sts));
-  if (srv->cfg.sso) json_object_object_add(root, "sso", asd_sso_api_stats_json(srv->cfg.sso));
+  if (srv->cfg.sts) json_object_object_add(root, "sts", ep_sts_api_stats_json(srv->cfg.sts));
+  if (srv->cfg.sso) json_object_object_add(root, "sso", ep_sso_api_stats_json(srv->cfg.sso));
   if (srv->cfg.faults) {
-    json_object *f = asd_faults_stats_json(srv->cfg.faults);
+    json_object *f = ep_faults_stats_json(srv->cfg.faults);
     if (f) json_object_object_add(root, "faults", f);
   }
   asd_buf_append_str(&resp->body, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
   json_object_put(root);
   resp->status = 200;
-  asd_ep_response_set_header(resp, "Content-Type", "application/json");
+  ep_response_set_header(resp, "Content-Type", "application/json");
 }
 
 /* The route's body cap and signature requirement (see the essay above).
@@ -709,7 +709,7 @@ static route_policy route_policy_of(const conn_req *r) {
   route_policy p = {0, 1};
   switch (r->route) {
     case ROUTE_S3:
-      p.body_cap = asd_s3_op_streams_body(r->target.op) ? UINT64_MAX : 2 * MIB;
+      p.body_cap = ep_s3_op_streams_body(r->target.op) ? UINT64_MAX : 2 * MIB;
       break;
     case ROUTE_STS:
     case ROUTE_CONTROL: /* small form or JSON requests */
@@ -735,7 +735,7 @@ static route_policy route_policy_of(const conn_req *r) {
 
 /* The answer to a body over the route's cap, in the route's dialect. */
 static enum MHD_Result send_too_large(conn_req *r) {
-  if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op))
+  if (r->route == ROUTE_S3 && ep_s3_op_streams_body(r->target.op))
     return send_error(r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
   if (r->route == ROUTE_S3) return send_error(r, 400, "MaxMessageLengthExceeded", "Your request was too big.");
   return send_error(r, 413, "ValidationError", "The request payload exceeds the maximum allowed size");
@@ -748,7 +748,7 @@ static int announces_body(const conn_req *r) {
   const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
   uint64_t n = 0;
   if (te) return 1;
-  return cl && (asd_ep_parse_u64(cl, &n) != 0 || n > 0);
+  return cl && (ep_parse_u64(cl, &n) != 0 || n > 0);
 }
 
 /* Step 1's authentication (see the essay): in full where the headers allow,
@@ -765,7 +765,7 @@ static int authenticate_headers(conn_req *r, const route_policy *pol, enum MHD_R
 /* --------------------------------------------------------- access handler */
 
 static enum MHD_Result on_headers(conn_req *r, const char *method) {
-  asd_server *srv = r->srv;
+  ep_server *srv = r->srv;
   enum MHD_Result rc = MHD_YES;
   r->started = 1;
   snprintf(r->request_id, sizeof r->request_id, "%016llX", (unsigned long long)asd_random_u64());
@@ -778,61 +778,61 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   r->req.raw_query = r->raw_query;
   r->req.request_id = r->request_id;
   r->req.impl = r;
-  if (asd_s3_parse_host(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host"), srv->cfg.domains,
+  if (ep_s3_parse_host(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host"), srv->cfg.domains,
                         r->host_bucket, r->host_region))
     r->req.host_bucket = r->host_bucket;
   r->req.host_region = r->host_region[0] ? r->host_region : NULL;
   classify(r);
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
   if (r->route == ROUTE_SSO) { /* unsigned, bearer token: answered from the headers, no body read */
-    asd_ep_response resp;
-    asd_ep_response_init(&resp);
-    asd_sso_api_handle(srv->cfg.sso, &r->req, &resp);
+    ep_response resp;
+    ep_response_init(&resp);
+    ep_sso_api_handle(srv->cfg.sso, &r->req, &resp);
     return send_response(r, &resp);
   }
 
   if (r->route == ROUTE_S3) {
-    asd_ep_response resp;
-    asd_ep_response_init(&resp);
-    if (asd_s3_route(srv->cfg.s3, &r->req, &r->target, &resp) != 0) {
+    ep_response resp;
+    ep_response_init(&resp);
+    if (ep_s3_route(srv->cfg.s3, &r->req, &r->target, &resp) != 0) {
       r->operation = r->target.operation;
-      asd_s3_target_clear(&r->target);
+      ep_s3_target_clear(&r->target);
       return send_response(r, &resp);
     }
     r->have_target = 1;
     r->operation = r->target.operation;
     /* Another region's bucket is redirected before its signature is
      * checked, as the front end of the wrong region does. */
-    if (asd_s3_check_region(srv->cfg.buckets, &r->req, &r->target, &resp) != 0) return send_response(r, &resp);
-    asd_ep_response_clear(&resp);
+    if (ep_s3_check_region(srv->cfg.buckets, &r->req, &r->target, &resp) != 0) return send_response(r, &resp);
+    ep_response_clear(&resp);
   }
   route_policy pol = route_policy_of(r);
   r->body_cap = pol.body_cap;
   if (authenticate_headers(r, &pol, &rc) != 0) return rc;
   if (r->route == ROUTE_S3 && r->target.bucket) {
     /* Owner and encryption policy, before a byte of the body is read. */
-    asd_ep_response resp;
-    asd_ep_response_init(&resp);
-    int exists = asd_store_head_bucket(srv->cfg.store, r->target.bucket) == ASD_STORE_OK;
-    if (asd_s3_check_bucket_policy(srv->cfg.buckets, &r->req, &r->target, exists, &resp) != 0)
+    ep_response resp;
+    ep_response_init(&resp);
+    int exists = ep_store_head_bucket(srv->cfg.store, r->target.bucket) == ASD_STORE_OK;
+    if (ep_s3_check_bucket_policy(srv->cfg.buckets, &r->req, &r->target, exists, &resp) != 0)
       return send_response(r, &resp);
-    asd_ep_response_clear(&resp);
+    ep_response_clear(&resp);
   }
 
   /* The body's size, before a byte of it is read. */
   const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
   uint64_t n = 0;
-  if (cl && asd_ep_parse_u64(cl, &n) != 0) {
+  if (cl && ep_parse_u64(cl, &n) != 0) {
     if (r->route == ROUTE_S3) return send_error(r, 400, "InvalidArgument", "Content-Length is not a number.");
     return send_error(r, 400, "ValidationError", "Content-Length is not a number.");
   }
   if ((cl && n > r->body_cap) || (r->body_cap == 0 && announces_body(r))) return send_too_large(r);
-  if (r->route == ROUTE_S3 && asd_s3_op_streams_body(r->target.op)) {
-    asd_ep_response resp;
-    asd_ep_response_init(&resp);
-    if (asd_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)
+  if (r->route == ROUTE_S3 && ep_s3_op_streams_body(r->target.op)) {
+    ep_response resp;
+    ep_response_init(&resp);
+    if (ep_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)
       return send_response(r, &resp);
-    asd_ep_response_clear(&resp);
+    ep_response_clear(&resp);
   }
   return MHD_YES;
 }
@@ -842,13 +842,13 @@ static void on_body(conn_req *r, const char *data, size_t n) {
   if (r->too_large) return;
   if (r->bytes_in > r->body_cap) {
     r->too_large = 1;
-    asd_store_writer_abort(r->writer);
+    ep_store_writer_abort(r->writer);
     r->writer = NULL;
     asd_buf_free(&r->body);
     return;
   }
   if (r->writer) {
-    if (asd_store_writer_write(r->writer, data, n) != 0) {
+    if (ep_store_writer_write(r->writer, data, n) != 0) {
       /* The commit reports the failure. */
     }
   } else if (asd_buf_append(&r->body, data, n) != 0) {
@@ -857,7 +857,7 @@ static void on_body(conn_req *r, const char *data, size_t n) {
 }
 
 static enum MHD_Result on_complete(conn_req *r) {
-  asd_server *srv = r->srv;
+  ep_server *srv = r->srv;
   enum MHD_Result rc = MHD_YES;
   if (r->too_large) return send_too_large(r);
   r->req.body = r->body.len ? r->body.data : NULL;
@@ -866,14 +866,14 @@ static enum MHD_Result on_complete(conn_req *r) {
   if (r->auth_pending) {
     char hash[65];
     if (r->writer)
-      asd_store_writer_sha256_hex(r->writer, hash);
+      ep_store_writer_sha256_hex(r->writer, hash);
     else
       asd_sha256_hex(r->body.data ? (const void *)r->body.data : "", r->body.len, hash);
     if (check_auth(r, hash, 0, &rc) != 0) return rc;
   }
 
-  asd_ep_response resp;
-  asd_ep_response_init(&resp);
+  ep_response resp;
+  ep_response_init(&resp);
   switch (r->route) {
     case ROUTE_STATS:
       stats_page(srv, &resp);
@@ -881,75 +881,75 @@ static enum MHD_Result on_complete(conn_req *r) {
     case ROUTE_HEALTH:
       resp.status = 200;
       asd_buf_append_str(&resp.body, "{\"status\":\"ok\"}");
-      asd_ep_response_set_header(&resp, "Content-Type", "application/json");
+      ep_response_set_header(&resp, "Content-Type", "application/json");
       break;
     case ROUTE_NOT_FOUND:
-      asd_ep_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
+      ep_json_error(&resp, &r->req, 404, "UnknownOperationException", "No such operation on this server");
       break;
     case ROUTE_STS:
-      asd_sts_api_handle(srv->cfg.sts, &r->req, &resp);
+      ep_sts_api_handle(srv->cfg.sts, &r->req, &resp);
       break;
     case ROUTE_CONTROL:
-      asd_control_api_handle(srv->cfg.runtime, srv->cfg.policy, srv->cfg.region, &r->req, &resp);
+      ep_control_api_handle(srv->cfg.runtime, srv->cfg.policy, srv->cfg.region, &r->req, &resp);
       break;
     case ROUTE_SSO: /* answered in on_headers */
       break;
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {
       if (strcmp(r->req.method, "POST") != 0) {
-        asd_ep_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
+        ep_json_error(&resp, &r->req, 405, "UnknownOperationException", "Invocations must be POST requests");
         break;
       }
       if (!srv->cfg.runtime) {
-        asd_ep_json_error(&resp, &r->req, 400, "ValidationError",
+        ep_json_error(&resp, &r->req, 400, "ValidationError",
                             CPLSPrintf("Endpoint %s not found (no endpoints are configured).", r->endpoint));
         break;
       }
-      asd_rt_response rr;
-      asd_rt_response_init(&rr);
+      ep_rt_response rr;
+      ep_rt_response_init(&rr);
       if (r->route == ROUTE_ASYNC)
-        asd_runtime_invoke_async(srv->cfg.runtime, r->endpoint, rt_header, r, &rr);
+        ep_runtime_invoke_async(srv->cfg.runtime, r->endpoint, rt_header, r, &rr);
       else
-        asd_runtime_invoke_sync(srv->cfg.runtime, r->endpoint, rt_header, r, r->req.body, r->req.body_len, &rr);
+        ep_runtime_invoke_sync(srv->cfg.runtime, r->endpoint, rt_header, r, r->req.body, r->req.body_len, &rr);
       from_rt_response(&rr, &resp);
       if (rr.status >= 400 && rr.error_code) r->operation = r->route == ROUTE_ASYNC ? "InvokeEndpointAsync" : "InvokeEndpoint";
-      asd_rt_response_clear(&rr);
+      ep_rt_response_clear(&rr);
       break;
     }
     case ROUTE_S3: {
-      if (asd_ep_policy_check_s3(srv->cfg.policy, srv->cfg.store, &r->req, &r->target, &resp) != 0) {
-        asd_store_writer_abort(r->writer); /* -deny: IAM says no before S3 does anything */
+      if (ep_policy_check_s3(srv->cfg.policy, srv->cfg.store, &r->req, &r->target, &resp) != 0) {
+        ep_store_writer_abort(r->writer); /* -deny: IAM says no before S3 does anything */
         r->writer = NULL;
         break;
       }
       /* Faults apply to S3 requests only; the runtime applies its own. */
       if (srv->cfg.faults) {
-        int ms = asd_faults_slow_consumer_ms(srv->cfg.faults);
+        int ms = ep_faults_slow_consumer_ms(srv->cfg.faults);
         if (ms > 0) asd_sleep(ms / 1000.0);
-        asd_s3_fault f = asd_faults_s3(srv->cfg.faults);
+        ep_s3_fault f = ep_faults_s3(srv->cfg.faults);
         if (f != ASD_S3_FAULT_NONE) {
-          asd_store_writer_abort(r->writer);
+          ep_store_writer_abort(r->writer);
           r->writer = NULL;
           if (f == ASD_S3_FAULT_DROP) {
             resp.drop_connection = 1;
           } else if (f == ASD_S3_FAULT_503_SLOWDOWN) {
-            asd_ep_s3_error(&resp, &r->req, 503, "SlowDown", "Please reduce your request rate.");
+            ep_s3_error(&resp, &r->req, 503, "SlowDown", "Please reduce your request rate.");
           } else {
-            asd_ep_s3_error(&resp, &r->req, 500, "InternalError", "We encountered an internal error. Please try again.");
+            ep_s3_error(&resp, &r->req, 500, "InternalError", "We encountered an internal error. Please try again.");
           }
           break;
         }
       }
       if (r->writer) {
-        asd_store_writer *w = r->writer;
+        ep_store_writer *w = r->writer;
         r->writer = NULL;
-        asd_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, &resp);
+        ep_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, &resp);
       } else {
         /* The body (empty too) against the hash the signature covered. */
         char hash[65];
         asd_sha256_hex(r->body.data ? (const void *)r->body.data : "", r->body.len, hash);
-        if (asd_s3_check_payload_hash(&r->req, hash, &resp) != 0) break;
-        asd_s3_handle(srv->cfg.s3, &r->req, &r->target, &resp);
+        if (ep_s3_check_payload_hash(&r->req, hash, &resp) != 0) break;
+        ep_s3_handle(srv->cfg.s3, &r->req, &r->target, &resp);
       }
       break;
     }
@@ -990,8 +990,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   fprintf(stderr, "asyncdetect_endpoint: libmicrohttpd: %s\n", msg);
 }
 
-asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err_len) {
-  asd_server *srv = calloc(1, sizeof *srv);
+ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_len) {
+  ep_server *srv = calloc(1, sizeof *srv);
   if (!srv) {
     snprintf(err, err_len, "out of memory");
     return NULL;
@@ -1065,19 +1065,19 @@ asd_server *asd_server_start(const asd_server_config *cfg, char *err, size_t err
   return srv;
 }
 
-int asd_server_port(const asd_server *srv) { return srv ? srv->port : 0; }
+int ep_server_port(const ep_server *srv) { return srv ? srv->port : 0; }
 
-void asd_server_quiesce(asd_server *srv) {
+void ep_server_quiesce(ep_server *srv) {
   if (!srv || !srv->d) return;
   MHD_socket s = MHD_quiesce_daemon(srv->d);
   if (s != MHD_INVALID_SOCKET) close(s);
 }
 
-int asd_server_in_flight(const asd_server *srv) {
-  return srv ? atomic_load(&((asd_server *)srv)->in_flight) : 0;
+int ep_server_in_flight(const ep_server *srv) {
+  return srv ? atomic_load(&((ep_server *)srv)->in_flight) : 0;
 }
 
-void asd_server_stop(asd_server *srv) {
+void ep_server_stop(ep_server *srv) {
   if (!srv) return;
   if (srv->d) MHD_stop_daemon(srv->d);
   if (srv->log) fclose(srv->log);

@@ -39,30 +39,30 @@
 
 #include "sts_api.h"
 
-struct asd_sso_api {
+struct ep_sso_api {
   pthread_mutex_t mu;
   char *token;
-  asd_sts_api *sessions;
+  ep_sts_api *sessions;
   int duration;
   long long calls, issued, unauthorized;
 };
 
-asd_sso_api *asd_sso_api_new(const char *token, asd_sts_api *sessions, int duration) {
+ep_sso_api *ep_sso_api_new(const char *token, ep_sts_api *sessions, int duration) {
   if (!token || !*token || !sessions) return NULL;
-  asd_sso_api *s = calloc(1, sizeof *s);
+  ep_sso_api *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
   s->token = strdup(token);
   s->sessions = sessions;
   s->duration = duration > 0 ? duration : 3600;
   if (!s->token) {
-    asd_sso_api_free(s);
+    ep_sso_api_free(s);
     return NULL;
   }
   return s;
 }
 
-void asd_sso_api_free(asd_sso_api *s) {
+void ep_sso_api_free(ep_sso_api *s) {
   if (!s) return;
   if (s->token) {
     OPENSSL_cleanse(s->token, strlen(s->token));
@@ -72,11 +72,11 @@ void asd_sso_api_free(asd_sso_api *s) {
   free(s);
 }
 
-int asd_sso_api_matches(const char *method, const char *path) {
+int ep_sso_api_matches(const char *method, const char *path) {
   return method && path && strcmp(method, "GET") == 0 && strcmp(path, "/federation/credentials") == 0;
 }
 
-static void count(asd_sso_api *s, long long *field) {
+static void count(ep_sso_api *s, long long *field) {
   pthread_mutex_lock(&s->mu);
   (*field)++;
   pthread_mutex_unlock(&s->mu);
@@ -84,7 +84,7 @@ static void count(asd_sso_api *s, long long *field) {
 
 /* Constant time in the presented token's content: a wrong guess takes as
  * long wherever it differs. */
-static int token_ok(const asd_sso_api *s, const char *presented) {
+static int token_ok(const ep_sso_api *s, const char *presented) {
   if (!presented) return 0;
   size_t n = strlen(s->token);
   return strlen(presented) == n && CRYPTO_memcmp(presented, s->token, n) == 0;
@@ -97,12 +97,12 @@ static int account_ok(const char *a) {
   return 1;
 }
 
-static void answer(asd_sso_api *s, const asd_ep_request *req, asd_ep_response *resp) {
+static void answer(ep_sso_api *s, const ep_request *req, ep_response *resp) {
   char akid[24], secret[48];
   char *token = NULL;
   double expires = 0;
-  if (asd_sts_api_issue(s->sessions, s->duration, akid, secret, &token, &expires) != 0) {
-    asd_ep_json_error(resp, req, 429, "TooManyRequestsException", "Too many active sessions; try again later.");
+  if (ep_sts_api_issue(s->sessions, s->duration, akid, secret, &token, &expires) != 0) {
+    ep_json_error(resp, req, 429, "TooManyRequestsException", "Too many active sessions; try again later.");
     return;
   }
   count(s, &s->issued);
@@ -125,30 +125,30 @@ static void answer(asd_sso_api *s, const asd_ep_request *req, asd_ep_response *r
   OPENSSL_cleanse(token, strlen(token));
   free(token);
   resp->status = 200;
-  asd_ep_response_set_header(resp, "Content-Type", "application/json");
+  ep_response_set_header(resp, "Content-Type", "application/json");
 }
 
-void asd_sso_api_handle(asd_sso_api *s, const asd_ep_request *req, asd_ep_response *resp) {
+void ep_sso_api_handle(ep_sso_api *s, const ep_request *req, ep_response *resp) {
   resp->operation = "GetRoleCredentials";
   count(s, &s->calls);
-  const char *bearer = asd_ep_request_header(req, "x-amz-sso_bearer_token");
-  const char *account = asd_ep_request_query(req, "account_id");
-  const char *role = asd_ep_request_query(req, "role_name");
+  const char *bearer = ep_request_header(req, "x-amz-sso_bearer_token");
+  const char *account = ep_request_query(req, "account_id");
+  const char *role = ep_request_query(req, "role_name");
   if (!token_ok(s, bearer)) {
     count(s, &s->unauthorized);
-    asd_ep_json_error(resp, req, 401, "UnauthorizedException", "Session token not found or invalid");
+    ep_json_error(resp, req, 401, "UnauthorizedException", "Session token not found or invalid");
   } else if (!account || !*account) {
-    asd_ep_json_error(resp, req, 400, "InvalidRequestException", "The request must contain account_id.");
+    ep_json_error(resp, req, 400, "InvalidRequestException", "The request must contain account_id.");
   } else if (!role || !*role) {
-    asd_ep_json_error(resp, req, 400, "InvalidRequestException", "The request must contain role_name.");
+    ep_json_error(resp, req, 400, "InvalidRequestException", "The request must contain role_name.");
   } else if (!account_ok(account)) {
-    asd_ep_json_error(resp, req, 400, "InvalidRequestException", "account_id must be a 12-digit AWS account id.");
+    ep_json_error(resp, req, 400, "InvalidRequestException", "account_id must be a 12-digit AWS account id.");
   } else {
     answer(s, req, resp);
   }
 }
 
-json_object *asd_sso_api_stats_json(asd_sso_api *s) {
+json_object *ep_sso_api_stats_json(ep_sso_api *s) {
   json_object *o = json_object_new_object();
   pthread_mutex_lock(&s->mu);
   json_object_object_add(o, "get_role_credentials_calls", json_object_new_int64(s->calls));

@@ -22,26 +22,26 @@ extern "C" {
 #endif
 
 struct json_object;
-struct asd_sts_api;
-typedef struct asd_sso_api asd_sso_api;
+struct ep_sts_api;
+typedef struct ep_sso_api ep_sso_api;
 
 /* token: the bearer token to accept (copied).  sessions: where issued
  * credentials are kept and looked up by the verifier (not owned).
  * duration: seconds the issued credentials live (0 = 3600). */
-asd_sso_api *asd_sso_api_new(const char *token, struct asd_sts_api *sessions, int duration);
-void asd_sso_api_free(asd_sso_api *s);
+ep_sso_api *ep_sso_api_new(const char *token, struct ep_sts_api *sessions, int duration);
+void ep_sso_api_free(ep_sso_api *s);
 
 /* Is this GetRoleCredentials (GET /federation/credentials)? */
-int asd_sso_api_matches(const char *method, const char *path);
+int ep_sso_api_matches(const char *method, const char *path);
 
 /* Answers it: 200 {"roleCredentials":{...}}, or the service's errors
  * (UnauthorizedException 401 for a missing or wrong token,
  * InvalidRequestException 400 for missing or malformed parameters,
  * TooManyRequestsException 429 when the session table is full). */
-void asd_sso_api_handle(asd_sso_api *s, const asd_ep_request *req, asd_ep_response *resp);
+void ep_sso_api_handle(ep_sso_api *s, const ep_request *req, ep_response *resp);
 
 /* {"get_role_credentials_calls":n,"credentials_issued":n,"unauthorized":n} */
-struct json_object *asd_sso_api_stats_json(asd_sso_api *s);
+struct json_object *ep_sso_api_stats_json(ep_sso_api *s);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ typedef struct op_stats {
   size_t ring_n, ring_pos;
 } op_stats;
 
-struct asd_ep_stats {
+struct ep_stats {
   pthread_mutex_t mu;
   double t0;
   uint64_t total, bytes_in, bytes_out, dropped;
@@ -42,22 +42,22 @@ struct asd_ep_stats {
   int n_ops;
 };
 
-asd_ep_stats *asd_ep_stats_new(void) {
-  asd_ep_stats *s = calloc(1, sizeof *s);
+ep_stats *ep_stats_new(void) {
+  ep_stats *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
   s->t0 = asd_time_monotonic();
   return s;
 }
 
-void asd_ep_stats_free(asd_ep_stats *s) {
+void ep_stats_free(ep_stats *s) {
   if (!s) return;
   for (int i = 0; i < s->n_ops; i++) free(s->ops[i]);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
-static op_stats *find_op(asd_ep_stats *s, const char *name) {
+static op_stats *find_op(ep_stats *s, const char *name) {
   for (int i = 0; i < s->n_ops; i++)
     if (s->ops[i]->name == name || strcmp(s->ops[i]->name, name) == 0) return s->ops[i];
   if (s->n_ops == MAX_OPS) return NULL;
@@ -68,7 +68,7 @@ static op_stats *find_op(asd_ep_stats *s, const char *name) {
   return o;
 }
 
-void asd_ep_stats_record(asd_ep_stats *s, const char *operation, int status, uint64_t bytes_in,
+void ep_stats_record(ep_stats *s, const char *operation, int status, uint64_t bytes_in,
                          uint64_t bytes_out, double seconds) {
   if (!s) return;
   if (!operation) operation = "Unknown";
@@ -95,7 +95,7 @@ void asd_ep_stats_record(asd_ep_stats *s, const char *operation, int status, uin
   pthread_mutex_unlock(&s->mu);
 }
 
-void asd_ep_stats_dropped(asd_ep_stats *s, const char *operation) {
+void ep_stats_dropped(ep_stats *s, const char *operation) {
   if (!s) return;
   (void)operation;
   pthread_mutex_lock(&s->mu);
@@ -115,7 +115,7 @@ static double pct(const float *sorted, size_t n, double p) {
   return sorted[i];
 }
 
-struct json_object *asd_ep_stats_json(asd_ep_stats *s) {
+struct json_object *ep_stats_json(ep_stats *s) {
   json_object *root = json_object_new_object();
   if (!s) return root;
   float *tmp = malloc(sizeof(float) * RING);

@@ -17,20 +17,20 @@ extern "C" {
 #endif
 
 struct json_object;
-typedef struct asd_ep_stats asd_ep_stats;
+typedef struct ep_stats ep_stats;
 
-asd_ep_stats *asd_ep_stats_new(void);
-void asd_ep_stats_free(asd_ep_stats *s);
+ep_stats *ep_stats_new(void);
+void ep_stats_free(ep_stats *s);
 
 /* operation must be a string with static storage duration. */
-void asd_ep_stats_record(asd_ep_stats *s, const char *operation, int status, uint64_t bytes_in,
+void ep_stats_record(ep_stats *s, const char *operation, int status, uint64_t bytes_in,
                          uint64_t bytes_out, double seconds);
-void asd_ep_stats_dropped(asd_ep_stats *s, const char *operation);
+void ep_stats_dropped(ep_stats *s, const char *operation);
 
 /* {"uptime_s":..,"requests_total":..,"bytes_in":..,"bytes_out":..,"dropped":..,
  *  "requests":{OP:{"count":n,"by_status":{"200":n,..},"latency_ms":{p50,p90,p99,max}}}}
  * New object owned by the caller. */
-struct json_object *asd_ep_stats_json(asd_ep_stats *s);
+struct json_object *ep_stats_json(ep_stats *s);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
  * runs offline: the client signs AssumeRole with its base credentials, this
  * file answers with temporary credentials, and every S3 and SageMaker call
  * after that is signed with them and verified by the same SigV4 verifier as
- * any other request (auth.c asks asd_sts_api_lookup for the secret of a key
+ * any other request (auth.c asks ep_sts_api_lookup for the secret of a key
  * it does not know).
  *
  * The protocol is STS's "query" protocol: a form-encoded POST to "/" with
@@ -61,7 +61,7 @@ typedef struct session {
   double expires; /* wall-clock seconds */
 } session;
 
-struct asd_sts_api {
+struct ep_sts_api {
   pthread_mutex_t mu;
   char *external_id;
   session *sessions;
@@ -70,20 +70,20 @@ struct asd_sts_api {
   double clock; /* 0 = real time; tests set a fixed time */
 };
 
-static double now_s(const asd_sts_api *s) { return s->clock > 0 ? s->clock : (double)time(NULL); }
+static double now_s(const ep_sts_api *s) { return s->clock > 0 ? s->clock : (double)time(NULL); }
 
-void asd_sts_api_set_clock(asd_sts_api *s, double now) {
+void ep_sts_api_set_clock(ep_sts_api *s, double now) {
   if (s) s->clock = now;
 }
 
-asd_sts_api *asd_sts_api_new(const char *required_external_id) {
-  asd_sts_api *s = calloc(1, sizeof *s);
+ep_sts_api *ep_sts_api_new(const char *required_external_id) {
+  ep_sts_api *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->mu, NULL);
   if (required_external_id && *required_external_id) {
     s->external_id = strdup(required_external_id);
     if (!s->external_id) {
-      asd_sts_api_free(s);
+      ep_sts_api_free(s);
       return NULL;
     }
   }
@@ -99,7 +99,7 @@ static void session_wipe(session *x) {
   memset(x, 0, sizeof *x);
 }
 
-void asd_sts_api_free(asd_sts_api *s) {
+void ep_sts_api_free(ep_sts_api *s) {
   if (!s) return;
   for (int i = 0; i < s->n; i++) session_wipe(&s->sessions[i]);
   free(s->sessions);
@@ -108,7 +108,7 @@ void asd_sts_api_free(asd_sts_api *s) {
   free(s);
 }
 
-int asd_sts_api_matches(const char *method, const char *path, const char *content_type) {
+int ep_sts_api_matches(const char *method, const char *path, const char *content_type) {
   if (!method || !path || strcmp(method, "POST") != 0 || strcmp(path, "/") != 0 || !content_type) return 0;
   return strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0;
 }
@@ -121,7 +121,7 @@ static void xml_escape(asd_buf *b, const char *s) {
   CPLFree(e);
 }
 
-void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+void ep_sts_api_error(ep_response *resp, const ep_request *req, int status, const char *code,
                        const char *message) {
   asd_buf_reset(&resp->body);
   resp->status = status;
@@ -136,8 +136,8 @@ void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int sta
   asd_buf_append_str(b, "</Message>\n  </Error>\n  <RequestId>");
   xml_escape(b, req && req->request_id ? req->request_id : "");
   asd_buf_append_str(b, "</RequestId>\n</ErrorResponse>\n");
-  asd_ep_response_set_header(resp, "Content-Type", "text/xml");
-  if (req && req->request_id) asd_ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
+  ep_response_set_header(resp, "Content-Type", "text/xml");
+  if (req && req->request_id) ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -167,10 +167,10 @@ static char *form_value(const unsigned char *body, size_t len, const char *name)
 }
 
 /* A parameter from the body, else from the query string (STS accepts both). */
-static char *param(const asd_ep_request *req, const char *name) {
+static char *param(const ep_request *req, const char *name) {
   char *v = req->body ? form_value(req->body, req->body_len, name) : NULL;
   if (v) return v;
-  const char *q = asd_ep_request_query(req, name);
+  const char *q = ep_request_query(req, name);
   return q ? CPLStrdup(q) : NULL;
 }
 
@@ -216,7 +216,7 @@ static const char UPPER32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 static const char SECRET64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Drops expired sessions (caller holds the mutex). */
-static void prune(asd_sts_api *s, double now) {
+static void prune(ep_sts_api *s, double now) {
   int k = 0;
   for (int i = 0; i < s->n; i++) {
     if (s->sessions[i].expires <= now)
@@ -227,7 +227,7 @@ static void prune(asd_sts_api *s, double now) {
   s->n = k;
 }
 
-int asd_sts_api_issue(asd_sts_api *s, int duration, char akid[24], char secret[48], char **token,
+int ep_sts_api_issue(ep_sts_api *s, int duration, char akid[24], char secret[48], char **token,
                       double *expires) {
   session x;
   memset(&x, 0, sizeof x);
@@ -286,7 +286,7 @@ static int token_matches(const char *presented, const char *issued) {
   return strlen(presented) == n && CRYPTO_memcmp(presented, issued, n) == 0;
 }
 
-int asd_sts_api_is_issued(asd_sts_api *s, const char *access_key_id) {
+int ep_sts_api_is_issued(ep_sts_api *s, const char *access_key_id) {
   if (!s || !access_key_id) return 0;
   int found = 0;
   pthread_mutex_lock(&s->mu);
@@ -297,12 +297,12 @@ int asd_sts_api_is_issued(asd_sts_api *s, const char *access_key_id) {
 
 /* The access key id a request was signed with: the Credential= of the
  * Authorization header, or X-Amz-Credential of a presigned URL. */
-static void signing_key_id(const asd_ep_request *req, char *out, size_t size) {
+static void signing_key_id(const ep_request *req, char *out, size_t size) {
   out[0] = '\0';
   const char *cred = NULL;
-  const char *auth = asd_ep_request_header(req, "Authorization");
+  const char *auth = ep_request_header(req, "Authorization");
   if (auth && (cred = strstr(auth, "Credential=")) != NULL) cred += 11;
-  if (!cred) cred = asd_ep_request_query(req, "X-Amz-Credential");
+  if (!cred) cred = ep_request_query(req, "X-Amz-Credential");
   if (!cred) return;
   size_t n = strcspn(cred, "/, ");
   if (n >= size) return;
@@ -310,9 +310,9 @@ static void signing_key_id(const asd_ep_request *req, char *out, size_t size) {
   out[n] = '\0';
 }
 
-int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
+int ep_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                        size_t secret_out_size) {
-  asd_sts_api *s = user;
+  ep_sts_api *s = user;
   if (!s || !access_key_id) return -1;
   int rc = -1;
   double now = now_s(s);
@@ -336,7 +336,7 @@ int asd_sts_api_lookup(void *user, const char *access_key_id, const char *sessio
 
 /* ------------------------------------------------------------ AssumeRole */
 
-static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp) {
+static void assume_role(ep_sts_api *s, const ep_request *req, ep_response *resp) {
   char *arn = param(req, "RoleArn");
   char *name = param(req, "RoleSessionName");
   char *dur = param(req, "DurationSeconds");
@@ -346,35 +346,35 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
   int duration = 3600;
   char caller[64];
   signing_key_id(req, caller, sizeof caller);
-  int chained = caller[0] && asd_sts_api_is_issued(s, caller);
+  int chained = caller[0] && ep_sts_api_is_issued(s, caller);
   if (!arn || !*arn) {
-    asd_sts_api_error(resp, req, 400, "MissingParameter", "The request must contain the parameter RoleArn.");
+    ep_sts_api_error(resp, req, 400, "MissingParameter", "The request must contain the parameter RoleArn.");
   } else if (!name || !*name) {
-    asd_sts_api_error(resp, req, 400, "MissingParameter", "The request must contain the parameter RoleSessionName.");
+    ep_sts_api_error(resp, req, 400, "MissingParameter", "The request must contain the parameter RoleSessionName.");
   } else if (parse_role_arn(arn, account, &role_name) != 0) {
-    asd_sts_api_error(resp, req, 400, "ValidationError",
+    ep_sts_api_error(resp, req, 400, "ValidationError",
                       CPLSPrintf("%.200s is invalid: expected arn:aws:iam::ACCOUNT:role/NAME", arn));
   } else if (strlen(name) < 2 || strlen(name) > 64 || !chars_ok(name, "+=,.@-")) {
-    asd_sts_api_error(resp, req, 400, "ValidationError",
+    ep_sts_api_error(resp, req, 400, "ValidationError",
                       "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: "
                       "2 to 64 characters of [\\w+=,.@-]");
   } else if (dur && (sscanf(dur, "%d", &duration) != 1 || duration < 900 || duration > 43200)) {
-    asd_sts_api_error(resp, req, 400, "ValidationError",
+    ep_sts_api_error(resp, req, 400, "ValidationError",
                       "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: "
                       "Member must have value between 900 and 43200");
   } else if (ext && (strlen(ext) < 2 || strlen(ext) > 1224 || !chars_ok(ext, "+=,.@:/-"))) {
-    asd_sts_api_error(resp, req, 400, "ValidationError",
+    ep_sts_api_error(resp, req, 400, "ValidationError",
                       "1 validation error detected: Value at 'externalId' failed to satisfy constraint: "
                       "2 to 1224 characters of [\\w+=,.@:/-]");
   } else if (duration > 3600 && chained) {
     /* Role chaining: credentials this endpoint issued (AssumeRole or SSO
      * GetRoleCredentials) assuming a role again get at most an hour, as on
      * AWS, so issued sessions cannot be extended indefinitely. */
-    asd_sts_api_error(resp, req, 400, "ValidationError",
+    ep_sts_api_error(resp, req, 400, "ValidationError",
                       "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
                       "chaining.");
   } else if (s->external_id && (!ext || strcmp(ext, s->external_id) != 0)) {
-    asd_sts_api_error(resp, req, 403, "AccessDenied",
+    ep_sts_api_error(resp, req, 403, "AccessDenied",
                       CPLSPrintf("User is not authorized to perform: sts:AssumeRole on resource: %.200s "
                                  "(the external id is missing or wrong)",
                                  arn));
@@ -382,8 +382,8 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
     char akid[24], secret[48];
     char *token = NULL;
     double expires = 0;
-    if (asd_sts_api_issue(s, duration, akid, secret, &token, &expires) != 0) {
-      asd_sts_api_error(resp, req, 500, "ServiceUnavailable", "Too many active sessions; try again later.");
+    if (ep_sts_api_issue(s, duration, akid, secret, &token, &expires) != 0) {
+      ep_sts_api_error(resp, req, 500, "ServiceUnavailable", "Too many active sessions; try again later.");
     } else {
       char when[32];
       time_t t = (time_t)expires;
@@ -416,8 +416,8 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
       xml_escape(b, req->request_id ? req->request_id : "");
       asd_buf_append_str(b, "</RequestId>\n  </ResponseMetadata>\n</AssumeRoleResponse>\n");
       resp->status = 200;
-      asd_ep_response_set_header(resp, "Content-Type", "text/xml");
-      if (req->request_id) asd_ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
+      ep_response_set_header(resp, "Content-Type", "text/xml");
+      if (req->request_id) ep_response_set_header(resp, "x-amzn-RequestId", req->request_id);
       OPENSSL_cleanse(secret, sizeof secret);
       OPENSSL_cleanse(token, strlen(token));
       free(token);
@@ -429,14 +429,14 @@ static void assume_role(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
   CPLFree(ext);
 }
 
-void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp) {
+void ep_sts_api_handle(ep_sts_api *s, const ep_request *req, ep_response *resp) {
   resp->operation = "STS";
   char *action = param(req, "Action");
   char *version = param(req, "Version");
   if (!action) {
-    asd_sts_api_error(resp, req, 400, "MissingAction", "The request must contain the parameter Action.");
+    ep_sts_api_error(resp, req, 400, "MissingAction", "The request must contain the parameter Action.");
   } else if (version && strcmp(version, "2011-06-15") != 0) {
-    asd_sts_api_error(resp, req, 400, "InvalidParameterValue",
+    ep_sts_api_error(resp, req, 400, "InvalidParameterValue",
                       CPLSPrintf("Could not find operation %.64s for version %.32s", action, version));
   } else if (strcmp(action, "AssumeRole") == 0) {
     resp->operation = "AssumeRole";
@@ -445,7 +445,7 @@ void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
     pthread_mutex_unlock(&s->mu);
     assume_role(s, req, resp);
   } else {
-    asd_sts_api_error(resp, req, 400, "InvalidAction",
+    ep_sts_api_error(resp, req, 400, "InvalidAction",
                       CPLSPrintf("Could not find operation %.64s: the local endpoint implements AssumeRole only",
                                  action));
   }
@@ -453,7 +453,7 @@ void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_respon
   CPLFree(version);
 }
 
-json_object *asd_sts_api_stats_json(asd_sts_api *s) {
+json_object *ep_sts_api_stats_json(ep_sts_api *s) {
   json_object *o = json_object_new_object();
   pthread_mutex_lock(&s->mu);
   prune(s, now_s(s));

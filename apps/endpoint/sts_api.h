@@ -8,11 +8,11 @@
  * XML document STS sends, with a fresh AccessKeyId (ASIA...), secret,
  * session token and expiration.  The endpoint's SigV4 verifier then accepts
  * those credentials, and only with the session token they were issued with,
- * until they expire (asd_sts_api_lookup is its secret lookup for them).
+ * until they expire (ep_sts_api_lookup is its secret lookup for them).
  *
  * What is not modelled: IAM policies (every well-formed role ARN can be
  * assumed by any authenticated caller), session policies and tags.  An
- * external id can be required (asd_sts_api_new), so that a client's
+ * external id can be required (ep_sts_api_new), so that a client's
  * -external-id is checked end to end.
  */
 #ifndef ASD_EP_STS_API_H
@@ -27,51 +27,51 @@ extern "C" {
 #endif
 
 struct json_object;
-typedef struct asd_sts_api asd_sts_api;
+typedef struct ep_sts_api ep_sts_api;
 
 /* required_external_id: when not NULL, AssumeRole must carry exactly this
  * ExternalId (AccessDenied otherwise). */
-asd_sts_api *asd_sts_api_new(const char *required_external_id);
-void asd_sts_api_free(asd_sts_api *s);
+ep_sts_api *ep_sts_api_new(const char *required_external_id);
+void ep_sts_api_free(ep_sts_api *s);
 
 /* Is this an STS request?  STS's query protocol is a form-encoded POST to
  * the root path, which no S3 operation is.  content_type may be NULL. */
-int asd_sts_api_matches(const char *method, const char *path, const char *content_type);
+int ep_sts_api_matches(const char *method, const char *path, const char *content_type);
 
 /* Answers an STS request (already authenticated) into resp. */
-void asd_sts_api_handle(asd_sts_api *s, const asd_ep_request *req, asd_ep_response *resp);
+void ep_sts_api_handle(ep_sts_api *s, const ep_request *req, ep_response *resp);
 
 /* An error in STS's XML dialect (<ErrorResponse><Error><Type/><Code/>
  * <Message/></Error><RequestId/></ErrorResponse>). */
-void asd_sts_api_error(asd_ep_response *resp, const asd_ep_request *req, int status, const char *code,
+void ep_sts_api_error(ep_response *resp, const ep_request *req, int status, const char *code,
                        const char *message);
 
 /*
  * Secret lookup for the SigV4 verifier (asd_sigv4_secret_lookup_fn shape):
- * user is the asd_sts_api.  Returns 0 with the secret copied out for issued,
+ * user is the ep_sts_api.  Returns 0 with the secret copied out for issued,
  * unexpired credentials presented with their own session token; -1 for an
  * access key it never issued; -2 for a missing, wrong or expired token.
  */
-int asd_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
+int ep_sts_api_lookup(void *user, const char *access_key_id, const char *session_token, char *secret_out,
                        size_t secret_out_size);
 
 /* Issues a session of duration seconds into the table (used by AssumeRole
  * and by the SSO portal, sso_api.c): an "ASIA" access key id, a secret and
  * a session token (malloc'ed: wipe and free() it).  0, or -1 when the table
  * is full or randomness failed. */
-int asd_sts_api_issue(asd_sts_api *s, int duration, char akid[24], char secret[48], char **token,
+int ep_sts_api_issue(ep_sts_api *s, int duration, char akid[24], char secret[48], char **token,
                       double *expires);
 
 /* Was access_key_id issued by this table (and not yet pruned)? */
-int asd_sts_api_is_issued(asd_sts_api *s, const char *access_key_id);
+int ep_sts_api_is_issued(ep_sts_api *s, const char *access_key_id);
 
 /* Tests: a fixed wall-clock time (seconds since the epoch) for issuing and
  * checking expirations; 0 returns to the real clock. */
-void asd_sts_api_set_clock(asd_sts_api *s, double now);
+void ep_sts_api_set_clock(ep_sts_api *s, double now);
 
 /* {"assume_role_calls":n,"sessions_issued":n,"active_sessions":n,
  *  "session_key_lookups":n,"rejected_tokens":n} (new object). */
-struct json_object *asd_sts_api_stats_json(asd_sts_api *s);
+struct json_object *ep_sts_api_stats_json(ep_sts_api *s);
 
 #ifdef __cplusplus
 }

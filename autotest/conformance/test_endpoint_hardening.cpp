@@ -556,13 +556,13 @@ TEST(EndpointHardening, RangesAboveOneGigabyteAreExact) {
 // 64-bit, digits only, overflow refused rather than saturated or wrapped.
 TEST(EndpointHardening, ByteCountsParseAsUnsigned64Bit) {
   uint64_t v = 0;
-  EXPECT_EQ(0, asd_ep_parse_u64("1050000000", &v));
+  EXPECT_EQ(0, ep_parse_u64("1050000000", &v));
   EXPECT_EQ(1050000000ULL, v);
-  EXPECT_EQ(0, asd_ep_parse_u64("18446744073709551615", &v));
+  EXPECT_EQ(0, ep_parse_u64("18446744073709551615", &v));
   EXPECT_EQ(UINT64_MAX, v);
   for (const char *bad : {"18446744073709551616", "99999999999999999999999", "", "-1", "+5", " 5", "5 ", "1e9",
                           "0x10"})
-    EXPECT_EQ(-1, asd_ep_parse_u64(bad, &v)) << bad;
+    EXPECT_EQ(-1, ep_parse_u64(bad, &v)) << bad;
 }
 
 // ------------------------------------------------ presigned content hashes
@@ -585,13 +585,13 @@ TEST(EndpointHardening, PresignedContentHashIsChecked) {
 // Session tokens are compared like signatures, in constant time; the
 // behaviour is what a black-box test can check (timing is not asserted).
 TEST(EndpointHardening, SessionTokensCompareExactly) {
-  EXPECT_TRUE(asd_ep_secret_equal("token-1", "token-1"));
-  EXPECT_FALSE(asd_ep_secret_equal("token-1", "token-2"));
-  EXPECT_FALSE(asd_ep_secret_equal("token-1", "token-10"));
-  EXPECT_FALSE(asd_ep_secret_equal("token-10", "token-1"));
-  EXPECT_FALSE(asd_ep_secret_equal("", "x"));
-  EXPECT_TRUE(asd_ep_secret_equal("", ""));
-  EXPECT_FALSE(asd_ep_secret_equal(nullptr, "x"));
+  EXPECT_TRUE(ep_secret_equal("token-1", "token-1"));
+  EXPECT_FALSE(ep_secret_equal("token-1", "token-2"));
+  EXPECT_FALSE(ep_secret_equal("token-1", "token-10"));
+  EXPECT_FALSE(ep_secret_equal("token-10", "token-1"));
+  EXPECT_FALSE(ep_secret_equal("", "x"));
+  EXPECT_TRUE(ep_secret_equal("", ""));
+  EXPECT_FALSE(ep_secret_equal(nullptr, "x"));
   LocalEndpoint ep({"-bucket", "token-bucket", "-session-token", "the-session-token"});
   Raw no = s3(ep, "GET", "/token-bucket", "", "list-type=2", {{"x-amz-security-token", "the-session-tokeN"}});
   EXPECT_EQ(400, no.status) << no.body;

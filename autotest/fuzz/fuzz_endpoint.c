@@ -1,7 +1,7 @@
 /*
  * fuzz_endpoint.c: the local endpoint's request routing, S3 handlers and
  * multipart assembly (apps/endpoint/), through its public interface: a real
- * server (asd_server_start) on a loopback port, fed HTTP requests.
+ * server (ep_server_start) on a loopback port, fed HTTP requests.
  *
  * The endpoint is exposed to anyone who reaches its port, so everything
  * after the socket is attack surface: target parsing and routing, SigV4 and
@@ -38,7 +38,7 @@
  * defect of the library at shutdown, not of the endpoint's request
  * handling, which is what this target is about; starting the server once
  * also makes an input 5-10 times cheaper.  Between inputs the harness waits
- * until the server has completed every request (asd_server_in_flight), then
+ * until the server has completed every request (ep_server_in_flight), then
  * empties the store through its own API (uploads aborted, objects deleted,
  * other buckets removed); the process's end stops the servers without
  * quiescing them (no request is in progress then).  What survives an input
@@ -84,13 +84,13 @@
 
 typedef struct endpoint {
   char dir[64];
-  asd_store *store;
-  asd_ep_auth *auth;
-  asd_sts_api *sts;
-  asd_ep_stats *stats;
-  asd_s3_api *s3;
-  asd_server *srv;
-  asd_mpu *mpu; /* the harness's own handle on the uploads folder, to abort leftovers */
+  ep_store *store;
+  ep_auth *auth;
+  ep_sts_api *sts;
+  ep_stats *stats;
+  ep_s3_api *s3;
+  ep_server *srv;
+  ep_mpu *mpu; /* the harness's own handle on the uploads folder, to abort leftovers */
   int port;
 } endpoint;
 
@@ -130,15 +130,15 @@ static int endpoint_start(endpoint *e, int with_auth) {
   snprintf(e->dir, sizeof e->dir, "%s/asd-fuzz-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
   if (!mkdtemp(e->dir)) return -1;
   char *err = NULL;
-  e->store = asd_store_open(e->dir, &err);
+  e->store = ep_store_open(e->dir, &err);
   free(err);
-  if (!e->store || asd_store_create_bucket(e->store, "bucket") != ASD_STORE_OK) return -1;
-  if (with_auth) e->auth = asd_ep_auth_new(ACCESS_KEY, SECRET_KEY, NULL, 900);
-  e->sts = asd_sts_api_new(NULL);
-  if (e->auth && e->sts) asd_ep_auth_set_issued_keys(e->auth, asd_sts_api_lookup, e->sts);
-  e->stats = asd_ep_stats_new();
-  e->s3 = asd_s3_api_new(e->store, 64u << 20, "us-east-1");
-  asd_server_config cfg;
+  if (!e->store || ep_store_create_bucket(e->store, "bucket") != ASD_STORE_OK) return -1;
+  if (with_auth) e->auth = ep_auth_new(ACCESS_KEY, SECRET_KEY, NULL, 900);
+  e->sts = ep_sts_api_new(NULL);
+  if (e->auth && e->sts) ep_auth_set_issued_keys(e->auth, ep_sts_api_lookup, e->sts);
+  e->stats = ep_stats_new();
+  e->s3 = ep_s3_api_new(e->store, 64u << 20, "us-east-1");
+  ep_server_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.bind = "127.0.0.1";
   cfg.port = 0;
@@ -150,28 +150,28 @@ static int endpoint_start(endpoint *e, int with_auth) {
   cfg.auth = e->auth;
   cfg.sts = e->sts;
   char serr[256] = "";
-  e->srv = asd_server_start(&cfg, serr, sizeof serr);
+  e->srv = ep_server_start(&cfg, serr, sizeof serr);
   if (!e->srv) {
     fprintf(stderr, "fuzz_endpoint: %s\n", serr);
     return -1;
   }
-  e->port = asd_server_port(e->srv);
-  e->mpu = asd_mpu_open(e->store, &err);
+  e->port = ep_server_port(e->srv);
+  e->mpu = ep_mpu_open(e->store, &err);
   free(err);
   return e->mpu ? 0 : -1;
 }
 
-/* No asd_server_quiesce() here: no request is in progress when the process
+/* No ep_server_quiesce() here: no request is in progress when the process
  * ends, and quiescing an epoll thread pool is what made libmicrohttpd abort
  * (see the top of this file). */
 static void endpoint_stop(endpoint *e) {
-  if (e->srv) asd_server_stop(e->srv);
-  asd_mpu_close(e->mpu);
-  asd_s3_api_free(e->s3);
-  asd_ep_stats_free(e->stats);
-  asd_ep_auth_free(e->auth);
-  asd_sts_api_free(e->sts);
-  if (e->store) asd_store_close(e->store);
+  if (e->srv) ep_server_stop(e->srv);
+  ep_mpu_close(e->mpu);
+  ep_s3_api_free(e->s3);
+  ep_stats_free(e->stats);
+  ep_auth_free(e->auth);
+  ep_sts_api_free(e->sts);
+  if (e->store) ep_store_close(e->store);
   if (e->dir[0]) nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -199,27 +199,27 @@ static endpoint *endpoint_get(int with_auth) {
  * is a request the server answered but never finished: a finding. */
 static void wait_idle(const endpoint *e) {
   struct timespec ms = {0, 1000000};
-  for (int i = 0; i < 10000 && asd_server_in_flight(e->srv) > 0; i++) nanosleep(&ms, NULL);
-  FUZZ_CHECK(asd_server_in_flight(e->srv) == 0);
+  for (int i = 0; i < 10000 && ep_server_in_flight(e->srv) > 0; i++) nanosleep(&ms, NULL);
+  FUZZ_CHECK(ep_server_in_flight(e->srv) == 0);
 }
 
 /* Deletes every object and upload of one bucket. */
 static void empty_bucket(endpoint *e, const char *bucket) {
-  asd_mpu_upload *ups = NULL;
+  ep_mpu_upload *ups = NULL;
   size_t n = 0;
-  if (asd_mpu_list_uploads(e->mpu, bucket, NULL, &ups, &n) == ASD_STORE_OK) {
-    for (size_t i = 0; i < n; i++) asd_mpu_abort(e->mpu, bucket, ups[i].key, ups[i].upload_id);
-    asd_mpu_uploads_free(ups, n);
+  if (ep_mpu_list_uploads(e->mpu, bucket, NULL, &ups, &n) == ASD_STORE_OK) {
+    for (size_t i = 0; i < n; i++) ep_mpu_abort(e->mpu, bucket, ups[i].key, ups[i].upload_id);
+    ep_mpu_uploads_free(ups, n);
   }
   char *after = NULL;
   for (;;) {
-    asd_store_listing l;
+    ep_store_listing l;
     memset(&l, 0, sizeof l);
-    if (asd_store_list(e->store, bucket, NULL, NULL, after, 1000, &l) != ASD_STORE_OK) break;
-    for (size_t i = 0; i < l.count; i++) asd_store_delete(e->store, bucket, l.entries[i].key);
+    if (ep_store_list(e->store, bucket, NULL, NULL, after, 1000, &l) != ASD_STORE_OK) break;
+    for (size_t i = 0; i < l.count; i++) ep_store_delete(e->store, bucket, l.entries[i].key);
     free(after);
     after = l.truncated && l.next_after ? strdup(l.next_after) : NULL;
-    asd_store_listing_free(&l);
+    ep_store_listing_free(&l);
     if (!after) break;
   }
 }
@@ -228,16 +228,16 @@ static void empty_bucket(endpoint *e, const char *bucket) {
  * "bucket", empty, and nothing else. */
 static void endpoint_reset(endpoint *e) {
   wait_idle(e);
-  char **buckets = asd_store_list_buckets(e->store);
+  char **buckets = ep_store_list_buckets(e->store);
   for (int i = 0; buckets && buckets[i]; i++) {
     empty_bucket(e, buckets[i]);
-    if (strcmp(buckets[i], "bucket") != 0) FUZZ_CHECK(asd_store_delete_bucket(e->store, buckets[i]) == ASD_STORE_OK);
+    if (strcmp(buckets[i], "bucket") != 0) FUZZ_CHECK(ep_store_delete_bucket(e->store, buckets[i]) == ASD_STORE_OK);
   }
   CSLDestroy(buckets);
-  asd_store_status st = asd_store_create_bucket(e->store, "bucket");
+  ep_store_status st = ep_store_create_bucket(e->store, "bucket");
   FUZZ_CHECK(st == ASD_STORE_OK || st == ASD_STORE_EXISTS);
   uint64_t objects = 0, bytes = 0;
-  asd_store_totals(e->store, &objects, &bytes);
+  ep_store_totals(e->store, &objects, &bytes);
   FUZZ_CHECK(objects == 0);
 }
 

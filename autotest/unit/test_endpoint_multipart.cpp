@@ -19,8 +19,8 @@ extern "C" {
 
 namespace {
 
-asd_mpu_part have_part(int number, const char *etag, uint64_t size) {
-  asd_mpu_part p;
+ep_mpu_part have_part(int number, const char *etag, uint64_t size) {
+  ep_mpu_part p;
   memset(&p, 0, sizeof p);
   p.number = number;
   snprintf(p.meta.etag, sizeof p.meta.etag, "%s", etag);
@@ -33,58 +33,58 @@ const char *kB = "\"7d793037a0760186574b0282f2f435e7\"";  // md5("world")
 const uint64_t kMin = ASD_MPU_MIN_PART_SIZE;
 
 TEST(EndpointMultipartValidate, AcceptsAscendingExistingPartsWithSmallLastPart) {
-  std::vector<asd_mpu_part> have = {have_part(1, kA, kMin), have_part(3, kB, 1)};
+  std::vector<ep_mpu_part> have = {have_part(1, kA, kMin), have_part(3, kB, 1)};
   // Quotes are optional and hex case does not matter, as on S3.
-  asd_mpu_request_part req[] = {{1, "5D41402ABC4B2A76B9719D911017C592"}, {3, kB}};
+  ep_mpu_request_part req[] = {{1, "5D41402ABC4B2A76B9719D911017C592"}, {3, kB}};
   char detail[256];
-  EXPECT_EQ(ASD_MPU_OK, asd_mpu_validate(req, 2, have.data(), have.size(), kMin, detail, sizeof detail)) << detail;
+  EXPECT_EQ(ASD_MPU_OK, ep_mpu_validate(req, 2, have.data(), have.size(), kMin, detail, sizeof detail)) << detail;
   // A subset of the uploaded parts is fine too.
-  asd_mpu_request_part only3[] = {{3, kB}};
-  EXPECT_EQ(ASD_MPU_OK, asd_mpu_validate(only3, 1, have.data(), have.size(), kMin, detail, sizeof detail));
+  ep_mpu_request_part only3[] = {{3, kB}};
+  EXPECT_EQ(ASD_MPU_OK, ep_mpu_validate(only3, 1, have.data(), have.size(), kMin, detail, sizeof detail));
 }
 
 TEST(EndpointMultipartValidate, RefusesWhatS3Refuses) {
-  std::vector<asd_mpu_part> have = {have_part(1, kA, kMin), have_part(2, kB, kMin - 1), have_part(3, kA, 10)};
+  std::vector<ep_mpu_part> have = {have_part(1, kA, kMin), have_part(2, kB, kMin - 1), have_part(3, kA, 10)};
   char detail[256];
-  asd_mpu_request_part order[] = {{2, kB}, {1, kA}};
-  EXPECT_EQ(ASD_MPU_INVALID_PART_ORDER, asd_mpu_validate(order, 2, have.data(), 3, kMin, detail, sizeof detail));
-  asd_mpu_request_part dup[] = {{1, kA}, {1, kA}};
-  EXPECT_EQ(ASD_MPU_INVALID_PART_ORDER, asd_mpu_validate(dup, 2, have.data(), 3, kMin, detail, sizeof detail));
-  asd_mpu_request_part wrong_etag[] = {{1, kB}};
-  EXPECT_EQ(ASD_MPU_INVALID_PART, asd_mpu_validate(wrong_etag, 1, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part order[] = {{2, kB}, {1, kA}};
+  EXPECT_EQ(ASD_MPU_INVALID_PART_ORDER, ep_mpu_validate(order, 2, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part dup[] = {{1, kA}, {1, kA}};
+  EXPECT_EQ(ASD_MPU_INVALID_PART_ORDER, ep_mpu_validate(dup, 2, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part wrong_etag[] = {{1, kB}};
+  EXPECT_EQ(ASD_MPU_INVALID_PART, ep_mpu_validate(wrong_etag, 1, have.data(), 3, kMin, detail, sizeof detail));
   EXPECT_NE(std::string(detail).find("part 1"), std::string::npos) << detail;
-  asd_mpu_request_part missing[] = {{1, kA}, {4, kA}};
-  EXPECT_EQ(ASD_MPU_INVALID_PART, asd_mpu_validate(missing, 2, have.data(), 3, kMin, detail, sizeof detail));
-  asd_mpu_request_part garbage[] = {{1, "not-an-etag"}};
-  EXPECT_EQ(ASD_MPU_INVALID_PART, asd_mpu_validate(garbage, 1, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part missing[] = {{1, kA}, {4, kA}};
+  EXPECT_EQ(ASD_MPU_INVALID_PART, ep_mpu_validate(missing, 2, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part garbage[] = {{1, "not-an-etag"}};
+  EXPECT_EQ(ASD_MPU_INVALID_PART, ep_mpu_validate(garbage, 1, have.data(), 3, kMin, detail, sizeof detail));
   // Part 2 is one byte short of 5 MiB and not last.
-  asd_mpu_request_part small[] = {{1, kA}, {2, kB}, {3, kA}};
-  EXPECT_EQ(ASD_MPU_ENTITY_TOO_SMALL, asd_mpu_validate(small, 3, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part small[] = {{1, kA}, {2, kB}, {3, kA}};
+  EXPECT_EQ(ASD_MPU_ENTITY_TOO_SMALL, ep_mpu_validate(small, 3, have.data(), 3, kMin, detail, sizeof detail));
   // ... but as the last part it is fine.
-  asd_mpu_request_part small_last[] = {{1, kA}, {2, kB}};
-  EXPECT_EQ(ASD_MPU_OK, asd_mpu_validate(small_last, 2, have.data(), 3, kMin, detail, sizeof detail));
-  EXPECT_EQ(ASD_MPU_MALFORMED, asd_mpu_validate(nullptr, 0, have.data(), 3, kMin, detail, sizeof detail));
-  asd_mpu_request_part out_of_range[] = {{10001, kA}};
-  EXPECT_EQ(ASD_MPU_MALFORMED, asd_mpu_validate(out_of_range, 1, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part small_last[] = {{1, kA}, {2, kB}};
+  EXPECT_EQ(ASD_MPU_OK, ep_mpu_validate(small_last, 2, have.data(), 3, kMin, detail, sizeof detail));
+  EXPECT_EQ(ASD_MPU_MALFORMED, ep_mpu_validate(nullptr, 0, have.data(), 3, kMin, detail, sizeof detail));
+  ep_mpu_request_part out_of_range[] = {{10001, kA}};
+  EXPECT_EQ(ASD_MPU_MALFORMED, ep_mpu_validate(out_of_range, 1, have.data(), 3, kMin, detail, sizeof detail));
 }
 
 TEST(EndpointMultipartEtag, IsMd5OfBinaryMd5sWithPartCount) {
   const char *etags[] = {kA, kB};
   char out[48];
-  ASSERT_EQ(0, asd_mpu_etag(etags, 2, out));
+  ASSERT_EQ(0, ep_mpu_etag(etags, 2, out));
   // python3: md5(bytes.fromhex(md5(b"hello")) + bytes.fromhex(md5(b"world"))).hexdigest()
   EXPECT_STREQ("\"065947336a2f2a95ba8899f3675c3be6-2\"", out);
   const char *bad[] = {"\"xyz\""};
-  EXPECT_EQ(-1, asd_mpu_etag(bad, 1, out));
+  EXPECT_EQ(-1, ep_mpu_etag(bad, 1, out));
 }
 
 TEST(EndpointMultipartIds, OnlyServerShapedIdsAreAccepted) {
-  EXPECT_TRUE(asd_mpu_id_valid("0123456789abcdef0123456789abcdef"));
-  EXPECT_FALSE(asd_mpu_id_valid("0123456789ABCDEF0123456789abcdef"));
-  EXPECT_FALSE(asd_mpu_id_valid("../../../../etc/passwd/aaaaaaaaaa"));
-  EXPECT_FALSE(asd_mpu_id_valid("0123456789abcdef0123456789abcde"));
-  EXPECT_FALSE(asd_mpu_id_valid(""));
-  EXPECT_FALSE(asd_mpu_id_valid(nullptr));
+  EXPECT_TRUE(ep_mpu_id_valid("0123456789abcdef0123456789abcdef"));
+  EXPECT_FALSE(ep_mpu_id_valid("0123456789ABCDEF0123456789abcdef"));
+  EXPECT_FALSE(ep_mpu_id_valid("../../../../etc/passwd/aaaaaaaaaa"));
+  EXPECT_FALSE(ep_mpu_id_valid("0123456789abcdef0123456789abcde"));
+  EXPECT_FALSE(ep_mpu_id_valid(""));
+  EXPECT_FALSE(ep_mpu_id_valid(nullptr));
 }
 
 class MultipartStoreTest : public ::testing::Test {
@@ -94,7 +94,7 @@ class MultipartStoreTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(templ), nullptr);
     dir_ = templ;
     open();
-    asd_store_create_bucket(st_, "bkt");
+    ep_store_create_bucket(st_, "bkt");
   }
   void TearDown() override {
     close();
@@ -102,34 +102,34 @@ class MultipartStoreTest : public ::testing::Test {
   }
   void open() {
     char *err = nullptr;
-    st_ = asd_store_open(dir_.c_str(), &err);
+    st_ = ep_store_open(dir_.c_str(), &err);
     ASSERT_NE(st_, nullptr) << (err ? err : "");
     free(err);
-    mpu_ = asd_mpu_open(st_, &err);
+    mpu_ = ep_mpu_open(st_, &err);
     ASSERT_NE(mpu_, nullptr) << (err ? err : "");
     free(err);
   }
   void close() {
-    asd_mpu_close(mpu_);
-    asd_store_close(st_);
+    ep_mpu_close(mpu_);
+    ep_store_close(st_);
     mpu_ = nullptr;
     st_ = nullptr;
   }
   // Uploads one part; returns its ETag ("" on failure).
   std::string part(const std::string &id, int n, const std::string &data, const char *key = "big/object.bin") {
-    asd_store_writer *w = nullptr;
-    if (asd_mpu_part_writer_begin(mpu_, "bkt", key, id.c_str(), n, &w) != ASD_STORE_OK) return "";
+    ep_store_writer *w = nullptr;
+    if (ep_mpu_part_writer_begin(mpu_, "bkt", key, id.c_str(), n, &w) != ASD_STORE_OK) return "";
     // In small chunks, as the server streams them.
     for (size_t off = 0; off < data.size(); off += 65536)
-      EXPECT_EQ(0, asd_store_writer_write(w, data.data() + off, std::min<size_t>(65536, data.size() - off)));
-    asd_store_meta m;
-    if (asd_store_writer_commit(w, nullptr, &m) != ASD_STORE_OK) return "";
+      EXPECT_EQ(0, ep_store_writer_write(w, data.data() + off, std::min<size_t>(65536, data.size() - off)));
+    ep_store_meta m;
+    if (ep_store_writer_commit(w, nullptr, &m) != ASD_STORE_OK) return "";
     return m.etag;
   }
   std::string get(const char *k) {
     unsigned char *d = nullptr;
     size_t n = 0;
-    if (asd_store_get(st_, "bkt", k, 0, &d, &n, nullptr) != ASD_STORE_OK) return "<missing>";
+    if (ep_store_get(st_, "bkt", k, 0, &d, &n, nullptr) != ASD_STORE_OK) return "<missing>";
     std::string s(reinterpret_cast<char *>(d), n);
     free(d);
     return s;
@@ -143,14 +143,14 @@ class MultipartStoreTest : public ::testing::Test {
     return n;
   }
   std::string dir_;
-  asd_store *st_ = nullptr;
-  asd_mpu *mpu_ = nullptr;
+  ep_store *st_ = nullptr;
+  ep_mpu *mpu_ = nullptr;
 };
 
 TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", "image/tiff", "color:blue\nsize:xl\n", id));
-  EXPECT_TRUE(asd_mpu_id_valid(id));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "big/object.bin", "image/tiff", "color:blue\nsize:xl\n", id));
+  EXPECT_TRUE(ep_mpu_id_valid(id));
   std::string p1(ASD_MPU_MIN_PART_SIZE, 'a'), p2 = "tail";
   p1[12345] = 'z';
   std::string e2 = part(id, 2, p2);
@@ -158,9 +158,9 @@ TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
   e1 = part(id, 1, p1);
   ASSERT_FALSE(e1.empty());
   ASSERT_FALSE(e2.empty());
-  asd_mpu_part *parts = nullptr;
+  ep_mpu_part *parts = nullptr;
   size_t n = 0;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_list_parts(mpu_, "bkt", "big/object.bin", id, &parts, &n));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_list_parts(mpu_, "bkt", "big/object.bin", id, &parts, &n));
   ASSERT_EQ(2u, n);
   EXPECT_EQ(1, parts[0].number);
   EXPECT_EQ(p1.size(), parts[0].meta.size);
@@ -170,31 +170,31 @@ TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
   // Not visible before completion.
   EXPECT_EQ("<missing>", get("big/object.bin"));
 
-  asd_mpu_request_part req[] = {{1, e1.c_str()}, {2, e2.c_str()}};
-  asd_mpu_verdict v;
+  ep_mpu_request_part req[] = {{1, e1.c_str()}, {2, e2.c_str()}};
+  ep_mpu_verdict v;
   char detail[256];
-  asd_store_meta m;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail, sizeof detail, &m));
+  ep_store_meta m;
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail, sizeof detail, &m));
   ASSERT_EQ(ASD_MPU_OK, v) << detail;
   EXPECT_EQ(p1 + p2, get("big/object.bin"));
   EXPECT_EQ(p1.size() + p2.size(), m.size);
   EXPECT_STREQ("image/tiff", m.content_type);
   const char *etags[] = {e1.c_str(), e2.c_str()};
   char want[48];
-  ASSERT_EQ(0, asd_mpu_etag(etags, 2, want));
+  ASSERT_EQ(0, ep_mpu_etag(etags, 2, want));
   EXPECT_STREQ(want, m.etag);
   EXPECT_NE(std::string(m.etag).find("-2\""), std::string::npos);
   // The upload is gone: folder removed, further operations NoSuchUpload.
   EXPECT_EQ(0u, upload_folders());
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "bkt", "big/object.bin", id));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail,
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_check(mpu_, "bkt", "big/object.bin", id));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail,
                                                   sizeof detail, &m));
   // The ETag survives a restart (it is in the object's header).
   close();
   open();
-  asd_store_meta h;
+  ep_store_meta h;
   char *um = nullptr;
-  ASSERT_EQ(ASD_STORE_OK, asd_store_head_user_meta(st_, "bkt", "big/object.bin", &h, &um));
+  ASSERT_EQ(ASD_STORE_OK, ep_store_head_user_meta(st_, "bkt", "big/object.bin", &h, &um));
   EXPECT_STREQ(want, h.etag);
   // The user metadata given at creation, kept across the restart too.
   ASSERT_NE(um, nullptr);
@@ -203,68 +203,68 @@ TEST_F(MultipartStoreTest, CompleteAssemblesPartsAndRemovesTheUpload) {
 }
 
 TEST_F(MultipartStoreTest, UserMetadataIsStoredAndSurvivesRestart) {
-  asd_store_writer *w = nullptr;
-  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_begin(st_, "bkt", "with-meta", &w));
-  ASSERT_EQ(0, asd_store_writer_write(w, "x", 1));
+  ep_store_writer *w = nullptr;
+  ASSERT_EQ(ASD_STORE_OK, ep_store_writer_begin(st_, "bkt", "with-meta", &w));
+  ASSERT_EQ(0, ep_store_writer_write(w, "x", 1));
   // Bytes that need encoding in the header survive too.
-  asd_store_writer_set_user_meta(w, "a:1%2\nb:caf\xc3\xa9\n");
-  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_commit(w, "text/plain", nullptr));
-  ASSERT_EQ(ASD_STORE_OK, asd_store_put(st_, "bkt", "without-meta", "y", 1, nullptr, nullptr));
+  ep_store_writer_set_user_meta(w, "a:1%2\nb:caf\xc3\xa9\n");
+  ASSERT_EQ(ASD_STORE_OK, ep_store_writer_commit(w, "text/plain", nullptr));
+  ASSERT_EQ(ASD_STORE_OK, ep_store_put(st_, "bkt", "without-meta", "y", 1, nullptr, nullptr));
   for (int round = 0; round < 2; round++) {
     char *um = nullptr;
     int fd = -1;
     uint64_t off = 0;
-    ASSERT_EQ(ASD_STORE_OK, asd_store_open_read_user_meta(st_, "bkt", "with-meta", &fd, &off, nullptr, &um));
+    ASSERT_EQ(ASD_STORE_OK, ep_store_open_read_user_meta(st_, "bkt", "with-meta", &fd, &off, nullptr, &um));
     ::close(fd);
     ASSERT_NE(um, nullptr);
     EXPECT_STREQ("a:1%2\nb:caf\xc3\xa9\n", um);
     free(um);
     um = reinterpret_cast<char *>(1);
-    ASSERT_EQ(ASD_STORE_OK, asd_store_head_user_meta(st_, "bkt", "without-meta", nullptr, &um));
+    ASSERT_EQ(ASD_STORE_OK, ep_store_head_user_meta(st_, "bkt", "without-meta", nullptr, &um));
     EXPECT_EQ(um, nullptr);
     close();
     open();
   }
   // Too much to fit in the object header: refused, nothing written.
-  ASSERT_EQ(ASD_STORE_OK, asd_store_writer_begin(st_, "bkt", "huge-meta", &w));
-  asd_store_writer_set_user_meta(w, std::string(9000, 'm').c_str());
-  EXPECT_EQ(ASD_STORE_META_TOO_LARGE, asd_store_writer_commit(w, nullptr, nullptr));
-  EXPECT_EQ(ASD_STORE_NO_KEY, asd_store_head(st_, "bkt", "huge-meta", nullptr));
+  ASSERT_EQ(ASD_STORE_OK, ep_store_writer_begin(st_, "bkt", "huge-meta", &w));
+  ep_store_writer_set_user_meta(w, std::string(9000, 'm').c_str());
+  EXPECT_EQ(ASD_STORE_META_TOO_LARGE, ep_store_writer_commit(w, nullptr, nullptr));
+  EXPECT_EQ(ASD_STORE_NO_KEY, ep_store_head(st_, "bkt", "huge-meta", nullptr));
 }
 
 TEST_F(MultipartStoreTest, RefusedCompletionKeepsTheUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "big/object.bin", nullptr, nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "big/object.bin", nullptr, nullptr, id));
   std::string e1 = part(id, 1, "too small to be a first part");
   std::string e2 = part(id, 2, "last");
-  asd_mpu_request_part req[] = {{1, e1.c_str()}, {2, e2.c_str()}};
-  asd_mpu_verdict v;
+  ep_mpu_request_part req[] = {{1, e1.c_str()}, {2, e2.c_str()}};
+  ep_mpu_verdict v;
   char detail[256];
-  asd_store_meta m;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail, sizeof detail, &m));
+  ep_store_meta m;
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_complete(mpu_, "bkt", "big/object.bin", id, req, 2, &v, detail, sizeof detail, &m));
   EXPECT_EQ(ASD_MPU_ENTITY_TOO_SMALL, v);
   EXPECT_EQ("<missing>", get("big/object.bin"));
   // Still there: completing with the last part alone works.
-  EXPECT_EQ(ASD_STORE_OK, asd_mpu_check(mpu_, "bkt", "big/object.bin", id));
-  asd_mpu_request_part only2[] = {{2, e2.c_str()}};
+  EXPECT_EQ(ASD_STORE_OK, ep_mpu_check(mpu_, "bkt", "big/object.bin", id));
+  ep_mpu_request_part only2[] = {{2, e2.c_str()}};
   ASSERT_EQ(ASD_STORE_OK,
-            asd_mpu_complete(mpu_, "bkt", "big/object.bin", id, only2, 1, &v, detail, sizeof detail, &m));
+            ep_mpu_complete(mpu_, "bkt", "big/object.bin", id, only2, 1, &v, detail, sizeof detail, &m));
   EXPECT_EQ(ASD_MPU_OK, v);
   EXPECT_EQ("last", get("big/object.bin"));
 }
 
 TEST_F(MultipartStoreTest, AbortDeletesPartsAndLatePartsFail) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "k", nullptr, nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "k", nullptr, nullptr, id));
   ASSERT_FALSE(part(id, 1, "data", "k").empty());
   // A part streaming while the upload is aborted fails at commit.
-  asd_store_writer *w = nullptr;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_part_writer_begin(mpu_, "bkt", "k", id, 2, &w));
-  ASSERT_EQ(0, asd_store_writer_write(w, "late", 4));
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_abort(mpu_, "bkt", "k", id));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_store_writer_commit(w, nullptr, nullptr));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_abort(mpu_, "bkt", "k", id));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "bkt", "k", id));
+  ep_store_writer *w = nullptr;
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_part_writer_begin(mpu_, "bkt", "k", id, 2, &w));
+  ASSERT_EQ(0, ep_store_writer_write(w, "late", 4));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_abort(mpu_, "bkt", "k", id));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_store_writer_commit(w, nullptr, nullptr));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_abort(mpu_, "bkt", "k", id));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_check(mpu_, "bkt", "k", id));
   EXPECT_TRUE(part(id, 3, "x", "k").empty());
   // Nothing is left on disk once the store is reopened (which sweeps leftovers).
   close();
@@ -274,8 +274,8 @@ TEST_F(MultipartStoreTest, AbortDeletesPartsAndLatePartsFail) {
 
 TEST_F(MultipartStoreTest, UploadsSurviveRestartAndCrashLeftoversAreRepaired) {
   char id[33], other[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "b-key", nullptr, nullptr, id));
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "a-key", nullptr, nullptr, other));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "b-key", nullptr, nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "a-key", nullptr, nullptr, other));
   std::string e1 = part(id, 1, "persisted", "b-key");
   // Simulate a crash: a half-written part file, and a completion interrupted
   // after the claim.
@@ -287,39 +287,39 @@ TEST_F(MultipartStoreTest, UploadsSurviveRestartAndCrashLeftoversAreRepaired) {
   close();
   open();
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/.uploads/" + id + "/.tmp-crashed-part"));
-  asd_mpu_upload *ups = nullptr;
+  ep_mpu_upload *ups = nullptr;
   size_t n = 0;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_list_uploads(mpu_, "bkt", nullptr, &ups, &n));
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_list_uploads(mpu_, "bkt", nullptr, &ups, &n));
   ASSERT_EQ(2u, n);
   EXPECT_STREQ("a-key", ups[0].key);  // sorted by key
   EXPECT_STREQ(other, ups[0].upload_id);
   EXPECT_STREQ("b-key", ups[1].key);
-  asd_mpu_uploads_free(ups, n);
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_list_uploads(mpu_, "bkt", "b-", &ups, &n));
+  ep_mpu_uploads_free(ups, n);
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_list_uploads(mpu_, "bkt", "b-", &ups, &n));
   EXPECT_EQ(1u, n);
-  asd_mpu_uploads_free(ups, n);
-  asd_mpu_request_part req[] = {{1, e1.c_str()}};
-  asd_mpu_verdict v;
+  ep_mpu_uploads_free(ups, n);
+  ep_mpu_request_part req[] = {{1, e1.c_str()}};
+  ep_mpu_verdict v;
   char detail[256];
-  asd_store_meta m;
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_complete(mpu_, "bkt", "b-key", id, req, 1, &v, detail, sizeof detail, &m));
+  ep_store_meta m;
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_complete(mpu_, "bkt", "b-key", id, req, 1, &v, detail, sizeof detail, &m));
   EXPECT_EQ(ASD_MPU_OK, v);
   EXPECT_EQ("persisted", get("b-key"));
 }
 
 TEST_F(MultipartStoreTest, IdsOfOtherKeysBucketsOrHostileShapesAreNoSuchUpload) {
   char id[33];
-  ASSERT_EQ(ASD_STORE_OK, asd_mpu_create(mpu_, "bkt", "mine", nullptr, nullptr, id));
-  ASSERT_EQ(ASD_STORE_OK, asd_store_create_bucket(st_, "other"));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "bkt", "not-mine", id));
-  EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "other", "mine", id));
-  asd_store_writer *w = nullptr;
+  ASSERT_EQ(ASD_STORE_OK, ep_mpu_create(mpu_, "bkt", "mine", nullptr, nullptr, id));
+  ASSERT_EQ(ASD_STORE_OK, ep_store_create_bucket(st_, "other"));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_check(mpu_, "bkt", "not-mine", id));
+  EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_check(mpu_, "other", "mine", id));
+  ep_store_writer *w = nullptr;
   for (const char *bad : {"../../x", "..", "", "0123456789ABCDEF0123456789ABCDEF", "/etc/passwd"}) {
-    EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_check(mpu_, "bkt", "mine", bad)) << bad;
-    EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_part_writer_begin(mpu_, "bkt", "mine", bad, 1, &w)) << bad;
-    EXPECT_EQ(ASD_STORE_NO_UPLOAD, asd_mpu_abort(mpu_, "bkt", "mine", bad)) << bad;
+    EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_check(mpu_, "bkt", "mine", bad)) << bad;
+    EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_part_writer_begin(mpu_, "bkt", "mine", bad, 1, &w)) << bad;
+    EXPECT_EQ(ASD_STORE_NO_UPLOAD, ep_mpu_abort(mpu_, "bkt", "mine", bad)) << bad;
   }
-  EXPECT_EQ(ASD_STORE_NO_BUCKET, asd_mpu_create(mpu_, "missing-bucket", "k", nullptr, nullptr, id));
+  EXPECT_EQ(ASD_STORE_NO_BUCKET, ep_mpu_create(mpu_, "missing-bucket", "k", nullptr, nullptr, id));
   // Every file stays under the data directory's own folders.
   for (auto &e : std::filesystem::recursive_directory_iterator(dir_))
     EXPECT_EQ(0u, e.path().string().rfind(dir_ + "/", 0)) << e.path();

@@ -61,7 +61,7 @@ struct MemStore {
     s->puts++;
     return 0;
   }
-  asd_rt_store ops() { return asd_rt_store{this, get, exists, put}; }
+  ep_rt_store ops() { return ep_rt_store{this, get, exists, put}; }
   void add(const std::string &bk, const std::string &bytes) {
     std::lock_guard<std::mutex> lock(mu);
     objects[bk] = bytes;
@@ -87,13 +87,13 @@ struct Headers {
   }
 };
 
-std::string resp_header(const asd_rt_response &r, const char *name) {
+std::string resp_header(const ep_rt_response &r, const char *name) {
   for (int i = 0; i < r.n_headers; i++)
     if (strcasecmp(r.header_names[i], name) == 0) return r.header_values[i];
   return "";
 }
 
-std::string resp_body(const asd_rt_response &r) {
+std::string resp_body(const ep_rt_response &r) {
   return std::string(reinterpret_cast<const char *>(r.body), r.body_len);
 }
 
@@ -167,9 +167,9 @@ bool wait_for(F pred, double seconds = 30.0) {
 // ------------------------------------------------------------ spec parsing
 
 TEST(EndpointRuntimeSpec, ParsesFullSpec) {
-  asd_endpoint_spec s;
+  ep_endpoint_spec s;
   char err[256];
-  ASSERT_EQ(0, asd_endpoint_spec_parse("ship-detector,model=blobs,output=s3://out-b/a/b/,failure=s3://fail-b,"
+  ASSERT_EQ(0, ep_endpoint_spec_parse("ship-detector,model=blobs,output=s3://out-b/a/b/,failure=s3://fail-b,"
                                        "instances=2,concurrency=4,latency_ms=12.5,spread_ms=3,time_scale=0.5",
                                        &s, err, sizeof(err)))
       << err;
@@ -187,9 +187,9 @@ TEST(EndpointRuntimeSpec, ParsesFullSpec) {
 }
 
 TEST(EndpointRuntimeSpec, Defaults) {
-  asd_endpoint_spec s;
+  ep_endpoint_spec s;
   char err[256];
-  ASSERT_EQ(0, asd_endpoint_spec_parse("ep1", &s, err, sizeof(err))) << err;
+  ASSERT_EQ(0, ep_endpoint_spec_parse("ep1", &s, err, sizeof(err))) << err;
   EXPECT_STREQ("centerpoint", s.model);
   EXPECT_STREQ("asd-async", s.output_bucket);
   EXPECT_STREQ("ep1/output", s.output_prefix);
@@ -197,7 +197,7 @@ TEST(EndpointRuntimeSpec, Defaults) {
   EXPECT_EQ(1, s.instances);
   EXPECT_EQ(1, s.concurrency);
   EXPECT_DOUBLE_EQ(1.0, s.time_scale);
-  ASSERT_EQ(0, asd_endpoint_spec_parse("e,model=http://127.0.0.1:8080,instances=0", &s, err, sizeof(err))) << err;
+  ASSERT_EQ(0, ep_endpoint_spec_parse("e,model=http://127.0.0.1:8080,instances=0", &s, err, sizeof(err))) << err;
   EXPECT_EQ(0, s.instances);
 }
 
@@ -218,33 +218,33 @@ TEST(EndpointRuntimeSpec, RejectsBadSpecs) {
                        "ep,novalue",
                        "ep,instances=64,concurrency=256"};
   for (const char *b : bad) {
-    asd_endpoint_spec s;
+    ep_endpoint_spec s;
     char err[256] = "";
-    EXPECT_EQ(-1, asd_endpoint_spec_parse(b, &s, err, sizeof(err))) << b;
+    EXPECT_EQ(-1, ep_endpoint_spec_parse(b, &s, err, sizeof(err))) << b;
     EXPECT_NE('\0', err[0]) << b;
     EXPECT_EQ(nullptr, strchr(err, '\n')) << "one line: " << err;
   }
   std::string long_name(64, 'a');
-  asd_endpoint_spec s;
+  ep_endpoint_spec s;
   char err[256];
-  EXPECT_EQ(-1, asd_endpoint_spec_parse(long_name.c_str(), &s, err, sizeof(err)));
-  EXPECT_EQ(0, asd_endpoint_spec_parse(long_name.substr(1).c_str(), &s, err, sizeof(err)));
+  EXPECT_EQ(-1, ep_endpoint_spec_parse(long_name.c_str(), &s, err, sizeof(err)));
+  EXPECT_EQ(0, ep_endpoint_spec_parse(long_name.substr(1).c_str(), &s, err, sizeof(err)));
 }
 
 TEST(EndpointRuntimeSpec, EndpointNames) {
-  EXPECT_TRUE(asd_endpoint_name_valid("a"));
-  EXPECT_TRUE(asd_endpoint_name_valid("my-endpoint-1"));
-  EXPECT_TRUE(asd_endpoint_name_valid("a--b"));
-  EXPECT_FALSE(asd_endpoint_name_valid(""));
-  EXPECT_FALSE(asd_endpoint_name_valid("a-"));
-  EXPECT_FALSE(asd_endpoint_name_valid("a.b"));
-  EXPECT_FALSE(asd_endpoint_name_valid("../x"));
+  EXPECT_TRUE(ep_endpoint_name_valid("a"));
+  EXPECT_TRUE(ep_endpoint_name_valid("my-endpoint-1"));
+  EXPECT_TRUE(ep_endpoint_name_valid("a--b"));
+  EXPECT_FALSE(ep_endpoint_name_valid(""));
+  EXPECT_FALSE(ep_endpoint_name_valid("a-"));
+  EXPECT_FALSE(ep_endpoint_name_valid("a.b"));
+  EXPECT_FALSE(ep_endpoint_name_valid("../x"));
 }
 
 TEST(EndpointRuntimeFaults, ParsesSpec) {
-  asd_fault_spec f;
+  ep_fault_spec f;
   char err[256];
-  ASSERT_EQ(0, asd_fault_spec_parse("s3_503=0.1,s3_500=0.05,invoke_throttle=0.2,invoke_5xx=0.1,drop=0.01,"
+  ASSERT_EQ(0, ep_fault_spec_parse("s3_503=0.1,s3_500=0.05,invoke_throttle=0.2,invoke_5xx=0.1,drop=0.01,"
                                     "model_error=0.3,hang=0.02,slow_consumer_ms=25,seed=42",
                                     &f, err, sizeof(err)))
       << err;
@@ -257,13 +257,13 @@ TEST(EndpointRuntimeFaults, ParsesSpec) {
   EXPECT_DOUBLE_EQ(0.02, f.hang);
   EXPECT_EQ(25, f.slow_consumer_ms);
   EXPECT_EQ(42u, f.seed);
-  ASSERT_EQ(0, asd_fault_spec_parse("", &f, err, sizeof(err)));
+  ASSERT_EQ(0, ep_fault_spec_parse("", &f, err, sizeof(err)));
   EXPECT_EQ(1u, f.seed);
   EXPECT_EQ(0.0, f.s3_503);
   for (const char *b : {"s3_503=1.5", "s3_503=-0.1", "hang=x", "foo=1", "seed=-3", "slow_consumer_ms=1e3",
                         "s3_503", "s3_503=0.6,s3_500=0.6", "model_error=0.7,hang=0.4"}) {
     char e[256] = "";
-    EXPECT_EQ(-1, asd_fault_spec_parse(b, &f, e, sizeof(e))) << b;
+    EXPECT_EQ(-1, ep_fault_spec_parse(b, &f, e, sizeof(e))) << b;
     EXPECT_NE('\0', e[0]) << b;
   }
 }
@@ -271,9 +271,9 @@ TEST(EndpointRuntimeFaults, ParsesSpec) {
 // SageMaker's error names and the accept-then-fail faults: parsed, summed
 // with the other invocation faults, and each drawn in its proportion.
 TEST(EndpointRuntimeFaults, SageMakerErrorKeys) {
-  asd_fault_spec f;
+  ep_fault_spec f;
   char err[512];
-  ASSERT_EQ(0, asd_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
+  ASSERT_EQ(0, ep_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
                                     "ServiceUnavailable=0.1,InternalFailure=0.1,InternalDependencyException=0.1,"
                                     "accept_then_5xx=0.1,accept_then_drop=0.1,seed=5",
                                     &f, err, sizeof(err)))
@@ -281,44 +281,44 @@ TEST(EndpointRuntimeFaults, SageMakerErrorKeys) {
   EXPECT_DOUBLE_EQ(0.1, f.invoke_throttle);  // ThrottlingException is invoke_throttle
   EXPECT_DOUBLE_EQ(0.1, f.accept_then_drop);
   char e[512] = "";
-  EXPECT_EQ(-1, asd_fault_spec_parse("accept_then_5xx=0.6,InternalFailure=0.3,drop=0.2", &f, e, sizeof(e)));
+  EXPECT_EQ(-1, ep_fault_spec_parse("accept_then_5xx=0.6,InternalFailure=0.3,drop=0.2", &f, e, sizeof(e)));
   EXPECT_NE(std::string::npos, std::string(e).find("more than 1")) << e;
-  ASSERT_EQ(0, asd_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
+  ASSERT_EQ(0, ep_fault_spec_parse("ValidationError=0.1,ModelNotReadyException=0.1,ThrottlingException=0.1,"
                                     "ServiceUnavailable=0.1,InternalFailure=0.1,InternalDependencyException=0.1,"
                                     "accept_then_5xx=0.1,accept_then_drop=0.1,seed=5",
                                     &f, err, sizeof(err)));
-  asd_faults *inj = asd_faults_new(&f);
+  ep_faults *inj = ep_faults_new(&f);
   std::map<int, int> n;
-  for (int i = 0; i < 10000; i++) n[asd_faults_invoke(inj)]++;
-  for (asd_invoke_fault k : {ASD_INVOKE_FAULT_VALIDATION, ASD_INVOKE_FAULT_NOT_READY, ASD_INVOKE_FAULT_THROTTLE,
+  for (int i = 0; i < 10000; i++) n[ep_faults_invoke(inj)]++;
+  for (ep_invoke_fault k : {ASD_INVOKE_FAULT_VALIDATION, ASD_INVOKE_FAULT_NOT_READY, ASD_INVOKE_FAULT_THROTTLE,
                              ASD_INVOKE_FAULT_503, ASD_INVOKE_FAULT_500, ASD_INVOKE_FAULT_DEPENDENCY,
                              ASD_INVOKE_FAULT_ACCEPT_THEN_5XX, ASD_INVOKE_FAULT_ACCEPT_THEN_DROP}) {
     EXPECT_GT(n[k], 800) << k;
     EXPECT_LT(n[k], 1200) << k;
   }
   EXPECT_GT(n[ASD_INVOKE_FAULT_NONE], 1700);
-  asd_faults_free(inj);
+  ep_faults_free(inj);
 }
 
 TEST(EndpointRuntimeFaults, ReproducibleAndProportional) {
-  asd_fault_spec spec;
+  ep_fault_spec spec;
   char err[256];
-  ASSERT_EQ(0, asd_fault_spec_parse("s3_503=0.2,s3_500=0.1,drop=0.05,invoke_throttle=0.3,model_error=0.25,"
+  ASSERT_EQ(0, ep_fault_spec_parse("s3_503=0.2,s3_500=0.1,drop=0.05,invoke_throttle=0.3,model_error=0.25,"
                                     "hang=0.05,seed=7",
                                     &spec, err, sizeof(err)));
-  asd_faults *a = asd_faults_new(&spec), *b = asd_faults_new(&spec);
+  ep_faults *a = ep_faults_new(&spec), *b = ep_faults_new(&spec);
   int n503 = 0, n500 = 0, ndrop = 0, nthr = 0, nerr = 0, nhang = 0;
   for (int i = 0; i < 20000; i++) {
-    asd_s3_fault fa = asd_faults_s3(a);
-    ASSERT_EQ(fa, asd_faults_s3(b));
+    ep_s3_fault fa = ep_faults_s3(a);
+    ASSERT_EQ(fa, ep_faults_s3(b));
     n503 += fa == ASD_S3_FAULT_503_SLOWDOWN;
     n500 += fa == ASD_S3_FAULT_500_INTERNAL;
     ndrop += fa == ASD_S3_FAULT_DROP;
-    asd_invoke_fault ia = asd_faults_invoke(a);
-    ASSERT_EQ(ia, asd_faults_invoke(b));
+    ep_invoke_fault ia = ep_faults_invoke(a);
+    ASSERT_EQ(ia, ep_faults_invoke(b));
     nthr += ia == ASD_INVOKE_FAULT_THROTTLE;
-    asd_job_fault ja = asd_faults_job(a);
-    ASSERT_EQ(ja, asd_faults_job(b));
+    ep_job_fault ja = ep_faults_job(a);
+    ASSERT_EQ(ja, ep_faults_job(b));
     nerr += ja == ASD_JOB_FAULT_MODEL_ERROR;
     nhang += ja == ASD_JOB_FAULT_HANG;
   }
@@ -328,39 +328,39 @@ TEST(EndpointRuntimeFaults, ReproducibleAndProportional) {
   EXPECT_NEAR(0.30, nthr / 20000.0, 0.02);
   EXPECT_NEAR(0.25, nerr / 20000.0, 0.02);
   EXPECT_NEAR(0.05, nhang / 20000.0, 0.01);
-  json_object *st = asd_faults_stats_json(a);
+  json_object *st = ep_faults_stats_json(a);
   EXPECT_EQ(n503, json_object_get_int(json_object_object_get(st, "s3_503")));
   json_object_put(st);
   // Another seed gives another sequence.
   spec.seed = 8;
-  asd_faults *c = asd_faults_new(&spec);
-  asd_faults *d = asd_faults_new(nullptr);
+  ep_faults *c = ep_faults_new(&spec);
+  ep_faults *d = ep_faults_new(nullptr);
   int same = 0;
-  asd_faults_free(a);
-  a = asd_faults_new(&spec);
+  ep_faults_free(a);
+  a = ep_faults_new(&spec);
   for (int i = 0; i < 200; i++) {
-    same += asd_faults_s3(c) == asd_faults_s3(b);
-    EXPECT_EQ(ASD_S3_FAULT_NONE, asd_faults_s3(d));
+    same += ep_faults_s3(c) == ep_faults_s3(b);
+    EXPECT_EQ(ASD_S3_FAULT_NONE, ep_faults_s3(d));
   }
   EXPECT_LT(same, 200);
-  EXPECT_EQ(ASD_S3_FAULT_NONE, asd_faults_s3(nullptr));
-  EXPECT_FALSE(asd_faults_enabled(d));
-  EXPECT_TRUE(asd_faults_enabled(c));
-  asd_faults_free(a);
-  asd_faults_free(b);
-  asd_faults_free(c);
-  asd_faults_free(d);
+  EXPECT_EQ(ASD_S3_FAULT_NONE, ep_faults_s3(nullptr));
+  EXPECT_FALSE(ep_faults_enabled(d));
+  EXPECT_TRUE(ep_faults_enabled(c));
+  ep_faults_free(a);
+  ep_faults_free(b);
+  ep_faults_free(c);
+  ep_faults_free(d);
 }
 
 TEST(EndpointRuntimeModels, CustomAttributes) {
   char v[64];
-  EXPECT_TRUE(asd_custom_attribute("model_selection=blobs,flood_volume=3", "flood_volume", v, sizeof(v)));
+  EXPECT_TRUE(ep_custom_attribute("model_selection=blobs,flood_volume=3", "flood_volume", v, sizeof(v)));
   EXPECT_STREQ("3", v);
-  EXPECT_TRUE(asd_custom_attribute(" a = 1 ; model_selection = flood ", "model_selection", v, sizeof(v)));
+  EXPECT_TRUE(ep_custom_attribute(" a = 1 ; model_selection = flood ", "model_selection", v, sizeof(v)));
   EXPECT_STREQ("flood", v);
-  EXPECT_FALSE(asd_custom_attribute("model_selection_x=1", "model_selection", v, sizeof(v)));
-  EXPECT_FALSE(asd_custom_attribute(nullptr, "a", v, sizeof(v)));
-  EXPECT_FALSE(asd_custom_attribute("novalue", "novalue", v, sizeof(v)));
+  EXPECT_FALSE(ep_custom_attribute("model_selection_x=1", "model_selection", v, sizeof(v)));
+  EXPECT_FALSE(ep_custom_attribute(nullptr, "a", v, sizeof(v)));
+  EXPECT_FALSE(ep_custom_attribute("novalue", "novalue", v, sizeof(v)));
 }
 
 // ------------------------------------------------------------------- models
@@ -407,11 +407,11 @@ TEST(EndpointRuntimeModels, BlobsFindsKnownRectangles) {
                              {100, 70, 3, 3, 250, 250, 250},  // 9 px: below min_pixels
                              {0, 80, 20, 16, 210, 205, 215}}; // touches the tile edge
   auto rgb = make_scene(W, H, rects);
-  asd_blobs_params p;
-  asd_blobs_params_init(&p);
+  ep_blobs_params p;
+  ep_blobs_params_init(&p);
   asd_buf out;
   asd_buf_init(&out);
-  ASSERT_EQ(3, asd_blobs_detect_rgb(rgb.data(), W, H, &p, &out));
+  ASSERT_EQ(3, ep_blobs_detect_rgb(rgb.data(), W, H, &p, &out));
   auto feats = features_of(reinterpret_cast<char *>(out.data));
   asd_buf_free(&out);
   ASSERT_EQ(3u, feats.size());
@@ -438,11 +438,11 @@ TEST(EndpointRuntimeModels, BlobsEightConnectedAndHull) {
   const int W = 64, H = 64;
   auto rgb = make_scene(W, H, {{5, 5, 4, 4, 220, 220, 220}, {9, 9, 4, 4, 220, 220, 220},
                                {30, 30, 10, 3, 220, 220, 220}, {30, 33, 3, 7, 220, 220, 220}});
-  asd_blobs_params p;
-  asd_blobs_params_init(&p);
+  ep_blobs_params p;
+  ep_blobs_params_init(&p);
   asd_buf out;
   asd_buf_init(&out);
-  ASSERT_EQ(2, asd_blobs_detect_rgb(rgb.data(), W, H, &p, &out));
+  ASSERT_EQ(2, ep_blobs_detect_rgb(rgb.data(), W, H, &p, &out));
   auto feats = features_of(reinterpret_cast<char *>(out.data));
   asd_buf_free(&out);
   ASSERT_EQ(2u, feats.size());
@@ -455,18 +455,18 @@ TEST(EndpointRuntimeModels, BlobsEightConnectedAndHull) {
 std::string invoke_model(const char *name, const std::string &bytes, const char *attrs, int *rc,
                          std::string *error = nullptr) {
   char err[256];
-  asd_model *m = asd_model_new(name, err, sizeof(err));
+  ep_model *m = ep_model_new(name, err, sizeof(err));
   EXPECT_NE(m, nullptr) << err;
   if (!m) return "";
-  asd_model_input in{reinterpret_cast<const unsigned char *>(bytes.data()), bytes.size(), "image/png", nullptr,
+  ep_model_input in{reinterpret_cast<const unsigned char *>(bytes.data()), bytes.size(), "image/png", nullptr,
                      attrs, "id-1", 10.0};
-  asd_model_output out;
-  asd_model_output_init(&out);
-  *rc = asd_model_invoke(m, &in, &out);
+  ep_model_output out;
+  ep_model_output_init(&out);
+  *rc = ep_model_invoke(m, &in, &out);
   std::string body(reinterpret_cast<char *>(out.body.data), out.body.len);
   if (error) *error = out.error;
-  asd_model_output_free(&out);
-  asd_model_free(m);
+  ep_model_output_free(&out);
+  ep_model_free(m);
   return body;
 }
 
@@ -580,9 +580,9 @@ TEST(EndpointRuntimeModels, CenterpointAndFlood) {
 
 TEST(EndpointRuntimeModels, UnknownModelName) {
   char err[256] = "";
-  EXPECT_EQ(nullptr, asd_model_new("yolo", err, sizeof(err)));
+  EXPECT_EQ(nullptr, ep_model_new("yolo", err, sizeof(err)));
   EXPECT_NE('\0', err[0]);
-  EXPECT_EQ(nullptr, asd_model_new("http://", err, sizeof(err)));
+  EXPECT_EQ(nullptr, ep_model_new("http://", err, sizeof(err)));
 }
 
 // ------------------------------------------------------------------ runtime
@@ -590,8 +590,8 @@ TEST(EndpointRuntimeModels, UnknownModelName) {
 class RuntimeTest : public ::testing::Test {
  protected:
   MemStore store;
-  asd_runtime *rt = nullptr;
-  asd_faults *faults = nullptr;
+  ep_runtime *rt = nullptr;
+  ep_faults *faults = nullptr;
   std::string png;
 
   void SetUp() override {
@@ -599,26 +599,26 @@ class RuntimeTest : public ::testing::Test {
     store.add("inputs/tile.png", png);
   }
   void TearDown() override {
-    asd_runtime_free(rt);
-    asd_faults_free(faults);
+    ep_runtime_free(rt);
+    ep_faults_free(faults);
   }
   void start(std::vector<std::string> specs, const char *fault_spec = nullptr) {
-    std::vector<asd_endpoint_spec> s(specs.size());
+    std::vector<ep_endpoint_spec> s(specs.size());
     char err[256];
-    for (size_t i = 0; i < specs.size(); i++) ASSERT_EQ(0, asd_endpoint_spec_parse(specs[i].c_str(), &s[i], err, sizeof(err))) << err;
+    for (size_t i = 0; i < specs.size(); i++) ASSERT_EQ(0, ep_endpoint_spec_parse(specs[i].c_str(), &s[i], err, sizeof(err))) << err;
     if (fault_spec) {
-      asd_fault_spec fs;
-      ASSERT_EQ(0, asd_fault_spec_parse(fault_spec, &fs, err, sizeof(err))) << err;
-      faults = asd_faults_new(&fs);
+      ep_fault_spec fs;
+      ASSERT_EQ(0, ep_fault_spec_parse(fault_spec, &fs, err, sizeof(err))) << err;
+      faults = ep_faults_new(&fs);
     }
-    asd_rt_store ops = store.ops();
-    rt = asd_runtime_new(s.data(), static_cast<int>(s.size()), &ops, faults, err, sizeof(err));
+    ep_rt_store ops = store.ops();
+    rt = ep_runtime_new(s.data(), static_cast<int>(s.size()), &ops, faults, err, sizeof(err));
     ASSERT_NE(rt, nullptr) << err;
   }
-  asd_rt_response invoke(const char *ep, Headers h) {
-    asd_rt_response r;
-    asd_rt_response_init(&r);
-    asd_runtime_invoke_async(rt, ep, Headers::lookup, &h, &r);
+  ep_rt_response invoke(const char *ep, Headers h) {
+    ep_rt_response r;
+    ep_rt_response_init(&r);
+    ep_runtime_invoke_async(rt, ep, Headers::lookup, &h, &r);
     return r;
   }
   static Headers basic(const char *extra_name = nullptr, const char *extra_value = nullptr) {
@@ -628,7 +628,7 @@ class RuntimeTest : public ::testing::Test {
     return h;
   }
   json_object *stats_ep(const char *ep) {
-    json_object *st = asd_runtime_stats_json(rt);
+    json_object *st = ep_runtime_stats_json(rt);
     json_object *o = json_object_get(json_object_object_get(json_object_object_get(st, "endpoints"), ep));
     json_object_put(st);
     return o;
@@ -645,7 +645,7 @@ class RuntimeTest : public ::testing::Test {
 
 TEST_F(RuntimeTest, AsyncRoundTripWritesOutputWhereHeadersSay) {
   start({"ep,model=blobs,output=s3://results/out,failure=s3://results/fail,concurrency=2"});
-  asd_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-Inference-Id", "my-id-1"));
+  ep_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-Inference-Id", "my-id-1"));
   ASSERT_EQ(202, r.status) << resp_body(r);
   EXPECT_EQ("{\"InferenceId\":\"my-id-1\"}", resp_body(r));
   std::string out = resp_header(r, "X-Amzn-SageMaker-OutputLocation");
@@ -664,53 +664,53 @@ TEST_F(RuntimeTest, AsyncRoundTripWritesOutputWhereHeadersSay) {
   EXPECT_TRUE(wait_for([&] { return stat("ep", "completed") == 1; }));
   EXPECT_EQ(0, stat("ep", "queue_depth"));
   EXPECT_TRUE(wait_for([&] { return stat("ep", "latency_ms", "count") == 1; }));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, FailureModelWritesFailureObject) {
   start({"ep,model=failure"});
-  asd_rt_response r = invoke("ep", basic());
+  ep_rt_response r = invoke("ep", basic());
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("always fails"));
   EXPECT_FALSE(store.has(s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation"))));
   EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "model_error") == 1; }));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, ModelSelectionOverridesEndpointModel) {
   start({"ep,model=failure"});
-  asd_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-Custom-Attributes", "model_selection=centerpoint"));
+  ep_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-Custom-Attributes", "model_selection=centerpoint"));
   ASSERT_EQ(202, r.status);
   std::string out = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(out); }));
   auto feats = features_of(store.at(out));
   ASSERT_EQ(1u, feats.size());
   EXPECT_EQ("sample_object", feats[0].iri);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
   r = invoke("ep", basic("X-Amzn-SageMaker-Custom-Attributes", "model_selection=nonesuch"));
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("nonesuch"));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, UnknownEndpointAndBadHeaders) {
   start({"ep"});
-  asd_rt_response r = invoke("nope", basic());
+  ep_rt_response r = invoke("nope", basic());
   EXPECT_EQ(400, r.status);
   EXPECT_EQ("ValidationError", resp_header(r, "x-amzn-ErrorType"));
   json_object *j = parse(resp_body(r));
   ASSERT_NE(j, nullptr);
   EXPECT_NE(nullptr, strstr(json_object_get_string(json_object_object_get(j, "message")), "nope"));
   json_object_put(j);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 
   r = invoke("bad_name!", basic());
   EXPECT_EQ(400, r.status);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 
   std::vector<Headers> bad;
   bad.push_back(Headers{});                                                       // no input location
@@ -733,7 +733,7 @@ TEST_F(RuntimeTest, UnknownEndpointAndBadHeaders) {
     r = invoke("ep", bad[i]);
     EXPECT_EQ(400, r.status) << "case " << i;
     EXPECT_EQ("ValidationError", resp_header(r, "x-amzn-ErrorType")) << "case " << i;
-    asd_rt_response_clear(&r);
+    ep_rt_response_clear(&r);
   }
   // The bounds themselves are accepted.
   Headers ok = basic("X-Amzn-SageMaker-RequestTTLSeconds", "60");
@@ -741,7 +741,7 @@ TEST_F(RuntimeTest, UnknownEndpointAndBadHeaders) {
   ok.h.push_back({"X-Amzn-SageMaker-Inference-Id", std::string(64, 'i')});
   r = invoke("ep", ok);
   EXPECT_EQ(202, r.status) << resp_body(r);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
   EXPECT_EQ(16, stat("ep", "rejected"));
 }
 
@@ -749,7 +749,7 @@ TEST_F(RuntimeTest, TtlExpiryWhileQueuedIsWrittenAsFailure) {
   // Scaled to zero instances: nothing runs, so the request can only expire.
   // time_scale 0.01 turns the minimum TTL of 60 s into 0.6 s.
   start({"ep,instances=0,time_scale=0.01"});
-  asd_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-RequestTTLSeconds", "60"));
+  ep_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-RequestTTLSeconds", "60"));
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   EXPECT_EQ(1, stat("ep", "queue_depth"));
@@ -757,53 +757,53 @@ TEST_F(RuntimeTest, TtlExpiryWhileQueuedIsWrittenAsFailure) {
   EXPECT_NE(std::string::npos, store.at(fail).find("expired"));
   EXPECT_EQ(0, stat("ep", "queue_depth"));
   EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "ttl_expired") == 1; }));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, InvocationTimeoutWhileRunningIsWrittenAsFailure) {
   // 5 s of model latency against a 1 s timeout scaled by 0.05 = 50 ms.
   start({"ep,latency_ms=5000,time_scale=0.05"});
-  asd_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-InvocationTimeoutSeconds", "1"));
+  ep_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-InvocationTimeoutSeconds", "1"));
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("timed out"));
   EXPECT_FALSE(store.has(s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation"))));
   EXPECT_TRUE(wait_for([&] { return stat("ep", "failed_by_reason", "invocation_timeout") == 1; }));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, HangFaultEndsAtInvocationTimeout) {
   start({"ep,time_scale=0.05"}, "hang=1");
-  asd_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-InvocationTimeoutSeconds", "2"));
+  ep_rt_response r = invoke("ep", basic("X-Amzn-SageMaker-InvocationTimeoutSeconds", "2"));
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("timed out"));
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, ModelErrorFaultAndInvokeFaults) {
   start({"ep"}, "model_error=1");
-  asd_rt_response r = invoke("ep", basic());
+  ep_rt_response r = invoke("ep", basic());
   ASSERT_EQ(202, r.status);
   std::string fail = s3_to_bk(resp_header(r, "X-Amzn-SageMaker-FailureLocation"));
   ASSERT_TRUE(wait_for([&] { return store.has(fail); }));
   EXPECT_NE(std::string::npos, store.at(fail).find("injected"));
-  asd_rt_response_clear(&r);
-  asd_runtime_free(rt);
+  ep_rt_response_clear(&r);
+  ep_runtime_free(rt);
   rt = nullptr;
-  asd_faults_free(faults);
+  ep_faults_free(faults);
   faults = nullptr;
 
   start({"ep"}, "invoke_throttle=1");
   r = invoke("ep", basic());
   EXPECT_EQ(400, r.status);
   EXPECT_EQ("ThrottlingException", resp_header(r, "x-amzn-ErrorType"));
-  asd_rt_response_clear(&r);
-  asd_runtime_free(rt);
+  ep_rt_response_clear(&r);
+  ep_runtime_free(rt);
   rt = nullptr;
-  asd_faults_free(faults);
+  ep_faults_free(faults);
   faults = nullptr;
 
   start({"ep"}, "invoke_5xx=1");
@@ -812,53 +812,53 @@ TEST_F(RuntimeTest, ModelErrorFaultAndInvokeFaults) {
     r = invoke("ep", basic());
     seen500 |= r.status == 500 && resp_header(r, "x-amzn-ErrorType") == "InternalFailure";
     seen503 |= r.status == 503 && resp_header(r, "x-amzn-ErrorType") == "ServiceUnavailable";
-    asd_rt_response_clear(&r);
+    ep_rt_response_clear(&r);
   }
   EXPECT_TRUE(seen500);
   EXPECT_TRUE(seen503);
-  asd_runtime_free(rt);
+  ep_runtime_free(rt);
   rt = nullptr;
-  asd_faults_free(faults);
+  ep_faults_free(faults);
   faults = nullptr;
 
   start({"ep"}, "drop=1");
   r = invoke("ep", basic());
   EXPECT_EQ(1, r.drop_connection);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, SyncInvocation) {
   start({"ep,model=blobs", "bad,model=failure"});
   Headers h;
   h.h.push_back({"Content-Type", "image/png"});
-  asd_rt_response r;
-  asd_rt_response_init(&r);
-  asd_runtime_invoke_sync(rt, "ep", Headers::lookup, &h, reinterpret_cast<const unsigned char *>(png.data()),
+  ep_rt_response r;
+  ep_rt_response_init(&r);
+  ep_runtime_invoke_sync(rt, "ep", Headers::lookup, &h, reinterpret_cast<const unsigned char *>(png.data()),
                           png.size(), &r);
   ASSERT_EQ(200, r.status) << resp_body(r);
   EXPECT_EQ(1u, features_of(resp_body(r)).size());
-  asd_rt_response_clear(&r);
-  asd_runtime_invoke_sync(rt, "bad", Headers::lookup, &h, reinterpret_cast<const unsigned char *>(png.data()),
+  ep_rt_response_clear(&r);
+  ep_runtime_invoke_sync(rt, "bad", Headers::lookup, &h, reinterpret_cast<const unsigned char *>(png.data()),
                           png.size(), &r);
   EXPECT_EQ(424, r.status);
   EXPECT_EQ("ModelError", resp_header(r, "x-amzn-ErrorType"));
-  asd_rt_response_clear(&r);
-  asd_runtime_invoke_sync(rt, "ep", Headers::lookup, &h, reinterpret_cast<const unsigned char *>("junk"), 4, &r);
+  ep_rt_response_clear(&r);
+  ep_runtime_invoke_sync(rt, "ep", Headers::lookup, &h, reinterpret_cast<const unsigned char *>("junk"), 4, &r);
   EXPECT_EQ(424, r.status);
-  asd_rt_response_clear(&r);
-  asd_runtime_invoke_sync(rt, "zzz", Headers::lookup, &h, nullptr, 0, &r);
+  ep_rt_response_clear(&r);
+  ep_runtime_invoke_sync(rt, "zzz", Headers::lookup, &h, nullptr, 0, &r);
   EXPECT_EQ(400, r.status);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
 }
 
 TEST_F(RuntimeTest, ManyInvocationsAllComplete) {
   start({"ep,concurrency=4"});
   std::vector<std::string> outs;
   for (int i = 0; i < 500; i++) {
-    asd_rt_response r = invoke("ep", basic());
+    ep_rt_response r = invoke("ep", basic());
     ASSERT_EQ(202, r.status);
     outs.push_back(s3_to_bk(resp_header(r, "X-Amzn-SageMaker-OutputLocation")));
-    asd_rt_response_clear(&r);
+    ep_rt_response_clear(&r);
   }
   ASSERT_TRUE(wait_for([&] { return stat("ep", "completed") == 500; }));
   for (auto &o : outs) EXPECT_TRUE(store.has(o));
@@ -875,17 +875,17 @@ TEST_F(RuntimeTest, ManyInvocationsAllComplete) {
 TEST_F(RuntimeTest, StopAbandonsQueuedAndSleepingJobsWithoutWriting) {
   start({"ep,latency_ms=600000"});
   for (int i = 0; i < 5; i++) {
-    asd_rt_response r = invoke("ep", basic());
+    ep_rt_response r = invoke("ep", basic());
     ASSERT_EQ(202, r.status);
-    asd_rt_response_clear(&r);
+    ep_rt_response_clear(&r);
   }
   ASSERT_TRUE(wait_for([&] { return stat("ep", "in_flight") == 1; }));
   int before = store.puts.load();
-  asd_runtime_stop(rt);  // must return promptly although a job sleeps for 10 minutes
+  ep_runtime_stop(rt);  // must return promptly although a job sleeps for 10 minutes
   EXPECT_EQ(before, store.puts.load());
-  asd_rt_response r = invoke("ep", basic());
+  ep_rt_response r = invoke("ep", basic());
   EXPECT_EQ(503, r.status);
-  asd_rt_response_clear(&r);
+  ep_rt_response_clear(&r);
   EXPECT_EQ(5, stat("ep", "abandoned"));
 }
 

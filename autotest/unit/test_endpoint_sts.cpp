@@ -18,21 +18,21 @@ struct Answer {
   std::string body;
 };
 
-Answer call(asd_sts_api *s, const std::string &form) {
-  asd_ep_request req = {};
+Answer call(ep_sts_api *s, const std::string &form) {
+  ep_request req = {};
   req.method = "POST";
   req.raw_path = req.path = "/";
   req.raw_query = "";
   req.body = reinterpret_cast<const unsigned char *>(form.data());
   req.body_len = form.size();
   req.request_id = "REQ1";
-  asd_ep_response resp;
-  asd_ep_response_init(&resp);
-  asd_sts_api_handle(s, &req, &resp);
+  ep_response resp;
+  ep_response_init(&resp);
+  ep_sts_api_handle(s, &req, &resp);
   Answer a;
   a.status = resp.status;
   a.body.assign(reinterpret_cast<const char *>(resp.body.data), resp.body.len);
-  asd_ep_response_clear(&resp);
+  ep_response_clear(&resp);
   return a;
 }
 
@@ -49,7 +49,7 @@ std::string xml_value(const std::string &xml, const char *path) {
 const char *kRole = "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fdetector";
 
 TEST(EndpointSts, AssumeRoleIssuesCredentialsTheVerifierAccepts) {
-  asd_sts_api *s = asd_sts_api_new(nullptr);
+  ep_sts_api *s = ep_sts_api_new(nullptr);
   Answer a = call(s, std::string("Action=AssumeRole&Version=2011-06-15&") + kRole +
                          "&RoleSessionName=gdal-asyncdetect-1&DurationSeconds=900");
   ASSERT_EQ(200, a.status) << a.body;
@@ -64,22 +64,22 @@ TEST(EndpointSts, AssumeRoleIssuesCredentialsTheVerifierAccepts) {
   EXPECT_EQ("arn:aws:sts::123456789012:assumed-role/detector/gdal-asyncdetect-1", xml_value(a.body, "Arn"));
 
   char out[128];
-  ASSERT_EQ(0, asd_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out));
+  ASSERT_EQ(0, ep_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out));
   EXPECT_EQ(secret, out);
-  EXPECT_EQ(-2, asd_sts_api_lookup(s, akid.c_str(), (token + "x").c_str(), out, sizeof out)) << "wrong token";
-  EXPECT_EQ(-2, asd_sts_api_lookup(s, akid.c_str(), nullptr, out, sizeof out)) << "no token";
-  EXPECT_EQ(-1, asd_sts_api_lookup(s, "ASIANOTISSUEDBYUS000", token.c_str(), out, sizeof out));
+  EXPECT_EQ(-2, ep_sts_api_lookup(s, akid.c_str(), (token + "x").c_str(), out, sizeof out)) << "wrong token";
+  EXPECT_EQ(-2, ep_sts_api_lookup(s, akid.c_str(), nullptr, out, sizeof out)) << "no token";
+  EXPECT_EQ(-1, ep_sts_api_lookup(s, "ASIANOTISSUEDBYUS000", token.c_str(), out, sizeof out));
 
   // A second session has its own key and token: tokens do not cross.
   Answer b = call(s, std::string("Action=AssumeRole&") + kRole + "&RoleSessionName=other");
   ASSERT_EQ(200, b.status) << b.body;
   EXPECT_NE(akid, xml_value(b.body, "AccessKeyId"));
-  EXPECT_EQ(-2, asd_sts_api_lookup(s, xml_value(b.body, "AccessKeyId").c_str(), token.c_str(), out, sizeof out));
-  asd_sts_api_free(s);
+  EXPECT_EQ(-2, ep_sts_api_lookup(s, xml_value(b.body, "AccessKeyId").c_str(), token.c_str(), out, sizeof out));
+  ep_sts_api_free(s);
 }
 
 TEST(EndpointSts, ValidatesParametersAsAwsDoes) {
-  asd_sts_api *s = asd_sts_api_new(nullptr);
+  ep_sts_api *s = ep_sts_api_new(nullptr);
   struct Case {
     std::string form;
     int status;
@@ -101,41 +101,41 @@ TEST(EndpointSts, ValidatesParametersAsAwsDoes) {
     EXPECT_EQ(c.code, xml_value(a.body, "Code")) << c.form;
     EXPECT_NE(std::string::npos, a.body.find("<ErrorResponse")) << "STS's error dialect";
   }
-  asd_sts_api_free(s);
+  ep_sts_api_free(s);
 }
 
 TEST(EndpointSts, RequiredExternalId) {
-  asd_sts_api *s = asd_sts_api_new("ext-123");
+  ep_sts_api *s = ep_sts_api_new("ext-123");
   std::string base = std::string("Action=AssumeRole&") + kRole + "&RoleSessionName=s1";
   Answer none = call(s, base);
   EXPECT_EQ(403, none.status);
   EXPECT_EQ("AccessDenied", xml_value(none.body, "Code"));
   EXPECT_EQ(403, call(s, base + "&ExternalId=ext-124").status);
   EXPECT_EQ(200, call(s, base + "&ExternalId=ext-123").status);
-  asd_sts_api_free(s);
+  ep_sts_api_free(s);
 }
 
 TEST(EndpointSts, ExpiredCredentialsAreRefused) {
-  asd_sts_api *s = asd_sts_api_new(nullptr);
-  asd_sts_api_set_clock(s, 1.8e9);
+  ep_sts_api *s = ep_sts_api_new(nullptr);
+  ep_sts_api_set_clock(s, 1.8e9);
   Answer a = call(s, std::string("Action=AssumeRole&") + kRole + "&RoleSessionName=s1&DurationSeconds=900");
   ASSERT_EQ(200, a.status) << a.body;
   EXPECT_EQ("2027-01-15T08:15:00Z", xml_value(a.body, "Expiration"));
   std::string akid = xml_value(a.body, "AccessKeyId"), token = xml_value(a.body, "SessionToken");
   char out[128];
-  asd_sts_api_set_clock(s, 1.8e9 + 899);
-  EXPECT_EQ(0, asd_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out));
-  asd_sts_api_set_clock(s, 1.8e9 + 900);
-  EXPECT_EQ(-2, asd_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out)) << "expired";
-  asd_sts_api_free(s);
+  ep_sts_api_set_clock(s, 1.8e9 + 899);
+  EXPECT_EQ(0, ep_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out));
+  ep_sts_api_set_clock(s, 1.8e9 + 900);
+  EXPECT_EQ(-2, ep_sts_api_lookup(s, akid.c_str(), token.c_str(), out, sizeof out)) << "expired";
+  ep_sts_api_free(s);
 }
 
 TEST(EndpointSts, MatchesOnlyFormPostsToTheRoot) {
-  EXPECT_TRUE(asd_sts_api_matches("POST", "/", "application/x-www-form-urlencoded; charset=utf-8"));
-  EXPECT_FALSE(asd_sts_api_matches("POST", "/bucket", "application/x-www-form-urlencoded"));
-  EXPECT_FALSE(asd_sts_api_matches("GET", "/", "application/x-www-form-urlencoded"));
-  EXPECT_FALSE(asd_sts_api_matches("POST", "/", "application/xml"));
-  EXPECT_FALSE(asd_sts_api_matches("POST", "/", nullptr));
+  EXPECT_TRUE(ep_sts_api_matches("POST", "/", "application/x-www-form-urlencoded; charset=utf-8"));
+  EXPECT_FALSE(ep_sts_api_matches("POST", "/bucket", "application/x-www-form-urlencoded"));
+  EXPECT_FALSE(ep_sts_api_matches("GET", "/", "application/x-www-form-urlencoded"));
+  EXPECT_FALSE(ep_sts_api_matches("POST", "/", "application/xml"));
+  EXPECT_FALSE(ep_sts_api_matches("POST", "/", nullptr));
 }
 
 }  // namespace

@@ -71,8 +71,8 @@ TEST(MergeBlobs, SceneThroughBlobsModelMergesToGroundTruth) {
   GDALDatasetH ds = GDALOpen((std::string(ASD_DATA_DIR) + "/scene_utm.tif").c_str(), GA_ReadOnly);
   ASSERT_NE(nullptr, ds);
   const int W = GDALGetRasterXSize(ds), H = GDALGetRasterYSize(ds);
-  asd_blobs_params bp;
-  asd_blobs_params_init(&bp);
+  ep_blobs_params bp;
+  ep_blobs_params_init(&bp);
 
   const int grids[][2] = {{512, 64}, {1024, 128}};
   for (auto g : grids) {
@@ -89,7 +89,7 @@ TEST(MergeBlobs, SceneThroughBlobsModelMergesToGroundTruth) {
                                                3, 3 * T, 1));
         asd_buf buf;
         asd_buf_init(&buf);
-        ASSERT_GE(asd_blobs_detect_rgb(rgb.data(), T, T, &bp, &buf), 0);
+        ASSERT_GE(ep_blobs_detect_rgb(rgb.data(), T, T, &bp, &buf), 0);
         TileOut o;
         o.ref = {index, (int)r, (int)c, (double)xs[c], (double)ys[r], (double)T, (double)T, "blobs-inference"};
         o.json.assign(reinterpret_cast<char *>(buf.data), buf.len);

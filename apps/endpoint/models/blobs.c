@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void asd_blobs_params_init(asd_blobs_params *p) {
+void ep_blobs_params_init(ep_blobs_params *p) {
   p->threshold = 170;
   p->min_pixels = 12;
   p->vehicle_rb = 60;
@@ -67,7 +67,7 @@ static int convex_hull(pt *pts, int n, pt *hull) {
   return k > 1 ? k - 1 : k;
 }
 
-int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const asd_blobs_params *p,
+int ep_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const ep_blobs_params *p,
                          asd_buf *out) {
   size_t npix = (size_t)width * (size_t)height;
   unsigned char *mask = malloc(npix ? npix : 1);
@@ -92,7 +92,7 @@ int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const 
     rowmax[y] = -1;
   }
   nfeat = 0;
-  asd_features_begin(out);
+  ep_features_begin(out);
   for (size_t start = 0; start < npix; start++) {
     if (mask[start] != 1) continue;
     size_t head = 0, tail = 0;
@@ -163,7 +163,7 @@ int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const 
       double mean_r = (double)sum_r / (double)count, mean_b = (double)sum_b / (double)count;
       const char *iri = mean_r - mean_b > p->vehicle_rb ? "vehicle" : "building";
       double score = (double)sum_v / (double)count / 255.0;
-      asd_feature_append(out, nfeat == 0, bbox, nh >= 3 ? ring : NULL, nh >= 3 ? nh + 1 : 0, iri,
+      ep_feature_append(out, nfeat == 0, bbox, nh >= 3 ? ring : NULL, nh >= 3 ? nh + 1 : 0, iri,
                          score, "blobs");
       nfeat++;
     }
@@ -172,7 +172,7 @@ int asd_blobs_detect_rgb(const unsigned char *rgb, int width, int height, const 
       rowmax[y] = -1;
     }
   }
-  asd_features_end(out);
+  ep_features_end(out);
 done:
   free(mask);
   free(queue);
@@ -185,30 +185,30 @@ done:
 }
 
 static int int_attribute(const char *attrs, const char *key, int lo, int hi, int *value,
-                         asd_model_output *out) {
+                         ep_model_output *out) {
   char text[32];
-  if (!asd_custom_attribute(attrs, key, text, sizeof(text))) return 0;
+  if (!ep_custom_attribute(attrs, key, text, sizeof(text))) return 0;
   char *end = NULL;
   long v = strtol(text, &end, 10);
   if (end == text || *end != '\0' || v < lo || v > hi)
-    return asd_model_fail(out, "blobs", "%s=%s is not an integer in %d..%d", key, text, lo, hi);
+    return ep_model_fail(out, "blobs", "%s=%s is not an integer in %d..%d", key, text, lo, hi);
   *value = (int)v;
   return 0;
 }
 
-int asd_model_blobs_run(void *state, const asd_model_input *in, asd_model_output *out) {
+int ep_model_blobs_run(void *state, const ep_model_input *in, ep_model_output *out) {
   (void)state;
-  asd_blobs_params params;
-  asd_blobs_params_init(&params);
+  ep_blobs_params params;
+  ep_blobs_params_init(&params);
   if (int_attribute(in->custom_attributes, "blobs_threshold", 0, 254, &params.threshold, out) != 0 ||
       int_attribute(in->custom_attributes, "blobs_min_pixels", 1, 1 << 30, &params.min_pixels, out) != 0)
     return -1;
   int w = 0, h = 0;
   char err[384];
-  unsigned char *rgb = asd_decode_rgb(in->data, in->len, &w, &h, err, sizeof(err));
-  if (!rgb) return asd_model_fail(out, "blobs", "%s", err);
-  int n = asd_blobs_detect_rgb(rgb, w, h, &params, &out->body);
+  unsigned char *rgb = ep_decode_rgb(in->data, in->len, &w, &h, err, sizeof(err));
+  if (!rgb) return ep_model_fail(out, "blobs", "%s", err);
+  int n = ep_blobs_detect_rgb(rgb, w, h, &params, &out->body);
   free(rgb);
-  if (n < 0) return asd_model_fail(out, "blobs", "out of memory labelling a %dx%d tile", w, h);
+  if (n < 0) return ep_model_fail(out, "blobs", "out of memory labelling a %dx%d tile", w, h);
   return 0;
 }

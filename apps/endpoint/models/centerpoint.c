@@ -11,16 +11,16 @@
  */
 #include "models/model_impl.h"
 
-int asd_model_centerpoint_run(void *state, const asd_model_input *in, asd_model_output *out) {
+int ep_model_centerpoint_run(void *state, const ep_model_input *in, ep_model_output *out) {
   (void)state;
   int w = 0, h = 0;
   char err[384];
-  if (asd_decode_size(in->data, in->len, &w, &h, err, sizeof(err)) != 0)
-    return asd_model_fail(out, "centerpoint", "%s", err);
+  if (ep_decode_size(in->data, in->len, &w, &h, err, sizeof(err)) != 0)
+    return ep_model_fail(out, "centerpoint", "%s", err);
   double cx = w / 2.0, cy = h / 2.0, dx = w * 0.1, dy = h * 0.1;
   double bbox[4] = {cx - dx, cy - dy, cx + dx, cy + dy};
-  asd_features_begin(&out->body);
-  asd_feature_append(&out->body, 1, bbox, NULL, 0, "sample_object", 1.0, "centerpoint");
-  asd_features_end(&out->body);
+  ep_features_begin(&out->body);
+  ep_feature_append(&out->body, 1, bbox, NULL, 0, "sample_object", 1.0, "centerpoint");
+  ep_features_end(&out->body);
   return 0;
 }

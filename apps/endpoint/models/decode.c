@@ -36,12 +36,12 @@ static atomic_uint_fast64_t vsimem_counter;
 
 static GDALDatasetH open_payload(const unsigned char *data, size_t len, char *path, size_t path_len,
                                  char *err, size_t err_len) {
-  asd_models_gdal_init();
+  ep_models_gdal_init();
   if (!data || len == 0) {
     snprintf(err, err_len, "empty payload");
     return NULL;
   }
-  snprintf(path, path_len, "/vsimem/asd_model_%llu",
+  snprintf(path, path_len, "/vsimem/ep_model_%llu",
            (unsigned long long)atomic_fetch_add(&vsimem_counter, 1));
   VSILFILE *fp = VSIFileFromMemBuffer(path, (GByte *)data, (vsi_l_offset)len, FALSE);
   if (!fp) {
@@ -69,7 +69,7 @@ static void close_payload(GDALDatasetH ds, const char *path) {
   VSIUnlink(path);
 }
 
-int asd_decode_size(const unsigned char *data, size_t len, int *width, int *height, char *err,
+int ep_decode_size(const unsigned char *data, size_t len, int *width, int *height, char *err,
                     size_t err_len) {
   char path[64];
   GDALDatasetH ds = open_payload(data, len, path, sizeof(path), err, err_len);
@@ -85,7 +85,7 @@ int asd_decode_size(const unsigned char *data, size_t len, int *width, int *heig
   return 0;
 }
 
-unsigned char *asd_decode_rgb(const unsigned char *data, size_t len, int *width, int *height,
+unsigned char *ep_decode_rgb(const unsigned char *data, size_t len, int *width, int *height,
                               char *err, size_t err_len) {
   char path[64];
   GDALDatasetH ds = open_payload(data, len, path, sizeof(path), err, err_len);

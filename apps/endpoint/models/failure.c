@@ -7,7 +7,7 @@
  */
 #include "models/model_impl.h"
 
-int asd_model_failure_run(void *state, const asd_model_input *in, asd_model_output *out) {
+int ep_model_failure_run(void *state, const ep_model_input *in, ep_model_output *out) {
   (void)state;
-  return asd_model_fail(out, "failure", "this model always fails (%zu payload bytes received)", in->len);
+  return ep_model_fail(out, "failure", "this model always fails (%zu payload bytes received)", in->len);
 }

@@ -10,9 +10,9 @@
 
 #include <stdio.h>
 
-void asd_features_begin(asd_buf *out) { asd_buf_append_str(out, "{\"type\":\"FeatureCollection\",\"features\":["); }
+void ep_features_begin(asd_buf *out) { asd_buf_append_str(out, "{\"type\":\"FeatureCollection\",\"features\":["); }
 
-void asd_features_end(asd_buf *out) { asd_buf_append_str(out, "]}"); }
+void ep_features_end(asd_buf *out) { asd_buf_append_str(out, "]}"); }
 
 static void append_number(asd_buf *out, double v) {
   /* Integers print as integers; fractions keep 3 decimals (sub-pixel). */
@@ -20,7 +20,7 @@ static void append_number(asd_buf *out, double v) {
   else asd_buf_appendf(out, "%.3f", v);
 }
 
-void asd_feature_append(asd_buf *out, int first, const double bbox[4], const double *ring,
+void ep_feature_append(asd_buf *out, int first, const double bbox[4], const double *ring,
                         int ring_points, const char *iri, double score, const char *model_name) {
   unsigned char rnd[16];
   char id[33];

@@ -12,22 +12,22 @@
 #include <math.h>
 #include <stdlib.h>
 
-int asd_model_flood_run(void *state, const asd_model_input *in, asd_model_output *out) {
+int ep_model_flood_run(void *state, const ep_model_input *in, ep_model_output *out) {
   (void)state;
   int w = 0, h = 0;
   char err[384];
-  if (asd_decode_size(in->data, in->len, &w, &h, err, sizeof(err)) != 0)
-    return asd_model_fail(out, "flood", "%s", err);
+  if (ep_decode_size(in->data, in->len, &w, &h, err, sizeof(err)) != 0)
+    return ep_model_fail(out, "flood", "%s", err);
   long volume = 500;
   char value[32];
-  if (asd_custom_attribute(in->custom_attributes, "flood_volume", value, sizeof(value))) {
+  if (ep_custom_attribute(in->custom_attributes, "flood_volume", value, sizeof(value))) {
     char *end = NULL;
     volume = strtol(value, &end, 10);
     if (end == value || *end != '\0' || volume < 0 || volume > 100000)
-      return asd_model_fail(out, "flood", "flood_volume=%s is not an integer in 0..100000", value);
+      return ep_model_fail(out, "flood", "flood_volume=%s is not an integer in 0..100000", value);
   }
   int sx = (int)ceil(w * 0.1), sy = (int)ceil(h * 0.1);
-  asd_features_begin(&out->body);
+  ep_features_begin(&out->body);
   for (long i = 0; i < volume; i++) {
     /* Centres stay at least one half-size inside the tile when it is big
      * enough; tiny tiles get centres anywhere. */
@@ -35,8 +35,8 @@ int asd_model_flood_run(void *state, const asd_model_input *in, asd_model_output
     double cx = spanx > 0 ? sx + (double)(asd_random_u64() % (uint64_t)spanx) : asd_random_uniform() * w;
     double cy = spany > 0 ? sy + (double)(asd_random_u64() % (uint64_t)spany) : asd_random_uniform() * h;
     double bbox[4] = {cx - sx, cy - sy, cx + sx, cy + sy};
-    asd_feature_append(&out->body, i == 0, bbox, NULL, 0, "sample_object", asd_random_uniform(), "flood");
+    ep_feature_append(&out->body, i == 0, bbox, NULL, 0, "sample_object", asd_random_uniform(), "flood");
   }
-  asd_features_end(&out->body);
+  ep_features_end(&out->body);
   return 0;
 }

@@ -44,7 +44,7 @@ typedef struct http_model {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-void *asd_model_http_new(const char *url, char *err, size_t err_len) {
+void *ep_model_http_new(const char *url, char *err, size_t err_len) {
   pthread_once(&curl_once, curl_init_once);
   size_t n = strlen(url);
   while (n > 7 && url[n - 1] == '/') n--;
@@ -63,7 +63,7 @@ void *asd_model_http_new(const char *url, char *err, size_t err_len) {
   return m;
 }
 
-void asd_model_http_free(void *state) { free(state); }
+void ep_model_http_free(void *state) { free(state); }
 
 typedef struct sink {
   asd_buf *buf;
@@ -145,17 +145,17 @@ static int ping(http_model *m, double timeout_s, char *err, size_t err_len) {
   return 0;
 }
 
-int asd_model_http_run(void *state, const asd_model_input *in, asd_model_output *out) {
+int ep_model_http_run(void *state, const ep_model_input *in, ep_model_output *out) {
   http_model *m = state;
   if (!atomic_load(&m->healthy)) {
     char err[CURL_ERROR_SIZE + 640];
     double budget = in->timeout_s < 5.0 ? in->timeout_s : 5.0;
     if (ping(m, budget, err, sizeof(err)) != 0)
-      return asd_model_fail(out, "http", "the model container is not healthy (GET /ping): %s", err);
+      return ep_model_fail(out, "http", "the model container is not healthy (GET /ping): %s", err);
     atomic_store(&m->healthy, 1);
   }
   CURL *curl = curl_easy_init();
-  if (!curl) return asd_model_fail(out, "http", "cannot create a curl handle");
+  if (!curl) return ep_model_fail(out, "http", "cannot create a curl handle");
   struct curl_slist *headers = NULL;
   headers = add_header(headers, "Content-Type", in->content_type ? in->content_type : "application/octet-stream");
   headers = add_header(headers, "Accept", in->accept);
@@ -188,9 +188,9 @@ int asd_model_http_run(void *state, const asd_model_input *in, asd_model_output 
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
     if (s.overflow)
-      return asd_model_fail(out, "http", "the model container answered more than %u bytes",
+      return ep_model_fail(out, "http", "the model container answered more than %u bytes",
                             ASD_HTTP_MODEL_MAX_RESPONSE);
-    return asd_model_fail(out, "http", "%s: %s", m->invocations_url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    return ep_model_fail(out, "http", "%s: %s", m->invocations_url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
   }
   if (status < 200 || status > 299) {
     /* The container's own error body is the most useful failure payload,

@@ -2,7 +2,7 @@
  * registry.c: model lookup by name, the shared output helpers and the
  * custom-attributes parser.
  *
- * The runtime holds one asd_model per endpoint and may run another built-in
+ * The runtime holds one ep_model per endpoint and may run another built-in
  * model for a single request when its custom attributes carry
  * model_selection=NAME, as the OSML model containers allow.  Built-in models
  * are plain functions without state, so a lookup costs nothing; only the
@@ -19,36 +19,36 @@
 
 #include <gdal.h>
 
-struct asd_model {
+struct ep_model {
   char name[256];
-  asd_model_run_fn run;
+  ep_model_run_fn run;
   void *state;
   void (*free_state)(void *);
 };
 
 static const struct {
   const char *name;
-  asd_model_run_fn run;
+  ep_model_run_fn run;
 } builtin_models[] = {
-    {"centerpoint", asd_model_centerpoint_run},
-    {"flood", asd_model_flood_run},
-    {"failure", asd_model_failure_run},
-    {"blobs", asd_model_blobs_run},
+    {"centerpoint", ep_model_centerpoint_run},
+    {"flood", ep_model_flood_run},
+    {"failure", ep_model_failure_run},
+    {"blobs", ep_model_blobs_run},
 };
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
 static void gdal_init_once(void) { GDALAllRegister(); }
-void asd_models_gdal_init(void) { pthread_once(&gdal_once, gdal_init_once); }
+void ep_models_gdal_init(void) { pthread_once(&gdal_once, gdal_init_once); }
 
-void asd_model_output_init(asd_model_output *out) {
+void ep_model_output_init(ep_model_output *out) {
   asd_buf_init(&out->body);
   out->content_type[0] = '\0';
   out->error[0] = '\0';
 }
 
-void asd_model_output_free(asd_model_output *out) { asd_buf_free(&out->body); }
+void ep_model_output_free(ep_model_output *out) { asd_buf_free(&out->body); }
 
-int asd_model_fail(asd_model_output *out, const char *model, const char *fmt, ...) {
+int ep_model_fail(ep_model_output *out, const char *model, const char *fmt, ...) {
   char msg[448];
   va_list ap;
   va_start(ap, fmt);
@@ -62,19 +62,19 @@ int asd_model_fail(asd_model_output *out, const char *model, const char *fmt, ..
   return -1;
 }
 
-int asd_model_is_builtin(const char *name) {
+int ep_model_is_builtin(const char *name) {
   for (size_t i = 0; i < sizeof(builtin_models) / sizeof(builtin_models[0]); i++)
     if (strcmp(name, builtin_models[i].name) == 0) return 1;
   return 0;
 }
 
-asd_model *asd_model_new(const char *name, char *err, size_t err_len) {
+ep_model *ep_model_new(const char *name, char *err, size_t err_len) {
   if (!name || !*name) {
     snprintf(err, err_len, "empty model name");
     return NULL;
   }
-  asd_models_gdal_init();
-  asd_model *m = calloc(1, sizeof(*m));
+  ep_models_gdal_init();
+  ep_model *m = calloc(1, sizeof(*m));
   if (!m) {
     snprintf(err, err_len, "out of memory");
     return NULL;
@@ -87,13 +87,13 @@ asd_model *asd_model_new(const char *name, char *err, size_t err_len) {
     }
   }
   if (strncasecmp(name, "http://", 7) == 0) {
-    m->state = asd_model_http_new(name, err, err_len);
+    m->state = ep_model_http_new(name, err, err_len);
     if (!m->state) {
       free(m);
       return NULL;
     }
-    m->run = asd_model_http_run;
-    m->free_state = asd_model_http_free;
+    m->run = ep_model_http_run;
+    m->free_state = ep_model_http_free;
     return m;
   }
   snprintf(err, err_len,
@@ -102,26 +102,26 @@ asd_model *asd_model_new(const char *name, char *err, size_t err_len) {
   return NULL;
 }
 
-void asd_model_free(asd_model *m) {
+void ep_model_free(ep_model *m) {
   if (!m) return;
   if (m->free_state) m->free_state(m->state);
   free(m);
 }
 
-const char *asd_model_name(const asd_model *m) { return m->name; }
+const char *ep_model_name(const ep_model *m) { return m->name; }
 
-int asd_model_invoke(asd_model *m, const asd_model_input *in, asd_model_output *out) {
+int ep_model_invoke(ep_model *m, const ep_model_input *in, ep_model_output *out) {
   asd_buf_reset(&out->body);
   out->error[0] = '\0';
   out->content_type[0] = '\0';
   int rc = m->run(m->state, in, out);
-  if (rc != 0 && out->error[0] == '\0') asd_model_fail(out, m->name, "model failed");
+  if (rc != 0 && out->error[0] == '\0') ep_model_fail(out, m->name, "model failed");
   if (rc == 0 && out->content_type[0] == '\0')
     snprintf(out->content_type, sizeof(out->content_type), "application/json");
   return rc == 0 ? 0 : -1;
 }
 
-int asd_custom_attribute(const char *attrs, const char *key, char *value, size_t value_len) {
+int ep_custom_attribute(const char *attrs, const char *key, char *value, size_t value_len) {
   if (!attrs || !key) return 0;
   size_t klen = strlen(key);
   const char *p = attrs;
