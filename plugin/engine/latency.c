@@ -55,11 +55,19 @@
  * spread by the invocation times already and carry none.  A scout that ends without a result (a
  * failed upload, a timeout) hands over to the next job the pool asks about.
  *
- * The bound.  Whatever the estimate says, the next poll is never later than
- * the configured schedule's next poll after the job's current age (without
- * its jitter): adaptive polling can only make a result seen sooner than the
- * fixed schedule would, and an endpoint whose speed changes completely is
- * still polled at the configured rate.
+ * The bound.  Before the first result nothing is known, and the configured
+ * schedule rules: parked jobs wait on it, and the scout's probes never go
+ * past its next poll.  Once results are known the estimate rules, and the
+ * bound is max_polling_interval: no job waits longer than that after its
+ * last poll (or its invocation), so a job the estimate gets wrong, or an
+ * endpoint that slows down, is still polled at the configured maximum
+ * rate, and the window follows the endpoint as new results come in.  The
+ * fixed schedule's early points are not kept as a bound then: for a model
+ * slower than polling_interval they are polls that cannot find anything.
+ * With the defaults (30 s, x1.5) and a 60 s model behind a queue (about
+ * 94 s from invocation to result), the points at 30 s and 75 s cost two
+ * polls per job; bounding by them is what made a 60 s run cost 4 polls per
+ * job in session 3 (bench/RESULTS.md).
  */
 #include "engine/latency.h"
 
@@ -247,6 +255,14 @@ static double informed_next(const asd_latency *l, double t_invoked, double last,
   return next > last + ASD_LATENCY_MIN_STEP ? next : last + ASD_LATENCY_MIN_STEP;
 }
 
+/* The latest a job may be polled next once results are known: the
+ * configured max_polling_interval after its last poll (after its
+ * invocation if it was never polled). */
+static double informed_bound(const asd_async_config *cfg, double last) {
+  double gap = cfg->max_polling_interval > 0 ? cfg->max_polling_interval : cfg->polling_interval;
+  return last + gap;
+}
+
 double asd_latency_next_age(asd_latency *l, uintptr_t id, double t_invoked, double age, double last,
                             int ahead, double u) {
   if (age < 0) age = 0;
@@ -254,11 +270,13 @@ double asd_latency_next_age(asd_latency *l, uintptr_t id, double t_invoked, doub
   /* A schedule point less than MIN_STEP ahead counts as reached: the poll
    * made for it may run a hair early after the caller's clock arithmetic. */
   const double cap = asd_latency_schedule_cap(&l->cfg, age + ASD_LATENCY_MIN_STEP);
-  double next;
+  double next, bound = cap;
   pthread_mutex_lock(&l->mu);
   note_invocation(l, t_invoked);
-  if (l->n > 0) {
+  const int informed = l->n > 0;
+  if (informed) {
     next = informed_next(l, t_invoked, last, ahead);
+    bound = informed_bound(&l->cfg, last);
   } else {
     if (l->scout == 0) l->scout = id;
     if (l->scout == id) {
@@ -273,12 +291,12 @@ double asd_latency_next_age(asd_latency *l, uintptr_t id, double t_invoked, doub
    * that parked jobs invoked together do not poll together.  Afterwards
    * the targets are already spread by the jobs' invocation times, and
    * jitter would only add to the time a result waits to be seen. */
-  if (next > age && next < cap && l->n == 0) {
+  if (!informed && next > age && next < cap) {
     double j = l->cfg.polling_jitter;
     next = age + (next - age) * (1.0 - j + 2.0 * j * u);
   }
-  if (next < age) next = age;
-  return next < cap ? next : cap;
+  if (next > bound) next = bound;
+  return next < age ? age : next;
 }
 
 int asd_latency_job_ended(asd_latency *l, uintptr_t id) {

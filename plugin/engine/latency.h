@@ -10,9 +10,10 @@
  * made-up ages.  Every function is thread-safe (one mutex per estimator).
  *
  * The configured schedule (polling_interval x multiplier^k, capped at
- * max_polling_interval) stays the upper bound: whatever the estimate, the
- * next poll is never later than the configured schedule's next poll would
- * have been, so adaptive polling can only find a result sooner.
+ * max_polling_interval) rules until the first result: no poll comes later
+ * than the fixed schedule's next one.  Once results are known, a job is
+ * polled at the estimate, and never more than max_polling_interval after
+ * its last poll (or its invocation).
  */
 #ifndef ASD_ENGINE_LATENCY_H
 #define ASD_ENGINE_LATENCY_H
@@ -55,8 +56,9 @@ double asd_latency_quantile(const asd_latency *l, double p);
  * unique among the jobs in flight, e.g. its address) that is now `age` old
  * and was last polled, without a result, at age `last` (0 when it was never
  * polled).  u in [0, 1) spreads jobs submitted together (the configured
- * polling_jitter).  The result is >= age and never later than the
- * configured schedule's next poll after age.
+ * polling_jitter).  The result is >= age; before the first result it is
+ * never later than the configured schedule's next poll after age, after it
+ * never later than last + max_polling_interval.
  *
  * Once results are known, the job is polled at the remembered median, then
  * at the 90th percentile, then at the largest, and from there backs off by
