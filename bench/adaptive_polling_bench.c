@@ -2,7 +2,8 @@
  * adaptive_polling_bench.c: the async engine's pool with the configuration a
  * user gets without any polling flag (asd_config_init + the ASYNC_SM_*
  * environment, exactly as the utility builds it), against an endpoint, and
- * one JSON line of figures: jobs/s, polls per job, client CPU per job.
+ * one JSON line of figures: jobs/s, polls per job (mean, p95, max, and how
+ * many jobs took 1, 2, ... 8 and 9 or more polls), client CPU per job.
  *
  * Only the input bucket is set here; ASYNC_SM_ADAPTIVE_POLLING=false in the
  * environment gives the fixed schedule (the defaults before adaptive
@@ -24,8 +25,12 @@
 #include "cpl_vsi.h"
 #include "gdal.h"
 
+/* Jobs by polls they took: [k] = k polls, the last slot = that many or more. */
+#define POLL_HIST 10
+
 typedef struct bench {
   long long next, total, failed;
+  long long poll_hist[POLL_HIST];
   unsigned char *png;
   size_t png_len;
   char first_failure[600];
@@ -46,6 +51,7 @@ static int source(void *ud, int worker, asd_pool_job *job) {
 
 static void on_done(void *ud, const asd_pool_result *r) {
   bench *b = ud;
+  b->poll_hist[r->polls < POLL_HIST - 1 ? (r->polls > 0 ? r->polls : 0) : POLL_HIST - 1]++;
   if (!r->ok && !b->failed++) snprintf(b->first_failure, sizeof b->first_failure, "%s", r->reason);
 }
 
@@ -115,11 +121,13 @@ int main(int argc, char **argv) {
   printf("{\"adaptive\":%s,\"max_concurrent_jobs\":%d,\"polling_interval\":%g,\"jobs\":%lld,"
          "\"processed\":%lld,\"failed\":%lld,\"elapsed_s\":%.3f,\"jobs_per_s\":%.3f,"
          "\"cpu_ms_per_job\":%.3f,\"polls_per_job_mean\":%.3f,\"polls_per_job_p95\":%.0f,"
-         "\"invoke_to_seen_s_p50\":%.3f}\n",
+         "\"invoke_to_seen_s_p50\":%.3f,\"polls_max\":%.0f,\"polls_hist\":[",
          asd_config_adaptive_polling(&cfg) ? "true" : "false", cfg.max_concurrent_jobs,
          cfg.polling_interval, b.total, counts.processed, counts.failed, elapsed,
          counts.processed / elapsed, 1000.0 * cpu / (double)(b.total ? b.total : 1), polls.mean,
-         polls.p95, inf.p50);
+         polls.p95, inf.p50, polls.max);
+  for (int k = 1; k < POLL_HIST; k++) printf("%s%lld", k > 1 ? "," : "", b.poll_hist[k]);
+  printf("]}\n");
   if (b.failed) fprintf(stderr, "adaptive_polling_bench: first failure: %s\n", b.first_failure);
   asd_pool_free(pool);
   asd_detector_free(d);
