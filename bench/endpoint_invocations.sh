@@ -22,13 +22,8 @@ CONC="${3:-32}"
 BIN="$BUILD/asyncdetect_endpoint"
 [ -x "$BIN" ] || { echo "endpoint_invocations: $BIN not built (scripts/setup.sh $BUILD)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_init
 
 cc -O2 -o "$WORK/client" bench/endpoint_invoke_client.c $(pkg-config --cflags --libs json-c libcurl)
 python3 - "$WORK/tile.png" <<'PY'
@@ -57,18 +52,11 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
 PY
 
 start_server() {  # args: endpoint spec
-  "$BIN" -no-auth -bucket inputs -endpoint "$1" >"$WORK/server.out" 2>"$WORK/server.err" &
-  SERVER_PID=$!
-  for _ in $(seq 200); do
-    URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-    [ -n "$URL" ] && break
-    sleep 0.05
-  done
-  [ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
+  bench_start_endpoint "$BIN" -no-auth -bucket inputs -endpoint "$1"
   curl -sf -X PUT --data-binary @"$WORK/tile.png" "$URL/inputs/tile.png" >/dev/null
   curl -sf -X PUT --data-binary @"$WORK/tile512.png" "$URL/inputs/tile512.png" >/dev/null
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+stop_server() { bench_stop_endpoint; }
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 echo "machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"

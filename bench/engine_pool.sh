@@ -32,13 +32,8 @@ BIN="$BUILD/asyncdetect_endpoint"
 LIB=$(ls "$BUILD"/libasyncdetect.so 2>/dev/null || true)
 [ -n "$LIB" ] || { echo "engine_pool: $BUILD/libasyncdetect.so not built" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_init
 
 cc -O2 -o "$WORK/bench" bench/engine_pool_bench.c -Iplugin/include \
   $(pkg-config --cflags gdal json-c) -L"$BUILD" -lasyncdetect -Wl,-rpath,"$(cd "$BUILD" && pwd)" \
@@ -52,21 +47,8 @@ if [ -n "$BASE" ]; then
     $(pkg-config --libs gdal json-c) -lpthread
 fi
 
-start_server() {  # args: endpoint spec
-  "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1" >"$WORK/server.out" 2>"$WORK/server.err" &
-  SERVER_PID=$!
-  URL=""
-  for _ in $(seq 200); do
-    URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-    [ -n "$URL" ] && break
-    sleep 0.05
-  done
-  [ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-  export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
-    AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
-  unset AWS_PROFILE AWS_SESSION_TOKEN
-}
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; rm -rf "$WORK/data"; }
+start_server() { bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1"; }
+stop_server() { bench_stop_endpoint; }
 
 echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
 SPEC="bench,model=centerpoint,instances=1,concurrency=64,latency_ms=200"

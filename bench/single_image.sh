@@ -16,28 +16,11 @@ for b in "$BASE" "$BUILD"; do
   [ -x "$b/gdal_asyncdetect" ] || { echo "single_image: $b/gdal_asyncdetect not built" >&2; exit 1; }
 done
 BIN="$BUILD/asyncdetect_endpoint"
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
-  -endpoint "bench,model=blobs,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64,latency_ms=200" \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 200); do
-  URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
-  AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
-unset AWS_PROFILE AWS_SESSION_TOKEN ASYNC_SM_POLLING_INTERVAL ASYNC_SM_MAX_POLLING_INTERVAL \
-  ASYNC_SM_BACKOFF_MULTIPLIER ASYNC_SM_ADAPTIVE_POLLING
+. bench/lib.sh
+bench_init
+bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
+  -endpoint "bench,model=blobs,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64,latency_ms=200"
+unset ASYNC_SM_POLLING_INTERVAL ASYNC_SM_MAX_POLLING_INTERVAL ASYNC_SM_BACKOFF_MULTIPLIER ASYNC_SM_ADAPTIVE_POLLING
 FLAGS=(-polling-interval 0.05 -max-polling-interval 0.3)
 echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
 one() {  # label build [flags...]

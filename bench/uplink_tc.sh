@@ -7,13 +7,19 @@
 #   2. the client's uplink shaped to RATE (50mbit) with tc on loopback, only
 #      the traffic to the endpoint's port: tiles/s for PNG, JPEG and WEBP at
 #      their default levels against RATE / bytes per tile (target: within
-#      10 %), and the resource the run's summary says bounded it.
+#      10 %), and the resource the run's summary says bounded it.  The shaped
+#      runs read a 2 x 2 mosaic (VRT) of the texture, 8192 x 8192, in tiles
+#      every 256 pixels (961 tiles): long enough that start-up and the last
+#      tiles' drain weigh little even for JPEG at 70 tiles/s.
 # Other loopback traffic is not shaped (HTB's direct queue); the qdisc is
 # removed on exit, whatever happens.  Needs root, tc, a built
 # gdal_asyncdetect and asyncdetect_endpoint, /usr/bin/python3 with GDAL and
 # numpy (bench/texture_raster.py).
 #
 #   bench/uplink_tc.sh [BUILD_DIR] [RATE (50mbit)] [FORMATS ("PNG JPEG WEBP")]
+#
+# A FORMATS item may carry one creation option, e.g. "WEBP:QUALITY=100".
+# UNSHAPED=0 skips the unshaped table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
@@ -25,39 +31,38 @@ BIN="$BUILD/asyncdetect_endpoint"
 [ "$(id -u)" = 0 ] || { echo "uplink_tc: tc needs root" >&2; exit 1; }
 command -v tc >/dev/null || { echo "uplink_tc: tc (iproute2) is not installed" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-SERVER_PID=""
+. bench/lib.sh
 SHAPED=""
-cleanup() {
-  if [ -n "$SHAPED" ]; then tc qdisc del dev lo root 2>/dev/null || true; fi
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+bench_on_exit() { if [ -n "$SHAPED" ]; then tc qdisc del dev lo root 2>/dev/null || true; fi; }
+bench_init
 
 /usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" 4096
+/usr/bin/python3 - "$WORK/texture.tif" "$WORK/mosaic.vrt" <<'PY'
+import sys
+from osgeo import gdal
+src, out = sys.argv[1], sys.argv[2]
+ds = gdal.Open(src)
+n = ds.RasterXSize
+gt = ds.GetGeoTransform()
+bands = []
+for b in range(1, 4):
+    srcs = "".join(
+        f"<SimpleSource><SourceFilename relativeToVRT='0'>{src}</SourceFilename><SourceBand>{b}</SourceBand>"
+        f"<SrcRect xOff='0' yOff='0' xSize='{n}' ySize='{n}'/><DstRect xOff='{x}' yOff='{y}' xSize='{n}' ySize='{n}'/></SimpleSource>"
+        for x in (0, n) for y in (0, n))
+    bands.append(f"<VRTRasterBand dataType='Byte' band='{b}'>{srcs}</VRTRasterBand>")
+open(out, "w").write(f"<VRTDataset rasterXSize='{2*n}' rasterYSize='{2*n}'><SRS>{ds.GetProjection()}</SRS>"
+                     f"<GeoTransform>{', '.join(map(str, gt))}</GeoTransform>{''.join(bands)}</VRTDataset>")
+PY
 
-"$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
-  -endpoint "bench,model=centerpoint,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64" \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 200); do
-  URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-PORT=${URL##*:}
-export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
-  AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
-unset AWS_PROFILE AWS_SESSION_TOKEN
+bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
+  -endpoint "bench,model=centerpoint,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64"
 
-run() {  # name, then extra options; writes $WORK/NAME.json
-  local name="$1"; shift
+run() {  # name, source, then extra options; writes $WORK/NAME.json
+  local name="$1" src="$2"; shift 2
   rm -f "$WORK/out.gpkg"
   "$APP" -endpoint bench -input-bucket asd-bench -q -overwrite -metrics "$WORK/$name.json" "$@" \
-    "$WORK/texture.tif" "$WORK/out.gpkg"
+    "$src" "$WORK/out.gpkg"
 }
 
 echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
@@ -65,10 +70,11 @@ echo "server: $BIN -endpoint bench,model=centerpoint,instances=1,concurrency=64 
 TABLE="PNG:ZLEVEL=1 PNG:ZLEVEL=6 PNG:ZLEVEL=9 JPEG:QUALITY=50 JPEG:QUALITY=75 JPEG:QUALITY=90 \
 WEBP:QUALITY=50 WEBP:QUALITY=75 WEBP:QUALITY=90 WEBP:LOSSLESS=YES GTiff:COMPRESS=NONE GTiff:COMPRESS=LZW \
 GTiff:COMPRESS=DEFLATE"
+if [ "${UNSHAPED:-1}" != 0 ]; then
 for fl in $TABLE; do
   f=${fl%%:*}; co=${fl#*:}
-  echo "unshaped: gdal_asyncdetect -tile-size 512 -overlap 0 -tile-format $f -tco $co"
-  run "t_${f}_${co}" -tile-size 512 -overlap 0 -tile-format "$f" -tco "$co"
+  echo "unshaped: gdal_asyncdetect -tile-size 512 -overlap 0 -tile-format $f -tco $co; load $(bench_load)"
+  run "t_${f}_${co}" "$WORK/texture.tif" -tile-size 512 -overlap 0 -tile-format "$f" -tco "$co"
 done
 
 /usr/bin/python3 - "$WORK" "$TABLE" <<'PY'
@@ -81,6 +87,7 @@ for fl in table:
     d = json.load(open(f"{w}/t_{f}_{co}.json"))
     print(f"| {f} | {co} | {d['upload']['bytes_per_tile']:.0f} | {d['upload']['encode_cpu_ms_per_tile']:.1f} |")
 PY
+fi
 
 # Shape only what goes to the endpoint's port (the client's uplink): HTB
 # sends every unclassified loopback packet to its direct, unshaped queue.
@@ -89,10 +96,13 @@ SHAPED=1
 tc class add dev lo parent 1: classid 1:10 htb rate "$RATE" ceil "$RATE" burst 256kb cburst 256kb
 tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport "$PORT" 0xffff flowid 1:10
 echo "shaped: tc qdisc add dev lo root handle 1: htb; class 1:10 htb rate $RATE; u32 match ip dport $PORT -> 1:10"
-for f in $FORMATS; do
-  # Tiles every 256 pixels (overlap 256): 256 tiles.
-  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 256 -tile-format $f"
-  run "s_$f" -tile-size 512 -overlap 256 -tile-format "$f"
+for fl in $FORMATS; do
+  f=${fl%%:*}; co=""
+  [ "$f" != "$fl" ] && co=${fl#*:}
+  # Tiles every 256 pixels (overlap 256) over the 8192 x 8192 mosaic: 961 tiles.
+  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 256 -tile-format $f ${co:+-tco $co}; load $(bench_load)"
+  bench_load >"$WORK/s_$fl.load"
+  run "s_$fl" "$WORK/mosaic.vrt" -tile-size 512 -overlap 256 -tile-format "$f" ${co:+-tco "$co"}
   echo "  through the shaped class so far: $(tc -s class show dev lo classid 1:10 | sed -n 2p)"
 done
 tc qdisc del dev lo root
@@ -105,12 +115,13 @@ import json, re, sys
 w, rate, table, formats = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 m = re.match(r"([\d.]+)([kmg]?)bit", rate)
 bps = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 8
-print(f"| format (default level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s | ratio | bound by (summary) |")
-print("|---|---|---|---|---|---|")
+print(f"| format (level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s [load] | ratio | encode CPU ms/tile | bound by (summary) |")
+print("|---|---|---|---|---|---|---|")
 for f in formats:
     d = json.load(open(f"{w}/s_{f}.json"))
     bpt = d["upload"]["bytes_per_tile"]
     ideal = bps / bpt
-    print(f"| {f} | {bpt:.0f} | {ideal:.2f} | {d['tiles_per_second']:.2f} | {100*d['tiles_per_second']/ideal:.1f} % | "
-          f"{d['bound']['resource']}: {d['bound']['detail']} |")
+    load = open(f"{w}/s_{f}.load").read().strip()
+    print(f"| {f} | {bpt:.0f} | {ideal:.2f} | {d['tiles_per_second']:.2f} [{load}] | {100*d['tiles_per_second']/ideal:.1f} % | "
+          f"{d['upload']['encode_cpu_ms_per_tile']:.1f} | {d['bound']['resource']}: {d['bound']['detail']} |")
 PY
