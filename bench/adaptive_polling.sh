@@ -15,7 +15,7 @@
 # seen the instant it appears: the last wave's spread drains with nothing
 # behind it (about 83 % of C/L for 3 waves at +/-25 %, 93 % for 10; the model
 # in autotest/unit/test_engine_latency.cpp).  So the adaptive runs get 40, 20,
-# 8 and 10 waves of C jobs; ADAPTIVE_JOBS="0.2:2560 60:192 ..." overrides them.
+# 16 and 10 waves of C jobs; ADAPTIVE_JOBS="0.2:2560 60:192 ..." overrides them.
 # The 1-minute load average is printed before every run (machine is shared).
 # Needs a built libasyncdetect and asyncdetect_endpoint, cc, GDAL and json-c.
 set -euo pipefail
@@ -28,33 +28,15 @@ BIN="$BUILD/asyncdetect_endpoint"
 [ -x "$BIN" ] || { echo "adaptive_polling: $BIN not built (scripts/setup.sh $BUILD)" >&2; exit 1; }
 [ -f "$BUILD/libasyncdetect.so" ] || { echo "adaptive_polling: $BUILD/libasyncdetect.so not built" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_init
 
 cc -O2 -o "$WORK/bench" bench/adaptive_polling_bench.c -Iplugin/include \
   $(pkg-config --cflags gdal) -L"$BUILD" -lasyncdetect -Wl,-rpath,"$(cd "$BUILD" && pwd)" \
   $(pkg-config --libs gdal) -lpthread
 
-start_server() {  # args: endpoint spec
-  "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1" >"$WORK/server.out" 2>"$WORK/server.err" &
-  SERVER_PID=$!
-  URL=""
-  for _ in $(seq 200); do
-    URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-    [ -n "$URL" ] && break
-    sleep 0.05
-  done
-  [ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-  export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
-    AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
-  unset AWS_PROFILE AWS_SESSION_TOKEN
-}
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; rm -rf "$WORK/data"; }
+start_server() { bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench -endpoint "$1"; }
+stop_server() { bench_stop_endpoint; }
 
 # No polling setting may leak in from the caller's environment.
 unset ASYNC_SM_POLLING_INTERVAL ASYNC_SM_MAX_POLLING_INTERVAL ASYNC_SM_BACKOFF_MULTIPLIER \
@@ -68,20 +50,20 @@ for L in "${LATENCIES[@]}"; do
   case "$L" in
     0.2) NA=2560; NF=300 ;;
     1) NA=1280; NF=300 ;;
-    10) NA=512; NF=300 ;;
+    10) NA=1024; NF=300 ;;
     *) NA=640; NF=192 ;;
   esac
   for o in ${ADAPTIVE_JOBS:-}; do [ "${o%%:*}" = "$L" ] && NA=${o#*:}; done
   SPEC="bench,model=centerpoint,instances=1,concurrency=$C,latency_ms=$ms,spread_ms=$spread"
   start_server "$SPEC"
   echo "server: $BIN -threads 8 -endpoint \"$SPEC\""
-  echo "adaptive (defaults): adaptive_polling_bench -jobs $NA; load $(cut -d' ' -f1 /proc/loadavg)"
-  cut -d' ' -f1 /proc/loadavg >"$WORK/a_$L.load"
+  echo "adaptive (defaults): adaptive_polling_bench -jobs $NA; load $(bench_load)"
+  bench_load >"$WORK/a_$L.load"
   "$WORK/bench" -jobs "$NA" | tee "$WORK/a_$L.json"
   stop_server
   start_server "$SPEC"
-  echo "fixed (defaults, ASYNC_SM_ADAPTIVE_POLLING=false): adaptive_polling_bench -jobs $NF; load $(cut -d' ' -f1 /proc/loadavg)"
-  cut -d' ' -f1 /proc/loadavg >"$WORK/f_$L.load"
+  echo "fixed (defaults, ASYNC_SM_ADAPTIVE_POLLING=false): adaptive_polling_bench -jobs $NF; load $(bench_load)"
+  bench_load >"$WORK/f_$L.load"
   ASYNC_SM_ADAPTIVE_POLLING=false "$WORK/bench" -jobs "$NF" | tee "$WORK/f_$L.json"
   stop_server
   if [ "$ms" -le 1000 ]; then
@@ -89,8 +71,8 @@ for L in "${LATENCIES[@]}"; do
     # (polls every L/4 to L/2), which a user would have to know to choose.
     start_server "$SPEC"
     iv=$(python3 -c "print(float('$L')/4)"); mx=$(python3 -c "print(float('$L')/2)")
-    echo "hand-tuned fixed: ASYNC_SM_POLLING_INTERVAL=$iv ASYNC_SM_MAX_POLLING_INTERVAL=$mx adaptive_polling_bench -jobs $NA; load $(cut -d' ' -f1 /proc/loadavg)"
-    cut -d' ' -f1 /proc/loadavg >"$WORK/t_$L.load"
+    echo "hand-tuned fixed: ASYNC_SM_POLLING_INTERVAL=$iv ASYNC_SM_MAX_POLLING_INTERVAL=$mx adaptive_polling_bench -jobs $NA; load $(bench_load)"
+    bench_load >"$WORK/t_$L.load"
     ASYNC_SM_POLLING_INTERVAL=$iv ASYNC_SM_MAX_POLLING_INTERVAL=$mx "$WORK/bench" -jobs "$NA" | tee "$WORK/t_$L.json"
     stop_server
   fi
