@@ -139,8 +139,9 @@ static const char *const usage_parts[] = {
     "  -worker-optimization YES|NO (YES)  -submission-workers N (4)  -polling-workers N (2)\n"
     "  -max-concurrent-jobs N (100)  -job-queue-timeout S (300)\n"
     "  -adaptive-polling YES|NO  poll each job around the result time learnt in this run,\n"
-    "                            never later than the schedule above (default YES, unless a\n"
-    "                            polling interval, maximum or multiplier is set).\n"
+    "                            at most -max-polling-interval apart (the schedule above until\n"
+    "                            a first result) (default YES, unless a polling interval,\n"
+    "                            maximum or multiplier is set).\n"
     "\n",
     "Tiling:\n"
     "  -tile-size N (512)  -overlap N (128 pixels shared by neighbouring tiles)\n"
