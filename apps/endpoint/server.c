@@ -43,8 +43,14 @@
  * of DeleteObjects and CompleteMultipartUpload: parsed only after the cap),
  * -max-body for PutObject and UploadPart, which stream to disk.
  *
- * Shutdown.  main() quiesces the daemon (no new connections), waits a
- * bounded time for requests in progress, then stops it: libmicrohttpd joins
+ * Shutdown.  main() quiesces the server (every new request is answered 503
+ * ServiceUnavailable, a retryable answer for every client), waits a
+ * bounded time for requests in progress, then stops it.  The daemon itself
+ * is not quiesced with MHD_quiesce_daemon: with a pool of epoll workers,
+ * libmicrohttpd 0.9.75 removes the listening socket from the workers'
+ * epoll sets from two threads without a lock, and the loser aborts the
+ * process ("Failed to remove listen FD from epoll set", found by the
+ * fuzzing harness).  libmicrohttpd joins
  * its threads after their handlers return, so a PUT whose body arrived is
  * committed, and an upload cut short aborts its writer, which deletes the
  * temporary file: no partial object ever becomes visible.
@@ -91,6 +97,7 @@ struct ep_server {
   FILE *log;
   pthread_mutex_t log_mu;
   atomic_int in_flight;
+  atomic_int closing; /* shutting down: new requests get 503 (ep_server_quiesce) */
 };
 
 typedef enum route_kind {
@@ -784,6 +791,8 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   r->req.host_region = r->host_region[0] ? r->host_region : NULL;
   classify(r);
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
+  if (atomic_load(&srv->closing))
+    return send_error(r, 503, "ServiceUnavailable", "The endpoint is shutting down. Please try again.");
   if (r->route == ROUTE_SSO) { /* unsigned, bearer token: answered from the headers, no body read */
     ep_response resp;
     ep_response_init(&resp);
@@ -999,6 +1008,7 @@ ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_le
   srv->cfg = *cfg;
   pthread_mutex_init(&srv->log_mu, NULL);
   atomic_init(&srv->in_flight, 0);
+  atomic_init(&srv->closing, 0);
   if (cfg->access_log) {
     srv->log = fopen(cfg->access_log, "a");
     if (!srv->log) {
@@ -1068,9 +1078,7 @@ ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_le
 int ep_server_port(const ep_server *srv) { return srv ? srv->port : 0; }
 
 void ep_server_quiesce(ep_server *srv) {
-  if (!srv || !srv->d) return;
-  MHD_socket s = MHD_quiesce_daemon(srv->d);
-  if (s != MHD_INVALID_SOCKET) close(s);
+  if (srv) atomic_store(&srv->closing, 1);
 }
 
 int ep_server_in_flight(const ep_server *srv) {

@@ -119,7 +119,8 @@ typedef struct ep_server ep_server;
 /* Starts listening and serving.  NULL with a one-line reason in err on failure. */
 ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_len);
 int ep_server_port(const ep_server *srv);
-/* Stops accepting new connections; requests in progress go on. */
+/* From now on every new request is answered 503 ServiceUnavailable;
+ * requests in progress go on. */
 void ep_server_quiesce(ep_server *srv);
 /* Requests received but not yet answered and completed. */
 int ep_server_in_flight(const ep_server *srv);

@@ -27,7 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +37,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -731,4 +734,36 @@ TEST(EndpointHardening, DataDirectoryIsPrivate) {
     EXPECT_GE(n, 4);  // bucket folder, object, upload folder, part
   }
   std::filesystem::remove_all(dir);
+}
+
+// Shutdown: once told to stop, the endpoint answers every new request 503
+// ServiceUnavailable (retryable for any client) while a request already in
+// progress completes.  It no longer quiesces the daemon through
+// libmicrohttpd, whose epoll workers race to remove the listening socket and
+// abort the process; the exit status shows it ended normally.
+TEST(EndpointHardening, ShutdownRefusesNewRequestsAndFinishesTheOneInProgress) {
+  LocalEndpoint ep({"-bucket", "hard-stop", "-faults", "slow_consumer_ms=4000"});
+  Raw slow;
+  std::thread put([&] { slow = s3(ep, "PUT", "/hard-stop/slow", "in progress"); });
+  // The PUT is held 4 s by the fault: wait until the endpoint has it.
+  bool in_flight = false;
+  for (int i = 0; i < 400 && !in_flight; i++) {
+    std::string st = ep.stats_json();
+    st.erase(std::remove(st.begin(), st.end(), ' '), st.end());
+    in_flight = st.find("\"in_flight_http\":1") != std::string::npos;
+    if (!in_flight) usleep(10000);
+  }
+  ASSERT_TRUE(in_flight) << ep.stats_json();
+  ASSERT_EQ(0, kill(ep.pid(), SIGTERM));
+  Raw refused;
+  for (int i = 0; i < 300 && refused.status != 503; i++) {
+    refused = exchange(ep.port(), request_text("GET", "/_asd/stats", ep, {}));
+    if (refused.status != 503) usleep(10000);
+  }
+  put.join();
+  EXPECT_EQ(503, refused.status) << refused.head << "\n" << refused.body;
+  EXPECT_NE(std::string::npos, refused.body.find("ServiceUnavailable")) << refused.body;
+  EXPECT_EQ(200, slow.status) << slow.head << "\n" << slow.body;
+  int st = ep.stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "exit status " << st;
 }
