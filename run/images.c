@@ -129,6 +129,9 @@ void asd_run_encode_options(const asd_detect_options *o, asd_encode_options *eo)
 int asd_run_image_open_encoder(asd_run_image *im, const asd_detect_options *o) {
   asd_encode_options eo;
   asd_run_encode_options(o, &eo);
+  /* The dynamic-range statistics come from the tiles' region (-srcwin,
+   * -projwin), the same for every shard and every -resume of the run. */
+  if (im->plan) asd_plan_roi(im->plan, &eo.region[0], &eo.region[1], &eo.region[2], &eo.region[3]);
   CPLErrorReset();
   im->encoder = im->reopenable || !im->src ? asd_encoder_new(im->name, &eo) : asd_encoder_new_shared(im->src, &eo);
   if (im->encoder) return 0;

@@ -208,10 +208,19 @@ static void add_window(asd_dra_band **out, const asd_window_pixels *px) {
              px->valid ? px->valid + (size_t)b * px->npix : NULL, px->npix);
 }
 
-/* One overview band (and its mask) read in strips of rows into the stats. */
-static int add_overview_band(GDALRasterBandH o, asd_dra_band *s) {
-  const int ow = GDALGetRasterBandXSize(o), oh = GDALGetRasterBandYSize(o);
-  int rows = (int)((1 << 20) / (ow > 0 ? ow : 1));
+/* One overview band (and its mask) read in strips of rows into the stats:
+ * the part of it over the region r (image pixels, scaled to the overview,
+ * at least one overview pixel). */
+static int add_overview_band(GDALRasterBandH o, const int *r, int iw, int ih, asd_dra_band *s) {
+  const int fw = GDALGetRasterBandXSize(o), fh = GDALGetRasterBandYSize(o);
+  int ox = (int)((long long)r[0] * fw / iw), oy = (int)((long long)r[1] * fh / ih);
+  int ow = (int)(((long long)(r[0] + r[2]) * fw + iw - 1) / iw) - ox;
+  int oh = (int)(((long long)(r[1] + r[3]) * fh + ih - 1) / ih) - oy;
+  if (ow < 1) ow = 1;
+  if (oh < 1) oh = 1;
+  if (ox + ow > fw) ox = fw - ow;
+  if (oy + oh > fh) oy = fh - oh;
+  int rows = (int)((1 << 20) / ow);
   if (rows < 1) rows = 1;
   if (rows > oh) rows = oh;
   double *v = VSI_MALLOC3_VERBOSE((size_t)ow, (size_t)rows, sizeof(double));
@@ -220,9 +229,9 @@ static int add_overview_band(GDALRasterBandH o, asd_dra_band *s) {
   const int all_valid = GDALGetMaskFlags(o) == GMF_ALL_VALID;
   for (int y = 0; y < oh && rc == 0; y += rows) {
     const int h = y + rows > oh ? oh - y : rows;
-    if (GDALRasterIO(o, GF_Read, 0, y, ow, h, v, ow, h, GDT_Float64, 0, 0) != CE_None ||
+    if (GDALRasterIO(o, GF_Read, ox, oy + y, ow, h, v, ow, h, GDT_Float64, 0, 0) != CE_None ||
         (!all_valid &&
-         GDALRasterIO(GDALGetMaskBand(o), GF_Read, 0, y, ow, h, m, ow, h, GDT_Byte, 0, 0) != CE_None))
+         GDALRasterIO(GDALGetMaskBand(o), GF_Read, ox, oy + y, ow, h, m, ow, h, GDT_Byte, 0, 0) != CE_None))
       rc = -1;
     else
       band_add(s, v, all_valid ? NULL : m, (size_t)ow * (size_t)h);
@@ -251,25 +260,31 @@ static int overview_level(GDALDatasetH ds, const int *bands, int nbands) {
   return level;
 }
 
-/* Whole blocks on a grid of up to 16 x 16 spread evenly over both axes. */
-static int collect_blocks(GDALDatasetH ds, const int *bands, int nbands, asd_dra_band **out, char *source,
-                          size_t source_size) {
+/* Whole blocks on a grid of up to 16 x 16 spread evenly over both axes of
+ * the region r (blocks that straddle its edge are read for their part
+ * inside it). */
+static int collect_blocks(GDALDatasetH ds, const int *bands, int nbands, const int *r, asd_dra_band **out,
+                          char *source, size_t source_size) {
   int bx = 0, by = 0;
   GDALGetBlockSize(GDALGetRasterBand(ds, bands[0]), &bx, &by);
-  const int iw = GDALGetRasterXSize(ds), ih = GDALGetRasterYSize(ds);
-  if (bx <= 0 || by <= 0) bx = iw, by = 1;
+  if (bx <= 0 || by <= 0) bx = GDALGetRasterXSize(ds), by = 1;
   /* Very wide strips or huge blocks: a piece of at most 1024 x 1024. */
   if (bx > 1024) bx = 1024;
   if (by > 1024) by = 1024;
-  const int nbx = (iw + bx - 1) / bx, nby = (ih + by - 1) / by;
+  const int c0 = r[0] / bx, r0 = r[1] / by, c1 = (r[0] + r[2] - 1) / bx, r1 = (r[1] + r[3] - 1) / by;
+  const int nbx = c1 - c0 + 1, nby = r1 - r0 + 1;
   const int sx = nbx < 16 ? nbx : 16, sy = nby < 16 ? nby : 16;
   for (int j = 0; j < sy; j++) {
     for (int i = 0; i < sx; i++) {
       int cx = (int)(((long long)i * nbx + nbx / 2) / sx), cy = (int)(((long long)j * nby + nby / 2) / sy);
       if (cx >= nbx) cx = nbx - 1;
       if (cy >= nby) cy = nby - 1;
-      const int x = cx * bx, y = cy * by;
-      const int w = x + bx > iw ? iw - x : bx, h = y + by > ih ? ih - y : by;
+      int x = (c0 + cx) * bx, y = (r0 + cy) * by, xe = x + bx, ye = y + by;
+      if (x < r[0]) x = r[0];
+      if (y < r[1]) y = r[1];
+      if (xe > r[0] + r[2]) xe = r[0] + r[2];
+      if (ye > r[1] + r[3]) ye = r[1] + r[3];
+      const int w = xe - x, h = ye - y;
       asd_window_pixels px;
       if (asd_read_window(ds, bands, nbands, x, y, w, h, GDT_Float64, &px) != 0) return -1;
       add_window(out, &px);
@@ -281,19 +296,32 @@ static int collect_blocks(GDALDatasetH ds, const int *bands, int nbands, asd_dra
   return 0;
 }
 
-int asd_dra_collect(GDALDatasetH ds, const int *bands, int nbands, asd_dra_band **out, char *source,
-                    size_t source_size) {
+int asd_dra_collect(GDALDatasetH ds, const int *bands, int nbands, const int *region, asd_dra_band **out,
+                    char *source, size_t source_size) {
+  const int iw = GDALGetRasterXSize(ds), ih = GDALGetRasterYSize(ds);
+  int r[4] = {0, 0, iw, ih};
+  if (region && region[2] > 0 && region[3] > 0 && region[0] >= 0 && region[1] >= 0 &&
+      region[0] + region[2] <= iw && region[1] + region[3] <= ih)
+    memcpy(r, region, sizeof r);
   for (int b = 0; b < nbands; b++) out[b] = NULL;
   for (int b = 0; b < nbands; b++) {
     out[b] = band_new(GDALGetRasterDataType(GDALGetRasterBand(ds, bands[b])), b);
     if (!out[b]) goto fail;
   }
-  const int level = overview_level(ds, bands, nbands);
+  int level = overview_level(ds, bands, nbands);
+  if (level >= 0 && (r[2] < iw || r[3] < ih)) {
+    /* The overview is picked for the whole image: over a small region it
+     * may hold too few pixels to say anything; the region's blocks then. */
+    GDALRasterBandH o = GDALGetOverview(GDALGetRasterBand(ds, bands[0]), level);
+    const double f = (double)GDALGetRasterBandXSize(o) / iw * GDALGetRasterBandYSize(o) / ih;
+    if ((double)r[2] * r[3] * f < 65536) level = -1;
+  }
   int done = 0;
   if (level >= 0) {
     done = 1;
     for (int b = 0; b < nbands && done; b++)
-      if (add_overview_band(GDALGetOverview(GDALGetRasterBand(ds, bands[b]), level), out[b]) != 0) done = 0;
+      if (add_overview_band(GDALGetOverview(GDALGetRasterBand(ds, bands[b]), level), r, iw, ih, out[b]) != 0)
+        done = 0;
     if (done && source) {
       GDALRasterBandH o = GDALGetOverview(GDALGetRasterBand(ds, bands[0]), level);
       snprintf(source, source_size, "overview %dx%d", GDALGetRasterBandXSize(o), GDALGetRasterBandYSize(o));
@@ -310,7 +338,7 @@ int asd_dra_collect(GDALDatasetH ds, const int *bands, int nbands, asd_dra_band 
       }
     }
   }
-  if (!done && collect_blocks(ds, bands, nbands, out, source, source_size) != 0) goto fail;
+  if (!done && collect_blocks(ds, bands, nbands, r, out, source, source_size) != 0) goto fail;
   for (int b = 0; b < nbands; b++)
     if (!out[b]->histogram) qsort(out[b]->res, out[b]->rn, sizeof(double), cmp_double);
   return 0;

@@ -30,9 +30,10 @@ typedef struct asd_dra_band asd_dra_band;
  * when there are fewer).  out[b] receives band b's statistics (free with
  * asd_dra_band_free); source (may be NULL) a short description of what was
  * read, e.g. "overview 750x500" or "96 of 96 blocks of 256x256".  Returns 0,
- * or -1 after CPLError (a read error). */
-int asd_dra_collect(GDALDatasetH ds, const int *bands, int nbands, asd_dra_band **out, char *source,
-                    size_t source_size);
+ * or -1 after CPLError (a read error).  region (x, y, w, h; NULL or w = 0
+ * for the whole image) limits both samples to that part of the image. */
+int asd_dra_collect(GDALDatasetH ds, const int *bands, int nbands, const int *region, asd_dra_band **out,
+                    char *source, size_t source_size);
 void asd_dra_band_free(asd_dra_band *s);
 
 /* Valid samples seen, and their minimum and maximum (undefined if none). */

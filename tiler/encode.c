@@ -323,7 +323,7 @@ static int compute_scaling(asd_encoder *e, GDALDatasetH ds, int all_byte) {
     in->percentile_low = o->percentile_low;
     in->percentile_high = o->percentile_high;
     asd_dra_band *st[ASD_ENCODE_MAX_BANDS];
-    if (asd_dra_collect(ds, e->bands, e->nbands, st, in->source, sizeof(in->source)) != 0) return -1;
+    if (asd_dra_collect(ds, e->bands, e->nbands, o->region, st, in->source, sizeof(in->source)) != 0) return -1;
     for (int b = 0; b < e->nbands; b++) {
       asd_dra_range(st[b], in->mode, o->percentile_low, o->percentile_high, &in->src_min[b], &in->src_max[b]);
       in->samples[b] = asd_dra_band_count(st[b]);

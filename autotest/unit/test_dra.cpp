@@ -43,7 +43,7 @@ struct Stats {
     GDALDatasetH ds = GDALOpen(name.c_str(), GA_ReadOnly);
     EXPECT_NE(nullptr, ds);
     int bands[1] = {1};
-    EXPECT_EQ(0, asd_dra_collect(ds, bands, 1, &b, nullptr, 0));
+    EXPECT_EQ(0, asd_dra_collect(ds, bands, 1, nullptr, &b, nullptr, 0));
     GDALClose(ds);
   }
   ~Stats() { asd_dra_band_free(b); }
@@ -233,4 +233,44 @@ TEST(Dra, ScaleModeParse) {
     EXPECT_EQ(-1, asd_scale_mode_parse(bad, &m, &lo, &hi, err, sizeof err)) << bad;
     EXPECT_NE(nullptr, strstr(err, "-scale-mode")) << bad;
   }
+}
+
+// -srcwin: the statistics come from the tiles' region only.  The left half
+// of the image is dark (100..199), the right half bright (3000..3099): over
+// the right half the range stays within the bright values, both from the
+// blocks and from an overview.
+TEST(Dra, StatisticsComeFromTheRegionOnly) {
+  const int w = 4096, h = 1024;  // GDAL picks the 2x overview (2048 x 512) for half a million pixels
+  std::vector<uint16_t> v((size_t)w * h);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) v[(size_t)y * w + x] = (uint16_t)((x < w / 2 ? 100 : 3000) + (x + y) % 100);
+  std::string name = make_band("/vsimem/dra_region.tif", w, h, GDT_UInt16, v);
+  for (int with_overview = 0; with_overview < 2; with_overview++) {
+    SCOPED_TRACE(with_overview ? "overview" : "blocks");
+    GDALDatasetH ds = GDALOpen(name.c_str(), with_overview ? GA_Update : GA_ReadOnly);
+    ASSERT_NE(nullptr, ds);
+    if (with_overview) {
+      int levels[1] = {2};
+      ASSERT_EQ(CE_None, GDALBuildOverviews(ds, "AVERAGE", 1, levels, 0, nullptr, nullptr, nullptr));
+    }
+    int bands[1] = {1};
+    const int right[4] = {w / 2, 0, w / 2, h};
+    asd_dra_band *b = nullptr;
+    char source[128] = "";
+    ASSERT_EQ(0, asd_dra_collect(ds, bands, 1, right, &b, source, sizeof source));
+    EXPECT_GE(asd_dra_band_min(b), 3000) << source;
+    EXPECT_LE(asd_dra_band_max(b), 3099) << source;
+    if (with_overview) {
+      EXPECT_NE(std::string::npos, std::string(source).find("overview")) << source;
+    }
+    asd_dra_band_free(b);
+    // The whole image (no region) sees both halves.
+    ASSERT_EQ(0, asd_dra_collect(ds, bands, 1, nullptr, &b, source, sizeof source));
+    EXPECT_LT(asd_dra_band_min(b), 200) << source;
+    EXPECT_GE(asd_dra_band_max(b), 3000) << source;
+    asd_dra_band_free(b);
+    GDALClose(ds);
+  }
+  VSIUnlink(name.c_str());
+  VSIUnlink((name + ".ovr").c_str());
 }

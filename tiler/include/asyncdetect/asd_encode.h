@@ -128,6 +128,10 @@ typedef struct asd_encode_options {
   asd_scale_mode scale;     /* default AUTO (DRA for non-Byte bands, NONE for Byte) */
   double percentile_low;    /* default 2.0 */
   double percentile_high;   /* default 98.0 */
+  /* The part of the image the tiles cover (x, y, w, h in pixels; w = 0 for the
+   * whole image): the dynamic-range statistics are taken there, so that a
+   * -srcwin over a bright harbour is not stretched by the dark sea around it. */
+  int region[4];
   /* ASD_SCALE_EXPLICIT: one pair for all bands (scale_count 1) or one per band. */
   double src_min[ASD_ENCODE_MAX_BANDS];
   double src_max[ASD_ENCODE_MAX_BANDS];
