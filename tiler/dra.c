@@ -12,7 +12,8 @@
  * overlapping tiles, and a detection merged across them would be judged on
  * two different pictures.
  *
- * From a sample, not a full scan.  A 40,000 x 40,000 scene must not be read
+ * From a sample of the tiles' region (-srcwin, -projwin; else the whole
+ * image), not a full scan.  A 40,000 x 40,000 scene must not be read
  * twice.  The sample is the overview GDALGetRasterSampleOverviewEx picks for
  * about half a million pixels when the file has overviews (COGs, most
  * provider products), else whole native blocks on a regular grid of up to
