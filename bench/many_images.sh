@@ -22,15 +22,12 @@ SLOTS="${4:-16}"
 APP="$BUILD/gdal_asyncdetect"
 BIN="$BUILD/asyncdetect_endpoint"
 for x in "$APP" "$BIN"; do [ -x "$x" ] || { echo "many_images: $x not built" >&2; exit 1; }; done
-WORK=$(mktemp -d)
-SERVER_PID=""
+. bench/lib.sh
 POLLER_PID=""
-cleanup() {
+bench_on_exit() {
   if [ -n "$POLLER_PID" ]; then kill "$POLLER_PID" 2>/dev/null || true; wait "$POLLER_PID" 2>/dev/null || true; fi
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
+bench_init
 
 # The scenes.
 mkdir -p "$WORK/scenes"
@@ -43,20 +40,8 @@ while [ "$i" -lt "$N" ]; do
 done
 ls "$WORK"/scenes/*.tif > "$WORK/list.txt"
 
-"$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
-  -endpoint "bench,model=blobs,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=$SLOTS,latency_ms=$LATENCY" \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 200); do
-  URL=$(head -1 "$WORK/server.out" 2>/dev/null || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { echo "server did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
-export AWS_ENDPOINT_URL="$URL" AWS_ACCESS_KEY_ID=ASDLOCALACCESSKEY \
-  AWS_SECRET_ACCESS_KEY=asdlocal-secret-not-for-aws AWS_REGION=us-east-1
-unset AWS_PROFILE AWS_SESSION_TOKEN
+bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
+  -endpoint "bench,model=blobs,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=$SLOTS,latency_ms=$LATENCY"
 
 # The idle poller: counts samples until the stop file appears.
 cat > "$WORK/poll.py" <<'EOF'

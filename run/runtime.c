@@ -223,9 +223,9 @@ static int pool_source(void *user, int worker, asd_pool_job *job) {
   return 0;
 }
 
-static void pool_submitted(void *user, int64_t tile_id, const char *inference_id, const char *input_location,
-                           const char *output_location, const char *failure_location) {
-  asd_run *r = user;
+/* The event that journals a tile's invocation (before or after the call). */
+static asd_run_event *submitted_event(int64_t tile_id, const char *inference_id, const char *input_location,
+                                      const char *output_location, const char *failure_location) {
   asd_run_event *e = CPLCalloc(1, sizeof *e);
   e->kind = ASD_RUN_EV_SUBMITTED;
   e->tile = (int)tile_id;
@@ -233,7 +233,12 @@ static void pool_submitted(void *user, int64_t tile_id, const char *inference_id
   e->input_location = dup_or_null(input_location);
   e->output_location = dup_or_null(output_location);
   e->failure_location = dup_or_null(failure_location);
-  push_event(r, e);
+  return e;
+}
+
+static void pool_submitted(void *user, int64_t tile_id, const char *inference_id, const char *input_location,
+                           const char *output_location, const char *failure_location) {
+  push_event(user, submitted_event(tile_id, inference_id, input_location, output_location, failure_location));
 }
 
 static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
@@ -248,13 +253,7 @@ static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
 static void pool_invoking(void *user, int64_t tile_id, const char *inference_id, const char *input_location,
                           const char *output_location, const char *failure_location) {
   asd_run *r = user;
-  asd_run_event *e = CPLCalloc(1, sizeof *e);
-  e->kind = ASD_RUN_EV_SUBMITTED;
-  e->tile = (int)tile_id;
-  e->inference_id = dup_or_null(inference_id);
-  e->input_location = dup_or_null(input_location);
-  e->output_location = dup_or_null(output_location);
-  e->failure_location = dup_or_null(failure_location);
+  asd_run_event *e = submitted_event(tile_id, inference_id, input_location, output_location, failure_location);
   int handled = 0;
   e->handled = &handled;
   push_event(r, e);
