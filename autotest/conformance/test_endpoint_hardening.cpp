@@ -745,15 +745,10 @@ TEST(EndpointHardening, ShutdownRefusesNewRequestsAndFinishesTheOneInProgress) {
   LocalEndpoint ep({"-bucket", "hard-stop", "-faults", "slow_consumer_ms=4000"});
   Raw slow;
   std::thread put([&] { slow = s3(ep, "PUT", "/hard-stop/slow", "in progress"); });
-  // The PUT is held 4 s by the fault: wait until the endpoint has it.
-  bool in_flight = false;
-  for (int i = 0; i < 400 && !in_flight; i++) {
-    std::string st = ep.stats_json();
-    st.erase(std::remove(st.begin(), st.end(), ' '), st.end());
-    in_flight = st.find("\"in_flight_http\":1") != std::string::npos;
-    if (!in_flight) usleep(10000);
-  }
-  ASSERT_TRUE(in_flight) << ep.stats_json();
+  // The PUT is held 4 s by the fault; the stop comes 1 s into it.  (The
+  // stats page cannot show it in flight reliably: a stats request may be
+  // served by the very thread the held PUT occupies.)
+  usleep(1000000);
   ASSERT_EQ(0, kill(ep.pid(), SIGTERM));
   Raw refused;
   for (int i = 0; i < 300 && refused.status != 503; i++) {
