@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asyncdetect/asd_preflight.h"
 #include "asyncdetect/asd_resources.h"
 
@@ -28,20 +29,7 @@ namespace {
 
 using asd_test::LocalEndpoint;
 
-std::string run(const std::string &cmd, int *rc) {
-  std::string out;
-  FILE *p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+std::string run(const std::string &cmd, int *rc) { return asd_test::run_command(cmd, rc); }
 
 // Runs a boto3 script against ep (argv: url access secret) and returns its
 // last stdout line parsed as a JSON object (nullptr on failure, with the

@@ -34,6 +34,7 @@
 #include <gdal.h>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 
 namespace {
 
@@ -646,20 +647,8 @@ TEST_F(EndpointRuntimeConformance, HttpModelWithoutContainerIsAFailure) {
 
 // ------------------------------------------------------- independent clients
 
-std::string run(const std::string &cmd, int *rc) {
-  std::string out;
-  FILE *p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using asd_test::run_command;
+std::string run(const std::string &cmd, int *rc) { return run_command(cmd, rc); }
 
 std::string json_field(const std::string &text, const char *key) {
   json_object *j = json_tokener_parse(text.c_str());

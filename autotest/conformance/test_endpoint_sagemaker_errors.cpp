@@ -25,40 +25,16 @@
 #include <vector>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 
 namespace {
 
 using asd_test::LocalEndpoint;
+using asd_test::have_boto3;
 
-std::string run(const std::string &cmd, int *rc) {
-  std::string out;
-  FILE *p = popen(cmd.c_str(), "r");
-  if (!p) {
-    *rc = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
-bool have_boto3() {
-  int rc = 0;
-  run("python3 -c 'import boto3' >/dev/null 2>&1", &rc);
-  return rc == 0;
-}
-
-std::string write_temp(const std::string &text) {
-  char tmpl[] = "/tmp/asd_smerr_XXXXXX";
-  int fd = mkstemp(tmpl);
-  if (fd < 0) return "";
-  ssize_t w = write(fd, text.data(), text.size());
-  close(fd);
-  return w == static_cast<ssize_t>(text.size()) ? std::string(tmpl) : "";
-}
+std::string run(const std::string &cmd, int *rc) { return asd_test::run_command(cmd, rc); }
+std::string write_temp(const std::string &text) { return asd_test::write_temp_file(text, "asd_smerr_"); }
+long long stat_of(LocalEndpoint &e, const char *key) { return asd_test::runtime_stat(e, "ep", key); }
 
 // Credentials of the local endpoint, in the environment of a child python3.
 std::string aws_env() {
@@ -148,19 +124,6 @@ std::vector<Reply> boto3_invoke(const std::vector<std::string> &urls, bool poll,
     out.push_back(r);
   }
   return out;
-}
-
-long stat_of(LocalEndpoint &e, const char *key) {
-  std::string s = e.stats_json();
-  json_object *j = json_tokener_parse(s.c_str());
-  if (!j) return -1;
-  json_object *rt = nullptr, *eps = nullptr, *ep = nullptr, *v = nullptr;
-  long n = -1;
-  if (json_object_object_get_ex(j, "runtime", &rt) && json_object_object_get_ex(rt, "endpoints", &eps) && json_object_object_get_ex(eps, "ep", &ep) &&
-      json_object_object_get_ex(ep, key, &v))
-    n = json_object_get_int64(v);
-  json_object_put(j);
-  return n;
 }
 
 std::vector<std::string> endpoint_args(const std::string &faults) {

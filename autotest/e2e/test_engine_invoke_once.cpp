@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_detector.h"
@@ -37,48 +38,11 @@ extern "C" {
 namespace {
 
 const char *kSpec = "ep,model=centerpoint,output=s3://asd-out/ep/output,failure=s3://asd-out/ep/failure,concurrency=8";
-// A small PNG the centerpoint model can decode.
-const std::string &payload() {
-  static std::string png;
-  if (!png.empty()) return png;
-  GDALAllRegister();
-  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("MEM"), "", 32, 24, 3, GDT_Byte, nullptr);
-  const char *path = "/vsimem/invoke_once_tile.png";
-  GDALClose(GDALCreateCopy(GDALGetDriverByName("PNG"), path, ds, FALSE, nullptr, nullptr, nullptr));
-  GDALClose(ds);
-  vsi_l_offset n = 0;
-  GByte *bytes = VSIGetMemFileBuffer(path, &n, TRUE);
-  png.assign(reinterpret_cast<char *>(bytes), static_cast<size_t>(n));
-  CPLFree(bytes);
-  return png;
-}
+const std::string &payload() { return asd_test::tiny_png(); }
 
-asd_async_config test_config() {
-  asd_async_config c;
-  asd_config_init(&c);
-  snprintf(c.input_bucket, sizeof c.input_bucket, "asd-in");
-  snprintf(c.input_prefix, sizeof c.input_prefix, "in/");
-  c.polling_interval = 0.02;
-  c.max_polling_interval = 0.2;
-  c.exponential_backoff_multiplier = 1.5;
-  c.max_wait_time = 20;
-  c.submission_workers = 4;
-  c.polling_workers = 2;
-  c.max_concurrent_jobs = 32;
-  c.max_retries = 3;
-  return c;
-}
+asd_async_config test_config() { return asd_test::engine_config("in/", 32); }
 
-long long stat_of(asd_test::LocalEndpoint &ep, const char *key) {
-  json_object *j = json_tokener_parse(ep.stats_json().c_str());
-  json_object *rt = nullptr, *eps = nullptr, *e = nullptr, *v = nullptr;
-  long long n = -1;
-  if (j && json_object_object_get_ex(j, "runtime", &rt) && json_object_object_get_ex(rt, "endpoints", &eps) &&
-      json_object_object_get_ex(eps, "ep", &e) && json_object_object_get_ex(e, key, &v))
-    n = json_object_get_int64(v);
-  if (j) json_object_put(j);
-  return n;
-}
+long long stat_of(asd_test::LocalEndpoint &ep, const char *key) { return asd_test::runtime_stat(ep, "ep", key); }
 
 struct JobLog {
   std::mutex mu;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_detector.h"
@@ -29,24 +30,7 @@
 
 namespace {
 
-// A small PNG the endpoint's models can decode.
-std::string tiny_png() {
-  static std::string png;
-  if (!png.empty()) return png;
-  GDALAllRegister();
-  GDALDriverH mem = GDALGetDriverByName("MEM");
-  GDALDatasetH ds = GDALCreate(mem, "", 32, 24, 3, GDT_Byte, nullptr);
-  GDALDriverH drv = GDALGetDriverByName("PNG");
-  const char *path = "/vsimem/engine_e2e_tile.png";
-  GDALDatasetH out = GDALCreateCopy(drv, path, ds, FALSE, nullptr, nullptr, nullptr);
-  GDALClose(out);
-  GDALClose(ds);
-  vsi_l_offset n = 0;
-  GByte *bytes = VSIGetMemFileBuffer(path, &n, TRUE);
-  png.assign(reinterpret_cast<char *>(bytes), static_cast<size_t>(n));
-  CPLFree(bytes);
-  return png;
-}
+using asd_test::tiny_png;
 
 int thread_count() {
   int n = 0;
@@ -64,22 +48,7 @@ std::string endpoint_spec(const std::string &name, int concurrency, int latency_
          ",latency_ms=" + std::to_string(latency_ms);
 }
 
-asd_async_config test_config() {
-  asd_async_config c;
-  asd_config_init(&c);
-  snprintf(c.input_bucket, sizeof c.input_bucket, "asd-in");
-  snprintf(c.input_prefix, sizeof c.input_prefix, "engine/in/");
-  c.polling_interval = 0.02;
-  c.max_polling_interval = 0.2;
-  c.exponential_backoff_multiplier = 1.5;
-  c.max_wait_time = 20;
-  c.submission_workers = 4;
-  c.polling_workers = 2;
-  c.max_concurrent_jobs = 64;
-  c.job_queue_timeout = 60;
-  c.max_retries = 3;
-  return c;
-}
+asd_async_config test_config() { return asd_test::engine_config("engine/in/", 64); }
 
 // Counts objects under bucket/prefix through the detector's AWS context.
 long long count_objects(asd_detector *d, const char *bucket, const char *prefix) {
