@@ -93,6 +93,7 @@
 #pragma weak asd_sigv4_signature_init
 #pragma weak asd_sigv4_signature_free
 #pragma weak asd_sigv4_parse_amz_date
+#pragma weak asd_sigv4_derive_key
 #endif
 
 #define PRESIGN_MAX_EXPIRES 604800 /* one week, S3's limit */
@@ -368,10 +369,9 @@ static int check_presigned_v2(ep_auth *a, const ep_request *req, const ep_header
   return 0;
 }
 
-static int presigned_v4_signature(const ep_request *req, const ep_header *headers, int n_headers,
-                                  const char *signed_list, char *const parts[5], const char *date,
-                                  const char *payload_hash, const char *secret, const char *sig,
-                                  ep_auth_result *res);
+static int rebuilt_signature(const ep_request *req, const ep_header *headers, int n_headers,
+                             const char *signed_list, char *const parts[5], const char *date,
+                             const char *payload_hash, const char *secret, const char *sig, ep_auth_result *res);
 
 static int check_presigned(ep_auth *a, const ep_request *req, const ep_header *headers, int n_headers,
                            const char *payload_hash, int headers_only, ep_auth_result *res) {
@@ -460,19 +460,23 @@ static int check_presigned(ep_auth *a, const ep_request *req, const ep_header *h
   /* Only non-S3 presigned requests sign a body hash: without the body,
    * headers_only stops here (S3 signs UNSIGNED-PAYLOAD or a hash in the query). */
   int rc = 0;
-  if (!headers_only || strcmp(parts[3], "s3") == 0)
-    rc = presigned_v4_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
+  if (!headers_only || strcmp(parts[3], "s3") == 0) {
+    const char *qsha = ep_request_query(req, "X-Amz-Content-Sha256");
+    const char *hash = qsha ? qsha : strcmp(parts[3], "s3") == 0 ? ASD_SIGV4_UNSIGNED_PAYLOAD : payload_hash;
+    rc = rebuilt_signature(req, headers, n_headers, signed_list, parts, date, hash, secret, sig, res);
+  }
   OPENSSL_cleanse(secret, sizeof secret);
   if (rc == 0) rc = check_signed_set(signed_list, strlen(signed_list), headers, n_headers, res);
   return rc;
 }
 
-/* The SigV4 part of check_presigned: rebuilds the signature over the request
- * and compares.  0, or -1 with res filled. */
-static int presigned_v4_signature(const ep_request *req, const ep_header *headers, int n_headers,
-                                  const char *signed_list, char *const parts[5], const char *date,
-                                  const char *payload_hash, const char *secret, const char *sig,
-                                  ep_auth_result *res) {
+/* Rebuilds a request's signature with the project's signer over the
+ * headers signed_list names and the payload hash given, and compares it with
+ * sig: presigned URLs, and aws-chunked requests whose payload "hash" the
+ * header verifier does not take.  0, or -1 with res filled. */
+static int rebuilt_signature(const ep_request *req, const ep_header *headers, int n_headers,
+                             const char *signed_list, char *const parts[5], const char *date,
+                             const char *payload_hash, const char *secret, const char *sig, ep_auth_result *res) {
   /* The signed headers, in the request's own values; host must be one. */
   asd_sigv4_header *hv = calloc((size_t)(n_headers > 0 ? n_headers : 1), sizeof *hv);
   if (!hv) {
@@ -504,8 +508,6 @@ static int presigned_v4_signature(const ep_request *req, const ep_header *header
                   : "X-Amz-SignedHeaders must include host.");
     return -1;
   }
-  const char *qsha = ep_request_query(req, "X-Amz-Content-Sha256");
-  int s3 = strcmp(parts[3], "s3") == 0;
   asd_buf q;
   asd_buf_init(&q);
   query_without_signature(&q, req->raw_query);
@@ -516,7 +518,7 @@ static int presigned_v4_signature(const ep_request *req, const ep_header *header
   sp.query = q.data ? (const char *)q.data : "";
   sp.headers = hv;
   sp.n_headers = nh;
-  sp.payload_hash = qsha ? qsha : s3 ? ASD_SIGV4_UNSIGNED_PAYLOAD : payload_hash;
+  sp.payload_hash = payload_hash;
   sp.region = parts[2];
   sp.service = parts[3];
   sp.amz_date = date;
@@ -540,6 +542,72 @@ static int presigned_v4_signature(const ep_request *req, const ep_header *header
     return -1;
   }
   return 0;
+}
+#endif
+
+#ifdef ASD_HAVE_SIGV4
+/* The x-amz-content-sha256 values S3 takes besides a hex digest and
+ * UNSIGNED-PAYLOAD: the aws-chunked forms (SigV4a's ECDSA ones are not
+ * supported here: their Authorization algorithm is refused anyway). */
+static int streaming_value(const char *v, int *is_signed) {
+  *is_signed = strcmp(v, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") == 0 ||
+               strcmp(v, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0;
+  return *is_signed || strcmp(v, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0;
+}
+
+/*
+ * The signature of an aws-chunked request.  The header verifier (shared
+ * with the client) takes only digests and UNSIGNED-PAYLOAD as payload
+ * hashes, so auth_check has it decide everything but the signature, and
+ * the signature is rebuilt here over the STREAMING-... value, as for
+ * presigned URLs.  For the signed forms the seed of the chunk signatures
+ * (signing key, date, scope, this signature) goes to res.  0 or -1.
+ */
+static int streaming_signature(ep_auth *a, const ep_request *req, const ep_header *headers, int n_headers,
+                               const char *authz, const char *payload_hash, int is_signed, ep_auth_result *res) {
+  char buf[2048];
+  snprintf(buf, sizeof buf, "%s", authz);
+  char *cred = strstr(buf, "Credential="), *sig = strstr(buf, "Signature=");
+  size_t ll = 0;
+  const char *list = authz_signed_list(authz, &ll);
+  char signed_list[1024];
+  const char *date = header_value(headers, n_headers, "x-amz-date");
+  if (!cred || !sig || ll >= sizeof signed_list || !date || strlen(date) != 16 || !asd_sigv4_derive_key) {
+    fail(res, 400, "AuthorizationHeaderMalformed", "The authorization header is malformed.");
+    return -1;
+  }
+  snprintf(signed_list, sizeof signed_list, "%.*s", (int)ll, list);
+  cred += 11;
+  cred[strcspn(cred, ", \t")] = '\0';
+  sig += 10;
+  sig[strcspn(sig, ", \t")] = '\0';
+  char *parts[5];
+  for (int i = 4; i >= 1; i--) {
+    char *slash = strrchr(cred, '/');
+    if (!slash) {
+      fail(res, 400, "AuthorizationHeaderMalformed", "The authorization header is malformed.");
+      return -1;
+    }
+    *slash = '\0';
+    parts[i] = slash + 1;
+  }
+  parts[0] = cred;
+  char secret[256];
+  if (lookup_secret(a, parts[0], header_value(headers, n_headers, "x-amz-security-token"), secret, sizeof secret) != 0) {
+    fail(res, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    return -1;
+  }
+  int rc = rebuilt_signature(req, headers, n_headers, signed_list, parts, date, payload_hash, secret, sig, res);
+  if (rc == 0 && is_signed) {
+    asd_sigv4_derive_key(secret, parts[1], parts[2], parts[3], res->seed.key);
+    snprintf(res->seed.amz_date, sizeof res->seed.amz_date, "%s", date);
+    snprintf(res->seed.scope, sizeof res->seed.scope, "%s/%s/%s/aws4_request", parts[1], parts[2], parts[3]);
+    for (int i = 0; i < 64; i++) res->seed.signature[i] = (char)tolower((unsigned char)sig[i]);
+    res->seed.signature[64] = '\0';
+    res->have_seed = 1;
+  }
+  OPENSSL_cleanse(secret, sizeof secret);
+  return rc;
 }
 #endif
 
@@ -600,6 +668,23 @@ static int auth_check(ep_auth *a, const ep_request *req, const ep_header *header
   vr.lookup = lookup_secret;
   vr.lookup_user = a;
   vr.headers_only = headers_only;
+  /* aws-chunked: the verifier checks all but the signature, with the
+   * payload hash standing as UNSIGNED-PAYLOAD; streaming_signature does the
+   * rest. */
+  int streaming = sha_hdr && strncmp(sha_hdr, "STREAMING-", 10) == 0, is_signed = 0;
+  if (streaming) {
+    if (!streaming_value(sha_hdr, &is_signed)) {
+      free(hv);
+      fail(res, 400, "InvalidArgument",
+           "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+           "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.");
+      return -1;
+    }
+    for (int i = 0; i < n_headers; i++)
+      if (strcasecmp(hv[i].name, "x-amz-content-sha256") == 0) hv[i].value = ASD_SIGV4_UNSIGNED_PAYLOAD;
+    vr.body_sha256_hex = NULL;
+    vr.headers_only = 1;
+  }
   asd_sigv4_verify_result out;
   memset(&out, 0, sizeof out);
   asd_sigv4_status st = asd_sigv4_verify(&vr, &out);
@@ -607,6 +692,9 @@ static int auth_check(ep_auth *a, const ep_request *req, const ep_header *header
   if (st == ASD_SIGV4_OK) {
     size_t ll = 0;
     const char *list = authz_signed_list(authz, &ll);
+    if (streaming && !headers_only &&
+        streaming_signature(a, req, headers, n_headers, authz, sha_hdr, is_signed, res) != 0)
+      return -1;
     return check_signed_set(list, ll, headers, n_headers, res);
   }
   int http = 403;

@@ -33,6 +33,21 @@ ep_auth *ep_auth_new(const char *access_key, const char *secret_key, const char 
                              double max_skew_s);
 void ep_auth_free(ep_auth *a);
 
+/*
+ * What the chunk signatures of a signed aws-chunked body
+ * (x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) are
+ * checked with (s3_chunked.c): each chunk's signature is an HMAC under the
+ * request's signing key of a string naming the request's date and scope and
+ * the previous signature, starting from the Authorization header's own.
+ * The key is secret: wipe it (OPENSSL_cleanse) when done.
+ */
+typedef struct ep_chunk_seed {
+  unsigned char key[32]; /* the SigV4 signing key of the request's scope */
+  char amz_date[17];     /* x-amz-date */
+  char scope[160];       /* yyyymmdd/region/service/aws4_request */
+  char signature[65];    /* the seed: the request's signature, lower-case hex */
+} ep_chunk_seed;
+
 typedef struct ep_auth_result {
   int status;          /* 0 when authorised, else the HTTP status (400/403) */
   const char *code;    /* AWS error code: SignatureDoesNotMatch, InvalidAccessKeyId, ... */
@@ -40,6 +55,10 @@ typedef struct ep_auth_result {
   /* With AccessDenied for unsigned x-amz-* headers: their names, ", "-separated,
    * for S3's <HeadersNotSigned> error element; "" otherwise. */
   char headers_not_signed[256];
+  /* A signed aws-chunked request that verified: the chain its chunks
+   * continue (have_seed = 1); 0 for every other request. */
+  int have_seed;
+  ep_chunk_seed seed;
 } ep_auth_result;
 
 /*

@@ -22,6 +22,14 @@
  * reaches this file, and ep_s3_check_payload_hash holds the body to a
  * signed X-Amz-Content-Sha256 as it does to the x-amz-content-sha256 header.
  *
+ * aws-chunked bodies (x-amz-content-sha256: STREAMING-..., what botocore
+ * >= 1.36 and the AWS CLI send by default, with the CRC32 of the payload as
+ * a trailing header) are decoded by s3_chunked.c on their way to the writer;
+ * this file checks what their headers announce before the body
+ * (x-amz-decoded-content-length, x-amz-trailer) and, at the end, the
+ * trailing checksum exactly as a header checksum: stored, echoed, returned
+ * by GET/HEAD with x-amz-checksum-mode: ENABLED.
+ *
  * Byte offsets (Range, x-amz-copy-source-range, Content-Length) are parsed
  * as 64-bit numbers that never saturate (ep_parse_u64): objects above
  * 10^9 bytes are ordinary, and a wrong offset would hand /vsis3/ wrong bytes.
@@ -591,33 +599,74 @@ static const struct {
                    {"x-amz-checksum-sha256", "sha256", ASD_STORE_CK_SHA256, 44}};
 #define N_CHECKSUMS (sizeof k_checksums / sizeof k_checksums[0])
 
+/* The k_checksums entry of a header name, or N_CHECKSUMS. */
+static size_t checksum_index(const char *header) {
+  for (size_t i = 0; header && i < N_CHECKSUMS; i++)
+    if (strcasecmp(header, k_checksums[i].header) == 0) return i;
+  return N_CHECKSUMS;
+}
+
+#define MALFORMED_TRAILER                                                                                       \
+  "The request contained trailing data that was not well-formed or did not conform to our published schema."
+
 /*
- * Holds the body to the x-amz-checksum-* header it came with, as S3 does:
- * one such header at most, of the right length, equal to what the bytes
- * give, else 400 (InvalidRequest for the form, BadDigest for the value).
- * On success *line is the object's "=checksum-NAME:VALUE\n" line (or "")
- * and the header is echoed in the response.  0 or -1 (resp filled).
+ * The checksum a PUT body came with: one x-amz-checksum-* header at most,
+ * or (aws-chunked) the trailing header x-amz-trailer announced, which must
+ * then be the body's only trailing header.  *found is its k_checksums index
+ * (N_CHECKSUMS: none) and value its value.  0, or -1 (resp filled).
  */
-static int check_put_checksum(const ep_request *req, ep_store_writer *w, ep_response *resp,
-                              char line[96]) {
-  line[0] = '\0';
-  size_t found = N_CHECKSUMS;
+static int put_checksum_given(const ep_request *req, const ep_chunked *dec, ep_response *resp, size_t *found,
+                              char value[96]) {
+  *found = N_CHECKSUMS;
   for (size_t i = 0; i < N_CHECKSUMS; i++) {
     if (!ep_request_header(req, k_checksums[i].header)) continue;
-    if (found != N_CHECKSUMS) {
+    if (*found != N_CHECKSUMS) {
       ep_s3_error(resp, req, 400, "InvalidRequest",
-                      "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+                  "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
       return -1;
     }
-    found = i;
+    *found = i;
+    snprintf(value, 96, "%s", ep_request_header(req, k_checksums[i].header));
   }
+  if (!dec) return 0;
+  const char *declared = ep_request_header(req, "x-amz-trailer");
+  const char *trailer = ep_chunked_trailer(dec);
+  if (!declared) {
+    if (!*trailer) return 0;
+    ep_s3_error(resp, req, 400, "MalformedTrailerError", MALFORMED_TRAILER);
+    return -1;
+  }
+  *found = checksum_index(declared);
+  /* The announced header, and nothing else (begin checked that it is a checksum). */
+  if (ep_chunked_trailer_value(dec, k_checksums[*found].header, value, 96) != 0 ||
+      strlen(trailer) != strlen(k_checksums[*found].header) + strlen(value) + 2) {
+    ep_s3_error(resp, req, 400, "MalformedTrailerError", MALFORMED_TRAILER);
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * Holds the body to the checksum it came with (put_checksum_given), as S3
+ * does: of the right length, equal to what the bytes give, else 400
+ * (InvalidRequest for the form, BadDigest for the value).  On success *line
+ * is the object's "=checksum-NAME:VALUE\n" line (or "") and the checksum is
+ * echoed as a header of the response.  0 or -1 (resp filled).
+ */
+static int check_put_checksum(const ep_request *req, const ep_chunked *dec, ep_store_writer *w, ep_response *resp,
+                              char line[96]) {
+  line[0] = '\0';
+  size_t found;
+  char given[96];
+  if (put_checksum_given(req, dec, resp, &found, given) != 0) return -1;
   if (found == N_CHECKSUMS) return 0;
-  const char *given = ep_request_header(req, k_checksums[found].header);
   char actual[64];
   if (strlen(given) != k_checksums[found].b64_len ||
       ep_store_writer_checksum_b64(w, k_checksums[found].kind, actual) != 0) {
+    int trailing = dec && ep_request_header(req, "x-amz-trailer");
     ep_s3_error(resp, req, 400, "InvalidRequest",
-                    CPLSPrintf("Value for %s header is invalid.", k_checksums[found].header));
+                CPLSPrintf("Value for %s %s is invalid.", k_checksums[found].header,
+                           trailing ? "trailing header" : "header"));
     return -1;
   }
   if (strcmp(given, actual) != 0) {
@@ -633,33 +682,90 @@ static int check_put_checksum(const ep_request *req, ep_store_writer *w, ep_resp
   return 0;
 }
 
-int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
-                     ep_store_writer **w, ep_response *resp) {
-  *w = NULL;
-  const char *sha = ep_request_header(req, "x-amz-content-sha256");
-  if (sha && strncmp(sha, "STREAMING-", 10) == 0) {
-    ep_s3_error(resp, req, 501, "NotImplemented",
-                      "aws-chunked (streaming) uploads are not implemented by the local endpoint; send a plain body.");
+static const char *const k_sha256_values =
+    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.";
+
+/*
+ * What the headers of an aws-chunked PUT announce, checked before the body:
+ * the payload's length (x-amz-decoded-content-length, which S3 requires:
+ * 411 MissingContentLength without it) within the size cap, and an
+ * x-amz-trailer naming one checksum, only with a ...-TRAILER form and not
+ * beside a checksum header.  0 with *mode and *declared, or -1 (resp filled).
+ */
+static int chunked_announcement(ep_s3_api *api, const ep_request *req, ep_chunked_mode *mode, uint64_t *declared,
+                                ep_response *resp) {
+  *mode = ep_chunked_mode_of(ep_request_header(req, "x-amz-content-sha256"));
+  *declared = UINT64_MAX;
+  const char *trailer = ep_request_header(req, "x-amz-trailer");
+  if (*mode == EP_CHUNKED_UNKNOWN) {
+    ep_s3_error(resp, req, 400, "InvalidArgument", k_sha256_values);
     return -1;
   }
+  if (trailer && *mode != EP_CHUNKED_UNSIGNED_TRAILER && *mode != EP_CHUNKED_SIGNED_TRAILER) {
+    ep_s3_error(resp, req, 400, "InvalidRequest",
+                "x-amz-trailer needs x-amz-content-sha256 STREAMING-UNSIGNED-PAYLOAD-TRAILER or "
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER.");
+    return -1;
+  }
+  if (*mode == EP_CHUNKED_NONE) return 0;
+  if (trailer && checksum_index(trailer) == N_CHECKSUMS) {
+    ep_s3_error(resp, req, 400, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported");
+    return -1;
+  }
+  for (size_t i = 0; trailer && i < N_CHECKSUMS; i++) {
+    if (!ep_request_header(req, k_checksums[i].header)) continue;
+    ep_s3_error(resp, req, 400, "InvalidRequest",
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+    return -1;
+  }
+  const char *dl = ep_request_header(req, "x-amz-decoded-content-length");
+  if (!dl) {
+    ep_s3_error(resp, req, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+    return -1;
+  }
+  if (ep_parse_u64(dl, declared) != 0) {
+    ep_s3_error(resp, req, 400, "InvalidArgument", "x-amz-decoded-content-length is not a number.");
+    return -1;
+  }
+  if (api->max_body && *declared > api->max_body) {
+    ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+    return -1;
+  }
+  return 0;
+}
+
+/* Content-Length of a plain body, against the size cap (an aws-chunked
+ * body's is its encoded length: its payload was checked instead). */
+static int check_plain_length(ep_s3_api *api, const ep_request *req, ep_response *resp) {
+  const char *cl = ep_request_header(req, "Content-Length");
+  if (!cl) return 0;
+  uint64_t n = 0;
+  if (ep_parse_u64(cl, &n) != 0) {
+    ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
+    return -1;
+  }
+  if (api->max_body && n > api->max_body) {
+    ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+    return -1;
+  }
+  return 0;
+}
+
+int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t, const ep_chunk_seed *seed,
+                    ep_chunked_sink sink, void *sink_ctx, ep_store_writer **w, ep_chunked **dec, ep_response *resp) {
+  *w = NULL;
+  *dec = NULL;
+  ep_chunked_mode mode;
+  uint64_t declared;
+  if (chunked_announcement(api, req, &mode, &declared, resp) != 0) return -1;
   if (t->op == ASD_S3_PUT_OBJECT) {
     /* Refused before the body is read, not after. */
     char *um = NULL;
     if (request_user_meta(req, resp, &um) != 0) return -1;
     free(um);
   }
-  const char *cl = ep_request_header(req, "Content-Length");
-  if (cl) {
-    uint64_t n = 0;
-    if (ep_parse_u64(cl, &n) != 0) {
-      ep_s3_error(resp, req, 400, "InvalidArgument", "Content-Length is not a number.");
-      return -1;
-    }
-    if (api->max_body && n > api->max_body) {
-      ep_s3_error(resp, req, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
-      return -1;
-    }
-  }
+  if (mode == EP_CHUNKED_NONE && check_plain_length(api, req, resp) != 0) return -1;
   ep_store_status st;
   if (t->op == ASD_S3_UPLOAD_PART) {
     /* The bucket is checked first so that a missing bucket is NoSuchBucket,
@@ -677,15 +783,42 @@ int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t
   unsigned kinds = 0;
   for (size_t i = 0; i < N_CHECKSUMS; i++)
     if (ep_request_header(req, k_checksums[i].header)) kinds |= k_checksums[i].kind;
+  size_t ti = checksum_index(ep_request_header(req, "x-amz-trailer"));
+  if (ti != N_CHECKSUMS) kinds |= k_checksums[ti].kind;
   ep_store_writer_want_checksums(*w, kinds);
+  if (mode != EP_CHUNKED_NONE && !(*dec = ep_chunked_new(mode, seed, declared, sink, sink_ctx))) {
+    ep_store_writer_abort(*w);
+    *w = NULL;
+    ep_s3_error(resp, req, 500, "InternalError", "Out of memory");
+    return -1;
+  }
   return 0;
 }
 
-void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
-                       ep_store_writer *w, ep_response *resp) {
+/* The decoder's refusal as S3's error body. */
+static void chunked_error(ep_response *resp, const ep_request *req, const ep_chunked *dec) {
+  const ep_chunked_error *e = ep_chunked_error_of(dec);
+  const char *extra[5] = {NULL};
+  int n = 0;
+  for (int i = 0; i < 2; i++)
+    if (e->extra_name[i][0]) {
+      extra[n++] = e->extra_name[i];
+      extra[n++] = e->extra_value[i];
+    }
+  ep_s3_error_extra(resp, req, e->status ? e->status : 400, e->code ? e->code : "IncompleteBody", e->message,
+                    n ? extra : NULL);
+}
+
+void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t, ep_store_writer *w,
+                      ep_chunked *dec, ep_response *resp) {
   (void)api;
   char sha[65];
   unsigned char md5[16];
+  if (dec && ep_chunked_finish(dec) != 0) {
+    ep_store_writer_abort(w);
+    chunked_error(resp, req, dec);
+    return;
+  }
   ep_store_writer_sha256_hex(w, sha);
   ep_store_writer_md5(w, md5);
   if (ep_s3_check_payload_hash(req, sha, resp) != 0) {
@@ -705,7 +838,7 @@ void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target 
     }
   }
   char ck_line[96];
-  if (check_put_checksum(req, w, resp, ck_line) != 0) {
+  if (check_put_checksum(req, dec, w, resp, ck_line) != 0) {
     ep_store_writer_abort(w);
     return;
   }
@@ -1586,6 +1719,11 @@ static void list_multipart_uploads(ep_s3_api *api, const ep_request *req, const 
   asd_buf_free(&x);
 }
 
+/* The sink of a buffered aws-chunked body: into the writer *ctx. */
+static int buffered_sink(void *ctx, const void *data, size_t len) {
+  return ep_store_writer_write(*(ep_store_writer **)ctx, data, len);
+}
+
 void ep_s3_handle(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
                    ep_response *resp) {
   ep_store_status st;
@@ -1661,15 +1799,22 @@ void ep_s3_handle(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
     case ASD_S3_LIST_MULTIPART_UPLOADS: list_multipart_uploads(api, req, t, resp); return;
     case ASD_S3_UPLOAD_PART:
     case ASD_S3_PUT_OBJECT: {
-      /* Only reached when the body was buffered (server.c normally streams). */
+      /* Only reached when the body was buffered (server.c streams these
+       * bodies, and verifies aws-chunked signatures with the request's seed;
+       * here chunk signatures are parsed, not checked). */
       ep_store_writer *w = NULL;
-      if (ep_s3_put_begin(api, req, t, &w, resp) != 0) return;
-      if (req->body_len && ep_store_writer_write(w, req->body, req->body_len) != 0) {
+      ep_chunked *dec = NULL;
+      if (ep_s3_put_begin(api, req, t, NULL, buffered_sink, &w, &w, &dec, resp) != 0) return;
+      int wrc = !req->body_len ? 0
+                : dec      ? (ep_chunked_feed(dec, req->body, req->body_len), 0)
+                           : ep_store_writer_write(w, req->body, req->body_len);
+      if (wrc != 0) {
         ep_store_writer_abort(w);
         ep_s3_error(resp, req, 500, "InternalError", "Write failed");
-        return;
+      } else {
+        ep_s3_put_finish(api, req, t, w, dec, resp);
       }
-      ep_s3_put_finish(api, req, t, w, resp);
+      ep_chunked_free(dec);
       return;
     }
     case ASD_S3_UNSUPPORTED: break;

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "s3_chunked.h"
 #include "s3_store.h"
 #include "server.h"
 
@@ -69,13 +70,26 @@ void ep_s3_target_clear(ep_s3_target *t);
 /* Bodies that stream to disk: PutObject and UploadPart. */
 int ep_s3_op_streams_body(ep_s3_op op);
 
-/* PutObject and UploadPart, streamed: begin checks the bucket, key and declared length and
- * opens a writer; finish checks Content-MD5 and x-amz-content-sha256, then
- * commits (or aborts) the writer and fills the response.  0 / -1 (resp filled). */
-int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
-                     ep_store_writer **w, ep_response *resp);
-void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,
-                       ep_store_writer *w, ep_response *resp);
+/*
+ * PutObject and UploadPart, streamed: begin checks the bucket, key and
+ * declared length and opens a writer; finish checks Content-MD5,
+ * x-amz-content-sha256 and the flexible checksum, then commits (or aborts)
+ * the writer and fills the response.  0 / -1 (resp filled).
+ *
+ * An aws-chunked body (x-amz-content-sha256: STREAMING-..., s3_chunked.h)
+ * is announced by its headers, which begin checks before any byte is read
+ * (x-amz-decoded-content-length, required, against the size cap; the
+ * x-amz-trailer checksum); it then gives *dec a decoder whose payload goes
+ * to sink(sink_ctx, ...) (server.c's writes it into the writer).  seed is
+ * the chain of the request's chunk signatures (ep_auth_result), or NULL
+ * (unsigned forms, -no-auth).  *dec stays NULL for a plain body; the
+ * caller frees the decoder after finish, which ends it and verifies the
+ * trailing checksum as a header checksum is.
+ */
+int ep_s3_put_begin(ep_s3_api *api, const ep_request *req, const ep_s3_target *t, const ep_chunk_seed *seed,
+                    ep_chunked_sink sink, void *sink_ctx, ep_store_writer **w, ep_chunked **dec, ep_response *resp);
+void ep_s3_put_finish(ep_s3_api *api, const ep_request *req, const ep_s3_target *t, ep_store_writer *w,
+                      ep_chunked *dec, ep_response *resp);
 
 /* Every other operation, with the whole body in req. */
 void ep_s3_handle(ep_s3_api *api, const ep_request *req, const ep_s3_target *t,

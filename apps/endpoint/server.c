@@ -19,7 +19,11 @@
  *      the cap; for PutObject and UploadPart a store writer so the body
  *      streams to a temporary file instead of memory;
  *   2. body chunks: into the writer or a memory buffer, with the cap
- *      enforced on bodies of unknown length too;
+ *      enforced on bodies of unknown length too; an aws-chunked body
+ *      (x-amz-content-sha256: STREAMING-..., what current SDKs send) goes
+ *      through its decoder (s3_chunked.c), which writes the payload into the
+ *      writer and checks each chunk's signature against the chain whose
+ *      seed the header check (auth.c) gave;
  *   3. end: the signature over the body's hash where step 1 could not check
  *      it, fault injection, the handler, the response.
  * Errors found at step 1 are answered at once, from the first call, so the
@@ -30,7 +34,8 @@
  * body, so no body is read before the headers have proved the request:
  *   - S3 requests are verified in full from the headers: their signature
  *     covers x-amz-content-sha256 (or UNSIGNED-PAYLOAD, or a hash in a
- *     presigned query), and the body is checked against that hash later;
+ *     presigned query, or a STREAMING-... form whose chunks carry their own
+ *     signatures), and the body is checked against that hash later;
  *   - requests without a body are verified in full with the empty hash;
  *   - the rest (SageMaker InvokeEndpoint, STS: signers hash the body itself)
  *     get every check the headers allow (form, key, token, clock skew,
@@ -73,6 +78,7 @@
 
 #include <json-c/json.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "cpl_string.h"
 
@@ -141,6 +147,9 @@ typedef struct conn_req {
   ep_s3_target target;
   int have_target;
   ep_store_writer *writer;
+  ep_chunked *chunked;  /* aws-chunked body: its decoder, which writes into writer */
+  ep_chunk_seed seed;   /* signed aws-chunked: the chain of its chunk signatures (secret) */
+  int have_seed;
   asd_buf body;
   uint64_t bytes_in;
   ep_request req;
@@ -351,6 +360,8 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *con) {
 
 static void free_req(conn_req *r) {
   if (!r) return;
+  ep_chunked_free(r->chunked);
+  OPENSSL_cleanse(&r->seed, sizeof r->seed);
   ep_store_writer_abort(r->writer);
   ep_s3_target_clear(&r->target);
   for (int i = 0; i < r->nq; i++) {
@@ -641,6 +652,11 @@ static int check_auth(conn_req *r, const char *payload_hash, int headers_only, e
   int ok = headers_only ? ep_auth_check_headers(srv->cfg.auth, &r->req, v.h, v.n, &res)
                         : ep_auth_check(srv->cfg.auth, &r->req, v.h, v.n, payload_hash, &res);
   free(v.h);
+  if (ok == 0 && res.have_seed) {
+    r->seed = res.seed;
+    r->have_seed = 1;
+  }
+  OPENSSL_cleanse(&res.seed, sizeof res.seed);
   if (ok == 0) return 0;
   int status = res.status ? res.status : 403;
   const char *code = res.code ? res.code : "AccessDenied";
@@ -769,6 +785,13 @@ static int authenticate_headers(conn_req *r, const route_policy *pol, enum MHD_R
   return check_auth(r, NULL, 1, rc);
 }
 
+/* Where an aws-chunked body's payload goes: the request's writer (gone
+ * once a fault or policy aborted it). */
+static int chunked_sink(void *ctx, const void *data, size_t len) {
+  conn_req *r = ctx;
+  return r->writer ? ep_store_writer_write(r->writer, data, len) : -1;
+}
+
 /* --------------------------------------------------------- access handler */
 
 static enum MHD_Result on_headers(conn_req *r, const char *method) {
@@ -835,11 +858,17 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
     if (r->route == ROUTE_S3) return send_error(r, 400, "InvalidArgument", "Content-Length is not a number.");
     return send_error(r, 400, "ValidationError", "Content-Length is not a number.");
   }
-  if ((cl && n > r->body_cap) || (r->body_cap == 0 && announces_body(r))) return send_too_large(r);
+  /* An aws-chunked body's Content-Length counts its framing: its payload's
+   * length (x-amz-decoded-content-length) is held to the cap instead. */
+  int aws_chunked = r->route == ROUTE_S3 && ep_s3_op_streams_body(r->target.op) &&
+                    ep_chunked_mode_of(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-amz-content-sha256")) !=
+                        EP_CHUNKED_NONE;
+  if (!aws_chunked && ((cl && n > r->body_cap) || (r->body_cap == 0 && announces_body(r)))) return send_too_large(r);
   if (r->route == ROUTE_S3 && ep_s3_op_streams_body(r->target.op)) {
     ep_response resp;
     ep_response_init(&resp);
-    if (ep_s3_put_begin(srv->cfg.s3, &r->req, &r->target, &r->writer, &resp) != 0)
+    if (ep_s3_put_begin(srv->cfg.s3, &r->req, &r->target, r->have_seed ? &r->seed : NULL, chunked_sink, r,
+                        &r->writer, &r->chunked, &resp) != 0)
       return send_response(r, &resp);
     ep_response_clear(&resp);
   }
@@ -849,6 +878,12 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
 static void on_body(conn_req *r, const char *data, size_t n) {
   r->bytes_in += n;
   if (r->too_large) return;
+  if (r->chunked) {
+    /* The decoder holds the payload to x-amz-decoded-content-length, which
+     * put_begin held to the cap; a refusal is answered at the end. */
+    ep_chunked_feed(r->chunked, data, n);
+    return;
+  }
   if (r->bytes_in > r->body_cap) {
     r->too_large = 1;
     ep_store_writer_abort(r->writer);
@@ -952,7 +987,7 @@ static enum MHD_Result on_complete(conn_req *r) {
       if (r->writer) {
         ep_store_writer *w = r->writer;
         r->writer = NULL;
-        ep_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, &resp);
+        ep_s3_put_finish(srv->cfg.s3, &r->req, &r->target, w, r->chunked, &resp);
       } else {
         /* The body (empty too) against the hash the signature covered. */
         char hash[65];
