@@ -213,21 +213,57 @@ TEST_F(Wire, Boto3OverTls) {
   EXPECT_NE(std::string::npos, out.find("all boto3 wire checks passed")) << out;
 }
 
-// The AWS CLI over the TLS endpoint with AWS_CA_BUNDLE.
+// boto3 at its default checksum settings (s3_boto3_chunked.py): over HTTPS
+// PutObject and UploadPart go out aws-chunked with a trailing CRC32, which
+// the endpoint decodes, verifies and stores; over HTTP the CRC32 is a header.
+TEST_F(Wire, Boto3DefaultChecksumsOverTls) {
+  if (!have_boto3()) GTEST_SKIP() << "python3 with boto3 is not available";
+  TestPki pki;
+  auto leaf = pki.issue("server", kServerNames);
+  LocalEndpoint ep({"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-bucket", "chunked"});
+  std::string out;
+  int rc = run_clean("python3 " + shell_quote(asd_test::source_dir() + "/autotest/conformance/s3_boto3_chunked.py") +
+                         " " + ep.url() + " chunked",
+                     pki.ca_path(), &out);
+  EXPECT_EQ(0, rc) << out;
+  EXPECT_NE(std::string::npos, out.find("aws-chunked + trailing CRC32")) << out;
+  EXPECT_NE(std::string::npos, out.find("all boto3 default-checksum checks passed")) << out;
+}
+
+TEST_F(Wire, Boto3DefaultChecksumsOverHttp) {
+  if (!have_boto3()) GTEST_SKIP() << "python3 with boto3 is not available";
+  LocalEndpoint ep({"-bucket", "chunked"});
+  std::string out;
+  int rc = run_clean("python3 " + shell_quote(asd_test::source_dir() + "/autotest/conformance/s3_boto3_chunked.py") +
+                         " " + ep.url() + " chunked",
+                     "", &out);
+  EXPECT_EQ(0, rc) << out;
+  EXPECT_NE(std::string::npos, out.find("(CRC32 header)")) << out;
+  EXPECT_NE(std::string::npos, out.find("all boto3 default-checksum checks passed")) << out;
+}
+
+// The AWS CLI over the TLS endpoint with AWS_CA_BUNDLE, at its default
+// checksum settings: `aws s3 cp` uploads a small file with PutObject and a
+// 12 MB one in parts, both aws-chunked with a trailing CRC32 (its --debug
+// log shows the form), and both read back byte for byte.
 TEST_F(Wire, AwsCliOverTls) {
   if (std::system("command -v aws >/dev/null 2>&1") != 0) GTEST_SKIP() << "the AWS CLI is not installed";
   TestPki pki;
   auto leaf = pki.issue("server", kServerNames);
   LocalEndpoint ep({"-tls-cert", leaf.cert, "-tls-key", leaf.key, "-bucket", "cli-bkt"});
   std::string out;
-  // when_required: botocore >= 1.36 sends PutObject over HTTPS as aws-chunked
-  // with a trailing checksum otherwise, which the endpoint does not decode.
-  std::string cmd = "f=$(mktemp); echo tls > $f; "
-                    "AWS_REQUEST_CHECKSUM_CALCULATION=when_required aws --endpoint-url " + ep.url() +
-                    " s3 cp $f s3://cli-bkt/x.txt && aws --endpoint-url " + ep.url() +
-                    " s3 ls s3://cli-bkt/; rc=$?; rm -f $f; exit $rc";
+  std::string cli = "aws --endpoint-url " + ep.url();
+  std::string cmd = "d=$(mktemp -d); trap 'rm -rf $d' EXIT; echo tls > $d/x.txt; "
+                    "head -c 12582999 /dev/urandom > $d/big.bin; " +
+                    cli + " s3 cp $d/x.txt s3://cli-bkt/x.txt --debug 2> $d/debug.log && " +
+                    cli + " s3 cp $d/big.bin s3://cli-bkt/big.bin && " +
+                    cli + " s3 cp s3://cli-bkt/big.bin $d/back.bin && cmp $d/big.bin $d/back.bin && " +
+                    cli + " s3 cp s3://cli-bkt/x.txt - && " + cli + " s3 ls s3://cli-bkt/ && "
+                    "grep -c STREAMING-UNSIGNED-PAYLOAD-TRAILER $d/debug.log";
   ASSERT_EQ(0, run_clean(cmd, pki.ca_path(), &out)) << out;
   EXPECT_NE(std::string::npos, out.find("x.txt")) << out;
+  EXPECT_NE(std::string::npos, out.find("12582999 big.bin")) << out;
+  EXPECT_NE(std::string::npos, out.find("tls\n")) << out;
   TestPki other("not the server's CA");
   EXPECT_NE(0, run_clean("aws --endpoint-url " + ep.url() + " s3 ls s3://cli-bkt/", other.ca_path(), &out)) << out;
   EXPECT_NE(std::string::npos, out.find("SSL")) << out;
