@@ -23,7 +23,12 @@
  *
  * "SIGN " makes the harness sign the request (SigV4, current time, every
  * header given plus host, x-amz-date and x-amz-content-sha256) so that the
- * fuzzer reaches the handlers with authentication on.  In targets, headers
+ * fuzzer reaches the handlers with authentication on.  An aws-chunked
+ * upload (x-amz-content-sha256: STREAMING-... among the headers) is signed
+ * with that value, and each "@CHUNKSIG@" in its body becomes the chunk or
+ * trailer signature an SDK would write there, chained from the request's,
+ * so that the chunk decoder (s3_chunked.c) is reached past its first
+ * signature with SigV4 on.  In targets, headers
  * and bodies, "@UPLOAD@" becomes the last UploadId a response returned and
  * "@ETAGn@" (n = 1..9) the n-th ETag header received, so that a multipart
  * upload can be created, filled and completed.
@@ -55,6 +60,8 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,8 +269,82 @@ typedef struct hdr {
   char *name, *value;
 } hdr;
 
-/* Signs the request as an SDK would; adds Authorization and friends to h. */
-static void sign(const char *method, const char *target, hdr *h, int *nh, const asd_buf *body, char *host,
+static void hmac_hex(const unsigned char key[32], const asd_buf *msg, char out[65]) {
+  unsigned char mac[32];
+  unsigned int ml = 0;
+  HMAC(EVP_sha256(), key, 32, msg->data, msg->len, mac, &ml);
+  asd_hex_encode(mac, 32, out);
+}
+
+/*
+ * The signed aws-chunked forms: every "@CHUNKSIG@" in the body becomes the
+ * next link of the chain from seed, as an SDK computes it: after a chunk
+ * header "SIZE;chunk-signature=" the signature of the SIZE bytes that follow
+ * the header line (as many as the body has), after "x-amz-trailer-signature:"
+ * the trailer's signature over the lines since the zero-size chunk.  Lets the
+ * fuzzer reach the decoder past the first signature with SigV4 on.
+ */
+static void chain_sign(asd_buf *body, const unsigned char key[32], const char *date, const char *scope,
+                       const char *seed) {
+  static const char mark[] = "@CHUNKSIG@";
+  char prev[65];
+  snprintf(prev, sizeof prev, "%s", seed);
+  asd_buf out, sts;
+  asd_buf_init(&out);
+  asd_buf_init(&sts);
+  const char *b = body->data ? (const char *)body->data : "", *end = b + body->len, *p = b, *trailer_from = NULL;
+  while (p < end) {
+    const char *m = memmem(p, (size_t)(end - p), mark, sizeof mark - 1);
+    if (!m) break;
+    asd_buf_append(&out, p, (size_t)(m - p));
+    const char *line = m;
+    while (line > b && line[-1] != '\n') line--;
+    const char *after = m + sizeof mark - 1;
+    asd_buf_reset(&sts);
+    char hex[65];
+    if (strncasecmp(line, "x-amz-trailer-signature:", 24) == 0) {
+      const char *from = trailer_from ? trailer_from : line;
+      asd_buf lines;
+      asd_buf_init(&lines);
+      for (const char *q = from; q < line;) { /* "name:value\n" per trailer line, CRLFs dropped */
+        const char *e = memchr(q, '\n', (size_t)(line - q));
+        size_t l = e ? (size_t)(e - q) : (size_t)(line - q);
+        if (l && q[l - 1] == '\r') l--;
+        if (l) asd_buf_appendf(&lines, "%.*s\n", (int)l, q);
+        q += (e ? (size_t)(e - q) + 1 : (size_t)(line - q));
+      }
+      asd_sha256_hex(lines.data ? (const char *)lines.data : "", lines.len, hex);
+      asd_buf_free(&lines);
+      asd_buf_appendf(&sts, "AWS4-HMAC-SHA256-TRAILER\n%s\n%s\n%s\n%s", date, scope, prev, hex);
+    } else {
+      unsigned long long size = strtoull(line, NULL, 16);
+      const char *data = memchr(after, '\n', (size_t)(end - after));
+      data = data ? data + 1 : end;
+      size_t n = size < (unsigned long long)(end - data) ? (size_t)size : (size_t)(end - data);
+      asd_sha256_hex(data, n, hex);
+      asd_buf_appendf(&sts, "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n%s\n%s", date, scope, prev,
+                      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", hex);
+      if (size == 0) trailer_from = data;
+    }
+    hmac_hex(key, &sts, prev);
+    asd_buf_append(&out, prev, 64);
+    p = after;
+  }
+  if (p != b) {
+    asd_buf_append(&out, p, (size_t)(end - p));
+    asd_buf_free(body);
+    *body = out;
+  } else {
+    asd_buf_free(&out);
+  }
+  asd_buf_free(&sts);
+}
+
+/* Signs the request as an SDK would; adds Authorization and friends to h.
+ * A STREAMING-... x-amz-content-sha256 among the fuzzer's headers is signed
+ * as given (not replaced by the body's hash), and "@CHUNKSIG@" in the body
+ * then chained from the signature (chain_sign). */
+static void sign(const char *method, const char *target, hdr *h, int *nh, asd_buf *body, char *host,
                  char *amz_date, char *sha_hex, char **authz) {
   char path[2048], *query = NULL;
   snprintf(path, sizeof path, "%s", target);
@@ -275,9 +356,17 @@ static void sign(const char *method, const char *target, hdr *h, int *nh, const 
   asd_sha256_hex(body->data ? (const char *)body->data : "", body->len, sha_hex);
   asd_sigv4_format_amz_date((double)time(NULL), amz_date);
   int s3 = strncmp(path, "/endpoints/", 11) != 0 && strcmp(path, "/") != 0;
+  int streaming = 0;
+  for (int i = 0; i < *nh; i++)
+    if (strcasecmp(h[i].name, "x-amz-content-sha256") == 0 && strncmp(h[i].value, "STREAMING-", 10) == 0 &&
+        strlen(h[i].value) < 65) {
+      snprintf(sha_hex, 65, "%s", h[i].value);
+      streaming = 1;
+    }
   asd_sigv4_header sh[40];
   size_t n = 0;
   for (int i = 0; i < *nh && n < 36; i++) {
+    if (streaming && strcasecmp(h[i].name, "x-amz-content-sha256") == 0) continue;
     sh[n].name = h[i].name;
     sh[n].name_len = 0;
     sh[n].value = h[i].value;
@@ -302,8 +391,20 @@ static void sign(const char *method, const char *target, hdr *h, int *nh, const 
   p.secret_access_key = SECRET_KEY;
   asd_sigv4_signature sig;
   asd_sigv4_signature_init(&sig);
-  if (asd_sigv4_sign(&p, &sig) == 0) *authz = strdup((const char *)sig.authorization.data);
+  if (asd_sigv4_sign(&p, &sig) == 0) {
+    *authz = strdup((const char *)sig.authorization.data);
+    if (streaming) {
+      unsigned char key[32];
+      char scope[64];
+      asd_sigv4_derive_key(SECRET_KEY, CPLSPrintf("%.8s", amz_date), "us-east-1", "s3", key);
+      snprintf(scope, sizeof scope, "%.8s/us-east-1/s3/aws4_request", amz_date);
+      chain_sign(body, key, amz_date, scope, sig.signature);
+    }
+  }
   asd_sigv4_signature_free(&sig);
+  /* A STREAMING value the fuzzer gave is sent once, as signed. */
+  for (int i = 0; i < *nh; i++)
+    if (streaming && strcasecmp(h[i].name, "x-amz-content-sha256") == 0) h[i] = h[--(*nh)], i--;
   h[(*nh)++] = (hdr){"x-amz-date", amz_date};
   if (s3) h[(*nh)++] = (hdr){"x-amz-content-sha256", sha_hex};
   if (*authz) h[(*nh)++] = (hdr){"Authorization", *authz};
