@@ -62,6 +62,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,24 @@ static void learn(const char *t, learnt *l) {
   }
 }
 
+/* connect(), resumed when a signal interrupts it: libFuzzer's -timeout
+ * alarm fires every second, and an interrupted connect() is not restarted
+ * (the connection goes on in the background; poll for its outcome).  0 or
+ * the errno. */
+static int connect_loopback(int fd, const struct sockaddr_in *a) {
+  if (connect(fd, (const struct sockaddr *)a, sizeof *a) == 0) return 0;
+  if (errno != EINTR && errno != EINPROGRESS) return errno;
+  struct pollfd pf = {fd, POLLOUT, 0};
+  int rc;
+  while ((rc = poll(&pf, 1, 10000)) < 0 && errno == EINTR) {
+  }
+  if (rc <= 0) return rc == 0 ? ETIMEDOUT : errno;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
 /* Sends one request; returns the HTTP status (0: no valid answer). */
 static int send_request(int port, const char *text, size_t len, learnt *l) {
   asd_buf sub;
@@ -518,7 +537,7 @@ static int send_request(int port, const char *text, size_t len, learnt *l) {
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   struct timeval tv = {10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  int conn_err = fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ? errno : 0;
+  int conn_err = fd < 0 ? errno : connect_loopback(fd, &a);
   size_t off = 0;
   int send_err = 0, recv_err = 0;
   size_t received = 0;
