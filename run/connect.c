@@ -108,6 +108,7 @@ int asd_run_connect(asd_run *r) {
   memset(&pf, 0, sizeof pf);
   if (endpoint && asd_preflight_endpoint(ctx, endpoint, &pf, &err) != 0) return asd_run_fail(r, "%s", err.message);
   if (pf.warning[0]) CPLError(CE_Warning, CPLE_AppDefined, "%s", pf.warning);
+  if (pf.described) asd_detector_set_output_config(r->detector, pf.info.output_path, pf.info.failure_path);
   if (asd_preflight_buckets(ctx, &r->cfg, &pf, &err) != 0) return asd_run_fail(r, "%s", err.message);
   asd_preflight_scopes(asd_detector_resources(r->detector), &r->cfg, &pf);
   return 0;

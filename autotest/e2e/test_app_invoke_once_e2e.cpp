@@ -4,6 +4,8 @@
 //   - answers lost after SageMaker accepted the request (accept_then_5xx,
 //     accept_then_drop at 20 % each): every tile succeeds and the endpoint
 //     accepted exactly one invocation per tile planned (none ran twice);
+//     every answer lost from the first one: found where the endpoint
+//     configuration's OutputConfig says;
 //   - refusals that say "try again" (ModelNotReadyException,
 //     ThrottlingException) are retried and every tile succeeds;
 //   - errors no retry fixes (ValidationError: an unknown or real-time
@@ -67,6 +69,25 @@ TEST_F(E2eInvokeOnce, LostAnswersAreLookedForNotInvokedAgain) {
 // Killed in the middle (answers being lost meanwhile), then -resume: the
 // tiles in flight at the kill, whose invocation the journal recorded before
 // the call, are looked for, not invoked again.
+// Every answer lost, from the very first invocation (gaps item 7): no
+// answer ever shows where results go, so they are looked for where the
+// endpoint configuration (DescribeEndpointConfig, read by the preflight)
+// says, and the tile succeeds with one inference.
+TEST_F(E2eInvokeOnce, FirstAnswerLostIsFoundFromTheEndpointConfig) {
+  TempDir dir;
+  std::string out = dir.path() + "/out.gpkg";
+  asd_test::LocalEndpoint ep(endpoint_args("", "accept_then_drop=1,seed=3"));
+  asd_test::set_local_aws_env(ep);
+  RunResult r = asd_e2e::run_app(
+      app_args(sample("scene_utm.tif"), out, {"-tile-size", "3000", "-overlap", "0", "-max-wait-time", "30"}),
+      dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  auto st = tile_statuses(out);
+  EXPECT_EQ(1, total(st));
+  EXPECT_EQ(1, st["succeeded"]);
+  EXPECT_EQ(1, endpoint_stat(ep, "accepted"));
+}
+
 TEST_F(E2eInvokeOnce, Kill9ThenResumeStillRunsEachTileOnce) {
   TempDir dir;
   std::string out = dir.path() + "/out.gpkg";

@@ -54,3 +54,48 @@ TEST(EngineInvoke, LearnsAndPredictsLocations) {
   free(out);
   asd_invoke_paths_free(&p);
 }
+
+// Before any answer, the endpoint configuration's OutputConfig seeds the
+// paths (gaps item 7), so a lost answer of the very first tiles is looked
+// for too; what an answer shows replaces the seed, never the reverse.
+TEST(EngineInvoke, SeedsFromTheEndpointConfigUntilAnAnswerShowsThePaths) {
+  asd_invoke_paths p;
+  asd_invoke_paths_init(&p);
+  char *out = nullptr, *fail = nullptr;
+  asd_invoke_paths_seed(&p, "s3://b/out/", "s3://f/fail", "ext/sub/");
+  ASSERT_EQ(1, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  EXPECT_STREQ("s3://b/out/ext/sub/abc", out);
+  EXPECT_STREQ("s3://f/fail/ext/sub/abc-error.out", fail);
+  free(out);
+  free(fail);
+  // An answer teaches where the endpoint really writes.
+  asd_invoke_paths_learn(&p, "x1", "s3://b/other/x1", "s3://f/elsewhere/x1-error.out");
+  ASSERT_EQ(1, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  EXPECT_STREQ("s3://b/other/abc", out);
+  EXPECT_STREQ("s3://f/elsewhere/abc-error.out", fail);
+  free(out);
+  free(fail);
+  // A later seed changes nothing learnt.
+  asd_invoke_paths_seed(&p, "s3://z/z", "s3://z/f", nullptr);
+  ASSERT_EQ(1, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  EXPECT_STREQ("s3://b/other/abc", out);
+  free(out);
+  free(fail);
+  asd_invoke_paths_free(&p);
+
+  // No S3FailurePath in the configuration: the output alone; no usable
+  // S3OutputPath: nothing predicted.
+  asd_invoke_paths_init(&p);
+  asd_invoke_paths_seed(&p, "s3://b", "", "");
+  ASSERT_EQ(1, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  EXPECT_STREQ("s3://b/abc", out);
+  EXPECT_EQ(nullptr, fail);
+  free(out);
+  asd_invoke_paths_free(&p);
+  asd_invoke_paths_init(&p);
+  asd_invoke_paths_seed(&p, "https://b/out", "s3://f/fail", "");
+  EXPECT_EQ(0, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  asd_invoke_paths_seed(&p, "s3:///out", nullptr, nullptr);
+  EXPECT_EQ(0, asd_invoke_paths_predict(&p, "abc", &out, &fail));
+  asd_invoke_paths_free(&p);
+}

@@ -43,6 +43,7 @@
 #include "asyncdetect/asd_s3.h"
 #include "asyncdetect/asd_sagemaker.h"
 #include "engine/detector_priv.h"
+#include "engine/invoke.h"
 
 struct asd_detector {
   char endpoint[64];
@@ -50,6 +51,10 @@ struct asd_detector {
   asd_aws_context *aws;
   int owns_aws;
   asd_resources *res;
+  /* The endpoint configuration's S3OutputPath / S3FailurePath, when the
+     caller read them (asd_detector_set_output_config): seeds the paths a
+     lost invocation's result is looked for at (invoke.h). */
+  char *config_output_path, *config_failure_path;
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -232,7 +237,23 @@ void asd_detector_free(asd_detector *d) {
   }
   asd_resources_free(d->res);
   if (d->owns_aws) asd_aws_context_free(d->aws);
+  free(d->config_output_path);
+  free(d->config_failure_path);
   free(d);
+}
+
+void asd_detector_set_output_config(asd_detector *d, const char *s3_output_path, const char *s3_failure_path) {
+  free(d->config_output_path);
+  free(d->config_failure_path);
+  d->config_output_path = s3_output_path && *s3_output_path ? strdup(s3_output_path) : NULL;
+  d->config_failure_path = s3_failure_path && *s3_failure_path ? strdup(s3_failure_path) : NULL;
+}
+
+void asd_det_seed_paths(asd_detector *d, asd_invoke_paths *p) {
+  if (!d->config_output_path) return;
+  char ext[ASD_CONFIG_PREFIX_MAX];
+  asd_config_output_path_extension(&d->cfg, ext, sizeof ext);
+  asd_invoke_paths_seed(p, d->config_output_path, d->config_failure_path, ext);
 }
 
 const asd_async_config *asd_detector_config(const asd_detector *d) { return &d->cfg; }

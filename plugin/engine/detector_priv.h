@@ -45,6 +45,11 @@ typedef struct asd_det_job {
   int poll_errors;         /* consecutive transient poll errors */
 } asd_det_job;
 
+struct asd_invoke_paths;
+/* Seeds p (invoke.h) from the endpoint configuration's output paths, when
+   asd_detector_set_output_config() gave them. */
+void asd_det_seed_paths(asd_detector *d, struct asd_invoke_paths *p);
+
 void asd_det_job_init(asd_det_job *job);
 /* Frees the strings (not the registry entries: see finish / abandon). */
 void asd_det_job_clear(asd_det_job *job);

@@ -10,7 +10,10 @@
  *
  * The failure object's name is not documented by AWS for a request with a
  * Filename; the local endpoint writes "<Filename>-error.out" beside the
- * failure path.  A FailureLocation of any other shape is simply not learnt,
+ * failure path.  A seed from the endpoint configuration appends the
+ * S3OutputPathExtension to both paths, as the local endpoint does; AWS
+ * documents the extension for the output path only, so the failure side of a
+ * seed is a guess the first answer corrects.  A FailureLocation of any other shape is simply not learnt,
  * and a lost invocation is then looked for at its output location only.
  */
 #include "engine/invoke.h"
@@ -69,22 +72,72 @@ static char *dir_of(const char *location, const char *name, const char *suffix) 
   return d;
 }
 
+/* path [+ "/" + ext] without trailing '/' (malloc'd), or NULL when path is
+   not s3://bucket[/...]. */
+static char *seed_dir(const char *path, const char *ext) {
+  if (!path || strncmp(path, "s3://", 5) != 0 || !path[5] || path[5] == '/') return NULL;
+  size_t pn = strlen(path);
+  while (pn > 5 && path[pn - 1] == '/') pn--;
+  const char *e = ext ? ext : "";
+  while (*e == '/') e++;
+  size_t en = strlen(e);
+  while (en && e[en - 1] == '/') en--;
+  char *d = malloc(pn + en + 2);
+  if (!d) return NULL;
+  memcpy(d, path, pn);
+  d[pn] = '\0';
+  if (en) {
+    d[pn] = '/';
+    memcpy(d + pn + 1, e, en);
+    d[pn + 1 + en] = '\0';
+  }
+  return d;
+}
+
+void asd_invoke_paths_seed(asd_invoke_paths *p, const char *output_path, const char *failure_path,
+                           const char *extension) {
+  char *od = seed_dir(output_path, extension);
+  if (!od) return; /* no usable S3OutputPath: nothing can be predicted */
+  char *fd = seed_dir(failure_path, extension);
+  pthread_mutex_lock(&p->mu);
+  if (!p->out_dir) {
+    p->out_dir = od;
+    od = NULL;
+    p->out_seeded = 1;
+  }
+  if (!p->fail_known) {
+    /* The configuration says whether there is a failure path; an answer
+       may still correct where it is. */
+    p->fail_dir = fd;
+    fd = NULL;
+    p->fail_known = 1;
+    p->fail_seeded = 1;
+  }
+  pthread_mutex_unlock(&p->mu);
+  free(od);
+  free(fd);
+}
+
 void asd_invoke_paths_learn(asd_invoke_paths *p, const char *filename, const char *output,
                             const char *failure) {
   char *od = dir_of(output, filename, "");
   if (!od) return;
   char *fd = failure && *failure ? dir_of(failure, filename, "-error.out") : NULL;
   pthread_mutex_lock(&p->mu);
-  if (!p->out_dir) {
+  if (!p->out_dir || p->out_seeded) {
+    free(p->out_dir);
     p->out_dir = od;
     od = NULL;
+    p->out_seeded = 0;
   }
-  if (!p->fail_known) {
+  if (!p->fail_known || p->fail_seeded) {
     /* No FailureLocation at all: the endpoint has no S3FailurePath.  One of
      * another shape: unknown, and the output alone is looked for. */
+    free(p->fail_dir);
     p->fail_dir = fd;
     fd = NULL;
     p->fail_known = 1;
+    p->fail_seeded = 0;
   }
   pthread_mutex_unlock(&p->mu);
   free(od);

@@ -8,7 +8,12 @@
  * S3OutputPath [+ S3OutputPathExtension] + "/" + Filename, and the failure
  * object beside it under S3FailurePath.  The endpoint's paths are learnt
  * from the first invocation whose answer arrived (its OutputLocation minus
- * the Filename), so nothing but the runtime API is needed.
+ * the Filename), so nothing but the runtime API is needed; until one has,
+ * they are seeded from the endpoint configuration's
+ * AsyncInferenceConfig.OutputConfig when the preflight could read it
+ * (DescribeEndpointConfig), so that the first tiles, whose answers may be
+ * lost before any arrived, are covered too.  What an answer shows replaces
+ * the seed: the answer is what the endpoint does.
  *
  * When an invocation's answer is lost (a timeout, a reset, a 5xx once the
  * request was sent), the job is not invoked again: it is polled at the
@@ -44,6 +49,7 @@ typedef struct asd_invoke_paths {
   char *out_dir;  /* "s3://bucket/prefix[/ext]" (no trailing '/'), NULL until learnt */
   char *fail_dir; /* same for failures; NULL when unknown or the endpoint has none */
   int fail_known; /* 1 once an answer showed whether there is a failure path */
+  int out_seeded, fail_seeded; /* out_dir / fail_dir come from the configuration, not an answer yet */
 } asd_invoke_paths;
 
 void asd_invoke_paths_init(asd_invoke_paths *p);
@@ -54,6 +60,15 @@ void asd_invoke_paths_free(asd_invoke_paths *p);
  * "/<filename>-error.out".  Locations that do not end so teach nothing. */
 void asd_invoke_paths_learn(asd_invoke_paths *p, const char *filename, const char *output,
                             const char *failure);
+
+/* Seeds the directories from the endpoint configuration before any answer:
+ * output_path and failure_path are its S3OutputPath and S3FailurePath ("" or
+ * NULL: none), extension the S3OutputPathExtension the client sends ("" or
+ * NULL: none), appended to both as the endpoint appends it.  A path that is
+ * not s3://bucket[/prefix] seeds nothing.  Directories learnt from an answer
+ * (asd_invoke_paths_learn) replace seeded ones, never the reverse. */
+void asd_invoke_paths_seed(asd_invoke_paths *p, const char *output_path, const char *failure_path,
+                           const char *extension);
 
 /* The predicted output and failure locations of filename (malloc'd; *fail
  * NULL when unknown).  Returns 1 when the output location is known, else 0

@@ -966,6 +966,7 @@ asd_pool *asd_pool_new(asd_detector *detector, asd_metrics *metrics, asd_error *
   cond_init_monotonic(&p->clean_cv);
   asd_timer_heap_init(&p->heap);
   asd_invoke_paths_init(&p->paths);
+  asd_det_seed_paths(detector, &p->paths); /* the first tiles' lost answers are looked for too */
   return p;
 }
 

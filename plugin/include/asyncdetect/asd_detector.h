@@ -117,6 +117,15 @@ ASD_API char *asd_detector_resource_stats_json(asd_detector *d);
  */
 ASD_API long long asd_detector_cleanup_resources(asd_detector *d, int force);
 
+/*
+ * The endpoint configuration's AsyncInferenceConfig.OutputConfig
+ * (S3OutputPath, S3FailurePath; NULL or "" = none), as a preflight read it
+ * (asd_preflight_endpoint): where a lost invocation's result is looked for
+ * until an invocation's answer shows the paths.  Call before creating a pool.
+ */
+ASD_API void asd_detector_set_output_config(asd_detector *d, const char *s3_output_path,
+                                            const char *s3_failure_path);
+
 /* The detector's resource registry (shared with the pool). */
 ASD_API asd_resources *asd_detector_resources(asd_detector *d);
 
