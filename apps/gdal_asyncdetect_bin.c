@@ -9,7 +9,8 @@
  * opening the input raster, the terminal progress bar, printing the summary,
  * the SIGINT handler and the exit status.  Several inputs (SRC1 ... DST,
  * -input_file_list) go to asd_detect_many(), which opens them itself, and
- * -merge-shards to asd_detect_merge_shards(); one input is opened here, so
+ * -merge-shards to asd_detect_merge_shards(), -cleanup-pending (which needs
+ * no input) to asd_detect_cleanup_pending(); one input is opened here, so
  * that a name GDAL cannot open is one line before anything else.
  *
  * Ctrl-C: the handler only counts (an async-signal-safe store); the library
@@ -100,9 +101,10 @@ int main(int argc, char **argv) {
     GDALDestroyDriverManager();
     return 0;
   }
-  if (!bin->source || !bin->dest) {
+  if ((!bin->source && !bin->cleanup_pending) || !bin->dest) {
     CPLError(CE_Failure, CPLE_IllegalArg, "%s (see gdal_asyncdetect --help)",
-             bin->merge_shards ? "-merge-shards wants SHARD... DST_VECTOR"
+             bin->merge_shards      ? "-merge-shards wants SHARD... DST_VECTOR"
+             : bin->cleanup_pending ? "-cleanup-pending wants DST_VECTOR"
              : !bin->source    ? "missing SRC_RASTER and DST_VECTOR"
                                : "missing DST_VECTOR");
     asd_detect_options_free(opts);
@@ -114,7 +116,8 @@ int main(int argc, char **argv) {
 
   /* A /vsis3/ input is read through the tool's endpoint and credentials. */
   int prepared = 0;
-  for (char **s = bin->merge_shards ? NULL : bin->sources; s && *s && prepared == 0; s++)
+  const int no_input = bin->merge_shards || bin->cleanup_pending;
+  for (char **s = no_input ? NULL : bin->sources; s && *s && prepared == 0; s++)
     prepared = asd_detect_prepare_input(*s, opts);
   if (prepared != 0) {
     asd_detect_options_free(opts);
@@ -126,7 +129,7 @@ int main(int argc, char **argv) {
 
   /* One input: open it quietly and report one line that names the file
      (without a query string: a presigned URL's signature is a secret). */
-  const int one = !bin->merge_shards && CSLCount(bin->sources) == 1;
+  const int one = !no_input && CSLCount(bin->sources) == 1;
   GDALDatasetH src = NULL;
   if (one) {
     CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -160,7 +163,8 @@ int main(int argc, char **argv) {
 
   asd_detect_summary summary;
   int usage = 0;
-  int status = bin->merge_shards ? asd_detect_merge_shards(bin->dest, bin->sources, opts, &summary, &usage)
+  int status = bin->merge_shards      ? asd_detect_merge_shards(bin->dest, bin->sources, opts, &summary, &usage)
+               : bin->cleanup_pending ? asd_detect_cleanup_pending(bin->dest, opts, &summary, &usage)
                : one             ? asd_detect(bin->dest, src, opts, &summary, &usage)
                                  : asd_detect_many(bin->dest, bin->sources, opts, &summary, &usage);
   if (!bin->quiet && status != ASD_DETECT_ERROR) {

@@ -101,9 +101,11 @@ static const char *const usage_parts[] = {
     "       [-status-nln NAME] [-status-output DST] [-t_srs SRS] [-to NAME=VALUE]...\n"
     "       [-overwrite | -append]\n"
     "       [-metrics FILE.json] [-quicklook FILE.png [-quicklook-width N]]\n"
-    "       [-q] [-dry-run] [-resume] [-cleanup-pending] [-shard K/N]\n"
+    "       [-q] [-dry-run] [-resume] [-shard K/N]\n"
     "       [-input_file_list FILE] SRC_RASTER [SRC_RASTER...] DST_VECTOR\n"
-    "   or: gdal_asyncdetect -merge-shards [merging and output options] SHARD... DST_VECTOR\n"
+    "   or: gdal_asyncdetect -cleanup-pending [endpoint and AWS options] DST_VECTOR\n"
+    "   or: gdal_asyncdetect -merge-shards [-merge-source SRC]... [-input_file_list FILE]\n"
+    "                        [merging and output options] SHARD... DST_VECTOR\n"
     "\n"
     "Runs object detection over SRC_RASTER (or several: one run, one output) through an\n"
     "Amazon SageMaker asynchronous inference endpoint and writes the georeferenced\n"
@@ -195,6 +197,8 @@ static const char *const usage_parts[] = {
     "                            are not invoked again, in-flight ones are polled again.\n"
     "  -cleanup-pending          only delete the S3 objects earlier runs on DST_VECTOR left\n"
     "                            under -cleanup-policy delayed, once due; invoke nothing.\n"
+    "                            Needs DST_VECTOR and the endpoint and buckets (the deletion\n"
+    "                            scope), no SRC_RASTER (one given is not opened).\n"
     "\n",
     "Many images and fleets (docs/fleet.md):\n"
     "  SRC1 SRC2 ... DST         one run over several images: one pool (the next image is read\n"
@@ -206,6 +210,10 @@ static const char *const usage_parts[] = {
     "                            $AWS_BATCH_JOB_ARRAY_INDEX or $JOB_COMPLETION_INDEX as it is.\n"
     "  -merge-shards SHARD... DST merge the shards' outputs into DST as one run would have\n"
     "                            written it (seams between shards included); invokes nothing.\n"
+    "                            It reopens each source for its georeferencing, by the name\n"
+    "                            the shards recorded (without a URL's query string).\n"
+    "  -merge-source SRC         with -merge-shards: read that image from SRC, e.g. a presigned\n"
+    "                            URL again (repeat; or -input_file_list, the shards' list).\n"
     "\n"
     "Exit status: 0 every tile succeeded; 1 error before any work (usage, input, output,\n"
     "credentials, endpoint) or no tile of the input could be read; 2 output written but some\n"
@@ -271,6 +279,8 @@ void asd_detect_options_free(asd_detect_options *o) {
   CPLFree(o->scale_spec);
   CPLFree(o->metrics_path);
   CPLFree(o->quicklook);
+  CSLDestroy(o->merge_sources);
+  CSLDestroy(o->merge_source_list);
   CPLFree(o);
 }
 
@@ -678,6 +688,7 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
       o->resume = 1;
     } else if (EQUAL(a, "-cleanup-pending")) {
       o->cleanup_pending = 1;
+      if (for_binary) for_binary->cleanup_pending = 1;
     } else if (EQUAL(a, "-shard")) {
       NEED(1);
       char err[256];
@@ -689,6 +700,9 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
     } else if (EQUAL(a, "-merge-shards")) {
       o->merge_shards = 1;
       if (for_binary) for_binary->merge_shards = 1;
+    } else if (EQUAL(a, "-merge-source")) {
+      NEED(1);
+      o->merge_sources = CSLAddString(o->merge_sources, argv[++i]);
     } else if (EQUAL(a, "-input_file_list") || EQUAL(a, "--input_file_list")) {
       NEED(1);
       if (!for_binary) {
@@ -716,7 +730,25 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
     }
   }
 #undef NEED
+  /* With -merge-shards the positional arguments are the shards, and the
+     list file is the sources' list the shards were given (their full names
+     again, for a presigned URL the shards recorded without its query). */
+  if (o->merge_shards && file_list) {
+    o->merge_source_list = file_list;
+    file_list = NULL;
+  }
+  if (o->merge_sources && !o->merge_shards) {
+    usage_error("-merge-source goes with -merge-shards (give the sources of a run as SRC... or -input_file_list)");
+    goto fail;
+  }
   if (for_binary) take_positionals(for_binary, &positionals, &file_list);
+  /* -cleanup-pending needs the output only: a lone name is DST_VECTOR. */
+  if (for_binary && o->cleanup_pending && for_binary->source && !for_binary->dest) {
+    for_binary->dest = for_binary->source;
+    for_binary->source = NULL;
+    CSLDestroy(for_binary->sources);
+    for_binary->sources = NULL;
+  }
 
   /* Combinations. */
   if (o->overwrite && o->append) {
@@ -749,6 +781,10 @@ asd_detect_options *asd_detect_options_new(char **argv, asd_detect_options_for_b
   }
   if (o->has_projwin && (o->projwin[0] >= o->projwin[2] || o->projwin[1] <= o->projwin[3])) {
     usage_error("-projwin wants ULX < LRX and ULY > LRY");
+    goto fail;
+  }
+  if (o->cleanup_pending && o->dry_run) {
+    usage_error("-cleanup-pending deletes what is due and -dry-run touches nothing: give one of them");
     goto fail;
   }
   if (o->merge_shards && (o->shard_n || o->resume || o->dry_run || o->cleanup_pending)) {

@@ -80,6 +80,11 @@ struct asd_detect_options {
   int cleanup_pending; /* -cleanup-pending: only delete what earlier runs left pending */
   int shard_k, shard_n; /* -shard K/N: the K-th (0-based) of N parts; shard_n 0 = the whole work */
   int merge_shards;     /* -merge-shards: the positional arguments are shard outputs, then DST */
+  char **merge_sources; /* -merge-source SRC (or -input_file_list with -merge-shards): the sources again,
+                           under their full names (a presigned URL's query string), matched to the
+                           shards' images by label; NULL = reopen the names the shards recorded */
+  char **merge_source_list; /* the same from -input_file_list: the whole run's list, of which the shards
+                               given may hold a part (so a name no shard has is no error there) */
   GDALProgressFunc progress;
   void *progress_data;
   volatile sig_atomic_t *interrupt;

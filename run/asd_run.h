@@ -147,6 +147,8 @@ typedef struct asd_run {
   const char *dest;
   char **names;           /* the images by name (asd_detect_many, or the shards' sources), else NULL */
   GDALDatasetH src;       /* asd_detect()'s dataset (the caller's), else NULL */
+  int shard_by_tiles;     /* -shard K/N splits the tiles of every image given (one image, or a list shorter
+                             than N), not the list (detect.c shard_of_list) */
   asd_detect_summary *summary;
   int *usage_error;
   double t0;
@@ -276,6 +278,7 @@ void asd_run_replay_not_run(asd_run *r, int g, const asd_journal_entry *e, const
 
 /* shards.c */
 int asd_run_open_shards(asd_run *r, char **paths);
+int asd_run_check_shard_sources(asd_run *r);
 int asd_run_replay_shards(asd_run *r);
 
 /* sink.c */

@@ -19,7 +19,7 @@
  *
  * asd_detect_many() runs the same stages over a list of images (one pool,
  * one output, one journal), after -shard K/N has kept its block of the
- * list; asd_detect_merge_shards() reads shard outputs instead of invoking
+ * list (a list shorter than N shards is split by tiles, as one image is); asd_detect_merge_shards() reads shard outputs instead of invoking
  * (shards.c): open shards -> open input -> open output -> bind journal ->
  * replay the shards -> finish.
  *
@@ -150,6 +150,8 @@ int asd_run_finish(asd_run *r) {
   asd_run_keep_pending(r); /* while a shared journal's connection is open */
   asd_run_close_output(r);
   asd_run_fill_summary(r, s);
+  s->shard_k = r->shards ? 0 : o->shard_k;
+  s->shard_n = r->shards ? 0 : o->shard_n;
   check_input_readable(r, s);
   s->interrupted = interrupted && s->tiles_not_run > 0;
   int status = ASD_DETECT_OK;
@@ -168,13 +170,27 @@ int asd_run_finish(asd_run *r) {
   return status;
 }
 
+/* -cleanup-pending: the output's journal and the AWS settings are all it
+   needs (the pending list and the deletion scope); no input is opened. */
+static int cleanup_stages(asd_run *r) {
+  asd_run_report_begin(&r->report);
+  asd_run_locate_output(r);
+  if (!asd_run_path_exists(r->journal_path)) {
+    asd_run_fail(r, "-cleanup-pending: '%s' does not exist: give the DST_VECTOR of the runs that left deletions "
+                    "pending", r->journal_path);
+    return ASD_DETECT_ERROR;
+  }
+  if (asd_run_connect(r) != 0 || asd_run_take_pending(r) != 0) return ASD_DETECT_ERROR;
+  return asd_run_cleanup_pending_only(r);
+}
+
 static int run_stages(asd_run *r) {
+  if (r->o->cleanup_pending) return cleanup_stages(r);
   asd_run_report_begin(&r->report);
   if (asd_run_open_input(r) != 0 || asd_run_connect(r) != 0) return ASD_DETECT_ERROR;
   asd_run_locate_output(r);
   if (r->o->dry_run) return dry_run(r);
   if (asd_run_take_pending(r) != 0) return ASD_DETECT_ERROR;
-  if (r->o->cleanup_pending) return asd_run_cleanup_pending_only(r);
   if (asd_run_open_output(r) != 0 || asd_run_bind_journal(r) != 0 || asd_run_replay(r) != 0)
     return ASD_DETECT_ERROR;
   asd_run_report_end(&r->report);
@@ -189,7 +205,8 @@ static int run_stages(asd_run *r) {
 /* -merge-shards: the shards' journals replayed into one output. */
 static int merge_stages(asd_run *r, char **shards) {
   asd_run_report_begin(&r->report);
-  if (asd_run_open_shards(r, shards) != 0 || asd_run_open_input(r) != 0) return ASD_DETECT_ERROR;
+  if (asd_run_open_shards(r, shards) != 0 || asd_run_open_input(r) != 0 || asd_run_check_shard_sources(r) != 0)
+    return ASD_DETECT_ERROR;
   asd_run_locate_output(r);
   if (asd_run_open_output(r) != 0 || asd_run_bind_journal(r) != 0) return ASD_DETECT_ERROR;
   asd_run_report_end(&r->report);
@@ -240,20 +257,18 @@ int asd_detect(const char *dest, GDALDatasetH src, const asd_detect_options *o, 
   }
   asd_run run;
   asd_run_init(&run, dest, src, o, summary, usage_error);
+  run.shard_by_tiles = 1;
   return run_one(&run, NULL);
 }
 
-/* -shard K/N over a list keeps a block of the list. */
-static char **shard_of_list(char **sources, const asd_detect_options *o, int *usage_error) {
+/* -shard K/N over a list keeps a block of the list.  A list shorter than
+   N is split by tiles instead, as one image is: a fleet of N workers over
+   a short list then has work for every worker, and a worker that still
+   gets none (fewer tiles than workers) writes an empty shard that merges. */
+static char **shard_of_list(char **sources, const asd_detect_options *o, int *by_tiles) {
   const int m = CSLCount(sources);
-  if (!o->shard_n || m < 2) return CSLDuplicate(sources);
-  if (m < o->shard_n) {
-    if (usage_error) *usage_error = 1;
-    asd_run_error("-shard %d/%d: the list has %d images, fewer than %d shards: use at most %d shards (one image "
-                  "alone is split by tiles)",
-                  o->shard_k, o->shard_n, m, o->shard_n, m);
-    return NULL;
-  }
+  *by_tiles = o->shard_n && m < o->shard_n;
+  if (!o->shard_n || *by_tiles) return CSLDuplicate(sources);
   int a, b;
   asd_shard_range(m, o->shard_k, o->shard_n, &a, &b);
   char **part = NULL;
@@ -270,14 +285,27 @@ int asd_detect_many(const char *dest, char **sources, const asd_detect_options *
   if (CSLCount(sources) < 1) return usage_fail(usage_error, "no input: give SRC_RASTER... DST_VECTOR");
   if (CSLCount(sources) > 1 && (o->has_srcwin || o->has_projwin || o->quicklook))
     return usage_fail(usage_error, "-srcwin, -projwin and -quicklook apply to one image, not to a list");
-  char **names = shard_of_list(sources, o, usage_error);
-  if (!names) return ASD_DETECT_ERROR;
+  int by_tiles = 0;
+  char **names = shard_of_list(sources, o, &by_tiles);
   asd_run run;
   asd_run_init(&run, dest, NULL, o, summary, usage_error);
   run.names = names;
+  run.shard_by_tiles = by_tiles;
   int status = run_one(&run, NULL);
   if (summary == &local) asd_detect_summary_clear(&local);
   return status;
+}
+
+int asd_detect_cleanup_pending(const char *dest, const asd_detect_options *o, asd_detect_summary *summary,
+                               int *usage_error) {
+  asd_detect_summary local;
+  if (!summary) summary = &local;
+  int rc = check_call(dest, o, summary, usage_error, 1);
+  if (rc != 0) return rc;
+  if (!o->cleanup_pending) return usage_fail(usage_error, "asd_detect_cleanup_pending() wants -cleanup-pending");
+  asd_run run;
+  asd_run_init(&run, dest, NULL, o, summary, usage_error);
+  return run_one(&run, NULL);
 }
 
 int asd_detect_merge_shards(const char *dest, char **shards, const asd_detect_options *o,

@@ -16,7 +16,8 @@
  * -shard K/N over one image keeps a contiguous block of its tiles
  * (inputs.c asd_shard_range); the others are marked as another shard's and
  * are neither run nor written.  (Over a list, asd_detect_many() keeps a
- * block of the list before anything is opened.)
+ * block of the list before anything is opened; a list shorter than N is
+ * split by tiles here, as one image is.)
  *
  * A good guest: asd_detect() works on whatever open dataset the caller
  * hands it (images.c says how the encoder reads it).
@@ -90,7 +91,15 @@ static int open_georef(asd_run *r, asd_run_image *im) {
    close again when the run has several. */
 static int open_image(asd_run *r, asd_run_image *im) {
   char err[1400];
-  if (asd_run_image_open_dataset(im, err, sizeof err) != 0) return asd_run_fail(r, "%s", err);
+  if (asd_run_image_open_dataset(im, err, sizeof err) != 0) {
+    /* A merge reopens the name its shards recorded, which lost a presigned
+       URL's query string (shards.c): say how to give the source again. */
+    if (r->shards)
+      return asd_run_fail(r, "-merge-shards: %s; the merge reads each source's georeferencing: give it where it "
+                             "can be read with -merge-source SRC (a presigned URL: a fresh one) or -input_file_list",
+                          err);
+    return asd_run_fail(r, "%s", err);
+  }
   int rc = check_bands(r, im) == 0 && open_plan(r, im) == 0 && open_georef(r, im) == 0 ? 0 : -1;
   if (r->nimages > 1) asd_run_image_close_dataset(im);
   return rc;
@@ -105,9 +114,11 @@ static int open_first_encoder(asd_run *r) {
   return 0;
 }
 
-/* -shard K/N over one image: the tiles outside the block are another shard's. */
+/* -shard K/N over one image, or over a list shorter than N: the tiles
+   outside the block are another shard's.  A shard left without any (fewer
+   tiles than shards) says so and writes an empty output that merges. */
 static void select_shard(asd_run *r) {
-  if (!r->o->shard_n || r->names) return;
+  if (!r->o->shard_n || !r->shard_by_tiles) return;
   int a, b;
   asd_shard_range(r->ntiles, r->o->shard_k, r->o->shard_n, &a, &b);
   for (int g = 0; g < r->ntiles; g++)
@@ -115,6 +126,11 @@ static void select_shard(asd_run *r) {
       r->tiles[g].state = ASD_RUN_TILE_OTHER_SHARD;
       r->tiles_other++;
     }
+  if (a == b)
+    CPLError(CE_Warning, CPLE_AppDefined,
+             "-shard %d/%d: nothing to do: the work has %d tile(s) for %d shards; this shard writes an empty "
+             "output, which -merge-shards takes like the others",
+             r->o->shard_k, r->o->shard_n, r->ntiles, r->o->shard_n);
 }
 
 int asd_run_open_input(asd_run *r) {

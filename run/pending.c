@@ -9,7 +9,8 @@
  * is kept in the run's journal, as the "pending_deletions" note
  * (asd_pending.h).  The next run on the same output, before anything else
  * touches the journal (a fresh run would drop its tables), loads that list
- * and deletes what is due; `-cleanup-pending` does only that.  Deletion
+ * and deletes what is due; `-cleanup-pending DST` does only that, from the
+ * output's journal and the AWS settings alone (no input).  Deletion
  * goes through the detector's registry, so the deletion scope of the
  * current configuration applies to a list read from a file.
  */
@@ -38,11 +39,14 @@ int asd_run_take_pending(asd_run *r) {
                                       &dropped);
   CPLDebug("ASD_RUN", "pending deletions of earlier runs: %lld deleted, %lld outside the scope, %zu not due yet",
            deleted, dropped, left);
+  r->summary->pending_deleted = deleted;
+  r->summary->pending_left = (long long)left;
   return 0;
 }
 
 int asd_run_cleanup_pending_only(asd_run *r) {
   asd_run_report_end(&r->report);
+  r->summary->cleanup_only = 1;
   if (r->pending_noted) {
     asd_journal *j = asd_journal_open_path(r->journal_path, 0);
     if (!j || asd_pending_save(&r->pending, j) != 0) {

@@ -13,9 +13,22 @@
  * pixels, then merged within each image, then georeferenced and written),
  * tile by tile in plan order.  The merger's result does not depend on the
  * order tiles arrive in, so seams between shards are merged exactly as the
- * seams inside one, and the output is the one a single run writes.  The
- * sources are opened again for their plan and georeferencing, under the
- * name the shards recorded.
+ * seams inside one, and the output is the one a single run writes.
+ *
+ * What the merge needs the sources for.  A shard records each tile's
+ * result in tile pixels; turning it into the output needs the image's plan
+ * (where each tile lies: from the raster size, the tiling and the window)
+ * and its georeferencer (geotransform, RPCs, GCPs or geolocation arrays,
+ * which the journal does not hold).  So each source is opened again, for
+ * its size and georeferencing only (no pixel is read), under the name the
+ * shards recorded.  That name is the source's label (inputs.c
+ * asd_source_label): a presigned URL without its query string, since the
+ * signature is a secret no file may hold, so it cannot be reopened so.  The
+ * caller then gives the sources again (-merge-source SRC, or the list file
+ * with -input_file_list): each is matched to the shards' image whose label
+ * it has, and read under its full name, which is written nowhere.  The
+ * reopened raster must have the size the shards recorded, else the merge
+ * would put the tiles' detections on another image.
  *
  * Every tile ends in the merged output with a state: the one its shard
  * recorded (succeeded, failed with its reason, skipped as the shard's
@@ -208,6 +221,38 @@ static int shard_images(asd_run *r, asd_run_shards *sh, int k) {
   return 0;
 }
 
+/* The image of the union labelled like src, or -1. */
+static int image_named(const asd_run_shards *sh, const char *src) {
+  char *label = asd_source_label(src);
+  int found = -1;
+  for (int i = 0; i < sh->nimages && found < 0; i++)
+    if (strcmp(sh->image[i].label, label) == 0) found = i;
+  CPLFree(label);
+  return found;
+}
+
+/* -merge-source SRC, and the lines of -input_file_list: the image labelled
+   like SRC is read from SRC.  A list may name images of shards not given
+   (a part of the fleet merged); a -merge-source no shard has is a mistake. */
+static int use_sources_given(asd_run *r, asd_run_shards *sh) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (char **src = pass ? r->o->merge_sources : r->o->merge_source_list; src && *src; src++) {
+      int i = image_named(sh, *src);
+      if (i < 0 && pass == 1) {
+        char *label = asd_source_label(*src);
+        asd_run_fail(r, "-merge-source '%s': no shard given has this image (theirs: '%s'%s)", label,
+                     sh->image[0].label, sh->nimages > 1 ? CPLSPrintf(" and %d more", sh->nimages - 1) : "");
+        CPLFree(label);
+        return -1;
+      }
+      if (i < 0) continue;
+      CPLFree(r->names[i]);
+      r->names[i] = CPLStrdup(*src);
+    }
+  }
+  return 0;
+}
+
 int asd_run_open_shards(asd_run *r, char **paths) {
   asd_run_shards *sh = CPLCalloc(1, sizeof *sh);
   r->shards = sh;
@@ -236,6 +281,17 @@ int asd_run_open_shards(asd_run *r, char **paths) {
   }
   r->o = o;
   for (int i = 0; i < sh->nimages; i++) r->names = CSLAddString(r->names, sh->image[i].label);
+  return use_sources_given(r, sh);
+}
+
+int asd_run_check_shard_sources(asd_run *r) {
+  const asd_run_shards *sh = r->shards;
+  for (int i = 0; i < sh->nimages && i < r->nimages; i++) {
+    const asd_run_image *im = &r->images[i];
+    if (strcmp(im->raster_size, sh->image[i].raster_size) == 0 && im->ntiles == sh->image[i].ntiles) continue;
+    return asd_run_fail(r, "-merge-shards: '%s' is not the image the shards read (%s, %d tiles, here %s, %d tiles)",
+                        im->label, sh->image[i].raster_size, sh->image[i].ntiles, im->raster_size, im->ntiles);
+  }
   return 0;
 }
 

@@ -164,7 +164,10 @@ void asd_run_fill_summary(const asd_run *r, asd_detect_summary *s) {
 char *asd_detect_summary_format(const asd_detect_summary *s) {
   asd_buf b;
   asd_buf_init(&b);
-  if (s->dry_run) {
+  if (s->cleanup_only) {
+    asd_buf_appendf(&b, "Pending deletions: %lld deleted, %lld not due yet%s\n", s->pending_deleted,
+                    s->pending_left, s->pending_left ? " (run -cleanup-pending again later)" : "");
+  } else if (s->dry_run) {
     asd_buf_appendf(&b,
                     "Dry run: %d tiles planned (%d skipped, %d to run%s); credentials and buckets checked; "
                     "nothing invoked.\n",
@@ -176,8 +179,12 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
     if (s->tiles_resumed) asd_buf_appendf(&b, " (%d from an earlier run)", s->tiles_resumed);
     asd_buf_appendf(&b, ", %d failed", s->tiles_failed);
     if (s->tiles_not_run) asd_buf_appendf(&b, ", %d not run", s->tiles_not_run);
-    asd_buf_appendf(&b, "\nFeatures: %lld received, %lld kept after merging\n", s->features_received,
-                    s->features_kept);
+    if (s->shard_n) /* a shard writes what it received, unmerged: the merge is -merge-shards' */
+      asd_buf_appendf(&b, "\nFeatures: %lld received, %lld written unmerged (shard %d/%d: -merge-shards merges)\n",
+                      s->features_received, s->features_kept, s->shard_k, s->shard_n);
+    else
+      asd_buf_appendf(&b, "\nFeatures: %lld received, %lld kept after merging\n", s->features_received,
+                      s->features_kept);
     asd_buf_appendf(&b, "Time: %.1f s, %.2f tiles/s\n", s->elapsed_seconds, s->tiles_per_second);
     asd_buf_appendf(&b, "Calls: %lld S3, %lld endpoint, %lld polls, %lld retries\n", s->s3_calls,
                     s->endpoint_calls, s->polling_attempts, s->retries);

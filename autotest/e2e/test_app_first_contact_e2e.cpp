@@ -14,6 +14,7 @@
 // No test asserts a duration.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -389,6 +390,30 @@ TEST_F(FirstContact, DelayedCleanupOutlivesTheProcess) {
   r = asd_e2e::run_app(args("3600", a_out, {"-cleanup-pending"}), dir.path());
   EXPECT_EQ(0, r.status) << r.err;
   EXPECT_EQ(4u, list_keys(kInputBucket, in_prefix).size());
+
+  // -cleanup-pending needs the output alone, no input (gaps item 4): c's
+  // two objects, due after 1 s, go; a's and b's stay.
+  std::string c_out = dir.path() + "/c.gpkg";
+  r = asd_e2e::run_app(args("1", c_out, {}), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(6u, list_keys(kInputBucket, in_prefix).size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  std::vector<std::string> only = base_args();
+  only.erase(std::find(only.begin(), only.end(), "-q"));  // the summary is checked
+  for (const char *s : {"-cleanup-policy", "delayed", "-cleanup-pending"}) only.push_back(s);
+  only.push_back(c_out);
+  r = asd_e2e::run_app(only, dir.path());
+  EXPECT_EQ(0, r.status) << r.err;
+  // c's two inputs and two results.
+  EXPECT_NE(std::string::npos, r.out.find("Pending deletions: 4 deleted, 0 not due yet")) << r.out;
+  EXPECT_EQ(4u, list_keys(kInputBucket, in_prefix).size());
+  EXPECT_EQ(std::string::npos, r.out.find("Tiles:")) << r.out;
+  // An output that does not exist: one line naming it.
+  only.back() = dir.path() + "/none.gpkg";
+  r = asd_e2e::run_app(only, dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("none.gpkg")) << r.err;
   EXPECT_EQ(0, endpoint_stat(ep, "rejected"));
 }
 

@@ -11,11 +11,14 @@
 //     lines in the summary and the metrics, the same detections as one run
 //     per image, and -resume across the set;
 //   - a presigned /vsicurl/ source: its signature is written nowhere
-//     (features, tile layer, journal, metrics, messages) (issue 13).
+//     (features, tile layer, journal, metrics, messages) (issue 13), and
+//     its shards merge once the URL is given again (-merge-source, or the
+//     list file), with one line saying so when it is not.
 #include <gtest/gtest.h>
 
 #include <json-c/json.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -324,6 +327,55 @@ TEST_F(Fleet, ResumeAcrossTheSet) {
   EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
 }
 
+// A list shorter than the fleet (gaps item 2): split by tiles across the
+// list, as one image is; a shard left without a tile says so, exits 0 and
+// writes an empty shard; the merge gives what one run over the list gives.
+// A shard's summary says its detections are unmerged (gaps item 3).
+TEST_F(Fleet, ShortListSplitsByTilesAndIdleShardsMerge) {
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  auto scenes = three_scenes(dir.path());
+  scenes.pop_back();
+  // 2 tiles per image, 4 in all, for 5 shards: one of them has nothing.
+  const std::vector<std::string> tiling = {"-tile-size", "2048", "-overlap", "64"};
+  const std::string one = dir.path() + "/one.gpkg";
+  RunResult r = asd_e2e::run_app(app_args(scenes[0], one, with(tiling, {scenes[1]})), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  const std::vector<Det> baseline = read_dets(one);
+  ASSERT_GT(baseline.size(), 100u);
+  const long long invoked_once = endpoint_stat(ep, "accepted");
+
+  std::vector<std::string> shards;
+  int idle = 0;
+  for (int k = 0; k < 5; k++) {
+    SCOPED_TRACE("shard " + std::to_string(k));
+    shards.push_back(dir.path() + "/s" + std::to_string(k) + ".gpkg");
+    std::vector<std::string> a = app_args(scenes[0], shards.back(),
+                                          with(tiling, {"-shard", std::to_string(k) + "/5", scenes[1]}));
+    a.erase(std::find(a.begin(), a.end(), "-q"));  // the summary is checked
+    r = asd_e2e::run_app(a, dir.path());
+    ASSERT_EQ(0, r.status) << r.err;
+    if (r.err.find("nothing to do") != std::string::npos) {
+      idle++;
+      EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+      EXPECT_EQ(0u, read_dets(shards.back()).size());
+    }
+    EXPECT_NE(std::string::npos, r.out.find("written unmerged (shard " + std::to_string(k) + "/5")) << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find("after merging")) << r.out;
+  }
+  EXPECT_EQ(1, idle);
+  EXPECT_EQ(2 * invoked_once, endpoint_stat(ep, "accepted")) << "every tile invoked once more, none twice";
+  const std::string merged = dir.path() + "/merged.gpkg";
+  std::vector<std::string> margs = with({"-merge-shards"}, shards);
+  margs.push_back(merged);
+  r = asd_e2e::run_app(margs, dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("kept after merging")) << r.out;
+  EXPECT_EQ("", same_detections(baseline, read_dets(merged)));
+  EXPECT_EQ(tile_statuses(one), tile_statuses(merged));
+}
+
 // ---------------------------------------------------- presigned URL (13)
 
 std::string read_all(const std::string &path) { return asd_e2e::read_file(path); }
@@ -382,6 +434,45 @@ TEST_F(Fleet, PresignedSourceSignatureIsWrittenNowhere) {
   r = asd_e2e::run_app(with(std::vector<std::string>(args.begin(), args.end() - 2), {"-resume", args[args.size() - 2], out}),
                        dir.path());
   EXPECT_EQ(0, r.status) << r.err;
+
+  // Shards of the presigned source, merged (gaps item 1): the shards record
+  // the source without its query string, which cannot be read; the merge
+  // says so in one line, and merges once the URL is given again.
+  std::vector<std::string> shards;
+  for (int k = 0; k < 2; k++) {
+    shards.push_back(dir.path() + "/p" + std::to_string(k) + ".gpkg");
+    std::vector<std::string> sargs(args.begin(), args.end() - 2);
+    sargs = with(sargs, {"-q", "-shard", std::to_string(k) + "/2", args[args.size() - 2], shards.back()});
+    RunResult s = asd_e2e::run_app(sargs, dir.path());
+    ASSERT_EQ(0, s.status) << s.err;
+  }
+  const std::string merged = dir.path() + "/merged.gpkg";
+  RunResult m = asd_e2e::run_app({"-q", "-merge-shards", shards[0], shards[1], merged}, dir.path());
+  EXPECT_EQ(1, m.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(m.err)) << m.err;
+  EXPECT_NE(std::string::npos, m.err.find("-merge-source")) << m.err;
+  m = asd_e2e::run_app({"-q", "-merge-shards", "-merge-source", "/vsicurl/" + url, shards[0], shards[1], merged},
+                       dir.path());
+  ASSERT_EQ(0, m.status) << m.err;
+  EXPECT_EQ("", same_detections(dets, read_dets(merged)));
+  EXPECT_EQ(std::string::npos, read_all(merged).find(signature));
+  EXPECT_EQ(std::string::npos, read_all(merged).find("X-Amz-Signature"));
+  // The list file the shards were given does the same.
+  const std::string list = dir.path() + "/list.txt", merged2 = dir.path() + "/merged2.gpkg";
+  FILE *lf = fopen(list.c_str(), "w");
+  ASSERT_NE(nullptr, lf);
+  fprintf(lf, "/vsicurl/%s\n", url.c_str());
+  fclose(lf);
+  m = asd_e2e::run_app({"-q", "-merge-shards", "-input_file_list", list, shards[0], shards[1], merged2}, dir.path());
+  ASSERT_EQ(0, m.status) << m.err;
+  EXPECT_EQ("", same_detections(dets, read_dets(merged2)));
+  // A source no shard has, or another raster under the same name: one line.
+  m = asd_e2e::run_app({"-q", "-merge-shards", "-merge-source", sample("scene_utm.tif"), shards[0], shards[1],
+                        dir.path() + "/m3.gpkg"},
+                       dir.path());
+  EXPECT_EQ(1, m.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(m.err)) << m.err;
+  EXPECT_NE(std::string::npos, m.err.find("no shard given has this image")) << m.err;
 
   // An input that cannot be opened is named without its query string.
   r = asd_e2e::run_app(app_args("/vsicurl/http://" + host + "/nonexistent/x.tif?X-Amz-Signature=" + signature,

@@ -230,6 +230,8 @@ TEST(AppOptions, UsageErrorsNameTheOption) {
       {{"-shard", "3/3"}, "-shard"},
       {{"-shard", "1"}, "-shard wants K/N"},
       {{"-merge-shards", "-resume", "a", "b"}, "-merge-shards"},
+      {{"-merge-source", "x.tif", "a", "b"}, "-merge-source goes with -merge-shards"},
+      {{"-cleanup-pending", "-dry-run", "b"}, "-cleanup-pending"},
       {{"-input_file_list", "/nonexistent/list.txt", "out.gpkg"}, "-input_file_list: cannot read"},
       {{"-projwin", "10", "0", "0", "10"}, "-projwin"},
   };
@@ -270,6 +272,31 @@ TEST(AppOptions, ManyInputsShardsAndMerge) {
   EXPECT_TRUE(m.b->merge_shards);
   EXPECT_EQ(2, CSLCount(m.b->sources));
   EXPECT_STREQ("merged.gpkg", m.b->dest);
+
+  // The sources again for the merge (a presigned URL in full): -merge-source
+  // and the list file go to the merge, not to the shards (gaps item 1).
+  f = fopen(list.c_str(), "w");
+  ASSERT_NE(nullptr, f);
+  fputs("/vsicurl/https://h/a.tif?X-Amz-Signature=abc\n", f);
+  fclose(f);
+  Parsed ms;
+  parse(ms, {"-merge-shards", "-merge-source", "b.tif", "-input_file_list", list, "s0.gpkg", "merged.gpkg"});
+  ASSERT_NE(nullptr, ms.o) << ms.error;
+  ASSERT_EQ(1, CSLCount(ms.b->sources));
+  EXPECT_STREQ("s0.gpkg", ms.b->sources[0]);
+  ASSERT_EQ(1, CSLCount(ms.o->merge_sources));
+  EXPECT_STREQ("b.tif", ms.o->merge_sources[0]);
+  ASSERT_EQ(1, CSLCount(ms.o->merge_source_list));
+  EXPECT_STREQ("/vsicurl/https://h/a.tif?X-Amz-Signature=abc", ms.o->merge_source_list[0]);
+  VSIUnlink(list.c_str());
+
+  // -cleanup-pending needs DST alone (gaps item 4).
+  Parsed c;
+  parse(c, {"-cleanup-pending", "out.gpkg"});
+  ASSERT_NE(nullptr, c.o) << c.error;
+  EXPECT_TRUE(c.b->cleanup_pending);
+  EXPECT_STREQ("out.gpkg", c.b->dest);
+  EXPECT_EQ(nullptr, c.b->source);
 }
 
 TEST(AppOptions, LibraryCallersGetNoPositionals) {

@@ -116,6 +116,12 @@ class _Summary(ctypes.Structure):
         # Added by issue 15: a run over several images (asd_detect_many) has a per-image list.
         ("images", ctypes.c_int),
         ("image_list", ctypes.POINTER(_ImageSummary)),
+        # -shard K/N (features written unmerged), and -cleanup-pending alone.
+        ("shard_k", ctypes.c_int),
+        ("shard_n", ctypes.c_int),
+        ("cleanup_only", ctypes.c_int),
+        ("pending_deleted", ctypes.c_longlong),
+        ("pending_left", ctypes.c_longlong),
     ]
 
 

@@ -61,6 +61,7 @@ typedef struct asd_detect_options_for_binary {
   char **sources; /* every input (SRC1 ... SRCN, then -input_file_list's lines), NULL terminated;
                      with -merge-shards, the shard outputs */
   int merge_shards; /* -merge-shards was given: call asd_detect_merge_shards() */
+  int cleanup_pending; /* -cleanup-pending was given: call asd_detect_cleanup_pending() (DST alone will do) */
 } asd_detect_options_for_binary;
 
 ASD_API asd_detect_options_for_binary *asd_detect_options_for_binary_new(void);
@@ -135,6 +136,11 @@ typedef struct asd_detect_summary {
   /* Added by issue 15 (many images, shards). */
   int images;               /* images in the run (1 for asd_detect) */
   asd_detect_image_summary *image_list; /* per image when images > 1, else NULL: asd_detect_summary_clear */
+  /* -shard K/N: features_kept were written unmerged (-merge-shards merges them); shard_n 0 otherwise. */
+  int shard_k, shard_n;
+  /* -cleanup-pending alone: the S3 objects earlier runs left pending, deleted now and not due yet. */
+  int cleanup_only;
+  long long pending_deleted, pending_left;
 } asd_detect_summary;
 
 /* The name of a source as the run writes it anywhere (features, journal,
@@ -183,6 +189,16 @@ ASD_API int asd_detect_many(const char *dest, char **sources, const asd_detect_o
  */
 ASD_API int asd_detect_merge_shards(const char *dest, char **shards, const asd_detect_options *o,
                                     asd_detect_summary *summary, int *usage_error);
+
+/*
+ * -cleanup-pending: only deletes the S3 objects earlier runs on dest left
+ * pending (-cleanup-policy delayed) that are due now, and keeps the others
+ * noted in dest's journal.  Needs dest and the AWS settings of o (endpoint,
+ * buckets: the deletion scope), no input.  The summary's pending_* say how
+ * many.
+ */
+ASD_API int asd_detect_cleanup_pending(const char *dest, const asd_detect_options *o, asd_detect_summary *summary,
+                                       int *usage_error);
 
 /* The human-readable summary the utility prints (free with CPLFree). */
 ASD_API char *asd_detect_summary_format(const asd_detect_summary *s);
