@@ -42,7 +42,9 @@ later is killed.  The child is always reaped before the algorithm returns.
 A run whose tiles were all sent before the Cancel and all finished is
 complete: it returns its results like any other run, and because Processing
 loads no layer for a cancelled algorithm, the algorithm loads them itself,
-on the main thread (MainThreadLoader).  An interrupted run fails with the
+on the main thread (MainThreadLoader); its dialog (DetectAlgorithmDialog)
+reports it as completed, where Processing's own would print a red
+"Execution failed" for any cancelled task.  An interrupted run fails with the
 number of finished tiles and how to resume.
 
 File-system errors (an output under a file, a folder that cannot be
@@ -327,6 +329,46 @@ if QCoreApplication.instance() is not None:
     main_thread_loader()
 
 
+# The Qt property the algorithm sets on its feedback when a run completed
+# although the user pressed Cancel (every tile had been sent and finished).
+COMPLETED_AFTER_CANCEL = "asyncdetect_completed_after_cancel"
+
+
+def detect_dialog_class():
+    """The algorithm's dialog: Processing's AlgorithmDialog, told the truth about a completed run.
+
+    A Cancel sets the Processing feedback's cancelled flag, which nothing can
+    clear, and QgsProcessingAlgRunnerTask then reports the task as failed
+    whatever the algorithm returned: the dialog would print a red "Execution
+    failed" under a run that wrote its complete output (its results are
+    returned and its layers loaded).  When the algorithm marks the feedback
+    (COMPLETED_AFTER_CANCEL), this dialog reports that line as completed
+    and finishes as after a success; anything else is Processing's own
+    behaviour.  Imported late: qgis_process has no Processing GUI."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+    class DetectAlgorithmDialog(AlgorithmDialog):
+        def createFeedback(self):  # noqa: N802 (QGIS's name)
+            feedback = super().createFeedback()
+            report_error = feedback.reportError
+
+            def reportError(error, fatalError=False):  # noqa: N802, N803 (QGIS's names)
+                if feedback.property(COMPLETED_AFTER_CANCEL) and "failed after" in error:
+                    feedback.pushInfo(error.replace("Execution failed after",
+                                                    "Execution completed (Cancel came after the last tile) in"))
+                    return
+                report_error(error, fatalError)
+            feedback.reportError = reportError
+            return feedback
+
+        def finish(self, successful, result, context, feedback, in_place=False):
+            if not successful and feedback is not None and feedback.property(COMPLETED_AFTER_CANCEL):
+                successful = True
+            super().finish(successful, result, context, feedback, in_place)
+
+    return DetectAlgorithmDialog
+
+
 class TermProgressParser:
     """
     Turns the utility's stdout into progress and text lines.
@@ -454,6 +496,13 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
 
     # How long a cancelled utility gets after the second SIGINT before it is killed.
     STOP_TIMEOUT = 15.0
+
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS's name)
+        """Processing's own dialog, which reports a run that completed after Cancel as completed."""
+        try:
+            return detect_dialog_class()(self, parent=parent)
+        except ImportError:  # no Processing GUI (qgis_process): the default dialog, never shown
+            return None
 
     def createInstance(self):
         return GdalAsyncDetectAlgorithm()
@@ -986,7 +1035,10 @@ class GdalAsyncDetectAlgorithm(QgsProcessingAlgorithm):
 
         if run.cancelled:
             # Every tile had been sent when Cancel came, and they all finished
-            # within the wait: the run is complete, and says so.
+            # within the wait: the run is complete, and says so.  The mark on
+            # the feedback tells the dialog (DetectAlgorithmDialog) that the
+            # task's "cancelled, so failed" verdict is not the run's.
+            feedback.setProperty(COMPLETED_AFTER_CANCEL, True)
             feedback.pushInfo("Cancel came after the last tile had been sent and every tile finished: the run is "
                               "complete{}.".format(", with failed tiles" if status == EXIT_PARTIAL else ""))
         if status == EXIT_PARTIAL:

@@ -21,6 +21,9 @@ Each test case is one CTest test (e2e.qgis.<case>, see autotest/CMakeLists.txt):
                   is reported complete with its results, and its layers are
                   loaded (by the algorithm: Processing loads nothing after a
                   cancel), styled, tiles below detections;
+  cancel_dialog   the same through the algorithm's dialog and its Cancel button:
+                  the task is cancelled, yet the log says "Execution completed",
+                  never a red "Execution failed", and the layers are loaded;
   map             a partial run loaded by Processing's own post-processing, then
                   rendered by QGIS's map renderer: layer order, styles, every
                   detection's outline in its class colour, failed tiles tinted
@@ -516,6 +519,64 @@ class QgisProcessingTest(unittest.TestCase):
         self.assertEqual(by_count[12].renderer().classAttribute(), "status")
         for lyr in added:
             project.removeMapLayer(lyr.id())
+
+    def test_cancel_dialog(self):
+        """The same through the algorithm's dialog, as a QGIS Desktop user presses Cancel: the task is
+        cancelled, yet the run completed, so the dialog reports it as completed (no red "Execution
+        failed") and the layers are in the project."""
+        scene = QgsRasterLayer(SCENE, "scene", "gdal")
+        project = QgsProject.instance()
+        project.addMapLayer(scene)
+        before = set(project.mapLayers())
+        alg = QgsApplication.processingRegistry().createAlgorithmById(ALG_ID)
+        dialog = alg.createCustomParametersWidget(None)
+        self.assertIsNotNone(dialog)
+        panel = dialog.mainWidget()
+        context = QgsProcessingContext()
+        context.setProject(project)
+        ep = LocalEndpoint(endpoint_spec("qgis-late", instances=2, concurrency=8, latency_ms=3000))
+        from qgis.PyQt.QtWidgets import QTextEdit
+        log = ""
+        try:
+            for name, value in (("INPUT", scene.id()), ("ENDPOINT", "qgis-late"), ("INPUT_BUCKET", "qgis-input"),
+                                ("AWS_PROFILE", PROFILE), ("AWS_REGION", "us-east-1"), ("ENDPOINT_URL", ep.url),
+                                ("POLLING_INTERVAL", 0.1), ("MAX_POLLING_INTERVAL", 0.5), ("TILE_SIZE", 1024),
+                                ("CANCEL_GRACE", 120)):
+                panel.wrappers[name].setParameterValue(value, context)
+            dialog.runAlgorithm()
+            cancelled = False
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                QgsApplication.processEvents()
+                time.sleep(0.05)
+                if not cancelled:
+                    try:
+                        with urllib.request.urlopen(ep.url + "/_asd/stats", timeout=5) as r:
+                            stats = json.load(r)
+                    except OSError:
+                        continue
+                    if stats["requests"].get("InvokeEndpointAsync", {}).get("count", 0) >= 12:
+                        dialog.cancelButton().click()  # on the main thread, as a user's click
+                        cancelled = True
+                log = dialog.findChild(QTextEdit, "txtLog").toPlainText()
+                if "Execution completed" in log or "Execution failed" in log:
+                    break
+        finally:
+            ep.stop()
+        self.assertTrue(cancelled, log[-2000:])
+        self.assertIn("Cancel: no new tile is sent", log)
+        self.assertIn("the run is complete", log)
+        self.assertNotIn("Execution failed", log)
+        self.assertIn("Execution completed", log)
+        deadline = time.monotonic() + 30
+        added = []
+        while time.monotonic() < deadline and len(added) < 2:
+            QgsApplication.processEvents()
+            added = [lyr for lid, lyr in project.mapLayers().items() if lid not in before]
+        self.assertEqual(sorted(lyr.featureCount() for lyr in added), [12, ground_truth_count()])
+        for lyr in added:
+            project.removeMapLayer(lyr.id())
+        project.removeMapLayer(scene.id())
 
     def test_map(self):
         """The map after a partial run, rendered by QGIS: the raster visible through the tiles, the
