@@ -74,7 +74,8 @@ static void usage(FILE *f) {
           "           [-access-key KEY (-secret-key-file FILE | -secret-key SECRET)]\n"
           "           [-session-token TOKEN] [-no-auth] [-stats-auth]\n"
           "           [-region REGION] [-max-body BYTES] [-endpoint SPEC]... [-faults SPEC]\n"
-          "           [-sts-external-id ID] [-no-sts] [-sso-token TOKEN] [-deny ACTION[:RESOURCE]]...\n"
+          "           [-sts-external-id ID] [-no-sts] [-sso-token TOKEN [-sso-oidc ID:SECRET:REFRESH]]\n"
+          "           [-deny ACTION[:RESOURCE]]...\n"
           "           [-access-log FILE] [-threads N] [--help] [--version]\n"
           "\n"
           "A local server speaking the S3 (path-style and virtual-hosted) and SageMaker\n"
@@ -121,8 +122,13 @@ static void usage(FILE *f) {
           "                     temporary credentials (ASIA... + session token) that the\n"
           "                     server then accepts until they expire.\n"
           "  -no-sts            do not answer STS requests.\n"
+          );
+  fprintf(f,
           "  -sso-token TOKEN   answer SSO GetRoleCredentials (GET /federation/credentials)\n"
           "                     for this bearer token; issued keys are verified like STS ones.\n"
+          "  -sso-oidc CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN  with -sso-token: answer SSO OIDC\n"
+          "                     CreateToken (POST /token, refresh_token grant) for this client and\n"
+          "                     refresh token, rotating it; the tokens issued are accepted too.\n"
           "  -region REGION     region reported by the server (default us-east-1); clients\n"
           "                     may sign for any region.\n"
           "  -max-body BYTES    largest request body accepted (default 5 GiB for PutObject\n"
@@ -212,12 +218,13 @@ static int read_secret_file(const char *path, char *out, size_t size) {
   return 0;
 }
 
-/* Overwrites the values of -secret-key, -session-token and -sso-token in the process's
+/* Overwrites the values of -secret-key, -session-token, -sso-token and -sso-oidc in the process's
  * own argument memory, which is what ps and /proc/PID/cmdline show.  The
  * parsed copies (GDALGeneralCmdLineProcessor made them) are not touched. */
 static void scrub_secret_args(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i++)
-    if (EQUAL(argv[i], "-secret-key") || EQUAL(argv[i], "-session-token") || EQUAL(argv[i], "-sso-token")) {
+    if (EQUAL(argv[i], "-secret-key") || EQUAL(argv[i], "-session-token") || EQUAL(argv[i], "-sso-token") ||
+        EQUAL(argv[i], "-sso-oidc")) {
       memset(argv[i + 1], 'x', strlen(argv[i + 1]));
       i++;
     }
@@ -292,7 +299,7 @@ int main(int argc, char **argv) {
   scrub_secret_args(orig_argc, orig_argv);
 
   int port = 0, threads = 4, no_auth = 0, no_sts = 0, stats_auth = 0, insecure_bind = 0;
-  const char *sts_external_id = NULL, *sso_token = NULL, *secret_file = NULL;
+  const char *sts_external_id = NULL, *sso_token = NULL, *sso_oidc = NULL, *secret_file = NULL;
   char secret_buf[SECRET_MAX] = "";
   const char *bind_addr = "127.0.0.1", *data_dir = NULL, *access_key = NULL, *secret_key = NULL;
   const char *session_token = NULL, *region = DEFAULT_REGION, *faults_spec = NULL, *access_log = NULL;
@@ -367,6 +374,9 @@ int main(int argc, char **argv) {
     } else if (EQUAL(a, "-sso-token")) {
       NEED_ARG();
       sso_token = argv[++i];
+    } else if (EQUAL(a, "-sso-oidc")) {
+      NEED_ARG();
+      sso_oidc = argv[++i];
     } else if (EQUAL(a, "-sts-external-id")) {
       NEED_ARG();
       sts_external_id = argv[++i];
@@ -572,6 +582,10 @@ int main(int argc, char **argv) {
     ep_auth_set_issued_keys(auth, ep_sts_api_lookup, sts);
   }
   if (sso_token && !(sso = ep_sso_api_new(sso_token, sts, 0))) goto cleanup;
+  if (sso_oidc && (!sso || ep_sso_api_set_oidc(sso, sso_oidc) != 0)) {
+    fprintf(stderr, "asyncdetect_endpoint: -sso-oidc wants CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN and -sso-token\n");
+    goto cleanup;
+  }
   stats = ep_stats_new();
   s3 = ep_s3_api_new(store, max_body, region);
   if (!stats || !s3) goto cleanup;

@@ -110,7 +110,7 @@ typedef enum route_kind {
   ROUTE_S3, ROUTE_STATS, ROUTE_HEALTH, ROUTE_ASYNC, ROUTE_SYNC, ROUTE_NOT_FOUND,
   ROUTE_STS, /* a form-encoded POST to "/": STS's query protocol (sts_api.c) */
   ROUTE_CONTROL, /* X-Amz-Target: SageMaker.*: DescribeEndpoint[Config] (control_api.c) */
-  ROUTE_SSO  /* GET /federation/credentials: SSO GetRoleCredentials, bearer token (sso_api.c) */
+  ROUTE_SSO  /* GET /federation/credentials (bearer token), POST /token (OIDC CreateToken): sso_api.c */
 } route_kind;
 
 /* What a route allows before its handler runs: the largest body (bytes; the
@@ -611,7 +611,7 @@ static void classify(conn_req *r) {
   }
   if (r->srv->cfg.sso && ep_sso_api_matches(r->req.method, p)) {
     r->route = ROUTE_SSO;
-    r->operation = "GetRoleCredentials";
+    r->operation = ep_sso_api_reads_body(r->req.method) ? "CreateToken" : "GetRoleCredentials";
     return;
   }
   r->route = ROUTE_S3;
@@ -746,9 +746,12 @@ static route_policy route_policy_of(const conn_req *r) {
     case ROUTE_STATS:
       p.sigv4 = r->srv->cfg.stats_auth;
       break;
+    case ROUTE_SSO: /* a bearer token or a client secret, not SigV4; CreateToken has a small JSON body */
+      p.body_cap = ep_sso_api_reads_body(r->req.method) ? 64 * KIB : 0;
+      p.sigv4 = 0;
+      break;
     case ROUTE_HEALTH:
     case ROUTE_NOT_FOUND:
-    case ROUTE_SSO: /* a bearer token, not SigV4; answered from the headers */
       p.sigv4 = 0;
       break;
   }
@@ -816,7 +819,7 @@ static enum MHD_Result on_headers(conn_req *r, const char *method) {
   if (r->bad_path) return send_error(r, 400, "InvalidURI", "Couldn't parse the specified URI.");
   if (atomic_load(&srv->closing))
     return send_error(r, 503, "ServiceUnavailable", "The endpoint is shutting down. Please try again.");
-  if (r->route == ROUTE_SSO) { /* unsigned, bearer token: answered from the headers, no body read */
+  if (r->route == ROUTE_SSO && !ep_sso_api_reads_body(method)) { /* bearer token: from the headers, no body */
     ep_response resp;
     ep_response_init(&resp);
     ep_sso_api_handle(srv->cfg.sso, &r->req, &resp);
@@ -936,7 +939,8 @@ static enum MHD_Result on_complete(conn_req *r) {
     case ROUTE_CONTROL:
       ep_control_api_handle(srv->cfg.runtime, srv->cfg.policy, srv->cfg.region, &r->req, &resp);
       break;
-    case ROUTE_SSO: /* answered in on_headers */
+    case ROUTE_SSO: /* CreateToken; GetRoleCredentials was answered in on_headers */
+      ep_sso_api_handle(srv->cfg.sso, &r->req, &resp);
       break;
     case ROUTE_ASYNC:
     case ROUTE_SYNC: {

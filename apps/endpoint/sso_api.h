@@ -31,8 +31,17 @@ typedef struct ep_sso_api ep_sso_api;
 ep_sso_api *ep_sso_api_new(const char *token, struct ep_sts_api *sessions, int duration);
 void ep_sso_api_free(ep_sso_api *s);
 
-/* Is this GetRoleCredentials (GET /federation/credentials)? */
+/* SSO OIDC CreateToken's refresh_token grant (sso_api.c) for the client
+ * registration and refresh token in spec, CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN
+ * (copied).  0, or -1 when spec is not of that shape. */
+int ep_sso_api_set_oidc(ep_sso_api *s, const char *spec);
+
+/* Is this GetRoleCredentials (GET /federation/credentials) or OIDC
+ * CreateToken (POST /token)? */
 int ep_sso_api_matches(const char *method, const char *path);
+/* Whether the request's body is needed (CreateToken's JSON): then it is
+ * handled once the body is read; else from the headers alone. */
+int ep_sso_api_reads_body(const char *method);
 
 /* Answers it: 200 {"roleCredentials":{...}}, or the service's errors
  * (UnauthorizedException 401 for a missing or wrong token,
@@ -40,7 +49,8 @@ int ep_sso_api_matches(const char *method, const char *path);
  * TooManyRequestsException 429 when the session table is full). */
 void ep_sso_api_handle(ep_sso_api *s, const ep_request *req, ep_response *resp);
 
-/* {"get_role_credentials_calls":n,"credentials_issued":n,"unauthorized":n} */
+/* {"get_role_credentials_calls":n,"credentials_issued":n,"unauthorized":n,
+ *  "create_token_calls":n,"tokens_refreshed":n,"invalid_grants":n} */
 struct json_object *ep_sso_api_stats_json(ep_sso_api *s);
 
 #ifdef __cplusplus

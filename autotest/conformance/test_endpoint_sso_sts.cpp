@@ -153,6 +153,82 @@ TEST(EndpointSso, AnsweredFromTheHeadersWithoutASignature) {
   json_object_put(o);
 }
 
+// SSO OIDC CreateToken (refresh_token grant) as botocore's own sso-oidc
+// client calls it (gaps item 6): a new access token that the portal then
+// accepts, a rotated refresh token (the spent one is an InvalidGrant), and
+// the modelled exceptions for a wrong client or an unsupported grant.
+TEST(EndpointSso, Boto3SsoOidcCreateToken) {
+  if (!have_boto3()) GTEST_SKIP() << "python3 has no boto3";
+  asd_test::LocalEndpoint ep({"-sso-token", kToken, "-sso-oidc", "client-1:client-secret-9:refresh-0"});
+  std::string o = run_python(ep, "oidc", R"PY(
+import sys, boto3, botocore
+from botocore import UNSIGNED
+from botocore.config import Config
+url, token = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=url, region_name="eu-west-1", config=Config(signature_version=UNSIGNED))
+oidc = boto3.client("sso-oidc", **kw)
+sso = boto3.client("sso", **kw)
+def name(f):
+    try:
+        f()
+        return "OK"
+    except oidc.exceptions.InvalidGrantException as e:
+        return "InvalidGrantException %s %s" % (e.response["ResponseMetadata"]["HTTPStatusCode"], e.response.get("error"))
+    except oidc.exceptions.InvalidClientException as e:
+        return "InvalidClientException %s" % e.response["ResponseMetadata"]["HTTPStatusCode"]
+    except oidc.exceptions.UnsupportedGrantTypeException as e:
+        return "UnsupportedGrantTypeException %s" % e.response["ResponseMetadata"]["HTTPStatusCode"]
+t = oidc.create_token(clientId="client-1", clientSecret="client-secret-9", grantType="refresh_token",
+                      refreshToken="refresh-0")
+print("type", t["tokenType"], "expires", t["expiresIn"] > 0, "new refresh", t["refreshToken"] != "refresh-0")
+rc = sso.get_role_credentials(roleName="Detector", accountId="123456789012", accessToken=t["accessToken"])
+print("portal accepts it", rc["roleCredentials"]["accessKeyId"][:4])
+print("spent:", name(lambda: oidc.create_token(clientId="client-1", clientSecret="client-secret-9",
+                                               grantType="refresh_token", refreshToken="refresh-0")))
+print("client:", name(lambda: oidc.create_token(clientId="client-1", clientSecret="wrong",
+                                                grantType="refresh_token", refreshToken=t["refreshToken"])))
+print("grant:", name(lambda: oidc.create_token(clientId="client-1", clientSecret="client-secret-9",
+                                               grantType="authorization_code", code="x")))
+t2 = oidc.create_token(clientId="client-1", clientSecret="client-secret-9", grantType="refresh_token",
+                       refreshToken=t["refreshToken"])
+print("rotated again", t2["refreshToken"] not in ("refresh-0", t["refreshToken"]))
+)PY");
+  EXPECT_NE(std::string::npos, o.find("type Bearer expires True new refresh True")) << o;
+  EXPECT_NE(std::string::npos, o.find("portal accepts it ASIA")) << o;
+  EXPECT_NE(std::string::npos, o.find("spent: InvalidGrantException 400")) << o;
+  EXPECT_NE(std::string::npos, o.find("client: InvalidClientException 401")) << o;
+  EXPECT_NE(std::string::npos, o.find("grant: UnsupportedGrantTypeException 400")) << o;
+  EXPECT_NE(std::string::npos, o.find("rotated again True")) << o;
+  EXPECT_EQ(std::string::npos, o.find("<exit")) << o;
+  json_object *root = json_tokener_parse(ep.stats_json().c_str());
+  json_object *sso = nullptr, *v = nullptr;
+  ASSERT_TRUE(root && json_object_object_get_ex(root, "sso", &sso));
+  ASSERT_TRUE(json_object_object_get_ex(sso, "tokens_refreshed", &v));
+  EXPECT_EQ(2, json_object_get_int(v));
+  json_object_put(root);
+}
+
+// What boto3 validates before sending: a body without the required members,
+// or no JSON at all, is InvalidRequestException (invalid_request).
+TEST(EndpointSso, CreateTokenRefusesABadBody) {
+  asd_test::LocalEndpoint ep({"-sso-token", kToken, "-sso-oidc", "client-1:client-secret-9:refresh-0"});
+  for (const char *body : {"", "not json", "{\"clientId\":\"client-1\"}", "[1]"}) {
+    asd_test::HttpResult r = asd_test::http_request("POST", ep.url() + "/token", body,
+                                                    {"Content-Type: application/json"});
+    EXPECT_EQ(400, r.status) << body << ": " << r.body;
+    EXPECT_EQ(0u, r.header("x-amzn-errortype").find("InvalidRequestException")) << body;
+    EXPECT_NE(std::string::npos, r.body.find("\"error\":\"invalid_request\"")) << r.body;
+  }
+  // Without -sso-oidc there is no client to refresh for.
+  asd_test::LocalEndpoint bare({"-sso-token", kToken});
+  asd_test::HttpResult r = asd_test::http_request(
+      "POST", bare.url() + "/token",
+      "{\"clientId\":\"c\",\"clientSecret\":\"s\",\"grantType\":\"refresh_token\",\"refreshToken\":\"r\"}",
+      {"Content-Type: application/json"});
+  EXPECT_EQ(401, r.status) << r.body;
+  EXPECT_EQ(0u, r.header("x-amzn-errortype").find("InvalidClientException"));
+}
+
 TEST(EndpointSso, OffUnlessATokenIsGiven) {
   asd_test::LocalEndpoint ep;
   asd_test::HttpResult r =

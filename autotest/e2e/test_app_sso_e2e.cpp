@@ -6,7 +6,9 @@
 // credentials it got, which the endpoint verifies with their session token.
 // An expired login stops the run before any work with one line saying
 // "run 'aws sso login --profile NAME'".  On main at 2d28b95 the profile was
-// refused ("IAM Identity Center (SSO), which is not supported").
+// refused ("IAM Identity Center (SSO), which is not supported").  An expired
+// login with a refresh token is refreshed through SSO OIDC CreateToken and
+// written back to the cache, as botocore does.
 #include <gtest/gtest.h>
 
 #include <json-c/json.h>
@@ -101,6 +103,90 @@ TEST_F(E2eSso, SsoSessionProfileRunsEndToEnd) {
   EXPECT_NE(std::string::npos, r.err.find("run 'aws sso login --profile analyst'")) << r.err;
   EXPECT_EQ(-1, access(out2.c_str(), F_OK));
   EXPECT_EQ(1, stat_of(ep, "sso", "get_role_credentials_calls"));
+}
+
+// An expired login with a refresh token (gaps item 6): refreshed through SSO
+// OIDC CreateToken as botocore does, written back to the cache (0600, the
+// new refresh token kept: the endpoint rotates them), no token in any
+// message; a refresh token the service refuses: one line, aws sso login.
+TEST_F(E2eSso, ExpiredLoginIsRefreshedThroughSsoOidc) {
+  asd_test::AwsEnvSandbox env;
+  asd_test::LocalEndpoint ep(
+      vector_concat(endpoint_args(), {"-sso-token", kToken, "-sso-oidc", "e2e-client:e2e-client-secret:e2e-refresh-1"}));
+  setenv("AWS_ENDPOINT_URL", ep.url().c_str(), 1);
+  setenv("AWS_REGION", "us-east-1", 1);
+  setenv("AWS_PROFILE", "analyst", 1);
+  mkdir((env.dir() + "/.aws").c_str(), 0700);
+  mkdir((env.dir() + "/.aws/sso").c_str(), 0700);
+  mkdir((env.dir() + "/.aws/sso/cache").c_str(), 0700);
+  env.write(".aws/config",
+            "[profile analyst]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Detector\n"
+            "region = us-east-1\n\n[sso-session corp]\nsso_start_url = https://d-1234567890.awsapps.com/start\n"
+            "sso_region = eu-west-1\n");
+  char name[46];
+  asd_aws_sso_cache_name("corp", name);
+  const std::string cache = env.dir() + "/.aws/sso/cache/" + name;
+  auto write_login = [&](const std::string &refresh, const std::string &registration_expires) {
+    env.write(std::string(".aws/sso/cache/") + name,
+              "{\"startUrl\": \"https://d-1234567890.awsapps.com/start\", \"region\": \"eu-west-1\", "
+              "\"accessToken\": \"expired-access-token-77\", \"expiresAt\": \"" + iso_in(-120) + "\", "
+              "\"refreshToken\": \"" + refresh + "\", \"clientId\": \"e2e-client\", "
+              "\"clientSecret\": \"e2e-client-secret\", \"registrationExpiresAt\": \"" + registration_expires + "\"}");
+    chmod(cache.c_str(), 0600);
+  };
+  write_login("e2e-refresh-1", iso_in(30 * 86400));
+
+  TempDir dir;
+  std::vector<std::string> tiling = {"-tile-size", "1024", "-overlap", "128"};
+  RunResult r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/a.gpkg", tiling), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(1, stat_of(ep, "sso", "tokens_refreshed"));
+  EXPECT_EQ(1, stat_of(ep, "sso", "credentials_issued"));
+  EXPECT_EQ(0, stat_of(ep, "sso", "unauthorized"));
+  // Written back: a new access token valid for a while, the rotated refresh
+  // token, the registration kept; the file the user's alone.
+  struct stat st;
+  ASSERT_EQ(0, stat(cache.c_str(), &st));
+  EXPECT_EQ(0600u, st.st_mode & 0777);
+  json_object *o = json_object_from_file(cache.c_str());
+  ASSERT_NE(nullptr, o);
+  json_object *v = nullptr;
+  std::string access, refresh, expires;
+  if (json_object_object_get_ex(o, "accessToken", &v)) access = json_object_get_string(v);
+  if (json_object_object_get_ex(o, "refreshToken", &v)) refresh = json_object_get_string(v);
+  if (json_object_object_get_ex(o, "expiresAt", &v)) expires = json_object_get_string(v);
+  EXPECT_TRUE(json_object_object_get_ex(o, "clientSecret", &v));
+  EXPECT_TRUE(json_object_object_get_ex(o, "startUrl", &v));
+  json_object_put(o);
+  EXPECT_FALSE(access.empty());
+  EXPECT_NE("expired-access-token-77", access);
+  EXPECT_FALSE(refresh.empty());
+  EXPECT_NE("e2e-refresh-1", refresh);
+  EXPECT_GT(expires, iso_in(30 * 60)) << expires;
+  for (const std::string &secret : {access, refresh, std::string("e2e-client-secret"), std::string("e2e-refresh-1")}) {
+    EXPECT_EQ(std::string::npos, r.err.find(secret));
+    EXPECT_EQ(std::string::npos, r.out.find(secret));
+  }
+  // The next run uses the saved token as it is: no second refresh.
+  r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/b.gpkg", tiling), dir.path());
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(1, stat_of(ep, "sso", "tokens_refreshed"));
+
+  // The spent refresh token: refused by the service, one line, no secret.
+  write_login("e2e-refresh-1", iso_in(30 * 86400));
+  r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/c.gpkg", tiling), dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("could not be refreshed (InvalidGrantException")) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("run 'aws sso login --profile analyst'")) << r.err;
+  EXPECT_EQ(std::string::npos, r.err.find("e2e-refresh-1")) << r.err;
+  EXPECT_EQ(std::string::npos, r.err.find("e2e-client-secret")) << r.err;
+  // A client registration that has expired: no refresh is tried.
+  write_login(refresh, iso_in(-60));
+  r = asd_e2e::run_app(app_args(sample("scene_utm.tif"), dir.path() + "/d.gpkg", tiling), dir.path());
+  EXPECT_EQ(1, r.status);
+  EXPECT_NE(std::string::npos, r.err.find("expired at")) << r.err;
+  EXPECT_EQ(2, stat_of(ep, "sso", "create_token_calls"));
 }
 
 }  // namespace

@@ -175,6 +175,10 @@ void asd_aws_sso_cache_name(const char *key, char out[46]);
  * AWS_ENDPOINT_URL, profile endpoint_url, else portal.sso.REGION.amazonaws.com. */
 int asd_aws_resolve_sso_endpoint(const char *sso_region, const char *override_url, const char *profile,
                                  asd_aws_endpoint *out, asd_aws_error *err);
+/* SSO OIDC (CreateToken): AWS_ENDPOINT_URL_SSO_OIDC, else the general endpoint URL, else
+ * https://oidc.<sso_region>.amazonaws.com. */
+int asd_aws_resolve_sso_oidc_endpoint(const char *sso_region, const char *override_url, const char *profile,
+                                      asd_aws_endpoint *out, asd_aws_error *err);
 
 /* Parses the JSON credentials document of ECS, IMDS and credential_process
  * (AccessKeyId, SecretAccessKey, Token/SessionToken, Expiration). */

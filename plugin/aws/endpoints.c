@@ -489,11 +489,30 @@ static const char *configured_url(const char *env_name, const char *override_url
   return NULL;
 }
 
+/* The SSO portal (sso) and SSO OIDC (oidc) endpoints: their own variable,
+   else the general ones, else https://<host_prefix>.<sso_region>.amazonaws.com. */
+static int resolve_sso_service(const char *env_name, const char *host_prefix, const char *signing_name,
+                               const char *sso_region, const char *override_url, const char *profile,
+                               asd_aws_endpoint *out, asd_aws_error *err);
+
 int asd_aws_resolve_sso_endpoint(const char *sso_region, const char *override_url, const char *profile,
                                  asd_aws_endpoint *out, asd_aws_error *err) {
+  return resolve_sso_service("AWS_ENDPOINT_URL_SSO", "portal.sso", "awsssoportal", sso_region, override_url, profile,
+                             out, err);
+}
+
+int asd_aws_resolve_sso_oidc_endpoint(const char *sso_region, const char *override_url, const char *profile,
+                                      asd_aws_endpoint *out, asd_aws_error *err) {
+  return resolve_sso_service("AWS_ENDPOINT_URL_SSO_OIDC", "oidc", "sso-oauth", sso_region, override_url, profile,
+                             out, err);
+}
+
+static int resolve_sso_service(const char *env_name, const char *host_prefix, const char *signing_name,
+                               const char *sso_region, const char *override_url, const char *profile,
+                               asd_aws_endpoint *out, asd_aws_error *err) {
   char *fromprofile = NULL;
   const char *src = NULL;
-  const char *url = configured_url("AWS_ENDPOINT_URL_SSO", override_url, profile, &fromprofile, &src);
+  const char *url = configured_url(env_name, override_url, profile, &fromprofile, &src);
   int rc = 0;
   if (url) {
     asd_aws_error e2;
@@ -508,14 +527,14 @@ int asd_aws_resolve_sso_endpoint(const char *sso_region, const char *override_ur
   } else {
     memset(out, 0, sizeof(*out));
     const char *suffix = strncmp(sso_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
-    snprintf(out->host, sizeof(out->host), "portal.sso.%s.%s", sso_region, suffix);
+    snprintf(out->host, sizeof(out->host), "%s.%s.%s", host_prefix, sso_region, suffix);
     snprintf(out->base_url, sizeof(out->base_url), "https://%s", out->host);
     out->https = 1;
   }
   free(fromprofile);
   if (rc == 0) {
     snprintf(out->signing_region, sizeof(out->signing_region), "%s", sso_region ? sso_region : "");
-    snprintf(out->signing_name, sizeof(out->signing_name), "awsssoportal");
+    snprintf(out->signing_name, sizeof(out->signing_name), "%s", signing_name);
   }
   return rc;
 }

@@ -27,13 +27,21 @@
  * expire, which reads the token file again (a fresh `aws sso login` in
  * another terminal is picked up without restarting the run).
  *
- * What we deliberately do not do: refresh the portal token itself through
- * the SSO OIDC service with the cached refreshToken (botocore does for
- * sso_session profiles).  That writes the user's token cache, which we would
- * rather leave to the AWS CLI; a missing, unreadable, expired or rejected
- * token gives one line telling the user to run
- * 'aws sso login --profile NAME', which fixes each of those cases.  The
- * token is never logged and is wiped from memory after use.
+ * Refresh, as botocore's SSOTokenProvider does for sso_session profiles:
+ * when the cached access token expires within 15 minutes and the cache
+ * holds a refreshToken with its client registration (clientId,
+ * clientSecret, registrationExpiresAt not past), SSO OIDC CreateToken
+ * (POST /token at oidc.<sso_region>.amazonaws.com or
+ * AWS_ENDPOINT_URL_SSO_OIDC / AWS_ENDPOINT_URL; JSON, unsigned) with the
+ * refresh_token grant gives a new access token and usually a new refresh
+ * token (the old one is spent), and the cache file is rewritten, mode 0600,
+ * through a temporary file renamed over it, so that the AWS CLI and the
+ * next run use them.  A failed refresh while the old token is still valid
+ * is ignored, as botocore ignores it; otherwise a missing, unreadable,
+ * expired, unrefreshable or rejected login gives one line telling the user
+ * to run 'aws sso login --profile NAME', which fixes each of those cases.
+ * Tokens and the client secret are never logged nor put in a message (a
+ * failure says the AWS error code), and are wiped from memory after use.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -41,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -153,65 +163,237 @@ static void login_hint(const sso_settings *st, asd_aws_error *err, const char *w
                     what, st->profile);
 }
 
-/* Reads the cached access token (malloc'ed, wipe before freeing).  Returns
- * 0, or -1 with err telling the user to log in again. */
-static int read_token(const sso_settings *st, char **token, asd_aws_error *err) {
-  *token = NULL;
+/* The cached login, as read from ~/.aws/sso/cache/<name>.json. */
+typedef struct sso_cache {
+  char *path;
+  json_object *o; /* the whole document, written back after a refresh */
+  double expires; /* its accessToken's expiresAt */
+  char label[200];
+} sso_cache;
+
+/* Wipes json-c's copies of the secrets a cache document may hold, then
+ * frees it. */
+static void cache_free(sso_cache *c) {
+  static const char *const secrets[] = {"accessToken", "refreshToken", "clientSecret", NULL};
+  if (c->o) {
+    for (int i = 0; secrets[i]; i++) {
+      json_object *v = NULL;
+      if (json_object_object_get_ex(c->o, secrets[i], &v) && json_object_is_type(v, json_type_string))
+        OPENSSL_cleanse((void *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    }
+    json_object_put(c->o);
+  }
+  free(c->path);
+  memset(c, 0, sizeof(*c));
+}
+
+static const char *str_member(json_object *o, const char *name) {
+  json_object *v = NULL;
+  if (!o || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string)) return NULL;
+  return json_object_get_string(v);
+}
+
+/* Reads and parses the cached login.  Returns 0, or -1 with err telling the
+ * user to log in again. */
+static int cache_open(const sso_settings *st, sso_cache *c, asd_aws_error *err) {
+  memset(c, 0, sizeof(*c));
   char name[46], rel[80];
   asd_aws_sso_cache_name(st->session ? st->session : st->start_url, name);
   snprintf(rel, sizeof(rel), ".aws/sso/cache/%s", name);
-  char *path = asd_aws_home_path(rel);
-  char label[200];
+  c->path = asd_aws_home_path(rel);
   if (st->session)
-    snprintf(label, sizeof(label), "session '%.100s'", st->session);
+    snprintf(c->label, sizeof(c->label), "session '%.100s'", st->session);
   else
-    snprintf(label, sizeof(label), "start URL %.150s", st->start_url);
-  FILE *f = path ? fopen(path, "rb") : NULL;
+    snprintf(c->label, sizeof(c->label), "start URL %.150s", st->start_url);
+  FILE *f = c->path ? fopen(c->path, "rb") : NULL;
   if (!f) {
-    login_hint(st, err, CPLSPrintf("no IAM Identity Center (SSO) login found for %s", label));
-    CPLDebug("ASD_AWS", "SSO token cache %s: %s", path ? path : "?", strerror(errno));
-    free(path);
+    login_hint(st, err, CPLSPrintf("no IAM Identity Center (SSO) login found for %s", c->label));
+    CPLDebug("ASD_AWS", "SSO token cache %s: %s", c->path ? c->path : "?", strerror(errno));
+    cache_free(c);
     return -1;
   }
-  free(path);
   char *text = malloc(SSO_TOKEN_FILE_MAX + 1);
   size_t n = text ? fread(text, 1, SSO_TOKEN_FILE_MAX + 1, f) : 0;
   fclose(f);
-  json_object *o = NULL;
   if (text && n <= SSO_TOKEN_FILE_MAX) {
     struct json_tokener *tok = json_tokener_new();
-    o = tok ? json_tokener_parse_ex(tok, text, (int)n) : NULL;
+    c->o = tok ? json_tokener_parse_ex(tok, text, (int)n) : NULL;
     if (tok) json_tokener_free(tok);
   }
   if (text) {
     OPENSSL_cleanse(text, n);
     free(text);
   }
-  json_object *at = NULL, *ex = NULL;
-  double expires = 0;
-  int rc = -1;
-  if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "accessToken", &at) ||
-      !json_object_is_type(at, json_type_string) || !json_object_object_get_ex(o, "expiresAt", &ex) ||
-      !json_object_is_type(ex, json_type_string)) {
-    login_hint(st, err, CPLSPrintf("the cached IAM Identity Center (SSO) login for %s is unreadable", label));
-  } else if (asd_aws_parse_iso8601(json_object_get_string(ex), &expires) != 0) {
+  const char *ex = str_member(c->o, "expiresAt");
+  if (!c->o || !json_object_is_type(c->o, json_type_object) || !str_member(c->o, "accessToken") || !ex) {
+    login_hint(st, err, CPLSPrintf("the cached IAM Identity Center (SSO) login for %s is unreadable", c->label));
+  } else if (asd_aws_parse_iso8601(ex, &c->expires) != 0) {
     login_hint(st, err,
-               CPLSPrintf("the cached IAM Identity Center (SSO) login for %s has an unreadable expiresAt", label));
-  } else if (expires <= asd_time_wall()) {
-    login_hint(st, err,
-               CPLSPrintf("the IAM Identity Center (SSO) login for %s expired at %.40s", label,
-                          json_object_get_string(ex)));
+               CPLSPrintf("the cached IAM Identity Center (SSO) login for %s has an unreadable expiresAt", c->label));
   } else {
-    *token = strdup(json_object_get_string(at));
+    return 0;
+  }
+  cache_free(c);
+  return -1;
+}
+
+/* ------------------------------------------------------------ refresh */
+
+/* botocore refreshes an sso_session login this long before it expires. */
+#define SSO_REFRESH_WINDOW (15 * 60)
+
+/* What botocore's SSOTokenProvider needs to refresh: an sso_session
+ * profile (a legacy one's login has no refresh token), a refresh token and
+ * a client registration that has not expired. */
+static int can_refresh(const sso_settings *st, const sso_cache *c) {
+  double reg = 0;
+  const char *r = str_member(c->o, "registrationExpiresAt");
+  return st->session && str_member(c->o, "refreshToken") && str_member(c->o, "clientId") &&
+         str_member(c->o, "clientSecret") && r && asd_aws_parse_iso8601(r, &reg) == 0 && reg > asd_time_wall();
+}
+
+static void iso8601(double t, char out[32]) {
+  time_t s = (time_t)t;
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Takes CreateToken's answer into the cache document: the new access token,
+ * its expiry, and the new refresh token when one came (they rotate). */
+static int take_new_token(sso_cache *c, const char *body, size_t len) {
+  struct json_tokener *tok = json_tokener_new();
+  json_object *o = tok ? json_tokener_parse_ex(tok, body ? body : "", (int)len) : NULL;
+  if (tok) json_tokener_free(tok);
+  const char *at = str_member(o, "accessToken"), *rt = str_member(o, "refreshToken");
+  json_object *ein = NULL;
+  int ok = at && *at && json_object_object_get_ex(o, "expiresIn", &ein) && json_object_is_type(ein, json_type_int) &&
+           json_object_get_int64(ein) > 0;
+  if (ok) {
+    char exp[32];
+    c->expires = asd_time_wall() + (double)json_object_get_int64(ein);
+    iso8601(c->expires, exp);
+    sso_cache old = {NULL, NULL, 0, ""};
+    /* The old secrets are wiped as json-c replaces them. */
+    old.o = json_object_new_object();
+    json_object *v = NULL;
+    if (json_object_object_get_ex(c->o, "accessToken", &v)) json_object_object_add(old.o, "accessToken", json_object_get(v));
+    if (rt && json_object_object_get_ex(c->o, "refreshToken", &v))
+      json_object_object_add(old.o, "refreshToken", json_object_get(v));
+    json_object_object_add(c->o, "accessToken", json_object_new_string(at));
+    json_object_object_add(c->o, "expiresAt", json_object_new_string(exp));
+    if (rt) json_object_object_add(c->o, "refreshToken", json_object_new_string(rt));
+    cache_free(&old);
+  }
+  sso_cache answer = {NULL, o, 0, ""};
+  cache_free(&answer);
+  return ok ? 0 : -1;
+}
+
+/* SSO OIDC CreateToken with the refresh_token grant, as botocore's
+ * SSOTokenProvider calls it (unsigned: the client secret is the
+ * credential).  0 with the cache document updated, or -1 with the reason
+ * (an AWS error code or a kind, never a token) in why. */
+static int refresh_token(asd_aws_context *ctx, const sso_settings *st, sso_cache *c, char *why, size_t why_len) {
+  asd_aws_endpoint ep;
+  asd_aws_error e2;
+  asd_aws_error_clear(&e2);
+  if (asd_aws_resolve_sso_oidc_endpoint(st->region, ctx->cfg.endpoint_url, ctx->profile, &ep, &e2) != 0) {
+    snprintf(why, why_len, "%.200s", e2.message);
+    return -1;
+  }
+  json_object *req = json_object_new_object();
+  json_object_object_add(req, "clientId", json_object_new_string(str_member(c->o, "clientId")));
+  json_object_object_add(req, "clientSecret", json_object_new_string(str_member(c->o, "clientSecret")));
+  json_object_object_add(req, "grantType", json_object_new_string("refresh_token"));
+  json_object_object_add(req, "refreshToken", json_object_new_string(str_member(c->o, "refreshToken")));
+  const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+  const char *headers[] = {"Content-Type: application/json", NULL};
+  char *url = CPLStrdup(CPLSPrintf("%s/token", ep.base_url));
+  asd_http_response resp;
+  asd_http_response_init(&resp);
+  int rc = asd_http_fetch(ctx, "POST", url, headers, body, strlen(body), 30.0, 3, &resp, &e2);
+  OPENSSL_cleanse((void *)body, strlen(body));
+  sso_cache wipe = {NULL, req, 0, ""};
+  cache_free(&wipe);
+  CPLFree(url);
+  if (rc == 0 && take_new_token(c, (const char *)resp.body.data, resp.body.len) != 0) {
+    snprintf(why, why_len, "CreateToken returned no usable accessToken");
+    rc = -1;
+  } else if (rc != 0) {
+    snprintf(why, why_len, "%s%s%s", e2.code[0] ? e2.code : asd_aws_error_kind_name(e2.kind),
+             e2.http_status ? " HTTP " : "", e2.http_status ? CPLSPrintf("%d", e2.http_status) : "");
+  }
+  if (resp.body.data) OPENSSL_cleanse(resp.body.data, resp.body.len);
+  asd_http_response_free(&resp);
+  return rc;
+}
+
+/* Writes the refreshed login back as the AWS CLI keeps it: mode 0600, and
+ * atomically (a temporary file in the same folder, renamed over the old
+ * one), so that a concurrent reader never sees half a file.  0, or -1 with
+ * errno's text in why. */
+static int cache_save(const sso_cache *c, char *why, size_t why_len) {
+  char *tmp = CPLStrdup(CPLSPrintf("%s.XXXXXX", c->path));
+  int fd = mkstemp(tmp); /* 0600 */
+  const char *text = json_object_to_json_string_ext(c->o, JSON_C_TO_STRING_PLAIN);
+  size_t n = strlen(text);
+  int rc = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -1;
+  if (rc != 0) snprintf(why, why_len, "%s", strerror(errno));
+  OPENSSL_cleanse((void *)text, n);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) {
+    snprintf(why, why_len, "%s", strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0 && rename(tmp, c->path) != 0) {
+    snprintf(why, why_len, "%s", strerror(errno));
+    rc = -1;
+  }
+  if (rc != 0 && fd >= 0) unlink(tmp);
+  CPLFree(tmp);
+  return rc;
+}
+
+/*
+ * The access token to use (malloc'ed, wipe before freeing): the cached one,
+ * refreshed first through SSO OIDC when it expires within botocore's window
+ * and can be (sso_session profiles), and then written back to the cache so
+ * that the AWS CLI and the next run see it.  A refresh that fails while the
+ * cached token is still valid is no error (botocore's advisory refresh);
+ * once it has expired the user is told to log in again.  Returns 0, or -1
+ * with err.
+ */
+static int read_token(asd_aws_context *ctx, const sso_settings *st, char **token, asd_aws_error *err) {
+  *token = NULL;
+  sso_cache c;
+  if (cache_open(st, &c, err) != 0) return -1;
+  const double now = asd_time_wall();
+  char why[256] = "";
+  int refresh_failed = 0;
+  if (c.expires - now < SSO_REFRESH_WINDOW && can_refresh(st, &c)) {
+    if (refresh_token(ctx, st, &c, why, sizeof(why)) != 0) {
+      refresh_failed = 1;
+      CPLDebug("ASD_AWS", "SSO token refresh for %s failed: %s", c.label, why);
+    } else if (cache_save(&c, why, sizeof(why)) != 0) {
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "AWS profile '%s': the refreshed IAM Identity Center (SSO) login could not be saved to %s (%s); the "
+               "next run may need 'aws sso login --profile %s'",
+               st->profile, c.path, why, st->profile);
+    }
+  }
+  int rc = -1;
+  if (c.expires <= asd_time_wall()) {
+    const char *ex = str_member(c.o, "expiresAt");
+    login_hint(st, err,
+               refresh_failed ? CPLSPrintf("the IAM Identity Center (SSO) login for %s expired at %.40s and could not "
+                                           "be refreshed (%s)", c.label, ex, why)
+                              : CPLSPrintf("the IAM Identity Center (SSO) login for %s expired at %.40s", c.label, ex));
+  } else {
+    *token = strdup(str_member(c.o, "accessToken"));
     rc = *token ? 0 : -1;
     if (rc) asd_aws_error_set(err, ASD_AWS_ERR_CONFIG, "out of memory");
   }
-  if (o) {
-    /* json-c keeps the token in its string object: wipe it before freeing. */
-    if (at && json_object_is_type(at, json_type_string))
-      OPENSSL_cleanse((void *)json_object_get_string(at), (size_t)json_object_get_string_len(at));
-    json_object_put(o);
-  }
+  cache_free(&c);
   return rc;
 }
 
@@ -320,7 +502,7 @@ int asd_aws_creds_from_sso(asd_aws_context *ctx, const asd_ini *config, const ch
   char section[300];
   if (load_settings(config, profile, section, sizeof(section), &st, err) != 0) return -1;
   char *token = NULL;
-  if (read_token(&st, &token, err) != 0) return -1;
+  if (read_token(ctx, &st, &token, err) != 0) return -1;
   int rc = -1;
   int token_ok = *token != '\0';
   for (const unsigned char *p = (const unsigned char *)token; token_ok && *p; p++)
