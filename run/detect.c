@@ -19,9 +19,11 @@
  *
  * asd_detect_many() runs the same stages over a list of images (one pool,
  * one output, one journal), after -shard K/N has kept its block of the
- * list (a list shorter than N shards is split by tiles, as one image is); asd_detect_merge_shards() reads shard outputs instead of invoking
+ * list (a list shorter than N shards is split by tiles, as one image is);
+ * asd_detect_merge_shards() reads shard outputs instead of invoking
  * (shards.c): open shards -> open input -> open output -> bind journal ->
- * replay the shards -> finish.
+ * replay the shards -> finish; asd_detect_cleanup_pending() needs no input:
+ * locate output -> connect -> delete what earlier runs left pending.
  *
  * The finish stage decides the status: a run-level failure is
  * ASD_DETECT_ERROR (and an output this run created is removed again when no

@@ -23,7 +23,8 @@
  * its size and georeferencing only (no pixel is read), under the name the
  * shards recorded.  That name is the source's label (inputs.c
  * asd_source_label): a presigned URL without its query string, since the
- * signature is a secret no file may hold, so it cannot be reopened so.  The
+ * signature is a secret no file may hold, and so a name that opens nothing.
+ * The
  * caller then gives the sources again (-merge-source SRC, or the list file
  * with -input_file_list): each is matched to the shards' image whose label
  * it has, and read under its full name, which is written nowhere.  The

@@ -217,6 +217,49 @@ TEST_F(Fleet, MergeSaysWhatIsMissingAndRefusesForeignShards) {
   EXPECT_EQ(1, asd_e2e::count_lines(u.err)) << u.err;
 }
 
+// The merge reads each source's size and georeferencing again: a source
+// that is no longer the raster the shards read (same name, other size) is
+// refused with one line, not merged onto the wrong pixels.
+TEST_F(Fleet, MergeRefusesASourceThatChanged) {
+  asd_test::LocalEndpoint ep(endpoint_args());
+  asd_test::set_local_aws_env(ep);
+  TempDir dir;
+  const std::string src = dir.path() + "/scene.tif";
+  ASSERT_EQ(0, CPLCopyFile(src.c_str(), sample("scene_utm.tif").c_str()));
+  std::vector<std::string> shards;
+  for (int k = 0; k < 2; k++) {
+    shards.push_back(dir.path() + "/s" + std::to_string(k) + ".gpkg");
+    RunResult s = asd_e2e::run_app(
+        app_args(src, shards.back(), {"-tile-size", "2048", "-overlap", "64", "-shard", std::to_string(k) + "/2"}),
+        dir.path());
+    ASSERT_EQ(0, s.status) << s.err;
+  }
+  GDALDatasetH in = GDALOpen(sample("scene_utm.tif").c_str(), GA_ReadOnly);
+  ASSERT_NE(nullptr, in);
+  ASSERT_EQ(0, VSIUnlink(src.c_str()));
+  GDALDatasetH cut = GDALCreateCopy(GDALGetDriverByName("GTiff"), src.c_str(), in, FALSE, nullptr, nullptr, nullptr);
+  GDALClose(in);
+  ASSERT_NE(nullptr, cut);
+  GDALClose(cut);
+  // Same raster, same size: merges.  Then one of another size under that name.
+  RunResult m = asd_e2e::run_app({"-q", "-merge-shards", shards[0], shards[1], dir.path() + "/m.gpkg"}, dir.path());
+  ASSERT_EQ(0, m.status) << m.err;
+  ASSERT_EQ(0, VSIUnlink(src.c_str()));
+  in = GDALOpen(sample("scene_utm.tif").c_str(), GA_ReadOnly);
+  GDALDatasetH small = GDALCreate(GDALGetDriverByName("GTiff"), src.c_str(), 1500, 1000, 3, GDT_Byte, nullptr);
+  ASSERT_NE(nullptr, small);
+  double gt[6];
+  GDALGetGeoTransform(in, gt);
+  GDALSetGeoTransform(small, gt);
+  GDALSetProjection(small, GDALGetProjectionRef(in));
+  GDALClose(small);
+  GDALClose(in);
+  m = asd_e2e::run_app({"-q", "-merge-shards", shards[0], shards[1], dir.path() + "/m2.gpkg"}, dir.path());
+  EXPECT_EQ(1, m.status);
+  EXPECT_EQ(1, asd_e2e::count_lines(m.err)) << m.err;
+  EXPECT_NE(std::string::npos, m.err.find("is not the image the shards read")) << m.err;
+}
+
 // ------------------------------------------------------------- many images
 
 // Copies of the scene under three names: each must find the ground truth.
