@@ -11,9 +11,11 @@
  * encoder keeps one dataset handle per concurrent reader; over several
  * images, the tiles come image after image, and a thread reaching a new
  * image opens its encoder: input.c asd_run_encoder_for) and put the
- * payload in a bounded queue; a slot is reserved before encoding, so that
- * encoders working at the same time never put more payloads in the queue
- * than it holds, which keeps memory to a few tiles whatever the image size.
+ * payload in a bounded queue (the encoder's own buffer, which the pool
+ * uploads and releases: the tile is not copied on its way to the socket);
+ * a slot is reserved before encoding, so that encoders working at the same
+ * time never put more payloads in the queue than it holds, which keeps
+ * memory to a few tiles whatever the image size.
  * The pool's source callback hands out first the earlier run's in-flight
  * tiles (polled again, never invoked again), then the payloads in plan
  * order.  The pool's callbacks (submitted, done) and the encoders' skips
@@ -36,6 +38,7 @@
 #include "asyncdetect/asd_common.h"
 #include "cpl_conv.h"
 #include "cpl_error.h"
+#include "cpl_vsi.h"
 
 static void push_event(asd_run *r, asd_run_event *e) {
   pthread_mutex_lock(&r->mu);
@@ -115,15 +118,13 @@ static int encode_tile(asd_run *r, int tile, asd_run_ready *item) {
   memset(item, 0, sizeof *item);
   item->tile = tile;
   if (st == ASD_ENCODE_OK) {
-    /* The pool free()s payloads: hand it malloc'd bytes. */
-    item->data = malloc(p.len ? p.len : 1);
-    if (item->data) {
-      memcpy(item->data, p.data, p.len);
-      item->len = p.len;
-    } else {
-      item->failed = 1;
-      snprintf(item->reason, sizeof item->reason, "out of memory for a %zu-byte payload", p.len);
-    }
+    /* The encoder's buffer itself goes to the queue and on to the pool,
+       which releases it with VSIFree (payload_job): no copy of the tile
+       between the encoder and the socket. */
+    item->data = p.data;
+    item->len = p.len;
+    p.data = NULL;
+    p.len = 0;
   } else {
     item->failed = 1;
     /* The pool reports it as ASD_ERR_INPUT.  A read error is flagged on the
@@ -190,6 +191,7 @@ static void payload_job(const asd_run_ready *item, asd_pool_job *job) {
     job->kind = ASD_POOL_JOB_PAYLOAD;
     job->payload = item->data;
     job->payload_len = item->len;
+    job->payload_free = VSIFree; /* the encoder's (GDAL's) allocation */
   }
 }
 
@@ -479,6 +481,10 @@ int asd_run_execute(asd_run *r) {
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
   for (int i = 0; i < started; i++) pthread_join(r->enc_threads[i], NULL);
+  /* Payloads encoded but never handed to the pool (a stopped run): their
+     allocator is GDAL's, so they are released here, not by the caller. */
+  for (; r->q_len > 0; r->q_len--, r->q_head = (r->q_head + 1) % r->q_cap)
+    VSIFree(r->queue[r->q_head].data);
   /* Skips reported after the pool ended. */
   while (r->ev_head) {
     asd_run_event *e = r->ev_head;

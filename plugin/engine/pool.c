@@ -70,6 +70,7 @@ typedef struct pjob {
   int64_t tile_id;
   unsigned char *payload;
   size_t payload_len;
+  void (*payload_free)(void *); /* the payload's owner's release function (NULL: free) */
   int attempts;      /* submission attempts made */
   int poll_attempt;  /* index into the backoff schedule */
   int has_slot;
@@ -190,9 +191,18 @@ static pjob *pjob_new(void) {
   return j;
 }
 
+/* Releases a payload the way its source allocated it (asd_pool_job). */
+static void payload_release(unsigned char *payload, void (*release)(void *)) {
+  if (!payload) return;
+  if (release)
+    release(payload);
+  else
+    free(payload);
+}
+
 static void pjob_free(pjob *j) {
   if (!j) return;
-  free(j->payload);
+  payload_release(j->payload, j->payload_free);
   asd_det_job_clear(&j->dj);
   free(j);
 }
@@ -369,7 +379,7 @@ static int pull(asd_pool *p, int worker, pjob **out) {
   if (locked) pthread_mutex_unlock(&p->src_mu);
   if (done) return 0;
   if (more <= 0) {
-    free(in.payload);
+    payload_release(in.payload, in.payload_free);
     pthread_mutex_lock(&p->mu);
     p->source_done = 1;
     pthread_cond_broadcast(&p->heap_cv);
@@ -382,7 +392,7 @@ static int pull(asd_pool *p, int worker, pjob **out) {
   pjob *j = pjob_new();
   if (!j) {
     /* Out of memory: the tile is still accounted for. */
-    free(in.payload);
+    payload_release(in.payload, in.payload_free);
     asd_pool_result r;
     memset(&r, 0, sizeof r);
     r.tile_id = in.tile_id;
@@ -407,9 +417,10 @@ static int pull(asd_pool *p, int worker, pjob **out) {
   if (in.kind == ASD_POOL_JOB_PAYLOAD) {
     j->payload = in.payload;
     j->payload_len = in.payload_len;
+    j->payload_free = in.payload_free;
     in.payload = NULL;
   }
-  free(in.payload);
+  payload_release(in.payload, in.payload_free);
   if (in.kind == ASD_POOL_JOB_FAILED) {
     in.reason[sizeof in.reason - 1] = 0;
     report_error(p, j, ASD_ERR_INPUT, 0, "%s", in.reason[0] ? in.reason : "no reason given");
@@ -583,7 +594,7 @@ static int submit(asd_pool *p, pjob *j) {
     j->attempts++;
     int rc = asd_det_upload(p->d, &j->dj, j->payload, j->payload_len, p->m, &e);
     if (rc == 0 && j->payload) {
-      free(j->payload);
+      payload_release(j->payload, j->payload_free);
       j->payload = NULL;
     }
     if (rc == 0) {
@@ -1153,21 +1164,20 @@ typedef struct one_job {
   asd_error err;
 } one_job;
 
+/* The release function of a lent payload: nothing to free. */
+static void payload_lent(void *payload) { (void)payload; }
+
 static int one_job_source(void *user, int worker, asd_pool_job *job) {
   (void)worker;
   one_job *o = user;
   if (o->given) return 0;
   o->given = 1;
   job->kind = ASD_POOL_JOB_PAYLOAD;
-  /* The pool owns and free()s the payload: hand it a copy. */
-  job->payload = malloc(o->len ? o->len : 1);
-  if (!job->payload) {
-    job->kind = ASD_POOL_JOB_FAILED;
-    snprintf(job->reason, sizeof job->reason, "out of memory for a %zu-byte payload", o->len);
-    return 1;
-  }
-  if (o->len) memcpy(job->payload, o->payload, o->len);
+  /* Lent, not copied: the caller's bytes outlive the pool, which only reads
+     them (asd_detector_find_features waits in asd_pool_process). */
+  job->payload = (unsigned char *)(uintptr_t)o->payload;
   job->payload_len = o->len;
+  job->payload_free = payload_lent;
   return 1;
 }
 

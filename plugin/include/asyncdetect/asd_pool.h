@@ -76,9 +76,14 @@ typedef struct asd_pool_job {
   asd_pool_job_kind kind;
   int64_t tile_id; /* the caller's identifier, handed back in every callback */
 
-  /* PAYLOAD: malloc'd bytes, owned by the pool from then on (it free()s them). */
+  /* PAYLOAD: the bytes to upload, owned by the pool from then on.  The pool
+   * releases them with payload_free once uploaded (or when the job ends
+   * without an upload), so a source hands over its encoder's buffer as it
+   * is, no copy: GDAL's VSIGetMemFileBuffer(..., TRUE) buffer with VSIFree.
+   * payload_free NULL: malloc'd bytes, released with free(). */
   unsigned char *payload;
   size_t payload_len;
+  void (*payload_free)(void *payload);
 
   /* RESUME: from on_submitted of an earlier run.  input_location is optional
    * (when given, the input object is cleaned up with the job).
