@@ -9,7 +9,10 @@
  * low-speed and total timeouts, TLS verification, the response size cap
  * (checked against Content-Length before the body arrives, and again while
  * it streams), proxies (GDAL_HTTP_PROXY, else libcurl's own HTTPS_PROXY /
- * NO_PROXY handling) and cancellation (progress callback).
+ * NO_PROXY handling) and cancellation (progress callback).  TLS verifies
+ * against one CA file, parsed once per handle rather than once per
+ * connection (ca_file_only); a request body goes to libcurl as it is
+ * (CURLOPT_POSTFIELDS: no read callback, no copy of ours).
  *
  * asd_aws_send() is the AWS call: it signs each attempt (fresh date, the
  * cached signing key), runs it through the transport and applies the
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -86,6 +90,7 @@ struct asd_http_transport {
   long low_speed_time;
   size_t max_response_bytes;
   char *ca_bundle;
+  int ca_file_only;           /* verify against the CA file alone: see ca_file_only() */
   struct curl_slist *resolve; /* ASD_RESOLVE: test-only host:port:address pins */
   char *proxy;
   char *proxy_userpwd;
@@ -129,6 +134,31 @@ static struct curl_slist *resolve_list(const char *spec) {
   return l;
 }
 
+/*
+ * Whether TLS verification can use a CA file alone (AWS_CA_BUNDLE, else
+ * libcurl's built-in bundle when that file exists), without libcurl's CA
+ * directory.  It matters for CPU: libcurl keeps a parsed CA store between
+ * connections only when no CA directory is configured (CURLOPT_CA_CACHE_TIMEOUT,
+ * 24 h), and Debian's libcurl has both built in, so by default it parses the
+ * whole bundle again for every new TLS connection: ~50 ms of CPU for the
+ * system's ~140 certificates under OpenSSL 3, and InvokeEndpointAsync opens
+ * a new connection per tile (sagemaker_runtime.c).  The AWS SDKs and CLI
+ * verify against one bundle file too.  With no CA file at all, libcurl's
+ * defaults stay as they are.
+ */
+static int ca_file_only(const char *ca_bundle) {
+  if (ca_bundle) return 1;
+#if LIBCURL_VERSION_NUM >= 0x075400 /* CURLINFO_CAINFO: 7.84 */
+  CURL *h = curl_easy_init();
+  char *def = NULL;
+  int ok = h && curl_easy_getinfo(h, CURLINFO_CAINFO, &def) == CURLE_OK && def && access(def, R_OK) == 0;
+  curl_easy_cleanup(h);
+  return ok;
+#else
+  return 0;
+#endif
+}
+
 asd_http_transport *asd_http_transport_new(const asd_aws_config *cfg, const int *cancel_flag) {
   pthread_once(&g_curl_once, curl_init_once);
   asd_http_transport *t = calloc(1, sizeof(*t));
@@ -145,6 +175,7 @@ asd_http_transport *asd_http_transport_new(const asd_aws_config *cfg, const int 
   t->pool_cap = cfg->max_connections > 0 ? (size_t)cfg->max_connections : 64;
   t->ca_bundle = dup_or_null(cfg->ca_bundle);
   if (!t->ca_bundle) t->ca_bundle = dup_or_null(CPLGetConfigOption("CURL_CA_BUNDLE", NULL));
+  t->ca_file_only = ca_file_only(t->ca_bundle);
   t->proxy = dup_or_null(cfg->proxy);
   if (!t->proxy) t->proxy = dup_or_null(CPLGetConfigOption("GDAL_HTTPS_PROXY", NULL));
   if (!t->proxy) t->proxy = dup_or_null(CPLGetConfigOption("GDAL_HTTP_PROXY", NULL));
@@ -337,6 +368,7 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
    * nothing here ever turns that off; a private CA comes in through
    * AWS_CA_BUNDLE (or GDAL's CURL_CA_BUNDLE). */
   if (t->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_bundle);
+  if (t->ca_file_only) curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* the CA store is then parsed once */
   if (t->resolve) curl_easy_setopt(h, CURLOPT_RESOLVE, t->resolve);
   if (t->proxy) curl_easy_setopt(h, CURLOPT_PROXY, t->proxy);
   if (t->proxy_userpwd) curl_easy_setopt(h, CURLOPT_PROXYUSERPWD, t->proxy_userpwd);
