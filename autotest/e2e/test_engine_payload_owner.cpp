@@ -20,12 +20,11 @@
 #include <json-c/json.h>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asyncdetect/asd_config.h"
 #include "asyncdetect/asd_detector.h"
 #include "asyncdetect/asd_metrics.h"
 #include "asyncdetect/asd_pool.h"
-#include "cpl_vsi.h"
-#include "gdal.h"
 
 namespace {
 
@@ -52,20 +51,6 @@ void own_release(void *payload) {
   memset(base, 0, sizeof m);
   g_released++;
   free(base);
-}
-
-std::string tiny_png() {
-  GDALAllRegister();
-  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("MEM"), "", 32, 24, 3, GDT_Byte, nullptr);
-  const char *path = "/vsimem/payload_owner_tile.png";
-  GDALDatasetH out = GDALCreateCopy(GDALGetDriverByName("PNG"), path, ds, FALSE, nullptr, nullptr, nullptr);
-  GDALClose(out);
-  GDALClose(ds);
-  vsi_l_offset n = 0;
-  GByte *bytes = VSIGetMemFileBuffer(path, &n, TRUE);
-  std::string png(reinterpret_cast<char *>(bytes), static_cast<size_t>(n));
-  VSIFree(bytes);
-  return png;
 }
 
 struct Jobs {
@@ -102,11 +87,7 @@ class PayloadOwner : public ::testing::Test {
         "owner,model=centerpoint,output=s3://asd-out/o/output,failure=s3://asd-out/o/failure,"
         "instances=1,concurrency=8"});
     asd_test::set_local_aws_env(*ep_);
-    asd_config_init(&cfg_);
-    snprintf(cfg_.input_bucket, sizeof cfg_.input_bucket, "asd-in");
-    char msg[256];
-    ASSERT_EQ(0, asd_config_set(&cfg_, "polling_interval", "0.05", msg, sizeof msg)) << msg;
-    ASSERT_EQ(0, asd_config_set(&cfg_, "max_polling_interval", "0.2", msg, sizeof msg)) << msg;
+    cfg_ = asd_test::engine_config("owner/", 8);
     g_released = 0;
     g_foreign = 0;
   }
@@ -125,7 +106,7 @@ TEST_F(PayloadOwner, EveryPayloadIsReleasedOnceWithItsOwnersFunction) {
   ASSERT_NE(nullptr, pool) << err.message;
   Jobs r;
   r.total = 12;
-  r.payload = tiny_png();
+  r.payload = asd_test::tiny_png();
   asd_pool_callbacks cb;
   memset(&cb, 0, sizeof cb);
   cb.source = source;
@@ -151,7 +132,7 @@ TEST_F(PayloadOwner, AStoppedPoolReleasesThePayloadsItNeverUploaded) {
   ASSERT_NE(nullptr, pool) << err.message;
   Jobs r;
   r.total = 40;
-  r.payload = tiny_png();
+  r.payload = asd_test::tiny_png();
   r.pool = pool;
   r.cancel_after = 3;
   asd_pool_callbacks cb;
@@ -175,7 +156,7 @@ TEST_F(PayloadOwner, FindFeaturesLendsTheCallersBytesWithoutCopyOrFree) {
   asd_error err;
   asd_detector *d = asd_detector_new("owner", &cfg_, nullptr, &err);
   ASSERT_NE(nullptr, d) << err.message;
-  std::string png = tiny_png();
+  std::string png = asd_test::tiny_png();
   // In the middle of a buffer: a free() of that pointer would abort.
   std::vector<unsigned char> buf(png.size() + 64, 0xA5);
   std::copy(png.begin(), png.end(), buf.begin() + 32);
