@@ -18,8 +18,9 @@
 #
 #   bench/uplink_tc.sh [BUILD_DIR] [RATE (50mbit)] [FORMATS ("PNG JPEG WEBP")]
 #
-# A FORMATS item may carry one creation option, e.g. "WEBP:QUALITY=100".
-# UNSHAPED=0 skips the unshaped table.
+# A FORMATS or TABLE item may carry creation options joined by "+", e.g.
+# "WEBP:QUALITY=100+METHOD=0".  UNSHAPED=0 skips the unshaped table; TABLE="..."
+# replaces its rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
@@ -58,6 +59,11 @@ PY
 bench_start_endpoint "$BIN" -threads 8 -data-dir "$WORK/data" -bucket asd-bench \
   -endpoint "bench,model=centerpoint,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64"
 
+tco() {  # "A=1+B=2" -> -tco A=1 -tco B=2
+  local IFS=+ o
+  for o in $1; do [ -n "$o" ] && printf -- '-tco\n%s\n' "$o"; done
+}
+
 run() {  # name, source, then extra options; writes $WORK/NAME.json
   local name="$1" src="$2"; shift 2
   rm -f "$WORK/out.gpkg"
@@ -67,14 +73,15 @@ run() {  # name, source, then extra options; writes $WORK/NAME.json
 
 echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
 echo "server: $BIN -endpoint bench,model=centerpoint,instances=1,concurrency=64 on $URL"
-TABLE="PNG:ZLEVEL=1 PNG:ZLEVEL=6 PNG:ZLEVEL=9 JPEG:QUALITY=50 JPEG:QUALITY=75 JPEG:QUALITY=90 \
+TABLE="${TABLE:-PNG:ZLEVEL=1 PNG:ZLEVEL=6 PNG:ZLEVEL=9 JPEG:QUALITY=50 JPEG:QUALITY=75 JPEG:QUALITY=90 \
 WEBP:QUALITY=50 WEBP:QUALITY=75 WEBP:QUALITY=90 WEBP:LOSSLESS=YES GTiff:COMPRESS=NONE GTiff:COMPRESS=LZW \
-GTiff:COMPRESS=DEFLATE"
+GTiff:COMPRESS=DEFLATE WEBP:METHOD=0 WEBP:METHOD=1 WEBP:METHOD=2 WEBP:QUALITY=100+METHOD=0}"
 if [ "${UNSHAPED:-1}" != 0 ]; then
 for fl in $TABLE; do
   f=${fl%%:*}; co=${fl#*:}
-  echo "unshaped: gdal_asyncdetect -tile-size 512 -overlap 0 -tile-format $f -tco $co; load $(bench_load)"
-  run "t_${f}_${co}" "$WORK/texture.tif" -tile-size 512 -overlap 0 -tile-format "$f" -tco "$co"
+  mapfile -t opts < <(tco "$co")
+  echo "unshaped: gdal_asyncdetect -tile-size 512 -overlap 0 -tile-format $f ${opts[*]}; load $(bench_load)"
+  run "t_${f}_${co}" "$WORK/texture.tif" -tile-size 512 -overlap 0 -tile-format "$f" "${opts[@]}"
 done
 
 /usr/bin/python3 - "$WORK" "$TABLE" <<'PY'
@@ -100,9 +107,10 @@ for fl in $FORMATS; do
   f=${fl%%:*}; co=""
   [ "$f" != "$fl" ] && co=${fl#*:}
   # Tiles every 256 pixels (overlap 256) over the 8192 x 8192 mosaic: 961 tiles.
-  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 256 -tile-format $f ${co:+-tco $co}; load $(bench_load)"
+  mapfile -t opts < <(tco "$co")
+  echo "shaped: gdal_asyncdetect -tile-size 512 -overlap 256 -tile-format $f ${opts[*]}; load $(bench_load)"
   bench_load >"$WORK/s_$fl.load"
-  run "s_$fl" "$WORK/mosaic.vrt" -tile-size 512 -overlap 256 -tile-format "$f" ${co:+-tco "$co"}
+  run "s_$fl" "$WORK/mosaic.vrt" -tile-size 512 -overlap 256 -tile-format "$f" "${opts[@]}"
   echo "  through the shaped class so far: $(tc -s class show dev lo classid 1:10 | sed -n 2p)"
 done
 tc qdisc del dev lo root
@@ -115,13 +123,21 @@ import json, re, sys
 w, rate, table, formats = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 m = re.match(r"([\d.]+)([kmg]?)bit", rate)
 bps = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 8
-print(f"| format (level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s [load] | ratio | encode CPU ms/tile | bound by (summary) |")
-print("|---|---|---|---|---|---|---|")
+print(f"| format (level) | bytes/tile | uplink {rate} / bytes per tile | measured tiles/s [load] | ratio | encode CPU ms/tile | tile on the wire | bound by (summary) |")
+print("|---|---|---|---|---|---|---|---|")
 for f in formats:
     d = json.load(open(f"{w}/s_{f}.json"))
     bpt = d["upload"]["bytes_per_tile"]
     ideal = bps / bpt
     load = open(f"{w}/s_{f}.load").read().strip()
     print(f"| {f} | {bpt:.0f} | {ideal:.2f} | {d['tiles_per_second']:.2f} [{load}] | {100*d['tiles_per_second']/ideal:.1f} % | "
-          f"{d['upload']['encode_cpu_ms_per_tile']:.1f} | {d['bound']['resource']}: {d['bound']['detail']} |")
+          f"{d['upload']['encode_cpu_ms_per_tile']:.1f} | {100*d['upload'].get('link_busy_fraction', 0):.0f} % | "
+          f"{d['bound']['resource']}: {d['bound']['detail']} |")
+    e = d.get("engine", {})
+    up = e.get("S3UploadDuration", {})
+    enc = e.get("EncodeDuration", {})
+    print(f"  figures for the classifier: elapsed {d['elapsed_seconds']:.3f} s, tiles {up.get('count')}, encode_seconds "
+          f"{enc.get('sum', 0):.3f}, upload_seconds {up.get('sum', 0):.3f}, bytes {d['upload']['bytes']}, link busy "
+          f"{d['upload'].get('link_busy_fraction')}, MB/s while sending {d['upload'].get('mb_per_s_while_sending')}",
+          file=sys.stderr)
 PY

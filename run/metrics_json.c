@@ -50,9 +50,10 @@ static void append_figures(asd_buf *b, const asd_detect_summary *s) {
                   s->s3_calls, s->endpoint_calls, s->polling_attempts, s->retries);
   asd_buf_appendf(b,
                   "  \"polling\": {\"mode\": \"%s\", \"polls_per_job\": %.3f},\n"
-                  "  \"upload\": {\"bytes\": %lld, \"bytes_per_tile\": %.1f, \"encode_cpu_ms_per_tile\": %.3f},\n",
+                  "  \"upload\": {\"bytes\": %lld, \"bytes_per_tile\": %.1f, \"encode_cpu_ms_per_tile\": %.3f, "
+                  "\"link_busy_fraction\": %.3f, \"mb_per_s_while_sending\": %.3f},\n",
                   s->adaptive_polling ? "adaptive" : "fixed", s->polls_per_job, s->bytes_uploaded,
-                  s->bytes_per_tile, s->encode_cpu_ms_per_tile);
+                  s->bytes_per_tile, s->encode_cpu_ms_per_tile, s->upload_link_busy, s->upload_mb_s_while_sending);
   json_object *bound = json_object_new_object();
   json_object_object_add(bound, "resource", json_object_new_string(s->bound));
   json_object_object_add(bound, "detail", json_object_new_string(s->bound_detail));

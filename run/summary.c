@@ -118,6 +118,13 @@ static void fill_throughput(const asd_run *r, asd_detect_summary *s) {
                               ? r->cfg.submission_workers
                               : r->cfg.submission_workers + r->cfg.polling_workers;
   in.upload_seconds = metric_sum(r, "S3UploadDuration", NULL);
+  asd_metric_span sp;
+  if (asd_metrics_get_span(r->metrics, "S3UploadDuration", &sp) == 0) {
+    in.upload_busy_seconds = sp.covered;
+    in.upload_span_seconds = sp.last - sp.first;
+    s->upload_link_busy = in.upload_span_seconds > 0 ? sp.covered / in.upload_span_seconds : 0;
+    s->upload_mb_s_while_sending = sp.covered > 0 ? (double)s->bytes_uploaded / 1e6 / sp.covered : 0;
+  }
   in.bytes_uploaded = s->bytes_uploaded;
   in.max_concurrent_jobs = r->cfg.max_concurrent_jobs;
   in.slot_wait_seconds = metric_sum(r, "QueueTime", NULL);

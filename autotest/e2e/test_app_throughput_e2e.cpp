@@ -100,6 +100,11 @@ TEST(E2eThroughput, WebpTilesWithCreationOptionsAndTheFiguresOfTheRun) {
   ASSERT_NE(nullptr, tiles);
   EXPECT_NEAR(wm.num("upload", "bytes"), webp_tile * json_object_get_int(tiles), json_object_get_int(tiles));
   EXPECT_GT(wm.num("upload", "encode_cpu_ms_per_tile"), 0);
+  // The time a tile was on the wire (the union of the upload spans) is a
+  // share of the upload phase, and the bytes it carried give a rate.
+  EXPECT_GT(wm.num("upload", "link_busy_fraction"), 0);
+  EXPECT_LE(wm.num("upload", "link_busy_fraction"), 1);
+  EXPECT_GT(wm.num("upload", "mb_per_s_while_sending"), 0);
   EXPECT_GE(wm.num("polling", "polls_per_job"), 1);
   // The e2e polling flags were given: the fixed schedule, as asked.
   EXPECT_EQ("fixed", wm.str("polling", "mode"));

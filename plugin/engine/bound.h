@@ -35,6 +35,8 @@ typedef struct asd_bound_input {
   double encode_seconds;     /* sum over tiles of the wall time spent encoding */
   int submission_workers;
   double upload_seconds;     /* sum over tiles of the S3 upload time */
+  double upload_busy_seconds; /* time at least one upload was in progress (union of their spans) */
+  double upload_span_seconds; /* from the first upload's start to the last one's end */
   long long bytes_uploaded;
   int max_concurrent_jobs;
   double slot_wait_seconds;  /* sum over tiles of the wait for a free slot */

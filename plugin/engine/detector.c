@@ -361,7 +361,9 @@ int asd_det_upload(asd_detector *d, asd_det_job *job, const void *payload, size_
   double t0 = asd_time_monotonic();
   int rc = asd_s3_put_object(d->aws, job->input_bucket, job->input_key, payload, len,
                              d->cfg.content_type[0] ? d->cfg.content_type : NULL, NULL, &ae);
-  asd_metrics_record(m, "S3UploadDuration", asd_time_monotonic() - t0);
+  /* A span, not only a duration: the union of the uploads' spans is the time
+     the uplink carried a tile (engine/bound.c). */
+  asd_metrics_record_span(m, "S3UploadDuration", t0, asd_time_monotonic());
   if (rc != 0)
     return from_aws(err, ASD_ERR_S3, &ae, "upload of s3://%s/%s", job->input_bucket, job->input_key);
   job->uploaded = 1;

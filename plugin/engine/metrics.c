@@ -12,6 +12,17 @@
  * shorter than that, an unbiased sample beyond, and memory bounded whatever
  * the number of jobs, which matters for a run of millions of tiles.  The
  * reservoir's random source is seeded per metric so results are repeatable.
+ *
+ * A timing recorded as a span (start and end on the monotonic clock, not
+ * just its length) also keeps the union of its spans: how long at least one
+ * of them was in progress, which the sum cannot tell when they overlap.  The
+ * upload spans give the time the uplink carried a tile, so that a run whose
+ * link was never idle is seen as uplink-bound however many workers shared
+ * it (engine/bound.c).  Spans end in about the order they are recorded, so
+ * only the most recent SPAN_SEGMENTS disjoint segments are kept open; the
+ * oldest is folded into the total when a new one needs room.  A span that
+ * starts before a folded segment ended (one upload outlasting 32 gaps of
+ * the link) counts its overlap twice; the union is capped at last - first.
  */
 #include "asyncdetect/asd_metrics.h"
 
@@ -22,6 +33,16 @@
 
 #include "asyncdetect/asd_common.h"
 
+/* The union of a series' spans (asd_metrics_record_span): the recent part
+ * as disjoint segments sorted by start, the older part folded into done. */
+#define SPAN_SEGMENTS 32
+
+typedef struct span_union {
+  double seg[SPAN_SEGMENTS][2];
+  int n;
+  double done, first, last;
+} span_union;
+
 typedef struct metric {
   char *name;
   long long count;
@@ -29,6 +50,7 @@ typedef struct metric {
   double *samples;
   int n_samples, cap_samples;
   asd_rng rng;
+  span_union *spans; /* NULL until a span is recorded */
 } metric;
 
 struct asd_metrics {
@@ -48,6 +70,7 @@ static void clear_items(asd_metrics *m) {
   for (int i = 0; i < m->n; i++) {
     free(m->items[i].name);
     free(m->items[i].samples);
+    free(m->items[i].spans);
   }
   free(m->items);
   m->items = NULL;
@@ -122,6 +145,68 @@ void asd_metrics_record(asd_metrics *m, const char *name, double value) {
 }
 
 void asd_metrics_incr(asd_metrics *m, const char *name, double n) { asd_metrics_record(m, name, n); }
+
+/* Merges [a, b] into u's segments, kept disjoint and sorted by start. */
+static void span_add(span_union *u, double a, double b) {
+  if (u->n == 0 && u->done == 0) {
+    u->first = a;
+    u->last = b;
+  }
+  if (a < u->first) u->first = a;
+  if (b > u->last) u->last = b;
+  int i = 0;
+  while (i < u->n && u->seg[i][1] < a) i++; /* segments wholly before [a, b] */
+  int j = i;
+  while (j < u->n && u->seg[j][0] <= b) { /* segments overlapping it: absorbed */
+    if (u->seg[j][0] < a) a = u->seg[j][0];
+    if (u->seg[j][1] > b) b = u->seg[j][1];
+    j++;
+  }
+  if (j == i && u->n == SPAN_SEGMENTS) { /* no room: fold the oldest segment */
+    u->done += u->seg[0][1] - u->seg[0][0];
+    memmove(&u->seg[0], &u->seg[1], (size_t)(u->n - 1) * sizeof u->seg[0]);
+    u->n--;
+    if (i > 0) i--;
+    j = i;
+  }
+  /* Replace seg[i..j) by [a, b]. */
+  memmove(&u->seg[i + 1], &u->seg[j], (size_t)(u->n - j) * sizeof u->seg[0]);
+  u->n += 1 - (j - i);
+  u->seg[i][0] = a;
+  u->seg[i][1] = b;
+}
+
+void asd_metrics_record_span(asd_metrics *m, const char *name, double t_start, double t_end) {
+  if (!m || !name || isnan(t_start) || isnan(t_end)) return;
+  if (t_end < t_start) t_end = t_start;
+  asd_metrics_record(m, name, t_end - t_start);
+  pthread_mutex_lock(&m->mu);
+  metric *x = find_or_add(m, name, 1);
+  if (x && !x->spans) x->spans = calloc(1, sizeof *x->spans);
+  if (x && x->spans) span_add(x->spans, t_start, t_end);
+  pthread_mutex_unlock(&m->mu);
+}
+
+int asd_metrics_get_span(asd_metrics *m, const char *name, asd_metric_span *out) {
+  if (!m || !name) return -1;
+  int rc = -1;
+  pthread_mutex_lock(&m->mu);
+  metric *x = find_or_add(m, name, 0);
+  if (x && x->spans) {
+    const span_union *u = x->spans;
+    double covered = u->done;
+    for (int i = 0; i < u->n; i++) covered += u->seg[i][1] - u->seg[i][0];
+    if (covered > u->last - u->first) covered = u->last - u->first;
+    if (out) {
+      out->covered = covered;
+      out->first = u->first;
+      out->last = u->last;
+    }
+    rc = 0;
+  }
+  pthread_mutex_unlock(&m->mu);
+  return rc;
+}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

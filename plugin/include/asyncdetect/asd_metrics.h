@@ -10,6 +10,8 @@
  *
  * Names recorded by the engine (the seed's names first):
  *   S3UploadDuration, S3DownloadDuration      seconds per PUT / per result GET
+ *                       (uploads are recorded as spans: asd_metrics_get_span
+ *                       gives the time at least one was in progress)
  *   QueueTime           seconds a tile waited for a free job slot
  *   TotalAsyncDuration  seconds from upload start to result (per job)
  *   PollingAttempts     polls per finished job (sum = total polls)
@@ -50,6 +52,20 @@ ASD_API void asd_metrics_free(asd_metrics *m);
 ASD_API void asd_metrics_record(asd_metrics *m, const char *name, double value);
 /* Adds an increment to a counter (a sample of value n).  NULL m: no-op. */
 ASD_API void asd_metrics_incr(asd_metrics *m, const char *name, double n);
+
+/* The union of the spans recorded under one name. */
+typedef struct asd_metric_span {
+  double covered;     /* seconds at least one span was in progress */
+  double first, last; /* earliest start and latest end (the clock passed in) */
+} asd_metric_span;
+
+/* Records a timing as a span, start and end on one clock (asd_time_monotonic):
+ * the sample is end - start, and the union of the spans is kept as well.
+ * NULL m: no-op. */
+ASD_API void asd_metrics_record_span(asd_metrics *m, const char *name, double t_start, double t_end);
+/* Fills *out with the union of the spans recorded under name.  Returns 0, or
+ * -1 when no span was recorded under it. */
+ASD_API int asd_metrics_get_span(asd_metrics *m, const char *name, asd_metric_span *out);
 
 /* Fills *out for a metric.  Returns 0, or -1 when nothing was recorded under name. */
 ASD_API int asd_metrics_get(asd_metrics *m, const char *name, asd_metric_summary *out);

@@ -141,6 +141,9 @@ typedef struct asd_detect_summary {
   /* -cleanup-pending alone: the S3 objects earlier runs left pending, deleted now and not due yet. */
   int cleanup_only;
   long long pending_deleted, pending_left;
+  /* Added by issue 15 part 3 (a shaped uplink). */
+  double upload_link_busy;          /* share of the upload phase with a tile on the wire */
+  double upload_mb_s_while_sending; /* bytes sent / time a tile was on the wire, MB/s */
 } asd_detect_summary;
 
 /* The name of a source as the run writes it anywhere (features, journal,
