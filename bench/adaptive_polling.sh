@@ -17,6 +17,8 @@
 # in autotest/unit/test_engine_latency.cpp).  So the adaptive runs get 40, 20,
 # 16 and 10 waves of C jobs; ADAPTIVE_JOBS="0.2:2560 60:192 ..." overrides them.
 # The 1-minute load average is printed before every run (machine is shared).
+# TRACE_DIR=DIR keeps a timeline of each adaptive run (DIR/a_L.trace: one line
+# per job as it ends: seconds since the start, tile, seconds, polls).
 # Needs a built libasyncdetect and asyncdetect_endpoint, cc, GDAL and json-c.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +61,7 @@ for L in "${LATENCIES[@]}"; do
   echo "server: $BIN -threads 8 -endpoint \"$SPEC\""
   echo "adaptive (defaults): adaptive_polling_bench -jobs $NA; load $(bench_load)"
   bench_load >"$WORK/a_$L.load"
-  "$WORK/bench" -jobs "$NA" | tee "$WORK/a_$L.json"
+  ADAPTIVE_POLLING_TRACE="${TRACE_DIR:+$TRACE_DIR/a_$L.trace}" "$WORK/bench" -jobs "$NA" | tee "$WORK/a_$L.json"
   stop_server
   start_server "$SPEC"
   echo "fixed (defaults, ASYNC_SM_ADAPTIVE_POLLING=false): adaptive_polling_bench -jobs $NF; load $(bench_load)"

@@ -10,6 +10,10 @@
  * polling), which bench/adaptive_polling.sh runs side by side.
  *
  *   adaptive_polling_bench -endpoint NAME -bucket B -jobs N
+ *
+ * ADAPTIVE_POLLING_TRACE=FILE writes one line per job as it ends (seconds
+ * since the start, tile id, seconds from its pull to its end, polls), for a
+ * timeline of when results were seen.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,8 @@ typedef struct bench {
   unsigned char *png;
   size_t png_len;
   char first_failure[600];
+  FILE *trace;    /* ADAPTIVE_POLLING_TRACE: one line per job, for a timeline */
+  double t0;
 } bench;
 
 static int source(void *ud, int worker, asd_pool_job *job) {
@@ -52,6 +58,9 @@ static int source(void *ud, int worker, asd_pool_job *job) {
 static void on_done(void *ud, const asd_pool_result *r) {
   bench *b = ud;
   b->poll_hist[r->polls < POLL_HIST - 1 ? (r->polls > 0 ? r->polls : 0) : POLL_HIST - 1]++;
+  if (b->trace)
+    fprintf(b->trace, "%.3f %lld %.3f %d\n", asd_time_monotonic() - b->t0, (long long)r->tile_id, r->seconds,
+            r->polls);
   if (!r->ok && !b->failed++) snprintf(b->first_failure, sizeof b->first_failure, "%s", r->reason);
 }
 
@@ -107,7 +116,13 @@ int main(int argc, char **argv) {
   cb.on_done = on_done;
   cb.user_data = &b;
   asd_pool_counts counts;
+  const char *trace = getenv("ADAPTIVE_POLLING_TRACE");
+  if (trace && *trace && !(b.trace = fopen(trace, "w"))) {
+    fprintf(stderr, "adaptive_polling_bench: cannot write the trace %s\n", trace);
+    return 2;
+  }
   double cpu0 = cpu_seconds(), t0 = asd_time_monotonic();
+  b.t0 = t0;
   if (asd_pool_process(pool, &cb, &counts, &err) != 0) {
     fprintf(stderr, "adaptive_polling_bench: %s\n", err.message);
     return 1;
@@ -129,6 +144,7 @@ int main(int argc, char **argv) {
   for (int k = 1; k < POLL_HIST; k++) printf("%s%lld", k > 1 ? "," : "", b.poll_hist[k]);
   printf("]}\n");
   if (b.failed) fprintf(stderr, "adaptive_polling_bench: first failure: %s\n", b.first_failure);
+  if (b.trace) fclose(b.trace);
   asd_pool_free(pool);
   asd_detector_free(d);
   asd_metrics_free(m);

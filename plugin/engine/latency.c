@@ -29,7 +29,25 @@
  * multiplier: a job past the largest result is usually just late).  If the
  * distribution is right, that is 1 + 0.5 + 0.1 = 1.6 polls per job on
  * average, and a result is seen at most a tenth of the spread after it
- * appeared for nine jobs in ten.  A job whose quantile point passed while it
+ * appeared for nine jobs in ten.
+ *
+ * Clumps.  Jobs invoked together (the first burst, or the jobs that replace
+ * a batch found done at one poll) share their target ages, so they are found
+ * together and replaced together, and the batch comes back a model run
+ * later.  Behind an endpoint's queue such batches keep themselves going:
+ * the results fall in two groups (jobs that started at once, jobs that
+ * waited for an instance), the median lies between them, after every job of
+ * the first group is done, and the whole batch is found at one poll, late,
+ * while the endpoint's instances idle.  Measured at 60 s (bench/RESULTS.md,
+ * session 5): batches of ~50 results every ~90 s, each job found at its
+ * first poll, 90.8 % of C/L.  So a job's first poll once results are known is
+ * spread over +/-20 % of its target (u); a batch is then found over a fifth
+ * of a model run and replaced as spread, and after a few rounds the results
+ * come evenly (92.0 % of C/L, same run length).  Later polls are not spread:
+ * by then a batch is split.  The spread costs no polls (a poll earlier than
+ * the median finds fewer jobs done, one later finds more); on the model it
+ * costs a short run's drain up to a point of throughput (the last jobs are
+ * found up to a fifth later).  A job whose quantile point passed while it
  * was waiting (a job parked before the first result, see below) is polled
  * at once.  The caller credits a result to the age its poll was planned for
  * rather than the later age a busy machine got to it, or the estimate would
@@ -51,8 +69,8 @@
  * the others stay on the configured schedule until the scout's result
  * arrives, when the pool reschedules them with the estimate (most are then
  * polled at once, and found done).  Their waits carry the configured
- * jitter, as on the fixed schedule; once results are known the targets are
- * spread by the invocation times already and carry none.  A scout that ends without a result (a
+ * jitter, as on the fixed schedule; once results are known only a job's
+ * first poll is spread (see "Clumps").  A scout that ends without a result (a
  * failed upload, a timeout) hands over to the next job the pool asks about.
  *
  * The bound.  Before the first result nothing is known, and the configured
@@ -84,6 +102,9 @@
  * bracket (0, hi] is narrowed to (NARROW * hi, hi]. */
 #define ASD_LATENCY_NARROW 0.8
 #define ASD_LATENCY_OVERDUE 1.2
+/* A job's first poll once results are known is spread over (1 +/- this) x
+ * its target (see "Clumps"). */
+#define ASD_LATENCY_FIRST_SPREAD 0.2
 /* Little's law overrides the quantiles only past this ratio (see stretch_locked). */
 #define ASD_LATENCY_QUEUE_STRETCH 1.5
 /* ... and only once this many results give the rate. */
@@ -287,10 +308,12 @@ double asd_latency_next_age(asd_latency *l, uintptr_t id, double t_invoked, doub
     }
   }
   pthread_mutex_unlock(&l->mu);
+  /* A job's first poll once results are known is spread around its target,
+   * so that jobs invoked together are not all found, and replaced, at one
+   * instant (see "Clumps" above). */
+  if (informed && last <= 0) next *= 1.0 - ASD_LATENCY_FIRST_SPREAD + 2.0 * ASD_LATENCY_FIRST_SPREAD * u;
   /* Before the first result, jitter the wait as the fixed schedule does, so
-   * that parked jobs invoked together do not poll together.  Afterwards
-   * the targets are already spread by the jobs' invocation times, and
-   * jitter would only add to the time a result waits to be seen. */
+   * that parked jobs invoked together do not poll together. */
   if (!informed && next > age && next < cap) {
     double j = l->cfg.polling_jitter;
     next = age + (next - age) * (1.0 - j + 2.0 * j * u);

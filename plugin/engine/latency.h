@@ -56,13 +56,14 @@ double asd_latency_quantile(const asd_latency *l, double p);
  * unique among the jobs in flight, e.g. its address) that is now `age` old
  * and was last polled, without a result, at age `last` (0 when it was never
  * polled).  u in [0, 1) spreads jobs submitted together (the configured
- * polling_jitter).  The result is >= age; before the first result it is
+ * polling_jitter before the first result, +/-20 % of a job's first informed
+ * poll after it).  The result is >= age; before the first result it is
  * never later than the configured schedule's next poll after age, after it
  * never later than last + max_polling_interval.
  *
- * Once results are known, the job is polled at the remembered median, then
- * at the 90th percentile, then at the largest, and from there backs off by
- * the configured multiplier.  Before the first result, one job (the scout,
+ * Once results are known, the job is polled at the remembered median (this
+ * first poll spread over +/-20 % of it by u), then at the 90th percentile,
+ * then at the largest, and from there backs off by x1.2.  Before the first result, one job (the scout,
  * the first id that asks) probes on a fast geometric schedule while the
  * others wait on the configured schedule (parked): a hundred jobs invoked
  * together learn nothing more from a hundred probes than from one.  When the
