@@ -115,9 +115,10 @@ TEST(EngineBound, UploadSpansGiveTheTimeATileWasOnTheWire) {
 // Figures of real runs with the uplink shaped on loopback (bench/uplink_tc.sh,
 // tc htb on the endpoint's port; 961 tiles of 512 x 512 from an 8192^2 RGB
 // texture, 2 encoder threads, 4 submission workers, 100 slots, a machine at
-// load 8-13).  The utilisations alone called the first three something else:
-// encoding (encoders 75-81 % busy, upload workers 43 %) and "nothing saturated"
-// (encoders 9 %, workers 26 %), although each ran at 87-94 % of its link.
+// load 2-13).  The utilisations alone called the first five something else:
+// encoding (encoders 67-81 % busy, upload workers 43-62 %) and "nothing
+// saturated" (encoders 9 %, workers 26 %), although each ran at 87-99 % of its
+// link.
 namespace {
 asd_bound_input shaped(double elapsed, double encode_s, double upload_s, long long bytes, double mb_s_sending,
                        double link_busy) {
@@ -149,6 +150,11 @@ TEST(EngineBound, AShapedUplinkIsReadAsTheUplink) {
   // JPEG QUALITY=50 (24 kB) at 4 Mbit/s: 18 tiles/s, 87 % of the link (the
   // polls and invocations take the rest), encoders 9 % busy.
   EXPECT_EQ(ASD_BOUND_UPLINK, classify(shaped(53.640, 9.103, 55.879, 23167324, 0.569, 0.767), &why)) << why;
+  // PNG (516 kB) at 50 Mbit/s on a quiet machine: 12.0 tiles/s, 99 % of the
+  // link, encoders 74 % busy, upload workers 62 % (once called encoding).
+  EXPECT_EQ(ASD_BOUND_UPLINK, classify(shaped(80.320, 118.227, 199.448, 496046604, 6.385, 0.971), &why)) << why;
+  // WEBP QUALITY=100 METHOD=0 (220 kB) at 50 Mbit/s, quiet: 98 % of the link.
+  EXPECT_EQ(ASD_BOUND_UPLINK, classify(shaped(34.661, 46.005, 71.360, 211305114, 6.571, 0.935), &why)) << why;
   // PNG (516 kB) at 50 Mbit/s on a loaded machine: 67 % of the link, encoders
   // 98 % busy, a tile on the wire 48 % of the time: encoding.
   EXPECT_EQ(ASD_BOUND_ENCODING, classify(shaped(118.482, 232.530, 61.453, 496046604, 8.852, 0.477), &why)) << why;
