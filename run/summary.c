@@ -45,6 +45,11 @@ static void count_images(const asd_run *r, asd_detect_summary *s) {
   }
 }
 
+/* Bindings that mirror the struct (python/asyncdetect's ctypes) compare
+ * their size with this at load time: a field added here and not there would
+ * otherwise let the run write past the binding's smaller struct. */
+size_t asd_detect_summary_size(void) { return sizeof(asd_detect_summary); }
+
 void asd_detect_summary_clear(asd_detect_summary *s) {
   if (!s) return;
   CPLFree(s->image_list);

@@ -122,6 +122,9 @@ class _Summary(ctypes.Structure):
         ("cleanup_only", ctypes.c_int),
         ("pending_deleted", ctypes.c_longlong),
         ("pending_left", ctypes.c_longlong),
+        # Added by issue 15 part 3 (a shaped uplink).
+        ("upload_link_busy", ctypes.c_double),
+        ("upload_mb_s_while_sending", ctypes.c_double),
     ]
 
 
@@ -188,6 +191,14 @@ def _load():
         except OSError as e:
             raise ImportError("asyncdetect: cannot load the library '{}' ({}); install gdal_asyncdetect or set "
                               "$ASD_LIBRARY to libasyncdetect.so".format(path, e)) from None
+        # The summary is a struct the C side fills: a field added there and not
+        # in _Summary would make every run write past this binding's struct.
+        lib.asd_detect_summary_size.restype = ctypes.c_size_t
+        lib.asd_detect_summary_size.argtypes = []
+        if lib.asd_detect_summary_size() != ctypes.sizeof(_Summary):
+            raise ImportError("asyncdetect: the library '{}' has a summary of {} bytes, this binding {}: the binding "
+                              "and the library are from different versions".format(
+                                  path, lib.asd_detect_summary_size(), ctypes.sizeof(_Summary)))
         lib.asd_detect_options_new.restype = ctypes.c_void_p
         lib.asd_detect_options_new.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_void_p]
         lib.asd_detect_options_free.argtypes = [ctypes.c_void_p]

@@ -22,6 +22,7 @@
 #include "asyncdetect/asd_export.h"
 
 #include <signal.h>
+#include <stddef.h>
 
 #include "gdal.h"
 
@@ -150,6 +151,9 @@ typedef struct asd_detect_summary {
  * metrics, messages): without a URL's query string and user information,
  * where a presigned URL keeps its signature (CPLFree). */
 ASD_API char *asd_detect_source_label(const char *name);
+
+/* sizeof(asd_detect_summary), for bindings that mirror the struct. */
+ASD_API size_t asd_detect_summary_size(void);
 
 /* Frees what a summary holds (image_list); the figures stay. */
 ASD_API void asd_detect_summary_clear(asd_detect_summary *s);
