@@ -35,6 +35,7 @@
 #include <openssl/hmac.h>
 
 #include "asd_local_endpoint.h"
+#include "asd_raw_http.h"
 #include "asyncdetect/asd_checksum.h"
 #include "asyncdetect/asd_common.h"
 #include "asyncdetect/asd_sigv4.h"
@@ -279,70 +280,11 @@ TEST(AwsChunkedDecoder, UnsignedTrailerAsBotocoreWritesIt) {
 
 namespace {
 
-struct Raw {
-  int status = -1;
-  std::string head, body;
-  std::string header(const std::string &name) const {
-    std::istringstream in(head);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto colon = line.find(':');
-      if (colon != name.size() || strncasecmp(line.c_str(), name.c_str(), name.size()) != 0) continue;
-      std::string v = line.substr(colon + 1);
-      v.erase(0, v.find_first_not_of(' '));
-      while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.pop_back();
-      return v;
-    }
-    return "";
-  }
-};
+using Raw = asd_test::RawReply;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// One request on a fresh connection (Connection: close), the answer read
-// until the server closes or its Content-Length is in; bounded by 60 s.
+// One request on a fresh connection, bounded by 60 s.
 Raw exchange(int port, const std::string &request, bool head_request = false) {
-  Raw r;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return r;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-    close(fd);
-    return r;
-  }
-  for (size_t off = 0; off < request.size();) {
-    ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  std::string in;
-  double deadline = now_s() + 60;
-  size_t head_end = std::string::npos;
-  long long want = -1;
-  while (now_s() < deadline) {
-    if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
-      r.head = in.substr(0, head_end);
-      if (sscanf(r.head.c_str(), "HTTP/1.%*d %d", &r.status) != 1) r.status = -1;
-      std::string cl = r.header("Content-Length");
-      want = head_request ? 0 : cl.empty() ? -1 : std::atoll(cl.c_str());
-    }
-    if (head_end != std::string::npos && want >= 0 && in.size() >= head_end + 4 + static_cast<size_t>(want)) break;
-    pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 1000) <= 0) continue;
-    char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    in.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  if (head_end == std::string::npos) return Raw{};
-  r.body = in.substr(head_end + 4);
-  return r;
+  return asd_test::raw_exchange(port, request, head_request, 60.0);
 }
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
