@@ -38,6 +38,15 @@
 # WIRE_PERF=DIR also records one PutObject run and one utility run per
 # build and scheme under `perf record -g` into DIR (outside the timed runs).
 #
+# The scene decides how much of the utility's CPU is not about bytes at all:
+# MODEL=blobs (the default) answers ~110 detections per 512 x 512 tile of the
+# texture, so merging and parsing them weigh as much as the upload;
+# MODEL=centerpoint answers one per tile, leaving the per-tile work (read,
+# encode, upload, invoke, poll, journal).  SOURCE_COMPRESS (DEFLATE by
+# default, or NONE) is the texture's own compression: decoding a DEFLATE
+# source is a per-byte cost the two builds share.
+#
+#   [MODEL=blobs|centerpoint] [SOURCE_COMPRESS=DEFLATE|NONE] \
 #   bench/wire_upload_cpu.sh [BUILD (build)] [BASE_BUILD (/work/main/build)] [REPEAT (5)] [SIZE (4096)] [PUTS (200)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +55,9 @@ BASE="${2:-/work/main/build}"
 REPEAT="${3:-5}"
 SIZE="${4:-4096}"
 PUTS="${5:-200}"
+MODEL="${MODEL:-blobs}"
+SOURCE_COMPRESS="${SOURCE_COMPRESS:-DEFLATE}"
+case "$MODEL" in blobs|centerpoint) ;; *) echo "wire_upload_cpu: MODEL must be blobs or centerpoint" >&2; exit 1 ;; esac
 for b in "$BUILD" "$BASE"; do
   [ -x "$b/gdal_asyncdetect" ] || { echo "wire_upload_cpu: $b/gdal_asyncdetect is not built" >&2; exit 1; }
 done
@@ -77,7 +89,7 @@ for n in new base; do
   echo "$n: $(git -C "$(source_of "$src")" log -1 --format='%h %s' | cut -c1-70)$( [ -z "${TCO[$n]}" ] && echo ' (tiles: ASD_BENCH_GTIFF_COMPRESS=NONE)')"
 done
 
-/usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" "$SIZE"
+/usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" "$SIZE" "$SOURCE_COMPRESS"
 
 # A CA and a server certificate for 127.0.0.1.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
@@ -91,7 +103,7 @@ openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -
 start_server() {  # name, extra args...
   local name="$1"; shift
   "$BIN" -threads 4 -data-dir "$WORK/data-$name" -bucket asd-bench \
-    -endpoint "bench,model=blobs,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64" "$@" \
+    -endpoint "bench,model=$MODEL,output=s3://asd-out/r,failure=s3://asd-out/f,instances=1,concurrency=64" "$@" \
     >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   for _ in $(seq 200); do [ -s "$WORK/$name.out" ] && break; sleep 0.05; done
@@ -147,6 +159,7 @@ if [ -n "${WIRE_PERF:-}" ]; then
   echo "perf data in $WIRE_PERF (perf report -i FILE --no-children --sort dso,sym)"
 fi
 
+echo "scene: ${SIZE}x${SIZE} texture ($SOURCE_COMPRESS), model $MODEL"
 echo "machine: $(nproc) cores, shared; load before: $(uptime | sed 's/.*load average: //')"
 echo "crc32c: $(grep -q sse4_2 /proc/cpuinfo && echo 'sse4.2 (crc32 instruction)' || echo table)"
 for i in $(seq "$REPEAT"); do
