@@ -419,6 +419,16 @@ static void request_completed(void *cls, struct MHD_Connection *con, void **req_
   atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* Counts connections as they are accepted (the stats page's "connections"):
+ * requests per connection shows whether clients reuse them. */
+static void connection_notify(void *cls, struct MHD_Connection *con, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe) {
+  ep_server *srv = cls;
+  (void)con;
+  (void)socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) ep_stats_connection(srv->cfg.stats);
+}
+
 static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)cls;
   (void)pos;
@@ -1089,6 +1099,7 @@ ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_le
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, srv},
       {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_identity, srv},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connection_notify, srv},
       {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
       {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},

@@ -8,6 +8,9 @@
  * whatever the run length and gives recent percentiles, which is what a
  * benchmark or a test wants to see.  One mutex guards everything: recording
  * is a few dozen instructions, far cheaper than the request it describes.
+ * Connections accepted are counted too: requests per connection is what
+ * shows whether clients keep connections alive (and so how many TCP and TLS
+ * handshakes they pay).
  */
 #include "stats.h"
 
@@ -38,6 +41,7 @@ struct ep_stats {
   pthread_mutex_t mu;
   double t0;
   uint64_t total, bytes_in, bytes_out, dropped;
+  uint64_t connections; /* TCP connections accepted */
   op_stats *ops[MAX_OPS];
   int n_ops;
 };
@@ -103,6 +107,13 @@ void ep_stats_dropped(ep_stats *s, const char *operation) {
   pthread_mutex_unlock(&s->mu);
 }
 
+void ep_stats_connection(ep_stats *s) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  s->connections++;
+  pthread_mutex_unlock(&s->mu);
+}
+
 static int cmp_float(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x > y) - (x < y);
@@ -125,6 +136,7 @@ struct json_object *ep_stats_json(ep_stats *s) {
   json_object_object_add(root, "bytes_in", json_object_new_int64((int64_t)s->bytes_in));
   json_object_object_add(root, "bytes_out", json_object_new_int64((int64_t)s->bytes_out));
   json_object_object_add(root, "dropped", json_object_new_int64((int64_t)s->dropped));
+  json_object_object_add(root, "connections", json_object_new_int64((int64_t)s->connections));
   json_object *reqs = json_object_new_object();
   for (int i = 0; i < s->n_ops; i++) {
     op_stats *o = s->ops[i];

@@ -1,9 +1,10 @@
 // New TLS connections of the project's client (plugin/aws/http.c) against the
 // real local endpoint over HTTPS: the CA bundle is parsed once and kept
 // (libcurl's CA store cache, which its CA directory default would disable),
-// not once per connection.  It matters because InvokeEndpointAsync opens a
-// new connection per tile, and parsing the system's bundle costs ~50 ms of
-// CPU each time under OpenSSL 3.  Seen from outside: once the first
+// not once per connection.  It matters for every new connection (each
+// worker's, each one a server closed; with libcurl < 7.80 every
+// invocation's), and parsing the system's bundle costs ~50 ms of CPU each
+// time under OpenSSL 3.  Seen from outside: once the first
 // connection is made, a new connection still verifies the server after the
 // bundle file has been replaced by garbage; and a client started on the
 // garbage refuses the server (so the check is real).
@@ -33,7 +34,7 @@ asd_aws_context *client(const asd_test::LocalEndpoint &ep, asd_aws_error *err) {
   return asd_aws_context_new(&c, err);
 }
 
-// HeadBucket on a new connection (as InvokeEndpointAsync always is).
+// HeadBucket on a new connection of its own.
 int head_bucket_fresh(asd_aws_context *ctx, const char *bucket, asd_aws_error *err) {
   std::string path = std::string("/") + bucket;
   asd_http_request req = {};

@@ -73,6 +73,7 @@ typedef struct asd_http_attempt {
   double timeout;             /* 0 = transport default */
   double connect_timeout;     /* 0 = transport default */
   int fresh_connection;       /* 1 = never on a reused connection (see asd_http_request) */
+  int send_once;              /* 1 = on the wire at most once (see asd_http_request) */
 } asd_http_attempt;
 
 /* Outcome of one attempt at the transport level. */

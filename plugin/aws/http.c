@@ -12,7 +12,11 @@
  * NO_PROXY handling) and cancellation (progress callback).  TLS verifies
  * against one CA file, parsed once per handle rather than once per
  * connection (ca_file_only); a request body goes to libcurl as it is
- * (CURLOPT_POSTFIELDS: no read callback, no copy of ours).
+ * (CURLOPT_POSTFIELDS: no read callback, no copy of ours).  A request that
+ * must not run twice (send_once: InvokeEndpointAsync) travels on kept-alive
+ * connections too, with libcurl's silent resend after a dead reused
+ * connection refused (on_prereq) and reported as a possibly received
+ * request.
  *
  * asd_aws_send() is the AWS call: it signs each attempt (fresh date, the
  * cached signing key), runs it through the transport and applies the
@@ -98,6 +102,10 @@ struct asd_http_transport {
   unsigned long stat_requests, stat_retries, stat_connections, stat_handles;
 };
 
+/* Idle seconds after which a cached connection is not used for a send_once
+ * request (see send_once_guard). */
+#define MAX_IDLE_REUSE_S 20
+
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
@@ -141,8 +149,8 @@ static struct curl_slist *resolve_list(const char *spec) {
  * connections only when no CA directory is configured (CURLOPT_CA_CACHE_TIMEOUT,
  * 24 h), and Debian's libcurl has both built in, so by default it parses the
  * whole bundle again for every new TLS connection: ~50 ms of CPU for the
- * system's ~140 certificates under OpenSSL 3, and InvokeEndpointAsync opens
- * a new connection per tile (sagemaker_runtime.c).  The AWS SDKs and CLI
+ * system's ~140 certificates under OpenSSL 3, paid again by every worker's
+ * connection and every connection a server closed.  The AWS SDKs and CLI
  * verify against one bundle file too.  With no CA file at all, libcurl's
  * defaults stay as they are.
  */
@@ -247,6 +255,8 @@ typedef struct xfer {
   int too_large;
   int head; /* HEAD: Content-Length describes the object, not a body to come */
   const int *cancel_flag;
+  int sends;          /* times libcurl was about to send the request (on_prereq) */
+  int resend_refused; /* on_prereq refused a second send: see send_once_guard() */
 } xfer;
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user) {
@@ -301,6 +311,73 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
   return n;
 }
 
+/*
+ * At most one send per transfer, for a request that must not run twice
+ * (asd_http_attempt.send_once: InvokeEndpointAsync).
+ *
+ * libcurl resends a request by itself, once per transfer and at most five
+ * times in all (Curl_retry_request, CONN_MAX_RETRIES), when the request went
+ * out on a *reused* connection and that connection then failed before any
+ * byte of an answer came back: a send error while writing the request
+ * (MSTATE_DO), or a receive error or end of stream with nothing received
+ * (MSTATE_PERFORMING).  It then closes that connection and goes back to
+ * MSTATE_CONNECT with the same URL (Curl_follow(FOLLOW_RETRY)), which takes
+ * another connection and sends the request again.  That is right for an
+ * idle connection the server had just closed, and wrong for an invocation
+ * SageMaker had queued before the connection died: the model would run
+ * twice.  No option turns the retry off.
+ *
+ * CURLOPT_PREREQFUNCTION (libcurl 7.80) runs in MSTATE_DO of every pass,
+ * once the connection is ready (new and its TLS handshake done, or taken
+ * from the cache) and before a byte of the request is written; the resend
+ * is a second pass through MSTATE_DO of the same transfer, so a second call
+ * of the callback is that resend, refused here before it reaches the wire
+ * (the transfer ends with CURLE_ABORTED_BY_CALLBACK).  The caller reports it
+ * as a network failure after the request may have been received: ambiguous,
+ * not "not sent", so the engine looks for the result before invoking again.
+ * (libcurl 7.88's multi.c and CURLOPT_PREREQFUNCTION(3), which also says it
+ * runs again for each redirect followed; this transport follows none.)
+ */
+static int on_prereq(void *user, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  (void)primary_ip;
+  (void)local_ip;
+  (void)primary_port;
+  (void)local_port;
+  xfer *x = user;
+  if (++x->sends == 1) return CURL_PREREQFUNC_OK;
+  x->resend_refused = 1;
+  return CURL_PREREQFUNC_ABORT;
+}
+
+/*
+ * Installs the guard above on h.  Without it (libcurl older than 7.80, at
+ * build or at run time), the request goes on a new connection instead, where
+ * libcurl never resends (its retry needs a reused connection), at the price
+ * of a connection and TLS handshake per request.
+ */
+static void send_once_guard(CURL *h, xfer *x) {
+  int guarded = 0;
+#if LIBCURL_VERSION_NUM >= 0x075000 /* CURLOPT_PREREQFUNCTION: 7.80 */
+  guarded = curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_PREREQDATA, x) == CURLE_OK;
+#else
+  (void)x;
+#endif
+  if (!guarded) {
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    return;
+  }
+  /* A guarded request still fails (ambiguously) when the reused connection
+   * dies under it, and the common way for that to happen is a server
+   * closing a connection idle for as long as its idle timeout allows while
+   * the request is on its way.  libcurl checks a cached connection for an
+   * arrived close before reusing it, which catches most of them; not
+   * reusing one idle for longer than MAX_IDLE_REUSE_S leaves that race to
+   * servers with shorter idle timeouts than any AWS front end uses (60 s
+   * is the load balancers' default). */
+  curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)MAX_IDLE_REUSE_S);
+}
+
 static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
   (void)dt;
   (void)dn;
@@ -325,7 +402,7 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
     return ASD_HTTP_INTERNAL;
   }
   xfer x = {resp, a->max_response_bytes ? a->max_response_bytes : t->max_response_bytes, 0,
-            a->method && strcmp(a->method, "HEAD") == 0, t->cancel_flag};
+            a->method && strcmp(a->method, "HEAD") == 0, t->cancel_flag, 0, 0};
   struct curl_slist *hl = NULL;
   int has_ct = 0;
   for (const char *const *p = a->headers; p && *p; p++) {
@@ -350,6 +427,7 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
   /* Set every time: handles are pooled, and the option sticks. */
   curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, a->fresh_connection ? 1L : 0L);
+  if (a->send_once) send_once_guard(h, &x);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   double ct = a->connect_timeout > 0 ? a->connect_timeout : t->connect_timeout;
   double to = a->timeout > 0 ? a->timeout : t->request_timeout;
@@ -405,6 +483,12 @@ asd_http_outcome asd_http_transport_perform(asd_http_transport *t, const asd_htt
     if (x.too_large) {
       out = ASD_HTTP_TOO_LARGE;
       snprintf(detail, dsize, "response body larger than the %zu-byte limit", x.cap);
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x.resend_refused) {
+      /* The first send went out on a reused connection that then died with
+       * no answer: the server may have received and acted on it. */
+      out = ASD_HTTP_NETWORK;
+      snprintf(detail, dsize, "the connection closed before any answer, after the request was sent "
+                              "(not sent again: it may have been received)");
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
       out = ASD_HTTP_CANCELLED;
       snprintf(detail, dsize, "cancelled");
@@ -749,6 +833,7 @@ static int send_impl(asd_aws_context *ctx, const asd_http_request *req,
     at.body_len = req->body_len;
     at.max_response_bytes = req->max_response_bytes;
     at.fresh_connection = req->fresh_connection;
+    at.send_once = req->send_once;
     char detail[CURL_ERROR_SIZE + 32];
     double t0 = asd_time_monotonic();
     asd_http_outcome o = asd_http_transport_perform(ctx->transport, &at, resp, detail, sizeof(detail));

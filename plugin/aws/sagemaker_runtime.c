@@ -18,11 +18,14 @@
  * characters before being sent, since a CR/LF in a custom attribute would
  * otherwise split the request.
  *
- * InvokeEndpointAsync is sent exactly once: no HTTP-level retry.  The SDKs
- * retry it like any call, but an invocation whose answer was lost (timeout,
- * reset, 5xx) may have been accepted, and sending it again runs the model
- * again: whether and when to invoke again is the caller's decision, taken
- * with what it knows (the engine looks for the result first: pool.c).
+ * InvokeEndpointAsync is sent exactly once: no HTTP-level retry, and none of
+ * libcurl's own either (a resend after a reused connection died is refused:
+ * asd_http_request.send_once), while it still travels on kept-alive
+ * connections.  The SDKs retry it like any call, but an invocation whose
+ * answer was lost (timeout, reset, 5xx) may have been accepted, and sending
+ * it again runs the model again: whether and when to invoke again is the
+ * caller's decision, taken with what it knows (the engine looks for the
+ * result first: pool.c).
  * InvokeEndpoint (synchronous) keeps the standard retries: its answer is the
  * result, so a lost answer must be paid for again anyway.
  */
@@ -215,11 +218,13 @@ int asd_sm_invoke_async(asd_aws_context *ctx, const asd_sm_invoke_async_params *
   req.body_len = 0;
   req.max_response_bytes = 1 << 20;
   req.max_attempts = 1; /* never blindly twice: see the note at the top */
-  /* Nor behind our back: libcurl sends a request again, once, when the
-   * reused connection it went out on dies before any answer, and a reset
-   * after SageMaker queued the job is exactly that.  A new connection per
-   * invocation costs a handshake; S3 calls keep reusing connections. */
-  req.fresh_connection = 1;
+  /* Nor behind our back: libcurl sends a request again when the reused
+   * connection it went out on dies before any answer, and a reset after
+   * SageMaker queued the job is exactly that.  send_once refuses that resend
+   * (http.c, send_once_guard) and reports the failure as a lost answer, so
+   * invocations share keep-alive connections like every other call instead
+   * of paying a TCP and TLS handshake each. */
+  req.send_once = 1;
   asd_http_response resp;
   asd_http_response_init(&resp);
   int rc = asd_aws_send(ctx, &req, &resp, err);

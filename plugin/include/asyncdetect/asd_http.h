@@ -49,6 +49,11 @@ typedef struct asd_http_request {
   const char *region;           /* S3: the bucket's region when S3 said it is not the
                                    context's (a redirect): signed for it and, on AWS, sent
                                    to s3.REGION; NULL = the context's */
+  int send_once;                /* 1 = on the wire at most once per attempt, on a reused
+                                   connection too: libcurl's silent resend after a reused
+                                   connection died is refused and reported as a network
+                                   error (the service may have received it; libcurl < 7.80:
+                                   a new connection instead) */
 } asd_http_request;
 
 typedef struct asd_http_response {
