@@ -94,6 +94,7 @@
 #include "sso_api.h"
 #include "stats.h"
 #include "sts_api.h"
+#include "tls_tickets.h"
 
 
 struct ep_server {
@@ -104,6 +105,7 @@ struct ep_server {
   pthread_mutex_t log_mu;
   atomic_int in_flight;
   atomic_int closing; /* shutting down: new requests get 503 (ep_server_quiesce) */
+  ep_tls_tickets *tickets; /* HTTPS: session resumption (tls_tickets.h) */
 };
 
 typedef enum route_kind {
@@ -419,14 +421,19 @@ static void request_completed(void *cls, struct MHD_Connection *con, void **req_
   atomic_fetch_sub(&srv->in_flight, 1);
 }
 
-/* Counts connections as they are accepted (the stats page's "connections"):
- * requests per connection shows whether clients reuse them. */
+/* Counts connections as they are accepted (the stats page's "connections":
+ * requests per connection shows whether clients reuse them) and, over
+ * HTTPS, lets each one resume a TLS session and counts those that did. */
 static void connection_notify(void *cls, struct MHD_Connection *con, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe) {
   ep_server *srv = cls;
-  (void)con;
   (void)socket_context;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) ep_stats_connection(srv->cfg.stats);
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    ep_stats_connection(srv->cfg.stats);
+    if (srv->tickets) ep_tls_tickets_enable(srv->tickets, con);
+  } else if (srv->tickets) {
+    ep_tls_tickets_count(con, srv->cfg.stats);
+  }
 }
 
 static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -1092,6 +1099,7 @@ ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_le
    * held in memory; everything above the socket is the same. */
   int tls = cfg->tls_cert_pem && cfg->tls_key_pem;
   if (tls) flags |= MHD_USE_TLS;
+  if (tls) srv->tickets = ep_tls_tickets_new(); /* NULL: full handshakes only */
   struct MHD_OptionItem opts[] = {
       {MHD_OPTION_SOCK_ADDR, 0, &ss},
       {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
@@ -1110,6 +1118,7 @@ ep_server *ep_server_start(const ep_server_config *cfg, char *err, size_t err_le
   srv->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
   if (!srv->d) {
+    ep_tls_tickets_free(srv->tickets);
     if (tls)
       snprintf(err, err_len, "cannot serve HTTPS on %s port %d (port in use, or -tls-cert/-tls-key rejected by GnuTLS)",
                bind_addr, cfg->port);
@@ -1138,6 +1147,7 @@ int ep_server_in_flight(const ep_server *srv) {
 void ep_server_stop(ep_server *srv) {
   if (!srv) return;
   if (srv->d) MHD_stop_daemon(srv->d);
+  ep_tls_tickets_free(srv->tickets);
   if (srv->log) fclose(srv->log);
   pthread_mutex_destroy(&srv->log_mu);
   free(srv);

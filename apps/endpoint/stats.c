@@ -42,6 +42,7 @@ struct ep_stats {
   double t0;
   uint64_t total, bytes_in, bytes_out, dropped;
   uint64_t connections; /* TCP connections accepted */
+  uint64_t tls_resumed; /* of which closed after a resumed TLS handshake */
   op_stats *ops[MAX_OPS];
   int n_ops;
 };
@@ -114,6 +115,13 @@ void ep_stats_connection(ep_stats *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+void ep_stats_tls_resumed(ep_stats *s) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  s->tls_resumed++;
+  pthread_mutex_unlock(&s->mu);
+}
+
 static int cmp_float(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
   return (x > y) - (x < y);
@@ -137,6 +145,7 @@ struct json_object *ep_stats_json(ep_stats *s) {
   json_object_object_add(root, "bytes_out", json_object_new_int64((int64_t)s->bytes_out));
   json_object_object_add(root, "dropped", json_object_new_int64((int64_t)s->dropped));
   json_object_object_add(root, "connections", json_object_new_int64((int64_t)s->connections));
+  json_object_object_add(root, "tls_resumed", json_object_new_int64((int64_t)s->tls_resumed));
   json_object *reqs = json_object_new_object();
   for (int i = 0; i < s->n_ops; i++) {
     op_stats *o = s->ops[i];

@@ -28,8 +28,10 @@ void ep_stats_record(ep_stats *s, const char *operation, int status, uint64_t by
 void ep_stats_dropped(ep_stats *s, const char *operation);
 /* One TCP connection accepted (TLS or not). */
 void ep_stats_connection(ep_stats *s);
+/* One TLS connection closed whose handshake resumed an earlier session. */
+void ep_stats_tls_resumed(ep_stats *s);
 
-/* {"uptime_s":..,"requests_total":..,"bytes_in":..,"bytes_out":..,"dropped":..,"connections":..,
+/* {"uptime_s":..,"requests_total":..,"bytes_in":..,"bytes_out":..,"dropped":..,"connections":..,"tls_resumed":..,
  *  "requests":{OP:{"count":n,"by_status":{"200":n,..},"latency_ms":{p50,p90,p99,max}}}}
  * New object owned by the caller. */
 struct json_object *ep_stats_json(ep_stats *s);

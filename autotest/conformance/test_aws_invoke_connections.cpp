@@ -10,7 +10,9 @@
 //     a new connection by itself, and the model would run twice; the resend
 //     is refused instead, the endpoint accepted and ran exactly one
 //     invocation, and the call fails as a lost answer (a network error that may have been
-//     received, so the engine looks for the result before invoking again).
+//     received, so the engine looks for the result before invoking again);
+//   - over HTTPS, a connection that must be new resumes the TLS session of
+//     an earlier one (the endpoint's session tickets, tls_tickets.c).
 #include <gtest/gtest.h>
 #include <json-c/json.h>
 
@@ -144,6 +146,42 @@ TEST_P(InvokeConnections, AReusedConnectionDyingAfterAcceptanceRunsTheModelOnce)
   EXPECT_EQ(1, asd_test::runtime_stat(*srv.ep, "ep", "completed"));
   EXPECT_EQ(0, asd_test::runtime_stat(*srv.ep, "ep", "failed"));
   EXPECT_EQ(1, srv.accepted());
+}
+
+// A connection that must be new resumes the TLS session of an earlier one
+// (the endpoint issues TLS 1.3 session tickets, as AWS does; libcurl keeps
+// the sessions in the transport's share): counted by the endpoint as its
+// connections close.
+TEST(TlsResumption, NewConnectionsResumeTheSessionOfTheFirst) {
+  Server srv(true, {});
+  asd_aws_error err;
+  asd_aws_error_clear(&err);
+  asd_aws_context *ctx = client(*srv.ep, &err);
+  ASSERT_NE(nullptr, ctx) << err.message;
+  const int n = 5;
+  for (int i = 0; i < n; i++) {
+    asd_http_request req = {};
+    req.method = "HEAD";
+    req.service = ASD_AWS_S3;
+    req.path = "/asd-in";
+    req.max_attempts = 1;
+    req.fresh_connection = 1;
+    asd_http_response resp;
+    asd_http_response_init(&resp);
+    EXPECT_EQ(0, asd_aws_send(ctx, &req, &resp, &err)) << err.message;
+    asd_http_response_free(&resp);
+  }
+  EXPECT_EQ((unsigned long)n, client_connections(ctx));
+  asd_aws_context_free(ctx);  // closes them all
+  long long resumed = 0;
+  for (int i = 0; i < 200 && resumed < n - 1; i++) {
+    json_object *j = json_tokener_parse(srv.ep->stats_json().c_str());
+    json_object *v = nullptr;
+    resumed = j && json_object_object_get_ex(j, "tls_resumed", &v) ? json_object_get_int64(v) : -1;
+    if (j) json_object_put(j);
+    if (resumed < n - 1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(n - 1, resumed) << "every connection after the first resumes";
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, InvokeConnections, ::testing::Values(false, true),
