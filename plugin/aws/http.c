@@ -315,10 +315,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
  * At most one send per transfer, for a request that must not run twice
  * (asd_http_attempt.send_once: InvokeEndpointAsync).
  *
- * libcurl resends a request by itself, once per transfer and at most five
- * times in all (Curl_retry_request, CONN_MAX_RETRIES), when the request went
- * out on a *reused* connection and that connection then failed before any
- * byte of an answer came back: a send error while writing the request
+ * libcurl resends a request by itself (Curl_retry_request, up to
+ * CONN_MAX_RETRIES = 5 times per transfer) whenever it went out on a
+ * *reused* connection and that connection then failed before any byte of
+ * an answer came back: a send error while writing the request
  * (MSTATE_DO), or a receive error or end of stream with nothing received
  * (MSTATE_PERFORMING).  It then closes that connection and goes back to
  * MSTATE_CONNECT with the same URL (Curl_follow(FOLLOW_RETRY)), which takes
@@ -332,7 +332,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user) {
  * from the cache) and before a byte of the request is written; the resend
  * is a second pass through MSTATE_DO of the same transfer, so a second call
  * of the callback is that resend, refused here before it reaches the wire
- * (the transfer ends with CURLE_ABORTED_BY_CALLBACK).  The caller reports it
+ * (the transfer ends with CURLE_ABORTED_BY_CALLBACK; the connection libcurl
+ * readied for it carries nothing and is closed).  The caller reports it
  * as a network failure after the request may have been received: ambiguous,
  * not "not sent", so the engine looks for the result before invoking again.
  * (libcurl 7.88's multi.c and CURLOPT_PREREQFUNCTION(3), which also says it
@@ -373,8 +374,8 @@ static void send_once_guard(CURL *h, xfer *x) {
    * the request is on its way.  libcurl checks a cached connection for an
    * arrived close before reusing it, which catches most of them; not
    * reusing one idle for longer than MAX_IDLE_REUSE_S leaves that race to
-   * servers with shorter idle timeouts than any AWS front end uses (60 s
-   * is the load balancers' default). */
+   * servers whose idle timeout is shorter still (AWS's load balancers
+   * default to 60 s). */
   curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)MAX_IDLE_REUSE_S);
 }
 
