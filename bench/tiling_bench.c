@@ -9,7 +9,8 @@
  *
  *   tiling_bench IMAGE TILE OVERLAP THREADS [FORMAT] [CREATION_OPTION...]
  *
- * Prints one line of key=value figures.  Built by bench/tiling.sh and
+ * Prints one line of key=value figures; cpu_ms_per_tile is the process's
+ * user + system CPU from the encoder's creation to the last tile, per tile.  Built by bench/tiling.sh and
  * bench/tiling_blocks.sh.  The read path is the encoder's default unless
  * ASD_READ_MODE=window|blocks is set (GDAL config option, so the
  * environment works); the line ends with the encoder's read counters.
@@ -21,6 +22,7 @@
  * the encoder's own counters, and that is the same for both read paths.
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,16 @@ static void install_io_counter(void) {
   cb->close = io_close;
   VSIInstallPluginHandler("/vsibenchcount/", cb);
   VSIFreeFilesystemPluginCallbacksStruct(cb);
+}
+
+/* User + system CPU of the whole process so far: the encoder's threads
+ * included, the process start-up and the image's opening excluded when
+ * taken as a difference around the encoding. */
+static double process_cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
 }
 
 typedef struct job {
@@ -146,6 +158,7 @@ int main(int argc, char **argv) {
   eo.creation_options = copts;
   eo.max_handles = threads;
   double t0 = asd_time_monotonic();
+  const double cpu0 = process_cpu_seconds();
   job j;
   memset(&j, 0, sizeof(j));
   pthread_mutex_init(&j.lock, NULL);
@@ -156,12 +169,14 @@ int main(int argc, char **argv) {
   for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, worker, &j);
   for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
   double dt = asd_time_monotonic() - t0;
+  const double cpu = process_cpu_seconds() - cpu0;
   asd_encoder_read_stats rs;
   asd_encoder_get_read_stats(j.enc, &rs);
-  printf("tiles=%d encoded=%d skipped=%d failed=%d seconds=%.3f tiles_per_second=%.2f mean_payload_bytes=%.0f"
+  printf("tiles=%d encoded=%d skipped=%d failed=%d seconds=%.3f tiles_per_second=%.2f cpu_ms_per_tile=%.3f mean_payload_bytes=%.0f"
          " read_mode=%s block=%dx%d blocks_read=%lld blocks_reread=%lld block_mb_read=%.1f window_reads=%lld"
          " window_mb_read=%.1f block_cache_peak_mb=%.1f file_mb_read=%.1f file_reads=%lld\n",
          asd_plan_count(plan), j.encoded, j.skipped, j.failed, dt, asd_plan_count(plan) / dt,
+         1000.0 * cpu / asd_plan_count(plan),
          j.encoded ? (double)j.bytes / j.encoded : 0.0, rs.mode == ASD_READ_WINDOW ? "window" : "blocks",
          rs.block_width, rs.block_height, rs.blocks_read, rs.blocks_reread, rs.block_bytes_read / 1048576.0,
          rs.window_reads, rs.window_bytes_read / 1048576.0, rs.cache_peak_bytes / 1048576.0,

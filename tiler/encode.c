@@ -100,7 +100,7 @@ struct asd_encoder {
   /* Georeferencing copied into GTiff / NITF payloads. */
   int has_gt;
   double gt[6];
-  char *srs_wkt;
+  OGRSpatialReferenceH srs; /* the source's SRS, parsed once (NULL: none) */
   char **rpc;              /* RPC metadata domain, or NULL */
   /* Handle pool. */
   pthread_mutex_t lock;
@@ -418,18 +418,12 @@ static int setup_reads(asd_encoder *e, GDALDatasetH ds) {
 
 /* Whether a NITF payload can carry the SRS (the NITF driver writes only
  * WGS 84 geographic and UTM). */
-static int nitf_can_georef(const char *wkt) {
-  if (!wkt || !wkt[0]) return 0;
-  OGRSpatialReferenceH srs = OSRNewSpatialReference(wkt);
-  int ok = 0;
-  if (srs) {
-    int north = 0;
-    const char *datum = OSRGetAttrValue(srs, "DATUM", 0);
-    int wgs84 = datum && (EQUAL(datum, "WGS_1984") || EQUAL(datum, "World Geodetic System 1984"));
-    ok = wgs84 && (OSRIsGeographic(srs) || OSRGetUTMZone(srs, &north) != 0);
-    OSRDestroySpatialReference(srs);
-  }
-  return ok;
+static int nitf_can_georef(OGRSpatialReferenceH srs) {
+  if (!srs) return 0;
+  int north = 0;
+  const char *datum = OSRGetAttrValue(srs, "DATUM", 0);
+  int wgs84 = datum && (EQUAL(datum, "WGS_1984") || EQUAL(datum, "World Geodetic System 1984"));
+  return wgs84 && (OSRIsGeographic(srs) || OSRGetUTMZone(srs, &north) != 0);
 }
 
 /*
@@ -610,14 +604,21 @@ static asd_encoder *encoder_new(const char *dataset_name, GDALDatasetH shared, c
     asd_encoder_free(e);
     return NULL;
   }
+  /* GTiff payloads are made with Create (write_gtiff), which does not see
+   * the bands' colours as CreateCopy from a MEM dataset with R, G, B bands
+   * did: say it, unless the user did. */
+  if (o->format == ASD_FORMAT_GTIFF && e->nbands >= 3 && !CSLFetchNameValue(e->copts, "PHOTOMETRIC"))
+    e->copts = CSLSetNameValue(e->copts, "PHOTOMETRIC", "RGB");
 
   if (o->georeference_payload && (o->format == ASD_FORMAT_GTIFF || o->format == ASD_FORMAT_NITF)) {
     e->has_gt = GDALGetGeoTransform(ds, e->gt) == CE_None;
-    const char *wkt = GDALGetProjectionRef(ds);
-    if (wkt && wkt[0]) e->srs_wkt = CPLStrdup(wkt);
+    /* Parsed once here, not from WKT at every tile: each payload gets a
+     * copy of this object (GDALSetSpatialRef). */
+    OGRSpatialReferenceH srs = GDALGetSpatialRef(ds);
+    if (srs) e->srs = OSRClone(srs);
     char **rpc = GDALGetMetadata(ds, "RPC");
     if (rpc && rpc[0]) e->rpc = CSLDuplicate(rpc);
-    if (o->format == ASD_FORMAT_NITF && e->has_gt && !nitf_can_georef(e->srs_wkt)) {
+    if (o->format == ASD_FORMAT_NITF && e->has_gt && !nitf_can_georef(e->srs)) {
       CPLDebug("ASD", "encoder: NITF payloads cannot carry this SRS; tiles are sent without a geotransform");
       e->has_gt = 0;
     }
@@ -636,7 +637,7 @@ void asd_encoder_free(asd_encoder *e) {
   CSLDestroy(e->opt.open_options);
   CSLDestroy(e->copts);
   CSLDestroy(e->rpc);
-  CPLFree(e->srs_wkt);
+  if (e->srs) OSRRelease(e->srs);
   CPLFree(e->compress);
   CPLFree(e->name);
   CPLFree(e);
@@ -736,6 +737,155 @@ void asd_encoder_get_read_stats(asd_encoder *e, asd_encoder_read_stats *s) {
   pthread_mutex_unlock(&e->lock);
 }
 
+/* The tile's Byte image, band-sequential, padded to W x H: px's own
+ * buffer when it already is exactly that (*is_px = 1), else a new one.
+ * NULL when out of memory. */
+static unsigned char *byte_image(const asd_encoder *e, const asd_tile *t, const asd_window_pixels *px, int W, int H,
+                                 int *is_px) {
+  const size_t plane = (size_t)W * (size_t)H;
+  *is_px = 0;
+  if (px->dt == GDT_Byte && W == t->w && H == t->h && !px->valid) {
+    *is_px = 1; /* fast path: already what the driver needs */
+    return px->values;
+  }
+  unsigned char *img = VSI_CALLOC_VERBOSE(plane, (size_t)e->nbands);
+  if (!img) return NULL;
+  for (int b = 0; b < e->nbands; b++) {
+    for (int y = 0; y < t->h; y++) {
+      unsigned char *dst = img + (size_t)b * plane + (size_t)y * W;
+      const size_t src_off = (size_t)b * px->npix + (size_t)y * t->w;
+      const unsigned char *valid = px->valid ? px->valid + src_off : NULL;
+      if (px->dt == GDT_Byte) {
+        memcpy(dst, (const unsigned char *)px->values + src_off, (size_t)t->w);
+        if (valid)
+          for (int x = 0; x < t->w; x++)
+            if (!valid[x]) dst[x] = 0;
+      } else {
+        const double *src = (const double *)px->values + src_off;
+        for (int x = 0; x < t->w; x++)
+          dst[x] = (valid && !valid[x]) ? 0 : to_byte(src[x], e->offset[b], e->scale[b]);
+      }
+    }
+  }
+  return img;
+}
+
+/* The source's geotransform shifted to the tile's origin. */
+static void tile_geotransform(const asd_encoder *e, const asd_tile *t, double gt[6]) {
+  memcpy(gt, e->gt, 6 * sizeof(double));
+  gt[0] = e->gt[0] + t->x * e->gt[1] + t->y * e->gt[2];
+  gt[3] = e->gt[3] + t->x * e->gt[4] + t->y * e->gt[5];
+}
+
+/* Sets the tile's georeferencing (geotransform + SRS, shifted RPCs) on ds.
+ * Returns 0, or -1 when the dataset refused it. */
+static int set_tile_georef(const asd_encoder *e, const asd_tile *t, GDALDatasetH ds) {
+  int ok = 1;
+  if (e->has_gt) {
+    double gt[6];
+    tile_geotransform(e, t, gt);
+    ok = GDALSetGeoTransform(ds, gt) == CE_None;
+    if (ok && e->srs) ok = GDALSetSpatialRef(ds, e->srs) == CE_None;
+  }
+  if (ok && e->rpc) {
+    char **rpc = shifted_rpc(e->rpc, t->x, t->y);
+    ok = GDALSetMetadata(ds, rpc, "RPC") == CE_None;
+    CSLDestroy(rpc);
+  }
+  return ok ? 0 : -1;
+}
+
+/*
+ * GTiff: Create, georeference, write the pixels, close.  CreateCopy from a
+ * MEM dataset would give the same file but costs more than twice as much
+ * CPU per tile (bench/RESULTS.md): it closes and reopens the new file, and
+ * its CloneInfo asks the reopened file for its SRS, which rebuilds it from
+ * the GeoKeys just written (proj.db lookups, WKT parsing and export) only
+ * to find it already there.  The creation options carry what CreateCopy
+ * would have derived from the MEM bands (PHOTOMETRIC=RGB, see
+ * encoder_new), so the bytes are the same.
+ */
+static GDALDatasetH write_gtiff(asd_encoder *e, const asd_tile *t, const char *name, unsigned char *img, int W,
+                                int H) {
+  GDALDatasetH ds = GDALCreate(e->driver, name, W, H, e->nbands, GDT_Byte, e->copts);
+  if (!ds) return NULL;
+  const GSpacing plane = (GSpacing)W * H;
+  if (set_tile_georef(e, t, ds) != 0 ||
+      GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, W, H, img, W, H, GDT_Byte, e->nbands, NULL, 1, W, plane, NULL) !=
+          CE_None) {
+    GDALClose(ds);
+    return NULL;
+  }
+  return ds;
+}
+
+/* Every other format: the pixels wrapped in a MEM dataset without a copy
+ * (DATAPOINTER bands), CreateCopy'd by the driver (PNG, JPEG and WEBP
+ * drivers have no Create). */
+static GDALDatasetH write_copy(asd_encoder *e, const asd_tile *t, const char *name, unsigned char *img, int W,
+                               int H) {
+  const size_t plane = (size_t)W * (size_t)H;
+  GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", W, H, 0, GDT_Byte, NULL);
+  if (!mem) return NULL;
+  int ok = 1;
+  for (int b = 0; b < e->nbands && ok; b++) {
+    char ptr[64];
+    char *opts[2] = {ptr, NULL};
+    snprintf(ptr, sizeof(ptr), "DATAPOINTER=%p", (void *)(img + (size_t)b * plane));
+    ok = GDALAddBand(mem, GDT_Byte, opts) == CE_None;
+  }
+  if (ok && e->nbands >= 3) {
+    GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 1), GCI_RedBand);
+    GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 2), GCI_GreenBand);
+    GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 3), GCI_BlueBand);
+  }
+  if (ok) ok = set_tile_georef(e, t, mem) == 0;
+  GDALDatasetH ds = ok ? GDALCreateCopy(e->driver, name, mem, FALSE, e->copts, NULL, NULL) : NULL;
+  GDALClose(mem);
+  return ds;
+}
+
+/* Encodes the W x H image into a /vsimem/ file and takes its buffer over.
+ * Returns ASD_ENCODE_OK or ASD_ENCODE_ERROR after CPLError. */
+static asd_encode_status encode_image(asd_encoder *e, const asd_tile *t, unsigned char *img, int W, int H,
+                                      asd_payload *out) {
+  char name[128];
+  pthread_mutex_lock(&e->lock);
+  unsigned long long serial = ++e->serial;
+  pthread_mutex_unlock(&e->lock);
+  snprintf(name, sizeof(name), "/vsimem/asd_encode_%p_%llu.%s", (void *)e, serial, format_ext(e->opt.format));
+  /* PAM would add a .aux.xml sidecar for metadata the format lacks. */
+  const char *pam = CPLGetThreadLocalConfigOption("GDAL_PAM_ENABLED", NULL);
+  char *pam_saved = pam ? CPLStrdup(pam) : NULL;
+  CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
+  CPLErrorReset();
+  GDALDatasetH ds = e->opt.format == ASD_FORMAT_GTIFF ? write_gtiff(e, t, name, img, W, H)
+                                                       : write_copy(e, t, name, img, W, H);
+  int close_ok = 1;
+  if (ds) {
+    GDALClose(ds);
+    close_ok = CPLGetLastErrorType() != CE_Failure;
+  }
+  CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", pam_saved);
+  CPLFree(pam_saved);
+  vsi_l_offset len = 0;
+  GByte *buf = ds ? VSIGetMemFileBuffer(name, &len, TRUE) : NULL;
+  asd_encode_status status = ASD_ENCODE_ERROR;
+  if (buf && close_ok && len > 0) {
+    out->data = buf;
+    out->len = (size_t)len;
+    out->content_type = asd_encode_content_type(e->opt.format);
+    status = ASD_ENCODE_OK;
+  } else {
+    VSIFree(buf);
+    CPLError(CE_Failure, CPLE_AppDefined, "asd_encoder: %s encoding of tile %d failed",
+             asd_encode_format_name(e->opt.format), t->index);
+  }
+  VSIUnlink(name); /* in case the driver failed half-way */
+  VSIUnlink(CPLSPrintf("%s.aux.xml", name));
+  return status;
+}
+
 asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payload *out) {
   memset(out, 0, sizeof(*out));
   if (!e || !t || t->w <= 0 || t->h <= 0) {
@@ -759,106 +909,12 @@ asd_encode_status asd_encoder_encode(asd_encoder *e, const asd_tile *t, asd_payl
       return ASD_ENCODE_SKIPPED;
     }
   }
-
   /* The Byte image, padded to the requested size. */
   const int W = e->opt.pad_to_width > t->w ? e->opt.pad_to_width : t->w;
   const int H = e->opt.pad_to_height > t->h ? e->opt.pad_to_height : t->h;
-  const size_t plane = (size_t)W * (size_t)H;
-  unsigned char *img;
   int img_is_px = 0;
-  if (px.dt == GDT_Byte && W == t->w && H == t->h && !px.valid) {
-    img = px.values; /* fast path: already what the driver needs */
-    img_is_px = 1;
-  } else {
-    img = VSI_CALLOC_VERBOSE(plane, (size_t)e->nbands);
-    if (!img) {
-      asd_window_pixels_free(&px);
-      return ASD_ENCODE_ERROR;
-    }
-    for (int b = 0; b < e->nbands; b++) {
-      for (int y = 0; y < t->h; y++) {
-        unsigned char *dst = img + (size_t)b * plane + (size_t)y * W;
-        const size_t src_off = (size_t)b * px.npix + (size_t)y * t->w;
-        const unsigned char *valid = px.valid ? px.valid + src_off : NULL;
-        if (px.dt == GDT_Byte) {
-          memcpy(dst, (const unsigned char *)px.values + src_off, (size_t)t->w);
-          if (valid)
-            for (int x = 0; x < t->w; x++)
-              if (!valid[x]) dst[x] = 0;
-        } else {
-          const double *src = (const double *)px.values + src_off;
-          for (int x = 0; x < t->w; x++)
-            dst[x] = (valid && !valid[x]) ? 0 : to_byte(src[x], e->offset[b], e->scale[b]);
-        }
-      }
-    }
-  }
-
-  /* Wrap the pixels in a MEM dataset without copying them. */
-  asd_encode_status status = ASD_ENCODE_ERROR;
-  GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", W, H, 0, GDT_Byte, NULL);
-  if (mem) {
-    int ok = 1;
-    for (int b = 0; b < e->nbands && ok; b++) {
-      char ptr[64];
-      char *opts[2] = {ptr, NULL};
-      snprintf(ptr, sizeof(ptr), "DATAPOINTER=%p", (void *)(img + (size_t)b * plane));
-      ok = GDALAddBand(mem, GDT_Byte, opts) == CE_None;
-    }
-    if (ok && e->nbands >= 3) {
-      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 1), GCI_RedBand);
-      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 2), GCI_GreenBand);
-      GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 3), GCI_BlueBand);
-    }
-    if (ok && e->has_gt) {
-      double gt[6];
-      memcpy(gt, e->gt, sizeof(gt));
-      gt[0] = e->gt[0] + t->x * e->gt[1] + t->y * e->gt[2];
-      gt[3] = e->gt[3] + t->x * e->gt[4] + t->y * e->gt[5];
-      GDALSetGeoTransform(mem, gt);
-      if (e->srs_wkt) GDALSetProjection(mem, e->srs_wkt);
-    }
-    if (ok && e->rpc) {
-      char **rpc = shifted_rpc(e->rpc, t->x, t->y);
-      GDALSetMetadata(mem, rpc, "RPC");
-      CSLDestroy(rpc);
-    }
-    if (ok) {
-      char name[128];
-      pthread_mutex_lock(&e->lock);
-      unsigned long long serial = ++e->serial;
-      pthread_mutex_unlock(&e->lock);
-      snprintf(name, sizeof(name), "/vsimem/asd_encode_%p_%llu.%s", (void *)e, serial, format_ext(e->opt.format));
-      /* PAM would add a .aux.xml sidecar for metadata the format lacks. */
-      const char *pam = CPLGetThreadLocalConfigOption("GDAL_PAM_ENABLED", NULL);
-      char *pam_saved = pam ? CPLStrdup(pam) : NULL;
-      CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
-      CPLErrorReset();
-      GDALDatasetH outds = GDALCreateCopy(e->driver, name, mem, FALSE, e->copts, NULL, NULL);
-      int close_ok = 1;
-      if (outds) {
-        GDALClose(outds);
-        close_ok = CPLGetLastErrorType() != CE_Failure;
-      }
-      CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", pam_saved);
-      CPLFree(pam_saved);
-      vsi_l_offset len = 0;
-      GByte *buf = outds ? VSIGetMemFileBuffer(name, &len, TRUE) : NULL;
-      if (buf && close_ok && len > 0) {
-        out->data = buf;
-        out->len = (size_t)len;
-        out->content_type = asd_encode_content_type(e->opt.format);
-        status = ASD_ENCODE_OK;
-      } else {
-        VSIFree(buf);
-        CPLError(CE_Failure, CPLE_AppDefined, "asd_encoder: %s encoding of tile %d failed",
-                 asd_encode_format_name(e->opt.format), t->index);
-      }
-      VSIUnlink(name); /* in case the driver failed half-way */
-      VSIUnlink(CPLSPrintf("%s.aux.xml", name));
-    }
-    GDALClose(mem);
-  }
+  unsigned char *img = byte_image(e, t, &px, W, H, &img_is_px);
+  asd_encode_status status = img ? encode_image(e, t, img, W, H, out) : ASD_ENCODE_ERROR;
   if (!img_is_px) VSIFree(img);
   asd_window_pixels_free(&px);
   return status;
