@@ -854,10 +854,16 @@ static asd_encode_status encode_image(asd_encoder *e, const asd_tile *t, unsigne
   unsigned long long serial = ++e->serial;
   pthread_mutex_unlock(&e->lock);
   snprintf(name, sizeof(name), "/vsimem/asd_encode_%p_%llu.%s", (void *)e, serial, format_ext(e->opt.format));
-  /* PAM would add a .aux.xml sidecar for metadata the format lacks. */
-  const char *pam = CPLGetThreadLocalConfigOption("GDAL_PAM_ENABLED", NULL);
-  char *pam_saved = pam ? CPLStrdup(pam) : NULL;
-  CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
+  /* PAM would add a .aux.xml sidecar for metadata the format lacks.  The
+   * creation options were checked once (apply_creation_options): GDAL
+   * would otherwise parse the driver's option list again at every tile. */
+  char *saved[2];
+  static const char *const keys[2] = {"GDAL_PAM_ENABLED", "GDAL_VALIDATE_CREATION_OPTIONS"};
+  for (int k = 0; k < 2; k++) {
+    const char *v = CPLGetThreadLocalConfigOption(keys[k], NULL);
+    saved[k] = v ? CPLStrdup(v) : NULL;
+    CPLSetThreadLocalConfigOption(keys[k], "NO");
+  }
   CPLErrorReset();
   GDALDatasetH ds = e->opt.format == ASD_FORMAT_GTIFF ? write_gtiff(e, t, name, img, W, H)
                                                        : write_copy(e, t, name, img, W, H);
@@ -866,8 +872,10 @@ static asd_encode_status encode_image(asd_encoder *e, const asd_tile *t, unsigne
     GDALClose(ds);
     close_ok = CPLGetLastErrorType() != CE_Failure;
   }
-  CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", pam_saved);
-  CPLFree(pam_saved);
+  for (int k = 0; k < 2; k++) {
+    CPLSetThreadLocalConfigOption(keys[k], saved[k]);
+    CPLFree(saved[k]);
+  }
   vsi_l_offset len = 0;
   GByte *buf = ds ? VSIGetMemFileBuffer(name, &len, TRUE) : NULL;
   asd_encode_status status = ASD_ENCODE_ERROR;
