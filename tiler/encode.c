@@ -43,15 +43,24 @@
  * source) and explains the rule.  asd_encoder_scaling_info keeps what was
  * decided so that the run can say it.
  *
- * Encoding.  The Byte pixels are wrapped, without a copy, in a MEM dataset
- * (DATAPOINTER bands), CreateCopy'd by the target driver into a /vsimem/
- * file with a unique name, and the encoder takes that file's buffer over
- * with VSIGetMemFileBuffer(..., bUnlinkAndSeize=TRUE): the payload is the
- * driver's own output buffer, never copied and never on disk.  PAM is
- * disabled for the thread during the copy so no .aux.xml appears in
- * /vsimem/.  GeoTIFF and NITF payloads carry the tile's own georeferencing
- * (the geotransform shifted to the tile, or the RPCs with their offsets
- * shifted) so that a model that wants it can use it.
+ * Encoding.  The driver writes a /vsimem/ file with a unique name, and the
+ * encoder takes that file's buffer over with VSIGetMemFileBuffer(...,
+ * bUnlinkAndSeize=TRUE): the payload is the driver's own output buffer,
+ * never copied and never on disk.  GTiff payloads are made with Create,
+ * the tile's georeferencing, one RasterIO of the Byte pixels and Close
+ * (write_gtiff); every other format from the pixels wrapped without a copy
+ * in a MEM dataset (DATAPOINTER bands) by CreateCopy, the only way the
+ * PNG, JPEG and WEBP drivers write.  For GTiff, CreateCopy cost twice the
+ * CPU of the rest of the tile's encoding: it reopens the new file and its
+ * CloneInfo asks it for its SRS, rebuilt from the GeoKeys just written
+ * (proj.db lookups, WKT export and parsing), only to find it set; the
+ * bytes are the same either way (autotest/unit/test_encode_georef.cpp).
+ * The source's SRS is parsed once per encoder, not from its WKT per tile.
+ * PAM is disabled for the thread during the write so no .aux.xml appears
+ * in /vsimem/, and so is GDAL's check of the creation options, done once
+ * when the encoder is made.  GeoTIFF and NITF payloads carry the tile's
+ * own georeferencing (the geotransform shifted to the tile, or the RPCs
+ * with their offsets shifted) so that a model that wants it can use it.
  *
  * Memory.  Per call: the window's pixels (w*h*bands values), the Byte
  * image, and the encoded payload; all freed when the call returns (the
@@ -598,7 +607,14 @@ static asd_encoder *encoder_new(const char *dataset_name, GDALDatasetH shared, c
       if (e->compress && (EQUAL(e->compress, "C3") || EQUAL(e->compress, "M3")))
         e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality));
       break;
-    case ASD_FORMAT_WEBP: e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality)); break;
+    case ASD_FORMAT_WEBP:
+      e->copts = CSLSetNameValue(e->copts, "QUALITY", CPLSPrintf("%d", o->jpeg_quality));
+      /* libwebp's fastest effort, not its default 4: the same PSNR at the
+       * same quality for 2-3x less CPU (18x lossless) and 11 % more bytes
+       * on a textured scene (bench/RESULTS.md, session 6); -tco METHOD=4
+       * is the choice on an uplink slower than the encoders. */
+      e->copts = CSLSetNameValue(e->copts, "METHOD", "0");
+      break;
   }
   if (apply_creation_options(e, o->creation_options) != 0) {
     asd_encoder_free(e);

@@ -95,6 +95,11 @@ TEST(EncodeTco, WebpIsATileFormat) {
   size_t lossless = encoded_size(src, ASD_FORMAT_WEBP, {"LOSSLESS=YES"});
   EXPECT_GT(lossless, lossy);
   EXPECT_LT(lossless, 256u * 256 * 3);
+  // libwebp's fastest effort is the default (METHOD=0, session 6), and a
+  // -tco METHOD overrides it: METHOD=4 makes other (smaller) bytes.
+  EXPECT_EQ(lossy, encoded_size(src, ASD_FORMAT_WEBP, {"METHOD=0"}));
+  EXPECT_NE(lossy, encoded_size(src, ASD_FORMAT_WEBP, {"METHOD=4"}));
+  EXPECT_EQ(lossless, encoded_size(src, ASD_FORMAT_WEBP, {"LOSSLESS=YES", "METHOD=0"}));
   // One band cannot be a WEBP tile: a clear error, not a failure per tile.
   std::string gray = make_image("/vsimem/tco_gray.tif", 1);
   std::string why;

@@ -40,10 +40,11 @@
  * byte for byte either way; asd_encoder_get_read_stats counts what was
  * read from the source.
  *
- * Encoding goes through /vsimem/: the tile is a MEM dataset, CreateCopy
- * writes the chosen format into a /vsimem/ file, and the encoder takes over
- * that file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp
- * files and no copy.  Memory in use is therefore the tiles in flight (one
+ * Encoding goes through /vsimem/: the driver writes the chosen format into
+ * a /vsimem/ file (GTiff with Create + RasterIO, the others by CreateCopy
+ * from a MEM dataset over the pixels), and the encoder takes over that
+ * file's buffer (VSIGetMemFileBuffer with bUnlinkAndSeize): no temp files
+ * and no copy.  Memory in use is therefore the tiles in flight (one
  * read buffer + one encoded payload each) plus GDAL's block cache, never
  * the image size.  GDAL's block cache (GDAL_CACHEMAX, a process-wide
  * setting) is left as the process has it.
