@@ -39,8 +39,10 @@ void asd_latency_free(asd_latency *l);
 /*
  * A job of this run produced its result (output or failure object): it was
  * not there at age lo (its last unsuccessful poll; 0 if there was none) and
- * was there at age hi.  Returns 1 when this was the first result observed
- * (the caller should reschedule the jobs it parked, see below), else 0.
+ * was there at age hi.  Returns 1 when the caller should reschedule the
+ * jobs waiting for a poll (see below): this was the first result observed,
+ * or the one that makes the queue estimate (Little's law, for the jobs
+ * invoked before the first result) usable; else 0.
  */
 int asd_latency_observe(asd_latency *l, double t_invoked, double lo, double hi);
 
