@@ -11,6 +11,8 @@
  *
  * A run over several images adds "images", one object per image with its
  * figures (the summary's image_list); "source" is then the first image.
+ * A shard (-shard K/N) writes its features unmerged, so its figures say
+ * "written_unmerged" where a whole run's say "kept" (after merging).
  * Sources are written by their label: no query string, so a presigned
  * URL's signature never reaches the file.
  *
@@ -36,14 +38,20 @@ static void append_json_string(asd_buf *b, const char *key, const char *value) {
   json_object_put(js);
 }
 
+/* What the features written to the output are: kept after merging, or (a
+ * shard) written unmerged. */
+static const char *features_label(const asd_detect_summary *s) { return s->shard_n ? "written_unmerged" : "kept"; }
+
 static void append_figures(asd_buf *b, const asd_detect_summary *s) {
   asd_buf_appendf(b,
                   "  \"tiles\": {\"planned\": %d, \"skipped\": %d, \"resumed\": %d, \"succeeded\": %d, "
                   "\"failed\": %d, \"not_run\": %d},\n",
                   s->tiles_planned, s->tiles_skipped, s->tiles_resumed, s->tiles_succeeded, s->tiles_failed,
                   s->tiles_not_run);
-  asd_buf_appendf(b, "  \"features\": {\"received\": %lld, \"kept\": %lld},\n", s->features_received,
-                  s->features_kept);
+  /* A shard writes what it received without merging (-merge-shards does):
+   * "kept" would claim a merge that did not happen. */
+  asd_buf_appendf(b, "  \"features\": {\"received\": %lld, \"%s\": %lld},\n", s->features_received,
+                  features_label(s), s->features_kept);
   asd_buf_appendf(b, "  \"elapsed_seconds\": %.3f,\n  \"tiles_per_second\": %.3f,\n", s->elapsed_seconds,
                   s->tiles_per_second);
   asd_buf_appendf(b, "  \"calls\": {\"s3\": %lld, \"endpoint\": %lld, \"polls\": %lld, \"retries\": %lld},\n",
@@ -121,7 +129,7 @@ static void append_images(asd_buf *b, const asd_detect_summary *s) {
     json_object_object_add(t, "failed", json_object_new_int(im->tiles_failed));
     json_object_object_add(t, "not_run", json_object_new_int(im->tiles_not_run));
     json_object_object_add(o, "tiles", t);
-    json_object_object_add(o, "features_kept", json_object_new_int64(im->features_kept));
+    json_object_object_add(o, CPLSPrintf("features_%s", features_label(s)), json_object_new_int64(im->features_kept));
     json_object_array_add(a, o);
   }
   asd_buf_appendf(b, "  \"images\": %s,\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));

@@ -220,7 +220,7 @@ char *asd_detect_summary_format(const asd_detect_summary *s) {
                       im->tiles_planned, im->tiles_succeeded, im->tiles_failed);
       if (im->tiles_skipped) asd_buf_appendf(&b, ", %d skipped", im->tiles_skipped);
       if (im->tiles_not_run) asd_buf_appendf(&b, ", %d not run", im->tiles_not_run);
-      asd_buf_appendf(&b, "; %lld detections\n", im->features_kept);
+      asd_buf_appendf(&b, "; %lld detections%s\n", im->features_kept, s->shard_n ? " (unmerged)" : "");
     }
     if (s->tiles_location[0]) asd_buf_appendf(&b, "Tile status: %s\n", s->tiles_location);
     if (s->interrupted)

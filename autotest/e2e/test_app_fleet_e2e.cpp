@@ -394,11 +394,31 @@ TEST_F(Fleet, ShortListSplitsByTilesAndIdleShardsMerge) {
   for (int k = 0; k < 5; k++) {
     SCOPED_TRACE("shard " + std::to_string(k));
     shards.push_back(dir.path() + "/s" + std::to_string(k) + ".gpkg");
-    std::vector<std::string> a = app_args(scenes[0], shards.back(),
-                                          with(tiling, {"-shard", std::to_string(k) + "/5", scenes[1]}));
+    const std::string metrics = shards.back() + ".json";
+    std::vector<std::string> a = app_args(
+        scenes[0], shards.back(), with(tiling, {"-shard", std::to_string(k) + "/5", "-metrics", metrics, scenes[1]}));
     a.erase(std::find(a.begin(), a.end(), "-q"));  // the summary is checked
     r = asd_e2e::run_app(a, dir.path());
     ASSERT_EQ(0, r.status) << r.err;
+    // The metrics say "written unmerged" too, never "kept" (gaps, session 6).
+    const long long written = (long long)read_dets(shards.back()).size();
+    json_object *m = json_object_from_file(metrics.c_str()), *v = nullptr;
+    ASSERT_NE(nullptr, m) << metrics;
+    json_object *features = json_object_object_get(m, "features");
+    EXPECT_FALSE(json_object_object_get_ex(features, "kept", &v)) << json_object_to_json_string(features);
+    ASSERT_TRUE(json_object_object_get_ex(features, "written_unmerged", &v)) << json_object_to_json_string(features);
+    EXPECT_EQ(written, json_object_get_int64(v));
+    long long per_image = 0;
+    json_object *images = json_object_object_get(m, "images");
+    for (size_t i = 0; i < json_object_array_length(images); i++) {
+      json_object *im = json_object_array_get_idx(images, i);
+      EXPECT_FALSE(json_object_object_get_ex(im, "features_kept", &v));
+      if (json_object_object_get_ex(im, "features_written_unmerged", &v)) per_image += json_object_get_int64(v);
+    }
+    if (images) {
+      EXPECT_EQ(written, per_image);
+    }
+    json_object_put(m);
     if (r.err.find("nothing to do") != std::string::npos) {
       idle++;
       EXPECT_EQ(1, asd_e2e::count_lines(r.err)) << r.err;
@@ -412,9 +432,16 @@ TEST_F(Fleet, ShortListSplitsByTilesAndIdleShardsMerge) {
   const std::string merged = dir.path() + "/merged.gpkg";
   std::vector<std::string> margs = with({"-merge-shards"}, shards);
   margs.push_back(merged);
+  const std::string merged_metrics = dir.path() + "/merged.json";
+  margs.insert(margs.begin(), {"-metrics", merged_metrics});
   r = asd_e2e::run_app(margs, dir.path());
   ASSERT_EQ(0, r.status) << r.err;
   EXPECT_NE(std::string::npos, r.out.find("kept after merging")) << r.out;
+  json_object *mm = json_object_from_file(merged_metrics.c_str()), *kept = nullptr;
+  ASSERT_NE(nullptr, mm);
+  EXPECT_TRUE(json_object_object_get_ex(json_object_object_get(mm, "features"), "kept", &kept));
+  EXPECT_EQ((long long)read_dets(merged).size(), json_object_get_int64(kept));
+  json_object_put(mm);
   EXPECT_EQ("", same_detections(baseline, read_dets(merged)));
   EXPECT_EQ(tile_statuses(one), tile_statuses(merged));
 }
