@@ -11,17 +11,22 @@
 // written back to the cache, as botocore does.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <json-c/json.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <ctime>
+#include <memory>
 #include <string>
 
 #include "asd_aws_env.h"
 #include "asd_local_endpoint.h"
+#include "asd_raw_http.h"
 #include "aws/aws_internal.h"
 #include "e2e_helpers.h"
 
+using asd_e2e::AppProcess;
 using asd_e2e::RunResult;
 using asd_e2e::TempDir;
 using asd_e2e::app_args;
@@ -187,6 +192,129 @@ TEST_F(E2eSso, ExpiredLoginIsRefreshedThroughSsoOidc) {
   EXPECT_EQ(1, r.status);
   EXPECT_NE(std::string::npos, r.err.find("expired at")) << r.err;
   EXPECT_EQ(2, stat_of(ep, "sso", "create_token_calls"));
+}
+
+// Two processes refreshing one login (gaps, session 6).  The endpoint, as
+// the service, spends a refresh token when it is used, so refreshes of one
+// login must be serialised: a process that finds another one refreshing
+// waits for it (the lock file next to the cache), reads the cache again and
+// uses the login saved there, presenting no spent token.
+class E2eSsoConcurrent : public E2eSso {
+ protected:
+  void SetUp() override {
+    ep_.reset(new asd_test::LocalEndpoint(vector_concat(
+        endpoint_args(), {"-sso-token", kToken, "-sso-oidc", "e2e-client:e2e-client-secret:e2e-refresh-1"})));
+    setenv("AWS_ENDPOINT_URL", ep_->url().c_str(), 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    setenv("AWS_PROFILE", "analyst", 1);
+    for (const char *d : {"/.aws", "/.aws/sso", "/.aws/sso/cache"}) mkdir((env_.dir() + d).c_str(), 0700);
+    env_.write(".aws/config",
+               "[profile analyst]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Detector\n"
+               "region = us-east-1\n\n[sso-session corp]\nsso_start_url = https://d-1234567890.awsapps.com/start\n"
+               "sso_region = eu-west-1\n");
+    char name[46];
+    asd_aws_sso_cache_name("corp", name);
+    rel_ = std::string(".aws/sso/cache/") + name;
+    cache_ = env_.dir() + "/" + rel_;
+  }
+  void write_login(const std::string &access, const std::string &expires, const std::string &refresh) {
+    env_.write(rel_, "{\"startUrl\": \"https://d-1234567890.awsapps.com/start\", \"region\": \"eu-west-1\", "
+                     "\"accessToken\": \"" + access + "\", \"expiresAt\": \"" + expires + "\", "
+                     "\"refreshToken\": \"" + refresh + "\", \"clientId\": \"e2e-client\", "
+                     "\"clientSecret\": \"e2e-client-secret\", \"registrationExpiresAt\": \"" +
+                     iso_in(30 * 86400) + "\"}");
+    chmod(cache_.c_str(), 0600);
+  }
+  std::string cached(const char *member) {
+    json_object *o = json_object_from_file(cache_.c_str()), *v = nullptr;
+    std::string s = o && json_object_object_get_ex(o, member, &v) ? json_object_get_string(v) : "";
+    json_object_put(o);
+    return s;
+  }
+  std::vector<std::string> dry_run(const std::string &dir, int k) {
+    return app_args(sample("scene_utm.tif"), dir + "/r" + std::to_string(k) + ".gpkg",
+                    {"-dry-run", "-tile-size", "1024", "-overlap", "128"});
+  }
+  asd_test::AwsEnvSandbox env_;
+  std::unique_ptr<asd_test::LocalEndpoint> ep_;
+  std::string rel_, cache_;
+};
+
+// Whether process pid has path open (it has opened the lock file and waits
+// for the lock the test holds).
+bool has_open(pid_t pid, const std::string &path) {
+  const std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+  DIR *d = opendir(fds.c_str());
+  bool found = false;
+  for (struct dirent *e = d ? readdir(d) : nullptr; e && !found; e = readdir(d)) {
+    char target[4096];
+    ssize_t n = readlink((fds + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    found = n > 0 && std::string(target, (size_t)n) == path;
+  }
+  if (d) closedir(d);
+  return found;
+}
+
+// Deterministic: the test is the other process.  It holds the lock, starts a
+// run with an expired login, waits until the run is waiting for the lock,
+// refreshes the login itself (CreateToken, spending e2e-refresh-1) and saves
+// it, then lets go.  The run must use the saved login: without the lock it
+// would have refreshed at once and the test's own refresh would be refused.
+TEST_F(E2eSsoConcurrent, ARunWaitsForAnotherProcesssRefreshAndUsesItsLogin) {
+  write_login("expired-access-token-77", iso_in(-120), "e2e-refresh-1");
+  const std::string lock_path = cache_ + ".lock";
+  // Not inherited by the run (its open descriptors are what the test looks at).
+  int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(0, flock(lock, LOCK_EX));
+  TempDir dir;
+  AppProcess run(dry_run(dir.path(), 0), dir.path());
+  bool waiting = false;
+  for (int i = 0; i < 3000 && !waiting; i++) {
+    waiting = has_open(run.pid(), lock_path);
+    if (!waiting && waitpid(run.pid(), nullptr, WNOHANG) != 0) break;  // it ended without waiting
+    if (!waiting) usleep(10000);
+  }
+  ASSERT_TRUE(waiting) << "the run did not wait for the refresh lock";
+  const std::string body = "{\"clientId\":\"e2e-client\",\"clientSecret\":\"e2e-client-secret\","
+                           "\"grantType\":\"refresh_token\",\"refreshToken\":\"e2e-refresh-1\"}";
+  asd_test::RawReply rep = asd_test::raw_exchange(
+      ep_->port(), "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  ASSERT_EQ(200, rep.status) << rep.head << rep.body;
+  json_object *o = json_tokener_parse(rep.body.c_str()), *v = nullptr;
+  ASSERT_NE(nullptr, o);
+  const std::string access = json_object_object_get_ex(o, "accessToken", &v) ? json_object_get_string(v) : "";
+  const std::string refresh = json_object_object_get_ex(o, "refreshToken", &v) ? json_object_get_string(v) : "";
+  json_object_put(o);
+  write_login(access, iso_in(3600), refresh);
+  close(lock);  // lets the run go on
+  RunResult r = run.wait();
+  EXPECT_EQ(0, r.status) << r.err;
+  EXPECT_EQ(1, stat_of(*ep_, "sso", "create_token_calls")) << "the run refreshed the login again";
+  EXPECT_EQ(0, stat_of(*ep_, "sso", "invalid_grants"));
+  EXPECT_EQ(1, stat_of(*ep_, "sso", "credentials_issued"));
+  EXPECT_EQ(refresh, cached("refreshToken"));
+}
+
+// Four runs started together on one expired login: one refresh, every run
+// gets credentials, nobody is told to log in again.
+TEST_F(E2eSsoConcurrent, RunsStartedTogetherRefreshOnce) {
+  write_login("expired-access-token-77", iso_in(-120), "e2e-refresh-1");
+  TempDir dir;
+  std::vector<std::unique_ptr<AppProcess>> runs;
+  for (int k = 0; k < 4; k++) runs.emplace_back(new AppProcess(dry_run(dir.path(), k), dir.path()));
+  for (auto &p : runs) {
+    RunResult r = p->wait();
+    EXPECT_EQ(0, r.status) << r.err;
+  }
+  EXPECT_EQ(1, stat_of(*ep_, "sso", "tokens_refreshed"));
+  EXPECT_EQ(0, stat_of(*ep_, "sso", "invalid_grants"));
+  EXPECT_EQ(4, stat_of(*ep_, "sso", "credentials_issued"));
+  EXPECT_NE("e2e-refresh-1", cached("refreshToken"));
+  struct stat st;
+  ASSERT_EQ(0, stat(cache_.c_str(), &st));
+  EXPECT_EQ(0600u, st.st_mode & 0777);
 }
 
 }  // namespace

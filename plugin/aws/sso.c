@@ -36,7 +36,10 @@
  * refresh_token grant gives a new access token and usually a new refresh
  * token (the old one is spent), and the cache file is rewritten, mode 0600,
  * through a temporary file renamed over it, so that the AWS CLI and the
- * next run use them.  A failed refresh while the old token is still valid
+ * next run use them.  Refreshes of one login are serialised across
+ * processes by a lock file next to it (refresh_lock): the refresh token is
+ * spent by the first refresh, so a second process must take the login the
+ * first one saved rather than present the spent token.  A failed refresh while the old token is still valid
  * is ignored, as botocore ignores it; otherwise a missing, unreadable,
  * expired, unrefreshable or rejected login gives one line telling the user
  * to run 'aws sso login --profile NAME', which fixes each of those cases.
@@ -49,7 +52,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <cpl_conv.h>
@@ -354,33 +359,108 @@ static int cache_save(const sso_cache *c, char *why, size_t why_len) {
   return rc;
 }
 
+/* How long a refresh waits for another process's refresh of the same login:
+ * longer than one CreateToken with its retries takes (30 s per try), short
+ * enough that a process stuck holding the lock only delays the run. */
+#define SSO_LOCK_WAIT_S 120.0
+
+/*
+ * Serialises refreshes of one login across processes: an exclusive flock()
+ * on <cache file>.lock, taken before the refresh and released once the new
+ * login is saved.  Why: the service rotates refresh tokens (the one presented
+ * is spent), so two processes refreshing the same login at once (parallel
+ * runs on one workstation, shards on one host) would both present it, and
+ * the loser would be refused (invalid_grant) and, once the old access token
+ * has expired, told to log in again although the winner just refreshed.
+ * Holding the lock, a process reads the cache again (see read_token) and
+ * uses a login another process refreshed meanwhile.  botocore has no such
+ * lock (an in-process threading lock, and JSONFileCache's temporary file +
+ * os.replace); the AWS CLI, which refreshes the same files, does not take
+ * it, and it does not need to: readers never see half a file either way.
+ * The lock file is separate because the cache file itself is replaced by a
+ * rename, and a lock on it would lock the old inode; it is never removed
+ * (removing a lock file races with a process about to lock it), and flock()
+ * locks go with the process, so a crashed refresher leaves nothing held.
+ * Returns the locked descriptor, or -1 (no lock: the refresh goes ahead
+ * unserialised, as before, after a debug line).
+ */
+static int refresh_lock(const char *cache_path) {
+  char *path = CPLStrdup(CPLSPrintf("%s.lock", cache_path));
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const double until = asd_time_monotonic() + SSO_LOCK_WAIT_S;
+  int locked = 0;
+  while (fd >= 0 && !locked) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      locked = 1;
+    else if ((errno != EWOULDBLOCK && errno != EINTR) || asd_time_monotonic() >= until)
+      break;
+    else
+      usleep(20000);
+  }
+  if (!locked) {
+    CPLDebug("ASD_AWS", "SSO token refresh: no lock on %s (%s); refreshing without it", path,
+             fd < 0 ? strerror(errno) : "held by another process too long");
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  CPLFree(path);
+  return fd;
+}
+
+static void refresh_unlock(int fd) {
+  if (fd >= 0) close(fd); /* closing the only descriptor releases the flock */
+}
+
+/* Refreshes the login in c (the cache as first read) when it expires within
+ * botocore's window and can be, under the refresh lock: the cache is read
+ * again once the lock is held, so that a login another process refreshed
+ * while this one waited is taken as it is.  Sets *failed and why when a
+ * refresh was tried and failed. */
+static void refresh_if_due(asd_aws_context *ctx, const sso_settings *st, sso_cache *c, int *failed, char *why,
+                           size_t why_len) {
+  if (!(c->expires - asd_time_wall() < SSO_REFRESH_WINDOW && can_refresh(st, c))) return;
+  const int lock = refresh_lock(c->path);
+  if (lock >= 0) {
+    sso_cache again;
+    asd_aws_error ignored;
+    asd_aws_error_clear(&ignored);
+    if (cache_open(st, &again, &ignored) == 0) {
+      cache_free(c);
+      *c = again;
+    }
+  }
+  if (c->expires - asd_time_wall() < SSO_REFRESH_WINDOW && can_refresh(st, c)) {
+    if (refresh_token(ctx, st, c, why, why_len) != 0) {
+      *failed = 1;
+      CPLDebug("ASD_AWS", "SSO token refresh for %s failed: %s", c->label, why);
+    } else if (cache_save(c, why, why_len) != 0) {
+      CPLError(CE_Warning, CPLE_AppDefined,
+               "AWS profile '%s': the refreshed IAM Identity Center (SSO) login could not be saved to %s (%s); the "
+               "next run may need 'aws sso login --profile %s'",
+               st->profile, c->path, why, st->profile);
+    }
+  } else if (lock >= 0) {
+    CPLDebug("ASD_AWS", "SSO login for %s: refreshed by another process meanwhile", c->label);
+  }
+  refresh_unlock(lock);
+}
+
 /*
  * The access token to use (malloc'ed, wipe before freeing): the cached one,
  * refreshed first through SSO OIDC when it expires within botocore's window
  * and can be (sso_session profiles), and then written back to the cache so
- * that the AWS CLI and the next run see it.  A refresh that fails while the
- * cached token is still valid is no error (botocore's advisory refresh);
- * once it has expired the user is told to log in again.  Returns 0, or -1
- * with err.
+ * that the AWS CLI and the next run see it (refresh_if_due).  A refresh that
+ * fails while the cached token is still valid is no error (botocore's
+ * advisory refresh); once it has expired the user is told to log in again.
+ * Returns 0, or -1 with err.
  */
 static int read_token(asd_aws_context *ctx, const sso_settings *st, char **token, asd_aws_error *err) {
   *token = NULL;
   sso_cache c;
   if (cache_open(st, &c, err) != 0) return -1;
-  const double now = asd_time_wall();
   char why[256] = "";
   int refresh_failed = 0;
-  if (c.expires - now < SSO_REFRESH_WINDOW && can_refresh(st, &c)) {
-    if (refresh_token(ctx, st, &c, why, sizeof(why)) != 0) {
-      refresh_failed = 1;
-      CPLDebug("ASD_AWS", "SSO token refresh for %s failed: %s", c.label, why);
-    } else if (cache_save(&c, why, sizeof(why)) != 0) {
-      CPLError(CE_Warning, CPLE_AppDefined,
-               "AWS profile '%s': the refreshed IAM Identity Center (SSO) login could not be saved to %s (%s); the "
-               "next run may need 'aws sso login --profile %s'",
-               st->profile, c.path, why, st->profile);
-    }
-  }
+  refresh_if_due(ctx, st, &c, &refresh_failed, why, sizeof(why));
   int rc = -1;
   if (c.expires <= asd_time_wall()) {
     const char *ex = str_member(c.o, "expiresAt");
