@@ -28,11 +28,21 @@
  * configuration": the tool's chain reads them too, so handing GDAL the
  * resolved credentials changes nothing then, and honours -assume-role.
  *
- * Credentials that expire (assume-role, SSO) are the ones current when the
- * input is opened; asd_vsis3_configure may be called again to refresh them.
+ * Credentials that expire (assume-role, SSO, STS, IMDS) are the ones
+ * current when the input is opened.  asd_vsis3_refresh hands GDAL the
+ * context's current ones for every bucket the tool configured, when they
+ * changed (asd_aws_context_get_credentials renews them before they expire),
+ * and asd_vsis3_configure may be called again too: the buckets whose
+ * credentials the tool set are remembered, so that its own options are not
+ * taken for the user's (which would freeze them).  GDAL 3.6 copies
+ * path-specific credentials into each file handle when it opens it (its
+ * "regular" credentials are never refreshed in a handle), so new values
+ * reach handles opened after the refresh: a reader that keeps handles open
+ * for a long run must reopen them once asd_vsis3_refresh reports a change.
  */
 #include "asyncdetect/asd_vsis3.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +71,65 @@ static int split(const char *path, char *prefix, size_t psize, char *bucket, siz
 int asd_vsis3_is_s3_path(const char *path) {
   char p[32], b[256];
   return split(path, p, sizeof p, b, sizeof b);
+}
+
+/* The buckets whose credentials this process handed to GDAL (a CSL list,
+ * under g_mu): their path-specific credentials are the tool's, not the
+ * user's, and asd_vsis3_refresh keeps them current. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **g_buckets = NULL;
+
+static int ours(const char *bucket) {
+  pthread_mutex_lock(&g_mu);
+  const int found = CSLFindString(g_buckets, bucket) >= 0;
+  pthread_mutex_unlock(&g_mu);
+  return found;
+}
+
+static void remember(const char *bucket) {
+  pthread_mutex_lock(&g_mu);
+  if (CSLFindString(g_buckets, bucket) < 0) g_buckets = CSLAddString(g_buckets, bucket);
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* Sets c on both handlers' prefixes of bucket; returns 1 if any of the
+ * three values differed from what GDAL held (0: already current). */
+static int set_credentials(const char *bucket, const asd_aws_credentials *c) {
+  const char *token = c->session_token ? c->session_token : "";
+  char prefixes[2][300];
+  snprintf(prefixes[0], sizeof prefixes[0], "/vsis3/%s", bucket);
+  snprintf(prefixes[1], sizeof prefixes[1], "/vsis3_streaming/%s", bucket);
+  int changed = 0;
+  for (int i = 0; i < 2; i++) {
+    const char *ak = VSIGetPathSpecificOption(prefixes[i], "AWS_ACCESS_KEY_ID", NULL);
+    const char *sk = VSIGetPathSpecificOption(prefixes[i], "AWS_SECRET_ACCESS_KEY", NULL);
+    const char *tk = VSIGetPathSpecificOption(prefixes[i], "AWS_SESSION_TOKEN", NULL);
+    if (ak && sk && tk && strcmp(ak, c->access_key_id) == 0 && strcmp(sk, c->secret_access_key) == 0 &&
+        strcmp(tk, token) == 0)
+      continue;
+    VSISetPathSpecificOption(prefixes[i], "AWS_ACCESS_KEY_ID", c->access_key_id);
+    VSISetPathSpecificOption(prefixes[i], "AWS_SECRET_ACCESS_KEY", c->secret_access_key);
+    VSISetPathSpecificOption(prefixes[i], "AWS_SESSION_TOKEN", token);
+    changed = 1;
+  }
+  return changed;
+}
+
+int asd_vsis3_refresh(asd_aws_context *ctx, asd_aws_error *err) {
+  pthread_mutex_lock(&g_mu);
+  char **buckets = CSLDuplicate(g_buckets);
+  pthread_mutex_unlock(&g_mu);
+  int changed = 0, rc = 0;
+  if (buckets) {
+    asd_aws_credentials c;
+    asd_aws_credentials_init(&c);
+    rc = asd_aws_context_get_credentials(ctx, &c, err);
+    for (int i = 0; rc == 0 && buckets[i]; i++) changed += set_credentials(buckets[i], &c);
+    if (changed) CPLDebug("ASYNCDETECT", "/vsis3/: credentials from %s handed to GDAL again", c.source);
+    asd_aws_credentials_free(&c);
+  }
+  CSLDestroy(buckets);
+  return rc != 0 ? -1 : changed;
 }
 
 /* A key the user set for GDAL: a config option (--config, or the
@@ -110,8 +179,11 @@ int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size
   if (region && *region && !user_set("AWS_REGION", 0, paths))
     for (int i = 0; i < 2; i++) VSISetPathSpecificOption(prefixes[i], "AWS_REGION", region);
 
-  const int own_creds = user_set("AWS_NO_SIGN_REQUEST", 1, paths) || user_set("AWS_ACCESS_KEY_ID", 0, paths) ||
-                        user_set("AWS_SECRET_ACCESS_KEY", 0, paths);
+  /* Credentials this process set earlier for the bucket are its own, not
+   * the user's: they are replaced (a refresh), never kept. */
+  const int own_creds = user_set("AWS_NO_SIGN_REQUEST", 1, paths) ||
+                        (!ours(bucket) && (user_set("AWS_ACCESS_KEY_ID", 0, paths) ||
+                                           user_set("AWS_SECRET_ACCESS_KEY", 0, paths)));
   if (!own_creds) {
     asd_aws_credentials c;
     asd_aws_credentials_init(&c);
@@ -119,11 +191,8 @@ int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size
       rc = -1;
       goto done;
     }
-    for (int i = 0; i < 2; i++) {
-      VSISetPathSpecificOption(prefixes[i], "AWS_ACCESS_KEY_ID", c.access_key_id);
-      VSISetPathSpecificOption(prefixes[i], "AWS_SECRET_ACCESS_KEY", c.secret_access_key);
-      VSISetPathSpecificOption(prefixes[i], "AWS_SESSION_TOKEN", c.session_token ? c.session_token : "");
-    }
+    set_credentials(bucket, &c);
+    remember(bucket);
     snprintf(what + strlen(what), sizeof what - strlen(what), "%scredentials from %s", what[0] ? ", " : "",
              c.source);
     asd_aws_credentials_free(&c);

@@ -28,6 +28,14 @@ ASD_API int asd_vsis3_is_s3_path(const char *path);
 ASD_API int asd_vsis3_configure(const char *path, asd_aws_context *ctx, char *info, size_t info_size,
                         asd_aws_error *err);
 
+/* Hands GDAL ctx's current credentials for every bucket whose credentials
+ * asd_vsis3_configure set, where they changed (temporary credentials the
+ * context renewed).  GDAL copies them into a file handle when it opens it:
+ * handles opened before a change keep the old ones, so a caller holding
+ * handles open reopens them when this returns > 0.  Returns the number of
+ * buckets updated, or -1 with err (credentials that cannot be resolved). */
+ASD_API int asd_vsis3_refresh(asd_aws_context *ctx, asd_aws_error *err);
+
 #ifdef __cplusplus
 }
 #endif
