@@ -466,6 +466,7 @@ static int emit(asd_merger *m, mnode *n) {
   return 0;
 }
 
+/* A member's outline as an OGR polygon: its ring, or its box. */
 static OGRGeometryH node_polygon(const mnode *n) {
   OGRGeometryH poly = OGR_G_CreateGeometry(wkbPolygon);
   OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
@@ -476,13 +477,13 @@ static OGRGeometryH node_polygon(const mnode *n) {
   }
   const asd_detection *d = &n->d;
   if (d->kind == ASD_GEOM_POLYGON && d->ring_len >= 4) {
-    for (size_t i = 0; i < d->ring_len; i++) OGR_G_AddPoint_2D(ring, d->ring[i].x, d->ring[i].y);
+    /* One bulk copy rather than a call (and a possible reallocation) per vertex. */
+    OGR_G_SetPoints(ring, (int)d->ring_len, &d->ring[0].x, (int)sizeof(asd_point), &d->ring[0].y,
+                    (int)sizeof(asd_point), NULL, 0);
   } else {
-    OGR_G_AddPoint_2D(ring, d->minx, d->miny);
-    OGR_G_AddPoint_2D(ring, d->maxx, d->miny);
-    OGR_G_AddPoint_2D(ring, d->maxx, d->maxy);
-    OGR_G_AddPoint_2D(ring, d->minx, d->maxy);
-    OGR_G_AddPoint_2D(ring, d->minx, d->miny);
+    double xs[5] = {d->minx, d->maxx, d->maxx, d->minx, d->minx};
+    double ys[5] = {d->miny, d->miny, d->maxy, d->maxy, d->miny};
+    OGR_G_SetPoints(ring, 5, xs, (int)sizeof(double), ys, (int)sizeof(double), NULL, 0);
   }
   OGR_G_AddGeometryDirectly(poly, ring);
   return poly;
@@ -492,42 +493,41 @@ static OGRGeometryH node_polygon(const mnode *n) {
  * The outline of a merged group: the union of the members' outlines when
  * it is one polygon (GEOS through OGR), else the union box.  Returns 0 and
  * fills ring/len, or -1 to fall back to the box.
+ *
+ * All members are united in one call on a MultiPolygon of them (GEOS's
+ * cascaded union: a tree of unions of neighbours), converted to GEOS once
+ * and back once.  Uniting them pairwise instead (the accumulated outline
+ * with each member in turn) converted the growing outline to GEOS and back
+ * k-1 times and overlaid it with every member: quadratic in the group, and
+ * NMM over whole chains makes groups of hundreds on dense scenes (bench/
+ * RESULTS.md, "NMM outlines").  The point set is the same; the ring may
+ * start at another vertex, run the other way round or differ in the last
+ * bits of computed crossing points, which is why the tests compare shapes.
  */
 static int union_outline(mnode **members, size_t k, asd_point **ring, size_t *len) {
-  OGRGeometryH acc = NULL;
-  int ok = 1;
-  CPLPushErrorHandler(CPLQuietErrorHandler);
+  OGRGeometryH all = OGR_G_CreateGeometry(wkbMultiPolygon), acc = NULL;
+  int ok = all != NULL;
   for (size_t i = 0; i < k && ok; i++) {
     OGRGeometryH p = node_polygon(members[i]);
-    if (!p) { ok = 0; break; }
-    if (!acc) { acc = p; continue; }
-    OGRGeometryH u = OGR_G_Union(acc, p);
-    OGR_G_DestroyGeometry(p);
-    OGR_G_DestroyGeometry(acc);
-    acc = u;
-    if (!acc) ok = 0;
+    if (!p || OGR_G_AddGeometryDirectly(all, p) != OGRERR_NONE) ok = 0;
   }
-  CPLPopErrorHandler();
-  if (!ok || !acc || wkbFlatten(OGR_G_GetGeometryType(acc)) != wkbPolygon) {
+  if (ok) {
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    acc = OGR_G_UnionCascaded(all);
+    CPLPopErrorHandler();
+  }
+  OGR_G_DestroyGeometry(all);
+  if (!acc || wkbFlatten(OGR_G_GetGeometryType(acc)) != wkbPolygon) {
     OGR_G_DestroyGeometry(acc);
     return -1;
   }
   OGRGeometryH ext = OGR_G_GetGeometryRef(acc, 0);
   int n = ext ? OGR_G_GetPointCount(ext) : 0;
-  if (n < 4) {
-    OGR_G_DestroyGeometry(acc);
-    return -1;
-  }
-  asd_point *r = malloc((size_t)n * sizeof(asd_point));
-  if (!r) {
-    OGR_G_DestroyGeometry(acc);
-    return -1;
-  }
-  for (int i = 0; i < n; i++) {
-    r[i].x = OGR_G_GetX(ext, i);
-    r[i].y = OGR_G_GetY(ext, i);
-  }
+  asd_point *r = n >= 4 ? malloc((size_t)n * sizeof(asd_point)) : NULL;
+  if (r)
+    OGR_G_GetPoints(ext, &r[0].x, (int)sizeof(asd_point), &r[0].y, (int)sizeof(asd_point), NULL, 0);
   OGR_G_DestroyGeometry(acc);
+  if (!r) return -1;
   *ring = r;
   *len = (size_t)n;
   return 0;
