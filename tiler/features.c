@@ -767,13 +767,18 @@ static int scan_string(scanner *sc) {
 /* A number, or one of the literals true, false, null, NaN, Infinity, -Infinity. */
 static int scan_literal(scanner *sc) {
   size_t a = sc->pos;
-  while (sc->pos < sc->len && (isalnum((unsigned char)sc->s[sc->pos]) || strchr("+-.", sc->s[sc->pos])) &&
-         sc->s[sc->pos] != '\0')
+  while (sc->pos < sc->len) {
+    char c = sc->s[sc->pos];
+    if (!isalnum((unsigned char)c) && c != '+' && c != '-' && c != '.') break;
     sc->pos++;
+  }
   size_t n = sc->pos - a;
   const char *t = sc->s + a;
+  /* Most values are numbers: the words are only compared when the token has a letter where a
+     number has a digit (a result holds thousands of coordinates; this is most of a scan's time). */
+  int word = n && (isalpha((unsigned char)t[0]) || (n > 1 && t[0] == '-' && isalpha((unsigned char)t[1])));
   static const char *const words[] = {"true", "false", "null", "NaN", "Infinity", "-Infinity", "-NaN"};
-  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+  for (size_t i = 0; word && i < sizeof words / sizeof words[0]; i++)
     if (n == strlen(words[i]) && strncasecmp(t, words[i], n) == 0) return 0;
   size_t i = 0;
   if (i < n && t[i] == '-') i++;
@@ -799,8 +804,9 @@ bad:
 
 static int scan_value(scanner *sc, int depth);
 
-/* An array or an object; the scanner stands on its opening bracket. */
-static int scan_container(scanner *sc, int depth) {
+/* An array or an object; the scanner stands on its opening bracket.  Counts its elements into
+   *count when given. */
+static int scan_container(scanner *sc, int depth, size_t *count) {
   char close = sc->s[sc->pos] == '[' ? ']' : '}';
   if (depth >= ASD_JSON_MAX_DEPTH) return scan_fail(sc, "nesting too deep");
   sc->pos++;
@@ -819,6 +825,7 @@ static int scan_container(scanner *sc, int depth) {
       sc->pos++;
     }
     if (scan_value(sc, depth + 1) != 0) return -1;
+    if (count) ++*count;
     skip_ws(sc);
     if (sc->pos >= sc->len) return scan_fail(sc, "truncated document");
     char c = sc->s[sc->pos++];
@@ -835,7 +842,7 @@ static int scan_value(scanner *sc, int depth) {
   if (sc->pos >= sc->len) return scan_fail(sc, "truncated document");
   sc->values++;
   char c = sc->s[sc->pos];
-  if (c == '{' || c == '[') return scan_container(sc, depth);
+  if (c == '{' || c == '[') return scan_container(sc, depth, NULL);
   if (c == '"') return scan_string(sc);
   return scan_literal(sc);
 }
@@ -847,6 +854,7 @@ typedef struct doc_shape {
   int is_feature;            /* root object with "type": "Feature" */
   size_t features_at;        /* offset of the "features" value (0: none) */
   int features_is_array;
+  size_t elements;           /* elements of the root array, or of the last "features" array */
   size_t root_values;        /* values in the whole document */
 } doc_shape;
 
@@ -857,7 +865,10 @@ static int scan_document(scanner *sc, doc_shape *shape) {
   if (sc->pos >= sc->len) return scan_fail(sc, "empty document");
   shape->root = sc->s[sc->pos];
   shape->root_at = sc->pos;
-  if (shape->root != '{') {
+  if (shape->root == '[') {
+    sc->values++;
+    if (scan_container(sc, 0, &shape->elements) != 0) return -1;
+  } else if (shape->root != '{') {
     if (scan_value(sc, 0) != 0) return -1;
   } else {
     /* The members of the root, one at a time, to find "type" and "features". */
@@ -877,12 +888,20 @@ static int scan_document(scanner *sc, doc_shape *shape) {
         if (sc->pos >= sc->len || sc->s[sc->pos] != ':') return scan_fail(sc, "expected ':'");
         sc->pos++;
         skip_ws(sc);
-        size_t val = sc->pos;
-        if (scan_value(sc, 1) != 0) return -1;
+        size_t val = sc->pos, elements = 0;
+        int is_features = key_len == 10 && memcmp(sc->s + key, "\"features\"", 10) == 0;
+        /* The features array is counted on this scan, so that its count costs no second one. */
+        if (is_features && val < sc->len && sc->s[val] == '[') {
+          sc->values++;
+          if (scan_container(sc, 1, &elements) != 0) return -1;
+        } else if (scan_value(sc, 1) != 0) {
+          return -1;
+        }
         /* Duplicate names: the last one counts, as json-c keeps the last. */
-        if (key_len == 10 && memcmp(sc->s + key, "\"features\"", 10) == 0) {
+        if (is_features) {
           shape->features_at = val;
           shape->features_is_array = sc->s[val] == '[';
+          shape->elements = elements;
         } else if (key_len == 6 && memcmp(sc->s + key, "\"type\"", 6) == 0) {
           shape->is_feature = sc->pos - val == 9 && memcmp(sc->s + val, "\"Feature\"", 9) == 0;
         }
@@ -986,21 +1005,6 @@ static int take_features(scanner *sc, json_tokener *tok, const asd_tile_ref *til
   }
 }
 
-/* Elements of the array at sc->pos (already validated). */
-static size_t count_elements(scanner *sc) {
-  size_t n = 0;
-  sc->pos++;
-  skip_ws(sc);
-  while (sc->s[sc->pos] != ']') {
-    scan_value(sc, 1);
-    n++;
-    skip_ws(sc);
-    if (sc->s[sc->pos] == ',') sc->pos++;
-    skip_ws(sc);
-  }
-  return n;
-}
-
 static const char *scalar_name(const char *t) {
   if (*t == '"') return "string";
   if (strncasecmp(t, "true", 4) == 0 || strncasecmp(t, "false", 5) == 0) return "boolean";
@@ -1055,10 +1059,7 @@ asd_parse_status asd_features_parse(const char *text, size_t len, const asd_tile
   size_t start_pos = shape.root_at;
   size_t array_at = shape.root == '[' ? start_pos : shape.features_at;
   size_t n = 1;
-  if (!shape.is_feature) {
-    sc.pos = array_at;
-    n = count_elements(&sc);
-  }
+  if (!shape.is_feature) n = shape.elements;
   report->features = n;
   if (n > opt.max_features)
     return fail_doc(report, ASD_PARSE_ERR_TOO_LARGE,

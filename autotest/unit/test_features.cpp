@@ -506,3 +506,42 @@ TEST(Features, MemoryIsBoundedByOneFeature) {
   EXPECT_EQ(0, WEXITSTATUS(status)) << "the parser failed under a 256 MB address-space allowance";
 #endif
 }
+
+// The feature count comes from the validating scan itself (no second pass over
+// the document): it is the number of elements of the array that is then parsed
+// (a root array, or the last "features" member, as json-c keeps the last),
+// never counting what is nested inside them, and the limit applies to it.
+TEST(Features, FeatureCountIsTheElementsOfTheArrayThatIsParsed) {
+  asd_tile_ref t = Tile(0, 0);
+  const std::string f =
+      R"({"type":"Feature","properties":{"imageBBox":[1,1,5,5],"featureClasses":[{"iri":"a","score":0.5}],"n":[[1,2],[3]]}})";
+  {
+    Parsed p;
+    Parse(p, "[" + f + " , " + f + "]", &t);
+    ASSERT_EQ(ASD_PARSE_OK, p.st) << p.rep.message;
+    EXPECT_EQ(2u, p.rep.features);
+    EXPECT_EQ(2u, p.v.count);
+  }
+  {
+    Parsed p;
+    Parse(p, R"({"features":[)" + f + "," + f + "," + f + R"(],"type":"FeatureCollection","features":[)" + f + "]}", &t);
+    ASSERT_EQ(ASD_PARSE_OK, p.st) << p.rep.message;
+    EXPECT_EQ(1u, p.rep.features);
+    EXPECT_EQ(1u, p.v.count);
+  }
+  {
+    Parsed p;
+    Parse(p, R"({"features":[ ],"type":"FeatureCollection"})", &t);
+    ASSERT_EQ(ASD_PARSE_OK, p.st) << p.rep.message;
+    EXPECT_EQ(0u, p.rep.features);
+  }
+  {
+    asd_parse_options o;
+    asd_parse_options_init(&o);
+    o.max_features = 1;
+    Parsed p;
+    Parse(p, "[" + f + "," + f + "]", &t, &o);
+    EXPECT_EQ(ASD_PARSE_ERR_TOO_LARGE, p.st);
+    EXPECT_NE(nullptr, std::strstr(p.rep.message, "2 features, more than the limit of 1")) << p.rep.message;
+  }
+}
