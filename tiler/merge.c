@@ -46,6 +46,17 @@
  * a few detections (an object and its duplicates), so the whole is
  * O(n log n) for n detections, dominated by sorting within groups.
  *
+ * Outlines (nmm).  The leader takes the union box of its members and, when
+ * it is a polygon and the box grew, the union of the members' outlines if
+ * that is one polygon (else the box).  All members are united at once
+ * (GEOS's cascaded union through OGR), not pairwise: NMM over whole chains,
+ * as the utility runs it, makes groups of hundreds on dense scenes, where
+ * k-1 pairwise unions of a growing outline were quadratic (445 ms of CPU per
+ * tile on the blobs texture at the default overlap, against 8 ms; bench/
+ * RESULTS.md, "NMM outlines").  The union is the same point set either way;
+ * the ring may start elsewhere or run the other way round, which is why the
+ * tests compare outlines as shapes.
+ *
  * Seam-aware IoS (nmm).  Two pieces of an object wider than the overlap
  * share only the overlap strip, so their plain IoS is small.  Measured on
  * the two boxes clipped to the area the two tile windows share, the pieces
