@@ -8,6 +8,8 @@
 #
 # Builds the library if needed, compiles the driver against it, runs each
 # measurement in its own process (so each peak RSS is its own).
+# Its detections are boxes; polygon outlines (the NMM union) and result parsing
+# on a dense real scene are measured by bench/merge_blobs.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
