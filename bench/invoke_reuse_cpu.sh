@@ -18,6 +18,7 @@
 #   bench/invoke_reuse_cpu.sh [BUILD (build)] [BASE_BUILD (/work/main/build)] [REPEAT (5)] [SIZE (4096)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD="${1:-build}"
 BASE="${2:-/work/main/build}"
 REPEAT="${3:-5}"
@@ -45,13 +46,7 @@ done
 cp "$BUILD/asyncdetect_endpoint" "$WORK/endpoint"
 
 /usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" "$SIZE"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
-  -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/srv.key" -out "$WORK/srv.csr" \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf "subjectAltName=IP:127.0.0.1\n" >"$WORK/ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-  -out "$WORK/srv.pem" -days 1 -extfile "$WORK/ext" 2>/dev/null
+bench_make_tls_ca "$WORK"
 
 "$WORK/endpoint" -threads 4 -data-dir "$WORK/data" -bucket asd-bench -tls-cert "$WORK/srv.pem" -tls-key "$WORK/srv.key" \
   -endpoint "centerpoint,model=centerpoint,output=s3://asd-out/c,failure=s3://asd-out/cf,instances=1,concurrency=64" \

@@ -14,6 +14,9 @@
 #                              SDK variables at it with the endpoint's
 #                              published local keys (no profile, no token)
 #   bench_stop_endpoint        stops it and removes $WORK/data
+#   bench_make_tls_ca DIR      a throw-away CA (DIR/ca.pem) and a server
+#                              certificate for 127.0.0.1 signed by it
+#                              (DIR/srv.pem, DIR/srv.key), for the HTTPS runs
 #   bench_load                 the 1-minute load average (the machine is
 #                              shared: every figure is printed next to it)
 #
@@ -73,3 +76,14 @@ bench_stop_endpoint() {
 }
 
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
+
+bench_make_tls_ca() {
+  local d="$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" \
+    -days 1 -subj "/CN=bench CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/srv.key" -out "$d/srv.csr" \
+    -subj "/CN=127.0.0.1" 2>/dev/null
+  printf "subjectAltName=IP:127.0.0.1\n" >"$d/ext"
+  openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/srv.pem" -days 1 -extfile "$d/ext" 2>/dev/null
+}

@@ -11,6 +11,7 @@
 #   bench/tls_resume_cpu.sh [BUILD (build)] [BASE_BUILD (/work/main/build)] [REPEAT (5)] [N (300)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD="${1:-build}"
 BASE="${2:-/work/main/build}"
 REPEAT="${3:-5}"
@@ -24,13 +25,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 cp -L "$BUILD/libasyncdetect.so.0" "$WORK/"
 cc -O2 -std=c11 -D_GNU_SOURCE -Iplugin/include -o "$WORK/client" bench/tls_resume_cpu.c -L"$WORK" -l:libasyncdetect.so.0
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
-  -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/srv.key" -out "$WORK/srv.csr" \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf "subjectAltName=IP:127.0.0.1\n" >"$WORK/ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-  -out "$WORK/srv.pem" -days 1 -extfile "$WORK/ext" 2>/dev/null
+bench_make_tls_ca "$WORK"
 declare -A URL
 for n in base new; do
   bin="$BUILD/asyncdetect_endpoint"; [ "$n" = base ] && bin="$BASE/asyncdetect_endpoint"

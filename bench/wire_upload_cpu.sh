@@ -50,6 +50,7 @@
 #   bench/wire_upload_cpu.sh [BUILD (build)] [BASE_BUILD (/work/main/build)] [REPEAT (5)] [SIZE (4096)] [PUTS (200)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BUILD="${1:-build}"
 BASE="${2:-/work/main/build}"
 REPEAT="${3:-5}"
@@ -92,13 +93,7 @@ done
 /usr/bin/python3 bench/texture_raster.py "$WORK/texture.tif" "$SIZE" "$SOURCE_COMPRESS"
 
 # A CA and a server certificate for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
-  -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/srv.key" -out "$WORK/srv.csr" \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf "subjectAltName=IP:127.0.0.1\n" >"$WORK/ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-  -out "$WORK/srv.pem" -days 1 -extfile "$WORK/ext" 2>/dev/null
+bench_make_tls_ca "$WORK"
 
 start_server() {  # name, extra args...
   local name="$1"; shift
