@@ -63,16 +63,6 @@ struct Server {
   long long accepted() { return asd_test::runtime_stat(*ep, "ep", "accepted"); }
 };
 
-asd_aws_context *client(const asd_test::LocalEndpoint &ep, asd_aws_error *err) {
-  asd_aws_config c;
-  asd_aws_config_init(&c);
-  c.endpoint_url = ep.url().c_str();
-  c.access_key_id = asd_test::kLocalAccessKey;
-  c.secret_access_key = asd_test::kLocalSecretKey;
-  c.region = "us-east-1";
-  return asd_aws_context_new(&c, err);
-}
-
 unsigned long client_connections(asd_aws_context *ctx) {
   asd_http_stats st;
   asd_aws_context_http_stats(ctx, &st);
@@ -100,7 +90,7 @@ TEST_P(InvokeConnections, InvocationsShareKeptAliveConnections) {
   ASSERT_GE(before, 0);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(*srv.ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(*srv.ep, &err);
   ASSERT_NE(nullptr, ctx) << err.message;
   const std::string &png = asd_test::tiny_png();
   ASSERT_EQ(0, asd_s3_put_object(ctx, "asd-in", "in/tile", png.data(), png.size(), nullptr, nullptr, &err))
@@ -119,7 +109,7 @@ TEST_P(InvokeConnections, AReusedConnectionDyingAfterAcceptanceRunsTheModelOnce)
   Server srv(GetParam(), {"-faults", "accept_then_drop=1"});
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(*srv.ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(*srv.ep, &err);
   ASSERT_NE(nullptr, ctx) << err.message;
   const std::string &png = asd_test::tiny_png();
   ASSERT_EQ(0, asd_s3_put_object(ctx, "asd-in", "in/tile", png.data(), png.size(), nullptr, nullptr, &err))
@@ -156,7 +146,7 @@ TEST(TlsResumption, NewConnectionsResumeTheSessionOfTheFirst) {
   Server srv(true, {});
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(*srv.ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(*srv.ep, &err);
   ASSERT_NE(nullptr, ctx) << err.message;
   const int n = 5;
   for (int i = 0; i < n; i++) {

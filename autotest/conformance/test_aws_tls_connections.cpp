@@ -16,23 +16,13 @@
 #include <string>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asd_test_pki.h"
 #include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_http.h"
 #include "asyncdetect/asd_s3.h"
 
 namespace {
-
-asd_aws_context *client(const asd_test::LocalEndpoint &ep, asd_aws_error *err) {
-  asd_aws_config c;
-  asd_aws_config_init(&c);
-  c.endpoint_url = ep.url().c_str();
-  c.access_key_id = asd_test::kLocalAccessKey;
-  c.secret_access_key = asd_test::kLocalSecretKey;
-  c.region = "us-east-1";
-  c.max_attempts = 1;
-  return asd_aws_context_new(&c, err);
-}
 
 // HeadBucket on a new connection of its own.
 int head_bucket_fresh(asd_aws_context *ctx, const char *bucket, asd_aws_error *err) {
@@ -78,7 +68,7 @@ TEST_F(TlsConnections, NewConnectionsReuseTheParsedCaBundle) {
 
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   ASSERT_EQ(0, head_bucket_fresh(ctx, "ca-bkt", &err)) << err.message;
 
@@ -91,7 +81,7 @@ TEST_F(TlsConnections, NewConnectionsReuseTheParsedCaBundle) {
   asd_aws_context_free(ctx);
 
   // A client that starts on the garbage bundle verifies nothing.
-  ctx = client(ep, &err);
+  ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   EXPECT_NE(0, head_bucket_fresh(ctx, "ca-bkt", &err));
   EXPECT_NE(std::string::npos, std::string(err.message).find("TLS")) << err.message;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "asd_local_endpoint.h"
+#include "asd_test_util.h"
 #include "asd_test_paths.h"
 #include "asd_test_pki.h"
 #include "asyncdetect/asd_aws.h"
@@ -68,19 +69,6 @@ int run_clean(const std::string &cmd, const std::string &ca, std::string *out, i
 
 bool have_boto3() { return std::system("python3 -c 'import boto3' >/dev/null 2>&1") == 0; }
 
-// A client context for the endpoint: explicit keys, the CA from AWS_CA_BUNDLE
-// (set by the caller) as any user would give it.
-asd_aws_context *client(const LocalEndpoint &ep, asd_aws_error *err) {
-  asd_aws_config c;
-  asd_aws_config_init(&c);
-  c.endpoint_url = ep.url().c_str();
-  c.access_key_id = asd_test::kLocalAccessKey;
-  c.secret_access_key = asd_test::kLocalSecretKey;
-  c.region = "us-east-1";
-  c.max_attempts = 1;
-  return asd_aws_context_new(&c, err);
-}
-
 int count_lines(const std::string &s) {
   int n = 0;
   size_t start = 0;
@@ -108,7 +96,7 @@ TEST_F(Wire, OwnClientOverTls) {
   setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   const std::string body(70000, 'z');
   ASSERT_EQ(0, asd_s3_put_object(ctx, "tls-bkt", "dir/a b+c.bin", body.data(), body.size(), "image/tiff", nullptr,
@@ -146,7 +134,7 @@ TEST_F(Wire, OwnClientSendsCrc32cOverTls) {
   setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   ASSERT_EQ(0, asd_s3_put_object(ctx, "tls-bkt", "tile.bin", "123456789", 9, nullptr, nullptr, &err)) << err.message;
   asd_aws_context_free(ctx);
@@ -170,7 +158,7 @@ TEST_F(Wire, UntrustedCaIsRefused) {
   setenv("AWS_CA_BUNDLE", other.ca_path().c_str(), 1);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   EXPECT_EQ(-1, asd_s3_put_object(ctx, "tls-bkt", "k", "x", 1, nullptr, nullptr, &err));
   std::string msg = err.message;
@@ -188,7 +176,7 @@ TEST_F(Wire, CertificateForAnotherHostIsRefused) {
   setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   EXPECT_EQ(-1, asd_s3_head_bucket(ctx, "tls-bkt", &err));
   std::string msg = err.message;
@@ -335,7 +323,7 @@ TEST_F(Wire, OwnClientFollowsRegionRedirectOnce) {
   setenv("AWS_CA_BUNDLE", pki.ca_path().c_str(), 1);
   asd_aws_error err;
   asd_aws_error_clear(&err);
-  asd_aws_context *ctx = client(ep, &err);
+  asd_aws_context *ctx = asd_test::local_client(ep, &err, 1);
   ASSERT_NE(nullptr, ctx) << err.message;
   ASSERT_EQ(0, asd_s3_head_bucket(ctx, "far-bkt", &err)) << err.message;
   for (int i = 0; i < 3; i++) {

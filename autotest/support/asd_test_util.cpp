@@ -102,4 +102,15 @@ long long runtime_stat(LocalEndpoint &ep, const char *endpoint, const char *key)
   return n;
 }
 
+asd_aws_context *local_client(const LocalEndpoint &ep, asd_aws_error *err, int max_attempts) {
+  asd_aws_config c;
+  asd_aws_config_init(&c);
+  c.endpoint_url = ep.url().c_str();
+  c.access_key_id = kLocalAccessKey;
+  c.secret_access_key = kLocalSecretKey;
+  c.region = "us-east-1";
+  if (max_attempts > 0) c.max_attempts = max_attempts;
+  return asd_aws_context_new(&c, err);
+}
+
 }  // namespace asd_test

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "asyncdetect/asd_aws.h"
 #include "asyncdetect/asd_config.h"
 
 namespace asd_test {
@@ -37,6 +38,12 @@ const std::string &tiny_png(int width = 32, int height = 24);
 // polling (20 ms, at most 200 ms, x1.5), 20 s per job, 4 submission and 2
 // polling workers, max_jobs in flight, 60 s queue timeout, 3 retries.
 asd_async_config engine_config(const char *prefix, int max_jobs);
+
+// A client context for the local endpoint ep: its published keys, region
+// us-east-1, and max_attempts per call (0: the configuration's default).  A
+// CA, when the endpoint serves HTTPS, comes from AWS_CA_BUNDLE as the caller
+// set it, as any user would give it.  NULL with err when it cannot be made.
+asd_aws_context *local_client(const LocalEndpoint &ep, asd_aws_error *err, int max_attempts = 0);
 
 // runtime.endpoints.<endpoint>.<key> of the endpoint's stats page, or -1.
 long long runtime_stat(LocalEndpoint &ep, const char *endpoint, const char *key);
